@@ -1,0 +1,2 @@
+//! `bolide`: the broker binary. Thin: parse the command line, load config, start the shards.
+fn main() {}
