@@ -1,1 +1,431 @@
-//! TODO
+//! Every setting of a Bolide process and every limit, in one place.
+//!
+//! Sources, later ones win: built-in defaults < a config file (`--config`) < command-line flags.
+//! The file is TOML, or a RocketMQ `broker.conf` (Java properties, `key=value`) when its name ends in
+//! `.conf` or `.properties`. Keys may be our snake_case names or RocketMQ's broker.conf names (see
+//! [`KEYS`]), so users can bring the config they run today. Unknown keys are reported, not fatal:
+//! a broker.conf carries many Java-only settings.
+//!
+//! Invariant: a [`BrokerConfig`] that passed [`BrokerConfig::validate`] is internally consistent
+//! (shard count ≥ 1, ports distinct, sizes within their `*_max`); nothing downstream re-checks.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use crate::storage::FlushMode;
+
+/// Largest segment we accept (RocketMQ's default is 1 GiB; physical offsets leave 48 bits per shard).
+pub const SEGMENT_SIZE_MAX_BYTES: u64 = 64 << 30;
+/// Smallest segment (tests use small ones; must hold the largest message).
+pub const SEGMENT_SIZE_MIN_BYTES: u64 = 1 << 20;
+/// Most shards a process runs (queue placement and offsets use 16 bits).
+pub const SHARDS_MAX: usize = 256;
+/// Largest message body we accept, like RocketMQ's `maxMessageSize` ceiling.
+pub const MESSAGE_SIZE_MAX_BYTES: usize = 15 << 20;
+/// Longest a pull may be held (clients time out at 30 s).
+pub const LONG_POLL_MAX_MS: u64 = 25_000;
+
+/// The whole configuration of one process (broker + NameServer roles).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    /// Address the listeners bind to.
+    pub listen_ip: Ipv4Addr,
+    /// Address clients are told to connect to (RocketMQ `brokerIP1`), embedded in message ids.
+    pub broker_ip: Ipv4Addr,
+    pub namesrv_port: u16,
+    pub broker_port: u16,
+    /// Also listen on `broker_port - 2` for old Java clients' VIP channel.
+    pub vip_channel: bool,
+    pub broker_name: String,
+    pub cluster_name: String,
+    /// Executors, one per core; 0 = one per available core.
+    pub shards: usize,
+    pub flush_mode: FlushMode,
+    pub flush_interval_ms: u64,
+    pub flush_timeout_ms: u64,
+    pub segment_size_bytes: u64,
+    pub cache_bytes_max: usize,
+    pub retention_hours: u64,
+    pub disk_usage_max_percent: u8,
+    pub auto_create_topic: bool,
+    /// Queues of a topic created by `TBW102` auto-creation when the client asks for more.
+    pub default_topic_queue_nums: u32,
+    pub message_size_max_bytes: usize,
+    pub long_polling: bool,
+    /// Requests of one connection being processed at once; reading pauses beyond it.
+    pub connection_inflight_max: usize,
+    pub frame_max_bytes: usize,
+    /// How often consumer offsets are written to disk.
+    pub offset_persist_interval_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            data_dir: PathBuf::from("bolide-data"),
+            listen_ip: Ipv4Addr::UNSPECIFIED,
+            broker_ip: Ipv4Addr::LOCALHOST,
+            namesrv_port: 9876,
+            broker_port: 10911,
+            vip_channel: true,
+            broker_name: "broker-a".into(),
+            cluster_name: "DefaultCluster".into(),
+            shards: 0,
+            flush_mode: FlushMode::Async,
+            flush_interval_ms: 500,
+            flush_timeout_ms: 5_000,
+            segment_size_bytes: 1 << 30,
+            cache_bytes_max: 256 << 20,
+            retention_hours: 72,
+            disk_usage_max_percent: 90,
+            auto_create_topic: true,
+            default_topic_queue_nums: 8,
+            message_size_max_bytes: 4 << 20,
+            long_polling: true,
+            connection_inflight_max: 4096,
+            frame_max_bytes: crate::remoting::FRAME_MAX_BYTES,
+            offset_persist_interval_ms: 1_000,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Toml { path: PathBuf, reason: String },
+    #[error("config key `{key}`: `{value}` is not {expected}")]
+    BadValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// A config key: our name, the RocketMQ broker.conf names that mean the same.
+pub struct Key {
+    pub name: &'static str,
+    pub rocketmq: &'static [&'static str],
+}
+
+/// Every key a config file may set.
+pub const KEYS: &[Key] = &[
+    Key { name: "data_dir", rocketmq: &["storePathRootDir"] },
+    Key { name: "listen_ip", rocketmq: &[] },
+    Key { name: "broker_ip", rocketmq: &["brokerIP1"] },
+    Key { name: "namesrv_port", rocketmq: &[] },
+    Key { name: "broker_port", rocketmq: &["listenPort"] },
+    Key { name: "vip_channel", rocketmq: &[] },
+    Key { name: "broker_name", rocketmq: &["brokerName"] },
+    Key { name: "cluster_name", rocketmq: &["brokerClusterName"] },
+    Key { name: "shards", rocketmq: &[] },
+    Key { name: "flush_mode", rocketmq: &["flushDiskType"] },
+    Key { name: "flush_interval_ms", rocketmq: &["flushIntervalCommitLog"] },
+    Key { name: "flush_timeout_ms", rocketmq: &["syncFlushTimeout"] },
+    Key { name: "segment_size_bytes", rocketmq: &["mappedFileSizeCommitLog", "mapedFileSizeCommitLog"] },
+    Key { name: "cache_bytes_max", rocketmq: &[] },
+    Key { name: "retention_hours", rocketmq: &["fileReservedTime"] },
+    Key { name: "disk_usage_max_percent", rocketmq: &["diskMaxUsedSpaceRatio"] },
+    Key { name: "auto_create_topic", rocketmq: &["autoCreateTopicEnable"] },
+    Key { name: "default_topic_queue_nums", rocketmq: &["defaultTopicQueueNums"] },
+    Key { name: "message_size_max_bytes", rocketmq: &["maxMessageSize"] },
+    Key { name: "long_polling", rocketmq: &["longPollingEnable"] },
+    Key { name: "connection_inflight_max", rocketmq: &[] },
+    Key { name: "offset_persist_interval_ms", rocketmq: &["flushConsumerOffsetInterval"] },
+];
+
+/// RocketMQ keys we understand but that need no setting here (accepted silently).
+const ROCKETMQ_IGNORED: &[&str] = &[
+    "namesrvAddr",
+    "brokerId",
+    "deleteWhen",
+    "brokerRole",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "autoCreateSubscriptionGroup",
+    "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums",
+    "aclEnable",
+    "traceTopicEnable",
+];
+
+fn canonical_key(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .find(|k| k.name == key || k.rocketmq.contains(&key))
+        .map(|k| k.name)
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        key: key.into(),
+        value: value.into(),
+        expected: "a number",
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            expected: "true or false",
+        }),
+    }
+}
+
+fn parse_ip(key: &str, value: &str) -> Result<Ipv4Addr, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        key: key.into(),
+        value: value.into(),
+        expected: "an IPv4 address",
+    })
+}
+
+/// Parses `sync`/`async` and RocketMQ's `SYNC_FLUSH`/`ASYNC_FLUSH`.
+pub fn parse_flush_mode(value: &str) -> Option<FlushMode> {
+    match value.trim().to_ascii_uppercase().as_str() {
+        "SYNC" | "SYNC_FLUSH" => Some(FlushMode::Sync),
+        "ASYNC" | "ASYNC_FLUSH" => Some(FlushMode::Async),
+        _ => None,
+    }
+}
+
+impl BrokerConfig {
+    /// Sets one key (our name or a RocketMQ name) from its text. Returns false for an unknown key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        let Some(name) = canonical_key(key) else {
+            return Ok(ROCKETMQ_IGNORED.contains(&key));
+        };
+        let v = value.trim();
+        match name {
+            "data_dir" => self.data_dir = PathBuf::from(v),
+            "listen_ip" => self.listen_ip = parse_ip(key, v)?,
+            "broker_ip" => self.broker_ip = parse_ip(key, v)?,
+            "namesrv_port" => self.namesrv_port = parse_num(key, v)?,
+            "broker_port" => self.broker_port = parse_num(key, v)?,
+            "vip_channel" => self.vip_channel = parse_bool(key, v)?,
+            "broker_name" => self.broker_name = v.into(),
+            "cluster_name" => self.cluster_name = v.into(),
+            "shards" => self.shards = parse_num(key, v)?,
+            "flush_mode" => {
+                self.flush_mode = parse_flush_mode(v).ok_or_else(|| ConfigError::BadValue {
+                    key: key.into(),
+                    value: v.into(),
+                    expected: "SYNC_FLUSH or ASYNC_FLUSH",
+                })?
+            }
+            "flush_interval_ms" => self.flush_interval_ms = parse_num(key, v)?,
+            "flush_timeout_ms" => self.flush_timeout_ms = parse_num(key, v)?,
+            "segment_size_bytes" => self.segment_size_bytes = parse_num(key, v)?,
+            "cache_bytes_max" => self.cache_bytes_max = parse_num(key, v)?,
+            "retention_hours" => self.retention_hours = parse_num(key, v)?,
+            "disk_usage_max_percent" => self.disk_usage_max_percent = parse_num(key, v)?,
+            "auto_create_topic" => self.auto_create_topic = parse_bool(key, v)?,
+            "default_topic_queue_nums" => self.default_topic_queue_nums = parse_num(key, v)?,
+            "message_size_max_bytes" => self.message_size_max_bytes = parse_num(key, v)?,
+            "long_polling" => self.long_polling = parse_bool(key, v)?,
+            "connection_inflight_max" => self.connection_inflight_max = parse_num(key, v)?,
+            "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
+            _ => unreachable!("every key in KEYS is handled"),
+        }
+        Ok(true)
+    }
+
+    /// Applies a config file; returns the keys it did not understand.
+    pub fn apply_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let java_style = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("conf") | Some("properties")
+        );
+        let pairs = if java_style {
+            parse_properties_file(&text)
+        } else {
+            parse_toml_file(&text).map_err(|reason| ConfigError::Toml {
+                path: path.into(),
+                reason,
+            })?
+        };
+        let mut unknown = Vec::new();
+        for (k, v) in pairs {
+            if !self.set(&k, &v)? {
+                unknown.push(k);
+            }
+        }
+        Ok(unknown)
+    }
+
+    /// Number of shards to run: the configured count, or one per available core.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            self.shards
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+
+    /// Checks that the settings fit together and within their limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.shard_count() > SHARDS_MAX {
+            return bad(format!("shards must be at most {SHARDS_MAX}"));
+        }
+        if self.namesrv_port == self.broker_port {
+            return bad("namesrv_port and broker_port must differ".into());
+        }
+        if self.vip_channel {
+            if self.broker_port < 3 {
+                return bad("broker_port must be at least 3 when vip_channel is on".into());
+            }
+            let vip = self.broker_port - 2;
+            if vip == self.namesrv_port {
+                return bad(format!(
+                    "broker_port - 2 ({vip}) is the old-client VIP port and collides with namesrv_port; pick other ports or set vip_channel = false"
+                ));
+            }
+        }
+        if !(SEGMENT_SIZE_MIN_BYTES..=SEGMENT_SIZE_MAX_BYTES).contains(&self.segment_size_bytes)
+            || self.segment_size_bytes % 4096 != 0
+        {
+            return bad(format!(
+                "segment_size_bytes must be a multiple of 4096 between {SEGMENT_SIZE_MIN_BYTES} and {SEGMENT_SIZE_MAX_BYTES}"
+            ));
+        }
+        if self.message_size_max_bytes == 0 || self.message_size_max_bytes > MESSAGE_SIZE_MAX_BYTES {
+            return bad(format!("message_size_max_bytes must be between 1 and {MESSAGE_SIZE_MAX_BYTES}"));
+        }
+        if (self.message_size_max_bytes as u64) + 65_536 > self.segment_size_bytes {
+            return bad("segment_size_bytes must hold the largest message (message_size_max_bytes + 64 KiB)".into());
+        }
+        if self.disk_usage_max_percent == 0 || self.disk_usage_max_percent > 100 {
+            return bad("disk_usage_max_percent must be between 1 and 100".into());
+        }
+        if self.default_topic_queue_nums == 0 || self.default_topic_queue_nums > 1024 {
+            return bad("default_topic_queue_nums must be between 1 and 1024".into());
+        }
+        if self.connection_inflight_max == 0 {
+            return bad("connection_inflight_max must be at least 1".into());
+        }
+        if self.broker_name.is_empty() || self.cluster_name.is_empty() {
+            return bad("broker_name and cluster_name must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The storage settings of one shard.
+    pub fn store_config(&self, shard_id: u16) -> crate::storage::StoreConfig {
+        let mut c = crate::storage::StoreConfig::new(self.data_dir.join(format!("shard-{shard_id}")), shard_id);
+        c.segment_size_bytes = self.segment_size_bytes;
+        c.flush_mode = self.flush_mode;
+        c.flush_interval_ms = self.flush_interval_ms;
+        c.flush_timeout_ms = self.flush_timeout_ms;
+        c.cache_bytes_max = self.cache_bytes_max / self.shard_count().max(1);
+        c.retention_hours = self.retention_hours;
+        c.disk_usage_max_percent = self.disk_usage_max_percent;
+        c.record_size_max_bytes = self.message_size_max_bytes + 64 * 1024;
+        c
+    }
+}
+
+/// `key=value` lines; `#` and `!` start comments (Java properties, the subset broker.conf uses).
+fn parse_properties_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let i = l.find(['=', ':'])?;
+            Some((l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+/// Top-level TOML scalars as text.
+fn parse_toml_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut out = Vec::new();
+    for (k, v) in table {
+        let s = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(format!("key `{k}` must be a string, number or boolean, not {}", other.type_str())),
+        };
+        out.push((k, s));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rocketmq_names_map_to_ours() {
+        let mut c = BrokerConfig::default();
+        assert!(c.set("flushDiskType", "SYNC_FLUSH").unwrap());
+        assert!(c.set("listenPort", "20911").unwrap());
+        assert!(c.set("storePathRootDir", "/data/x").unwrap());
+        assert!(c.set("autoCreateTopicEnable", "false").unwrap());
+        assert!(c.set("namesrvAddr", "1.2.3.4:9876").unwrap(), "known, ignored");
+        assert!(!c.set("noSuchKey", "1").unwrap());
+        assert_eq!(c.flush_mode, FlushMode::Sync);
+        assert_eq!(c.broker_port, 20911);
+        assert_eq!(c.data_dir, PathBuf::from("/data/x"));
+        assert!(!c.auto_create_topic);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = BrokerConfig::default();
+        let e = c.set("flush_mode", "sometimes").unwrap_err().to_string();
+        assert!(e.contains("flush_mode") && e.contains("sometimes"), "{e}");
+        assert!(c.set("broker_port", "x").is_err());
+    }
+
+    #[test]
+    fn files_in_both_dialects() {
+        let dir = std::env::temp_dir().join(format!("bolide-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("broker.conf");
+        std::fs::write(&conf, "# comment\nbrokerClusterName = C1\nbrokerName=b1\nflushDiskType=ASYNC_FLUSH\ndeleteWhen=04\nweird=1\n").unwrap();
+        let mut c = BrokerConfig::default();
+        let unknown = c.apply_file(&conf).unwrap();
+        assert_eq!(unknown, vec!["weird".to_string()]);
+        assert_eq!((c.cluster_name.as_str(), c.broker_name.as_str()), ("C1", "b1"));
+        let toml_path = dir.join("bolide.toml");
+        std::fs::write(&toml_path, "shards = 3\nlong_polling = false\nsegment_size_bytes = 1048576\n").unwrap();
+        c.apply_file(&toml_path).unwrap();
+        assert_eq!(c.shards, 3);
+        assert!(!c.long_polling);
+        std::fs::write(&toml_path, "shards = [1]").unwrap();
+        assert!(c.apply_file(&toml_path).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn validation_catches_collisions_and_limits() {
+        let mut c = BrokerConfig::default();
+        assert!(c.validate().is_ok());
+        c.namesrv_port = c.broker_port - 2;
+        assert!(c.validate().is_err());
+        let mut c = BrokerConfig { segment_size_bytes: 1000, ..Default::default() };
+        assert!(c.validate().is_err());
+        c.segment_size_bytes = 1 << 20;
+        assert!(c.validate().is_err(), "1 MiB cannot hold a 4 MiB message");
+    }
+}

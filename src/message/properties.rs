@@ -34,40 +34,126 @@ pub struct Properties {
 impl Properties {
     /// Parses a properties string leniently (never fails).
     pub fn parse(s: &str) -> Properties {
-        let _ = s;
-        todo!("storage work fills this in")
+        // Java puts each pair into a map: a repeated key keeps its first position and its last value.
+        let mut p = Properties::default();
+        for (k, v) in pairs(s) {
+            p.set(k, v);
+        }
+        p
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        let _ = key;
-        todo!("storage work fills this in")
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets (replacing an existing value) a property.
     pub fn set(&mut self, key: &str, value: &str) {
-        let _ = (key, value);
-        todo!("storage work fills this in")
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_owned(),
+            None => self.entries.push((key.to_owned(), value.to_owned())),
+        }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let _ = key;
-        todo!("storage work fills this in")
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(i).1)
     }
 
     /// Canonical string form.
     pub fn to_wire(&self) -> String {
-        todo!("storage work fills this in")
+        let len: usize = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum();
+        let mut s = String::with_capacity(len);
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                s.push(PROPERTY_SEPARATOR);
+            }
+            s.push_str(k);
+            s.push(NAME_VALUE_SEPARATOR);
+            s.push_str(v);
+        }
+        s
     }
+}
+
+/// The (key, value) pairs of a properties string, by Java's rules: split on 0x02, skip segments
+/// shorter than 3 chars, split at the first 0x01, keep only non-empty keys and values.
+pub fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split(PROPERTY_SEPARATOR).filter_map(|seg| {
+        if seg.chars().count() < 3 {
+            return None;
+        }
+        let (k, v) = seg.split_once(NAME_VALUE_SEPARATOR)?;
+        (!k.is_empty() && !v.is_empty()).then_some((k, v))
+    })
 }
 
 /// Looks a key up in a properties string without allocating.
 pub fn find<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let _ = (s, key);
-    todo!("storage work fills this in")
+    // The last occurrence wins, as in Java's map.
+    pairs(s).filter(|(k, _)| *k == key).last().map(|(_, v)| v)
 }
 
 /// The tokens a message is indexed under: each space-separated token of KEYS, and UNIQ_KEY.
 pub fn index_keys(s: &str) -> Vec<&str> {
-    let _ = s;
-    todo!("storage work fills this in")
+    let mut out: Vec<&str> = Vec::new();
+    if let Some(k) = find(s, keys::KEYS) {
+        out.extend(k.split(' ').filter(|t| !t.is_empty()));
+    }
+    if let Some(u) = find(s, keys::UNIQ_KEY) {
+        out.push(u);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_follows_java_rules() {
+        let s = "KEYS\u{1}a b\u{2}TAGS\u{1}TagA\u{2}\u{2}x\u{2}k\u{1}\u{2}\u{1}v\u{2}UNIQ_KEY\u{1}ID1\u{2}";
+        let p = Properties::parse(s);
+        assert_eq!(
+            p.entries,
+            vec![
+                ("KEYS".to_owned(), "a b".to_owned()),
+                ("TAGS".to_owned(), "TagA".to_owned()),
+                ("UNIQ_KEY".to_owned(), "ID1".to_owned()),
+            ]
+        );
+        assert_eq!(
+            p.to_wire(),
+            "KEYS\u{1}a b\u{2}TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}ID1"
+        );
+        assert_eq!(find(s, "TAGS"), Some("TagA"));
+        assert_eq!(find(s, "NOPE"), None);
+        assert_eq!(index_keys(s), vec!["a", "b", "ID1"]);
+    }
+
+    #[test]
+    fn set_get_remove_keep_order() {
+        let mut p = Properties::default();
+        p.set("A", "1");
+        p.set("B", "2");
+        p.set("A", "3");
+        assert_eq!(p.get("A"), Some("3"));
+        assert_eq!(p.to_wire(), "A\u{1}3\u{2}B\u{1}2");
+        assert_eq!(p.remove("A"), Some("3".to_owned()));
+        assert_eq!(p.remove("A"), None);
+        assert_eq!(p.to_wire(), "B\u{1}2");
+        assert_eq!(Properties::parse("").entries, vec![]);
+    }
+
+    #[test]
+    fn value_may_contain_name_separator_after_first() {
+        let p = Properties::parse("k\u{1}v\u{1}w");
+        assert_eq!(p.get("k"), Some("v\u{1}w"));
+    }
 }

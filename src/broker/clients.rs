@@ -1,0 +1,269 @@
+//! The registry of clients learned from heartbeats: consumer groups (members, subscriptions, message
+//! model) and producer groups, each client bound to the connection it last heartbeated on.
+//!
+//! Every shard holds a replica: a heartbeat, unregister or closed connection is applied on every shard
+//! before it is acknowledged, so GET_CONSUMER_LIST_BY_GROUP answers the same on any shard and a pull
+//! finds its group's subscription on the shard that owns the queue. Shard 0 alone sends
+//! NOTIFY_CONSUMER_IDS_CHANGED when a group's membership changes.
+//!
+//! The registry is plain data with no I/O and no clock: callers pass `now_ms`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::message::java_hash;
+use crate::net::ConnId;
+
+/// A client not heard from for this long is dropped (RocketMQ's channel expiry).
+pub const CLIENT_EXPIRY_MS: u64 = 120_000;
+
+/// Clustering (queues shared in a group) or broadcasting (every member gets everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageModel {
+    Clustering,
+    Broadcasting,
+}
+
+/// A consumer's filter for one topic: tags (matched by hash code on the broker, by string on clients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: String,
+    /// Empty = every message (`*`).
+    pub tags: Vec<String>,
+    pub codes: BTreeSet<i32>,
+    pub sub_version: i64,
+}
+
+impl Subscription {
+    /// Builds a TAG subscription from an expression like `TagA || TagB` (`*` or empty = everything).
+    pub fn from_expression(topic: &str, expression: &str, sub_version: i64) -> Subscription {
+        let tags: Vec<String> = if expression.trim().is_empty() || expression.trim() == "*" {
+            Vec::new()
+        } else {
+            expression
+                .split("||")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let codes = tags.iter().map(|t| java_hash(t)).collect();
+        Subscription { topic: topic.into(), tags, codes, sub_version }
+    }
+
+    pub fn matches_all(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// Whether a consume-queue entry with this tag code may match (hash collisions over-deliver;
+    /// clients re-filter by string).
+    pub fn matches(&self, tags_code: i64) -> bool {
+        self.matches_all() || self.codes.contains(&(tags_code as i32))
+    }
+}
+
+/// One consumer group's part of a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerData {
+    pub group: String,
+    pub message_model: MessageModel,
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// A heartbeat, in the broker's terms (the wire form is parsed by `remoting::body`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub client_id: String,
+    pub consumers: Vec<ConsumerData>,
+    pub producer_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    conn: ConnId,
+    last_seen_ms: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ConsumerGroup {
+    members: BTreeMap<String, Member>,
+    subscriptions: HashMap<String, Subscription>,
+    message_model: Option<MessageModel>,
+}
+
+/// See the module comment.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    consumers: HashMap<String, ConsumerGroup>,
+    producers: HashMap<String, BTreeMap<String, Member>>,
+}
+
+impl ClientRegistry {
+    /// Applies a heartbeat; returns the consumer groups whose membership changed.
+    pub fn heartbeat(&mut self, hb: &Heartbeat, conn: ConnId, now_ms: u64) -> Vec<String> {
+        let mut changed = Vec::new();
+        for c in &hb.consumers {
+            let group = self.consumers.entry(c.group.clone()).or_default();
+            group.message_model = Some(c.message_model);
+            for s in &c.subscriptions {
+                group.subscriptions.insert(s.topic.clone(), s.clone());
+            }
+            let member = Member { conn, last_seen_ms: now_ms };
+            match group.members.insert(hb.client_id.clone(), member) {
+                Some(old) if old.conn == conn => {}
+                _ => changed.push(c.group.clone()),
+            }
+        }
+        for g in &hb.producer_groups {
+            self.producers
+                .entry(g.clone())
+                .or_default()
+                .insert(hb.client_id.clone(), Member { conn, last_seen_ms: now_ms });
+        }
+        changed
+    }
+
+    /// Removes a client from the named groups (empty names are ignored); returns changed consumer groups.
+    pub fn unregister(&mut self, client_id: &str, producer_group: &str, consumer_group: &str) -> Vec<String> {
+        if let Some(p) = self.producers.get_mut(producer_group) {
+            p.remove(client_id);
+        }
+        let mut changed = Vec::new();
+        if let Some(g) = self.consumers.get_mut(consumer_group) {
+            if g.members.remove(client_id).is_some() {
+                changed.push(consumer_group.to_string());
+            }
+        }
+        changed
+    }
+
+    fn remove_members_where(&mut self, mut gone: impl FnMut(&Member) -> bool) -> (Vec<String>, Vec<String>) {
+        let mut changed = Vec::new();
+        let mut clients = Vec::new();
+        for (name, g) in self.consumers.iter_mut() {
+            let before = g.members.len();
+            g.members.retain(|id, m| {
+                let keep = !gone(m);
+                if !keep {
+                    clients.push(id.clone());
+                }
+                keep
+            });
+            if g.members.len() != before {
+                changed.push(name.clone());
+            }
+        }
+        for p in self.producers.values_mut() {
+            p.retain(|id, m| {
+                let keep = !gone(m);
+                if !keep {
+                    clients.push(id.clone());
+                }
+                keep
+            });
+        }
+        clients.sort();
+        clients.dedup();
+        changed.sort();
+        (changed, clients)
+    }
+
+    /// Drops every client bound to `conn`; returns (changed consumer groups, client ids removed).
+    pub fn connection_closed(&mut self, conn: ConnId) -> (Vec<String>, Vec<String>) {
+        self.remove_members_where(|m| m.conn == conn)
+    }
+
+    /// Drops clients silent for longer than [`CLIENT_EXPIRY_MS`].
+    pub fn expire(&mut self, now_ms: u64) -> (Vec<String>, Vec<String>) {
+        self.remove_members_where(|m| now_ms.saturating_sub(m.last_seen_ms) > CLIENT_EXPIRY_MS)
+    }
+
+    /// Client ids of a consumer group, sorted (every member must see the same list).
+    pub fn consumer_ids(&self, group: &str) -> Vec<String> {
+        self.consumers
+            .get(group)
+            .map(|g| g.members.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Connections of a consumer group's members.
+    pub fn consumer_conns(&self, group: &str) -> Vec<ConnId> {
+        self.consumers
+            .get(group)
+            .map(|g| g.members.values().map(|m| m.conn).collect())
+            .unwrap_or_default()
+    }
+
+    /// The group's latest subscription to `topic`, if it has one.
+    pub fn subscription(&self, group: &str, topic: &str) -> Option<&Subscription> {
+        self.consumers.get(group)?.subscriptions.get(topic)
+    }
+
+    pub fn message_model(&self, group: &str) -> Option<MessageModel> {
+        self.consumers.get(group)?.message_model
+    }
+
+    pub fn has_consumer_group(&self, group: &str) -> bool {
+        self.consumers.contains_key(group)
+    }
+
+    /// Consumer group names, sorted.
+    pub fn consumer_groups(&self) -> Vec<String> {
+        let mut v: Vec<_> = self.consumers.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::ShardId;
+
+    fn conn(id: u64) -> ConnId {
+        ConnId { shard: ShardId(0), id }
+    }
+
+    fn hb(client: &str, group: &str, expr: &str) -> Heartbeat {
+        Heartbeat {
+            client_id: client.into(),
+            consumers: vec![ConsumerData {
+                group: group.into(),
+                message_model: MessageModel::Clustering,
+                subscriptions: vec![Subscription::from_expression("T", expr, 1)],
+            }],
+            producer_groups: vec!["pg".into()],
+        }
+    }
+
+    #[test]
+    fn membership_changes_are_reported_once() {
+        let mut r = ClientRegistry::default();
+        assert_eq!(r.heartbeat(&hb("b", "g", "*"), conn(1), 0), vec!["g".to_string()]);
+        assert!(r.heartbeat(&hb("b", "g", "*"), conn(1), 10).is_empty(), "same member, same conn");
+        assert_eq!(r.heartbeat(&hb("a", "g", "*"), conn(2), 10), vec!["g".to_string()]);
+        assert_eq!(r.consumer_ids("g"), vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(r.connection_closed(conn(2)), (vec!["g".to_string()], vec!["a".to_string()]));
+        assert_eq!(r.consumer_ids("g"), vec!["b".to_string()]);
+        assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);
+        assert!(r.consumer_ids("g").is_empty());
+    }
+
+    #[test]
+    fn silent_clients_expire() {
+        let mut r = ClientRegistry::default();
+        r.heartbeat(&hb("a", "g", "*"), conn(1), 0);
+        r.heartbeat(&hb("b", "g", "*"), conn(2), 100_000);
+        let (changed, gone) = r.expire(CLIENT_EXPIRY_MS + 1);
+        assert_eq!((changed, gone), (vec!["g".to_string()], vec!["a".to_string()]));
+    }
+
+    #[test]
+    fn tag_subscriptions() {
+        let s = Subscription::from_expression("T", "TagA || TagC", 0);
+        assert_eq!(s.tags, vec!["TagA".to_string(), "TagC".to_string()]);
+        assert!(s.matches(2598919), "TagA's Java hash");
+        assert!(!s.matches(0), "untagged messages are not delivered to tag subscriptions");
+        assert!(Subscription::from_expression("T", "*", 0).matches(12345));
+        assert!(Subscription::from_expression("T", "", 0).matches_all());
+    }
+}

@@ -1,0 +1,121 @@
+//! Applying [`Control`] operations on a shard: topic changes (authoritative on shard 0, replicated to
+//! all), the client registry replica, queue locks, and the final shutdown step.
+
+use std::rc::Rc;
+
+use super::topics::{perm, TopicConfig};
+use super::{now_ms, Broker, Control, ControlReply};
+use crate::remoting::codes::request;
+use crate::remoting::RemotingCommand;
+use crate::shard::ShardId;
+
+impl Broker {
+    pub(crate) async fn apply_control(self: Rc<Self>, op: Control) -> ControlReply {
+        match op {
+            Control::UpsertTopic(cfg) => {
+                debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
+                self.commit_topic(cfg).await
+            }
+            Control::EnsureTopic { topic, template } => {
+                if let Some(existing) = self.topic(&topic.topic_name) {
+                    return ControlReply::Topic(Ok(existing));
+                }
+                let cfg = match template {
+                    None => topic,
+                    Some(t) => match self.topic(&t) {
+                        Some(tpl) if tpl.perm & perm::INHERIT != 0 => TopicConfig {
+                            read_queue_nums: topic.read_queue_nums.min(tpl.write_queue_nums).max(1),
+                            write_queue_nums: topic.write_queue_nums.min(tpl.write_queue_nums).max(1),
+                            perm: tpl.perm & !perm::INHERIT,
+                            ..topic
+                        },
+                        _ => {
+                            return ControlReply::Topic(Err(format!(
+                                "topic {} does not exist and auto-creation from {t} is not allowed",
+                                topic.topic_name
+                            )))
+                        }
+                    },
+                };
+                self.commit_topic(cfg).await
+            }
+            Control::ApplyTopic(cfg) => {
+                self.topics.borrow_mut().upsert(cfg);
+                ControlReply::Done
+            }
+            Control::Heartbeat { hb, conn } => {
+                let changed = self.clients.borrow_mut().heartbeat(&hb, conn, now_ms());
+                self.notify_groups(&changed);
+                ControlReply::Done
+            }
+            Control::Unregister { client_id, producer_group, consumer_group } => {
+                let changed = self.clients.borrow_mut().unregister(&client_id, &producer_group, &consumer_group);
+                self.notify_groups(&changed);
+                ControlReply::Done
+            }
+            Control::ConnectionClosed(conn) => {
+                let (changed, gone) = self.clients.borrow_mut().connection_closed(conn);
+                self.locks.borrow_mut().release_clients(&gone);
+                self.notify_groups(&changed);
+                ControlReply::Done
+            }
+            Control::Lock { group, client_id, queues } => {
+                ControlReply::Locked(self.locks.borrow_mut().try_lock(&group, &client_id, &queues, now_ms()))
+            }
+            Control::Unlock { group, client_id, queues } => {
+                self.locks.borrow_mut().unlock(&group, &client_id, &queues);
+                ControlReply::Done
+            }
+            Control::Shutdown => {
+                self.persist_offsets();
+                if let Err(e) = self.store.flush().await {
+                    tracing::error!(shard = %self.shard, error = %e, "final flush failed");
+                }
+                ControlReply::Done
+            }
+        }
+    }
+
+    /// Shard 0: persist the new table, replicate the change to every shard, then answer.
+    async fn commit_topic(self: &Rc<Self>, cfg: TopicConfig) -> ControlReply {
+        let table = {
+            let mut t = self.topics.borrow_mut();
+            t.upsert(cfg.clone());
+            t.clone()
+        };
+        let path = self.cfg.data_dir.join("topics.json");
+        if let Err(e) = table.save(&path) {
+            tracing::error!(path = %path.display(), error = %e, "cannot persist topics");
+            return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
+        }
+        tracing::info!(topic = %cfg.topic_name, queues = cfg.queue_count(), perm = cfg.perm, "topic created or updated");
+        for s in self.router.shards().filter(|s| *s != self.shard) {
+            let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
+        }
+        ControlReply::Topic(Ok(cfg))
+    }
+
+    /// Shard 0 tells every member of each group that membership changed (they rebalance at once).
+    pub(crate) fn notify_groups(&self, groups: &[String]) {
+        if self.shard != ShardId(0) {
+            return;
+        }
+        for g in groups {
+            let conns = self.clients.borrow().consumer_conns(g);
+            for conn in conns {
+                let mut cmd = RemotingCommand::request(request::NOTIFY_CONSUMER_IDS_CHANGED);
+                cmd.flag |= crate::remoting::FLAG_ONEWAY;
+                cmd.set_ext("consumerGroup", g);
+                self.push(conn, cmd);
+            }
+        }
+    }
+
+    /// Writes this shard's consumer offsets if they changed.
+    pub(crate) fn persist_offsets(&self) {
+        let path = self.cfg.data_dir.join(format!("offsets-shard-{}.json", self.shard.0));
+        if let Err(e) = self.offsets.borrow_mut().save_if_dirty(&path) {
+            tracing::error!(path = %path.display(), error = %e, "cannot persist consumer offsets");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! A shard's life: open its store (recovery), serve its inbox and its listeners, run its periodic
+//! duties, and shut down in order.
+//!
+//! Shutdown, driven by `main` (SIGTERM/SIGINT):
+//! 1. `main` drops the stop sender: every shard stops accepting, every connection stops reading,
+//!    parked pulls are answered at once.
+//! 2. Each shard waits for its connections to finish their in-flight requests (cross-shard requests
+//!    still flow: inboxes keep running), then reports "drained".
+//! 3. When all shards are drained, `main` sends each [`Control::Shutdown`]: offsets persisted, store
+//!    flushed; the inbox loop ends; the store is closed (checkpoint) and the executor exits.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::clients::ClientRegistry;
+use super::locks::LockTable;
+use super::offsets::OffsetTable;
+use super::topics::TopicTable;
+use super::{now_ms, Broker, Control, ShardMsg};
+use crate::config::BrokerConfig;
+use crate::net::{accept_loop, ConnLimits, StopSignal};
+use crate::shard::router::{Inbox, Router};
+use crate::shard::ShardId;
+use crate::storage::MessageStore;
+
+/// Everything a shard is started with (all `Send`: built on the main thread).
+pub struct ShardStartup {
+    pub cfg: Arc<BrokerConfig>,
+    pub router: Router<ShardMsg>,
+    pub inbox: Inbox<ShardMsg>,
+    pub listen_fds: Vec<RawFd>,
+    pub topics: TopicTable,
+    pub stop: StopSignal,
+    /// The shard reports here once it serves (or why it cannot).
+    pub ready: flume::Sender<Result<ShardId, String>>,
+    /// The shard reports here once its connections are finished after stop.
+    pub drained: flume::Sender<ShardId>,
+}
+
+/// Runs one shard until shutdown completes.
+pub async fn run_shard(s: ShardStartup) {
+    let shard = s.router.me();
+    let store_cfg = s.cfg.store_config(shard.0);
+    let (store, report) = match MessageStore::open(store_cfg).await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = s.ready.send(Err(format!("{shard}: cannot open storage: {e}")));
+            return;
+        }
+    };
+    for (offset, reason) in &report.corrupted {
+        tracing::warn!(%shard, offset = offset.0, %reason, "corrupted record skipped during recovery");
+    }
+    tracing::info!(%shard, segments = report.segments, records = report.records_scanned, truncated_bytes = report.truncated_bytes, "storage recovered");
+    let offsets_path = s.cfg.data_dir.join(format!("offsets-shard-{}.json", shard.0));
+    let offsets = match OffsetTable::load(&offsets_path) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = s.ready.send(Err(format!("{shard}: cannot read consumer offsets: {e}")));
+            return;
+        }
+    };
+    let broker = Rc::new(Broker {
+        store_host: SocketAddrV4::new(s.cfg.broker_ip, s.cfg.broker_port),
+        cfg: s.cfg.clone(),
+        shard,
+        router: s.router.clone(),
+        store,
+        topics: RefCell::new(s.topics),
+        clients: RefCell::new(ClientRegistry::default()),
+        offsets: RefCell::new(offsets),
+        locks: RefCell::new(LockTable::default()),
+        conns: RefCell::new(HashMap::new()),
+        long_polls: RefCell::new(Default::default()),
+        stop: s.stop.clone(),
+        next_opaque: Cell::new(0),
+        metrics: Default::default(),
+    });
+
+    let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
+    glommio::spawn_local(periodic(broker.clone(), s.stop.clone())).detach();
+
+    let connections = Rc::new(glommio::sync::Gate::new());
+    let next_conn_id = Rc::new(RefCell::new(0u64));
+    let limits = ConnLimits { inflight_max: s.cfg.connection_inflight_max, frame_max_bytes: s.cfg.frame_max_bytes };
+    let mut acceptors = Vec::new();
+    for fd in s.listen_fds {
+        acceptors.push(glommio::spawn_local(accept_loop(
+            fd,
+            shard,
+            broker.clone(),
+            limits,
+            next_conn_id.clone(),
+            s.stop.clone(),
+            connections.clone(),
+        )));
+    }
+    let _ = s.ready.send(Ok(shard));
+
+    let _ = s.stop.recv_async().await;
+    broker.long_polls.borrow_mut().wake_all();
+    for a in acceptors {
+        a.await;
+    }
+    let drained = futures_lite::future::or(
+        async {
+            let _ = connections.close().await;
+            true
+        },
+        async {
+            glommio::timer::sleep(Duration::from_secs(10)).await;
+            false
+        },
+    )
+    .await;
+    if !drained {
+        tracing::warn!(%shard, "connections still busy after 10 s; shutting down anyway");
+    }
+    let _ = s.drained.send(shard);
+    inbox_task.await;
+    drop(connections);
+    match Rc::try_unwrap(broker) {
+        Ok(b) => {
+            if let Err(e) = b.store.close().await {
+                tracing::error!(%shard, error = %e, "closing the store failed");
+            }
+        }
+        Err(_) => tracing::warn!(%shard, "store still referenced at shutdown; flushed but not checkpointed"),
+    }
+    tracing::info!(%shard, "stopped");
+}
+
+/// Serves messages from other shards until the final shutdown step.
+async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
+    while let Ok(msg) = inbox.recv_async().await {
+        match msg {
+            ShardMsg::Request { cmd, ctx, reply } => {
+                let b = broker.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(b.process_owned(cmd, ctx).await);
+                })
+                .detach();
+            }
+            ShardMsg::Control { op: Control::Shutdown, reply } => {
+                let r = broker.clone().apply_control(Control::Shutdown).await;
+                let _ = reply.send(r);
+                break;
+            }
+            ShardMsg::Control { op, reply } => {
+                let b = broker.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(b.apply_control(op).await);
+                })
+                .detach();
+            }
+            ShardMsg::Push { conn, cmd } => {
+                if let Some(out) = broker.conns.borrow().get(&conn) {
+                    let _ = out.send(cmd);
+                }
+            }
+        }
+    }
+}
+
+/// Offsets to disk, silent clients out, until stop.
+async fn periodic(broker: Rc<Broker>, stop: StopSignal) {
+    let tick = Duration::from_millis(broker.cfg.offset_persist_interval_ms.max(100));
+    let mut last_expiry_ms = now_ms();
+    loop {
+        let stopped = futures_lite::future::or(
+            async {
+                glommio::timer::sleep(tick).await;
+                false
+            },
+            async {
+                let _ = stop.recv_async().await;
+                true
+            },
+        )
+        .await;
+        if stopped {
+            return;
+        }
+        broker.persist_offsets();
+        if now_ms() - last_expiry_ms >= 10_000 {
+            last_expiry_ms = now_ms();
+            let (changed, gone) = broker.clients.borrow_mut().expire(last_expiry_ms);
+            if !gone.is_empty() {
+                broker.locks.borrow_mut().release_clients(&gone);
+                tracing::info!(shard = %broker.shard, clients = ?gone, "expired silent clients");
+            }
+            broker.notify_groups(&changed);
+        }
+    }
+}

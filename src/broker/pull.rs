@@ -1,0 +1,247 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361), with long polling. Runs on the shard that owns the
+//! queue, so the consume queue, the offsets and the wake-ups are all local.
+//!
+//! Result table (remoting-protocol.md §7.3; `max` = next offset to be written):
+//!
+//! | situation | code | nextBeginOffset |
+//! |---|---|---|
+//! | matching messages found | SUCCESS + body | offset + entries scanned |
+//! | entries scanned, none matched the filter | PULL_RETRY_IMMEDIATELY | offset + entries scanned |
+//! | queue empty, offset == 0 | PULL_NOT_FOUND (long-poll) | 0 |
+//! | queue empty, offset != 0 | PULL_OFFSET_MOVED | 0 |
+//! | offset < min | PULL_OFFSET_MOVED | min |
+//! | offset == max | PULL_NOT_FOUND (long-poll) | offset |
+//! | offset > max | PULL_OFFSET_MOVED | max |
+//!
+//! Long polling: a PULL_NOT_FOUND with the SUSPEND flag parks the request on its queue until a message
+//! is appended there, the hold time passes (the client's `suspendTimeoutMillis`, at most
+//! [`LONG_POLL_MAX_MS`]), or the broker shuts down; then the pull runs once more, without suspending,
+//! and its result is the answer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::clients::Subscription;
+use super::{error_response, Broker};
+use crate::config::LONG_POLL_MAX_MS;
+use crate::remoting::codes::response as rs;
+use crate::remoting::headers::PullMessageHeader;
+use crate::remoting::RemotingCommand;
+use crate::storage::{QueueEntry, QueueOffset};
+
+/// PullSysFlag bits.
+pub const FLAG_COMMIT_OFFSET: i32 = 0x1;
+pub const FLAG_SUSPEND: i32 = 0x2;
+pub const FLAG_SUBSCRIPTION: i32 = 0x4;
+
+/// Most consume-queue entries one pull scans (filtered-out ones included).
+pub const PULL_SCAN_MAX_ENTRIES: usize = 4096;
+/// Most body bytes one pull returns (frames must stay far below 16 MiB).
+pub const PULL_BODY_MAX_BYTES: usize = 4 << 20;
+
+/// Pulls parked per queue, each waiting on its own one-shot channel.
+#[derive(Default)]
+pub struct LongPolls {
+    waiters: HashMap<(String, u32), Vec<flume::Sender<()>>>,
+}
+
+impl LongPolls {
+    fn register(&mut self, topic: &str, queue_id: u32) -> flume::Receiver<()> {
+        let (tx, rx) = flume::bounded(1);
+        self.waiters.entry((topic.to_string(), queue_id)).or_default().push(tx);
+        rx
+    }
+
+    /// Wakes every pull parked on the queue.
+    pub fn wake(&mut self, topic: &str, queue_id: u32) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        if let Some(ws) = self.waiters.remove(&(topic.to_string(), queue_id)) {
+            for w in ws {
+                let _ = w.try_send(());
+            }
+        }
+    }
+
+    /// Wakes every parked pull (shutdown).
+    pub fn wake_all(&mut self) {
+        self.waiters.clear();
+    }
+}
+
+/// What one read of a queue produced.
+struct PullOutcome {
+    code: i32,
+    next_begin: u64,
+    body: Option<Bytes>,
+}
+
+impl Broker {
+    pub(crate) fn wake_pulls(&self, topic: &str, queue_id: u32) {
+        self.long_polls.borrow_mut().wake(topic, queue_id);
+    }
+
+    pub(crate) async fn process_pull(&self, cmd: RemotingCommand) -> RemotingCommand {
+        let h = match PullMessageHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return error_response(&cmd, rs::SYSTEM_ERROR, e.to_string()),
+        };
+        let Some(cfg) = self.topic(&h.topic) else {
+            return error_response(&cmd, rs::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic));
+        };
+        if !cfg.readable() {
+            return error_response(&cmd, rs::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic));
+        }
+        if h.queue_id < 0 || h.queue_id as u32 >= cfg.read_queue_nums {
+            return error_response(
+                &cmd,
+                rs::SYSTEM_ERROR,
+                format!(
+                    "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
+                    h.queue_id, h.topic, cfg.read_queue_nums
+                ),
+            );
+        }
+        let qid = h.queue_id as u32;
+        let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+            if h.expression_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("SQL92")) {
+                return error_response(&cmd, rs::SUBSCRIPTION_PARSE_FAILED, "SQL92 filtering is not supported by this broker yet");
+            }
+            Subscription::from_expression(&h.topic, h.subscription.as_deref().unwrap_or("*"), h.sub_version)
+        } else {
+            let clients = self.clients.borrow();
+            match clients.subscription(&h.consumer_group, &h.topic) {
+                Some(s) => s.clone(),
+                None if !clients.has_consumer_group(&h.consumer_group) => {
+                    return error_response(
+                        &cmd,
+                        rs::SUBSCRIPTION_NOT_EXIST,
+                        format!("the consumer's group info not exist, group: {}", h.consumer_group),
+                    )
+                }
+                None => {
+                    return error_response(
+                        &cmd,
+                        rs::SUBSCRIPTION_NOT_EXIST,
+                        format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic),
+                    )
+                }
+            }
+        };
+        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+            self.offsets.borrow_mut().commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
+        }
+        let mut may_suspend = h.sys_flag & FLAG_SUSPEND != 0 && self.cfg.long_polling;
+        loop {
+            let outcome = self.read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub).await;
+            if outcome.code == rs::PULL_NOT_FOUND && may_suspend {
+                may_suspend = false;
+                let woken = self.long_polls.borrow_mut().register(&h.topic, qid);
+                if self.store.max_offset(&h.topic, qid).0 as i64 > h.queue_offset {
+                    continue; // a message landed while we were reading
+                }
+                let hold_ms = if h.suspend_timeout_ms > 0 { h.suspend_timeout_ms as u64 } else { 15_000 };
+                let hold = Duration::from_millis(hold_ms.min(LONG_POLL_MAX_MS));
+                let stop = self.stop.clone();
+                futures_lite::future::or(
+                    async {
+                        let _ = woken.recv_async().await;
+                    },
+                    futures_lite::future::or(glommio::timer::sleep(hold), async {
+                        let _ = stop.recv_async().await;
+                    }),
+                )
+                .await;
+                continue;
+            }
+            return self.pull_response(&cmd, &h.topic, qid, outcome);
+        }
+    }
+
+    fn pull_response(&self, cmd: &RemotingCommand, topic: &str, qid: u32, outcome: PullOutcome) -> RemotingCommand {
+        let mut resp = cmd.response(outcome.code);
+        resp.set_ext("suggestWhichBrokerId", 0);
+        resp.set_ext("nextBeginOffset", outcome.next_begin);
+        resp.set_ext("minOffset", self.store.min_offset(topic, qid).0);
+        resp.set_ext("maxOffset", self.store.max_offset(topic, qid).0);
+        if let Some(body) = outcome.body {
+            self.metrics.messages_out.set(self.metrics.messages_out.get() + 1);
+            resp.body = body;
+        }
+        resp
+    }
+
+    async fn read_queue(&self, topic: &str, qid: u32, offset: i64, max_msgs: i32, sub: &Subscription) -> PullOutcome {
+        let min = self.store.min_offset(topic, qid).0;
+        let max = self.store.max_offset(topic, qid).0;
+        let found = |code, next_begin| PullOutcome { code, next_begin, body: None };
+        if max == 0 {
+            return if offset == 0 { found(rs::PULL_NOT_FOUND, 0) } else { found(rs::PULL_OFFSET_MOVED, 0) };
+        }
+        if offset < min as i64 {
+            return found(rs::PULL_OFFSET_MOVED, min);
+        }
+        let offset = offset as u64;
+        if offset == max {
+            return found(rs::PULL_NOT_FOUND, offset);
+        }
+        if offset > max {
+            return found(rs::PULL_OFFSET_MOVED, max);
+        }
+        let want = max_msgs.clamp(1, 1024) as usize;
+        let entries = self.store.queue_entries(topic, qid, QueueOffset(offset), PULL_SCAN_MAX_ENTRIES.min(want.max(64) * 4));
+        let mut picked: Vec<QueueEntry> = Vec::with_capacity(want);
+        let mut scanned = 0u64;
+        let mut bytes = 0usize;
+        for e in &entries {
+            if picked.len() >= want || (bytes > 0 && bytes + e.size_bytes as usize > PULL_BODY_MAX_BYTES) {
+                break;
+            }
+            scanned += 1;
+            if sub.matches(e.tags_code) {
+                bytes += e.size_bytes as usize;
+                picked.push(*e);
+            }
+        }
+        let next_begin = offset + scanned;
+        if picked.is_empty() {
+            return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
+        }
+        match self.read_entries(&picked).await {
+            Some(body) => PullOutcome { code: rs::SUCCESS, next_begin, body: Some(body) },
+            None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
+        }
+    }
+
+    /// Reads the records of `entries`, one storage read per run of adjacent records.
+    async fn read_entries(&self, entries: &[QueueEntry]) -> Option<Bytes> {
+        let mut runs: Vec<(u64, u32)> = Vec::new();
+        for e in entries {
+            match runs.last_mut() {
+                Some((start, len)) if *start + u64::from(*len) == e.physical_offset.0 => *len += e.size_bytes,
+                _ => runs.push((e.physical_offset.0, e.size_bytes)),
+            }
+        }
+        let mut parts = Vec::with_capacity(runs.len());
+        for (start, len) in runs {
+            match self.store.read(crate::storage::PhysicalOffset(start), len).await {
+                Ok(b) => parts.push(b),
+                Err(e) => tracing::warn!(shard = %self.shard, offset = start, error = %e, "skipping unreadable records"),
+            }
+        }
+        match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => {
+                let mut body = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in parts {
+                    body.extend_from_slice(&p);
+                }
+                Some(body.freeze())
+            }
+        }
+    }
+}

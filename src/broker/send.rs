@@ -1,0 +1,271 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320).
+//!
+//! On the accepting shard ([`Broker::route_send`]): validate the topic name, auto-create the topic from
+//! its template (`TBW102`) through shard 0 if needed, pick a queue when the client lets the broker
+//! choose (preferring one this shard owns: no hop), and forward to the queue's owner.
+//! On the owner ([`Broker::process_send`], [`Broker::process_batch`]): check limits, build the stored
+//! record (properties re-serialised canonically with `CLUSTER`), append, answer with RocketMQ's send
+//! response header, wake long-polling pulls of that queue.
+//!
+//! Storage outcome → response code (the only place it is decided):
+//!
+//! | store result | code |
+//! |---|---|
+//! | appended, durable or async mode | SUCCESS |
+//! | appended, sync flush slower than the timeout | FLUSH_DISK_TIMEOUT |
+//! | record over the size limit | MESSAGE_ILLEGAL |
+//! | disk full | SERVICE_NOT_AVAILABLE |
+//! | any other storage error | SYSTEM_ERROR |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+
+use bytes::BytesMut;
+
+use super::requests::{ext_num, ext_req};
+use super::topics::{perm, validate_topic_name, TopicConfig, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX};
+use super::{error_response, Broker, Control, ControlReply};
+use crate::message::properties::{index_keys, keys, Properties};
+use crate::message::{self, NewRecord};
+use crate::net::RequestCtx;
+use crate::remoting::batch::decode_batch;
+use crate::remoting::codes::response as rs;
+use crate::remoting::headers::SendMessageHeader;
+use crate::remoting::RemotingCommand;
+use crate::shard::placement::owner;
+use crate::shard::ShardId;
+use crate::storage::{AppendMessage, AppendResult, AppendStatus, StorageError};
+
+/// Largest properties string a record can hold (signed 16-bit length).
+pub const PROPERTIES_MAX_BYTES: usize = 32_767;
+
+/// The client's address as a record stores it (IPv4; IPv4-mapped IPv6 converted; else 0.0.0.0).
+pub fn born_host(peer: SocketAddr) -> SocketAddrV4 {
+    let ip = match peer.ip() {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    };
+    SocketAddrV4::new(ip, peer.port())
+}
+
+impl Broker {
+    /// Accepting-shard half of a send. See the module comment.
+    pub(crate) async fn route_send(self: Rc<Self>, mut cmd: RemotingCommand, ctx: RequestCtx) -> Option<RemotingCommand> {
+        let v2 = cmd.code != crate::remoting::codes::request::SEND_MESSAGE && cmd.ext("b").is_some();
+        let (tk, qk, dk, dqk) = if v2 { ("b", "e", "c", "d") } else { ("topic", "queueId", "defaultTopic", "defaultTopicQueueNums") };
+        let topic = match ext_req(&cmd, tk) {
+            Ok(t) => t.to_string(),
+            Err(r) => return Some(r),
+        };
+        if let Err(e) = validate_topic_name(&topic) {
+            return Some(error_response(&cmd, rs::MESSAGE_ILLEGAL, e.to_string()));
+        }
+        let cfg = match self.topic(&topic) {
+            Some(c) => c,
+            None => {
+                let template = cmd.ext(dk).unwrap_or(AUTO_CREATE_TOPIC).to_string();
+                let queues = cmd.ext(dqk).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(4).clamp(1, 1024);
+                match self.auto_create(&topic, &template, queues).await {
+                    Ok(c) => c,
+                    Err(e) => return Some(error_response(&cmd, rs::TOPIC_NOT_EXIST, e)),
+                }
+            }
+        };
+        if !cfg.writable() {
+            return Some(error_response(
+                &cmd,
+                rs::NO_PERMISSION,
+                format!("the topic[{topic}] sending message is forbidden"),
+            ));
+        }
+        let requested: i64 = match ext_num(&cmd, qk) {
+            Ok(q) => q,
+            Err(r) => return Some(r),
+        };
+        let qid = if requested < 0 { self.pick_queue(&cfg) } else { requested as u32 };
+        if requested >= i64::from(cfg.queue_count()) {
+            return Some(error_response(
+                &cmd,
+                rs::SYSTEM_ERROR,
+                format!("request queueId[{requested}] is illegal, {topic} has {} queues", cfg.queue_count()),
+            ));
+        }
+        if requested < 0 {
+            cmd.set_ext(qk, qid);
+        }
+        let to = owner(&topic, qid, self.router.shard_count());
+        self.forward(to, cmd, ctx).await
+    }
+
+    /// Creates a topic on first send: `%RETRY%`/`%DLQ%` topics with one queue, others from the template.
+    async fn auto_create(self: &Rc<Self>, topic: &str, template: &str, queues: u32) -> Result<TopicConfig, String> {
+        let (cfg, template) = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
+            (TopicConfig::new(topic, 1, perm::READ_WRITE), None)
+        } else if self.cfg.auto_create_topic {
+            (TopicConfig::new(topic, queues, perm::READ_WRITE), Some(template.to_string()))
+        } else {
+            return Err(format!("topic[{topic}] not exist, apply first please!"));
+        };
+        match self.control(ShardId(0), Control::EnsureTopic { topic: cfg, template }).await {
+            ControlReply::Topic(r) => r,
+            _ => Err("unexpected reply to topic creation".into()),
+        }
+    }
+
+    /// A random writable queue, preferring the ones this shard owns.
+    fn pick_queue(&self, cfg: &TopicConfig) -> u32 {
+        let n = cfg.write_queue_nums.max(1);
+        let seed = self.next_opaque.get() as u32 ^ (super::now_ms() as u32).rotate_left(7);
+        self.next_opaque.set(self.next_opaque.get().wrapping_add(1));
+        let local: Vec<u32> = (0..n)
+            .filter(|q| owner(&cfg.topic_name, *q, self.router.shard_count()) == self.shard)
+            .collect();
+        if local.is_empty() {
+            seed % n
+        } else {
+            local[seed as usize % local.len()]
+        }
+    }
+
+    /// Checks, encodes and indexes one message for `topic`/`queue_id`.
+    fn build_message(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        h: &SendMessageHeader,
+        flag: i32,
+        body: &[u8],
+        props: &mut Properties,
+        ctx: &RequestCtx,
+    ) -> Result<AppendMessage, (i32, String)> {
+        if body.len() > self.cfg.message_size_max_bytes {
+            return Err((
+                rs::MESSAGE_ILLEGAL,
+                format!("the message body size over max value, MAX: {}", self.cfg.message_size_max_bytes),
+            ));
+        }
+        props.remove(keys::WAIT);
+        props.set(keys::CLUSTER, &self.cfg.cluster_name);
+        let properties = props.to_wire();
+        if properties.len() > PROPERTIES_MAX_BYTES {
+            return Err((rs::MESSAGE_ILLEGAL, format!("the message properties length is {}, over {PROPERTIES_MAX_BYTES}", properties.len())));
+        }
+        let tags_code = message::tags_code(topic, props.get(keys::TAGS));
+        let index = index_keys(&properties).into_iter().map(String::from).collect();
+        let rec = NewRecord {
+            queue_id,
+            flag,
+            sys_flag: h.sys_flag,
+            born_timestamp_ms: h.born_timestamp_ms,
+            born_host: born_host(ctx.peer),
+            store_host: self.store_host,
+            reconsume_times: h.reconsume_times,
+            prepared_tx_offset: 0,
+            body,
+            topic,
+            properties: &properties,
+        };
+        let mut record = BytesMut::with_capacity(message::record_size(body.len(), topic.len(), properties.len()));
+        message::encode_record(&rec, &mut record).map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
+        Ok(AppendMessage { record, topic: topic.to_string(), queue_id, tags_code, keys: index })
+    }
+
+    /// Validates the header against this shard's topic replica.
+    fn send_target(&self, cmd: &RemotingCommand) -> Result<(SendMessageHeader, u32), RemotingCommand> {
+        let h = SendMessageHeader::parse(cmd).map_err(|e| error_response(cmd, rs::SYSTEM_ERROR, e.to_string()))?;
+        let cfg = self.topic(&h.topic).ok_or_else(|| {
+            error_response(cmd, rs::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic))
+        })?;
+        if h.queue_id < 0 || h.queue_id as u32 >= cfg.queue_count() {
+            return Err(error_response(cmd, rs::SYSTEM_ERROR, format!("request queueId[{}] is illegal", h.queue_id)));
+        }
+        let qid = h.queue_id as u32;
+        Ok((h, qid))
+    }
+
+    fn send_response(&self, cmd: &RemotingCommand, results: &[AppendResult]) -> RemotingCommand {
+        let timed_out = results.iter().any(|r| r.status == AppendStatus::FlushTimeout);
+        let mut resp = cmd.response(if timed_out { rs::FLUSH_DISK_TIMEOUT } else { rs::SUCCESS });
+        let ids: Vec<String> = results
+            .iter()
+            .map(|r| message::offset_msg_id(self.store_host, r.physical_offset.0))
+            .collect();
+        resp.set_ext("msgId", ids.join(","));
+        resp.set_ext("queueOffset", results.first().map(|r| r.queue_offset.0).unwrap_or(0));
+        resp.set_ext("MSG_REGION", "DefaultRegion");
+        resp.set_ext("TRACE_ON", "true");
+        resp
+    }
+
+    fn storage_error(&self, cmd: &RemotingCommand, e: &StorageError) -> RemotingCommand {
+        let code = match e {
+            StorageError::RecordTooLarge { .. } => rs::MESSAGE_ILLEGAL,
+            StorageError::DiskFull { .. } => rs::SERVICE_NOT_AVAILABLE,
+            _ => rs::SYSTEM_ERROR,
+        };
+        tracing::warn!(shard = %self.shard, error = %e, "append failed");
+        error_response(cmd, code, format!("[STORE] {e}"))
+    }
+
+    /// Owner half of a single send.
+    pub(crate) async fn process_send(&self, cmd: RemotingCommand, ctx: RequestCtx) -> RemotingCommand {
+        let (h, qid) = match self.send_target(&cmd) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let mut props = Properties::parse(&h.properties);
+        let msg = match self.build_message(&h.topic, qid, &h, h.flag, &cmd.body, &mut props, &ctx) {
+            Ok(m) => m,
+            Err((code, remark)) => return error_response(&cmd, code, remark),
+        };
+        let result = self.store.append(msg).await;
+        match result {
+            Ok(r) => {
+                self.wake_pulls(&h.topic, qid);
+                self.metrics.messages_in.set(self.metrics.messages_in.get() + 1);
+                let mut resp = self.send_response(&cmd, &[r]);
+                resp.set_ext("queueId", qid);
+                resp
+            }
+            Err(e) => self.storage_error(&cmd, &e),
+        }
+    }
+
+    /// Owner half of a batch send: every message to one queue, consecutive offsets.
+    pub(crate) async fn process_batch(&self, cmd: RemotingCommand, ctx: RequestCtx) -> RemotingCommand {
+        let (h, qid) = match self.send_target(&cmd) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let entries = match decode_batch(&cmd.body) {
+            Ok(e) if !e.is_empty() => e,
+            Ok(_) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, "the batch is empty"),
+            Err(e) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}")),
+        };
+        let batch_props = Properties::parse(&h.properties);
+        let mut msgs = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let mut props = Properties::parse(entry.properties);
+            for (k, v) in &batch_props.entries {
+                if props.get(k).is_none() {
+                    props.set(k, v);
+                }
+            }
+            match self.build_message(&h.topic, qid, &h, entry.flag, entry.body, &mut props, &ctx) {
+                Ok(m) => msgs.push(m),
+                Err((code, remark)) => return error_response(&cmd, code, remark),
+            }
+        }
+        let count = msgs.len() as u64;
+        match self.store.append_batch(msgs).await {
+            Ok(results) => {
+                self.wake_pulls(&h.topic, qid);
+                self.metrics.messages_in.set(self.metrics.messages_in.get() + count);
+                let mut resp = self.send_response(&cmd, &results);
+                resp.set_ext("queueId", qid);
+                resp
+            }
+            Err(e) => self.storage_error(&cmd, &e),
+        }
+    }
+}

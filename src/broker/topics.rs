@@ -1,0 +1,190 @@
+//! Topic configurations: the table every shard holds a replica of, its validation rules and its file.
+//!
+//! Shard 0 owns the authoritative table: every change (auto-create on send, `%RETRY%` topics on
+//! heartbeat, UPDATE_AND_CREATE_TOPIC) is made there, written to `topics.json` (write-temp, fsync,
+//! rename), then applied to every other shard's replica before the change is acknowledged. Readers
+//! (routes, sends, pulls) use their own shard's replica without crossing cores.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The auto-create template topic.
+pub const AUTO_CREATE_TOPIC: &str = "TBW102";
+pub const RETRY_PREFIX: &str = "%RETRY%";
+pub const DLQ_PREFIX: &str = "%DLQ%";
+/// Longest topic name a V1 record can carry.
+pub const TOPIC_NAME_MAX_BYTES: usize = 127;
+
+/// Permission bits (RocketMQ `PermName`).
+pub mod perm {
+    pub const INHERIT: u32 = 1;
+    pub const WRITE: u32 = 2;
+    pub const READ: u32 = 4;
+    pub const READ_WRITE: u32 = READ | WRITE;
+}
+
+/// One topic's configuration, with RocketMQ's field names on disk and on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfig {
+    pub topic_name: String,
+    pub read_queue_nums: u32,
+    pub write_queue_nums: u32,
+    pub perm: u32,
+    #[serde(default = "single_tag")]
+    pub topic_filter_type: String,
+    #[serde(default)]
+    pub topic_sys_flag: u32,
+    #[serde(default)]
+    pub order: bool,
+}
+
+fn single_tag() -> String {
+    "SINGLE_TAG".into()
+}
+
+impl TopicConfig {
+    pub fn new(name: &str, queues: u32, perm: u32) -> TopicConfig {
+        TopicConfig {
+            topic_name: name.into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm,
+            topic_filter_type: single_tag(),
+            topic_sys_flag: 0,
+            order: false,
+        }
+    }
+
+    /// Queue ids that exist (readable or writable).
+    pub fn queue_count(&self) -> u32 {
+        self.read_queue_nums.max(self.write_queue_nums)
+    }
+
+    pub fn writable(&self) -> bool {
+        self.perm & perm::WRITE != 0
+    }
+
+    pub fn readable(&self) -> bool {
+        self.perm & perm::READ != 0
+    }
+}
+
+/// Why a topic name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicNameError {
+    #[error("the topic name is empty")]
+    Empty,
+    #[error("the topic name is {len} bytes, longer than {TOPIC_NAME_MAX_BYTES}")]
+    TooLong { len: usize },
+    #[error("the topic name `{name}` contains illegal characters; allowed are letters, digits, %, |, _ and -")]
+    IllegalChars { name: String },
+}
+
+/// RocketMQ's rule: `[%|a-zA-Z0-9_-]+`, at most 127 bytes.
+pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
+    if name.is_empty() {
+        return Err(TopicNameError::Empty);
+    }
+    if name.len() > TOPIC_NAME_MAX_BYTES {
+        return Err(TopicNameError::TooLong { len: name.len() });
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    {
+        return Err(TopicNameError::IllegalChars { name: name.into() });
+    }
+    Ok(())
+}
+
+/// The table of topics (one replica per shard).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicTable {
+    #[serde(rename = "topicConfigTable")]
+    pub topics: BTreeMap<String, TopicConfig>,
+    /// Bumped on every change.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl TopicTable {
+    /// The built-in topics: `TBW102` (8 queues, read/write/inherit) when auto-creation is on.
+    pub fn with_defaults(auto_create: bool, default_queues: u32) -> TopicTable {
+        let mut t = TopicTable::default();
+        if auto_create {
+            t.upsert(TopicConfig::new(AUTO_CREATE_TOPIC, default_queues, perm::READ_WRITE | perm::INHERIT));
+        }
+        t
+    }
+
+    pub fn get(&self, name: &str) -> Option<&TopicConfig> {
+        self.topics.get(name)
+    }
+
+    pub fn upsert(&mut self, cfg: TopicConfig) {
+        self.topics.insert(cfg.topic_name.clone(), cfg);
+        self.version += 1;
+    }
+
+    /// Loads the table; a missing file is an empty table.
+    pub fn load(path: &Path) -> std::io::Result<Option<TopicTable>> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the table atomically.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        write_atomically(path, &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename, so readers see old or new, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("TopicTest").is_ok());
+        assert!(validate_topic_name("%RETRY%group_1-a").is_ok());
+        assert_eq!(validate_topic_name(""), Err(TopicNameError::Empty));
+        assert!(matches!(validate_topic_name("a b"), Err(TopicNameError::IllegalChars { .. })));
+        assert!(matches!(validate_topic_name(&"x".repeat(128)), Err(TopicNameError::TooLong { len: 128 })));
+    }
+
+    #[test]
+    fn table_round_trips_through_its_file() {
+        let dir = std::env::temp_dir().join(format!("bolide-topics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("topics.json");
+        assert_eq!(TopicTable::load(&path).unwrap(), None);
+        let mut t = TopicTable::with_defaults(true, 8);
+        t.upsert(TopicConfig::new("T1", 4, perm::READ_WRITE));
+        t.save(&path).unwrap();
+        assert_eq!(TopicTable::load(&path).unwrap(), Some(t));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
