@@ -765,12 +765,11 @@ impl TopicConfigSerializeWrapper {
     }
 }
 
-/// GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206) response body.
+/// GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206) response body. (`brokerAddr` is always null from a
+/// NameServer; fastjson omits nulls, and so do we.)
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicList {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_addr: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub topic_list: Vec<String>,
 }

@@ -228,7 +228,6 @@ fn small_bodies() {
     assert_eq!(c.to_json(), r#"{"consumerIdList":["a","b"]}"#);
     assert_eq!(ConsumerListBody::parse(c.to_json().as_bytes()).unwrap(), c);
     let t = TopicList {
-        broker_addr: None,
         topic_list: vec!["A".into()],
     };
     assert_eq!(t.to_json(), r#"{"topicList":["A"]}"#);
