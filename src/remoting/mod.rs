@@ -8,10 +8,29 @@
 //! - Input is lenient (numbers/booleans in extFields become text, unknown keys ignored, missing remark
 //!   and extFields accepted). Output is strict: every extFields value a JSON string, compact JSON,
 //!   answered in the request's serialize type.
+//!
+//! Invariants of the frame codec (§1.2):
+//! - A frame larger than `frame_max_bytes` (length word + 4) is refused as soon as its length word is
+//!   buffered, before any of it is buffered or parsed, so a peer cannot make us hold more than that.
+//! - The serialize-type byte and the header length are checked as soon as the first 8 bytes arrive.
+//! - A decoded command's `body` is a zero-copy slice of the frame.
+//! - Nothing here panics on any input; every malformed frame is a [`DecodeError`].
+//!
+//! Module map: [`codes`] request/response codes, [`headers`] typed request/response headers,
+//! [`body`] JSON bodies (heartbeat, routes, locks, ...), [`batch`] SEND_BATCH_MESSAGE bodies;
+//! `json` and `binary` (private) are the two header serializations.
+//!
+//! Rejected: parsing the JSON header through `serde_json::Value`: it allocates a map per header and
+//! loses the arrival order of extFields; a streaming visitor does the same lenient conversion in one pass.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+pub mod batch;
+mod binary;
+pub mod body;
 pub mod codes;
+pub mod headers;
+mod json;
 
 /// Header serialization of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,14 +68,55 @@ pub struct RemotingCommand {
 impl RemotingCommand {
     /// A new request with our language and version.
     pub fn request(code: i32) -> RemotingCommand {
-        let _ = code;
-        todo!("remoting work")
+        RemotingCommand {
+            code,
+            language: OUR_LANGUAGE.to_string(),
+            version: OUR_VERSION,
+            ..RemotingCommand::default()
+        }
     }
 
     /// A response to `self`: same opaque and serialize type, response flag set, our language/version.
     pub fn response(&self, code: i32) -> RemotingCommand {
-        let _ = code;
-        todo!("remoting work")
+        RemotingCommand {
+            code,
+            language: OUR_LANGUAGE.to_string(),
+            version: OUR_VERSION,
+            opaque: self.opaque,
+            flag: FLAG_RESPONSE,
+            serialize_type: self.serialize_type,
+            ..RemotingCommand::default()
+        }
+    }
+
+    /// Sets the request id (builder form).
+    pub fn with_opaque(mut self, opaque: i32) -> RemotingCommand {
+        self.opaque = opaque;
+        self
+    }
+
+    /// Marks a request oneway (builder form).
+    pub fn with_oneway(mut self) -> RemotingCommand {
+        self.flag |= FLAG_ONEWAY;
+        self
+    }
+
+    /// Sets the header serialization (builder form).
+    pub fn with_serialize_type(mut self, serialize_type: SerializeType) -> RemotingCommand {
+        self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Sets (replacing) an extFields key (builder form).
+    pub fn with_ext(mut self, key: &str, value: impl ToString) -> RemotingCommand {
+        self.set_ext(key, value);
+        self
+    }
+
+    /// Removes an extFields key, returning its value.
+    pub fn remove_ext(&mut self, key: &str) -> Option<String> {
+        let at = self.ext_fields.iter().position(|(k, _)| k == key)?;
+        Some(self.ext_fields.remove(at).1)
     }
 
     pub fn is_response(&self) -> bool {
@@ -77,8 +137,11 @@ impl RemotingCommand {
 
     /// Sets (replacing) an extFields key.
     pub fn set_ext(&mut self, key: &str, value: impl ToString) {
-        let _ = (key, value.to_string());
-        todo!("remoting work")
+        let value = value.to_string();
+        match self.ext_fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.ext_fields.push((key.to_string(), value)),
+        }
     }
 
     pub fn with_remark(mut self, remark: impl Into<String>) -> RemotingCommand {
@@ -107,17 +170,139 @@ pub enum DecodeError {
     BadBinaryHeader { offset: usize, reason: &'static str },
 }
 
+/// The `language` we put on everything we send (what the Java broker sends, §1.3 rule 2).
+pub const OUR_LANGUAGE: &str = "JAVA";
+
+/// `LanguageCode` names by ordinal (the ROCKETMQ binary header carries the ordinal, §1.3).
+pub const LANGUAGE_NAMES: [&str; 13] = [
+    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP",
+    "OMS", "RUST",
+];
+
+/// Ordinal of a language name; unknown names map to `OTHER` (7).
+pub fn language_ordinal(name: &str) -> u8 {
+    LANGUAGE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map_or(7, |i| i as u8)
+}
+
+/// Name of a language ordinal; unknown ordinals map to `OTHER`.
+pub fn language_name(ordinal: u8) -> &'static str {
+    LANGUAGE_NAMES
+        .get(ordinal as usize)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// Bytes before the header: the total-length word and the serialize-type/header-length word.
+pub const FRAME_PREFIX_BYTES: usize = 8;
+
+/// Checks whether `buf` starts with a whole frame without consuming or allocating anything.
+///
+/// Returns `Ok(Some(len))` with the frame's full length (including the length word) when it is all
+/// buffered, `Ok(None)` when more bytes are needed, and an error as soon as the prefix proves the
+/// frame invalid (too large, header longer than the frame, unknown serialize type).
+pub fn check_frame(buf: &[u8], frame_max_bytes: usize) -> Result<Option<usize>, DecodeError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let total = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let frame_len = total + 4;
+    if frame_len > frame_max_bytes {
+        return Err(DecodeError::FrameTooLarge {
+            len: frame_len,
+            max: frame_max_bytes,
+        });
+    }
+    if total < 4 {
+        // Not even room for the header-length word.
+        return Err(DecodeError::BadHeaderLength { total, header: 4 });
+    }
+    if buf.len() < FRAME_PREFIX_BYTES {
+        return Ok(None);
+    }
+    let word = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    serialize_type_of(word)?;
+    let header = (word & 0x00FF_FFFF) as usize;
+    if header > total - 4 {
+        return Err(DecodeError::BadHeaderLength { total, header });
+    }
+    if buf.len() < frame_len {
+        return Ok(None);
+    }
+    Ok(Some(frame_len))
+}
+
+fn serialize_type_of(word: u32) -> Result<SerializeType, DecodeError> {
+    match (word >> 24) as u8 {
+        0 => Ok(SerializeType::Json),
+        1 => Ok(SerializeType::RocketMq),
+        other => Err(DecodeError::UnknownSerializeType(other)),
+    }
+}
+
 /// Takes one whole frame off the front of `buf`, or `Ok(None)` if more bytes are needed.
+///
+/// On error `buf` is left as it was; the caller closes the connection.
 pub fn decode_frame(
     buf: &mut BytesMut,
     frame_max_bytes: usize,
 ) -> Result<Option<RemotingCommand>, DecodeError> {
-    let _ = (buf, frame_max_bytes);
-    todo!("remoting work")
+    let Some(frame_len) = check_frame(buf, frame_max_bytes)? else {
+        return Ok(None);
+    };
+    // check_frame proved: frame_len >= 8, header fits, type byte valid.
+    let word = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let serialize_type = serialize_type_of(word)?;
+    let header_len = (word & 0x00FF_FFFF) as usize;
+    let header_end = FRAME_PREFIX_BYTES + header_len;
+    let mut cmd = match serialize_type {
+        SerializeType::Json => json::decode_header(&buf[FRAME_PREFIX_BYTES..header_end])?,
+        SerializeType::RocketMq => binary::decode_header(&buf[FRAME_PREFIX_BYTES..header_end])?,
+    };
+    let mut frame = buf.split_to(frame_len);
+    frame.advance(header_end);
+    cmd.body = frame.freeze();
+    cmd.serialize_type = serialize_type;
+    Ok(Some(cmd))
 }
 
 /// Appends the encoding of `cmd` (in `cmd.serialize_type`) to `out`.
+///
+/// The caller keeps frames within [`FRAME_MAX_BYTES`] (pull responses are capped well below it);
+/// a header longer than 16 MiB - 1 cannot be represented and is a programmer error.
 pub fn encode_frame(cmd: &RemotingCommand, out: &mut BytesMut) {
-    let _ = (cmd, out);
-    todo!("remoting work")
+    let start = out.len();
+    out.reserve(FRAME_PREFIX_BYTES + 256 + cmd.body.len());
+    out.put_u32(0); // total length, patched below
+    out.put_u32(0); // type | header length, patched below
+    match cmd.serialize_type {
+        SerializeType::Json => json::encode_header(cmd, out),
+        SerializeType::RocketMq => binary::encode_header(cmd, out),
+    }
+    let header_len = out.len() - start - FRAME_PREFIX_BYTES;
+    assert!(
+        header_len <= 0x00FF_FFFF,
+        "remoting header of {header_len} bytes exceeds 24 bits"
+    );
+    out.extend_from_slice(&cmd.body);
+    let total = out.len() - start - 4;
+    let type_byte: u32 = match cmd.serialize_type {
+        SerializeType::Json => 0,
+        SerializeType::RocketMq => 1,
+    };
+    out[start..start + 4].copy_from_slice(&(total as u32).to_be_bytes());
+    out[start + 4..start + 8]
+        .copy_from_slice(&((type_byte << 24) | header_len as u32).to_be_bytes());
 }
+
+/// Encodes `cmd` into a fresh buffer (convenience for tests and tools).
+pub fn encode_to_vec(cmd: &RemotingCommand) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    encode_frame(cmd, &mut out);
+    out.to_vec()
+}
+
+#[cfg(test)]
+mod tests;

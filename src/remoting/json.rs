@@ -1,0 +1,277 @@
+//! The JSON header serialization (remoting-protocol.md §1.3).
+//!
+//! Decoding is lenient in exactly the ways real clients need: extFields values may be strings,
+//! numbers or booleans (C++ sends numbers) and become text; `null` extFields values are dropped
+//! (Java treats them as absent); nested arrays/objects become their compact JSON text;
+//! `code`/`opaque`/`flag`/`version` may be numbers or numeric strings; missing or null `remark` and
+//! `extFields` are fine; unknown keys are skipped; trailing whitespace (the C++ client's `"\n"`,
+//! counted in the header length) is allowed. Parsing streams through one serde visitor: no
+//! intermediate `serde_json::Value`, extFields kept in arrival order.
+//!
+//! Encoding is strict and byte-stable: compact, keys in fastjson's alphabetical order
+//! (`code, extFields, flag, language, opaque, remark, serializeTypeCurrentRPC, version`), `remark`
+//! omitted when `None`, every extFields value a JSON string (the C++ client ignores anything else).
+
+use std::fmt;
+
+use bytes::{BufMut, BytesMut};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::{DecodeError, RemotingCommand};
+
+pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let cmd = de
+        .deserialize_map(HeaderVisitor)
+        .map_err(|e| DecodeError::BadJson(e.to_string()))?;
+    de.end().map_err(|e| DecodeError::BadJson(e.to_string()))?;
+    Ok(cmd)
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = RemotingCommand;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a remoting command header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RemotingCommand, A::Error> {
+        let mut cmd = RemotingCommand::default();
+        let mut language: Option<String> = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "code" => cmd.code = map.next_value_seed(IntSeed("code"))?,
+                "opaque" => cmd.opaque = map.next_value_seed(IntSeed("opaque"))?,
+                "flag" => cmd.flag = map.next_value_seed(IntSeed("flag"))?,
+                "version" => cmd.version = map.next_value_seed(IntSeed("version"))?,
+                "language" => language = map.next_value_seed(TextSeed)?,
+                "remark" => cmd.remark = map.next_value_seed(TextSeed)?,
+                "extFields" => cmd.ext_fields = map.next_value_seed(ExtFieldsSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        cmd.language = language.unwrap_or_else(|| "OTHER".to_string());
+        Ok(cmd)
+    }
+}
+
+/// An i32 that may arrive as a JSON number or a numeric string.
+struct IntSeed(&'static str);
+
+impl<'de> DeserializeSeed<'de> for IntSeed {
+    type Value = i32;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i32, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IntSeed {
+    type Value = i32;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "`{}` as a 32-bit integer or numeric string", self.0)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i32, E> {
+        i32::try_from(v).map_err(|_| E::custom(format!("`{}` out of range: {v}", self.0)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
+        i32::try_from(v).map_err(|_| E::custom(format!("`{}` out of range: {v}", self.0)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i32, E> {
+        if v.fract() == 0.0 && v >= i32::MIN as f64 && v <= i32::MAX as f64 {
+            Ok(v as i32)
+        } else {
+            Err(E::custom(format!("`{}` is not an integer: {v}", self.0)))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
+        v.trim()
+            .parse::<i32>()
+            .map_err(|_| E::custom(format!("`{}` is not an integer: {v:?}", self.0)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<i32, E> {
+        Ok(0)
+    }
+}
+
+/// Any scalar as text; `null` as `None`; arrays/objects as their compact JSON text.
+struct TextSeed;
+
+impl<'de> DeserializeSeed<'de> for TextSeed {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number, boolean or null")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Option<String>, E> {
+        Ok(Some(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<String>, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<String>, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<String>, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<String>, E> {
+        Ok(Some(if v { "true" } else { "false" }.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Some(v.to_string()))
+    }
+}
+
+/// The extFields object (or null) as ordered text pairs.
+struct ExtFieldsSeed;
+
+impl<'de> DeserializeSeed<'de> for ExtFieldsSeed {
+    type Value = Vec<(String, String)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ExtFieldsSeed {
+    type Value = Vec<(String, String)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("extFields as an object or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(value) = map.next_value_seed(TextSeed)? else {
+                continue;
+            };
+            // A repeated key replaces the earlier value, like a JSON object parsed into a map.
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => *v = value,
+                None => out.push((key, value)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn encode_header(cmd: &RemotingCommand, out: &mut BytesMut) {
+    out.put_slice(b"{\"code\":");
+    put_int(out, cmd.code as i64);
+    out.put_slice(b",\"extFields\":{");
+    for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        put_json_str(out, k);
+        out.put_u8(b':');
+        put_json_str(out, v);
+    }
+    out.put_slice(b"},\"flag\":");
+    put_int(out, cmd.flag as i64);
+    out.put_slice(b",\"language\":");
+    put_json_str(out, &cmd.language);
+    out.put_slice(b",\"opaque\":");
+    put_int(out, cmd.opaque as i64);
+    if let Some(remark) = &cmd.remark {
+        out.put_slice(b",\"remark\":");
+        put_json_str(out, remark);
+    }
+    out.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    put_int(out, cmd.version as i64);
+    out.put_u8(b'}');
+}
+
+fn put_int(out: &mut BytesMut, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let neg = v < 0;
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if neg {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&buf[i..]);
+}
+
+/// Writes `s` as a JSON string literal (RFC 8259 escaping; non-ASCII passes through as UTF-8).
+pub(crate) fn put_json_str(out: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_u8(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.put_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.put_slice(b"\\u00");
+            out.put_u8(HEX[(b >> 4) as usize]);
+            out.put_u8(HEX[(b & 0xf) as usize]);
+        } else {
+            out.put_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.put_slice(&bytes[start..]);
+    out.put_u8(b'"');
+}
