@@ -232,7 +232,7 @@ async fn append(dir: PathBuf, flush: Flush, seconds: u64, size: usize, appenders
     }
     let secs = start.elapsed().as_secs_f64();
     store.flush().await.expect("flush");
-    let h = hist.borrow();
+    let h = hist.borrow().clone();
     println!(
         "append {:?} {size} B x {appenders} appenders, {seconds} s: {:.0} msgs/s, {:.0} MB/s, latency us p50 {} p99 {} p99.9 {} max {}, flush timeouts {timeouts}",
         flush,
@@ -243,7 +243,6 @@ async fn append(dir: PathBuf, flush: Flush, seconds: u64, size: usize, appenders
         h.value_at_quantile(0.999),
         h.max()
     );
-    drop(h);
     if let Ok(s) = Rc::try_unwrap(store) {
         s.close().await.expect("close");
     }

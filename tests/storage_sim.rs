@@ -80,7 +80,13 @@ async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), Test
             let v = message::decode_record(&rec, true)
                 .map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
             let id = u64::from_be_bytes(v.body[..8].try_into().unwrap());
-            got.push((e.physical_offset.0, q, id, v.body.to_vec(), e.queue_offset.0));
+            got.push((
+                e.physical_offset.0,
+                q,
+                id,
+                v.body.to_vec(),
+                e.queue_offset.0,
+            ));
         }
     }
     got.sort_by_key(|g| g.0);
@@ -96,7 +102,12 @@ async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), Test
         let (mq, mid, mlen) = m.appended[i];
         prop_assert_eq!((*q, *id), (mq, mid), "record {} differs from the model", i);
         prop_assert_eq!(b, &body(mid, mlen), "body of record {}", i);
-        prop_assert_eq!(*qoff, per_queue[*q as usize], "queue offset of record {}", i);
+        prop_assert_eq!(
+            *qoff,
+            per_queue[*q as usize],
+            "queue offset of record {}",
+            i
+        );
         per_queue[*q as usize] += 1;
     }
     for q in 0..3u32 {
@@ -108,7 +119,11 @@ async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), Test
 }
 
 fn run_case(seed: u64, sync: bool, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mode = if sync { FlushMode::Sync } else { FlushMode::Async };
+    let mode = if sync {
+        FlushMode::Sync
+    } else {
+        FlushMode::Async
+    };
     let ex = glommio::LocalExecutor::default();
     ex.run(async move {
         let sim = SimIo::new(seed);
@@ -207,7 +222,9 @@ fn cases() -> u32 {
 }
 
 fn replay_seed() -> Option<u64> {
-    std::env::var("BOLIDE_SIM_SEED").ok().and_then(|s| s.parse().ok())
+    std::env::var("BOLIDE_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
 }
 
 fn check(sync: bool) {
