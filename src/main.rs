@@ -12,14 +12,18 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use bolide::broker::{run_shard, Control, ShardMsg, ShardStartup};
 use bolide::broker::topics::TopicTable;
+use bolide::broker::{run_shard, Control, ShardMsg, ShardStartup};
 use bolide::config::{parse_flush_mode, BrokerConfig};
 use bolide::net::bind_listeners;
 use bolide::shard::{self, router};
 
 #[derive(Parser)]
-#[command(name = "bolide", version, about = "A thread-per-core RocketMQ-compatible message broker")]
+#[command(
+    name = "bolide",
+    version,
+    about = "A thread-per-core RocketMQ-compatible message broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,6 +74,7 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -90,7 +95,9 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         }
     }
     for kv in &args.sets {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
         if !cfg.set(k.trim(), v)? {
             bail!("--set {kv}: unknown config key `{}`", k.trim());
         }
@@ -105,7 +112,8 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         cfg.broker_port = p;
     }
     if let Some(f) = &args.flush {
-        cfg.flush_mode = parse_flush_mode(f).with_context(|| format!("--flush {f}: expected sync or async"))?;
+        cfg.flush_mode =
+            parse_flush_mode(f).with_context(|| format!("--flush {f}: expected sync or async"))?;
     }
     if let Some(n) = args.shards {
         if n == 0 {
@@ -128,7 +136,8 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
 
 /// Creates the data directory and proves O_DIRECT writes work there.
 fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let probe = dir.join(".odirect-probe");
     let result = odirect_probe(&probe);
     let _ = std::fs::remove_file(&probe);
@@ -167,7 +176,8 @@ fn check_shard_count(dir: &Path, shards: usize) -> anyhow::Result<()> {
     let path = dir.join("bolide.json");
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupted", path.display()))?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is corrupted", path.display()))?;
             let recorded = v.get("shards").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
             if recorded != shards {
                 bail!(
@@ -187,7 +197,10 @@ fn check_shard_count(dir: &Path, shards: usize) -> anyhow::Result<()> {
 }
 
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain libc calls with a valid pointer to a local struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
@@ -206,11 +219,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut topics = TopicTable::load(&topics_path)
         .with_context(|| format!("cannot read {}", topics_path.display()))?
         .unwrap_or_default();
-    for (name, t) in TopicTable::with_defaults(cfg.auto_create_topic, cfg.default_topic_queue_nums).topics {
+    for (name, t) in
+        TopicTable::with_defaults(cfg.auto_create_topic, cfg.default_topic_queue_nums).topics
+    {
         topics.topics.entry(name).or_insert(t);
     }
     if !cfg.auto_create_topic {
-        topics.topics.remove(bolide::broker::topics::AUTO_CREATE_TOPIC);
+        topics
+            .topics
+            .remove(bolide::broker::topics::AUTO_CREATE_TOPIC);
     }
     raise_fd_limit();
 
@@ -220,7 +237,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut fds_by_shard: Vec<Vec<RawFd>> = vec![Vec::new(); shards];
     for port in ports {
-        for (k, fd) in bind_listeners(cfg.listen_ip, port, shards)?.into_iter().enumerate() {
+        for (k, fd) in bind_listeners(cfg.listen_ip, port, shards)?
+            .into_iter()
+            .enumerate()
+        {
             fds_by_shard[k].push(fd);
         }
     }
@@ -245,7 +265,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             drained: drained_tx.clone(),
         })
         .collect();
-    let handles = shard::start(startups, |_, s| run_shard(s)).context("cannot start shard executors")?;
+    let handles =
+        shard::start(startups, |_, s| run_shard(s)).context("cannot start shard executors")?;
     drop(ready_tx);
     drop(drained_tx);
     for _ in 0..shards {
@@ -265,10 +286,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "bolide ready"
     );
 
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .context("cannot install signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
     if let Some(sig) = signals.forever().next() {
-        tracing::info!(signal = sig, "shutting down: no new connections, finishing in-flight requests");
+        tracing::info!(
+            signal = sig,
+            "shutting down: no new connections, finishing in-flight requests"
+        );
     }
     drop(stop_tx);
     for _ in 0..shards {
@@ -279,7 +306,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     for s in mesh.shards() {
         let (tx, rx) = flume::bounded(1);
-        if mesh.send(s, ShardMsg::Control { op: Control::Shutdown, reply: tx }).is_ok() {
+        if mesh
+            .send(
+                s,
+                ShardMsg::Control {
+                    op: Control::Shutdown,
+                    reply: tx,
+                },
+            )
+            .is_ok()
+        {
             let _ = rx.recv_timeout(Duration::from_secs(30));
         }
     }

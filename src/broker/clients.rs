@@ -47,7 +47,12 @@ impl Subscription {
                 .collect()
         };
         let codes = tags.iter().map(|t| java_hash(t)).collect();
-        Subscription { topic: topic.into(), tags, codes, sub_version }
+        Subscription {
+            topic: topic.into(),
+            tags,
+            codes,
+            sub_version,
+        }
     }
 
     pub fn matches_all(&self) -> bool {
@@ -107,23 +112,34 @@ impl ClientRegistry {
             for s in &c.subscriptions {
                 group.subscriptions.insert(s.topic.clone(), s.clone());
             }
-            let member = Member { conn, last_seen_ms: now_ms };
+            let member = Member {
+                conn,
+                last_seen_ms: now_ms,
+            };
             match group.members.insert(hb.client_id.clone(), member) {
                 Some(old) if old.conn == conn => {}
                 _ => changed.push(c.group.clone()),
             }
         }
         for g in &hb.producer_groups {
-            self.producers
-                .entry(g.clone())
-                .or_default()
-                .insert(hb.client_id.clone(), Member { conn, last_seen_ms: now_ms });
+            self.producers.entry(g.clone()).or_default().insert(
+                hb.client_id.clone(),
+                Member {
+                    conn,
+                    last_seen_ms: now_ms,
+                },
+            );
         }
         changed
     }
 
     /// Removes a client from the named groups (empty names are ignored); returns changed consumer groups.
-    pub fn unregister(&mut self, client_id: &str, producer_group: &str, consumer_group: &str) -> Vec<String> {
+    pub fn unregister(
+        &mut self,
+        client_id: &str,
+        producer_group: &str,
+        consumer_group: &str,
+    ) -> Vec<String> {
         if let Some(p) = self.producers.get_mut(producer_group) {
             p.remove(client_id);
         }
@@ -136,7 +152,10 @@ impl ClientRegistry {
         changed
     }
 
-    fn remove_members_where(&mut self, mut gone: impl FnMut(&Member) -> bool) -> (Vec<String>, Vec<String>) {
+    fn remove_members_where(
+        &mut self,
+        mut gone: impl FnMut(&Member) -> bool,
+    ) -> (Vec<String>, Vec<String>) {
         let mut changed = Vec::new();
         let mut clients = Vec::new();
         for (name, g) in self.consumers.iter_mut() {
@@ -220,7 +239,10 @@ mod tests {
     use crate::shard::ShardId;
 
     fn conn(id: u64) -> ConnId {
-        ConnId { shard: ShardId(0), id }
+        ConnId {
+            shard: ShardId(0),
+            id,
+        }
     }
 
     fn hb(client: &str, group: &str, expr: &str) -> Heartbeat {
@@ -238,11 +260,23 @@ mod tests {
     #[test]
     fn membership_changes_are_reported_once() {
         let mut r = ClientRegistry::default();
-        assert_eq!(r.heartbeat(&hb("b", "g", "*"), conn(1), 0), vec!["g".to_string()]);
-        assert!(r.heartbeat(&hb("b", "g", "*"), conn(1), 10).is_empty(), "same member, same conn");
-        assert_eq!(r.heartbeat(&hb("a", "g", "*"), conn(2), 10), vec!["g".to_string()]);
+        assert_eq!(
+            r.heartbeat(&hb("b", "g", "*"), conn(1), 0),
+            vec!["g".to_string()]
+        );
+        assert!(
+            r.heartbeat(&hb("b", "g", "*"), conn(1), 10).is_empty(),
+            "same member, same conn"
+        );
+        assert_eq!(
+            r.heartbeat(&hb("a", "g", "*"), conn(2), 10),
+            vec!["g".to_string()]
+        );
         assert_eq!(r.consumer_ids("g"), vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(r.connection_closed(conn(2)), (vec!["g".to_string()], vec!["a".to_string()]));
+        assert_eq!(
+            r.connection_closed(conn(2)),
+            (vec!["g".to_string()], vec!["a".to_string()])
+        );
         assert_eq!(r.consumer_ids("g"), vec!["b".to_string()]);
         assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);
         assert!(r.consumer_ids("g").is_empty());
@@ -254,7 +288,10 @@ mod tests {
         r.heartbeat(&hb("a", "g", "*"), conn(1), 0);
         r.heartbeat(&hb("b", "g", "*"), conn(2), 100_000);
         let (changed, gone) = r.expire(CLIENT_EXPIRY_MS + 1);
-        assert_eq!((changed, gone), (vec!["g".to_string()], vec!["a".to_string()]));
+        assert_eq!(
+            (changed, gone),
+            (vec!["g".to_string()], vec!["a".to_string()])
+        );
     }
 
     #[test]
@@ -262,7 +299,10 @@ mod tests {
         let s = Subscription::from_expression("T", "TagA || TagC", 0);
         assert_eq!(s.tags, vec!["TagA".to_string(), "TagC".to_string()]);
         assert!(s.matches(2598919), "TagA's Java hash");
-        assert!(!s.matches(0), "untagged messages are not delivered to tag subscriptions");
+        assert!(
+            !s.matches(0),
+            "untagged messages are not delivered to tag subscriptions"
+        );
         assert!(Subscription::from_expression("T", "*", 0).matches(12345));
         assert!(Subscription::from_expression("T", "", 0).matches_all());
     }

@@ -5,12 +5,17 @@ use std::rc::Rc;
 
 use super::topics::{perm, TopicConfig};
 use super::{now_ms, Broker, Control, ControlReply};
+use crate::net::LocalFuture;
 use crate::remoting::codes::request;
 use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
 impl Broker {
-    pub(crate) async fn apply_control(self: Rc<Self>, op: Control) -> ControlReply {
+    pub(crate) fn apply_control(self: Rc<Self>, op: Control) -> LocalFuture<ControlReply> {
+        Box::pin(async move { self.apply_control_inner(op).await })
+    }
+
+    async fn apply_control_inner(self: Rc<Self>, op: Control) -> ControlReply {
         match op {
             Control::UpsertTopic(cfg) => {
                 debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
@@ -25,7 +30,10 @@ impl Broker {
                     Some(t) => match self.topic(&t) {
                         Some(tpl) if tpl.perm & perm::INHERIT != 0 => TopicConfig {
                             read_queue_nums: topic.read_queue_nums.min(tpl.write_queue_nums).max(1),
-                            write_queue_nums: topic.write_queue_nums.min(tpl.write_queue_nums).max(1),
+                            write_queue_nums: topic
+                                .write_queue_nums
+                                .min(tpl.write_queue_nums)
+                                .max(1),
                             perm: tpl.perm & !perm::INHERIT,
                             ..topic
                         },
@@ -48,8 +56,16 @@ impl Broker {
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
-            Control::Unregister { client_id, producer_group, consumer_group } => {
-                let changed = self.clients.borrow_mut().unregister(&client_id, &producer_group, &consumer_group);
+            Control::Unregister {
+                client_id,
+                producer_group,
+                consumer_group,
+            } => {
+                let changed = self.clients.borrow_mut().unregister(
+                    &client_id,
+                    &producer_group,
+                    &consumer_group,
+                );
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
@@ -59,10 +75,21 @@ impl Broker {
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
-            Control::Lock { group, client_id, queues } => {
-                ControlReply::Locked(self.locks.borrow_mut().try_lock(&group, &client_id, &queues, now_ms()))
-            }
-            Control::Unlock { group, client_id, queues } => {
+            Control::Lock {
+                group,
+                client_id,
+                queues,
+            } => ControlReply::Locked(self.locks.borrow_mut().try_lock(
+                &group,
+                &client_id,
+                &queues,
+                now_ms(),
+            )),
+            Control::Unlock {
+                group,
+                client_id,
+                queues,
+            } => {
                 self.locks.borrow_mut().unlock(&group, &client_id, &queues);
                 ControlReply::Done
             }
@@ -113,7 +140,10 @@ impl Broker {
 
     /// Writes this shard's consumer offsets if they changed.
     pub(crate) fn persist_offsets(&self) {
-        let path = self.cfg.data_dir.join(format!("offsets-shard-{}.json", self.shard.0));
+        let path = self
+            .cfg
+            .data_dir
+            .join(format!("offsets-shard-{}.json", self.shard.0));
         if let Err(e) = self.offsets.borrow_mut().save_if_dirty(&path) {
             tracing::error!(path = %path.display(), error = %e, "cannot persist consumer offsets");
         }

@@ -49,7 +49,9 @@ pub async fn run_shard(s: ShardStartup) {
     let (store, report) = match MessageStore::open(store_cfg).await {
         Ok(x) => x,
         Err(e) => {
-            let _ = s.ready.send(Err(format!("{shard}: cannot open storage: {e}")));
+            let _ = s
+                .ready
+                .send(Err(format!("{shard}: cannot open storage: {e}")));
             return;
         }
     };
@@ -57,11 +59,16 @@ pub async fn run_shard(s: ShardStartup) {
         tracing::warn!(%shard, offset = offset.0, %reason, "corrupted record skipped during recovery");
     }
     tracing::info!(%shard, segments = report.segments, records = report.records_scanned, truncated_bytes = report.truncated_bytes, "storage recovered");
-    let offsets_path = s.cfg.data_dir.join(format!("offsets-shard-{}.json", shard.0));
+    let offsets_path = s
+        .cfg
+        .data_dir
+        .join(format!("offsets-shard-{}.json", shard.0));
     let offsets = match OffsetTable::load(&offsets_path) {
         Ok(o) => o,
         Err(e) => {
-            let _ = s.ready.send(Err(format!("{shard}: cannot read consumer offsets: {e}")));
+            let _ = s
+                .ready
+                .send(Err(format!("{shard}: cannot read consumer offsets: {e}")));
             return;
         }
     };
@@ -87,7 +94,10 @@ pub async fn run_shard(s: ShardStartup) {
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let next_conn_id = Rc::new(RefCell::new(0u64));
-    let limits = ConnLimits { inflight_max: s.cfg.connection_inflight_max, frame_max_bytes: s.cfg.frame_max_bytes };
+    let limits = ConnLimits {
+        inflight_max: s.cfg.connection_inflight_max,
+        frame_max_bytes: s.cfg.frame_max_bytes,
+    };
     let mut acceptors = Vec::new();
     for fd in s.listen_fds {
         acceptors.push(glommio::spawn_local(accept_loop(
@@ -130,7 +140,9 @@ pub async fn run_shard(s: ShardStartup) {
                 tracing::error!(%shard, error = %e, "closing the store failed");
             }
         }
-        Err(_) => tracing::warn!(%shard, "store still referenced at shutdown; flushed but not checkpointed"),
+        Err(_) => {
+            tracing::warn!(%shard, "store still referenced at shutdown; flushed but not checkpointed")
+        }
     }
     tracing::info!(%shard, "stopped");
 }
@@ -146,7 +158,10 @@ async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
                 })
                 .detach();
             }
-            ShardMsg::Control { op: Control::Shutdown, reply } => {
+            ShardMsg::Control {
+                op: Control::Shutdown,
+                reply,
+            } => {
                 let r = broker.clone().apply_control(Control::Shutdown).await;
                 let _ = reply.send(r);
                 break;

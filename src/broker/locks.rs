@@ -24,16 +24,31 @@ pub struct LockTable {
 
 impl LockTable {
     /// Locks what it can of `queues` for `client_id`; returns the queues it now holds.
-    pub fn try_lock(&mut self, group: &str, client_id: &str, queues: &[(String, u32)], now_ms: u64) -> Vec<(String, u32)> {
+    pub fn try_lock(
+        &mut self,
+        group: &str,
+        client_id: &str,
+        queues: &[(String, u32)],
+        now_ms: u64,
+    ) -> Vec<(String, u32)> {
         let mut held = Vec::new();
         for (topic, qid) in queues {
             let key = (group.to_string(), topic.clone(), *qid);
             let grant = match self.locks.get(&key) {
                 None => true,
-                Some(h) => h.client_id == client_id || now_ms.saturating_sub(h.last_update_ms) > LOCK_EXPIRY_MS,
+                Some(h) => {
+                    h.client_id == client_id
+                        || now_ms.saturating_sub(h.last_update_ms) > LOCK_EXPIRY_MS
+                }
             };
             if grant {
-                self.locks.insert(key, Holder { client_id: client_id.into(), last_update_ms: now_ms });
+                self.locks.insert(
+                    key,
+                    Holder {
+                        client_id: client_id.into(),
+                        last_update_ms: now_ms,
+                    },
+                );
                 held.push((topic.clone(), *qid));
             }
         }
@@ -44,7 +59,11 @@ impl LockTable {
     pub fn unlock(&mut self, group: &str, client_id: &str, queues: &[(String, u32)]) {
         for (topic, qid) in queues {
             let key = (group.to_string(), topic.clone(), *qid);
-            if self.locks.get(&key).is_some_and(|h| h.client_id == client_id) {
+            if self
+                .locks
+                .get(&key)
+                .is_some_and(|h| h.client_id == client_id)
+            {
                 self.locks.remove(&key);
             }
         }
@@ -69,12 +88,27 @@ mod tests {
         let mut t = LockTable::default();
         assert_eq!(t.try_lock("g", "a", &[q(0), q(1)], 0), vec![q(0), q(1)]);
         assert_eq!(t.try_lock("g", "b", &[q(0), q(2)], 1_000), vec![q(2)]);
-        assert_eq!(t.try_lock("g", "a", &[q(0)], 2_000), vec![q(0)], "renewal by the holder");
-        assert_eq!(t.try_lock("g2", "b", &[q(0)], 2_000), vec![q(0)], "groups are independent");
-        assert_eq!(t.try_lock("g", "b", &[q(0)], 2_000 + LOCK_EXPIRY_MS + 1), vec![q(0)], "expired");
+        assert_eq!(
+            t.try_lock("g", "a", &[q(0)], 2_000),
+            vec![q(0)],
+            "renewal by the holder"
+        );
+        assert_eq!(
+            t.try_lock("g2", "b", &[q(0)], 2_000),
+            vec![q(0)],
+            "groups are independent"
+        );
+        assert_eq!(
+            t.try_lock("g", "b", &[q(0)], 2_000 + LOCK_EXPIRY_MS + 1),
+            vec![q(0)],
+            "expired"
+        );
         t.unlock("g", "a", &[q(1)]);
         assert_eq!(t.try_lock("g", "b", &[q(1)], 0), vec![q(1)]);
         t.release_clients(&["b".to_string()]);
-        assert_eq!(t.try_lock("g", "a", &[q(0), q(1), q(2)], 0), vec![q(0), q(1), q(2)]);
+        assert_eq!(
+            t.try_lock("g", "a", &[q(0), q(1), q(2)], 0),
+            vec![q(0), q(1), q(2)]
+        );
     }
 }

@@ -11,6 +11,10 @@
 //! - A shard touches another shard's state only through [`ShardMsg`]s on the router.
 //! - Oneway requests are never answered; every other request gets exactly one response.
 //! - No `RefCell` borrow is held across an `.await`.
+//!
+//! Helpers here return `Result<T, RemotingCommand>`: the error is the response to send, built where the
+//! problem is found. It is large, but it is the rare path, so clippy's `result_large_err` is allowed.
+#![allow(clippy::result_large_err)]
 
 pub mod clients;
 pub mod locks;
@@ -53,7 +57,10 @@ pub enum ShardMsg {
         reply: flume::Sender<Option<RemotingCommand>>,
     },
     /// Change or read shared metadata.
-    Control { op: Control, reply: flume::Sender<ControlReply> },
+    Control {
+        op: Control,
+        reply: flume::Sender<ControlReply>,
+    },
     /// Write a broker-initiated command on a connection this shard owns.
     Push { conn: u64, cmd: RemotingCommand },
 }
@@ -64,14 +71,32 @@ pub enum Control {
     /// To shard 0: create or replace a topic, persist, replicate to every shard.
     UpsertTopic(TopicConfig),
     /// To shard 0: create `topic` if missing, from `template` (send auto-creation) or as given.
-    EnsureTopic { topic: TopicConfig, template: Option<String> },
+    EnsureTopic {
+        topic: TopicConfig,
+        template: Option<String>,
+    },
     /// From shard 0 to every shard: replace the replica's entry.
     ApplyTopic(TopicConfig),
-    Heartbeat { hb: Heartbeat, conn: ConnId },
-    Unregister { client_id: String, producer_group: String, consumer_group: String },
+    Heartbeat {
+        hb: Heartbeat,
+        conn: ConnId,
+    },
+    Unregister {
+        client_id: String,
+        producer_group: String,
+        consumer_group: String,
+    },
     ConnectionClosed(ConnId),
-    Lock { group: String, client_id: String, queues: Vec<(String, u32)> },
-    Unlock { group: String, client_id: String, queues: Vec<(String, u32)> },
+    Lock {
+        group: String,
+        client_id: String,
+        queues: Vec<(String, u32)>,
+    },
+    Unlock {
+        group: String,
+        client_id: String,
+        queues: Vec<(String, u32)>,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -115,19 +140,34 @@ pub fn now_ms() -> u64 {
 }
 
 /// A response with a code and a remark.
-pub fn error_response(req: &RemotingCommand, code: i32, remark: impl Into<String>) -> RemotingCommand {
+pub fn error_response(
+    req: &RemotingCommand,
+    code: i32,
+    remark: impl Into<String>,
+) -> RemotingCommand {
     req.response(code).with_remark(remark)
 }
 
 impl Broker {
     /// Sends `cmd` to the owner shard of its queue and returns its answer (locally when we own it).
-    pub async fn forward(self: &Rc<Self>, owner: ShardId, cmd: RemotingCommand, ctx: RequestCtx) -> Option<RemotingCommand> {
+    pub async fn forward(
+        self: &Rc<Self>,
+        owner: ShardId,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> Option<RemotingCommand> {
         if owner == self.shard {
             return self.clone().process_owned(cmd, ctx).await;
         }
         let oneway = cmd.is_oneway();
-        let fallback = cmd.response(response::SYSTEM_BUSY).with_remark("[SHUTDOWN] the broker is shutting down");
-        match self.router.call(owner, |reply| ShardMsg::Request { cmd, ctx, reply }).await {
+        let fallback = cmd
+            .response(response::SYSTEM_BUSY)
+            .with_remark("[SHUTDOWN] the broker is shutting down");
+        match self
+            .router
+            .call(owner, |reply| ShardMsg::Request { cmd, ctx, reply })
+            .await
+        {
             Ok(answer) => answer,
             Err(_) if oneway => None,
             Err(_) => Some(fallback),
@@ -153,7 +193,17 @@ impl Broker {
                 continue;
             }
             let (tx, rx) = flume::bounded(1);
-            if self.router.send(s, ShardMsg::Control { op: op.clone(), reply: tx }).is_ok() {
+            if self
+                .router
+                .send(
+                    s,
+                    ShardMsg::Control {
+                        op: op.clone(),
+                        reply: tx,
+                    },
+                )
+                .is_ok()
+            {
                 waits.push(rx);
             }
         }
@@ -176,7 +226,9 @@ impl Broker {
                 let _ = out.send(cmd);
             }
         } else {
-            let _ = self.router.send(conn.shard, ShardMsg::Push { conn: conn.id, cmd });
+            let _ = self
+                .router
+                .send(conn.shard, ShardMsg::Push { conn: conn.id, cmd });
         }
     }
 

@@ -31,7 +31,12 @@ impl OffsetTable {
     }
 
     pub fn commit(&mut self, group: &str, topic: &str, queue_id: u32, offset: i64) {
-        let slot = self.table.entry(key(group, topic)).or_default().entry(queue_id).or_insert(-1);
+        let slot = self
+            .table
+            .entry(key(group, topic))
+            .or_default()
+            .entry(queue_id)
+            .or_insert(-1);
         if *slot != offset {
             *slot = offset;
             self.dirty = true;
@@ -44,8 +49,12 @@ impl OffsetTable {
 
     pub fn load(path: &Path) -> std::io::Result<OffsetTable> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OffsetTable::default()),
             Err(e) => Err(e),
         }
@@ -54,7 +63,10 @@ impl OffsetTable {
     /// Writes the table if it changed since the last save.
     pub fn save_if_dirty(&mut self, path: &Path) -> std::io::Result<()> {
         if self.dirty {
-            write_atomically(path, &serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+            write_atomically(
+                path,
+                &serde_json::to_vec(self).map_err(std::io::Error::other)?,
+            )?;
             self.dirty = false;
         }
         Ok(())

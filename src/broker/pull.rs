@@ -50,7 +50,10 @@ pub struct LongPolls {
 impl LongPolls {
     fn register(&mut self, topic: &str, queue_id: u32) -> flume::Receiver<()> {
         let (tx, rx) = flume::bounded(1);
-        self.waiters.entry((topic.to_string(), queue_id)).or_default().push(tx);
+        self.waiters
+            .entry((topic.to_string(), queue_id))
+            .or_default()
+            .push(tx);
         rx
     }
 
@@ -90,10 +93,18 @@ impl Broker {
             Err(e) => return error_response(&cmd, rs::SYSTEM_ERROR, e.to_string()),
         };
         let Some(cfg) = self.topic(&h.topic) else {
-            return error_response(&cmd, rs::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic));
+            return error_response(
+                &cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            );
         };
         if !cfg.readable() {
-            return error_response(&cmd, rs::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic));
+            return error_response(
+                &cmd,
+                rs::NO_PERMISSION,
+                format!("the topic[{}] pulling message is forbidden", h.topic),
+            );
         }
         if h.queue_id < 0 || h.queue_id as u32 >= cfg.read_queue_nums {
             return error_response(
@@ -107,10 +118,21 @@ impl Broker {
         }
         let qid = h.queue_id as u32;
         let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
-            if h.expression_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("SQL92")) {
-                return error_response(&cmd, rs::SUBSCRIPTION_PARSE_FAILED, "SQL92 filtering is not supported by this broker yet");
+            if h.expression_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("SQL92"))
+            {
+                return error_response(
+                    &cmd,
+                    rs::SUBSCRIPTION_PARSE_FAILED,
+                    "SQL92 filtering is not supported by this broker yet",
+                );
             }
-            Subscription::from_expression(&h.topic, h.subscription.as_deref().unwrap_or("*"), h.sub_version)
+            Subscription::from_expression(
+                &h.topic,
+                h.subscription.as_deref().unwrap_or("*"),
+                h.sub_version,
+            )
         } else {
             let clients = self.clients.borrow();
             match clients.subscription(&h.consumer_group, &h.topic) {
@@ -119,31 +141,45 @@ impl Broker {
                     return error_response(
                         &cmd,
                         rs::SUBSCRIPTION_NOT_EXIST,
-                        format!("the consumer's group info not exist, group: {}", h.consumer_group),
+                        format!(
+                            "the consumer's group info not exist, group: {}",
+                            h.consumer_group
+                        ),
                     )
                 }
                 None => {
                     return error_response(
                         &cmd,
                         rs::SUBSCRIPTION_NOT_EXIST,
-                        format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic),
+                        format!(
+                            "the consumer's subscription not exist, group: {} topic: {}",
+                            h.consumer_group, h.topic
+                        ),
                     )
                 }
             }
         };
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
-            self.offsets.borrow_mut().commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
+            self.offsets
+                .borrow_mut()
+                .commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
         }
         let mut may_suspend = h.sys_flag & FLAG_SUSPEND != 0 && self.cfg.long_polling;
         loop {
-            let outcome = self.read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub).await;
+            let outcome = self
+                .read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub)
+                .await;
             if outcome.code == rs::PULL_NOT_FOUND && may_suspend {
                 may_suspend = false;
                 let woken = self.long_polls.borrow_mut().register(&h.topic, qid);
                 if self.store.max_offset(&h.topic, qid).0 as i64 > h.queue_offset {
                     continue; // a message landed while we were reading
                 }
-                let hold_ms = if h.suspend_timeout_ms > 0 { h.suspend_timeout_ms as u64 } else { 15_000 };
+                let hold_ms = if h.suspend_timeout_ms > 0 {
+                    h.suspend_timeout_ms as u64
+                } else {
+                    15_000
+                };
                 let hold = Duration::from_millis(hold_ms.min(LONG_POLL_MAX_MS));
                 let stop = self.stop.clone();
                 futures_lite::future::or(
@@ -161,25 +197,48 @@ impl Broker {
         }
     }
 
-    fn pull_response(&self, cmd: &RemotingCommand, topic: &str, qid: u32, outcome: PullOutcome) -> RemotingCommand {
+    fn pull_response(
+        &self,
+        cmd: &RemotingCommand,
+        topic: &str,
+        qid: u32,
+        outcome: PullOutcome,
+    ) -> RemotingCommand {
         let mut resp = cmd.response(outcome.code);
         resp.set_ext("suggestWhichBrokerId", 0);
         resp.set_ext("nextBeginOffset", outcome.next_begin);
         resp.set_ext("minOffset", self.store.min_offset(topic, qid).0);
         resp.set_ext("maxOffset", self.store.max_offset(topic, qid).0);
         if let Some(body) = outcome.body {
-            self.metrics.messages_out.set(self.metrics.messages_out.get() + 1);
+            self.metrics
+                .messages_out
+                .set(self.metrics.messages_out.get() + 1);
             resp.body = body;
         }
         resp
     }
 
-    async fn read_queue(&self, topic: &str, qid: u32, offset: i64, max_msgs: i32, sub: &Subscription) -> PullOutcome {
+    async fn read_queue(
+        &self,
+        topic: &str,
+        qid: u32,
+        offset: i64,
+        max_msgs: i32,
+        sub: &Subscription,
+    ) -> PullOutcome {
         let min = self.store.min_offset(topic, qid).0;
         let max = self.store.max_offset(topic, qid).0;
-        let found = |code, next_begin| PullOutcome { code, next_begin, body: None };
+        let found = |code, next_begin| PullOutcome {
+            code,
+            next_begin,
+            body: None,
+        };
         if max == 0 {
-            return if offset == 0 { found(rs::PULL_NOT_FOUND, 0) } else { found(rs::PULL_OFFSET_MOVED, 0) };
+            return if offset == 0 {
+                found(rs::PULL_NOT_FOUND, 0)
+            } else {
+                found(rs::PULL_OFFSET_MOVED, 0)
+            };
         }
         if offset < min as i64 {
             return found(rs::PULL_OFFSET_MOVED, min);
@@ -192,12 +251,19 @@ impl Broker {
             return found(rs::PULL_OFFSET_MOVED, max);
         }
         let want = max_msgs.clamp(1, 1024) as usize;
-        let entries = self.store.queue_entries(topic, qid, QueueOffset(offset), PULL_SCAN_MAX_ENTRIES.min(want.max(64) * 4));
+        let entries = self.store.queue_entries(
+            topic,
+            qid,
+            QueueOffset(offset),
+            PULL_SCAN_MAX_ENTRIES.min(want.max(64) * 4),
+        );
         let mut picked: Vec<QueueEntry> = Vec::with_capacity(want);
         let mut scanned = 0u64;
         let mut bytes = 0usize;
         for e in &entries {
-            if picked.len() >= want || (bytes > 0 && bytes + e.size_bytes as usize > PULL_BODY_MAX_BYTES) {
+            if picked.len() >= want
+                || (bytes > 0 && bytes + e.size_bytes as usize > PULL_BODY_MAX_BYTES)
+            {
                 break;
             }
             scanned += 1;
@@ -211,7 +277,11 @@ impl Broker {
             return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
         }
         match self.read_entries(&picked).await {
-            Some(body) => PullOutcome { code: rs::SUCCESS, next_begin, body: Some(body) },
+            Some(body) => PullOutcome {
+                code: rs::SUCCESS,
+                next_begin,
+                body: Some(body),
+            },
             None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
         }
     }
@@ -221,15 +291,23 @@ impl Broker {
         let mut runs: Vec<(u64, u32)> = Vec::new();
         for e in entries {
             match runs.last_mut() {
-                Some((start, len)) if *start + u64::from(*len) == e.physical_offset.0 => *len += e.size_bytes,
+                Some((start, len)) if *start + u64::from(*len) == e.physical_offset.0 => {
+                    *len += e.size_bytes
+                }
                 _ => runs.push((e.physical_offset.0, e.size_bytes)),
             }
         }
         let mut parts = Vec::with_capacity(runs.len());
         for (start, len) in runs {
-            match self.store.read(crate::storage::PhysicalOffset(start), len).await {
+            match self
+                .store
+                .read(crate::storage::PhysicalOffset(start), len)
+                .await
+            {
                 Ok(b) => parts.push(b),
-                Err(e) => tracing::warn!(shard = %self.shard, offset = start, error = %e, "skipping unreadable records"),
+                Err(e) => {
+                    tracing::warn!(shard = %self.shard, offset = start, error = %e, "skipping unreadable records")
+                }
             }
         }
         match parts.len() {

@@ -32,32 +32,53 @@ use crate::storage::{PhysicalOffset, QueueOffset};
 
 /// A required extFields value, or the error response RocketMQ gives for a missing one.
 pub(crate) fn ext_req<'a>(cmd: &'a RemotingCommand, key: &str) -> Result<&'a str, RemotingCommand> {
-    cmd.ext(key)
-        .ok_or_else(|| error_response(cmd, rs::SYSTEM_ERROR, format!("the custom field <{key}> is null")))
+    cmd.ext(key).ok_or_else(|| {
+        error_response(
+            cmd,
+            rs::SYSTEM_ERROR,
+            format!("the custom field <{key}> is null"),
+        )
+    })
 }
 
 /// A required numeric extFields value.
-pub(crate) fn ext_num<T: std::str::FromStr>(cmd: &RemotingCommand, key: &str) -> Result<T, RemotingCommand> {
+pub(crate) fn ext_num<T: std::str::FromStr>(
+    cmd: &RemotingCommand,
+    key: &str,
+) -> Result<T, RemotingCommand> {
     let v = ext_req(cmd, key)?;
-    v.trim()
-        .parse()
-        .map_err(|_| error_response(cmd, rs::SYSTEM_ERROR, format!("the custom field <{key}> is not a number: {v}")))
+    v.trim().parse().map_err(|_| {
+        error_response(
+            cmd,
+            rs::SYSTEM_ERROR,
+            format!("the custom field <{key}> is not a number: {v}"),
+        )
+    })
 }
 
 /// The (topic, queue id) a queue-addressed request names, under V1 or V2 (single letter) keys.
 pub(crate) fn queue_of(cmd: &RemotingCommand) -> Result<(String, u32), RemotingCommand> {
-    let v2 = matches!(cmd.code, rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE) && cmd.ext("b").is_some();
+    let v2 =
+        matches!(cmd.code, rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE) && cmd.ext("b").is_some();
     let (tk, qk) = if v2 { ("b", "e") } else { ("topic", "queueId") };
     let topic = ext_req(cmd, tk)?.to_string();
     let qid: i64 = ext_num(cmd, qk)?;
     if qid < 0 || qid > u32::MAX as i64 {
-        return Err(error_response(cmd, rs::SYSTEM_ERROR, format!("queueId[{qid}] is illegal")));
+        return Err(error_response(
+            cmd,
+            rs::SYSTEM_ERROR,
+            format!("queueId[{qid}] is illegal"),
+        ));
     }
     Ok((topic, qid as u32))
 }
 
 impl Handler for Broker {
-    fn handle(self: Rc<Self>, cmd: RemotingCommand, ctx: RequestCtx) -> LocalFuture<Option<RemotingCommand>> {
+    fn handle(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> LocalFuture<Option<RemotingCommand>> {
         Box::pin(async move {
             let oneway = cmd.is_oneway();
             self.metrics.requests.set(self.metrics.requests.get() + 1);
@@ -79,15 +100,27 @@ impl Handler for Broker {
         // Every shard drops the clients bound to this connection (and their locks).
         for s in self.router.shards() {
             let (tx, _rx) = flume::bounded(1);
-            let _ = self.router.send(s, ShardMsg::Control { op: Control::ConnectionClosed(conn), reply: tx });
+            let _ = self.router.send(
+                s,
+                ShardMsg::Control {
+                    op: Control::ConnectionClosed(conn),
+                    reply: tx,
+                },
+            );
         }
     }
 }
 
 impl Broker {
-    async fn dispatch(self: Rc<Self>, cmd: RemotingCommand, ctx: RequestCtx) -> Option<RemotingCommand> {
+    async fn dispatch(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> Option<RemotingCommand> {
         match cmd.code {
-            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => self.route_send(cmd, ctx).await,
+            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+                self.route_send(cmd, ctx).await
+            }
             rq::PULL_MESSAGE
             | rq::LITE_PULL_MESSAGE
             | rq::QUERY_CONSUMER_OFFSET
@@ -108,7 +141,11 @@ impl Broker {
                     if (shard as usize) < self.router.shard_count() {
                         self.forward(ShardId(shard), cmd, ctx).await
                     } else {
-                        Some(error_response(&cmd, rs::SYSTEM_ERROR, format!("can not find message by the offset, {off}")))
+                        Some(error_response(
+                            &cmd,
+                            rs::SYSTEM_ERROR,
+                            format!("can not find message by the offset, {off}"),
+                        ))
                     }
                 }
                 Err(resp) => Some(resp),
@@ -128,7 +165,9 @@ impl Broker {
             rq::CHECK_CLIENT_CONFIG => Some(check_client_config(&cmd)),
             rq::UPDATE_AND_CREATE_TOPIC => Some(self.create_topic(cmd).await),
             rq::GET_ALL_TOPIC_CONFIG => Some(self.all_topic_config(&cmd)),
-            code if crate::nameserver::handles(code) => Some(crate::nameserver::handle(&self, &cmd)),
+            code if crate::nameserver::handles(code) => {
+                Some(crate::nameserver::handle(&self, &cmd))
+            }
             code => Some(error_response(
                 &cmd,
                 rs::REQUEST_CODE_NOT_SUPPORTED,
@@ -138,7 +177,11 @@ impl Broker {
     }
 
     /// Processes a request whose queue this shard owns.
-    pub(crate) fn process_owned(self: Rc<Self>, cmd: RemotingCommand, ctx: RequestCtx) -> LocalFuture<Option<RemotingCommand>> {
+    pub(crate) fn process_owned(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> LocalFuture<Option<RemotingCommand>> {
         Box::pin(async move {
             let oneway = cmd.is_oneway();
             let answer = match cmd.code {
@@ -174,7 +217,9 @@ impl Broker {
                     Some(off) => resp.set_ext("offset", off),
                     // As the Java broker: a group that never committed reads a queue that still
                     // starts at 0 from the beginning (a new group on a fresh topic sees everything).
-                    None if self.store.min_offset(&topic, qid) == QueueOffset(0) => resp.set_ext("offset", 0),
+                    None if self.store.min_offset(&topic, qid) == QueueOffset(0) => {
+                        resp.set_ext("offset", 0)
+                    }
                     None => {
                         return error_response(
                             &cmd,
@@ -185,7 +230,10 @@ impl Broker {
                 }
             }
             rq::UPDATE_CONSUMER_OFFSET => {
-                let (group, offset) = match (ext_req(&cmd, "consumerGroup"), ext_num::<i64>(&cmd, "commitOffset")) {
+                let (group, offset) = match (
+                    ext_req(&cmd, "consumerGroup"),
+                    ext_num::<i64>(&cmd, "commitOffset"),
+                ) {
                     (Ok(g), Ok(o)) => (g, o),
                     (Err(r), _) | (_, Err(r)) => return r,
                 };
@@ -218,28 +266,42 @@ impl Broker {
         };
         match self.store.read_record(PhysicalOffset(off)).await {
             Ok(bytes) => cmd.response(rs::SUCCESS).with_body(bytes),
-            Err(e) => error_response(&cmd, rs::SYSTEM_ERROR, format!("can not find message by the offset, {off}: {e}")),
+            Err(e) => error_response(
+                &cmd,
+                rs::SYSTEM_ERROR,
+                format!("can not find message by the offset, {off}: {e}"),
+            ),
         }
     }
 
     async fn heartbeat(self: &Rc<Self>, cmd: RemotingCommand, ctx: RequestCtx) -> RemotingCommand {
         let data = match body::HeartbeatData::parse(&cmd.body) {
             Ok(d) => d,
-            Err(e) => return error_response(&cmd, rs::SYSTEM_ERROR, format!("bad heartbeat body: {e}")),
+            Err(e) => {
+                return error_response(&cmd, rs::SYSTEM_ERROR, format!("bad heartbeat body: {e}"))
+            }
         };
         let hb = heartbeat_from_wire(&data);
         for c in &hb.consumers {
             let retry = format!("{RETRY_PREFIX}{}", c.group);
             if self.topic(&retry).is_none() {
                 let cfg = TopicConfig::new(&retry, 1, perm::READ_WRITE);
-                if let ControlReply::Topic(Err(e)) =
-                    self.control(ShardId(0), Control::EnsureTopic { topic: cfg, template: None }).await
+                if let ControlReply::Topic(Err(e)) = self
+                    .control(
+                        ShardId(0),
+                        Control::EnsureTopic {
+                            topic: cfg,
+                            template: None,
+                        },
+                    )
+                    .await
                 {
                     return error_response(&cmd, rs::SYSTEM_ERROR, e);
                 }
             }
         }
-        self.control_all(Control::Heartbeat { hb, conn: ctx.conn }).await;
+        self.control_all(Control::Heartbeat { hb, conn: ctx.conn })
+            .await;
         cmd.response(rs::SUCCESS)
     }
 
@@ -250,9 +312,18 @@ impl Broker {
         };
         let ids = self.clients.borrow().consumer_ids(group);
         if ids.is_empty() {
-            return error_response(cmd, rs::SYSTEM_ERROR, format!("no consumer for this group, {group}"));
+            return error_response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                format!("no consumer for this group, {group}"),
+            );
         }
-        cmd.response(rs::SUCCESS).with_body(body::ConsumerListBody { consumer_id_list: ids }.to_json())
+        cmd.response(rs::SUCCESS).with_body(
+            body::ConsumerListBody {
+                consumer_id_list: ids,
+            }
+            .to_json(),
+        )
     }
 
     async fn lock_batch(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
@@ -271,9 +342,17 @@ impl Broker {
         let mut locked = Vec::new();
         for (shard, queues) in by_owner {
             let op = if cmd.code == rq::LOCK_BATCH_MQ {
-                Control::Lock { group: req.consumer_group.clone(), client_id: req.client_id.clone(), queues }
+                Control::Lock {
+                    group: req.consumer_group.clone(),
+                    client_id: req.client_id.clone(),
+                    queues,
+                }
             } else {
-                Control::Unlock { group: req.consumer_group.clone(), client_id: req.client_id.clone(), queues }
+                Control::Unlock {
+                    group: req.consumer_group.clone(),
+                    client_id: req.client_id.clone(),
+                    queues,
+                }
             };
             if let ControlReply::Locked(q) = self.control(shard, op).await {
                 locked.extend(q);
@@ -291,7 +370,12 @@ impl Broker {
                 queue_id: queue_id as i32,
             })
             .collect();
-        resp.with_body(body::LockBatchResponseBody { lock_ok_mq_set: mq_set }.to_json())
+        resp.with_body(
+            body::LockBatchResponseBody {
+                lock_ok_mq_set: mq_set,
+            }
+            .to_json(),
+        )
     }
 
     async fn create_topic(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
@@ -303,22 +387,39 @@ impl Broker {
             return error_response(&cmd, rs::SYSTEM_ERROR, e.to_string());
         }
         if topic == AUTO_CREATE_TOPIC {
-            return error_response(&cmd, rs::SYSTEM_ERROR, format!("The topic[{topic}] is conflict with system topic."));
+            return error_response(
+                &cmd,
+                rs::SYSTEM_ERROR,
+                format!("The topic[{topic}] is conflict with system topic."),
+            );
         }
-        let num = |k: &str, d: u32| cmd.ext(k).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(d);
+        let num = |k: &str, d: u32| {
+            cmd.ext(k)
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .unwrap_or(d)
+        };
         let read = num("readQueueNums", 8);
         let write = num("writeQueueNums", 8);
         if read == 0 || write == 0 || read.max(write) > 1024 {
-            return error_response(&cmd, rs::SYSTEM_ERROR, "queue numbers must be between 1 and 1024");
+            return error_response(
+                &cmd,
+                rs::SYSTEM_ERROR,
+                "queue numbers must be between 1 and 1024",
+            );
         }
         let cfg = TopicConfig {
             topic_name: topic,
             read_queue_nums: read,
             write_queue_nums: write,
             perm: num("perm", perm::READ_WRITE) & 0xF,
-            topic_filter_type: cmd.ext("topicFilterType").unwrap_or("SINGLE_TAG").to_string(),
+            topic_filter_type: cmd
+                .ext("topicFilterType")
+                .unwrap_or("SINGLE_TAG")
+                .to_string(),
             topic_sys_flag: num("topicSysFlag", 0),
-            order: cmd.ext("order").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            order: cmd
+                .ext("order")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         };
         match self.control(ShardId(0), Control::UpsertTopic(cfg)).await {
             ControlReply::Topic(Err(e)) => error_response(&cmd, rs::SYSTEM_ERROR, e),
@@ -332,7 +433,8 @@ impl Broker {
             "dataVersion": {"counter": t.version, "timestamp": super::now_ms()},
             "topicConfigTable": t.topics,
         });
-        cmd.response(rs::SUCCESS).with_body(json.to_string().into_bytes())
+        cmd.response(rs::SUCCESS)
+            .with_body(json.to_string().into_bytes())
     }
 }
 
@@ -340,10 +442,18 @@ impl Broker {
 fn check_client_config(cmd: &RemotingCommand) -> RemotingCommand {
     let is_sql = serde_json::from_slice::<serde_json::Value>(&cmd.body)
         .ok()
-        .and_then(|v| v.pointer("/subscriptionData/expressionType").and_then(|t| t.as_str()).map(|t| t.eq_ignore_ascii_case("SQL92")))
+        .and_then(|v| {
+            v.pointer("/subscriptionData/expressionType")
+                .and_then(|t| t.as_str())
+                .map(|t| t.eq_ignore_ascii_case("SQL92"))
+        })
         .unwrap_or(false);
     if is_sql {
-        error_response(cmd, rs::SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92")
+        error_response(
+            cmd,
+            rs::SYSTEM_ERROR,
+            "The broker does not support consumer to filter message by SQL92",
+        )
     } else {
         cmd.response(rs::SUCCESS)
     }
@@ -369,6 +479,10 @@ fn heartbeat_from_wire(data: &body::HeartbeatData) -> Heartbeat {
                     .collect(),
             })
             .collect(),
-        producer_groups: data.producer_data_set.iter().map(|p| p.group_name.clone()).collect(),
+        producer_groups: data
+            .producer_data_set
+            .iter()
+            .map(|p| p.group_name.clone())
+            .collect(),
     }
 }

@@ -23,7 +23,9 @@ use std::rc::Rc;
 use bytes::BytesMut;
 
 use super::requests::{ext_num, ext_req};
-use super::topics::{perm, validate_topic_name, TopicConfig, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX};
+use super::topics::{
+    perm, validate_topic_name, TopicConfig, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX,
+};
 use super::{error_response, Broker, Control, ControlReply};
 use crate::message::properties::{index_keys, keys, Properties};
 use crate::message::{self, NewRecord};
@@ -50,9 +52,18 @@ pub fn born_host(peer: SocketAddr) -> SocketAddrV4 {
 
 impl Broker {
     /// Accepting-shard half of a send. See the module comment.
-    pub(crate) async fn route_send(self: Rc<Self>, mut cmd: RemotingCommand, ctx: RequestCtx) -> Option<RemotingCommand> {
-        let v2 = cmd.code != crate::remoting::codes::request::SEND_MESSAGE && cmd.ext("b").is_some();
-        let (tk, qk, dk, dqk) = if v2 { ("b", "e", "c", "d") } else { ("topic", "queueId", "defaultTopic", "defaultTopicQueueNums") };
+    pub(crate) async fn route_send(
+        self: Rc<Self>,
+        mut cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> Option<RemotingCommand> {
+        let v2 =
+            cmd.code != crate::remoting::codes::request::SEND_MESSAGE && cmd.ext("b").is_some();
+        let (tk, qk, dk, dqk) = if v2 {
+            ("b", "e", "c", "d")
+        } else {
+            ("topic", "queueId", "defaultTopic", "defaultTopicQueueNums")
+        };
         let topic = match ext_req(&cmd, tk) {
             Ok(t) => t.to_string(),
             Err(r) => return Some(r),
@@ -64,7 +75,11 @@ impl Broker {
             Some(c) => c,
             None => {
                 let template = cmd.ext(dk).unwrap_or(AUTO_CREATE_TOPIC).to_string();
-                let queues = cmd.ext(dqk).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(4).clamp(1, 1024);
+                let queues = cmd
+                    .ext(dqk)
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .unwrap_or(4)
+                    .clamp(1, 1024);
                 match self.auto_create(&topic, &template, queues).await {
                     Ok(c) => c,
                     Err(e) => return Some(error_response(&cmd, rs::TOPIC_NOT_EXIST, e)),
@@ -82,12 +97,19 @@ impl Broker {
             Ok(q) => q,
             Err(r) => return Some(r),
         };
-        let qid = if requested < 0 { self.pick_queue(&cfg) } else { requested as u32 };
+        let qid = if requested < 0 {
+            self.pick_queue(&cfg)
+        } else {
+            requested as u32
+        };
         if requested >= i64::from(cfg.queue_count()) {
             return Some(error_response(
                 &cmd,
                 rs::SYSTEM_ERROR,
-                format!("request queueId[{requested}] is illegal, {topic} has {} queues", cfg.queue_count()),
+                format!(
+                    "request queueId[{requested}] is illegal, {topic} has {} queues",
+                    cfg.queue_count()
+                ),
             ));
         }
         if requested < 0 {
@@ -98,15 +120,32 @@ impl Broker {
     }
 
     /// Creates a topic on first send: `%RETRY%`/`%DLQ%` topics with one queue, others from the template.
-    async fn auto_create(self: &Rc<Self>, topic: &str, template: &str, queues: u32) -> Result<TopicConfig, String> {
+    async fn auto_create(
+        self: &Rc<Self>,
+        topic: &str,
+        template: &str,
+        queues: u32,
+    ) -> Result<TopicConfig, String> {
         let (cfg, template) = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
             (TopicConfig::new(topic, 1, perm::READ_WRITE), None)
         } else if self.cfg.auto_create_topic {
-            (TopicConfig::new(topic, queues, perm::READ_WRITE), Some(template.to_string()))
+            (
+                TopicConfig::new(topic, queues, perm::READ_WRITE),
+                Some(template.to_string()),
+            )
         } else {
             return Err(format!("topic[{topic}] not exist, apply first please!"));
         };
-        match self.control(ShardId(0), Control::EnsureTopic { topic: cfg, template }).await {
+        match self
+            .control(
+                ShardId(0),
+                Control::EnsureTopic {
+                    topic: cfg,
+                    template,
+                },
+            )
+            .await
+        {
             ControlReply::Topic(r) => r,
             _ => Err("unexpected reply to topic creation".into()),
         }
@@ -127,31 +166,42 @@ impl Broker {
         }
     }
 
-    /// Checks, encodes and indexes one message for `topic`/`queue_id`.
+    /// Checks, encodes and indexes one message for the header's topic and (validated) queue.
     fn build_message(
         &self,
-        topic: &str,
-        queue_id: u32,
         h: &SendMessageHeader,
         flag: i32,
         body: &[u8],
         props: &mut Properties,
         ctx: &RequestCtx,
     ) -> Result<AppendMessage, (i32, String)> {
+        let (topic, queue_id) = (h.topic.as_str(), h.queue_id as u32);
         if body.len() > self.cfg.message_size_max_bytes {
             return Err((
                 rs::MESSAGE_ILLEGAL,
-                format!("the message body size over max value, MAX: {}", self.cfg.message_size_max_bytes),
+                format!(
+                    "the message body size over max value, MAX: {}",
+                    self.cfg.message_size_max_bytes
+                ),
             ));
         }
         props.remove(keys::WAIT);
         props.set(keys::CLUSTER, &self.cfg.cluster_name);
         let properties = props.to_wire();
         if properties.len() > PROPERTIES_MAX_BYTES {
-            return Err((rs::MESSAGE_ILLEGAL, format!("the message properties length is {}, over {PROPERTIES_MAX_BYTES}", properties.len())));
+            return Err((
+                rs::MESSAGE_ILLEGAL,
+                format!(
+                    "the message properties length is {}, over {PROPERTIES_MAX_BYTES}",
+                    properties.len()
+                ),
+            ));
         }
         let tags_code = message::tags_code(topic, props.get(keys::TAGS));
-        let index = index_keys(&properties).into_iter().map(String::from).collect();
+        let index = index_keys(&properties)
+            .into_iter()
+            .map(String::from)
+            .collect();
         let rec = NewRecord {
             queue_id,
             flag,
@@ -165,33 +215,65 @@ impl Broker {
             topic,
             properties: &properties,
         };
-        let mut record = BytesMut::with_capacity(message::record_size(body.len(), topic.len(), properties.len()));
-        message::encode_record(&rec, &mut record).map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
-        Ok(AppendMessage { record, topic: topic.to_string(), queue_id, tags_code, keys: index })
+        let mut record = BytesMut::with_capacity(message::record_size(
+            body.len(),
+            topic.len(),
+            properties.len(),
+        ));
+        message::encode_record(&rec, &mut record)
+            .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
+        Ok(AppendMessage {
+            record,
+            topic: topic.to_string(),
+            queue_id,
+            tags_code,
+            keys: index,
+        })
     }
 
     /// Validates the header against this shard's topic replica.
-    fn send_target(&self, cmd: &RemotingCommand) -> Result<(SendMessageHeader, u32), RemotingCommand> {
-        let h = SendMessageHeader::parse(cmd).map_err(|e| error_response(cmd, rs::SYSTEM_ERROR, e.to_string()))?;
+    fn send_target(
+        &self,
+        cmd: &RemotingCommand,
+    ) -> Result<(SendMessageHeader, u32), RemotingCommand> {
+        let h = SendMessageHeader::parse(cmd)
+            .map_err(|e| error_response(cmd, rs::SYSTEM_ERROR, e.to_string()))?;
         let cfg = self.topic(&h.topic).ok_or_else(|| {
-            error_response(cmd, rs::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic))
+            error_response(
+                cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            )
         })?;
         if h.queue_id < 0 || h.queue_id as u32 >= cfg.queue_count() {
-            return Err(error_response(cmd, rs::SYSTEM_ERROR, format!("request queueId[{}] is illegal", h.queue_id)));
+            return Err(error_response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                format!("request queueId[{}] is illegal", h.queue_id),
+            ));
         }
         let qid = h.queue_id as u32;
         Ok((h, qid))
     }
 
     fn send_response(&self, cmd: &RemotingCommand, results: &[AppendResult]) -> RemotingCommand {
-        let timed_out = results.iter().any(|r| r.status == AppendStatus::FlushTimeout);
-        let mut resp = cmd.response(if timed_out { rs::FLUSH_DISK_TIMEOUT } else { rs::SUCCESS });
+        let timed_out = results
+            .iter()
+            .any(|r| r.status == AppendStatus::FlushTimeout);
+        let mut resp = cmd.response(if timed_out {
+            rs::FLUSH_DISK_TIMEOUT
+        } else {
+            rs::SUCCESS
+        });
         let ids: Vec<String> = results
             .iter()
             .map(|r| message::offset_msg_id(self.store_host, r.physical_offset.0))
             .collect();
         resp.set_ext("msgId", ids.join(","));
-        resp.set_ext("queueOffset", results.first().map(|r| r.queue_offset.0).unwrap_or(0));
+        resp.set_ext(
+            "queueOffset",
+            results.first().map(|r| r.queue_offset.0).unwrap_or(0),
+        );
         resp.set_ext("MSG_REGION", "DefaultRegion");
         resp.set_ext("TRACE_ON", "true");
         resp
@@ -208,13 +290,17 @@ impl Broker {
     }
 
     /// Owner half of a single send.
-    pub(crate) async fn process_send(&self, cmd: RemotingCommand, ctx: RequestCtx) -> RemotingCommand {
+    pub(crate) async fn process_send(
+        &self,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> RemotingCommand {
         let (h, qid) = match self.send_target(&cmd) {
             Ok(t) => t,
             Err(r) => return r,
         };
         let mut props = Properties::parse(&h.properties);
-        let msg = match self.build_message(&h.topic, qid, &h, h.flag, &cmd.body, &mut props, &ctx) {
+        let msg = match self.build_message(&h, h.flag, &cmd.body, &mut props, &ctx) {
             Ok(m) => m,
             Err((code, remark)) => return error_response(&cmd, code, remark),
         };
@@ -222,7 +308,9 @@ impl Broker {
         match result {
             Ok(r) => {
                 self.wake_pulls(&h.topic, qid);
-                self.metrics.messages_in.set(self.metrics.messages_in.get() + 1);
+                self.metrics
+                    .messages_in
+                    .set(self.metrics.messages_in.get() + 1);
                 let mut resp = self.send_response(&cmd, &[r]);
                 resp.set_ext("queueId", qid);
                 resp
@@ -232,7 +320,11 @@ impl Broker {
     }
 
     /// Owner half of a batch send: every message to one queue, consecutive offsets.
-    pub(crate) async fn process_batch(&self, cmd: RemotingCommand, ctx: RequestCtx) -> RemotingCommand {
+    pub(crate) async fn process_batch(
+        &self,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> RemotingCommand {
         let (h, qid) = match self.send_target(&cmd) {
             Ok(t) => t,
             Err(r) => return r,
@@ -240,7 +332,9 @@ impl Broker {
         let entries = match decode_batch(&cmd.body) {
             Ok(e) if !e.is_empty() => e,
             Ok(_) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, "the batch is empty"),
-            Err(e) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}")),
+            Err(e) => {
+                return error_response(&cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
+            }
         };
         let batch_props = Properties::parse(&h.properties);
         let mut msgs = Vec::with_capacity(entries.len());
@@ -251,7 +345,7 @@ impl Broker {
                     props.set(k, v);
                 }
             }
-            match self.build_message(&h.topic, qid, &h, entry.flag, entry.body, &mut props, &ctx) {
+            match self.build_message(&h, entry.flag, entry.body, &mut props, &ctx) {
                 Ok(m) => msgs.push(m),
                 Err((code, remark)) => return error_response(&cmd, code, remark),
             }
@@ -260,7 +354,9 @@ impl Broker {
         match self.store.append_batch(msgs).await {
             Ok(results) => {
                 self.wake_pulls(&h.topic, qid);
-                self.metrics.messages_in.set(self.metrics.messages_in.get() + count);
+                self.metrics
+                    .messages_in
+                    .set(self.metrics.messages_in.get() + count);
                 let mut resp = self.send_response(&cmd, &results);
                 resp.set_ext("queueId", qid);
                 resp

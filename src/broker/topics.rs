@@ -116,7 +116,11 @@ impl TopicTable {
     pub fn with_defaults(auto_create: bool, default_queues: u32) -> TopicTable {
         let mut t = TopicTable::default();
         if auto_create {
-            t.upsert(TopicConfig::new(AUTO_CREATE_TOPIC, default_queues, perm::READ_WRITE | perm::INHERIT));
+            t.upsert(TopicConfig::new(
+                AUTO_CREATE_TOPIC,
+                default_queues,
+                perm::READ_WRITE | perm::INHERIT,
+            ));
         }
         t
     }
@@ -133,9 +137,12 @@ impl TopicTable {
     /// Loads the table; a missing file is an empty table.
     pub fn load(path: &Path) -> std::io::Result<Option<TopicTable>> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -143,7 +150,10 @@ impl TopicTable {
 
     /// Writes the table atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_atomically(path, &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)
+        write_atomically(
+            path,
+            &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )
     }
 }
 
@@ -171,8 +181,14 @@ mod tests {
         assert!(validate_topic_name("TopicTest").is_ok());
         assert!(validate_topic_name("%RETRY%group_1-a").is_ok());
         assert_eq!(validate_topic_name(""), Err(TopicNameError::Empty));
-        assert!(matches!(validate_topic_name("a b"), Err(TopicNameError::IllegalChars { .. })));
-        assert!(matches!(validate_topic_name(&"x".repeat(128)), Err(TopicNameError::TooLong { len: 128 })));
+        assert!(matches!(
+            validate_topic_name("a b"),
+            Err(TopicNameError::IllegalChars { .. })
+        ));
+        assert!(matches!(
+            validate_topic_name(&"x".repeat(128)),
+            Err(TopicNameError::TooLong { len: 128 })
+        ));
     }
 
     #[test]

@@ -119,28 +119,94 @@ pub struct Key {
 
 /// Every key a config file may set.
 pub const KEYS: &[Key] = &[
-    Key { name: "data_dir", rocketmq: &["storePathRootDir"] },
-    Key { name: "listen_ip", rocketmq: &[] },
-    Key { name: "broker_ip", rocketmq: &["brokerIP1"] },
-    Key { name: "namesrv_port", rocketmq: &[] },
-    Key { name: "broker_port", rocketmq: &["listenPort"] },
-    Key { name: "vip_channel", rocketmq: &[] },
-    Key { name: "broker_name", rocketmq: &["brokerName"] },
-    Key { name: "cluster_name", rocketmq: &["brokerClusterName"] },
-    Key { name: "shards", rocketmq: &[] },
-    Key { name: "flush_mode", rocketmq: &["flushDiskType"] },
-    Key { name: "flush_interval_ms", rocketmq: &["flushIntervalCommitLog"] },
-    Key { name: "flush_timeout_ms", rocketmq: &["syncFlushTimeout"] },
-    Key { name: "segment_size_bytes", rocketmq: &["mappedFileSizeCommitLog", "mapedFileSizeCommitLog"] },
-    Key { name: "cache_bytes_max", rocketmq: &[] },
-    Key { name: "retention_hours", rocketmq: &["fileReservedTime"] },
-    Key { name: "disk_usage_max_percent", rocketmq: &["diskMaxUsedSpaceRatio"] },
-    Key { name: "auto_create_topic", rocketmq: &["autoCreateTopicEnable"] },
-    Key { name: "default_topic_queue_nums", rocketmq: &["defaultTopicQueueNums"] },
-    Key { name: "message_size_max_bytes", rocketmq: &["maxMessageSize"] },
-    Key { name: "long_polling", rocketmq: &["longPollingEnable"] },
-    Key { name: "connection_inflight_max", rocketmq: &[] },
-    Key { name: "offset_persist_interval_ms", rocketmq: &["flushConsumerOffsetInterval"] },
+    Key {
+        name: "data_dir",
+        rocketmq: &["storePathRootDir"],
+    },
+    Key {
+        name: "listen_ip",
+        rocketmq: &[],
+    },
+    Key {
+        name: "broker_ip",
+        rocketmq: &["brokerIP1"],
+    },
+    Key {
+        name: "namesrv_port",
+        rocketmq: &[],
+    },
+    Key {
+        name: "broker_port",
+        rocketmq: &["listenPort"],
+    },
+    Key {
+        name: "vip_channel",
+        rocketmq: &[],
+    },
+    Key {
+        name: "broker_name",
+        rocketmq: &["brokerName"],
+    },
+    Key {
+        name: "cluster_name",
+        rocketmq: &["brokerClusterName"],
+    },
+    Key {
+        name: "shards",
+        rocketmq: &[],
+    },
+    Key {
+        name: "flush_mode",
+        rocketmq: &["flushDiskType"],
+    },
+    Key {
+        name: "flush_interval_ms",
+        rocketmq: &["flushIntervalCommitLog"],
+    },
+    Key {
+        name: "flush_timeout_ms",
+        rocketmq: &["syncFlushTimeout"],
+    },
+    Key {
+        name: "segment_size_bytes",
+        rocketmq: &["mappedFileSizeCommitLog", "mapedFileSizeCommitLog"],
+    },
+    Key {
+        name: "cache_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "retention_hours",
+        rocketmq: &["fileReservedTime"],
+    },
+    Key {
+        name: "disk_usage_max_percent",
+        rocketmq: &["diskMaxUsedSpaceRatio"],
+    },
+    Key {
+        name: "auto_create_topic",
+        rocketmq: &["autoCreateTopicEnable"],
+    },
+    Key {
+        name: "default_topic_queue_nums",
+        rocketmq: &["defaultTopicQueueNums"],
+    },
+    Key {
+        name: "message_size_max_bytes",
+        rocketmq: &["maxMessageSize"],
+    },
+    Key {
+        name: "long_polling",
+        rocketmq: &["longPollingEnable"],
+    },
+    Key {
+        name: "connection_inflight_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "offset_persist_interval_ms",
+        rocketmq: &["flushConsumerOffsetInterval"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -274,7 +340,9 @@ impl BrokerConfig {
         if self.shards > 0 {
             self.shards
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         }
     }
 
@@ -299,14 +367,17 @@ impl BrokerConfig {
             }
         }
         if !(SEGMENT_SIZE_MIN_BYTES..=SEGMENT_SIZE_MAX_BYTES).contains(&self.segment_size_bytes)
-            || self.segment_size_bytes % 4096 != 0
+            || !self.segment_size_bytes.is_multiple_of(4096)
         {
             return bad(format!(
                 "segment_size_bytes must be a multiple of 4096 between {SEGMENT_SIZE_MIN_BYTES} and {SEGMENT_SIZE_MAX_BYTES}"
             ));
         }
-        if self.message_size_max_bytes == 0 || self.message_size_max_bytes > MESSAGE_SIZE_MAX_BYTES {
-            return bad(format!("message_size_max_bytes must be between 1 and {MESSAGE_SIZE_MAX_BYTES}"));
+        if self.message_size_max_bytes == 0 || self.message_size_max_bytes > MESSAGE_SIZE_MAX_BYTES
+        {
+            return bad(format!(
+                "message_size_max_bytes must be between 1 and {MESSAGE_SIZE_MAX_BYTES}"
+            ));
         }
         if (self.message_size_max_bytes as u64) + 65_536 > self.segment_size_bytes {
             return bad("segment_size_bytes must hold the largest message (message_size_max_bytes + 64 KiB)".into());
@@ -328,7 +399,10 @@ impl BrokerConfig {
 
     /// The storage settings of one shard.
     pub fn store_config(&self, shard_id: u16) -> crate::storage::StoreConfig {
-        let mut c = crate::storage::StoreConfig::new(self.data_dir.join(format!("shard-{shard_id}")), shard_id);
+        let mut c = crate::storage::StoreConfig::new(
+            self.data_dir.join(format!("shard-{shard_id}")),
+            shard_id,
+        );
         c.segment_size_bytes = self.segment_size_bytes;
         c.flush_mode = self.flush_mode;
         c.flush_interval_ms = self.flush_interval_ms;
@@ -363,7 +437,12 @@ fn parse_toml_file(text: &str) -> Result<Vec<(String, String)>, String> {
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(format!("key `{k}` must be a string, number or boolean, not {}", other.type_str())),
+            other => {
+                return Err(format!(
+                    "key `{k}` must be a string, number or boolean, not {}",
+                    other.type_str()
+                ))
+            }
         };
         out.push((k, s));
     }
@@ -381,7 +460,10 @@ mod tests {
         assert!(c.set("listenPort", "20911").unwrap());
         assert!(c.set("storePathRootDir", "/data/x").unwrap());
         assert!(c.set("autoCreateTopicEnable", "false").unwrap());
-        assert!(c.set("namesrvAddr", "1.2.3.4:9876").unwrap(), "known, ignored");
+        assert!(
+            c.set("namesrvAddr", "1.2.3.4:9876").unwrap(),
+            "known, ignored"
+        );
         assert!(!c.set("noSuchKey", "1").unwrap());
         assert_eq!(c.flush_mode, FlushMode::Sync);
         assert_eq!(c.broker_port, 20911);
@@ -406,9 +488,16 @@ mod tests {
         let mut c = BrokerConfig::default();
         let unknown = c.apply_file(&conf).unwrap();
         assert_eq!(unknown, vec!["weird".to_string()]);
-        assert_eq!((c.cluster_name.as_str(), c.broker_name.as_str()), ("C1", "b1"));
+        assert_eq!(
+            (c.cluster_name.as_str(), c.broker_name.as_str()),
+            ("C1", "b1")
+        );
         let toml_path = dir.join("bolide.toml");
-        std::fs::write(&toml_path, "shards = 3\nlong_polling = false\nsegment_size_bytes = 1048576\n").unwrap();
+        std::fs::write(
+            &toml_path,
+            "shards = 3\nlong_polling = false\nsegment_size_bytes = 1048576\n",
+        )
+        .unwrap();
         c.apply_file(&toml_path).unwrap();
         assert_eq!(c.shards, 3);
         assert!(!c.long_polling);
@@ -423,7 +512,10 @@ mod tests {
         assert!(c.validate().is_ok());
         c.namesrv_port = c.broker_port - 2;
         assert!(c.validate().is_err());
-        let mut c = BrokerConfig { segment_size_bytes: 1000, ..Default::default() };
+        let mut c = BrokerConfig {
+            segment_size_bytes: 1000,
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
         c.segment_size_bytes = 1 << 20;
         assert!(c.validate().is_err(), "1 MiB cannot hold a 4 MiB message");

@@ -32,18 +32,28 @@ pub fn handles(code: i32) -> bool {
 fn broker_data(b: &Broker) -> BrokerData {
     let mut addrs = BTreeMap::new();
     addrs.insert(0i64, b.store_host.to_string());
-    BrokerData { cluster: b.cfg.cluster_name.clone(), broker_name: b.cfg.broker_name.clone(), broker_addrs: addrs }
+    BrokerData {
+        cluster: b.cfg.cluster_name.clone(),
+        broker_name: b.cfg.broker_name.clone(),
+        broker_addrs: addrs,
+    }
 }
 
 /// Answers a NameServer request.
 pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
     let standard = cmd.version >= STANDARD_JSON_VERSION
-        || cmd.ext("acceptStandardJsonOnly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        || cmd
+            .ext("acceptStandardJsonOnly")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     match cmd.code {
         rq::GET_ROUTEINFO_BY_TOPIC => {
             let topic = cmd.ext("topic").unwrap_or_default();
             let Some(cfg) = b.topic(topic) else {
-                return error_response(cmd, rs::TOPIC_NOT_EXIST, format!("No topic route info in name server for the topic: {topic}"));
+                return error_response(
+                    cmd,
+                    rs::TOPIC_NOT_EXIST,
+                    format!("No topic route info in name server for the topic: {topic}"),
+                );
             };
             let route = TopicRouteData {
                 order_topic_conf: None,
@@ -62,7 +72,10 @@ pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             let bd = broker_data(b);
             let info = ClusterInfo {
                 broker_addr_table: BTreeMap::from([(bd.broker_name.clone(), bd)]),
-                cluster_addr_table: BTreeMap::from([(b.cfg.cluster_name.clone(), vec![b.cfg.broker_name.clone()])]),
+                cluster_addr_table: BTreeMap::from([(
+                    b.cfg.cluster_name.clone(),
+                    vec![b.cfg.broker_name.clone()],
+                )]),
             };
             cmd.response(rs::SUCCESS).with_body(info.to_json(standard))
         }
@@ -77,7 +90,8 @@ pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
         ),
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
             let topics = b.topics.borrow().topics.keys().cloned().collect();
-            cmd.response(rs::SUCCESS).with_body(TopicList { topic_list: topics }.to_json())
+            cmd.response(rs::SUCCESS)
+                .with_body(TopicList { topic_list: topics }.to_json())
         }
         // KV config is not kept: no client depends on it (only the admin `updateOrderConf`).
         _ => cmd.response(rs::SUCCESS),

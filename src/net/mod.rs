@@ -66,7 +66,11 @@ pub fn bind_listeners(ip: Ipv4Addr, port: u16, copies: usize) -> Result<Vec<RawF
     };
     drop(socket_for(ip, port, false).map_err(io)?);
     (0..copies)
-        .map(|_| socket_for(ip, port, true).map(|s| s.into_raw_fd()).map_err(io))
+        .map(|_| {
+            socket_for(ip, port, true)
+                .map(|s| s.into_raw_fd())
+                .map_err(io)
+        })
         .collect()
 }
 
@@ -98,7 +102,11 @@ pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// What the connection loop calls. Implemented by the broker.
 pub trait Handler: 'static {
     /// Answers one request; `None` means no response (oneway requests).
-    fn handle(self: Rc<Self>, cmd: RemotingCommand, ctx: RequestCtx) -> LocalFuture<Option<RemotingCommand>>;
+    fn handle(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> LocalFuture<Option<RemotingCommand>>;
     /// A connection opened; `outbox` writes commands to it (server-initiated requests).
     fn opened(&self, conn: ConnId, outbox: Outbox);
     /// A connection closed (peer left, bad frame, or shutdown).
@@ -171,7 +179,11 @@ pub async fn serve_connection<H: Handler>(
         Err(_) => return,
     };
     let _ = stream.set_nodelay(true);
-    let ctx = RequestCtx { conn, peer, local_port };
+    let ctx = RequestCtx {
+        conn,
+        peer,
+        local_port,
+    };
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let (outbox, responses) = flume::unbounded::<RemotingCommand>();
     handler.opened(conn, outbox.clone());
@@ -221,7 +233,9 @@ pub async fn serve_connection<H: Handler>(
                 // Answers to broker-initiated oneway requests never come; anything else is ignored.
                 continue;
             }
-            let Ok(permit) = permits.acquire_static_permit(1).await else { break 'read };
+            let Ok(permit) = permits.acquire_static_permit(1).await else {
+                break 'read;
+            };
             let handler = handler.clone();
             let outbox = outbox.clone();
             glommio::spawn_local(async move {

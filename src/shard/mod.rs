@@ -32,13 +32,18 @@ impl std::fmt::Display for ShardId {
 }
 
 /// Starts one executor per item, shard k pinned to CPU `k % cpus`, each running `make(k, item)`.
-pub fn start<T, G, F>(items: Vec<T>, make: G) -> std::io::Result<Vec<glommio::ExecutorJoinHandle<()>>>
+pub fn start<T, G, F>(
+    items: Vec<T>,
+    make: G,
+) -> std::io::Result<Vec<glommio::ExecutorJoinHandle<()>>>
 where
     T: Send + 'static,
     G: Fn(ShardId, T) -> F + Clone + Send + 'static,
     F: Future<Output = ()> + 'static,
 {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut handles = Vec::with_capacity(items.len());
     for (k, item) in items.into_iter().enumerate() {
         let make = make.clone();

@@ -37,7 +37,11 @@ mod tests {
         let mut sorted = owners.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), 4, "4 queues over 4 shards land on 4 shards: {owners:?}");
+        assert_eq!(
+            sorted.len(),
+            4,
+            "4 queues over 4 shards land on 4 shards: {owners:?}"
+        );
         assert_eq!(owner("TopicTest", 5, shards), owner("TopicTest", 1, shards));
     }
 }

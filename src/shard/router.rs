@@ -17,7 +17,10 @@ pub struct Router<M> {
 
 impl<M> Clone for Router<M> {
     fn clone(&self) -> Self {
-        Router { me: self.me, inboxes: self.inboxes.clone() }
+        Router {
+            me: self.me,
+            inboxes: self.inboxes.clone(),
+        }
     }
 }
 
@@ -32,13 +35,22 @@ pub struct ShardGone(pub ShardId);
 /// Creates the inboxes of `count` shards: a router to clone per shard, and each shard's inbox.
 pub fn mesh<M>(count: usize) -> (Router<M>, Vec<Inbox<M>>) {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..count).map(|_| flume::unbounded()).unzip();
-    (Router { me: ShardId(0), inboxes: Arc::new(senders) }, receivers)
+    (
+        Router {
+            me: ShardId(0),
+            inboxes: Arc::new(senders),
+        },
+        receivers,
+    )
 }
 
 impl<M> Router<M> {
     /// The same router, as seen from shard `me`.
     pub fn for_shard(&self, me: ShardId) -> Router<M> {
-        Router { me, inboxes: self.inboxes.clone() }
+        Router {
+            me,
+            inboxes: self.inboxes.clone(),
+        }
     }
 
     pub fn me(&self) -> ShardId {
@@ -55,11 +67,17 @@ impl<M> Router<M> {
 
     /// Sends without waiting for anything.
     pub fn send(&self, to: ShardId, msg: M) -> Result<(), ShardGone> {
-        self.inboxes[to.index()].send(msg).map_err(|_| ShardGone(to))
+        self.inboxes[to.index()]
+            .send(msg)
+            .map_err(|_| ShardGone(to))
     }
 
     /// Sends a message built around a reply channel and waits for the reply.
-    pub async fn call<R>(&self, to: ShardId, make: impl FnOnce(flume::Sender<R>) -> M) -> Result<R, ShardGone> {
+    pub async fn call<R>(
+        &self,
+        to: ShardId,
+        make: impl FnOnce(flume::Sender<R>) -> M,
+    ) -> Result<R, ShardGone> {
         let (tx, rx) = flume::bounded(1);
         self.send(to, make(tx))?;
         rx.recv_async().await.map_err(|_| ShardGone(to))

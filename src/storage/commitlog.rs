@@ -1,0 +1,373 @@
+//! The in-memory side of one shard's commit log: the segment table, the appender's chunks of
+//! not-yet-written data, the recent-data cache, and the offsets that order them.
+//!
+//! Layout on disk: `commitlog/<base physical offset, 20 digits>`, each exactly `segment_size_bytes`
+//! (pre-allocated), holding records back to back from offset 0; a segment ends with a blank marker
+//! (`total_size u32 ‖ 0xCBD43194`, total_size covering the rest of the segment) when the next record
+//! does not fit, so records never straddle segments. Shard k's first segment is at `k << 48`.
+//!
+//! The appender copies each record into a chunk (up to `CHUNK_BYTES`, 4 KiB-aligned in the file, never
+//! crossing a segment). The flusher ([`super::flusher`]) writes whole sealed chunks, and the dirty
+//! aligned tail of the active chunk (rewriting its partial last page next time). Fully written sealed
+//! chunks move to the cache, which serves tail readers without touching the disk (O_DIRECT has no page
+//! cache).
+//!
+//! Invariants (asserted): `min_offset <= durable <= written <= tail`; chunks are contiguous and in
+//! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk.
+//!
+//! Rejected: glommio's `DmaStreamWriter` (its `sync` rewrites its whole buffer); mmap (page faults
+//! stall the executor thread, which serves every other connection of the shard).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::io::{IoFile, IO_ALIGN_BYTES};
+
+/// RocketMQ's blank magic: the rest of the segment is padding.
+pub const BLANK_MAGIC: u32 = 0xCBD4_3194;
+/// Room always left at a segment's end for the blank marker.
+pub const BLANK_MIN_BYTES: u64 = 8;
+/// Largest piece the appender keeps and writes at once.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+pub fn align_down(v: u64) -> u64 {
+    v & !(IO_ALIGN_BYTES - 1)
+}
+
+pub fn align_up(v: u64) -> u64 {
+    align_down(v + IO_ALIGN_BYTES - 1)
+}
+
+/// File name of the segment at `base`.
+pub fn segment_name(base: u64) -> String {
+    format!("{base:020}")
+}
+
+/// Parses a segment (or dispatch) file name.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| name.parse().ok())
+        .flatten()
+}
+
+pub struct Segment {
+    pub base: u64,
+    pub path: PathBuf,
+    pub file: Rc<dyn IoFile>,
+    /// Newest store time of a record in it (0: none known), for retention by age.
+    pub last_store_ts_ms: i64,
+}
+
+/// A piece of the log held in memory until written.
+pub struct Chunk {
+    /// Absolute physical offset of `data[0]`; 4 KiB-aligned in its file.
+    pub start: u64,
+    /// Zero-filled to its capacity (a multiple of 4 KiB), so aligned writes pad with zeros.
+    pub data: Vec<u8>,
+    /// Bytes in use.
+    pub len: usize,
+    /// Bytes of `data` known to be on disk.
+    pub written: usize,
+    pub seg_base: u64,
+    /// No more bytes will be added.
+    pub sealed: bool,
+    /// Log offset after this chunk once sealed: `start + len`, or the segment end for a segment's last.
+    pub end: u64,
+}
+
+impl Chunk {
+    fn new(start: u64, seg_base: u64, cap: usize) -> Chunk {
+        assert!(cap > 0 && (cap as u64).is_multiple_of(IO_ALIGN_BYTES));
+        Chunk {
+            start,
+            data: vec![0; cap],
+            len: 0,
+            written: 0,
+            seg_base,
+            sealed: false,
+            end: start,
+        }
+    }
+
+    fn covers(&self, pos: u64) -> bool {
+        pos >= self.start && pos < self.start + self.len as u64
+    }
+}
+
+/// Recently written, fully written chunks, oldest first, bounded by bytes.
+#[derive(Default)]
+pub struct Cache {
+    chunks: VecDeque<(u64, Bytes)>,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+impl Cache {
+    pub fn new(bytes_max: usize) -> Cache {
+        Cache {
+            bytes_max,
+            ..Default::default()
+        }
+    }
+
+    pub fn insert(&mut self, start: u64, b: Bytes) {
+        if b.len() > self.bytes_max {
+            return;
+        }
+        if let Some((s, last)) = self.chunks.back() {
+            assert!(start >= s + last.len() as u64, "cache chunks out of order");
+        }
+        self.bytes += b.len();
+        self.chunks.push_back((start, b));
+        while self.bytes > self.bytes_max {
+            let Some((_, b)) = self.chunks.pop_front() else {
+                break;
+            };
+            self.bytes -= b.len();
+        }
+    }
+
+    fn find(&self, pos: u64) -> Option<&(u64, Bytes)> {
+        let i = self.chunks.partition_point(|(s, _)| *s <= pos);
+        let c = self.chunks.get(i.checked_sub(1)?)?;
+        (pos < c.0 + c.1.len() as u64).then_some(c)
+    }
+
+    fn next_start_after(&self, pos: u64) -> Option<u64> {
+        let i = self.chunks.partition_point(|(s, _)| *s <= pos);
+        self.chunks.get(i).map(|c| c.0)
+    }
+
+    pub fn trim_below(&mut self, min: u64) {
+        while let Some((s, b)) = self.chunks.front() {
+            if s + b.len() as u64 > min {
+                break;
+            }
+            self.bytes -= b.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+pub struct LogState {
+    pub dir: PathBuf,
+    pub segment_size_bytes: u64,
+    pub segments: BTreeMap<u64, Segment>,
+    pub active_base: u64,
+    /// Oldest readable offset (base of the oldest segment).
+    pub min_offset: u64,
+    /// Next offset to assign.
+    pub tail: u64,
+    /// Everything below is written to its file (not necessarily synced).
+    pub written: u64,
+    pub chunks: VecDeque<Chunk>,
+    pub cache: Cache,
+    /// The pre-created segment that follows the active one.
+    pub next_segment: Option<Segment>,
+    /// Appends wait: the active segment is full and the next is not ready.
+    pub stalled: bool,
+    /// Files written since their last sync.
+    pub unsynced: Vec<(u64, Rc<dyn IoFile>)>,
+    pub last_store_ts_ms: i64,
+}
+
+impl LogState {
+    pub fn segment_path(dir: &Path, base: u64) -> PathBuf {
+        dir.join("commitlog").join(segment_name(base))
+    }
+
+    pub fn active_end(&self) -> u64 {
+        self.active_base + self.segment_size_bytes
+    }
+
+    /// Bytes still free for records in the active segment (keeping room for the blank marker).
+    pub fn room(&self) -> u64 {
+        self.active_end() - BLANK_MIN_BYTES - self.tail
+    }
+
+    pub fn check_invariants(&self, durable: u64) {
+        assert!(
+            self.min_offset <= durable && durable <= self.written && self.written <= self.tail,
+            "offsets out of order: min {} durable {} written {} tail {}",
+            self.min_offset,
+            durable,
+            self.written,
+            self.tail
+        );
+    }
+
+    /// Starts the chunk that begins at `start` in the active segment, holding `prefix` (recovery: the
+    /// already-written bytes of a partial page).
+    pub fn start_chunk(&mut self, start: u64, prefix: &[u8]) {
+        assert_eq!(start % IO_ALIGN_BYTES, 0);
+        let cap = (self.active_end() - start).min(CHUNK_BYTES as u64) as usize;
+        let mut c = Chunk::new(start, self.active_base, cap);
+        c.data[..prefix.len()].copy_from_slice(prefix);
+        c.len = prefix.len();
+        c.written = prefix.len();
+        self.chunks.push_back(c);
+    }
+
+    /// Copies `bytes` at the tail.
+    pub fn copy_in(&mut self, mut bytes: &[u8]) {
+        assert!(self.tail + bytes.len() as u64 <= self.active_end());
+        while !bytes.is_empty() {
+            let c = self.chunks.back_mut().expect("active chunk");
+            if c.len == c.data.len() {
+                c.sealed = true;
+                c.end = c.start + c.len as u64;
+                let next = c.end;
+                self.start_chunk(next, &[]);
+                continue;
+            }
+            let n = bytes.len().min(c.data.len() - c.len);
+            c.data[c.len..c.len + n].copy_from_slice(&bytes[..n]);
+            c.len += n;
+            bytes = &bytes[n..];
+            self.tail += n as u64;
+        }
+    }
+
+    /// Ends the active segment with a blank marker and makes `next` active. The caller checked that
+    /// `next` starts where the active segment ends.
+    pub fn roll(&mut self, next: Segment) {
+        let end = self.active_end();
+        assert_eq!(
+            next.base, end,
+            "next segment does not follow the active one"
+        );
+        let pad = end - self.tail;
+        assert!(pad >= BLANK_MIN_BYTES);
+        let mut blank = [0u8; 8];
+        blank[..4].copy_from_slice(&(pad as u32).to_be_bytes());
+        blank[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+        self.copy_in(&blank);
+        let c = self.chunks.back_mut().expect("active chunk");
+        c.sealed = true;
+        c.end = end;
+        self.tail = end;
+        self.active_base = end;
+        self.segments.insert(end, next);
+        self.stalled = false;
+        self.start_chunk(end, &[]);
+    }
+
+    /// Pops sealed, fully written chunks off the front into the cache; raises `written` past them.
+    pub fn retire_written_chunks(&mut self) {
+        while let Some(c) = self.chunks.front() {
+            if !(c.sealed && c.written == c.len) {
+                break;
+            }
+            let mut c = self.chunks.pop_front().expect("front chunk");
+            self.written = self.written.max(c.end);
+            c.data.truncate(c.len);
+            let start = c.start;
+            self.cache.insert(start, Bytes::from(c.data));
+        }
+    }
+
+    /// Whether some sealed chunk waits to be written.
+    pub fn has_sealed_unwritten(&self) -> bool {
+        self.chunks.iter().any(|c| c.sealed && c.written < c.len)
+    }
+
+    /// Records that a write of `len` bytes of the chunk at `start` completed.
+    pub fn chunk_written(&mut self, start: u64, len: usize) {
+        if let Some(c) = self.chunks.iter_mut().find(|c| c.start == start) {
+            c.written = c.written.max(len);
+            let upto = if c.sealed && c.written == c.len {
+                c.end
+            } else {
+                c.start + c.written as u64
+            };
+            self.written = self.written.max(upto);
+        }
+        self.retire_written_chunks();
+    }
+
+    /// The in-memory bytes at `pos` (at most up to `end`), if memory holds `pos`.
+    pub fn mem_piece(&self, pos: u64, end: u64) -> Option<Bytes> {
+        let i = self.chunks.partition_point(|c| c.start <= pos);
+        if let Some(c) = i.checked_sub(1).and_then(|i| self.chunks.get(i)) {
+            if c.covers(pos) {
+                let from = (pos - c.start) as usize;
+                let to = ((end - c.start) as usize).min(c.len);
+                return Some(Bytes::copy_from_slice(&c.data[from..to]));
+            }
+        }
+        let (s, b) = self.cache.find(pos)?;
+        let from = (pos - s) as usize;
+        let to = ((end - s) as usize).min(b.len());
+        Some(b.slice(from..to))
+    }
+
+    /// Where memory next holds data after `pos` (or `u64::MAX`).
+    pub fn next_mem_start(&self, pos: u64) -> u64 {
+        let c = self
+            .chunks
+            .iter()
+            .map(|c| c.start)
+            .find(|&s| s > pos)
+            .unwrap_or(u64::MAX);
+        c.min(self.cache.next_start_after(pos).unwrap_or(u64::MAX))
+    }
+
+    /// The segment holding `pos`.
+    pub fn segment_of(&self, pos: u64) -> Option<&Segment> {
+        let (_, s) = self.segments.range(..=pos).next_back()?;
+        (pos < s.base + self.segment_size_bytes).then_some(s)
+    }
+
+    /// Assembles `[pos, end)` from memory alone if it is all there (no disk read needed).
+    pub fn read_mem(&self, pos: u64, end: u64) -> Option<Bytes> {
+        let first = self.mem_piece(pos, end)?;
+        if first.len() as u64 == end - pos {
+            return Some(first);
+        }
+        let mut out = BytesMut::with_capacity((end - pos) as usize);
+        out.extend_from_slice(&first);
+        let mut at = pos + first.len() as u64;
+        while at < end {
+            let p = self.mem_piece(at, end)?;
+            at += p.len() as u64;
+            out.extend_from_slice(&p);
+        }
+        Some(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(segment_name(1 << 48), "00000281474976710656");
+        assert_eq!(parse_segment_name("00000281474976710656"), Some(1 << 48));
+        assert_eq!(parse_segment_name("0000028147497671065"), None);
+        assert_eq!(parse_segment_name("0000028147497671065x"), None);
+    }
+
+    #[test]
+    fn cache_is_bounded_and_ordered() {
+        let mut c = Cache::new(10);
+        c.insert(0, Bytes::from_static(b"abcd"));
+        c.insert(4, Bytes::from_static(b"efgh"));
+        c.insert(8, Bytes::from_static(b"ijkl"));
+        assert_eq!(c.bytes(), 8);
+        assert!(c.find(1).is_none());
+        assert_eq!(c.find(9).map(|x| x.0), Some(8));
+        assert_eq!(c.next_start_after(5), Some(8));
+        c.trim_below(8);
+        assert_eq!(c.bytes(), 4);
+        c.insert(100, Bytes::from(vec![0; 11])); // larger than the cache: not kept
+        assert_eq!(c.bytes(), 4);
+    }
+}

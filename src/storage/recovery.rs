@@ -1,0 +1,630 @@
+//! Opening a store: find the segments, load the derived data (dispatch files) up to the checkpoint,
+//! scan the commit log past it verifying every record, decide what each bad spot is, and leave the log
+//! ready to append at its true end.
+//!
+//! Cost: the log is read only past the checkpoint (at most a checkpoint interval of data after a crash,
+//! nothing after a clean close) plus up to `record_size_max + CHUNK_BYTES` past the end to prove that
+//! nothing valid follows; the dispatch files (~60 B per record) are read whole.
+//!
+//! The recovery decision table (one function, [`decide`], tested row by row):
+//!
+//! | # | bytes at position X                                  | valid record later?  | decision                     |
+//! |---|------------------------------------------------------|----------------------|------------------------------|
+//! | 1 | valid record: V1 magic, sane size, body CRC, PHYSICALOFFSET == X, queue offset in sequence | - | accept, go on at X + size |
+//! | 2 | blank marker whose size reaches the segment end      | -                    | segment end, go on at the next segment |
+//! | 3 | anything else (zeros, torn, padded)                   | no                   | end of log: cut at X, zero the garbage after X |
+//! | 4 | anything else                                        | yes, at Y            | mid-log corruption: report X, skip to Y |
+//!
+//! "Valid record later" means: in the same segment, a valid record at some Y > X before a run of zeros
+//! longer than any record (a run no record can contain, and one our writer never leaves inside the log);
+//! or a valid record (or blank) at the start of a later segment. Row 3's zeroing matters: stale bytes of
+//! a torn write left past the new end could otherwise be read back as a record after the next crash.
+//! Segment files after the end segment hold nothing valid (row 3 said so) and are deleted.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::commitlog::{
+    align_down, align_up, parse_segment_name, segment_name, Cache, LogState, Segment, BLANK_MAGIC,
+    BLANK_MIN_BYTES, CHUNK_BYTES,
+};
+use super::consume_queue::ConsumeQueues;
+use super::dispatch::{self, DispatchEntry, DispatchFile, DispatchFiles, DispatchRecord};
+use super::index::{key_hash, KeyIndex};
+use super::io::{FileKind, IoFile, OpenMode, StorageIo};
+use super::{checkpoint, PhysicalOffset, RecoveryReport, StorageError, StoreConfig};
+use crate::message::{self, properties, MAGIC_V1, RECORD_FIXED_BYTES};
+
+const WINDOW_BYTES: u64 = 4 << 20;
+
+/// What is at a position of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Valid { size: u64 },
+    Blank,
+    Bad { reason: String },
+}
+
+/// What recovery does there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Accept { next: u64 },
+    NextSegment,
+    CutTail,
+    SkipCorrupt { to: u64 },
+}
+
+/// The decision table (module docs).
+pub fn decide(x: u64, found: &Found, valid_later: Option<u64>) -> Decision {
+    match (found, valid_later) {
+        (Found::Valid { size }, _) => Decision::Accept { next: x + size },
+        (Found::Blank, _) => Decision::NextSegment,
+        (Found::Bad { .. }, None) => Decision::CutTail,
+        (Found::Bad { .. }, Some(y)) => {
+            assert!(y > x, "resync must move forward");
+            Decision::SkipCorrupt { to: y }
+        }
+    }
+}
+
+/// Reads a segment through a window.
+struct SegReader {
+    file: Rc<dyn IoFile>,
+    path: PathBuf,
+    seg_size: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl SegReader {
+    fn new(seg: &Segment, seg_size: u64) -> SegReader {
+        SegReader {
+            file: seg.file.clone(),
+            path: seg.path.clone(),
+            seg_size,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Up to `len` bytes at `rel` (fewer at the end of the file).
+    async fn get(&mut self, rel: u64, len: u64) -> Result<&[u8], StorageError> {
+        let end = (rel + len).min(self.seg_size);
+        let have_end = self.start + self.buf.len() as u64;
+        if rel < self.start || end > have_end {
+            let ws = align_down(rel);
+            let wl = WINDOW_BYTES.max(align_up(end - ws)).min(self.seg_size - ws);
+            self.buf = self
+                .file
+                .read_at(ws, wl as usize)
+                .await
+                .map_err(|e| StorageError::from_io("read segment", self.path.clone(), e))?;
+            self.start = ws;
+        }
+        let a = ((rel - self.start) as usize).min(self.buf.len());
+        let b = ((end - self.start) as usize).min(self.buf.len());
+        Ok(&self.buf[a..b])
+    }
+}
+
+pub(super) struct Recovered {
+    pub log: LogState,
+    pub queues: ConsumeQueues,
+    pub index: KeyIndex,
+    pub dispatch: DispatchFiles,
+    pub report: RecoveryReport,
+}
+
+struct Ctx<'a> {
+    cfg: &'a StoreConfig,
+    record_max: u64,
+    queues: ConsumeQueues,
+    index: KeyIndex,
+    dispatch: DispatchFiles,
+    last_ts: i64,
+    corrupted: u64,
+}
+
+impl Ctx<'_> {
+    fn apply(&mut self, seg: &mut Segment, r: DispatchRecord, persisted: bool) {
+        let q = self.queues.get_mut_or_create(&r.topic, r.queue_id);
+        q.push(r.queue_offset, r.physical_offset, r.size_bytes, r.tags_code);
+        for h in &r.key_hashes {
+            self.index
+                .insert(*h, r.physical_offset, r.store_timestamp_ms);
+        }
+        seg.last_store_ts_ms = seg.last_store_ts_ms.max(r.store_timestamp_ms);
+        self.last_ts = self.last_ts.max(r.store_timestamp_ms);
+        if !persisted {
+            self.dispatch.push(seg.base, &DispatchEntry::Record(r));
+        }
+    }
+
+    /// Classifies the bytes at `rel` in `seg`.
+    async fn classify(
+        &self,
+        rd: &mut SegReader,
+        base: u64,
+        rel: u64,
+    ) -> Result<(Found, Option<DispatchRecord>), StorageError> {
+        let seg_size = self.cfg.segment_size_bytes;
+        let pos = base + rel;
+        let bad = |reason: String| Ok((Found::Bad { reason }, None));
+        if seg_size - rel < BLANK_MIN_BYTES {
+            return bad("no room for a record or blank".into());
+        }
+        let head = rd.get(rel, 8).await?;
+        let Some((size, magic)) = message::peek_header(head) else {
+            return bad("short file".into());
+        };
+        if magic == BLANK_MAGIC && u64::from(size) == seg_size - rel {
+            return Ok((Found::Blank, None));
+        }
+        if magic != MAGIC_V1 {
+            return bad(format!("bad magic {magic:#010x}"));
+        }
+        let size = u64::from(size);
+        if size < RECORD_FIXED_BYTES as u64
+            || size > self.record_max
+            || rel + size > seg_size - BLANK_MIN_BYTES
+        {
+            return bad(format!("bad size {size}"));
+        }
+        let buf = rd.get(rel, size).await?;
+        let v = match message::decode_record(buf, true) {
+            Ok(v) => v,
+            Err(e) => return bad(e.to_string()),
+        };
+        if v.physical_offset != pos {
+            return bad(format!(
+                "physical offset field {} at {pos}",
+                v.physical_offset
+            ));
+        }
+        let expected = self.queues.next_offset(v.topic, v.queue_id);
+        if v.queue_offset < expected || v.queue_offset > expected + self.corrupted {
+            return bad(format!(
+                "queue offset {} where {expected} is next",
+                v.queue_offset
+            ));
+        }
+        let tags = properties::find(v.properties, properties::keys::TAGS);
+        let rec = DispatchRecord {
+            topic: v.topic.to_owned(),
+            queue_id: v.queue_id,
+            queue_offset: v.queue_offset,
+            physical_offset: pos,
+            size_bytes: size as u32,
+            tags_code: message::tags_code(v.topic, tags),
+            store_timestamp_ms: v.store_timestamp_ms,
+            key_hashes: properties::index_keys(v.properties)
+                .into_iter()
+                .map(|k| key_hash(v.topic, k))
+                .collect(),
+        };
+        Ok((Found::Valid { size }, Some(rec)))
+    }
+}
+
+fn is_valid_candidate(buf: &[u8], pos: u64, record_max: u64) -> bool {
+    let Some((size, magic)) = message::peek_header(buf) else {
+        return false;
+    };
+    if magic != MAGIC_V1 || (size as u64) > record_max || (size as usize) > buf.len() {
+        return false;
+    }
+    match message::decode_record(&buf[..size as usize], true) {
+        Ok(v) => v.physical_offset == pos,
+        Err(_) => false,
+    }
+}
+
+/// Looks for a valid record after the bad spot at `base + rel`. Returns (its offset, last non-zero
+/// relative position seen in this segment).
+async fn find_next_valid(
+    ctx: &Ctx<'_>,
+    segs: &[Segment],
+    si: usize,
+    rel: u64,
+) -> Result<(Option<u64>, Option<u64>), StorageError> {
+    let seg_size = ctx.cfg.segment_size_bytes;
+    let zero_run_max = ctx.record_max + CHUNK_BYTES as u64;
+    let base = segs[si].base;
+    let mut rd = SegReader::new(&segs[si], seg_size);
+    let mut last_nonzero = None;
+    let mut zero_run = 0u64;
+    let mut p = rel;
+    let step = WINDOW_BYTES;
+    while p < seg_size && zero_run <= zero_run_max {
+        let win_end = (p + step).min(seg_size);
+        let buf = rd.get(p, win_end - p + ctx.record_max).await?.to_vec();
+        let n = (win_end - p) as usize;
+        for i in 0..n.min(buf.len()) {
+            let b = buf[i];
+            if b != 0 {
+                last_nonzero = Some(p + i as u64);
+                zero_run = 0;
+            } else {
+                zero_run += 1;
+                if zero_run > zero_run_max {
+                    break;
+                }
+            }
+            let at = p + i as u64;
+            if at > rel
+                && i + 8 <= buf.len()
+                && buf[i + 4..i + 8] == MAGIC_V1.to_be_bytes()
+                && is_valid_candidate(&buf[i..], base + at, ctx.record_max)
+            {
+                return Ok((Some(base + at), last_nonzero));
+            }
+        }
+        if buf.len() < n {
+            break;
+        }
+        p = win_end;
+    }
+    for s in &segs[si + 1..] {
+        let mut rd = SegReader::new(s, seg_size);
+        let buf = rd.get(0, ctx.record_max).await?;
+        if is_valid_candidate(buf, s.base, ctx.record_max) {
+            return Ok((Some(s.base), last_nonzero));
+        }
+    }
+    Ok((None, last_nonzero))
+}
+
+/// Overwrites `[rel, last_nonzero]` of a segment with zeros (keeping the bytes before `rel`).
+async fn zero_range(seg: &Segment, rel: u64, last_nonzero: u64) -> Result<(), StorageError> {
+    let err = |op, e| StorageError::from_io(op, seg.path.clone(), e);
+    let start = align_down(rel);
+    let end = align_up(last_nonzero + 1);
+    let mut first = seg
+        .file
+        .read_at(start, 4096)
+        .await
+        .map_err(|e| err("read segment", e))?;
+    first.resize(4096, 0);
+    first[(rel - start) as usize..].fill(0);
+    seg.file
+        .write_at(&first, start)
+        .await
+        .map_err(|e| err("zero segment tail", e))?;
+    let zeros = vec![0u8; CHUNK_BYTES];
+    let mut p = start + 4096;
+    while p < end {
+        let n = (end - p).min(CHUNK_BYTES as u64) as usize;
+        seg.file
+            .write_at(&zeros[..n], p)
+            .await
+            .map_err(|e| err("zero segment tail", e))?;
+        p += n as u64;
+    }
+    seg.file.sync().await.map_err(|e| err("fdatasync", e))
+}
+
+fn dispatch_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join("dispatch").join(segment_name(base))
+}
+
+pub(super) async fn recover(
+    cfg: &StoreConfig,
+    io: &Rc<dyn StorageIo>,
+    record_max: u64,
+    cache_bytes_max: usize,
+) -> Result<Recovered, StorageError> {
+    let seg_size = cfg.segment_size_bytes;
+    let shard_base = u64::from(cfg.shard_id) << super::SHARD_OFFSET_SHIFT;
+    let cl_dir = cfg.dir.join("commitlog");
+    let ds_dir = cfg.dir.join("dispatch");
+    for d in [&cl_dir, &ds_dir] {
+        io.create_dir_all(d)
+            .map_err(|e| StorageError::from_io("create directory", d.clone(), e))?;
+    }
+    let names = io
+        .list_dir(&cl_dir)
+        .map_err(|e| StorageError::from_io("list", cl_dir.clone(), e))?;
+    let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+    bases.sort_unstable();
+    let mut segs = Vec::with_capacity(bases.len());
+    for (i, &b) in bases.iter().enumerate() {
+        let path = LogState::segment_path(&cfg.dir, b);
+        if b < shard_base
+            || b - shard_base >= 1 << super::SHARD_OFFSET_SHIFT
+            || !(b - shard_base).is_multiple_of(seg_size)
+        {
+            return Err(StorageError::Config(format!(
+                "segment {} does not belong to shard {} with segment size {seg_size} (was the segment size changed?)",
+                path.display(),
+                cfg.shard_id
+            )));
+        }
+        if i > 0 && b != bases[i - 1] + seg_size {
+            return Err(StorageError::Corrupted {
+                offset: bases[i - 1] + seg_size,
+                reason: format!("commit log segment missing before {}", path.display()),
+            });
+        }
+        let file = io
+            .open(&path, FileKind::Direct, OpenMode::Existing)
+            .await
+            .map_err(|e| StorageError::from_io("open segment", path.clone(), e))?;
+        segs.push(Segment {
+            base: b,
+            path,
+            file,
+            last_store_ts_ms: 0,
+        });
+    }
+    let first_base = bases.first().copied().unwrap_or(shard_base);
+    let log_limit = bases.last().map_or(shard_base, |b| b + seg_size);
+
+    // Orphan dispatch files (their segment was deleted) go.
+    for n in io
+        .list_dir(&ds_dir)
+        .map_err(|e| StorageError::from_io("list", ds_dir.clone(), e))?
+    {
+        match parse_segment_name(&n) {
+            Some(b) if bases.binary_search(&b).is_ok() => {}
+            _ => {
+                let p = ds_dir.join(&n);
+                io.remove_file(&p)
+                    .await
+                    .map_err(|e| StorageError::from_io("remove", p, e))?;
+            }
+        }
+    }
+
+    let cp = checkpoint::read(io, &cfg.dir).await?;
+    let cp_offset = cp
+        .as_ref()
+        .map(|c| c.durable_offset)
+        .filter(|&c| c >= first_base && c <= log_limit)
+        .unwrap_or(first_base);
+
+    let mut ctx = Ctx {
+        cfg,
+        record_max,
+        queues: ConsumeQueues::default(),
+        index: KeyIndex::default(),
+        dispatch: DispatchFiles::default(),
+        last_ts: 0,
+        corrupted: 0,
+    };
+    let mut report = RecoveryReport {
+        segments: segs.len(),
+        ..Default::default()
+    };
+
+    // 1. Dispatch files below the checkpoint.
+    let mut scan_start = first_base;
+    for seg in segs.iter_mut() {
+        if seg.base >= cp_offset {
+            break;
+        }
+        let path = dispatch_path(&cfg.dir, seg.base);
+        let f = match io.open(&path, FileKind::Buffered, OpenMode::Existing).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(StorageError::from_io("open dispatch file", path, e)),
+        };
+        let len = f
+            .size()
+            .await
+            .map_err(|e| StorageError::from_io("stat", path.clone(), e))?;
+        let buf = f
+            .read_at(0, len as usize)
+            .await
+            .map_err(|e| StorageError::from_io("read dispatch file", path.clone(), e))?;
+        let mut at = 0;
+        let mut sealed = false;
+        while let Some((e, n)) = dispatch::decode(&buf[at..]) {
+            match e {
+                DispatchEntry::Record(r)
+                    if r.physical_offset >= scan_start
+                        && r.physical_offset < cp_offset
+                        && r.physical_offset + u64::from(r.size_bytes) <= seg.base + seg_size
+                        && r.queue_offset >= ctx.queues.next_offset(&r.topic, r.queue_id) =>
+                {
+                    scan_start = r.physical_offset + u64::from(r.size_bytes);
+                    ctx.apply(seg, r, true);
+                }
+                DispatchEntry::Seal { end } if end == seg.base + seg_size && end <= cp_offset => {
+                    scan_start = end;
+                    sealed = true;
+                }
+                _ => break,
+            }
+            at += n;
+        }
+        if (at as u64) < len {
+            f.truncate(at as u64)
+                .await
+                .map_err(|e| StorageError::from_io("truncate dispatch file", path.clone(), e))?;
+        }
+        ctx.dispatch.files.insert(
+            seg.base,
+            DispatchFile {
+                pending: Vec::new(),
+                len_on_disk: at as u64,
+                file: Some(f),
+            },
+        );
+        if !sealed {
+            break;
+        }
+    }
+    // Dispatch files past the one being continued are rebuilt from the log.
+    let continue_base = first_base + (scan_start - first_base) / seg_size * seg_size;
+    let stale: Vec<u64> = segs
+        .iter()
+        .map(|s| s.base)
+        .filter(|&b| {
+            b > continue_base || (b == continue_base && !ctx.dispatch.files.contains_key(&b))
+        })
+        .collect();
+    for b in stale {
+        ctx.dispatch.files.remove(&b);
+        let p = dispatch_path(&cfg.dir, b);
+        if let Err(e) = io.remove_file(&p).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(StorageError::from_io("remove", p, e));
+            }
+        }
+    }
+
+    // The queue table says where queues without any entry left (all expired) continue.
+    if let Some(cp) = &cp {
+        for (t, q, next) in &cp.queues {
+            let cq = ctx.queues.get_mut_or_create(t, *q);
+            if cq.is_empty() {
+                cq.ensure_max(*next);
+            }
+        }
+    }
+
+    // 2. Scan the log from there.
+    let mut pos = scan_start;
+    let mut end_si = None;
+    while pos < log_limit {
+        let si = ((pos - first_base) / seg_size) as usize;
+        let base = segs[si].base;
+        let rel = pos - base;
+        let mut rd = SegReader::new(&segs[si], seg_size);
+        let (found, rec) = ctx.classify(&mut rd, base, rel).await?;
+        let later = if matches!(found, Found::Bad { .. }) {
+            let (y, last_nonzero) = find_next_valid(&ctx, &segs, si, rel).await?;
+            if y.is_none() {
+                if let Some(ln) = last_nonzero.filter(|&ln| ln >= rel) {
+                    report.truncated_bytes = ln + 1 - rel;
+                    zero_range(&segs[si], rel, ln).await?;
+                }
+            }
+            y
+        } else {
+            None
+        };
+        match decide(pos, &found, later) {
+            Decision::Accept { next } => {
+                let r = rec.expect("valid record has dispatch facts");
+                ctx.apply(&mut segs[si], r, false);
+                report.records_scanned += 1;
+                pos = next;
+            }
+            Decision::NextSegment => {
+                ctx.dispatch.push(
+                    base,
+                    &DispatchEntry::Seal {
+                        end: base + seg_size,
+                    },
+                );
+                pos = base + seg_size;
+            }
+            Decision::CutTail => {
+                end_si = Some(si);
+                break;
+            }
+            Decision::SkipCorrupt { to } => {
+                let Found::Bad { reason } = found else {
+                    unreachable!()
+                };
+                tracing::warn!(offset = pos, %reason, "corrupted record in the commit log, skipped");
+                report.corrupted.push((PhysicalOffset(pos), reason));
+                ctx.corrupted += 1;
+                pos = to;
+            }
+        }
+    }
+    let end = pos;
+
+    // 3. Segment files past the end hold nothing valid.
+    let keep = end_si.map_or(segs.len(), |si| si + 1);
+    for s in segs.drain(keep..) {
+        io.remove_file(&s.path)
+            .await
+            .map_err(|e| StorageError::from_io("remove segment", s.path.clone(), e))?;
+        ctx.dispatch.files.remove(&s.base);
+    }
+
+    // 4. The active segment (created if the log ends exactly at a segment boundary or is empty).
+    let active_base = first_base + (end - first_base) / seg_size * seg_size;
+    let mut log = LogState {
+        dir: cfg.dir.clone(),
+        segment_size_bytes: seg_size,
+        segments: Default::default(),
+        active_base,
+        min_offset: first_base,
+        tail: end,
+        written: end,
+        chunks: Default::default(),
+        cache: Cache::new(cache_bytes_max),
+        next_segment: None,
+        stalled: false,
+        unsynced: Vec::new(),
+        last_store_ts_ms: ctx.last_ts,
+    };
+    for s in segs {
+        log.segments.insert(s.base, s);
+    }
+    if let std::collections::btree_map::Entry::Vacant(v) = log.segments.entry(active_base) {
+        let seg =
+            super::flusher::create_segment(io, &cfg.dir, active_base, seg_size, false).await?;
+        v.insert(seg);
+    }
+    let active = &log.segments[&active_base];
+    let chunk_start = align_down(end);
+    let prefix = active
+        .file
+        .read_at(chunk_start - active_base, (end - chunk_start) as usize)
+        .await
+        .map_err(|e| StorageError::from_io("read segment", active.path.clone(), e))?;
+    if prefix.len() as u64 != end - chunk_start {
+        return Err(StorageError::Corrupted {
+            offset: chunk_start,
+            reason: format!("short read of {}", active.path.display()),
+        });
+    }
+    // What we scanned may be in a device cache only (after kill -9): make it durable before we build on it.
+    active
+        .file
+        .sync()
+        .await
+        .map_err(|e| StorageError::from_io("fdatasync segment", active.path.clone(), e))?;
+    log.start_chunk(chunk_start, &prefix);
+
+    Ok(Recovered {
+        log,
+        queues: ctx.queues,
+        index: ctx.index,
+        dispatch: ctx.dispatch,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_table_rows() {
+        let bad = Found::Bad { reason: "x".into() };
+        // Row 1: a valid record is accepted whatever follows.
+        assert_eq!(
+            decide(100, &Found::Valid { size: 50 }, None),
+            Decision::Accept { next: 150 }
+        );
+        assert_eq!(
+            decide(100, &Found::Valid { size: 50 }, Some(900)),
+            Decision::Accept { next: 150 }
+        );
+        // Row 2: a blank marker ends the segment.
+        assert_eq!(decide(100, &Found::Blank, None), Decision::NextSegment);
+        // Row 3: bad and nothing valid later: the tail is cut.
+        assert_eq!(decide(100, &bad, None), Decision::CutTail);
+        // Row 4: bad with a valid record later: mid-log corruption, skipped.
+        assert_eq!(
+            decide(100, &bad, Some(300)),
+            Decision::SkipCorrupt { to: 300 }
+        );
+    }
+}
