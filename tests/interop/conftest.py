@@ -1,7 +1,7 @@
 """Fixtures of the interop suite: a real `bolide serve` process per test, on free ports and a fresh data dir.
 
-    def test_x(broker, client_logs):
-        with clients.producer(broker.namesrv, client_logs) as p: ...
+    def test_x(broker):
+        with clients.producer(broker.namesrv) as p: ...
 
 `broker` options come from a marker: `@pytest.mark.broker(flush="sync", shards=2, segment_size=..., sets=[...])`.
 The broker's stderr goes to a file per start (`bolide-<n>.log` in the test's work dir); its tail is added
@@ -217,11 +217,37 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+    if rep.when == "setup":
+        item._cpp_log_pos = _cpp_log_size()
     if rep.failed:
         b = getattr(item, "_bolide", None)
         if b is not None:
             rep.sections.append(("bolide log tail", b.log_tail()))
             rep.sections.append(("bolide work dir", str(b.workdir)))
+        cpp = _cpp_log_since(getattr(item, "_cpp_log_pos", 0))
+        if cpp:
+            rep.sections.append(("C++ client log: warnings and errors during this test (last 40)", cpp))
+
+
+def _cpp_log_path():
+    return Path(os.environ["HOME"]) / "logs" / "rocketmq-cpp" / ("%d_rocketmq-cpp.log.0" % os.getpid())
+
+
+def _cpp_log_size():
+    try:
+        return _cpp_log_path().stat().st_size
+    except OSError:
+        return 0
+
+
+def _cpp_log_since(pos):
+    try:
+        with open(_cpp_log_path(), "rb") as f:
+            f.seek(pos)
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join([l for l in lines if "(warning)" in l or "(error)" in l][-40:])
 
 
 @pytest.fixture(scope="session")
@@ -246,13 +272,6 @@ def workdir(request):
                  for w in ("setup", "call"))
     if passed and not os.environ.get("INTEROP_KEEP"):
         shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def client_logs(workdir):
-    d = workdir / "client-logs"
-    d.mkdir(exist_ok=True)
-    return d
 
 
 @pytest.fixture

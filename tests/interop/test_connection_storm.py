@@ -117,16 +117,16 @@ class Storm(threading.Thread):
             s.close()
 
 
-def test_thousand_connections_with_garbage_while_clients_carry_on(broker, client_logs):
+def test_thousand_connections_with_garbage_while_clients_carry_on(broker):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     topic = unique("Storm")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("c")):
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c")):
             clients.await_consumers_ready(p, topic, received, ["c"])
             fds_before = broker.fd_count()
             storm = Storm(broker.host, broker.broker_port, topic)

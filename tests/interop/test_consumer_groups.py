@@ -23,14 +23,14 @@ def send_numbered(p, topic, n, prefix):
     return keys
 
 
-def test_clustering_two_consumers_split_queues(broker, client_logs):
+def test_clustering_two_consumers_split_queues(broker):
     topic = unique("Cluster")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("A")), \
-                clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("B")):
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("A")), \
+                clients.push_consumer(broker.namesrv, group, topic, received.callback("B")):
             clients.await_consumers_ready(p, topic, received, ["A", "B"], timeout=90)
             keys = send_numbered(p, topic, N, "m")
             wait_until(lambda: set(keys) <= received.keys("m-"), 60,
@@ -52,15 +52,15 @@ def test_clustering_two_consumers_split_queues(broker, client_logs):
     assert len(queues["A"]) == len(queues["B"]) == clients.QUEUES // 2, "uneven split: " + summary
 
 
-def test_broadcasting_each_consumer_gets_everything(broker, client_logs):
+def test_broadcasting_each_consumer_gets_everything(broker):
     topic = unique("Bcast")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("A"),
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("A"),
                                    model=MessageModel.BROADCASTING), \
-                clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("B"),
+                clients.push_consumer(broker.namesrv, group, topic, received.callback("B"),
                                       model=MessageModel.BROADCASTING):
             clients.await_consumers_ready(p, topic, received, ["A", "B"], mode="each", timeout=90)
             keys = send_numbered(p, topic, N, "m")

@@ -12,13 +12,13 @@ N = 150
 SHARDING_KEYS = (1, 2)
 
 
-def test_orderly_one_key_arrives_in_send_order(broker, client_logs):
+def test_orderly_one_key_arrives_in_send_order(broker):
     topic = unique("Orderly")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("c"),
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c"),
                                    orderly=True):
             clients.await_consumers_ready(p, topic, received, ["c"])
             send_offsets = {k: [] for k in SHARDING_KEYS}

@@ -67,14 +67,14 @@ class SendLoop(threading.Thread):
 
 @pytest.mark.broker(flush="sync", shards=2, segment_size=4 << 20)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_restart_mid_stream_loses_no_acknowledged_message(broker, client_logs, sig):
+def test_restart_mid_stream_loses_no_acknowledged_message(broker, sig):
     topic = unique("Restart")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
         # 1. batch A, consumed and committed
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("before")):
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("before")):
             clients.await_consumers_ready(p, topic, received, ["before"])
             for i in range(N_A):
                 r = p.send_sync(make_message(topic, "a %d" % i, keys="a-%d" % i, tags="A"))
@@ -107,7 +107,7 @@ def test_restart_mid_stream_loses_no_acknowledged_message(broker, client_logs, s
         # 3. offsets survived; the group resumes from them and gets every acknowledged message
         after = committed_offsets(broker, group, topic)
         assert after == before, "committed offsets changed across the restart: before %s, after %s" % (before, after)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("after")):
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("after")):
             acked = set(loop.acked)
 
             def got_after():

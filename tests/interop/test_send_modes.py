@@ -57,14 +57,14 @@ def check_delivery(expected, received, prefix):
     return missing, dups, problems
 
 
-def test_sync_oneway_async_batch_arrive_intact(broker, client_logs):
+def test_sync_oneway_async_batch_arrive_intact(broker):
     topic = unique("SendModes")
     group = unique("CG")
     received = clients.Received()
     n = 20
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic,
+        with clients.push_consumer(broker.namesrv, group, topic,
                                    received.callback("c1", USER_PROPS)):
             clients.await_consumers_ready(p, topic, received, ["c1"])
             expected = {}

@@ -14,13 +14,13 @@ from clients import SendStatus, make_message, unique, wait_until
 TAGS = ["TagA", "TagB", "TagC", "TagD", None]
 
 
-def test_tag_expression_delivers_only_and_all_matching(broker, client_logs):
+def test_tag_expression_delivers_only_and_all_matching(broker):
     topic = unique("Tags")
     group = unique("CG")
     received = clients.Received()
-    with clients.producer(broker.namesrv, client_logs) as p:
+    with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic, tags="TagA")
-        with clients.push_consumer(broker.namesrv, client_logs, group, topic, received.callback("c"),
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c"),
                                    expression="TagA || TagC", threads=1):
             # probes carry TagC so the subscription lets them through
             clients.await_consumers_ready(p, topic, received, ["c"], tags="TagC")
