@@ -324,3 +324,43 @@ def test_cpp_heartbeat_body_registers_the_consumer(broker):
     with Conn(broker.host, broker.namesrv_port) as c:
         rr = c.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": "%RETRY%" + group})
         assert rr.code == remoting.SUCCESS, "route of the retry topic after a heartbeat (§6.1 step 2): %r" % rr
+
+
+def encode_batch_body(messages):
+    """Client-side batch encoding (§5.3) as Java's MessageDecoder.encodeMessages writes it."""
+    out = b""
+    for body, props, flag in messages:
+        p = remoting.properties_string(props).rstrip(remoting.PROPERTY_SEP).encode()
+        total = 4 + 4 + 4 + 4 + 4 + len(body) + 2 + len(p)
+        out += struct.pack(">iiiii", total, 0, 0, flag, len(body)) + body + struct.pack(">h", len(p)) + p
+    return out
+
+
+def test_send_batch_message_320_stores_each_message(broker):
+    """§5.3: SEND_BATCH_MESSAGE (320, V2 header letters, m="true") as Java and Go clients send it: every
+    record is stored as its own message in the requested queue with consecutive offsets, properties =
+    record properties + batch-level ones; msgId = comma-joined offset msgIds, queueOffset = the first."""
+    topic = unique("Batch320")
+    with Conn(broker.host, broker.broker_port) as c:
+        assert_send_ok(send_v2(c, topic, b"first", queue_id=2), "create topic")
+        msgs = []
+        for i in range(5):
+            props = {"KEYS": "bk%d" % i, "TAGS": "TagB%d" % (i % 2), "UNIQ_KEY": unique("U").upper(), "p": "v%d" % i}
+            msgs.append((("batch %d ✓" % i).encode() * (i + 1), props, i))
+        ext = remoting.send_v2_ext("RawPG", topic, {"WAIT": "true"}, queue_id=2)
+        ext["m"] = "true"
+        r = c.request(remoting.SEND_BATCH_MESSAGE, ext, encode_batch_body(msgs))
+        assert_send_ok(r, "batch send")
+        ids = r.ext["msgId"].split(",")
+        assert len(ids) == 5, "msgId of a 5-message batch: %r" % r.ext["msgId"]
+        assert r.ext["queueId"] == "2" and r.ext["queueOffset"] == "1", "batch response %r" % r.ext
+        p = pull(c, unique("G"), topic, 2, 1)
+        assert p.code == remoting.SUCCESS, "pull after batch: %r" % p
+        recs = remoting.decode_records(p.body)
+        assert len(recs) == 5, "pulled %d records" % len(recs)
+        for i, (rec, (body, props, flag), mid) in enumerate(zip(recs, msgs, ids)):
+            assert rec["queue_offset"] == 1 + i and rec["queue_id"] == 2
+            assert rec["body"] == body and rec["flag"] == flag and rec["topic"] == topic
+            for k, v in props.items():
+                assert rec["properties"].get(k) == v, "message %d property %s: %r" % (i, k, rec["properties"])
+            assert remoting.offset_msg_id_of(rec) == mid, "msgId %d of the response names another record" % i

@@ -1,15 +1,18 @@
 """(a) Every send mode of the C++ client delivers messages intact to a push consumer.
 
-sync (SEND_MESSAGE), oneway (flag bit 1), async (callback) and batch (SEND_BATCH_MESSAGE) sends, each with
+sync (SEND_MESSAGE, code 10), oneway (flag bit 1) and async (callback) sends, each with
 distinct keys, tags, user properties and bodies (ASCII, multi-byte UTF-8, and bodies over 4 KiB that the
 C++ producer zlib-compresses, setting sysFlag bit 0, which the consumer must inflate). The consumer must
 see exactly the same topic, body, keys, tags and user properties; for sync sends also the same message
 id (UNIQ_KEY) and queue offset the send result reported.
 """
+import struct
 import threading
 import time
+import zlib
 
 import clients
+import remoting
 from clients import SendStatus, make_message, unique, wait_until
 
 USER_PROPS = ("color", "n", "empty-ish")
@@ -57,7 +60,7 @@ def check_delivery(expected, received, prefix):
     return missing, dups, problems
 
 
-def test_sync_oneway_async_batch_arrive_intact(broker):
+def test_sync_oneway_async_arrive_intact(broker):
     topic = unique("SendModes")
     group = unique("CG")
     received = clients.Received()
@@ -110,16 +113,6 @@ def test_sync_oneway_async_batch_arrive_intact(broker):
             for k, r in results.items():
                 expected[k]["id"], expected[k]["queue_offset"] = r.msg_id, r.offset
 
-            # batch: two batches of n/2
-            for half in range(2):
-                msgs = []
-                for i in range(half * n // 2, (half + 1) * n // 2):
-                    spec, msg = sent_message(topic, "batch", i)
-                    msgs.append(msg)
-                    expected[spec["keys"]] = spec
-                r = p.send_batch(msgs)
-                assert r.status == SendStatus.OK, "batch send %d: %r" % (half, r)
-
             wait_until(lambda: set(expected) <= set(received.by_key()), 60,
                        lambda: "all %d messages; missing %s" % (
                            len(expected), sorted(set(expected) - set(received.by_key()))[:20]))
@@ -129,3 +122,78 @@ def test_sync_oneway_async_batch_arrive_intact(broker):
     assert not problems, "delivered with different content:\n" + "\n".join(problems[:40])
     if dups:
         print("duplicates (at-least-once, allowed): %s" % dups)
+
+
+def pull_all(broker, topic):
+    """Every stored record of `topic`, by raw PULL_MESSAGE over all queues."""
+    out = []
+    with remoting.Conn(broker.host, broker.broker_port) as c:
+        for q in range(clients.QUEUES):
+            offset = 0
+            for _ in range(100):
+                r = c.request(remoting.PULL_MESSAGE, {
+                    "consumerGroup": "inspect", "topic": topic, "queueId": q, "queueOffset": str(offset),
+                    "maxMsgNums": 32, "sysFlag": remoting.PULL_SUBSCRIPTION, "commitOffset": "-1",
+                    "suspendTimeoutMillis": "1000", "subscription": "*", "subVersion": "0"})
+                if r.code != remoting.SUCCESS:
+                    break
+                out += remoting.decode_records(r.body)
+                offset = int(r.ext["nextBeginOffset"])
+    return out
+
+
+def decode_client_batch(body):
+    """The client-side batch encoding (§5.3): totalSize, magic, crc, flag, body, properties per message."""
+    msgs, pos = [], 0
+    while pos < len(body):
+        total, _magic, _crc, flag, blen = struct.unpack_from(">iiiii", body, pos)
+        b = body[pos + 20:pos + 20 + blen]
+        (plen,) = struct.unpack_from(">h", body, pos + 20 + blen)
+        props = remoting.parse_properties(body[pos + 22 + blen:pos + 22 + blen + plen].decode())
+        msgs.append({"body": b, "properties": props, "flag": flag})
+        pos += total
+    return msgs
+
+
+def test_batch_send_arrives_intact_or_as_java_stores_it(broker):
+    """send_batch of the C++ client 0.4.4 goes out as SEND_MESSAGE (10) with extField batch="1" (not
+    SEND_BATCH_MESSAGE 320: client bug apache/rocketmq-client-cpp#189, #363). A Java broker parses the
+    batch flag with Boolean.parseBoolean("1") == false and stores ONE message whose body is the batch
+    encoding (what #363 reports). Either outcome is accepted here, anything else (lost or garbled
+    messages) fails: (1) the messages stored individually and intact, or (2) exactly one stored message
+    whose body decodes to exactly the messages sent. Batches as Java/Go clients send them (320) are
+    checked strictly in test_raw_frames.py."""
+    topic = unique("Batch")
+    n = 10
+    with clients.producer(broker.namesrv) as p:
+        clients.create_topic(p, topic)
+        specs, msgs = [], []
+        for i in range(n):
+            spec, msg = sent_message(topic, "batch", i)
+            specs.append(spec)
+            msgs.append(msg)
+        r = p.send_batch(msgs)
+        assert r.status == SendStatus.OK, "batch send: %r" % (r,)
+    recs = [rec for rec in pull_all(broker, topic) if rec["body"] != b"topic-init"]
+
+    def matches(got_body, got_props, spec):
+        return (got_body == spec["body"] and got_props.get("KEYS") == spec["keys"]
+                and got_props.get("TAGS") == spec["tags"]
+                and all(got_props.get(k) == v for k, v in spec["props"].items()))
+
+    if len(recs) == n:
+        by_key = {rec["properties"].get("KEYS"): rec for rec in recs}
+        bad = [s["keys"] for s in specs if s["keys"] not in by_key
+               or not matches(by_key[s["keys"]]["body"], by_key[s["keys"]]["properties"], s)]
+        assert not bad, "batch stored as %d messages but these differ from what was sent: %s" % (n, bad)
+        print("batch stored as %d individual messages" % n)
+        return
+    assert len(recs) == 1, "batch of %d stored as %d messages: %s" % (
+        n, len(recs), [(x["properties"], x["body"][:60]) for x in recs][:12])
+    body = recs[0]["body"]
+    if recs[0]["sys_flag"] & 0x1:  # the C++ client zlib-compresses a batch body over 4 KiB as a whole
+        body = zlib.decompress(body)
+    inner = decode_client_batch(body)
+    assert len(inner) == n and all(matches(m["body"], m["properties"], s) for m, s in zip(inner, specs)), \
+        "batch stored as one message, but its body is not the client's batch encoding of the messages sent"
+    print("batch stored as ONE message holding the client's batch encoding (Java-broker behaviour for batch=\"1\")")
