@@ -65,7 +65,7 @@ class SendLoop(threading.Thread):
             self.progress = i + 1
 
 
-@pytest.mark.broker(flush="sync", shards=2, segment_size=4 << 20)
+@pytest.mark.broker(flush="sync", shards=2, segment_size=8 << 20)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_restart_mid_stream_loses_no_acknowledged_message(broker, sig):
     topic = unique("Restart")
