@@ -102,6 +102,7 @@ class Broker:
         self.logs = []
         self.exits = []  # (signal sent or None, return code) per stop
         self.expected_exit = False
+        self.in_use_retries = 0
 
     def command(self):
         cmd = [str(bolide_binary()), "serve",
@@ -123,7 +124,20 @@ class Broker:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self):
+    def start(self, retry_in_use_s=0.0):
+        """Starts bolide and waits until it is ready. With `retry_in_use_s`, a start that fails with
+        "already in use" is retried for that long (see restart) and counted in `in_use_retries`."""
+        deadline = time.monotonic() + retry_in_use_s
+        while True:
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if "already in use" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                self.in_use_retries += 1
+                time.sleep(0.2)
+
+    def _start_once(self):
         assert not self.alive(), "broker already running"
         log = self.workdir / ("bolide-%d.log" % (len(self.logs) + 1))
         self.logs.append(log)
@@ -174,9 +188,14 @@ class Broker:
         return rc, time.monotonic() - t0
 
     def restart(self, sig=signal.SIGTERM):
-        """Stops with `sig` (SIGTERM: graceful, SIGKILL: crash) and starts again on the same dir and ports."""
+        """Stops with `sig` (SIGTERM: graceful, SIGKILL: crash) and starts again on the same dir and ports.
+
+        After SIGKILL the kernel may keep the dead process's listening sockets for a moment (io_uring
+        tears its rings down asynchronously), and bolide then refuses to start with "already in use":
+        such starts are retried for up to 10 s and counted in `in_use_retries`; that behaviour itself is
+        tested by test_startup.py::test_immediate_restart_after_sigkill."""
         rc, took = self.stop(sig)
-        self.start()
+        self.start(retry_in_use_s=10.0 if sig == signal.SIGKILL else 0.0)
         return rc, took
 
     def current_log(self):

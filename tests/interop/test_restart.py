@@ -94,6 +94,8 @@ def test_restart_mid_stream_loses_no_acknowledged_message(broker, sig):
         wait_until(lambda: len(loop.acked) >= KILL_AFTER_ACKS or not loop.is_alive(), 60,
                    lambda: "%d acknowledged sends before stopping the broker" % KILL_AFTER_ACKS)
         rc, took = broker.restart(sig)
+        if broker.in_use_retries:
+            print("restart needed %d retries: ports still held by the killed process" % broker.in_use_retries)
         if sig == signal.SIGTERM:
             assert rc == 0, "SIGTERM: broker exited with %s after %.1f s (want a graceful exit 0)" % (rc, took)
         loop.join(timeout=180)

@@ -147,3 +147,33 @@ def test_signal_shuts_down_gracefully(broker, sig):
         rc, took = broker.stop(sig, timeout=15)
     assert rc == 0, "exit code %s after signal %d (%.1f s)" % (rc, sig, took)
     assert took < 10, "graceful shutdown took %.1f s" % took
+
+
+def test_immediate_restart_after_sigkill(bolide_bin, workdir):
+    """A crashed broker (kill -9) restarted at once must bind its ports again: a Java broker can
+    (SO_REUSEADDR, the kernel closes a dead process's sockets). 15 crash-restarts with client connections
+    open; every start must succeed on the first try."""
+    b = conftest.Broker(workdir, shards=2)
+    b.start()
+    failures = []
+    try:
+        for i in range(15):
+            conns = [remoting.Conn(b.host, port) for port in (b.namesrv_port, b.broker_port)]
+            try:
+                for c in conns:
+                    c.request(remoting.GET_MAX_OFFSET, {"topic": "TBW102", "queueId": 0})
+                b.stop(signal.SIGKILL)
+                t0 = time.monotonic()
+                try:
+                    b.start()
+                except RuntimeError as e:
+                    b.start(retry_in_use_s=10)
+                    failures.append("restart %d: %s (a retry started it %.1f s after the kill; %d more attempts failed)" % (
+                        i, str(e).strip().splitlines()[-1], time.monotonic() - t0, b.in_use_retries))
+                    b.in_use_retries = 0
+            finally:
+                for c in conns:
+                    c.close()
+    finally:
+        b.stop()
+    assert not failures, "%d of 15 immediate restarts after SIGKILL failed:\n%s" % (len(failures), "\n".join(failures))
