@@ -221,7 +221,10 @@ impl SendMessageHeader {
             reconsume_times: num_i32(9)?.unwrap_or(0),
             unit_mode: vals[10].is_some_and(parse_bool),
             max_reconsume_times: num_i32(11)?,
-            batch: vals[12].is_some_and(parse_bool) || cmd.code == request::SEND_BATCH_MESSAGE,
+            // The C++ client sends batches as code 10 with `batch: "1"` (Java would read false and
+            // store the encoded batch as one message; users expect the messages).
+            batch: vals[12].is_some_and(|v| parse_bool(v) || v == "1")
+                || cmd.code == request::SEND_BATCH_MESSAGE,
         })
     }
 
