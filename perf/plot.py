@@ -42,7 +42,8 @@ def row(r):
     send = r.get("send") or {}
     cons = r.get("consume") or {}
     lat = send.get("latency_us") or {}
-    e2e = cons.get("latency_us") or {}
+    # In a catch-up run the "end-to-end" figure is only the age of the preloaded data.
+    e2e = {} if s.get("scenario") == "catchup" else (cons.get("latency_us") or {})
     mode = s.get("mode", "")
     if s.get("scenario") in ("consume", "catchup"):
         mode = s.get("scenario")
@@ -98,6 +99,8 @@ def plot(runs, path):
     xs = list(range(len(PCTS)))
     for r in runs:
         for side, style in (("send", "-o"), ("consume", "--s")):
+            if side == "consume" and r.get("settings", {}).get("scenario") == "catchup":
+                continue
             lat = (r.get(side) or {}).get("latency_us") or {}
             if not lat.get("count"):
                 continue

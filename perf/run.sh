@@ -4,7 +4,7 @@
 #
 # Usage: perf/run.sh [run-name ...]      (default: every run, in the order below)
 # Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  tail-consume  catch-up  sync-100b
-# Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 64)  SIZE (default 1024)
+# Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 128)  SIZE (default 1024)
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
 #        run when sync-async-flush is not part of this invocation)
@@ -15,7 +15,7 @@ ROOT=$PWD
 
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-3}
-CLIENTS=${CLIENTS:-64}
+CLIENTS=${CLIENTS:-128}
 SIZE=${SIZE:-1024}
 NS_PORT=${NS_PORT:-19876}
 BROKER_PORT=${BROKER_PORT:-20911}
@@ -85,7 +85,7 @@ for run in "${RUNS[@]}"; do
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" ;;
     batch)
         start_broker "$run" async
-        bench "$run" --mode batch --batch 64 --clients 8 --size "$SIZE" ;;
+        bench "$run" --mode batch --batch 64 --clients 32 --size "$SIZE" ;;
     sync-sync-flush)
         start_broker "$run" sync
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" ;;
@@ -97,7 +97,7 @@ for run in "${RUNS[@]}"; do
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
     tail-consume)
         start_broker "$run" async
-        bench "$run" --scenario e2e --mode async --clients 8 --inflight 16 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
+        bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
     catch-up)
         start_broker "$run" async
         bench "$run" --scenario catchup --mode batch --batch 64 --clients 8 --messages 2000000 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
