@@ -97,10 +97,10 @@ for run in "${RUNS[@]}"; do
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
     tail-consume)
         start_broker "$run" async
-        bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
+        bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE" ;;
     catch-up)
         start_broker "$run" async
-        bench "$run" --scenario catchup --mode batch --batch 64 --clients 8 --messages 2000000 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
+        bench "$run" --scenario catchup --mode batch --batch 64 --clients 8 --messages 2000000 --consumers 2 --pull-batch 256 --size "$SIZE" ;;
     sync-100b)
         start_broker "$run" async
         bench "$run" --mode sync --clients "$CLIENTS" --size 100 ;;
