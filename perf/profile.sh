@@ -50,7 +50,7 @@ print(f"load: {rate:,.0f} msgs/s; during {secs:.0f} s of sampling the broker use
 if msgs:
     print(f"CPU per message: broker {(b1-b0)/hz/msgs*1e6:.1f} µs, load generator {(c1-c0)/hz/msgs*1e6:.1f} µs")
 cats = [
-    ("malloc/free (libc)", r"malloc|free|_int_|realloc|consolidate|tcache|cfree|__rdl_|__rust_alloc|__rust_dealloc"),
+    ("allocator (malloc/free, mimalloc)", r"malloc|free|_int_|realloc|consolidate|tcache|cfree|__rdl_|__rust_alloc|__rust_dealloc|\bmi_|_mi_"),
     ("kernel: wake-ups, scheduling", r"\[k\].*(switch|wake|schedule|futex|spin_unlock|idle|irq|ipi|tick)"),
     ("kernel: network and io_uring", r"\[k\].*(tcp|sock|skb|ip_|net|uring|io_|copy|iov|napi|loopback)"),
     ("kernel: other", r"\[k\]"),
