@@ -85,7 +85,11 @@ def strip_ansi(s):
 class Broker:
     """One bolide process (restartable on the same ports and data dir)."""
 
-    def __init__(self, workdir, flush="sync", shards=2, segment_size=None, sets=(), extra_args=()):
+    # 64 MiB segments by default: the store pre-allocates (and in SYNC_FLUSH zero-fills) the next
+    # segment, which at the 1 GiB production default means gigabytes of writes per test broker.
+    DEFAULT_SEGMENT_SIZE = 64 << 20
+
+    def __init__(self, workdir, flush="sync", shards=2, segment_size=DEFAULT_SEGMENT_SIZE, sets=(), extra_args=()):
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.namesrv_port, self.broker_port = free_ports()
