@@ -295,8 +295,9 @@ def workdir(request):
 
 @pytest.fixture
 def broker(request, bolide_bin, workdir):
-    marker = request.node.get_closest_marker("broker")
-    opts = dict(marker.kwargs) if marker else {}
+    opts = {}
+    for marker in reversed(list(request.node.iter_markers("broker"))):  # test marks override module marks
+        opts.update(marker.kwargs)
     b = Broker(workdir, **opts)
     request.node._bolide = b
     b.start()

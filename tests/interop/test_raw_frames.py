@@ -364,3 +364,106 @@ def test_send_batch_message_320_stores_each_message(broker):
             for k, v in props.items():
                 assert rec["properties"].get(k) == v, "message %d property %s: %r" % (i, k, rec["properties"])
             assert remoting.offset_msg_id_of(rec) == mid, "msgId %d of the response names another record" % i
+
+
+# ---- long polling, offsets, routes, VIP port -----------------------------------------------------
+
+def test_long_poll_is_held_then_woken_by_a_send(broker):
+    """§7.4: a pull with SUSPEND at the end of a queue is not answered at once; a message appended to
+    that queue answers it (SUCCESS with the message, well before the suspend timeout); with no message
+    it is answered 19 after suspendTimeoutMillis (Java may be up to 5 s late)."""
+    topic = unique("LongPoll")
+    group = unique("G")
+    flags = remoting.PULL_SUSPEND | remoting.PULL_SUBSCRIPTION
+    with Conn(broker.host, broker.broker_port, timeout=30) as c, Conn(broker.host, broker.broker_port) as s:
+        assert_send_ok(send_v2(s, topic, b"first", queue_id=1), "first")
+        opaque = c.next_opaque()
+        ext = {"consumerGroup": group, "topic": topic, "queueId": 1, "queueOffset": "1", "maxMsgNums": 32,
+               "sysFlag": flags, "commitOffset": "-1", "suspendTimeoutMillis": "15000", "subscription": "*",
+               "subVersion": "0"}
+        c.send_raw(remoting.encode_request(remoting.PULL_MESSAGE, opaque, ext))
+        with pytest.raises(socket.timeout):
+            early = c.read_frame(timeout=1.0)
+            pytest.fail("long poll answered before any message arrived: %r" % early)
+        t0 = time.monotonic()
+        assert_send_ok(send_v2(s, topic, b"wake up", {"KEYS": "w"}, queue_id=1), "wake-up send")
+        f = c.read_frame(timeout=10)
+        took = time.monotonic() - t0
+        assert f.opaque == opaque and f.code == remoting.SUCCESS, "woken pull: %r" % f
+        assert [r["body"] for r in remoting.decode_records(f.body)] == [b"wake up"]
+        assert took < 3, "held pull answered %.1f s after the message arrived" % took
+
+        ext.update(queueOffset="2", suspendTimeoutMillis="1000")
+        opaque = c.next_opaque()
+        t0 = time.monotonic()
+        c.send_raw(remoting.encode_request(remoting.PULL_MESSAGE, opaque, ext))
+        f = c.read_frame(timeout=15)
+        took = time.monotonic() - t0
+        assert f.opaque == opaque and f.code == remoting.PULL_NOT_FOUND, "timed-out long poll: %r" % f
+        assert f.ext.get("nextBeginOffset") == "2", "timed-out long poll: %r" % f
+        assert 0.8 <= took <= 7, "a 1 s long poll was answered after %.2f s" % took
+
+
+def test_consumer_offsets_update_query_and_oneway(broker):
+    """§7.6: QUERY_CONSUMER_OFFSET is 22 (or 0, the Java young-queue nuance) before any commit;
+    UPDATE_CONSUMER_OFFSET (normal and oneway) is read back; offsets are per group and queue."""
+    topic = unique("Offsets")
+    g1, g2 = unique("G"), unique("G")
+    with Conn(broker.host, broker.broker_port) as c:
+        for q in range(2):
+            for i in range(3):
+                assert_send_ok(send_v2(c, topic, b"m", queue_id=q))
+
+        def query(g, q):
+            r = c.request(remoting.QUERY_CONSUMER_OFFSET, {"consumerGroup": g, "topic": topic, "queueId": q})
+            return r.code, r.ext.get("offset")
+
+        code, off = query(g1, 0)
+        assert code == remoting.QUERY_NOT_FOUND or (code == 0 and off == "0"), "never committed: %s %s" % (code, off)
+        r = c.request(remoting.UPDATE_CONSUMER_OFFSET, {"consumerGroup": g1, "topic": topic, "queueId": 0,
+                                                        "commitOffset": "2"})
+        assert r.code == remoting.SUCCESS, "update: %r" % r
+        c.oneway(remoting.UPDATE_CONSUMER_OFFSET, {"consumerGroup": g1, "topic": topic, "queueId": 1,
+                                                   "commitOffset": "3"})
+        deadline = time.monotonic() + 5
+        while query(g1, 1) != (0, "3") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert query(g1, 0) == (0, "2")
+        assert query(g1, 1) == (0, "3"), "oneway commit not applied: %s" % (query(g1, 1),)
+        code, off = query(g2, 0)
+        assert code == remoting.QUERY_NOT_FOUND or (code == 0 and off == "0"), "other group sees %s %s" % (code, off)
+        assert not c.stray, "frames answering the oneway commit: %r" % c.stray
+
+
+def test_route_of_an_auto_created_topic(broker):
+    """§3.1, §5.4 step 4: a topic auto-created by a send with defaultTopicQueueNums=4 gets 4 read/write
+    queues, perm 6, one master (id 0) at the advertised address; compact JSON (the C++ client sends
+    version 63, so a Java NameServer would write brokerAddrs keys unquoted; either form is accepted)."""
+    topic = unique("Route")
+    with Conn(broker.host, broker.broker_port) as c:
+        assert_send_ok(send_v2(c, topic, b"m"))
+    with Conn(broker.host, broker.namesrv_port) as c:
+        r = c.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+    assert r.code == remoting.SUCCESS, "route after auto-create: %r" % r
+    text = r.body.decode()
+    assert ": " not in text and "\n" not in text, "route JSON is not compact: %s" % text
+    import re
+    route = json.loads(re.sub(r'([{,])(-?\d+):', r'\1"\2":', text))
+    qd = route["queueDatas"]
+    assert len(qd) == 1 and qd[0]["readQueueNums"] == 4 and qd[0]["writeQueueNums"] == 4 and qd[0]["perm"] == 6, qd
+    bd = route["brokerDatas"]
+    assert len(bd) == 1 and bd[0]["brokerName"] == qd[0]["brokerName"], bd
+    assert bd[0]["brokerAddrs"] == {"0": broker.broker_addr}, bd
+
+
+def test_vip_port_serves_send_and_pull(broker):
+    """§1.1: the broker also listens on port-2 (old Java clients' VIP channel) and serves every code
+    there; messages sent there are the same messages."""
+    topic = unique("Vip")
+    with Conn(broker.host, broker.vip_port) as v:
+        r = send_v2(v, topic, b"via vip", {"KEYS": "vip"}, queue_id=0)
+        assert_send_ok(r, "send on the VIP port")
+    with Conn(broker.host, broker.broker_port) as c:
+        p = pull(c, unique("G"), topic, 0, 0)
+        assert p.code == remoting.SUCCESS, "pull on the main port: %r" % p
+        assert [x["body"] for x in remoting.decode_records(p.body)] == [b"via vip"]
