@@ -81,6 +81,7 @@ impl Handler for Broker {
     ) -> LocalFuture<Option<RemotingCommand>> {
         Box::pin(async move {
             let oneway = cmd.is_oneway();
+            tracing::trace!(shard = %self.shard, code = cmd.code, opaque = cmd.opaque, flag = cmd.flag, ext = ?cmd.ext_fields, body_bytes = cmd.body.len(), peer = %ctx.peer, "request");
             self.metrics.requests.set(self.metrics.requests.get() + 1);
             let answer = self.dispatch(cmd, ctx).await;
             if oneway {
@@ -185,8 +186,9 @@ impl Broker {
         Box::pin(async move {
             let oneway = cmd.is_oneway();
             let answer = match cmd.code {
-                rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 => self.process_send(cmd, ctx).await,
-                rq::SEND_BATCH_MESSAGE => self.process_batch(cmd, ctx).await,
+                rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+                    self.process_send(cmd, ctx).await
+                }
                 rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => self.process_pull(cmd).await,
                 rq::VIEW_MESSAGE_BY_ID => self.view_message(cmd).await,
                 _ => self.offset_request(cmd).await,

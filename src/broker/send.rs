@@ -289,7 +289,7 @@ impl Broker {
         error_response(cmd, code, format!("[STORE] {e}"))
     }
 
-    /// Owner half of a single send.
+    /// Owner half of a send (single or batch).
     pub(crate) async fn process_send(
         &self,
         cmd: RemotingCommand,
@@ -299,6 +299,9 @@ impl Broker {
             Ok(t) => t,
             Err(r) => return r,
         };
+        if h.batch {
+            return self.process_batch(cmd, h, qid, ctx).await;
+        }
         let mut props = Properties::parse(&h.properties);
         let msg = match self.build_message(&h, h.flag, &cmd.body, &mut props, &ctx) {
             Ok(m) => m,
@@ -320,15 +323,13 @@ impl Broker {
     }
 
     /// Owner half of a batch send: every message to one queue, consecutive offsets.
-    pub(crate) async fn process_batch(
+    async fn process_batch(
         &self,
         cmd: RemotingCommand,
+        h: SendMessageHeader,
+        qid: u32,
         ctx: RequestCtx,
     ) -> RemotingCommand {
-        let (h, qid) = match self.send_target(&cmd) {
-            Ok(t) => t,
-            Err(r) => return r,
-        };
         let entries = match decode_batch(&cmd.body) {
             Ok(e) if !e.is_empty() => e,
             Ok(_) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, "the batch is empty"),

@@ -182,7 +182,11 @@ impl SendMessageHeader {
             reconsume_times: opt_i32(cmd, k.reconsume_times)?.unwrap_or(0),
             unit_mode: ext_bool(cmd, k.unit_mode),
             max_reconsume_times: opt_i32(cmd, k.max_reconsume_times)?,
-            batch: ext_bool(cmd, k.batch) || cmd.code == request::SEND_BATCH_MESSAGE,
+            // The C++ client sends batches as code 10 with `batch: "1"` (Java would read false and store
+            // the encoded batch as one message; users expect the messages).
+            batch: ext_bool(cmd, k.batch)
+                || opt_str(cmd, k.batch) == Some("1")
+                || cmd.code == request::SEND_BATCH_MESSAGE,
         })
     }
 

@@ -1,0 +1,383 @@
+//! A multiplexed remoting client connection on a glommio executor.
+//!
+//! Many requests are in flight per connection; responses are matched by opaque. Requests are encoded
+//! straight into one output buffer that a writer task flushes with one `write` per batch of frames,
+//! so a busy connection costs one syscall per many requests. A reader task decodes responses and
+//! completes them: either a waiting future ([`Conn::call`]) or a callback run on the reader task
+//! ([`Conn::send_with`], which needs no task per request). A sweeper fails requests older than the
+//! timeout so a lost response cannot hang a closed-loop client.
+//!
+//! Everything here is single-threaded (`Rc`, `RefCell`): one connection belongs to one executor.
+//! No `RefCell` borrow is held across an `.await`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use bolide::remoting::{decode_frame, encode_frame, RemotingCommand, FRAME_MAX_BYTES};
+
+/// Why a request got no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("connection to {addr} closed")]
+    Closed { addr: String },
+    #[error("no response within {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+}
+
+/// A one-shot completion slot with a waker (single-threaded oneshot).
+#[derive(Default)]
+struct Slot {
+    value: RefCell<Option<Result<RemotingCommand, ClientError>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Slot {
+    fn complete(&self, v: Result<RemotingCommand, ClientError>) {
+        *self.value.borrow_mut() = Some(v);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+struct SlotFuture(Rc<Slot>);
+
+impl Future for SlotFuture {
+    type Output = Result<RemotingCommand, ClientError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(v) = self.0.value.borrow_mut().take() {
+            return Poll::Ready(v);
+        }
+        *self.0.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A level-triggered wake-up for one waiting task.
+#[derive(Default)]
+pub struct Notify {
+    set: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    pub fn notify(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.set.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Wakes every task waiting at the time of a `notify` (edge-triggered by epoch).
+#[derive(Default)]
+pub struct Broadcast {
+    epoch: Cell<u64>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Broadcast {
+    pub fn notify(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+        let start = self.epoch.get();
+        std::future::poll_fn(move |cx| {
+            if self.epoch.get() != start {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// What to do with a response.
+pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, ClientError>)>;
+
+enum Pending {
+    Waiter(Rc<Slot>),
+    Callback(Callback),
+}
+
+struct Entry {
+    sent_at: Instant,
+    pending: Pending,
+}
+
+impl Entry {
+    fn finish(self, v: Result<RemotingCommand, ClientError>) {
+        match self.pending {
+            Pending::Waiter(s) => s.complete(v),
+            Pending::Callback(cb) => cb(v),
+        }
+    }
+}
+
+/// Output buffer size above which senders wait for the writer ([`Conn::writable`]).
+const OUT_HIGH_WATER_BYTES: usize = 256 << 10;
+
+pub struct Conn {
+    addr: String,
+    out: RefCell<BytesMut>,
+    write_wanted: Notify,
+    drained: Broadcast,
+    writing: Cell<bool>,
+    pending: RefCell<HashMap<i32, Entry>>,
+    next_opaque: Cell<i32>,
+    closed: Cell<bool>,
+    timeout: Duration,
+}
+
+impl Conn {
+    /// Connects and starts the reader, writer and sweeper tasks on the current executor.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Rc<Conn>, ClientError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Connect {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = futures_lite::io::split(stream);
+        let conn = Rc::new(Conn {
+            addr: addr.to_string(),
+            out: RefCell::new(BytesMut::with_capacity(1 << 20)),
+            write_wanted: Notify::default(),
+            drained: Broadcast::default(),
+            writing: Cell::new(false),
+            pending: RefCell::new(HashMap::with_capacity(1024)),
+            next_opaque: Cell::new(1),
+            closed: Cell::new(false),
+            timeout,
+        });
+        glommio::spawn_local(read_loop(conn.clone(), reader)).detach();
+        glommio::spawn_local(write_loop(conn.clone(), writer)).detach();
+        glommio::spawn_local(sweep_loop(Rc::downgrade(&conn))).detach();
+        Ok(conn)
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    fn opaque(&self) -> i32 {
+        let o = self.next_opaque.get();
+        self.next_opaque.set(o.wrapping_add(1) & i32::MAX);
+        o
+    }
+
+    fn enqueue(&self, cmd: &RemotingCommand) {
+        let mut out = self.out.borrow_mut();
+        let was_empty = out.is_empty();
+        encode_frame(cmd, &mut out);
+        if was_empty {
+            self.write_wanted.notify();
+        }
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn call(&self, mut cmd: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+        if self.closed.get() {
+            return Err(self.closed_error());
+        }
+        let slot = Rc::new(Slot::default());
+        cmd.opaque = self.opaque();
+        self.pending.borrow_mut().insert(
+            cmd.opaque,
+            Entry {
+                sent_at: Instant::now(),
+                pending: Pending::Waiter(slot.clone()),
+            },
+        );
+        self.enqueue(&cmd);
+        SlotFuture(slot).await
+    }
+
+    /// Sends a request; `cb` runs on the reader task when the response (or an error) arrives.
+    pub fn send_with(&self, mut cmd: RemotingCommand, cb: Callback) {
+        if self.closed.get() {
+            cb(Err(self.closed_error()));
+            return;
+        }
+        cmd.opaque = self.opaque();
+        self.pending.borrow_mut().insert(
+            cmd.opaque,
+            Entry {
+                sent_at: Instant::now(),
+                pending: Pending::Callback(cb),
+            },
+        );
+        self.enqueue(&cmd);
+    }
+
+    /// Sends a oneway request (no response).
+    pub fn send_oneway(&self, mut cmd: RemotingCommand) -> Result<(), ClientError> {
+        if self.closed.get() {
+            return Err(self.closed_error());
+        }
+        cmd.opaque = self.opaque();
+        cmd.flag |= bolide::remoting::FLAG_ONEWAY;
+        self.enqueue(&cmd);
+        Ok(())
+    }
+
+    /// Waits while the output buffer is above its high-water mark (backpressure for oneway blasts).
+    pub async fn writable(&self) {
+        while !self.closed.get() && self.out.borrow().len() > OUT_HIGH_WATER_BYTES {
+            self.drained.wait().await;
+        }
+    }
+
+    /// Waits until everything enqueued so far has been written to the socket (or it closed).
+    pub async fn flush(&self) {
+        while !self.closed.get() && (self.writing.get() || !self.out.borrow().is_empty()) {
+            self.drained.wait().await;
+        }
+    }
+
+    fn closed_error(&self) -> ClientError {
+        ClientError::Closed {
+            addr: self.addr.clone(),
+        }
+    }
+
+    fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.write_wanted.notify();
+        self.drained.notify();
+        let entries: Vec<Entry> = self.pending.borrow_mut().drain().map(|(_, e)| e).collect();
+        for e in entries {
+            e.finish(Err(self.closed_error()));
+        }
+    }
+}
+
+async fn read_loop(conn: Rc<Conn>, mut reader: futures_lite::io::ReadHalf<TcpStream>) {
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let mut scratch = vec![0u8; 256 << 10];
+    'outer: loop {
+        let n = match reader.read(&mut scratch).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&scratch[..n]);
+        loop {
+            match decode_frame(&mut buf, FRAME_MAX_BYTES) {
+                Ok(Some(cmd)) => {
+                    if !cmd.is_response() {
+                        continue; // broker-initiated requests (notifications) are ignored
+                    }
+                    let entry = conn.pending.borrow_mut().remove(&cmd.opaque);
+                    if let Some(e) = entry {
+                        e.finish(Ok(cmd));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("bad frame from {}: {e}", conn.addr);
+                    break 'outer;
+                }
+            }
+        }
+    }
+    conn.close();
+}
+
+async fn write_loop(conn: Rc<Conn>, mut writer: futures_lite::io::WriteHalf<TcpStream>) {
+    loop {
+        if conn.closed.get() {
+            break;
+        }
+        let chunk = {
+            let mut out = conn.out.borrow_mut();
+            if out.is_empty() {
+                None
+            } else {
+                Some(out.split())
+            }
+        };
+        match chunk {
+            None => conn.write_wanted.wait().await,
+            Some(chunk) => {
+                conn.writing.set(true);
+                let r = writer.write_all(&chunk).await;
+                conn.writing.set(false);
+                if r.is_err() {
+                    break;
+                }
+                conn.drained.notify();
+                // Reuse the allocation when nothing else holds it.
+                let mut out = conn.out.borrow_mut();
+                if out.is_empty() && out.capacity() < chunk.len() {
+                    drop(chunk);
+                    out.reserve(1 << 20);
+                }
+            }
+        }
+    }
+    conn.close();
+}
+
+async fn sweep_loop(conn: std::rc::Weak<Conn>) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(250)).await;
+        let Some(conn) = conn.upgrade() else { break };
+        if conn.closed.get() {
+            break;
+        }
+        let now = Instant::now();
+        let expired: Vec<i32> = conn
+            .pending
+            .borrow()
+            .iter()
+            .filter(|(_, e)| now.duration_since(e.sent_at) > conn.timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            let entry = conn.pending.borrow_mut().remove(&k);
+            if let Some(e) = entry {
+                e.finish(Err(ClientError::Timeout {
+                    timeout_ms: conn.timeout.as_millis() as u64,
+                }));
+            }
+        }
+    }
+}

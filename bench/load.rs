@@ -1,0 +1,535 @@
+//! The load itself: producer and consumer tasks running on one glommio executor thread.
+//!
+//! Producers (one logical client = one closed-loop sender, or one paced sender in open loop):
+//! - `sync`: one request in flight per client; latency from the actual send.
+//! - `async`: `--inflight` requests in flight per client (each slot a closed loop).
+//! - `oneway`: no responses; the writer's high-water mark is the only brake. No latency.
+//! - `batch`: SEND_BATCH_MESSAGE with `--batch` messages per request; latency per request.
+//! - open loop (`--rate`): requests are due at fixed intended times; latency is measured from the
+//!   intended time, so a stalled broker shows up as latency, not as a lower send rate
+//!   (no coordinated omission). Overdue requests are sent as soon as the in-flight cap allows.
+//!
+//! Consumers: one pull loop per read queue, spread over `--consumers` connections; PULL_MESSAGE
+//! with SUSPEND (long polling) and subscription `*`. Each message body starts with the send time
+//! (ns since the Unix epoch) and a magic tag, so receipts give an end-to-end latency.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+
+use bolide::remoting::batch::{encode_batch_entry, BatchEntry};
+use bolide::remoting::codes::{request, response};
+use bolide::remoting::headers::{
+    pull_sys_flag, PullMessageHeader, PullResultHeader, QueueHeader, SendMessageHeader,
+    DEFAULT_TOPIC,
+};
+use bolide::remoting::RemotingCommand;
+
+use crate::client::{ClientError, Conn};
+use crate::route::QueueRef;
+use crate::stats::{lock, SharedRecorder};
+
+/// Bytes 8..16 of every benchmark message body.
+pub const BODY_MAGIC: &[u8; 8] = b"BOLIDEBN";
+/// Bytes a body needs to carry a timestamp and the magic.
+pub const BODY_STAMP_BYTES: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendMode {
+    Sync,
+    Async,
+    Oneway,
+    Batch,
+}
+
+/// Everything a load thread needs (plain data, `Send`).
+#[derive(Clone)]
+pub struct LoadPlan {
+    pub thread: usize,
+    pub threads: usize,
+    pub topic: String,
+    pub producer_group: String,
+    pub consumer_group: String,
+    pub size: usize,
+    pub mode: SendMode,
+    pub clients: usize,
+    pub inflight: usize,
+    pub batch: usize,
+    pub connections: usize,
+    /// Total target rate in messages per second; 0 = closed loop.
+    pub rate: f64,
+    pub max_inflight: usize,
+    pub write_queues: Vec<QueueRef>,
+    /// Read queues with their start offsets (consumers); empty = no consumers.
+    pub read_queues: Vec<(QueueRef, i64)>,
+    pub consumers: usize,
+    pub pull_batch: i32,
+    pub timeout: Duration,
+    /// Shared budget of messages to send (fixed-count runs); `None` = until stopped.
+    pub send_budget: Option<Arc<AtomicI64>>,
+    pub stop: Arc<AtomicBool>,
+    pub received: Arc<AtomicU64>,
+    pub recorder: SharedRecorder,
+}
+
+fn now_unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A body of `size` bytes stamped with the current time (when it fits).
+fn stamped_body(template: &[u8]) -> Bytes {
+    let mut b = BytesMut::from(template);
+    if b.len() >= BODY_STAMP_BYTES {
+        b[0..8].copy_from_slice(&now_unix_ns().to_be_bytes());
+        b[8..16].copy_from_slice(BODY_MAGIC);
+    }
+    b.freeze()
+}
+
+/// End-to-end latency of a received body, if it is one of ours.
+pub fn body_age(body: &[u8], now_ns: u64) -> Option<Duration> {
+    if body.len() < BODY_STAMP_BYTES || &body[8..16] != BODY_MAGIC {
+        return None;
+    }
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&body[0..8]);
+    Some(Duration::from_nanos(
+        now_ns.saturating_sub(u64::from_be_bytes(ts)),
+    ))
+}
+
+/// Makes Java-like client message ids: 32 upper-case hex characters, unique per process run.
+struct UniqKeys {
+    prefix: u64,
+    counter: u64,
+}
+
+impl UniqKeys {
+    fn new(thread: usize, client: usize) -> UniqKeys {
+        let pid = std::process::id() as u64;
+        UniqKeys {
+            prefix: (0x7F00_0001u64 << 32)
+                | (pid & 0xFFFF) << 16
+                | ((thread as u64) << 8)
+                | client as u64 & 0xFF,
+            counter: now_unix_ns() & 0xFFFF_FFFF_0000_0000,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.counter += 1;
+        format!("{:016X}{:016X}", self.prefix, self.counter)
+    }
+}
+
+struct Sender {
+    plan: Rc<LoadPlan>,
+    conn: Rc<Conn>,
+    queues: Vec<QueueRef>,
+    next_queue: usize,
+    body_template: Vec<u8>,
+    keys: UniqKeys,
+}
+
+impl Sender {
+    fn properties(&mut self) -> String {
+        format!("UNIQ_KEY\u{1}{}\u{2}WAIT\u{1}true", self.keys.next())
+    }
+
+    /// The next request and the number of messages and payload bytes it carries.
+    fn next_request(&mut self) -> (RemotingCommand, u64, u64) {
+        let q = &self.queues[self.next_queue % self.queues.len()];
+        self.next_queue = self.next_queue.wrapping_add(1);
+        let batch = self.plan.mode == SendMode::Batch;
+        let mut header = SendMessageHeader {
+            producer_group: self.plan.producer_group.clone(),
+            topic: self.plan.topic.clone(),
+            default_topic: DEFAULT_TOPIC.to_string(),
+            default_topic_queue_nums: 4,
+            queue_id: q.queue_id,
+            sys_flag: 0,
+            born_timestamp_ms: (now_unix_ns() / 1_000_000) as i64,
+            flag: 0,
+            properties: String::new(),
+            reconsume_times: 0,
+            unit_mode: false,
+            max_reconsume_times: None,
+            batch,
+        };
+        if batch {
+            let n = self.plan.batch.max(1);
+            let mut body = BytesMut::with_capacity(n * (self.plan.size + 80));
+            for _ in 0..n {
+                let props = self.properties();
+                let one = stamped_body(&self.body_template);
+                // Properties of 50 bytes always fit; bodies are bounded by --size.
+                let _ = encode_batch_entry(
+                    &BatchEntry {
+                        flag: 0,
+                        body: &one,
+                        properties: &props,
+                    },
+                    &mut body,
+                );
+            }
+            header.properties = "WAIT\u{1}true".to_string();
+            let mut cmd = RemotingCommand::request(request::SEND_BATCH_MESSAGE);
+            header.write_v2(&mut cmd);
+            (
+                cmd.with_body(body.freeze()),
+                n as u64,
+                (n * self.plan.size) as u64,
+            )
+        } else {
+            header.properties = self.properties();
+            let mut cmd = RemotingCommand::request(request::SEND_MESSAGE_V2);
+            header.write_v2(&mut cmd);
+            (
+                cmd.with_body(stamped_body(&self.body_template)),
+                1,
+                self.plan.size as u64,
+            )
+        }
+    }
+
+    /// Takes `msgs` from the fixed-count budget; false when the run should end.
+    fn take_budget(&self, msgs: u64) -> bool {
+        if self.plan.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match &self.plan.send_budget {
+            None => true,
+            Some(b) => b.fetch_sub(msgs as i64, Ordering::Relaxed) > 0,
+        }
+    }
+}
+
+fn record_send(
+    plan: &LoadPlan,
+    r: Result<RemotingCommand, ClientError>,
+    started: Instant,
+    msgs: u64,
+    bytes: u64,
+) {
+    let mut rec = lock(&plan.recorder);
+    match r {
+        Ok(resp) if resp.code == response::SUCCESS => rec.send_ok(started.elapsed(), msgs, bytes),
+        Ok(resp) => rec.send_error_code(resp.code),
+        Err(_) => rec.send_failed(),
+    }
+}
+
+/// Closed loop: one request in flight, again and again.
+async fn closed_loop(mut s: Sender) {
+    loop {
+        let (cmd, msgs, bytes) = s.next_request();
+        if !s.take_budget(msgs) {
+            break;
+        }
+        let started = Instant::now();
+        let r = s.conn.call(cmd).await;
+        let failed = r.is_err();
+        record_send(&s.plan, r, started, msgs, bytes);
+        if failed && s.conn.is_closed() {
+            break;
+        }
+    }
+}
+
+async fn oneway_loop(mut s: Sender) {
+    let mut n = 0u64;
+    loop {
+        s.conn.writable().await;
+        let (cmd, msgs, bytes) = s.next_request();
+        if !s.take_budget(msgs) {
+            break;
+        }
+        if s.conn.send_oneway(cmd).is_err() {
+            lock(&s.plan.recorder).send_failed();
+            break;
+        }
+        lock(&s.plan.recorder).send_unmeasured(msgs, bytes);
+        n += 1;
+        if n % 64 == 0 {
+            glommio::yield_if_needed().await;
+        }
+    }
+    // What was counted as sent must reach the socket before the executor ends.
+    s.conn.flush().await;
+}
+
+/// Open loop: requests due every `interval`, latency from the intended time.
+async fn open_loop(mut s: Sender, interval: Duration) {
+    let start = Instant::now();
+    let mut k: u64 = 0;
+    let oneway = s.plan.mode == SendMode::Oneway;
+    loop {
+        if s.plan.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let due = start + interval.mul_f64(k as f64);
+        let now = Instant::now();
+        if due > now {
+            glommio::timer::sleep((due - now).min(Duration::from_millis(1))).await;
+            continue;
+        }
+        if s.conn.in_flight() >= s.plan.max_inflight {
+            glommio::timer::sleep(Duration::from_micros(100)).await;
+            continue;
+        }
+        let (cmd, msgs, bytes) = s.next_request();
+        if !s.take_budget(msgs) {
+            break;
+        }
+        k += 1;
+        if oneway {
+            if s.conn.send_oneway(cmd).is_err() {
+                lock(&s.plan.recorder).send_failed();
+                break;
+            }
+            lock(&s.plan.recorder).send_unmeasured(msgs, bytes);
+        } else {
+            let plan = s.plan.clone();
+            s.conn.send_with(
+                cmd,
+                Box::new(move |r| record_send(&plan, r, due, msgs, bytes)),
+            );
+        }
+        if k % 64 == 0 {
+            glommio::yield_if_needed().await;
+        }
+    }
+    s.conn.flush().await;
+}
+
+async fn pull_loop(plan: Rc<LoadPlan>, conn: Rc<Conn>, queue: QueueRef, mut offset: i64) {
+    while !plan.stop.load(Ordering::Relaxed) {
+        let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
+        PullMessageHeader {
+            consumer_group: plan.consumer_group.clone(),
+            topic: plan.topic.clone(),
+            queue_id: queue.queue_id,
+            queue_offset: offset,
+            max_msg_nums: plan.pull_batch,
+            sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
+            commit_offset: 0,
+            suspend_timeout_ms: 1_000,
+            subscription: Some("*".to_string()),
+            sub_version: 0,
+            expression_type: Some("TAG".to_string()),
+        }
+        .write_to(&mut cmd);
+        let resp = match conn.call(cmd).await {
+            Ok(r) => r,
+            Err(_) => {
+                lock(&plan.recorder).recv_error_code(-1);
+                if conn.is_closed() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let header = PullResultHeader::parse(&resp).ok();
+        match resp.code {
+            response::SUCCESS => {
+                let now = now_unix_ns();
+                let mut buf = &resp.body[..];
+                let mut n = 0u64;
+                let mut rec = lock(&plan.recorder);
+                while !buf.is_empty() {
+                    match bolide::message::decode_record(buf, false) {
+                        Ok(r) => {
+                            rec.recv_msg(body_age(r.body, now), r.body.len() as u64);
+                            n += 1;
+                            buf = &buf[(r.total_size as usize).min(buf.len())..];
+                        }
+                        Err(_) => {
+                            rec.recv_error_code(-2);
+                            break;
+                        }
+                    }
+                }
+                drop(rec);
+                plan.received.fetch_add(n, Ordering::Relaxed);
+                match header {
+                    Some(h) => offset = h.next_begin_offset,
+                    None => offset += n as i64,
+                }
+            }
+            response::PULL_NOT_FOUND
+            | response::PULL_RETRY_IMMEDIATELY
+            | response::PULL_OFFSET_MOVED => {
+                if let Some(h) = header {
+                    offset = h.next_begin_offset;
+                }
+            }
+            code => {
+                lock(&plan.recorder).recv_error_code(code);
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// GET_MAX_OFFSET of one queue.
+pub async fn max_offset(conn: &Conn, topic: &str, queue_id: i32) -> Result<i64, String> {
+    let mut cmd = RemotingCommand::request(request::GET_MAX_OFFSET);
+    QueueHeader {
+        topic: topic.to_string(),
+        queue_id,
+    }
+    .write_to(&mut cmd);
+    let resp = conn.call(cmd).await.map_err(|e| e.to_string())?;
+    if resp.code != response::SUCCESS {
+        return Err(format!(
+            "GET_MAX_OFFSET {topic}/{queue_id}: code {} {}",
+            resp.code,
+            resp.remark.unwrap_or_default()
+        ));
+    }
+    bolide::remoting::headers::parse_offset(&resp).map_err(|e| e.to_string())
+}
+
+/// Runs this thread's share of the load until stopped (or the budget is spent).
+pub async fn run_thread(plan: LoadPlan) -> Result<(), String> {
+    let plan = Rc::new(plan);
+    let mut tasks = Vec::new();
+
+    // Producers: clients i with i % threads == thread, over `connections` connections per broker.
+    let my_clients: Vec<usize> = (0..plan.clients)
+        .filter(|i| i % plan.threads == plan.thread)
+        .collect();
+    if !my_clients.is_empty() && !plan.write_queues.is_empty() {
+        let mut addrs: Vec<String> = Vec::new();
+        for q in &plan.write_queues {
+            if !addrs.contains(&q.broker_addr) {
+                addrs.push(q.broker_addr.clone());
+            }
+        }
+        let per_broker = plan.connections.clamp(1, my_clients.len());
+        let mut conns: Vec<(String, Vec<Rc<Conn>>)> = Vec::new();
+        for a in &addrs {
+            let mut v = Vec::new();
+            for _ in 0..per_broker {
+                v.push(
+                    Conn::connect(a, plan.timeout)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            conns.push((a.clone(), v));
+        }
+        let body_template: Vec<u8> = (0..plan.size).map(|i| b'a' + (i % 26) as u8).collect();
+        let per_client_rate = plan.rate / plan.clients as f64;
+        for (n, &client) in my_clients.iter().enumerate() {
+            // A client sticks to one broker's connection and round-robins that broker's queues.
+            let (addr, cs) = &conns[client % conns.len()];
+            let conn = cs[n % cs.len()].clone();
+            let queues: Vec<QueueRef> = plan
+                .write_queues
+                .iter()
+                .filter(|q| &q.broker_addr == addr)
+                .cloned()
+                .collect();
+            let slots = match (plan.mode, plan.rate > 0.0) {
+                (SendMode::Async, false) => plan.inflight.max(1),
+                _ => 1,
+            };
+            for slot in 0..slots {
+                let sender = Sender {
+                    plan: plan.clone(),
+                    conn: conn.clone(),
+                    next_queue: client + slot * 7,
+                    queues: queues.clone(),
+                    body_template: body_template.clone(),
+                    keys: UniqKeys::new(plan.thread, client * 64 + slot),
+                };
+                let task = if plan.rate > 0.0 {
+                    let per_request = match plan.mode {
+                        SendMode::Batch => plan.batch.max(1) as f64,
+                        _ => 1.0,
+                    };
+                    let interval = Duration::from_secs_f64(per_request / per_client_rate);
+                    glommio::spawn_local(open_loop(sender, interval))
+                } else if plan.mode == SendMode::Oneway {
+                    glommio::spawn_local(oneway_loop(sender))
+                } else {
+                    glommio::spawn_local(closed_loop(sender))
+                };
+                tasks.push(task);
+            }
+        }
+    }
+
+    // Consumers: this thread's share of the read queues.
+    let my_queues: Vec<(QueueRef, i64)> = plan
+        .read_queues
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % plan.threads == plan.thread)
+        .map(|(_, q)| q.clone())
+        .collect();
+    if !my_queues.is_empty() {
+        let n_conns = plan.consumers.div_ceil(plan.threads).max(1);
+        let mut conns: Vec<Rc<Conn>> = Vec::new();
+        for (i, (q, offset)) in my_queues.into_iter().enumerate() {
+            let conn = match conns
+                .iter()
+                .filter(|c| c.addr() == q.broker_addr)
+                .nth(i % n_conns)
+            {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Conn::connect(&q.broker_addr, plan.timeout)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    conns.push(c.clone());
+                    c
+                }
+            };
+            tasks.push(glommio::spawn_local(pull_loop(
+                plan.clone(),
+                conn,
+                q,
+                offset,
+            )));
+        }
+    }
+
+    // Producers end by themselves (stop flag or budget); consumers when stopped.
+    for t in tasks {
+        t.await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_stamp_round_trip() {
+        let body = stamped_body(&[0u8; 64]);
+        let age = body_age(&body, now_unix_ns() + 5_000).unwrap();
+        assert!(age >= Duration::from_micros(5));
+        assert_eq!(body_age(&[0u8; 8], 0), None);
+        assert_eq!(body_age(&[1u8; 64], 0), None);
+    }
+
+    #[test]
+    fn uniq_keys_are_32_hex_and_distinct() {
+        let mut k = UniqKeys::new(1, 2);
+        let a = k.next();
+        let b = k.next();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Tabulate and plot bolide-bench JSON reports.
+
+Usage: plot.py OUT_DIR   (reads OUT_DIR/*.json written by `bolide-bench --json`)
+Writes OUT_DIR/results.md (a Markdown table, one row per run) and OUT_DIR/latency.png (send and
+end-to-end latency percentiles per run, log scale). The table needs only the standard library;
+the plot needs matplotlib (perf/run.sh installs it in .venv) and is skipped without it.
+"""
+import json
+import sys
+from pathlib import Path
+
+PCTS = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"), ("p99_99", "p99.99"), ("max", "max")]
+
+
+def load(out_dir):
+    runs = []
+    for p in sorted(out_dir.glob("*.json")):
+        try:
+            r = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if r.get("tool") != "bolide-bench":
+            continue
+        r["_file"] = p.name
+        runs.append(r)
+    order = {n: i for i, n in enumerate(
+        ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "tail-consume",
+         "catch-up", "sync-100b"])}
+    runs.sort(key=lambda r: (order.get(r.get("label"), 99), r["_file"]))
+    return runs
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+
+
+def row(r):
+    s = r.get("settings", {})
+    send = r.get("send") or {}
+    cons = r.get("consume") or {}
+    lat = send.get("latency_us") or {}
+    e2e = cons.get("latency_us") or {}
+    mode = s.get("mode", "")
+    if s.get("scenario") in ("consume", "catchup"):
+        mode = s.get("scenario")
+    how = f"{s.get('clients')}x {mode}"
+    if mode == "batch":
+        how += f" of {s.get('batch')}"
+    if mode == "async":
+        how += f" ({s.get('inflight')} in flight)"
+    if s.get("rate"):
+        how += f", open loop {s['rate']:.0f}/s"
+    fails = (send.get("send_failed", 0) + send.get("response_failed", 0)
+             + cons.get("response_failed", 0))
+    return [
+        r.get("label") or r["_file"],
+        f"{s.get('size')} B",
+        how,
+        f"{send.get('msgs_per_sec', 0):,.0f}" if send else "-",
+        f"{send.get('mb_per_sec', 0):,.1f}" if send else "-",
+        f"{cons.get('msgs_per_sec', 0):,.0f}" if cons else "-",
+        " / ".join(fmt_us(lat.get(k)) for k in ("p50", "p99", "p99_99", "max")) if lat.get("count") else "-",
+        " / ".join(fmt_us(e2e.get(k)) for k in ("p50", "p99", "max")) if e2e.get("count") else "-",
+        str(fails),
+    ]
+
+
+def table(runs):
+    head = ["run", "size", "load", "send msgs/s", "send MB/s", "consume msgs/s",
+            "send latency p50 / p99 / p99.99 / max", "e2e p50 / p99 / max", "failures"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row(r)) + " |" for r in runs]
+    if runs:
+        m = runs[0].get("machine", {})
+        lines.append("")
+        lines.append(f"Machine: {m.get('cpu_model')}, {m.get('cpus')} CPUs, "
+                     f"{m.get('memory_bytes', 0) / 2**30:.0f} GiB, kernel {m.get('kernel')}; "
+                     f"git {runs[0].get('git_revision')}; {runs[0]['measured_s']:.0f} s measured per run.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not available: no plot", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    xs = list(range(len(PCTS)))
+    for r in runs:
+        for side, style in (("send", "-o"), ("consume", "--s")):
+            lat = (r.get(side) or {}).get("latency_us") or {}
+            if not lat.get("count"):
+                continue
+            ys = [max(lat.get(k, 0), 1) for k, _ in PCTS]
+            name = r.get("label") or r["_file"]
+            ax.plot(xs, ys, style, label=f"{name} ({'send' if side == 'send' else 'e2e'})")
+    ax.set_xticks(xs, [n for _, n in PCTS])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (µs, log scale)")
+    ax.set_xlabel("percentile")
+    ax.set_title("bolide-bench latency percentiles")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(sys.argv[1])
+    runs = load(out)
+    if not runs:
+        print(f"no bolide-bench reports in {out}", file=sys.stderr)
+        return 1
+    md = table(runs)
+    (out / "results.md").write_text(md)
+    print(md)
+    if plot(runs, out / "latency.png"):
+        print(f"plot: {out / 'latency.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

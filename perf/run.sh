@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The standard benchmark suite: starts a fresh broker per run, drives it with bolide-bench, writes
+# JSON reports, a Markdown table (results.md) and a latency plot (latency.png) under perf/out/<stamp>/.
+#
+# Usage: perf/run.sh [run-name ...]      (default: every run, in the order below)
+# Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  tail-consume  catch-up  sync-100b
+# Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 64)  SIZE (default 1024)
+#        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
+#        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
+#        run when sync-async-flush is not part of this invocation)
+# Every request loop is bounded in time; only loopback addresses are used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-3}
+CLIENTS=${CLIENTS:-64}
+SIZE=${SIZE:-1024}
+NS_PORT=${NS_PORT:-19876}
+BROKER_PORT=${BROKER_PORT:-20911}
+DATA_ROOT=${DATA_ROOT:-$ROOT/data}
+OUT=${OUT:-$ROOT/perf/out/$(date -u +%Y%m%d-%H%M%S)}
+BROKER_ARGS=${BROKER_ARGS:-}
+RUNS=("$@")
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak tail-consume catch-up sync-100b)
+
+mkdir -p "$OUT" "$DATA_ROOT"
+echo "== building (release)"
+cargo build --release --bin bolide --bin bolide-bench 2>&1 | tail -1
+BOLIDE=$ROOT/target/release/bolide
+BENCH=$ROOT/target/release/bolide-bench
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    BOLIDE=$CARGO_TARGET_DIR/release/bolide
+    BENCH=$CARGO_TARGET_DIR/release/bolide-bench
+fi
+
+BROKER_PID=
+DATA_DIR=
+stop_broker() {
+    if [ -n "$BROKER_PID" ]; then
+        kill "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+        BROKER_PID=
+    fi
+    if [ -n "$DATA_DIR" ]; then rm -rf "$DATA_DIR"; DATA_DIR=; fi
+}
+trap stop_broker EXIT
+
+# start_broker NAME FLUSH: a fresh data directory, wait until both ports accept connections.
+start_broker() {
+    stop_broker
+    DATA_DIR=$(mktemp -d "$DATA_ROOT/bench-$1-XXXX")
+    # shellcheck disable=SC2086
+    "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
+        --flush "$2" $BROKER_ARGS >"$OUT/$1.broker.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 100); do
+        if (exec 3<>/dev/tcp/127.0.0.1/"$NS_PORT") 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/"$BROKER_PORT") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited:"; tail -20 "$OUT/$1.broker.log"; return 1; }
+        sleep 0.1
+    done
+    echo "broker did not open its ports"; return 1
+}
+
+# bench NAME [bolide-bench flags...]
+bench() {
+    local name=$1; shift
+    echo "== $name: bolide-bench $*"
+    timeout $((DURATION + WARMUP + 600)) "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
+        --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.json" --label "$name" "$@" \
+        2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
+}
+
+peak_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["send"]["msgs_per_sec"])' "$1" 2>/dev/null || echo 0; }
+
+for run in "${RUNS[@]}"; do
+    case $run in
+    sync-async-flush)
+        start_broker "$run" async
+        bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" ;;
+    batch)
+        start_broker "$run" async
+        bench "$run" --mode batch --batch 64 --clients 8 --size "$SIZE" ;;
+    sync-sync-flush)
+        start_broker "$run" sync
+        bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" ;;
+    open-loop-half-peak)
+        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
+        rate=$(python3 -c "print(int(float('$peak') / 2))")
+        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        start_broker "$run" async
+        bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
+    tail-consume)
+        start_broker "$run" async
+        bench "$run" --scenario e2e --mode async --clients 8 --inflight 16 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
+    catch-up)
+        start_broker "$run" async
+        bench "$run" --scenario catchup --mode batch --batch 64 --clients 8 --messages 2000000 --consumers 2 --pull-batch 64 --size "$SIZE" ;;
+    sync-100b)
+        start_broker "$run" async
+        bench "$run" --mode sync --clients "$CLIENTS" --size 100 ;;
+    *) echo "unknown run $run"; exit 2 ;;
+    esac
+done
+stop_broker
+
+echo "== results in $OUT"
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+    python3 -m venv "$ROOT/.venv" && "$ROOT/.venv/bin/pip" install -q matplotlib || echo "(no matplotlib: table only)"
+fi
+PY=$ROOT/.venv/bin/python
+[ -x "$PY" ] || PY=python3
+"$PY" "$ROOT/perf/plot.py" "$OUT"
