@@ -202,58 +202,73 @@ impl Conn {
         o
     }
 
-    fn enqueue(&self, cmd: &RemotingCommand) {
+    /// Runs `encode` on the output buffer, waking the writer if it was idle.
+    fn enqueue_with(&self, encode: impl FnOnce(&mut BytesMut)) {
         let mut out = self.out.borrow_mut();
         let was_empty = out.is_empty();
-        encode_frame(cmd, &mut out);
+        encode(&mut out);
         if was_empty {
             self.write_wanted.notify();
         }
     }
 
-    /// Sends a request and waits for its response.
-    pub async fn call(&self, mut cmd: RemotingCommand) -> Result<RemotingCommand, ClientError> {
-        if self.closed.get() {
-            return Err(self.closed_error());
-        }
-        let slot = Rc::new(Slot::default());
-        cmd.opaque = self.opaque();
+    fn register(&self, pending: Pending) -> i32 {
+        let opaque = self.opaque();
         self.pending.borrow_mut().insert(
-            cmd.opaque,
+            opaque,
             Entry {
                 sent_at: Instant::now(),
-                pending: Pending::Waiter(slot.clone()),
+                pending,
             },
         );
-        self.enqueue(&cmd);
-        SlotFuture(slot).await
+        opaque
     }
 
-    /// Sends a request; `cb` runs on the reader task when the response (or an error) arrives.
-    pub fn send_with(&self, mut cmd: RemotingCommand, cb: Callback) {
+    /// Sends a request and waits for its response.
+    pub async fn call(&self, mut cmd: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+        self.call_with(move |opaque, out| {
+            cmd.opaque = opaque;
+            encode_frame(&cmd, out);
+        })
+        .await
+    }
+
+    /// Sends a request that `encode` writes (with the opaque it is given) and waits for its response.
+    pub fn call_with(
+        &self,
+        encode: impl FnOnce(i32, &mut BytesMut),
+    ) -> impl Future<Output = Result<RemotingCommand, ClientError>> {
+        let slot = Rc::new(Slot::default());
+        if self.closed.get() {
+            slot.complete(Err(self.closed_error()));
+        } else {
+            let opaque = self.register(Pending::Waiter(slot.clone()));
+            self.enqueue_with(|out| encode(opaque, out));
+        }
+        SlotFuture(slot)
+    }
+
+    /// Sends a request that `encode` writes; `cb` runs on the reader task when the response (or an
+    /// error) arrives. No task per request.
+    pub fn send_with(&self, encode: impl FnOnce(i32, &mut BytesMut), cb: Callback) {
         if self.closed.get() {
             cb(Err(self.closed_error()));
             return;
         }
-        cmd.opaque = self.opaque();
-        self.pending.borrow_mut().insert(
-            cmd.opaque,
-            Entry {
-                sent_at: Instant::now(),
-                pending: Pending::Callback(cb),
-            },
-        );
-        self.enqueue(&cmd);
+        let opaque = self.register(Pending::Callback(cb));
+        self.enqueue_with(|out| encode(opaque, out));
     }
 
-    /// Sends a oneway request (no response).
-    pub fn send_oneway(&self, mut cmd: RemotingCommand) -> Result<(), ClientError> {
+    /// Sends a oneway request that `encode` writes with the given opaque and flag (no response).
+    pub fn send_oneway_with(
+        &self,
+        encode: impl FnOnce(i32, i32, &mut BytesMut),
+    ) -> Result<(), ClientError> {
         if self.closed.get() {
             return Err(self.closed_error());
         }
-        cmd.opaque = self.opaque();
-        cmd.flag |= bolide::remoting::FLAG_ONEWAY;
-        self.enqueue(&cmd);
+        let opaque = self.opaque();
+        self.enqueue_with(|out| encode(opaque, bolide::remoting::FLAG_ONEWAY, out));
         Ok(())
     }
 

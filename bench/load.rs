@@ -18,15 +18,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use std::fmt::Write as _;
+
+use bytes::BytesMut;
 
 use bolide::remoting::batch::{encode_batch_entry, BatchEntry};
 use bolide::remoting::codes::{request, response};
 use bolide::remoting::headers::{
-    pull_sys_flag, PullMessageHeader, PullResultHeader, QueueHeader, SendMessageHeader,
-    DEFAULT_TOPIC,
+    pull_sys_flag, PullMessageHeader, PullResultHeader, QueueHeader, DEFAULT_TOPIC,
 };
-use bolide::remoting::RemotingCommand;
+use bolide::remoting::{encode_frame_ref, CommandRef, RemotingCommand};
 
 use crate::client::{ClientError, Conn};
 use crate::route::QueueRef;
@@ -83,16 +84,6 @@ fn now_unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A body of `size` bytes stamped with the current time (when it fits).
-fn stamped_body(template: &[u8]) -> Bytes {
-    let mut b = BytesMut::from(template);
-    if b.len() >= BODY_STAMP_BYTES {
-        b[0..8].copy_from_slice(&now_unix_ns().to_be_bytes());
-        b[8..16].copy_from_slice(BODY_MAGIC);
-    }
-    b.freeze()
-}
-
 /// End-to-end latency of a received body, if it is one of ours.
 pub fn body_age(body: &[u8], now_ns: u64) -> Option<Duration> {
     if body.len() < BODY_STAMP_BYTES || &body[8..16] != BODY_MAGIC {
@@ -117,86 +108,150 @@ impl UniqKeys {
         UniqKeys {
             prefix: (0x7F00_0001u64 << 32)
                 | (pid & 0xFFFF) << 16
-                | ((thread as u64) << 8)
-                | client as u64 & 0xFF,
+                | ((thread as u64 & 0xFF) << 8)
+                | (client as u64 & 0xFF),
             counter: now_unix_ns() & 0xFFFF_FFFF_0000_0000,
         }
     }
 
-    fn next(&mut self) -> String {
+    /// Appends the next id to `out`.
+    fn write_next(&mut self, out: &mut String) {
         self.counter += 1;
-        format!("{:016X}{:016X}", self.prefix, self.counter)
+        let _ = write!(out, "{:016X}{:016X}", self.prefix, self.counter);
     }
 }
 
+/// One logical producer. Encodes each request straight into the connection's output buffer from
+/// reused scratch buffers: no allocation per message on the send path.
 struct Sender {
     plan: Rc<LoadPlan>,
     conn: Rc<Conn>,
     queues: Vec<QueueRef>,
     next_queue: usize,
-    body_template: Vec<u8>,
     keys: UniqKeys,
+    /// Message body, stamped in place before each use.
+    body: Vec<u8>,
+    /// Batch body, rebuilt per request.
+    batch_body: BytesMut,
+    /// Decimal numbers of the current header.
+    nums: String,
+    /// Properties of the current message (or batch).
+    props: String,
+}
+
+/// Stamps the send time into a body made by [`body_template`].
+fn stamp(body: &mut [u8]) {
+    if body.len() >= BODY_STAMP_BYTES {
+        body[0..8].copy_from_slice(&now_unix_ns().to_be_bytes());
+    }
+}
+
+/// A body of `size` bytes with the magic in place (when it fits).
+pub fn body_template(size: usize) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    if b.len() >= BODY_STAMP_BYTES {
+        b[8..16].copy_from_slice(BODY_MAGIC);
+    }
+    b
+}
+
+fn push_num(s: &mut String, v: i64) -> std::ops::Range<usize> {
+    let start = s.len();
+    let _ = write!(s, "{v}");
+    start..s.len()
 }
 
 impl Sender {
-    fn properties(&mut self) -> String {
-        format!("UNIQ_KEY\u{1}{}\u{2}WAIT\u{1}true", self.keys.next())
+    fn new(
+        plan: Rc<LoadPlan>,
+        conn: Rc<Conn>,
+        queues: Vec<QueueRef>,
+        client: usize,
+        slot: usize,
+    ) -> Sender {
+        let size = plan.size;
+        Sender {
+            keys: UniqKeys::new(plan.thread, client * 64 + slot),
+            body: body_template(size),
+            batch_body: BytesMut::with_capacity(plan.batch.max(1) * (size + 80)),
+            nums: String::with_capacity(64),
+            props: String::with_capacity(128),
+            next_queue: client + slot * 7,
+            plan,
+            conn,
+            queues,
+        }
     }
 
-    /// The next request and the number of messages and payload bytes it carries.
-    fn next_request(&mut self) -> (RemotingCommand, u64, u64) {
-        let q = &self.queues[self.next_queue % self.queues.len()];
+    /// Messages and payload bytes of each request.
+    fn per_request(&self) -> (u64, u64) {
+        match self.plan.mode {
+            SendMode::Batch => {
+                let n = self.plan.batch.max(1) as u64;
+                (n, n * self.plan.size as u64)
+            }
+            _ => (1, self.plan.size as u64),
+        }
+    }
+
+    /// Encodes the next send request (SEND_MESSAGE_V2, or SEND_BATCH_MESSAGE in batch mode) with
+    /// the given opaque and flag, exactly as a Java 4.9.8 producer would send it.
+    fn encode_next(&mut self, opaque: i32, flag: i32, out: &mut BytesMut) {
+        let queue_id = self.queues[self.next_queue % self.queues.len()].queue_id;
         self.next_queue = self.next_queue.wrapping_add(1);
         let batch = self.plan.mode == SendMode::Batch;
-        let mut header = SendMessageHeader {
-            producer_group: self.plan.producer_group.clone(),
-            topic: self.plan.topic.clone(),
-            default_topic: DEFAULT_TOPIC.to_string(),
-            default_topic_queue_nums: 4,
-            queue_id: q.queue_id,
-            sys_flag: 0,
-            born_timestamp_ms: (now_unix_ns() / 1_000_000) as i64,
-            flag: 0,
-            properties: String::new(),
-            reconsume_times: 0,
-            unit_mode: false,
-            max_reconsume_times: None,
-            batch,
-        };
+        self.nums.clear();
+        let r_queue = push_num(&mut self.nums, queue_id as i64);
+        let r_born = push_num(&mut self.nums, (now_unix_ns() / 1_000_000) as i64);
+        self.props.clear();
         if batch {
-            let n = self.plan.batch.max(1);
-            let mut body = BytesMut::with_capacity(n * (self.plan.size + 80));
-            for _ in 0..n {
-                let props = self.properties();
-                let one = stamped_body(&self.body_template);
-                // Properties of 50 bytes always fit; bodies are bounded by --size.
+            self.batch_body.clear();
+            for _ in 0..self.plan.batch.max(1) {
+                self.props.clear();
+                self.props.push_str("UNIQ_KEY\u{1}");
+                self.keys.write_next(&mut self.props);
+                stamp(&mut self.body);
+                // Properties of ~45 bytes always fit; the body size is bounded by --size.
                 let _ = encode_batch_entry(
                     &BatchEntry {
                         flag: 0,
-                        body: &one,
-                        properties: &props,
+                        body: &self.body,
+                        properties: &self.props,
                     },
-                    &mut body,
+                    &mut self.batch_body,
                 );
             }
-            header.properties = "WAIT\u{1}true".to_string();
-            let mut cmd = RemotingCommand::request(request::SEND_BATCH_MESSAGE);
-            header.write_v2(&mut cmd);
-            (
-                cmd.with_body(body.freeze()),
-                n as u64,
-                (n * self.plan.size) as u64,
-            )
+            self.props.clear();
+            self.props.push_str("WAIT\u{1}true");
         } else {
-            header.properties = self.properties();
-            let mut cmd = RemotingCommand::request(request::SEND_MESSAGE_V2);
-            header.write_v2(&mut cmd);
-            (
-                cmd.with_body(stamped_body(&self.body_template)),
-                1,
-                self.plan.size as u64,
-            )
+            self.props.push_str("UNIQ_KEY\u{1}");
+            self.keys.write_next(&mut self.props);
+            self.props.push_str("\u{2}WAIT\u{1}true");
+            stamp(&mut self.body);
         }
+        let ext: [(&str, &str); 12] = [
+            ("a", &self.plan.producer_group),
+            ("b", &self.plan.topic),
+            ("c", DEFAULT_TOPIC),
+            ("d", "4"),
+            ("e", &self.nums[r_queue]),
+            ("f", "0"),
+            ("g", &self.nums[r_born]),
+            ("h", "0"),
+            ("i", &self.props),
+            ("j", "0"),
+            ("k", "false"),
+            ("m", if batch { "true" } else { "false" }),
+        ];
+        let (code, body): (i32, &[u8]) = if batch {
+            (request::SEND_BATCH_MESSAGE, &self.batch_body)
+        } else {
+            (request::SEND_MESSAGE_V2, &self.body)
+        };
+        let mut cmd = CommandRef::request(code, &ext, body);
+        cmd.opaque = opaque;
+        cmd.flag = flag;
+        encode_frame_ref(&cmd, out);
     }
 
     /// Takes `msgs` from the fixed-count budget; false when the run should end.
@@ -228,13 +283,16 @@ fn record_send(
 
 /// Closed loop: one request in flight, again and again.
 async fn closed_loop(mut s: Sender) {
+    let (msgs, bytes) = s.per_request();
+    let conn = s.conn.clone();
     loop {
-        let (cmd, msgs, bytes) = s.next_request();
         if !s.take_budget(msgs) {
             break;
         }
         let started = Instant::now();
-        let r = s.conn.call(cmd).await;
+        let r = conn
+            .call_with(|opaque, out| s.encode_next(opaque, 0, out))
+            .await;
         let failed = r.is_err();
         record_send(&s.plan, r, started, msgs, bytes);
         if failed && s.conn.is_closed() {
@@ -245,19 +303,23 @@ async fn closed_loop(mut s: Sender) {
 
 async fn oneway_loop(mut s: Sender) {
     let mut n = 0u64;
+    let (msgs, bytes) = s.per_request();
+    let conn = s.conn.clone();
     loop {
-        s.conn.writable().await;
-        let (cmd, msgs, bytes) = s.next_request();
+        conn.writable().await;
         if !s.take_budget(msgs) {
             break;
         }
-        if s.conn.send_oneway(cmd).is_err() {
+        if conn
+            .send_oneway_with(|opaque, flag, out| s.encode_next(opaque, flag, out))
+            .is_err()
+        {
             lock(&s.plan.recorder).send_failed();
             break;
         }
         lock(&s.plan.recorder).send_unmeasured(msgs, bytes);
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             glommio::yield_if_needed().await;
         }
     }
@@ -270,6 +332,8 @@ async fn open_loop(mut s: Sender, interval: Duration) {
     let start = Instant::now();
     let mut k: u64 = 0;
     let oneway = s.plan.mode == SendMode::Oneway;
+    let (msgs, bytes) = s.per_request();
+    let conn = s.conn.clone();
     loop {
         if s.plan.stop.load(Ordering::Relaxed) {
             break;
@@ -280,29 +344,31 @@ async fn open_loop(mut s: Sender, interval: Duration) {
             glommio::timer::sleep((due - now).min(Duration::from_millis(1))).await;
             continue;
         }
-        if s.conn.in_flight() >= s.plan.max_inflight {
+        if conn.in_flight() >= s.plan.max_inflight {
             glommio::timer::sleep(Duration::from_micros(100)).await;
             continue;
         }
-        let (cmd, msgs, bytes) = s.next_request();
         if !s.take_budget(msgs) {
             break;
         }
         k += 1;
         if oneway {
-            if s.conn.send_oneway(cmd).is_err() {
+            if conn
+                .send_oneway_with(|opaque, flag, out| s.encode_next(opaque, flag, out))
+                .is_err()
+            {
                 lock(&s.plan.recorder).send_failed();
                 break;
             }
             lock(&s.plan.recorder).send_unmeasured(msgs, bytes);
         } else {
             let plan = s.plan.clone();
-            s.conn.send_with(
-                cmd,
+            conn.send_with(
+                |opaque, out| s.encode_next(opaque, 0, out),
                 Box::new(move |r| record_send(&plan, r, due, msgs, bytes)),
             );
         }
-        if k % 64 == 0 {
+        if k.is_multiple_of(64) {
             glommio::yield_if_needed().await;
         }
     }
@@ -426,7 +492,6 @@ pub async fn run_thread(plan: LoadPlan) -> Result<(), String> {
             }
             conns.push((a.clone(), v));
         }
-        let body_template: Vec<u8> = (0..plan.size).map(|i| b'a' + (i % 26) as u8).collect();
         let per_client_rate = plan.rate / plan.clients as f64;
         for (n, &client) in my_clients.iter().enumerate() {
             // A client sticks to one broker's connection and round-robins that broker's queues.
@@ -443,14 +508,7 @@ pub async fn run_thread(plan: LoadPlan) -> Result<(), String> {
                 _ => 1,
             };
             for slot in 0..slots {
-                let sender = Sender {
-                    plan: plan.clone(),
-                    conn: conn.clone(),
-                    next_queue: client + slot * 7,
-                    queues: queues.clone(),
-                    body_template: body_template.clone(),
-                    keys: UniqKeys::new(plan.thread, client * 64 + slot),
-                };
+                let sender = Sender::new(plan.clone(), conn.clone(), queues.clone(), client, slot);
                 let task = if plan.rate > 0.0 {
                     let per_request = match plan.mode {
                         SendMode::Batch => plan.batch.max(1) as f64,
@@ -516,7 +574,8 @@ mod tests {
 
     #[test]
     fn body_stamp_round_trip() {
-        let body = stamped_body(&[0u8; 64]);
+        let mut body = body_template(64);
+        stamp(&mut body);
         let age = body_age(&body, now_unix_ns() + 5_000).unwrap();
         assert!(age >= Duration::from_micros(5));
         assert_eq!(body_age(&[0u8; 8], 0), None);
@@ -526,8 +585,9 @@ mod tests {
     #[test]
     fn uniq_keys_are_32_hex_and_distinct() {
         let mut k = UniqKeys::new(1, 2);
-        let a = k.next();
-        let b = k.next();
+        let (mut a, mut b) = (String::new(), String::new());
+        k.write_next(&mut a);
+        k.write_next(&mut b);
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

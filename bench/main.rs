@@ -325,6 +325,7 @@ fn run(args: &Args) -> Result<(), String> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let timeout = Duration::from_millis(args.timeout_ms);
+    let load_avg_start = report::load_avg();
 
     // Route, and the queues' max offsets before the run (start offsets and the stored count).
     let (namesrv, topic, queues) = (args.namesrv.clone(), args.topic.clone(), args.queues);
@@ -456,13 +457,17 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(n) = stored {
         println!("stored by the broker during the run (max offset delta): {n}");
     }
+    println!(
+        "load average at start: {load_avg_start}; at end: {}",
+        report::load_avg()
+    );
     if let Some(path) = &args.json {
         let rep = Report {
             tool: "bolide-bench",
             label: args.label.clone(),
             git_revision: report::git_revision(),
             started_unix_s,
-            machine: report::machine(),
+            machine: report::machine(load_avg_start.clone()),
             settings: args.clone(),
             measured_s: (outcome.measured_s * 1000.0).round() / 1000.0,
             send,

@@ -98,9 +98,23 @@ pub struct Machine {
     pub cpu_model: String,
     pub cpus: usize,
     pub memory_bytes: u64,
+    /// `/proc/loadavg` (1, 5, 15 min) when the run started and when it ended: the machine may be
+    /// shared, and a load above the CPU count means the figures include waiting for a CPU.
+    pub load_avg_start: String,
+    pub load_avg_end: String,
 }
 
-pub fn machine() -> Machine {
+/// `/proc/loadavg`'s three averages.
+pub fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn machine(load_avg_start: String) -> Machine {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
     let cpu_model = cpuinfo
@@ -121,6 +135,8 @@ pub fn machine() -> Machine {
         cpu_model,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,
+        load_avg_start,
+        load_avg_end: load_avg(),
     }
 }
 

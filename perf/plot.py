@@ -79,6 +79,10 @@ def table(runs):
         lines.append(f"Machine: {m.get('cpu_model')}, {m.get('cpus')} CPUs, "
                      f"{m.get('memory_bytes', 0) / 2**30:.0f} GiB, kernel {m.get('kernel')}; "
                      f"git {runs[0].get('git_revision')}; {runs[0]['measured_s']:.0f} s measured per run.")
+        loads = ", ".join(f"{r.get('label')}: {r.get('machine', {}).get('load_avg_start', '?')} -> "
+                          f"{r.get('machine', {}).get('load_avg_end', '?')}" for r in runs)
+        lines.append("")
+        lines.append(f"Load average (1/5/15 min) at start -> end of each run: {loads}.")
     return "\n".join(lines) + "\n"
 
 

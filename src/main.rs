@@ -139,10 +139,17 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     Ok(cfg)
 }
 
-/// Creates the data directory and proves O_DIRECT writes work there.
+/// Creates the data directory, refuses memory-backed filesystems (nothing there survives a reboot, so
+/// SYNC_FLUSH would promise a durability it cannot give) and proves O_DIRECT writes work there.
 fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    if let Some(fs) = memory_filesystem(dir) {
+        bail!(
+            "data directory {} is on {fs}, which keeps data only in memory; use a directory on a disk-backed filesystem such as ext4 or xfs",
+            dir.display()
+        );
+    }
     let probe = dir.join(".odirect-probe");
     let result = odirect_probe(&probe);
     let _ = std::fs::remove_file(&probe);
@@ -152,6 +159,24 @@ fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         )
     })
+}
+
+/// The name of the memory-backed filesystem `dir` is on, if it is on one.
+fn memory_filesystem(dir: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs fills the zeroed struct; `path` is a valid NUL-terminated string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    match st.f_type as i64 {
+        TMPFS_MAGIC => Some("tmpfs"),
+        RAMFS_MAGIC => Some("ramfs"),
+        _ => None,
+    }
 }
 
 fn odirect_probe(path: &Path) -> std::io::Result<()> {

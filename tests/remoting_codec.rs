@@ -17,7 +17,8 @@ use bolide::remoting::headers::{
     UnregisterClientHeader, UpdateConsumerOffsetHeader,
 };
 use bolide::remoting::{
-    decode_frame, encode_frame, RemotingCommand, SerializeType, FRAME_MAX_BYTES, LANGUAGE_NAMES,
+    decode_frame, encode_frame, encode_frame_ref, CommandRef, RemotingCommand, SerializeType,
+    FRAME_MAX_BYTES, LANGUAGE_NAMES,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -116,6 +117,28 @@ proptest! {
         let back = decode_frame(&mut buf, FRAME_MAX_BYTES).unwrap().unwrap();
         prop_assert_eq!(back, cmd);
         prop_assert!(buf.is_empty());
+    }
+
+    /// The borrowed encoder writes exactly what the owned one writes.
+    #[test]
+    fn borrowed_encoder_matches(cmd in any_command()) {
+        let ext: Vec<(&str, &str)> =
+            cmd.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = CommandRef {
+            code: cmd.code,
+            language: &cmd.language,
+            version: cmd.version,
+            opaque: cmd.opaque,
+            flag: cmd.flag,
+            remark: cmd.remark.as_deref(),
+            ext_fields: &ext,
+            body: &cmd.body,
+            serialize_type: cmd.serialize_type,
+        };
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        encode_frame(&cmd, &mut a);
+        encode_frame_ref(&r, &mut b);
+        prop_assert_eq!(a, b);
     }
 
     #[test]

@@ -236,4 +236,9 @@ impl Broker {
     pub fn topic(&self, name: &str) -> Option<TopicConfig> {
         self.topics.borrow().get(name).cloned()
     }
+
+    /// The request path's view of a topic (no allocation).
+    pub fn topic_view(&self, name: &str) -> Option<topics::TopicView> {
+        self.topics.borrow().get(name).map(topics::TopicView::from)
+    }
 }

@@ -92,7 +92,7 @@ impl Broker {
             Ok(h) => h,
             Err(e) => return error_response(&cmd, rs::SYSTEM_ERROR, e.to_string()),
         };
-        let Some(cfg) = self.topic(&h.topic) else {
+        let Some(cfg) = self.topic_view(&h.topic) else {
             return error_response(
                 &cmd,
                 rs::TOPIC_NOT_EXIST,

@@ -24,7 +24,7 @@ use bytes::BytesMut;
 
 use super::requests::{ext_num, ext_req};
 use super::topics::{
-    perm, validate_topic_name, TopicConfig, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX,
+    perm, validate_topic_name, TopicConfig, TopicView, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX,
 };
 use super::{error_response, Broker, Control, ControlReply};
 use crate::message::properties::{index_keys, keys, Properties};
@@ -40,6 +40,24 @@ use crate::storage::{AppendMessage, AppendResult, AppendStatus, StorageError};
 
 /// Largest properties string a record can hold (signed 16-bit length).
 pub const PROPERTIES_MAX_BYTES: usize = 32_767;
+
+/// Largest batch body accepted after decompression (a zip bomb stops here).
+pub const BATCH_INFLATED_MAX_BYTES: usize = 64 << 20;
+
+/// Inflates zlib data, refusing output larger than `max` bytes.
+pub fn inflate_bounded(data: &[u8], max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max));
+    flate2::read::ZlibDecoder::new(data)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > max {
+        return Err(std::io::Error::other(format!(
+            "inflates to more than {max} bytes"
+        )));
+    }
+    Ok(out)
+}
 
 /// The client's address as a record stores it (IPv4; IPv4-mapped IPv6 converted; else 0.0.0.0).
 pub fn born_host(peer: SocketAddr) -> SocketAddrV4 {
@@ -71,7 +89,7 @@ impl Broker {
         if let Err(e) = validate_topic_name(&topic) {
             return Some(error_response(&cmd, rs::MESSAGE_ILLEGAL, e.to_string()));
         }
-        let cfg = match self.topic(&topic) {
+        let cfg = match self.topic_view(&topic) {
             Some(c) => c,
             None => {
                 let template = cmd.ext(dk).unwrap_or(AUTO_CREATE_TOPIC).to_string();
@@ -81,7 +99,7 @@ impl Broker {
                     .unwrap_or(4)
                     .clamp(1, 1024);
                 match self.auto_create(&topic, &template, queues).await {
-                    Ok(c) => c,
+                    Ok(c) => TopicView::from(&c),
                     Err(e) => return Some(error_response(&cmd, rs::TOPIC_NOT_EXIST, e)),
                 }
             }
@@ -98,7 +116,7 @@ impl Broker {
             Err(r) => return Some(r),
         };
         let qid = if requested < 0 {
-            self.pick_queue(&cfg)
+            self.pick_queue(&topic, &cfg)
         } else {
             requested as u32
         };
@@ -152,12 +170,12 @@ impl Broker {
     }
 
     /// A random writable queue, preferring the ones this shard owns.
-    fn pick_queue(&self, cfg: &TopicConfig) -> u32 {
+    fn pick_queue(&self, topic: &str, cfg: &TopicView) -> u32 {
         let n = cfg.write_queue_nums.max(1);
         let seed = self.next_opaque.get() as u32 ^ (super::now_ms() as u32).rotate_left(7);
         self.next_opaque.set(self.next_opaque.get().wrapping_add(1));
         let local: Vec<u32> = (0..n)
-            .filter(|q| owner(&cfg.topic_name, *q, self.router.shard_count()) == self.shard)
+            .filter(|q| owner(topic, *q, self.router.shard_count()) == self.shard)
             .collect();
         if local.is_empty() {
             seed % n
@@ -171,6 +189,7 @@ impl Broker {
         &self,
         h: &SendMessageHeader,
         flag: i32,
+        sys_flag: i32,
         body: &[u8],
         props: &mut Properties,
         ctx: &RequestCtx,
@@ -205,7 +224,7 @@ impl Broker {
         let rec = NewRecord {
             queue_id,
             flag,
-            sys_flag: h.sys_flag,
+            sys_flag,
             born_timestamp_ms: h.born_timestamp_ms,
             born_host: born_host(ctx.peer),
             store_host: self.store_host,
@@ -238,7 +257,7 @@ impl Broker {
     ) -> Result<(SendMessageHeader, u32), RemotingCommand> {
         let h = SendMessageHeader::parse(cmd)
             .map_err(|e| error_response(cmd, rs::SYSTEM_ERROR, e.to_string()))?;
-        let cfg = self.topic(&h.topic).ok_or_else(|| {
+        let cfg = self.topic_view(&h.topic).ok_or_else(|| {
             error_response(
                 cmd,
                 rs::TOPIC_NOT_EXIST,
@@ -303,7 +322,7 @@ impl Broker {
             return self.process_batch(cmd, h, qid, ctx).await;
         }
         let mut props = Properties::parse(&h.properties);
-        let msg = match self.build_message(&h, h.flag, &cmd.body, &mut props, &ctx) {
+        let msg = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {
             Ok(m) => m,
             Err((code, remark)) => return error_response(&cmd, code, remark),
         };
@@ -330,7 +349,28 @@ impl Broker {
         qid: u32,
         ctx: RequestCtx,
     ) -> RemotingCommand {
-        let entries = match decode_batch(&cmd.body) {
+        // The C++ client zlib-compresses a whole batch body over 4 KiB and sets COMPRESSED on the
+        // request; the entries inside are plain, so they are stored without the flag.
+        let inflated;
+        let raw: &[u8] = if h.sys_flag & message::sys_flag::COMPRESSED != 0 {
+            match inflate_bounded(&cmd.body, BATCH_INFLATED_MAX_BYTES) {
+                Ok(b) => {
+                    inflated = b;
+                    &inflated
+                }
+                Err(e) => {
+                    return error_response(
+                        &cmd,
+                        rs::MESSAGE_ILLEGAL,
+                        format!("bad compressed batch body: {e}"),
+                    )
+                }
+            }
+        } else {
+            &cmd.body
+        };
+        let entry_sys_flag = h.sys_flag & !message::sys_flag::COMPRESSED;
+        let entries = match decode_batch(raw) {
             Ok(e) if !e.is_empty() => e,
             Ok(_) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, "the batch is empty"),
             Err(e) => {
@@ -346,7 +386,7 @@ impl Broker {
                     props.set(k, v);
                 }
             }
-            match self.build_message(&h, entry.flag, entry.body, &mut props, &ctx) {
+            match self.build_message(&h, entry.flag, entry_sys_flag, entry.body, &mut props, &ctx) {
                 Ok(m) => msgs.push(m),
                 Err((code, remark)) => return error_response(&cmd, code, remark),
             }
@@ -364,5 +404,36 @@ impl Broker {
             }
             Err(e) => self.storage_error(&cmd, &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn inflate_is_bounded() {
+        let data = vec![7u8; 10_000];
+        assert_eq!(inflate_bounded(&zlib(&data), 10_000).unwrap(), data);
+        assert!(
+            inflate_bounded(&zlib(&data), 9_999).is_err(),
+            "over the bound"
+        );
+        assert!(inflate_bounded(b"not zlib at all", 1 << 20).is_err());
+    }
+
+    #[test]
+    fn born_host_is_ipv4() {
+        let v6mapped: SocketAddr = "[::ffff:10.1.2.3]:4567".parse().unwrap();
+        assert_eq!(born_host(v6mapped), "10.1.2.3:4567".parse().unwrap());
+        let v6: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        assert_eq!(born_host(v6).ip(), &Ipv4Addr::UNSPECIFIED);
     }
 }

@@ -73,6 +73,38 @@ impl TopicConfig {
     }
 }
 
+/// The part of a topic's config the request path needs, cheap to copy (no strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicView {
+    pub read_queue_nums: u32,
+    pub write_queue_nums: u32,
+    pub perm: u32,
+}
+
+impl TopicView {
+    pub fn queue_count(&self) -> u32 {
+        self.read_queue_nums.max(self.write_queue_nums)
+    }
+
+    pub fn writable(&self) -> bool {
+        self.perm & perm::WRITE != 0
+    }
+
+    pub fn readable(&self) -> bool {
+        self.perm & perm::READ != 0
+    }
+}
+
+impl From<&TopicConfig> for TopicView {
+    fn from(c: &TopicConfig) -> TopicView {
+        TopicView {
+            read_queue_nums: c.read_queue_nums,
+            write_queue_nums: c.write_queue_nums,
+            perm: c.perm,
+        }
+    }
+}
+
 /// Why a topic name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicNameError {

@@ -54,6 +54,9 @@ fn socket_for(ip: Ipv4Addr, port: u16, reuse_port: bool) -> std::io::Result<Sock
     Ok(sk)
 }
 
+/// How long a port that is in use is retried before it counts as busy.
+pub const BIND_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Binds `copies` SO_REUSEPORT listening sockets on `ip:port`, after checking that no other process
 /// listens there (a plain bind first: SO_REUSEPORT alone would happily share the port with a stranger).
 pub fn bind_listeners(ip: Ipv4Addr, port: u16, copies: usize) -> Result<Vec<RawFd>, BindError> {
@@ -64,7 +67,21 @@ pub fn bind_listeners(ip: Ipv4Addr, port: u16, copies: usize) -> Result<Vec<RawF
             BindError::Io { ip, port, source }
         }
     };
-    drop(socket_for(ip, port, false).map_err(io)?);
+    // A process killed with SIGKILL can hold its listeners for a moment after it is reaped (io_uring
+    // tears its rings down asynchronously, and a pending accept keeps the socket). Retry that briefly.
+    let deadline = std::time::Instant::now() + BIND_RETRY_WINDOW;
+    loop {
+        match socket_for(ip, port, false) {
+            Ok(probe) => break drop(probe),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
     (0..copies)
         .map(|_| {
             socket_for(ip, port, true)

@@ -11,7 +11,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::{language_name, language_ordinal, DecodeError, RemotingCommand};
+use super::{language_name, language_ordinal, DecodeError, Head, RemotingCommand};
 
 struct Reader<'a> {
     buf: &'a [u8],
@@ -123,27 +123,30 @@ fn encodable(k: &str, v: &str) -> bool {
     !k.is_empty() && !v.is_empty() && k.len() <= i16::MAX as usize && v.len() <= i32::MAX as usize
 }
 
-pub(super) fn encode_header(cmd: &RemotingCommand, out: &mut BytesMut) {
-    out.put_i16(cmd.code as i16);
-    out.put_u8(language_ordinal(&cmd.language));
-    out.put_i16(cmd.version as i16);
-    out.put_i32(cmd.opaque);
-    out.put_i32(cmd.flag);
-    match &cmd.remark {
+pub(super) fn encode_header<'a>(
+    head: &Head<'_>,
+    ext: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    out: &mut BytesMut,
+) {
+    out.put_i16(head.code as i16);
+    out.put_u8(language_ordinal(head.language));
+    out.put_i16(head.version as i16);
+    out.put_i32(head.opaque);
+    out.put_i32(head.flag);
+    match head.remark {
         Some(r) if !r.is_empty() => {
             out.put_i32(r.len() as i32);
             out.put_slice(r.as_bytes());
         }
         _ => out.put_i32(0),
     }
-    let ext_len: usize = cmd
-        .ext_fields
-        .iter()
+    let ext_len: usize = ext
+        .clone()
         .filter(|(k, v)| encodable(k, v))
         .map(|(k, v)| 2 + k.len() + 4 + v.len())
         .sum();
     out.put_i32(ext_len as i32);
-    for (k, v) in cmd.ext_fields.iter().filter(|(k, v)| encodable(k, v)) {
+    for (k, v) in ext.filter(|(k, v)| encodable(k, v)) {
         out.put_i16(k.len() as i16);
         out.put_slice(k.as_bytes());
         out.put_i32(v.len() as i32);

@@ -17,7 +17,7 @@ use std::fmt;
 use bytes::{BufMut, BytesMut};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{DecodeError, RemotingCommand};
+use super::{DecodeError, Head, RemotingCommand};
 
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(header);
@@ -198,11 +198,24 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
     }
 }
 
-pub(super) fn encode_header(cmd: &RemotingCommand, out: &mut BytesMut) {
+/// Upper bound of the encoded header length (assuming no escapes), to reserve once.
+pub(super) fn header_len_hint<'a>(
+    head: &Head<'_>,
+    ext: impl Iterator<Item = (&'a str, &'a str)>,
+) -> usize {
+    let ext: usize = ext.map(|(k, v)| k.len() + v.len() + 6).sum();
+    150 + ext + head.language.len() + head.remark.map_or(0, |r| r.len() + 12)
+}
+
+pub(super) fn encode_header<'a>(
+    head: &Head<'_>,
+    ext: impl Iterator<Item = (&'a str, &'a str)>,
+    out: &mut BytesMut,
+) {
     out.put_slice(b"{\"code\":");
-    put_int(out, cmd.code as i64);
+    put_int(out, head.code as i64);
     out.put_slice(b",\"extFields\":{");
-    for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+    for (i, (k, v)) in ext.enumerate() {
         if i > 0 {
             out.put_u8(b',');
         }
@@ -211,17 +224,17 @@ pub(super) fn encode_header(cmd: &RemotingCommand, out: &mut BytesMut) {
         put_json_str(out, v);
     }
     out.put_slice(b"},\"flag\":");
-    put_int(out, cmd.flag as i64);
+    put_int(out, head.flag as i64);
     out.put_slice(b",\"language\":");
-    put_json_str(out, &cmd.language);
+    put_json_str(out, head.language);
     out.put_slice(b",\"opaque\":");
-    put_int(out, cmd.opaque as i64);
-    if let Some(remark) = &cmd.remark {
+    put_int(out, head.opaque as i64);
+    if let Some(remark) = head.remark {
         out.put_slice(b",\"remark\":");
         put_json_str(out, remark);
     }
     out.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
-    put_int(out, cmd.version as i64);
+    put_int(out, head.version as i64);
     out.put_u8(b'}');
 }
 
@@ -247,8 +260,16 @@ fn put_int(out: &mut BytesMut, v: i64) {
 /// Writes `s` as a JSON string literal (RFC 8259 escaping; non-ASCII passes through as UTF-8).
 pub(crate) fn put_json_str(out: &mut BytesMut, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.put_u8(b'"');
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Fast path: nothing to escape (almost every header value).
+        out.reserve(bytes.len() + 2);
+        out.put_u8(b'"');
+        out.put_slice(bytes);
+        out.put_u8(b'"');
+        return;
+    }
+    out.put_u8(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {

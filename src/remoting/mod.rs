@@ -273,22 +273,108 @@ pub fn decode_frame(
 /// The caller keeps frames within [`FRAME_MAX_BYTES`] (pull responses are capped well below it);
 /// a header longer than 16 MiB - 1 cannot be represented and is a programmer error.
 pub fn encode_frame(cmd: &RemotingCommand, out: &mut BytesMut) {
+    let head = Head {
+        code: cmd.code,
+        language: &cmd.language,
+        version: cmd.version,
+        opaque: cmd.opaque,
+        flag: cmd.flag,
+        remark: cmd.remark.as_deref(),
+        serialize_type: cmd.serialize_type,
+    };
+    let ext = cmd.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    encode_parts(&head, ext, &cmd.body, out);
+}
+
+/// A command whose parts are borrowed, for hot paths that should not allocate a `String` per
+/// extFields entry (the load generator's sends; responses built from numbers on the stack).
+/// Encodes exactly like the equivalent [`RemotingCommand`].
+#[derive(Debug, Clone, Copy)]
+pub struct CommandRef<'a> {
+    pub code: i32,
+    pub language: &'a str,
+    pub version: i32,
+    pub opaque: i32,
+    pub flag: i32,
+    pub remark: Option<&'a str>,
+    pub ext_fields: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    pub serialize_type: SerializeType,
+}
+
+impl<'a> CommandRef<'a> {
+    /// A request with our language and version, JSON-serialized, no remark.
+    pub fn request(code: i32, ext_fields: &'a [(&'a str, &'a str)], body: &'a [u8]) -> Self {
+        CommandRef {
+            code,
+            language: OUR_LANGUAGE,
+            version: OUR_VERSION,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields,
+            body,
+            serialize_type: SerializeType::Json,
+        }
+    }
+}
+
+/// Appends the encoding of a borrowed command to `out` (see [`encode_frame`]).
+pub fn encode_frame_ref(cmd: &CommandRef<'_>, out: &mut BytesMut) {
+    let head = Head {
+        code: cmd.code,
+        language: cmd.language,
+        version: cmd.version,
+        opaque: cmd.opaque,
+        flag: cmd.flag,
+        remark: cmd.remark,
+        serialize_type: cmd.serialize_type,
+    };
+    encode_parts(&head, cmd.ext_fields.iter().copied(), cmd.body, out);
+}
+
+/// The fixed fields of a header, borrowed.
+pub(crate) struct Head<'a> {
+    pub(crate) code: i32,
+    pub(crate) language: &'a str,
+    pub(crate) version: i32,
+    pub(crate) opaque: i32,
+    pub(crate) flag: i32,
+    pub(crate) remark: Option<&'a str>,
+    pub(crate) serialize_type: SerializeType,
+}
+
+fn encode_parts<'a>(
+    head: &Head<'_>,
+    ext: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    body: &[u8],
+    out: &mut BytesMut,
+) {
     let start = out.len();
-    out.reserve(FRAME_PREFIX_BYTES + 256 + cmd.body.len());
+    let header_hint = match head.serialize_type {
+        SerializeType::Json => json::header_len_hint(head, ext.clone()),
+        SerializeType::RocketMq => {
+            64 + ext
+                .clone()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>()
+        }
+    };
+    out.reserve(FRAME_PREFIX_BYTES + header_hint + body.len());
     out.put_u32(0); // total length, patched below
     out.put_u32(0); // type | header length, patched below
-    match cmd.serialize_type {
-        SerializeType::Json => json::encode_header(cmd, out),
-        SerializeType::RocketMq => binary::encode_header(cmd, out),
+    match head.serialize_type {
+        SerializeType::Json => json::encode_header(head, ext, out),
+        SerializeType::RocketMq => binary::encode_header(head, ext, out),
     }
     let header_len = out.len() - start - FRAME_PREFIX_BYTES;
     assert!(
         header_len <= 0x00FF_FFFF,
         "remoting header of {header_len} bytes exceeds 24 bits"
     );
-    out.extend_from_slice(&cmd.body);
+    out.extend_from_slice(body);
     let total = out.len() - start - 4;
-    let type_byte: u32 = match cmd.serialize_type {
+    let type_byte: u32 = match head.serialize_type {
         SerializeType::Json => 0,
         SerializeType::RocketMq => 1,
     };
