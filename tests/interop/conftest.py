@@ -5,8 +5,8 @@
 
 `broker` options come from a marker: `@pytest.mark.broker(flush="sync", shards=2, segment_size=..., sets=[...])`.
 The broker's stderr goes to a file per start (`bolide-<n>.log` in the test's work dir); its tail is added
-to the report of a failing test. Work dirs live under target/interop/ (ext4, O_DIRECT capable) and are
-removed when the test passes.
+to the report of a failing test. Work dirs live under target/interop/ (ext4, O_DIRECT capable); they are
+removed when the test passes, and only their logs are kept when it fails (INTEROP_KEEP=1 keeps all).
 """
 import os
 import random
@@ -85,7 +85,11 @@ def strip_ansi(s):
 class Broker:
     """One bolide process (restartable on the same ports and data dir)."""
 
-    def __init__(self, workdir, flush="sync", shards=2, segment_size=None, sets=(), extra_args=()):
+    # bolide's default segment is 1 GiB, pre-allocated (and the next one prepared ahead) per shard: a
+    # suite of ~60 brokers would need tens of GiB. 16 MiB still holds the largest (4 MiB) message.
+    DEFAULT_SEGMENT = 16 << 20
+
+    def __init__(self, workdir, flush="sync", shards=2, segment_size=DEFAULT_SEGMENT, sets=(), extra_args=()):
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.namesrv_port, self.broker_port = free_ports()
@@ -289,14 +293,21 @@ def workdir(request):
     yield d
     passed = all(getattr(request.node, "rep_" + w, None) is None or getattr(request.node, "rep_" + w).passed
                  for w in ("setup", "call"))
-    if passed and not os.environ.get("INTEROP_KEEP"):
+    if os.environ.get("INTEROP_KEEP"):
+        return
+    if passed:
         shutil.rmtree(d, ignore_errors=True)
+    else:  # keep the logs of a failing test, not its (pre-allocated, large) data
+        for sub in d.iterdir():
+            if sub.is_dir() and sub.name != "client-logs":
+                shutil.rmtree(sub, ignore_errors=True)
 
 
 @pytest.fixture
 def broker(request, bolide_bin, workdir):
-    marker = request.node.get_closest_marker("broker")
-    opts = dict(marker.kwargs) if marker else {}
+    opts = {}
+    for marker in reversed(list(request.node.iter_markers("broker"))):  # test marks override module marks
+        opts.update(marker.kwargs)
     b = Broker(workdir, **opts)
     request.node._bolide = b
     b.start()

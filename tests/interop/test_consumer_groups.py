@@ -74,3 +74,25 @@ def test_broadcasting_each_consumer_gets_everything(broker):
                        lambda: "each consumer to get all %d; missing A=%s B=%s" % (
                            N, sorted(set(keys) - per_consumer()["A"])[:10],
                            sorted(set(keys) - per_consumer()["B"])[:10]))
+
+
+def test_survivor_takes_over_the_queues_of_a_consumer_that_left(broker):
+    """§6.2, §6.3, §7.9: when one of two consumers of a group shuts down (UNREGISTER_CLIENT, connection
+    closed), the consumer list shrinks and the survivor rebalances to all queues (at once if the broker
+    sends NOTIFY_CONSUMER_IDS_CHANGED, else within the client's 20 s rebalance period); it then receives
+    every message, including those in the queues the other one had."""
+    topic = unique("Leave")
+    group = unique("CG")
+    received = clients.Received()
+    with clients.producer(broker.namesrv) as p:
+        clients.create_topic(p, topic)
+        with clients.push_consumer(broker.namesrv, group, topic, received.callback("A")):
+            with clients.push_consumer(broker.namesrv, group, topic, received.callback("B")):
+                clients.await_consumers_ready(p, topic, received, ["A", "B"], timeout=90)
+            t0 = time.monotonic()
+            clients.await_consumers_ready(p, topic, received, ["A"], timeout=60)
+            print("survivor owned every queue %.1f s after the other consumer left" % (time.monotonic() - t0))
+            keys = send_numbered(p, topic, 100, "after")
+            wait_until(lambda: set(keys) <= received.keys("after-"), 60,
+                       lambda: "survivor to get all 100; missing %s" % sorted(set(keys) - received.keys("after-"))[:10])
+    assert {m["consumer"] for m in received.snapshot() if m["keys"].startswith("after-")} == {"A"}

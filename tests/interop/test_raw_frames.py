@@ -364,3 +364,204 @@ def test_send_batch_message_320_stores_each_message(broker):
             for k, v in props.items():
                 assert rec["properties"].get(k) == v, "message %d property %s: %r" % (i, k, rec["properties"])
             assert remoting.offset_msg_id_of(rec) == mid, "msgId %d of the response names another record" % i
+
+
+# ---- long polling, offsets, routes, VIP port -----------------------------------------------------
+
+def test_long_poll_is_held_then_woken_by_a_send(broker):
+    """§7.4: a pull with SUSPEND at the end of a queue is not answered at once; a message appended to
+    that queue answers it (SUCCESS with the message, well before the suspend timeout); with no message
+    it is answered 19 after suspendTimeoutMillis (Java may be up to 5 s late)."""
+    topic = unique("LongPoll")
+    group = unique("G")
+    flags = remoting.PULL_SUSPEND | remoting.PULL_SUBSCRIPTION
+    with Conn(broker.host, broker.broker_port, timeout=30) as c, Conn(broker.host, broker.broker_port) as s:
+        assert_send_ok(send_v2(s, topic, b"first", queue_id=1), "first")
+        opaque = c.next_opaque()
+        ext = {"consumerGroup": group, "topic": topic, "queueId": 1, "queueOffset": "1", "maxMsgNums": 32,
+               "sysFlag": flags, "commitOffset": "-1", "suspendTimeoutMillis": "15000", "subscription": "*",
+               "subVersion": "0"}
+        c.send_raw(remoting.encode_request(remoting.PULL_MESSAGE, opaque, ext))
+        with pytest.raises(socket.timeout):
+            early = c.read_frame(timeout=1.0)
+            pytest.fail("long poll answered before any message arrived: %r" % early)
+        t0 = time.monotonic()
+        assert_send_ok(send_v2(s, topic, b"wake up", {"KEYS": "w"}, queue_id=1), "wake-up send")
+        f = c.read_frame(timeout=10)
+        took = time.monotonic() - t0
+        assert f.opaque == opaque and f.code == remoting.SUCCESS, "woken pull: %r" % f
+        assert [r["body"] for r in remoting.decode_records(f.body)] == [b"wake up"]
+        assert took < 3, "held pull answered %.1f s after the message arrived" % took
+
+        ext.update(queueOffset="2", suspendTimeoutMillis="1000")
+        opaque = c.next_opaque()
+        t0 = time.monotonic()
+        c.send_raw(remoting.encode_request(remoting.PULL_MESSAGE, opaque, ext))
+        f = c.read_frame(timeout=15)
+        took = time.monotonic() - t0
+        assert f.opaque == opaque and f.code == remoting.PULL_NOT_FOUND, "timed-out long poll: %r" % f
+        assert f.ext.get("nextBeginOffset") == "2", "timed-out long poll: %r" % f
+        assert 0.8 <= took <= 7, "a 1 s long poll was answered after %.2f s" % took
+
+
+def test_consumer_offsets_update_query_and_oneway(broker):
+    """§7.6: QUERY_CONSUMER_OFFSET is 22 (or 0, the Java young-queue nuance) before any commit;
+    UPDATE_CONSUMER_OFFSET (normal and oneway) is read back; offsets are per group and queue."""
+    topic = unique("Offsets")
+    g1, g2 = unique("G"), unique("G")
+    with Conn(broker.host, broker.broker_port) as c:
+        for q in range(2):
+            for i in range(3):
+                assert_send_ok(send_v2(c, topic, b"m", queue_id=q))
+
+        def query(g, q):
+            r = c.request(remoting.QUERY_CONSUMER_OFFSET, {"consumerGroup": g, "topic": topic, "queueId": q})
+            return r.code, r.ext.get("offset")
+
+        code, off = query(g1, 0)
+        assert code == remoting.QUERY_NOT_FOUND or (code == 0 and off == "0"), "never committed: %s %s" % (code, off)
+        r = c.request(remoting.UPDATE_CONSUMER_OFFSET, {"consumerGroup": g1, "topic": topic, "queueId": 0,
+                                                        "commitOffset": "2"})
+        assert r.code == remoting.SUCCESS, "update: %r" % r
+        c.oneway(remoting.UPDATE_CONSUMER_OFFSET, {"consumerGroup": g1, "topic": topic, "queueId": 1,
+                                                   "commitOffset": "3"})
+        deadline = time.monotonic() + 5
+        while query(g1, 1) != (0, "3") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert query(g1, 0) == (0, "2")
+        assert query(g1, 1) == (0, "3"), "oneway commit not applied: %s" % (query(g1, 1),)
+        code, off = query(g2, 0)
+        assert code == remoting.QUERY_NOT_FOUND or (code == 0 and off == "0"), "other group sees %s %s" % (code, off)
+        assert not c.stray, "frames answering the oneway commit: %r" % c.stray
+
+
+def test_route_of_an_auto_created_topic(broker):
+    """§3.1, §5.4 step 4: a topic auto-created by a send with defaultTopicQueueNums=4 gets 4 read/write
+    queues, perm 6, one master (id 0) at the advertised address; compact JSON (the C++ client sends
+    version 63, so a Java NameServer would write brokerAddrs keys unquoted; either form is accepted)."""
+    topic = unique("Route")
+    with Conn(broker.host, broker.broker_port) as c:
+        assert_send_ok(send_v2(c, topic, b"m"))
+    with Conn(broker.host, broker.namesrv_port) as c:
+        r = c.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+    assert r.code == remoting.SUCCESS, "route after auto-create: %r" % r
+    text = r.body.decode()
+    assert ": " not in text and "\n" not in text, "route JSON is not compact: %s" % text
+    import re
+    route = json.loads(re.sub(r'([{,])(-?\d+):', r'\1"\2":', text))
+    qd = route["queueDatas"]
+    assert len(qd) == 1 and qd[0]["readQueueNums"] == 4 and qd[0]["writeQueueNums"] == 4 and qd[0]["perm"] == 6, qd
+    bd = route["brokerDatas"]
+    assert len(bd) == 1 and bd[0]["brokerName"] == qd[0]["brokerName"], bd
+    assert bd[0]["brokerAddrs"] == {"0": broker.broker_addr}, bd
+
+
+def test_vip_port_serves_send_and_pull(broker):
+    """§1.1: the broker also listens on port-2 (old Java clients' VIP channel) and serves every code
+    there; messages sent there are the same messages."""
+    topic = unique("Vip")
+    with Conn(broker.host, broker.vip_port) as v:
+        r = send_v2(v, topic, b"via vip", {"KEYS": "vip"}, queue_id=0)
+        assert_send_ok(r, "send on the VIP port")
+    with Conn(broker.host, broker.broker_port) as c:
+        p = pull(c, unique("G"), topic, 0, 0)
+        assert p.code == remoting.SUCCESS, "pull on the main port: %r" % p
+        assert [x["body"] for x in remoting.decode_records(p.body)] == [b"via vip"]
+
+
+# ---- limits and refusals -------------------------------------------------------------------------
+
+def test_pull_response_stays_under_16_mib(broker):
+    """§1.2, §7.5: peers refuse frames over 16 MiB, so a pull of many large messages must be capped:
+    five 3.9 MiB messages in one queue, pulled with maxMsgNums 32, come back over several pulls, every
+    response frame under 16 MiB, every message exactly once and intact."""
+    topic = unique("BigPull")
+    size = 4 * 1024 * 1024 - 100 * 1024
+    bodies = [bytes([65 + i]) * size for i in range(5)]
+    with Conn(broker.host, broker.broker_port, timeout=60) as c:
+        for i, b in enumerate(bodies):
+            assert_send_ok(send_v2(c, topic, b, {"KEYS": "big%d" % i}, queue_id=0), "big send %d" % i)
+        got, offset = [], 0
+        for _ in range(10):
+            r = pull(c, unique("G"), topic, 0, offset)  # read_frame raises on a frame over 16 MiB
+            if r.code != remoting.SUCCESS:
+                break
+            got += remoting.decode_records(r.body)
+            offset = int(r.ext["nextBeginOffset"])
+    assert [x["body"] for x in got] == bodies, "pulled %d messages of sizes %s" % (len(got), [len(x["body"]) for x in got])
+
+
+@pytest.mark.parametrize("case", ["illegal-chars", "too-long", "system-topic", "queue-out-of-range"])
+def test_send_refusals(broker, case):
+    """§5.4 steps 2 and 5: an illegal topic name (Java 4.9: SYSTEM_ERROR with a remark; the reference
+    also allows MESSAGE_ILLEGAL), a send-forbidden system topic (NO_PERMISSION) and a queueId beyond
+    the topic's queues (SYSTEM_ERROR) are refused and nothing is stored."""
+    good = unique("Refuse")
+    topic, queue, allowed = {
+        "illegal-chars": ("bad topic!", 0, (remoting.SYSTEM_ERROR, remoting.MESSAGE_ILLEGAL)),
+        "too-long": ("T" * 128, 0, (remoting.SYSTEM_ERROR, remoting.MESSAGE_ILLEGAL)),
+        "system-topic": ("SCHEDULE_TOPIC_XXXX", 0, (16,)),
+        "queue-out-of-range": (good, 4, (remoting.SYSTEM_ERROR,)),
+    }[case]
+    with Conn(broker.host, broker.broker_port) as c:
+        assert_send_ok(send_v2(c, good, b"ok", queue_id=0), "a good send first")
+        r = send_v2(c, topic, b"refused", queue_id=queue)
+        assert r.code in allowed, "%s: want one of %s, got %r" % (case, allowed, r)
+        if case == "queue-out-of-range":
+            assert c.request(remoting.GET_MAX_OFFSET, {"topic": good, "queueId": 4}).ext.get("offset") in (None, "0")
+        else:
+            with Conn(broker.host, broker.namesrv_port) as n:
+                rr = n.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+                assert rr.code == remoting.TOPIC_NOT_EXIST or case == "system-topic", \
+                    "refused topic %r has a route: %r" % (topic, rr)
+
+
+def test_pull_unknown_topic_and_bad_queue(broker):
+    """§7.1 step 2: a pull of an unknown topic answers TOPIC_NOT_EXIST (17); a queueId beyond the
+    topic's read queues answers SYSTEM_ERROR (1); a pull with COMMIT_OFFSET stores the commit offset."""
+    topic = unique("PullErr")
+    group = unique("G")
+    with Conn(broker.host, broker.broker_port) as c:
+        r = pull(c, group, unique("NoSuchTopic"), 0, 0)
+        assert r.code == remoting.TOPIC_NOT_EXIST, "pull of an unknown topic: %r" % r
+        for i in range(3):
+            assert_send_ok(send_v2(c, topic, b"m%d" % i, queue_id=0))
+        r = pull(c, group, topic, 7, 0)
+        assert r.code == remoting.SYSTEM_ERROR, "pull of queue 7 of a 4-queue topic: %r" % r
+        r = c.request(remoting.PULL_MESSAGE, {
+            "consumerGroup": group, "topic": topic, "queueId": 0, "queueOffset": "2", "maxMsgNums": 32,
+            "sysFlag": remoting.PULL_SUBSCRIPTION | remoting.PULL_COMMIT_OFFSET, "commitOffset": "2",
+            "suspendTimeoutMillis": "1000", "subscription": "*", "subVersion": "0"})
+        assert r.code == remoting.SUCCESS
+        q = c.request(remoting.QUERY_CONSUMER_OFFSET, {"consumerGroup": group, "topic": topic, "queueId": 0})
+        assert (q.code, q.ext.get("offset")) == (0, "2"), "commitOffset piggy-backed on a pull not stored: %r" % q
+
+
+def test_lock_batch_mq_is_exclusive(broker):
+    """§7.10: LOCK_BATCH_MQ grants a queue to one client id at a time (re-locking by the holder is
+    fine); after UNLOCK_BATCH_MQ another client gets it."""
+    topic = unique("Lock")
+    group = unique("G")
+    mqs = [{"brokerName": "broker-a", "queueId": q, "topic": topic} for q in (0, 1)]
+
+    def body(client):
+        return json.dumps({"clientId": client, "consumerGroup": group, "mqSet": mqs}).encode()
+
+    def locked(r):
+        assert r.code == remoting.SUCCESS, "LOCK_BATCH_MQ: %r" % r
+        return sorted(m["queueId"] for m in json.loads(r.body or b"{}").get("lockOKMQSet", []))
+
+    with Conn(broker.host, broker.broker_port) as c:
+        assert_send_ok(send_v2(c, topic, b"m", queue_id=0))
+        route = None
+        with Conn(broker.host, broker.namesrv_port) as n:
+            route = n.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+        name = json.loads(route.body.decode().replace('{0:', '{"0":'))["brokerDatas"][0]["brokerName"]
+        for m in mqs:
+            m["brokerName"] = name
+        assert locked(c.request(41, {}, body("client-A"))) == [0, 1]
+        assert locked(c.request(41, {}, body("client-A"))) == [0, 1], "the holder re-locking"
+        assert locked(c.request(41, {}, body("client-B"))) == [], "locks granted to a second client"
+        r = c.request(42, {}, body("client-A"))
+        assert r.code == remoting.SUCCESS, "UNLOCK_BATCH_MQ: %r" % r
+        assert locked(c.request(41, {}, body("client-B"))) == [0, 1], "locks not free after unlock"

@@ -60,7 +60,8 @@ def assert_one_line_error(rc, out, culprit, what):
 
 def base_args(data_dir, ns, bp):
     return ["serve", "--data-dir", str(data_dir), "--namesrv-port", str(ns), "--broker-port", str(bp),
-            "--listen-ip", "127.0.0.1", "--broker-ip", "127.0.0.1", "--flush", "sync", "--shards", "1"]
+            "--listen-ip", "127.0.0.1", "--broker-ip", "127.0.0.1", "--flush", "sync", "--shards", "1",
+            "--segment-size", str(conftest.Broker.DEFAULT_SEGMENT)]
 
 
 @pytest.mark.parametrize("which", ["namesrv", "broker", "vip"])
@@ -120,7 +121,9 @@ def test_tmpfs_data_dir_is_a_one_line_error(bolide_bin, workdir):
     try:
         assert conftest.fs_type(mnt) == "tmpfs"
         ns, bp = conftest.free_ports()
-        rc, out, took = run_bolide(base_args(os.path.join(mnt, "data"), ns, bp) + ["--segment-size", str(8 << 20)])
+        args = base_args(os.path.join(mnt, "data"), ns, bp)
+        args[args.index("--segment-size") + 1] = str(8 << 20)
+        rc, out, took = run_bolide(args)
         assert_one_line_error(rc, out, r"O_DIRECT|tmpfs", "tmpfs data dir")
     finally:
         subprocess.run(["umount", "-l", mnt], capture_output=True)
