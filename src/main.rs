@@ -295,8 +295,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             drained: drained_tx.clone(),
         })
         .collect();
-    let handles =
-        shard::start(startups, |_, s| run_shard(s)).context("cannot start shard executors")?;
+    let spin =
+        (cfg.spin_before_park_us > 0).then(|| Duration::from_micros(cfg.spin_before_park_us));
+    let handles = shard::start(startups, spin, |_, s| run_shard(s))
+        .context("cannot start shard executors")?;
     drop(ready_tx);
     drop(drained_tx);
     for _ in 0..shards {

@@ -58,6 +58,9 @@ pub struct BrokerConfig {
     pub frame_max_bytes: usize,
     /// How often consumer offsets are written to disk.
     pub offset_persist_interval_ms: u64,
+    /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
+    /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
+    pub spin_before_park_us: u64,
 }
 
 impl Default for BrokerConfig {
@@ -86,6 +89,7 @@ impl Default for BrokerConfig {
             connection_inflight_max: 4096,
             frame_max_bytes: crate::remoting::FRAME_MAX_BYTES,
             offset_persist_interval_ms: 1_000,
+            spin_before_park_us: 0,
         }
     }
 }
@@ -207,6 +211,10 @@ pub const KEYS: &[Key] = &[
         name: "offset_persist_interval_ms",
         rocketmq: &["flushConsumerOffsetInterval"],
     },
+    Key {
+        name: "spin_before_park_us",
+        rocketmq: &[],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -303,6 +311,7 @@ impl BrokerConfig {
             "long_polling" => self.long_polling = parse_bool(key, v)?,
             "connection_inflight_max" => self.connection_inflight_max = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
+            "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)

@@ -157,35 +157,73 @@ const V2: SendKeys = SendKeys {
     batch: "m",
 };
 
+/// V1 names in [`SendKeys`] order (index = V2 letter - 'a').
+const V1_KEYS: [&str; 13] = [
+    "producerGroup",
+    "topic",
+    "defaultTopic",
+    "defaultTopicQueueNums",
+    "queueId",
+    "sysFlag",
+    "bornTimestamp",
+    "flag",
+    "properties",
+    "reconsumeTimes",
+    "unitMode",
+    "maxReconsumeTimes",
+    "batch",
+];
+const V2_KEYS: [&str; 13] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+];
+
 impl SendMessageHeader {
     /// Parses a send header. Dialect: code 10 uses the V1 long names, 310 and 320 the V2 letters;
     /// because clients are not uniform (§14.15), any of the three codes falls back to the other
     /// dialect when its topic key is absent and the other dialect's is present.
     pub fn parse(cmd: &RemotingCommand) -> Result<SendMessageHeader, HeaderError> {
-        let v2 = match cmd.code {
-            request::SEND_MESSAGE => cmd.ext(V1.topic).is_none() && cmd.ext(V2.topic).is_some(),
-            _ => cmd.ext(V2.topic).is_some() || cmd.ext(V1.topic).is_none(),
+        // One pass over extFields collects both dialects (the send path is the hottest header).
+        let mut v1: [Option<&str>; 13] = [None; 13];
+        let mut v2: [Option<&str>; 13] = [None; 13];
+        for (k, v) in &cmd.ext_fields {
+            let slot = match k.as_bytes() {
+                [c @ b'a'..=b'm'] => &mut v2[(c - b'a') as usize],
+                _ => match V1_KEYS.iter().position(|n| *n == k) {
+                    Some(i) => &mut v1[i],
+                    None => continue,
+                },
+            };
+            if slot.is_none() {
+                *slot = Some(v.as_str());
+            }
+        }
+        let use_v2 = match cmd.code {
+            request::SEND_MESSAGE => v1[1].is_none() && v2[1].is_some(),
+            _ => v2[1].is_some() || v1[1].is_none(),
         };
-        let k = if v2 { &V2 } else { &V1 };
+        let (vals, keys) = if use_v2 {
+            (&v2, &V2_KEYS)
+        } else {
+            (&v1, &V1_KEYS)
+        };
+        let req = |i: usize| vals[i].ok_or(HeaderError::Missing { field: keys[i] });
+        let num_i32 = |i: usize| vals[i].map(|v| parse_num::<i32>(keys[i], v)).transpose();
         Ok(SendMessageHeader {
-            producer_group: ext_str(cmd, k.producer_group)?.to_string(),
-            topic: ext_str(cmd, k.topic)?.to_string(),
-            default_topic: opt_str(cmd, k.default_topic)
-                .unwrap_or(DEFAULT_TOPIC)
-                .to_string(),
-            default_topic_queue_nums: opt_i32(cmd, k.default_topic_queue_nums)?.unwrap_or(4),
-            queue_id: ext_i32(cmd, k.queue_id)?,
-            sys_flag: opt_i32(cmd, k.sys_flag)?.unwrap_or(0),
-            born_timestamp_ms: ext_i64(cmd, k.born_timestamp)?,
-            flag: opt_i32(cmd, k.flag)?.unwrap_or(0),
-            properties: opt_str(cmd, k.properties).unwrap_or("").to_string(),
-            reconsume_times: opt_i32(cmd, k.reconsume_times)?.unwrap_or(0),
-            unit_mode: ext_bool(cmd, k.unit_mode),
-            max_reconsume_times: opt_i32(cmd, k.max_reconsume_times)?,
-            // The C++ client sends batches as code 10 with `batch: "1"` (Java would read false and store
-            // the encoded batch as one message; users expect the messages).
-            batch: ext_bool(cmd, k.batch)
-                || opt_str(cmd, k.batch) == Some("1")
+            producer_group: req(0)?.to_string(),
+            topic: req(1)?.to_string(),
+            default_topic: vals[2].unwrap_or(DEFAULT_TOPIC).to_string(),
+            default_topic_queue_nums: num_i32(3)?.unwrap_or(4),
+            queue_id: parse_num(keys[4], req(4)?)?,
+            sys_flag: num_i32(5)?.unwrap_or(0),
+            born_timestamp_ms: parse_num(keys[6], req(6)?)?,
+            flag: num_i32(7)?.unwrap_or(0),
+            properties: vals[8].unwrap_or("").to_string(),
+            reconsume_times: num_i32(9)?.unwrap_or(0),
+            unit_mode: vals[10].is_some_and(parse_bool),
+            max_reconsume_times: num_i32(11)?,
+            // The C++ client sends batches as code 10 with `batch: "1"` (Java would read false and
+            // store the encoded batch as one message; users expect the messages).
+            batch: vals[12].is_some_and(|v| parse_bool(v) || v == "1")
                 || cmd.code == request::SEND_BATCH_MESSAGE,
         })
     }

@@ -183,16 +183,24 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: Vec<(String, String)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        // Keys seen so far, as a 64-bit Bloom filter over (length, first byte, last byte): a repeated
+        // key is rare, and this keeps the common case free of pairwise string comparisons.
+        let mut seen: u64 = 0;
         while let Some(key) = map.next_key::<String>()? {
             let Some(value) = map.next_value_seed(TextSeed)? else {
                 continue;
             };
-            // A repeated key replaces the earlier value, like a JSON object parsed into a map.
-            match out.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => *v = value,
-                None => out.push((key, value)),
+            let bit = key_bit(&key);
+            if seen & bit != 0 {
+                // Possibly repeated: the later value replaces the earlier one, like a JSON map.
+                if let Some((_, v)) = out.iter_mut().find(|(k, _)| *k == key) {
+                    *v = value;
+                    continue;
+                }
             }
+            seen |= bit;
+            out.push((key, value));
         }
         Ok(out)
     }
@@ -205,6 +213,19 @@ pub(super) fn header_len_hint<'a>(
 ) -> usize {
     let ext: usize = ext.map(|(k, v)| k.len() + v.len() + 6).sum();
     150 + ext + head.language.len() + head.remark.map_or(0, |r| r.len() + 12)
+}
+
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let (first, last) = (
+        b.first().copied().unwrap_or(0),
+        b.last().copied().unwrap_or(0),
+    );
+    let h = (b.len() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((first as u64) << 8 | last as u64)
+        .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    1u64 << (h >> 58)
 }
 
 pub(super) fn encode_header<'a>(
@@ -262,8 +283,7 @@ pub(crate) fn put_json_str(out: &mut BytesMut, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Fast path: nothing to escape (almost every header value).
-        out.reserve(bytes.len() + 2);
+        // Fast path: nothing to escape (almost every header value). The caller reserved the header.
         out.put_u8(b'"');
         out.put_slice(bytes);
         out.put_u8(b'"');

@@ -258,3 +258,18 @@ fn two_frames_in_one_buffer() {
     assert_eq!(decode_frame(&mut buf, FRAME_MAX_BYTES).unwrap().unwrap(), b);
     assert_eq!(decode_frame(&mut buf, FRAME_MAX_BYTES), Ok(None));
 }
+
+#[test]
+fn repeated_ext_keys_keep_the_last_value_in_first_position() {
+    let h = br#"{"code":1,"extFields":{"a":"1","b":"2","a":"3","topic":"x","topic":"y"}}"#;
+    let mut buf = frame(h, b"", 0);
+    let cmd = decode_frame(&mut buf, FRAME_MAX_BYTES).unwrap().unwrap();
+    assert_eq!(
+        cmd.ext_fields,
+        vec![
+            ("a".to_string(), "3".to_string()),
+            ("b".to_string(), "2".to_string()),
+            ("topic".to_string(), "y".to_string()),
+        ]
+    );
+}

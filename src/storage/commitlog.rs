@@ -8,12 +8,16 @@
 //!
 //! The appender copies each record into a chunk (up to `CHUNK_BYTES`, 4 KiB-aligned in the file, never
 //! crossing a segment). The flusher ([`super::flusher`]) writes whole sealed chunks, and the dirty
-//! aligned tail of the active chunk (rewriting its partial last page next time). Fully written sealed
-//! chunks move to the cache, which serves tail readers without touching the disk (O_DIRECT has no page
-//! cache).
+//! aligned tail of the active chunk (rewriting its partial last page next time), several chunks in
+//! flight at once but never two writes of one chunk (they could overlap a page and land out of order).
+//! Fully written sealed chunks move to the cache, which serves tail readers without touching the disk
+//! (O_DIRECT has no page cache). Buffers of chunks evicted from the cache are reused for new chunks
+//! when no reader holds them: a fresh 1 MiB allocation costs 256 page faults on first touch, which
+//! the first profile showed as a quarter of the append path's CPU.
 //!
 //! Invariants (asserted): `min_offset <= durable <= written <= tail`; chunks are contiguous and in
-//! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk.
+//! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk;
+//! `written` only covers chunks written without a gap (writes may complete out of order).
 //!
 //! Rejected: glommio's `DmaStreamWriter` (its `sync` rewrites its whole buffer); mmap (page faults
 //! stall the executor thread, which serves every other connection of the shard).
@@ -76,19 +80,30 @@ pub struct Chunk {
     pub sealed: bool,
     /// Log offset after this chunk once sealed: `start + len`, or the segment end for a segment's last.
     pub end: u64,
+    /// A write of this chunk is in flight (at most one at a time).
+    pub in_flight: bool,
 }
 
 impl Chunk {
-    fn new(start: u64, seg_base: u64, cap: usize) -> Chunk {
+    fn new(start: u64, seg_base: u64, cap: usize, reuse: Option<Vec<u8>>) -> Chunk {
         assert!(cap > 0 && (cap as u64).is_multiple_of(IO_ALIGN_BYTES));
+        let data = match reuse {
+            Some(mut v) => {
+                v.clear();
+                v.resize(cap, 0);
+                v
+            }
+            None => vec![0; cap],
+        };
         Chunk {
             start,
-            data: vec![0; cap],
+            data,
             len: 0,
             written: 0,
             seg_base,
             sealed: false,
             end: start,
+            in_flight: false,
         }
     }
 
@@ -103,7 +118,12 @@ pub struct Cache {
     chunks: VecDeque<(u64, Bytes)>,
     bytes: usize,
     bytes_max: usize,
+    /// Buffers of evicted chunks that no reader holds, for new chunks.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare chunk buffers kept at most.
+const SPARE_BUFFERS_MAX: usize = 8;
 
 impl Cache {
     pub fn new(bytes_max: usize) -> Cache {
@@ -127,7 +147,26 @@ impl Cache {
                 break;
             };
             self.bytes -= b.len();
+            self.keep_spare(b);
         }
+    }
+
+    fn keep_spare(&mut self, b: Bytes) {
+        if self.spare.len() >= SPARE_BUFFERS_MAX {
+            return;
+        }
+        if let Ok(m) = b.try_into_mut() {
+            let v = Vec::from(m);
+            if v.capacity() >= CHUNK_BYTES {
+                self.spare.push(v);
+            }
+        }
+    }
+
+    /// A spare buffer of at least `cap` bytes of capacity, if one is kept.
+    fn take_spare(&mut self, cap: usize) -> Option<Vec<u8>> {
+        let i = self.spare.iter().position(|v| v.capacity() >= cap)?;
+        Some(self.spare.swap_remove(i))
     }
 
     fn find(&self, pos: u64) -> Option<&(u64, Bytes)> {
@@ -147,7 +186,9 @@ impl Cache {
                 break;
             }
             self.bytes -= b.len();
-            self.chunks.pop_front();
+            if let Some((_, b)) = self.chunks.pop_front() {
+                self.keep_spare(b);
+            }
         }
     }
 
@@ -208,16 +249,18 @@ impl LogState {
     pub fn start_chunk(&mut self, start: u64, prefix: &[u8]) {
         assert_eq!(start % IO_ALIGN_BYTES, 0);
         let cap = (self.active_end() - start).min(CHUNK_BYTES as u64) as usize;
-        let mut c = Chunk::new(start, self.active_base, cap);
+        let reuse = self.cache.take_spare(cap);
+        let mut c = Chunk::new(start, self.active_base, cap, reuse);
         c.data[..prefix.len()].copy_from_slice(prefix);
         c.len = prefix.len();
         c.written = prefix.len();
         self.chunks.push_back(c);
     }
 
-    /// Copies `bytes` at the tail.
-    pub fn copy_in(&mut self, mut bytes: &[u8]) {
+    /// Copies `bytes` at the tail. Returns whether a chunk was sealed (became due for writing).
+    pub fn copy_in(&mut self, mut bytes: &[u8]) -> bool {
         assert!(self.tail + bytes.len() as u64 <= self.active_end());
+        let mut sealed = false;
         while !bytes.is_empty() {
             let c = self.chunks.back_mut().expect("active chunk");
             if c.len == c.data.len() {
@@ -225,6 +268,7 @@ impl LogState {
                 c.end = c.start + c.len as u64;
                 let next = c.end;
                 self.start_chunk(next, &[]);
+                sealed = true;
                 continue;
             }
             let n = bytes.len().min(c.data.len() - c.len);
@@ -233,6 +277,7 @@ impl LogState {
             bytes = &bytes[n..];
             self.tail += n as u64;
         }
+        sealed
     }
 
     /// Ends the active segment with a blank marker and makes `next` active. The caller checked that
@@ -259,10 +304,12 @@ impl LogState {
         self.start_chunk(end, &[]);
     }
 
-    /// Pops sealed, fully written chunks off the front into the cache; raises `written` past them.
+    /// Pops sealed, fully written chunks off the front into the cache; raises `written` past them,
+    /// and to the written prefix of the first chunk still in memory.
     pub fn retire_written_chunks(&mut self) {
         while let Some(c) = self.chunks.front() {
             if !(c.sealed && c.written == c.len) {
+                self.written = self.written.max(c.start + c.written as u64);
                 break;
             }
             let mut c = self.chunks.pop_front().expect("front chunk");
@@ -273,23 +320,28 @@ impl LogState {
         }
     }
 
-    /// Whether some sealed chunk waits to be written.
+    /// Whether some sealed chunk waits to be written (and no write of it is in flight).
     pub fn has_sealed_unwritten(&self) -> bool {
-        self.chunks.iter().any(|c| c.sealed && c.written < c.len)
+        self.chunks
+            .iter()
+            .any(|c| c.sealed && c.written < c.len && !c.in_flight)
     }
 
-    /// Records that a write of `len` bytes of the chunk at `start` completed.
+    /// Records that a write of the first `len` bytes of the chunk at `start` completed. `written`
+    /// moves only over chunks written without a gap before them.
     pub fn chunk_written(&mut self, start: u64, len: usize) {
         if let Some(c) = self.chunks.iter_mut().find(|c| c.start == start) {
             c.written = c.written.max(len);
-            let upto = if c.sealed && c.written == c.len {
-                c.end
-            } else {
-                c.start + c.written as u64
-            };
-            self.written = self.written.max(upto);
+            c.in_flight = false;
         }
         self.retire_written_chunks();
+    }
+
+    /// Records that the write of the chunk at `start` failed: it is due again.
+    pub fn chunk_write_failed(&mut self, start: u64) {
+        if let Some(c) = self.chunks.iter_mut().find(|c| c.start == start) {
+            c.in_flight = false;
+        }
     }
 
     /// The in-memory bytes at `pos` (at most up to `end`), if memory holds `pos`.
@@ -369,5 +421,25 @@ mod tests {
         assert_eq!(c.bytes(), 4);
         c.insert(100, Bytes::from(vec![0; 11])); // larger than the cache: not kept
         assert_eq!(c.bytes(), 4);
+    }
+
+    #[test]
+    fn evicted_chunk_buffers_are_reused_unless_a_reader_holds_them() {
+        let mut c = Cache::new(CHUNK_BYTES);
+        let mut v = vec![7u8; CHUNK_BYTES];
+        v.truncate(100);
+        c.insert(0, Bytes::from(v));
+        let held = c.find(0).map(|x| x.1.clone()).unwrap();
+        c.insert(CHUNK_BYTES as u64, Bytes::from(vec![1u8; CHUNK_BYTES]));
+        assert!(c.take_spare(CHUNK_BYTES).is_none(), "a reader holds it");
+        drop(held);
+        c.insert(2 * CHUNK_BYTES as u64, Bytes::from(vec![2u8; CHUNK_BYTES]));
+        let spare = c.take_spare(CHUNK_BYTES).expect("evicted and unique");
+        assert!(spare.capacity() >= CHUNK_BYTES);
+        let chunk = Chunk::new(0, 0, CHUNK_BYTES, Some(spare));
+        assert!(
+            chunk.data.iter().all(|&b| b == 0),
+            "reused buffers are zeroed"
+        );
     }
 }

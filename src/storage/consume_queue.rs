@@ -15,7 +15,9 @@
 //! checkpoint, and retention per queue directory; the dispatch file per segment costs one fsync and
 //! one unlink.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use super::{PhysicalOffset, QueueEntry, QueueOffset};
 
@@ -127,6 +129,45 @@ impl ConsumeQueue {
     }
 }
 
+/// A (topic, queue) key that can be borrowed from the owned `(String, u32)` map key, so lookups by
+/// `(&str, u32)` allocate nothing (the append path looks a queue up for every message).
+trait QueueKey {
+    fn parts(&self) -> (&str, u32);
+}
+
+impl QueueKey for (String, u32) {
+    fn parts(&self) -> (&str, u32) {
+        (&self.0, self.1)
+    }
+}
+
+impl QueueKey for (&str, u32) {
+    fn parts(&self) -> (&str, u32) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> Borrow<dyn QueueKey + 'a> for (String, u32) {
+    fn borrow(&self) -> &(dyn QueueKey + 'a) {
+        self
+    }
+}
+
+// Hashes exactly like `(String, u32)` does (a `String` hashes as its `str`), as `Borrow` requires.
+impl Hash for dyn QueueKey + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn QueueKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn QueueKey + '_ {}
+
 /// All queues of a shard.
 #[derive(Debug, Default)]
 pub struct ConsumeQueues {
@@ -135,12 +176,21 @@ pub struct ConsumeQueues {
 
 impl ConsumeQueues {
     pub fn get(&self, topic: &str, queue_id: u32) -> Option<&ConsumeQueue> {
-        // Allocation-free lookup would need a borrowed key type; topics are short, this is cheap.
-        self.queues.get(&(topic.to_owned(), queue_id))
+        self.queues.get(&(topic, queue_id) as &dyn QueueKey)
     }
 
     pub fn get_mut_or_create(&mut self, topic: &str, queue_id: u32) -> &mut ConsumeQueue {
-        self.queues.entry((topic.to_owned(), queue_id)).or_default()
+        // Two lookups on a miss (the first message of a queue) keep the hit allocation-free.
+        if !self
+            .queues
+            .contains_key(&(topic, queue_id) as &dyn QueueKey)
+        {
+            self.queues
+                .insert((topic.to_owned(), queue_id), ConsumeQueue::default());
+        }
+        self.queues
+            .get_mut(&(topic, queue_id) as &dyn QueueKey)
+            .expect("queue just ensured")
     }
 
     pub fn next_offset(&self, topic: &str, queue_id: u32) -> u64 {

@@ -36,7 +36,16 @@ pub struct DispatchFiles {
 
 impl DispatchFiles {
     pub fn push(&mut self, seg_base: u64, e: &DispatchEntry) {
-        encode(e, &mut self.files.entry(seg_base).or_default().pending);
+        encode(e, self.pending_of(seg_base));
+    }
+
+    /// [`DispatchFiles::push`] of a record entry from borrowed facts (the append path: no copies).
+    pub fn push_record(&mut self, seg_base: u64, r: &DispatchRecordRef<'_>) {
+        encode_record(r, self.pending_of(seg_base));
+    }
+
+    fn pending_of(&mut self, seg_base: u64) -> &mut Vec<u8> {
+        &mut self.files.entry(seg_base).or_default().pending
     }
 
     pub fn pending_bytes(&self) -> usize {
@@ -60,6 +69,34 @@ pub struct DispatchRecord {
     pub key_hashes: Vec<u64>,
 }
 
+/// [`DispatchRecord`] borrowing its topic and key hashes.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchRecordRef<'a> {
+    pub topic: &'a str,
+    pub queue_id: u32,
+    pub queue_offset: u64,
+    pub physical_offset: u64,
+    pub size_bytes: u32,
+    pub tags_code: i64,
+    pub store_timestamp_ms: i64,
+    pub key_hashes: &'a [u64],
+}
+
+impl DispatchRecord {
+    pub fn as_ref(&self) -> DispatchRecordRef<'_> {
+        DispatchRecordRef {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            queue_offset: self.queue_offset,
+            physical_offset: self.physical_offset,
+            size_bytes: self.size_bytes,
+            tags_code: self.tags_code,
+            store_timestamp_ms: self.store_timestamp_ms,
+            key_hashes: &self.key_hashes,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DispatchEntry {
     Record(DispatchRecord),
@@ -71,31 +108,42 @@ pub enum DispatchEntry {
 
 /// Appends the encoding of `e` to `out`.
 pub fn encode(e: &DispatchEntry, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.put_u16(0); // patched below
     match e {
-        DispatchEntry::Record(r) => {
-            out.put_u8(KIND_RECORD);
-            let topic = &r.topic.as_bytes()[..r.topic.len().min(255)];
-            out.put_u8(topic.len() as u8);
-            out.put_slice(topic);
-            out.put_u32(r.queue_id);
-            out.put_u64(r.queue_offset);
-            out.put_u64(r.physical_offset);
-            out.put_u32(r.size_bytes);
-            out.put_i64(r.tags_code);
-            out.put_i64(r.store_timestamp_ms);
-            let n = r.key_hashes.len().min(255);
-            out.put_u8(n as u8);
-            for h in &r.key_hashes[..n] {
-                out.put_u64(*h);
-            }
-        }
+        DispatchEntry::Record(r) => encode_record(&r.as_ref(), out),
         DispatchEntry::Seal { end } => {
+            let start = out.len();
+            out.put_u16(0); // patched in finish
             out.put_u8(KIND_SEAL);
             out.put_u64(*end);
+            finish(out, start);
         }
     }
+}
+
+/// Appends the encoding of a record entry to `out`.
+pub fn encode_record(r: &DispatchRecordRef<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.put_u16(0); // patched in finish
+    out.put_u8(KIND_RECORD);
+    let topic = &r.topic.as_bytes()[..r.topic.len().min(255)];
+    out.put_u8(topic.len() as u8);
+    out.put_slice(topic);
+    out.put_u32(r.queue_id);
+    out.put_u64(r.queue_offset);
+    out.put_u64(r.physical_offset);
+    out.put_u32(r.size_bytes);
+    out.put_i64(r.tags_code);
+    out.put_i64(r.store_timestamp_ms);
+    let n = r.key_hashes.len().min(255);
+    out.put_u8(n as u8);
+    for h in &r.key_hashes[..n] {
+        out.put_u64(*h);
+    }
+    finish(out, start);
+}
+
+/// Patches the length of the entry that starts at `start` and appends its CRC.
+fn finish(out: &mut Vec<u8>, start: usize) {
     let len = out.len() - start + 4;
     assert!(len <= u16::MAX as usize, "dispatch entry too long");
     out[start..start + 2].copy_from_slice(&(len as u16).to_be_bytes());

@@ -1,16 +1,22 @@
 //! Background tasks of the commit log, all on the shard's executor: the flusher (writes chunks, group
 //! commit) and the segment pre-allocator.
 //!
-//! Flusher contract: a round writes every sealed chunk and, when a sync is wanted, the dirty aligned tail
-//! of the active chunk, one write at a time in log order; then (sync rounds) fdatasyncs every file
+//! Writes: each write of a chunk (or of the active chunk's dirty aligned tail) runs as its own small
+//! task, up to [`WRITES_IN_FLIGHT_MAX`] at once, at most one per chunk; a completed write starts the
+//! next due sealed chunk itself, so in ASYNC_FLUSH the disk is fed without a flusher round per chunk.
+//! `written` moves only over a gap-free prefix, so out-of-order completions are harmless.
+//!
+//! Flusher contract: a sync round writes every sealed chunk and the dirty aligned tail of the active
+//! chunk and waits until everything appended before it is written; then it fdatasyncs every file
 //! written since its last sync and raises `durable` to what was written when the syncs began. In
 //! SYNC_FLUSH every append asks for a sync and waits; appends that arrive during a round are covered by
-//! the next one: that is group commit. In ASYNC_FLUSH a round runs when a chunk fills, and a sync round
-//! every `flush_interval_ms`.
+//! the next one: that is group commit. In ASYNC_FLUSH the append that seals a chunk starts its write
+//! (see `Shared::kick_writes` in the parent module), and a sync round runs every `flush_interval_ms`.
 //!
 //! On an I/O error the store is marked failed (appends are refused with the error, waiters woken with
-//! it); the data stays in memory and the flusher retries, so a full disk that gets space back (retention)
-//! recovers without losing what was acknowledged.
+//! it); the data stays in memory and the flusher retries with a sync round, so a full disk that gets
+//! space back (retention) recovers without losing what was acknowledged; only a successful sync round
+//! clears the failure.
 //!
 //! Pre-allocator: keeps the segment after the active one created, allocated to full size and, when
 //! `prewrite_segments`, overwritten with zeros and synced, because synced writes over existing blocks
@@ -26,59 +32,95 @@ use super::io::{FileKind, IoFile, OpenMode, StorageIo};
 use super::{FlushMode, Shared, StorageError};
 use std::path::Path;
 
-enum Step {
-    Write {
-        fut: super::io::IoFuture<'static, ()>,
-        start: u64,
-        len: usize,
-        seg_base: u64,
-        file: Rc<dyn IoFile>,
-    },
-    Done,
+/// Most commit-log writes in flight at once (each at most one chunk). One write at a time left the
+/// disk idle between a completion and the next submission; a few in flight keep its queue non-empty.
+pub const WRITES_IN_FLIGHT_MAX: usize = 8;
+
+/// One started write of (part of) a chunk.
+struct WriteJob {
+    fut: super::io::IoFuture<'static, ()>,
+    start: u64,
+    len: usize,
+    seg_base: u64,
+    file: Rc<dyn IoFile>,
 }
 
-/// Writes what is due. `with_active`: also the active chunk's dirty tail.
-pub(super) async fn write_round(sh: &Shared, with_active: bool) -> Result<(), StorageError> {
-    loop {
-        let step = {
+/// Starts the writes that are due, as long as fewer than [`WRITES_IN_FLIGHT_MAX`] are in flight:
+/// every sealed chunk in log order and, with `with_active`, the dirty aligned tail of the active chunk.
+/// Each write runs as its own task ([`run_write`]); nothing here awaits.
+pub(super) fn start_writes(sh: &Rc<Shared>, with_active: bool) {
+    while sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX {
+        let job = {
             let mut log = sh.log.borrow_mut();
             log.retire_written_chunks();
-            next_write(&log, with_active)
+            next_write(&mut log, with_active)
         };
-        let Step::Write {
-            fut,
-            start,
-            len,
-            seg_base,
-            file,
-        } = step
-        else {
-            return Ok(());
-        };
-        if let Err(e) = fut.await {
-            let log = sh.log.borrow();
-            let path = LogState::segment_path(&log.dir, seg_base);
-            return Err(StorageError::from_io("write segment", path, e));
-        }
-        let mut log = sh.log.borrow_mut();
-        if !log.unsynced.iter().any(|(b, _)| *b == seg_base) {
-            log.unsynced.push((seg_base, file));
-        }
-        log.chunk_written(start, len);
-        let w = log.written;
-        drop(log);
-        sh.written.advance(w);
+        let Some(job) = job else { return };
+        sh.writes_in_flight.set(sh.writes_in_flight.get() + 1);
+        glommio::spawn_local(run_write(Rc::downgrade(sh), job)).detach();
     }
 }
 
-fn next_write(log: &LogState, with_active: bool) -> Step {
-    let Some(c) = log.chunks.iter().find(|c| c.written < c.len) else {
-        return Step::Done;
-    };
-    if !c.sealed && !with_active {
-        return Step::Done;
+/// Awaits one write; then records it (raising `written` when no gap is left before it), starts the
+/// next due sealed chunk and wakes the flusher. A failure is kept for the flusher, the chunk is due again.
+async fn run_write(weak: Weak<Shared>, job: WriteJob) {
+    // Dropped without close() (a crash in tests) before this task first ran: write nothing.
+    if weak.upgrade().is_none_or(|sh| sh.dropped.get()) {
+        return;
     }
-    let Some(seg) = log.segments.get(&c.seg_base) else {
+    let r = job.fut.await;
+    let Some(sh) = weak.upgrade() else { return };
+    sh.writes_in_flight.set(sh.writes_in_flight.get() - 1);
+    match r {
+        Ok(()) => {
+            let mut log = sh.log.borrow_mut();
+            if !log.unsynced.iter().any(|(b, _)| *b == job.seg_base) {
+                log.unsynced.push((job.seg_base, job.file));
+            }
+            log.chunk_written(job.start, job.len);
+            let w = log.written;
+            drop(log);
+            sh.written.advance(w);
+            if sh.write_error.borrow().is_none() {
+                start_writes(&sh, false);
+            }
+        }
+        Err(e) => {
+            sh.log.borrow_mut().chunk_write_failed(job.start);
+            let path = LogState::segment_path(&sh.cfg.dir, job.seg_base);
+            sh.write_error
+                .borrow_mut()
+                .get_or_insert(StorageError::from_io("write segment", path, e));
+        }
+    }
+    sh.flush_notify.notify();
+}
+
+/// Writes what is due. `with_active`: also the active chunk's dirty tail, and waits until everything
+/// appended before the call is written; otherwise only starts the writes of sealed chunks.
+pub(super) async fn write_round(sh: &Rc<Shared>, with_active: bool) -> Result<(), StorageError> {
+    let target = if with_active { sh.log.borrow().tail } else { 0 };
+    loop {
+        if let Some(e) = sh.write_error.borrow_mut().take() {
+            return Err(e);
+        }
+        start_writes(sh, with_active);
+        if sh.log.borrow().written >= target {
+            return Ok(());
+        }
+        // Every completed write notifies the flusher.
+        sh.flush_notify.notified().await;
+    }
+}
+
+/// The next write due (marking its chunk in flight), if any.
+fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
+    let segments = &log.segments;
+    let c = log
+        .chunks
+        .iter_mut()
+        .find(|c| c.written < c.len && !c.in_flight && (c.sealed || with_active))?;
+    let Some(seg) = segments.get(&c.seg_base) else {
         panic!("chunk at {} has no segment {}", c.start, c.seg_base);
     };
     let from = align_down(c.written as u64) as usize;
@@ -87,13 +129,14 @@ fn next_write(log: &LogState, with_active: bool) -> Step {
     let file = seg.file.clone();
     // The write copies the bytes before returning: the borrow of `log` ends with this function.
     let fut = file.write_at(&c.data[from..to], file_pos);
-    Step::Write {
+    c.in_flight = true;
+    Some(WriteJob {
         fut,
         start: c.start,
         len: c.len,
         seg_base: c.seg_base,
         file,
-    }
+    })
 }
 
 /// fdatasyncs every file written since its last sync; then `durable` = what was written before.
@@ -131,13 +174,17 @@ pub(super) async fn flusher(weak: Weak<Shared>) {
         let closing = sh.closing.get();
         let (dirty, sealed) = {
             let log = sh.log.borrow();
-            (log.tail > sh.durable.get(), log.has_sealed_unwritten())
+            (
+                log.tail > sh.durable.get(),
+                log.has_sealed_unwritten() && sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX,
+            )
         };
         let sync_wanted = sh.sync_requested.get()
             || (dirty
                 && (closing
                     || sh.cfg.flush_mode == FlushMode::Async && last_sync.elapsed() >= interval));
-        if sync_wanted || sealed {
+        let failed = sh.write_error.borrow().is_some();
+        if sync_wanted || sealed || failed {
             sh.sync_requested.set(false);
             let r = match write_round(&sh, sync_wanted).await {
                 Ok(()) if sync_wanted => sync_round(&sh).await,
@@ -147,8 +194,9 @@ pub(super) async fn flusher(weak: Weak<Shared>) {
                 Ok(()) => {
                     if sync_wanted {
                         last_sync = Instant::now();
+                        // Only a sync round has seen its writes complete: then the store is healthy.
+                        sh.clear_failure();
                     }
-                    sh.clear_failure();
                 }
                 Err(e) => {
                     sh.set_failure(e);

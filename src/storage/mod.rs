@@ -43,7 +43,7 @@ mod waiter;
 
 use commitlog::LogState;
 use consume_queue::ConsumeQueues;
-use dispatch::{DispatchEntry, DispatchFiles, DispatchRecord};
+use dispatch::{DispatchEntry, DispatchFiles, DispatchRecordRef};
 use index::KeyIndex;
 use io::StorageIo;
 use waiter::{Notify, OffsetWatch};
@@ -281,15 +281,40 @@ pub(crate) struct Shared {
     housekeeping_notify: Rc<Notify>,
     sync_requested: Cell<bool>,
     closing: Cell<bool>,
+    /// The store was dropped without `close` (a crash in tests): writes not yet started are skipped.
+    dropped: Cell<bool>,
     flusher_done: Cell<bool>,
     failure: RefCell<Option<StorageError>>,
     prealloc_error: RefCell<Option<StorageError>>,
+    /// Commit-log writes started and not yet completed ([`flusher::WRITES_IN_FLIGHT_MAX`] at most).
+    writes_in_flight: Cell<usize>,
+    /// A write failed; the flusher takes it, marks the store failed and retries.
+    write_error: RefCell<Option<StorageError>>,
+    /// ASYNC_FLUSH: appends wait while a sealing append lets the reactor submit its chunk's write.
+    gate_closed: Cell<bool>,
+    /// Counts gate openings (appends waiting at the gate wait for the next one).
+    gate: OffsetWatch,
 }
 
 enum Placed {
-    Done(Vec<AppendResult>),
+    /// The results, and whether a chunk was sealed (became due for writing).
+    Done(Vec<AppendResult>, bool),
     NeedSegment,
 }
+
+/// Reopens the append gate when the sealing append is done or dropped.
+struct GateGuard<'a>(&'a Shared);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.gate_closed.set(false);
+        self.0.gate.advance(self.0.gate.get() + 1);
+    }
+}
+
+/// How long the sealing append sleeps so that the executor goes round its reactor (which submits the
+/// queued writes to io_uring) before appends go on; glommio submits only between task-queue runs.
+const REACTOR_PASS: Duration = Duration::from_micros(5);
 
 impl Shared {
     fn set_failure(&self, e: StorageError) {
@@ -333,8 +358,10 @@ impl Shared {
     }
 
     /// Places every message in the log, queues and index, synchronously (no await: atomic for a batch).
+    /// One clock read per call.
     fn try_place(&self, msgs: &mut [AppendMessage], total: u64) -> Placed {
         let mut log = self.log.borrow_mut();
+        let mut sealed = false;
         if total > log.room() {
             let Some(next) = log.next_segment.take() else {
                 log.stalled = true;
@@ -343,6 +370,7 @@ impl Shared {
             };
             let old = log.active_base;
             log.roll(next);
+            sealed = true;
             self.dispatch.borrow_mut().push(
                 old,
                 &DispatchEntry::Seal {
@@ -362,35 +390,37 @@ impl Shared {
         let mut index = self.index.borrow_mut();
         let mut dispatch = self.dispatch.borrow_mut();
         let mut out = Vec::with_capacity(msgs.len());
+        let mut key_hashes: Vec<u64> = Vec::new();
         for m in msgs.iter_mut() {
             let q = queues.get_mut_or_create(&m.topic, m.queue_id);
             let qoff = q.max_offset();
             let phys = log.tail;
             let size = m.record.len() as u32;
             crate::message::patch_record(&mut m.record, qoff, phys, ts);
-            log.copy_in(&m.record);
+            sealed |= log.copy_in(&m.record);
             q.push(qoff, phys, size, m.tags_code);
-            let key_hashes: Vec<u64> = m
-                .keys
-                .iter()
-                .filter(|k| !k.is_empty())
-                .map(|k| index::key_hash(&m.topic, k))
-                .collect();
+            key_hashes.clear();
+            key_hashes.extend(
+                m.keys
+                    .iter()
+                    .filter(|k| !k.is_empty())
+                    .map(|k| index::key_hash(&m.topic, k)),
+            );
             for h in &key_hashes {
                 index.insert(*h, phys, ts);
             }
-            dispatch.push(
+            dispatch.push_record(
                 seg_base,
-                &DispatchEntry::Record(DispatchRecord {
-                    topic: m.topic.clone(),
+                &DispatchRecordRef {
+                    topic: &m.topic,
                     queue_id: m.queue_id,
                     queue_offset: qoff,
                     physical_offset: phys,
                     size_bytes: size,
                     tags_code: m.tags_code,
                     store_timestamp_ms: ts,
-                    key_hashes,
-                }),
+                    key_hashes: &key_hashes,
+                },
             );
             out.push(AppendResult {
                 physical_offset: PhysicalOffset(phys),
@@ -400,7 +430,7 @@ impl Shared {
                 status: AppendStatus::Ok,
             });
         }
-        Placed::Done(out)
+        Placed::Done(out, sealed)
     }
 
     fn validate(&self, msgs: &[AppendMessage]) -> Result<u64, StorageError> {
@@ -434,7 +464,7 @@ impl Shared {
     }
 
     async fn append_msgs(
-        &self,
+        self: &Rc<Self>,
         mut msgs: Vec<AppendMessage>,
     ) -> Result<Vec<AppendResult>, StorageError> {
         if msgs.is_empty() {
@@ -442,28 +472,28 @@ impl Shared {
         }
         let total = self.validate(&msgs)?;
         self.check_failure()?;
-        // Back-pressure: bounded memory for bytes not yet written.
-        loop {
-            let (tail, written) = {
-                let log = self.log.borrow();
-                (log.tail, log.written)
-            };
-            if tail - written <= self.opts.unwritten_bytes_max {
-                break;
-            }
+        // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
+        while self.gate_closed.get() {
+            let g = self.gate.get();
+            self.gate.wait(g + 1).await;
+        }
+        // Back-pressure: bounded memory for bytes not yet written. Past the bound, wait until half of
+        // it is written (not just one byte under it): waiters wake once per many chunks, in order.
+        let (tail, written) = {
+            let log = self.log.borrow();
+            (log.tail, log.written)
+        };
+        let max = self.opts.unwritten_bytes_max;
+        if tail - written > max {
             self.flush_notify.notify();
-            if !self
-                .written
-                .wait(tail - self.opts.unwritten_bytes_max)
-                .await
-            {
+            if !self.written.wait(tail - max / 2).await {
                 return Err(self.failure_or_closed());
             }
         }
-        let mut results = loop {
+        let (mut results, sealed) = loop {
             self.check_failure()?;
             match self.try_place(&mut msgs, total) {
-                Placed::Done(r) => break r,
+                Placed::Done(r, sealed) => break (r, sealed),
                 Placed::NeedSegment => {
                     if let Some(e) = self.prealloc_error.borrow().as_ref() {
                         return Err(e.duplicate());
@@ -482,8 +512,8 @@ impl Shared {
         let end = last.physical_offset.0 + u64::from(last.size_bytes);
         match self.cfg.flush_mode {
             FlushMode::Async => {
-                if self.log.borrow().has_sealed_unwritten() {
-                    self.flush_notify.notify();
+                if sealed {
+                    self.kick_writes().await;
                 }
             }
             FlushMode::Sync => {
@@ -511,6 +541,26 @@ impl Shared {
             }
         }
         Ok(results)
+    }
+
+    /// ASYNC_FLUSH, after an append sealed a chunk: starts the writes that are due, then sleeps for one
+    /// pass of the executor round its reactor while other appends wait at the gate. Without it, callers
+    /// whose appends never wait (an append that only copies resolves at once) would run until the
+    /// back-pressure bound before io_uring saw a single write, and the disk would idle meanwhile.
+    /// Costs one timer and one wake-up per waiting appender per chunk (1 MiB), not per append.
+    /// Fairness is per chunk: with N such callers, one may wait while the others fill a chunk each.
+    async fn kick_writes(self: &Rc<Self>) {
+        flusher::start_writes(self, false);
+        if self.gate_closed.replace(true) {
+            return;
+        }
+        {
+            let _open = GateGuard(self);
+            glommio::timer::sleep(REACTOR_PASS).await;
+        }
+        // The appends that waited at the gate go first: a caller that appends in a loop without ever
+        // waiting would otherwise run on, seal the next chunk and starve them indefinitely.
+        futures_lite::future::yield_now().await;
     }
 
     async fn flush(&self) -> Result<(), StorageError> {
@@ -628,6 +678,7 @@ impl Drop for MessageStore {
     fn drop(&mut self) {
         // Without close(): background tasks stop (a crash in tests); nothing more is written.
         self.shared.closing.set(true);
+        self.shared.dropped.set(true);
         for t in self.tasks.drain(..) {
             t.cancel();
         }
@@ -683,9 +734,14 @@ impl MessageStore {
             housekeeping_notify: Rc::default(),
             sync_requested: Cell::new(false),
             closing: Cell::new(false),
+            dropped: Cell::new(false),
             flusher_done: Cell::new(false),
             failure: RefCell::new(None),
             prealloc_error: RefCell::new(None),
+            writes_in_flight: Cell::new(0),
+            write_error: RefCell::new(None),
+            gate_closed: Cell::new(false),
+            gate: OffsetWatch::new(0),
         });
         let w = Rc::downgrade(&shared);
         let tasks = vec![
