@@ -24,7 +24,8 @@ use bytes::BytesMut;
 
 use super::requests::{ext_num, ext_req};
 use super::topics::{
-    perm, validate_topic_name, TopicConfig, TopicView, AUTO_CREATE_TOPIC, DLQ_PREFIX, RETRY_PREFIX,
+    is_send_forbidden, perm, validate_topic_name, TopicConfig, TopicView, AUTO_CREATE_TOPIC,
+    DLQ_PREFIX, RETRY_PREFIX,
 };
 use super::{error_response, Broker, Control, ControlReply};
 use crate::message::properties::{index_keys, keys, Properties};
@@ -88,6 +89,13 @@ impl Broker {
         };
         if let Err(e) = validate_topic_name(&topic) {
             return Some(error_response(&cmd, rs::MESSAGE_ILLEGAL, e.to_string()));
+        }
+        if is_send_forbidden(&topic) {
+            return Some(error_response(
+                &cmd,
+                rs::NO_PERMISSION,
+                format!("Sending message to topic[{topic}] is forbidden."),
+            ));
         }
         let cfg = match self.topic_view(&topic) {
             Some(c) => c,

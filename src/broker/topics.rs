@@ -15,6 +15,24 @@ use serde::{Deserialize, Serialize};
 pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 pub const RETRY_PREFIX: &str = "%RETRY%";
 pub const DLQ_PREFIX: &str = "%DLQ%";
+/// System topics clients may not send to (RocketMQ `TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`):
+/// the broker parks delayed and transactional messages in them itself.
+pub const SEND_FORBIDDEN_TOPICS: &[&str] = &[
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+/// Prefix of system topics of RocketMQ 5 (the timer wheel topic among them): sends refused too.
+pub const SYSTEM_TOPIC_PREFIX: &str = "rmq_sys_";
+
+/// Whether clients are refused sending to this topic.
+pub fn is_send_forbidden(topic: &str) -> bool {
+    SEND_FORBIDDEN_TOPICS.contains(&topic) || topic.starts_with(SYSTEM_TOPIC_PREFIX)
+}
+
 /// Longest topic name a V1 record can carry.
 pub const TOPIC_NAME_MAX_BYTES: usize = 127;
 
@@ -221,6 +239,18 @@ mod tests {
             validate_topic_name(&"x".repeat(128)),
             Err(TopicNameError::TooLong { len: 128 })
         ));
+    }
+
+    #[test]
+    fn system_topics_refuse_sends() {
+        assert!(is_send_forbidden("SCHEDULE_TOPIC_XXXX"));
+        assert!(is_send_forbidden("RMQ_SYS_TRANS_HALF_TOPIC"));
+        assert!(is_send_forbidden("rmq_sys_wheel_timer"));
+        assert!(!is_send_forbidden("TopicTest"));
+        assert!(
+            !is_send_forbidden("%RETRY%g"),
+            "retry topics take the client's fallback sends"
+        );
     }
 
     #[test]
