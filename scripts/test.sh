@@ -116,6 +116,16 @@ for path in glob.glob(sys.argv[1] + "/interop-*.xml"):
 print(p, f, s)
 PYEOF
 )
+    .venv/bin/python - "$OUT" <<'PYEOF'
+import glob, sys, xml.etree.ElementTree as ET
+cases = []
+for path in glob.glob(sys.argv[1] + "/interop-*.xml"):
+    for c in ET.parse(path).getroot().iter("testcase"):
+        cases.append((float(c.get("time", 0)), c.get("classname", "").split(".")[-1] + "::" + c.get("name", "")))
+print("==> slowest interop tests:")
+for t, name in sorted(cases, reverse=True)[:8]:
+    print("    %6.1f s  %s" % (t, name))
+PYEOF
     passed=$((passed + p)); skipped=$((skipped + s))
     if [ "$f" -gt 0 ]; then
         failed=$((failed + f)); failures+=("interop: $f failed")

@@ -14,7 +14,8 @@ import time
 import uuid
 
 from rocketmq.client import Message, Producer, PushConsumer, SendStatus  # noqa: F401
-from rocketmq.ffi import MessageModel, dll
+from rocketmq.client import RecvMessage
+from rocketmq.ffi import MSG_CALLBACK_FUNC, MessageModel, dll
 
 dll.SetProducerInstanceName.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 
@@ -183,3 +184,30 @@ def _round_ok(got, consumers, queues, mode):
         if len({m["keys"] for m in got if m["consumer"] == c}) != queues:
             return False
     return True
+
+
+@contextlib.contextmanager
+def push_consumer_with_status(namesrv, group, topic, on_message, expression="*", instance=None):
+    """A push consumer whose callback returns the consume status itself: 0 = CONSUME_SUCCESS,
+    1 = RECONSUME_LATER (the wrapper's subscribe() cannot return 1; captures/README.md)."""
+    c = PushConsumer(group)
+    c.set_instance_name(instance or unique("cons"))
+    c.set_namesrv_addr(namesrv)
+
+    def raw(consumer, msg):
+        try:
+            return int(on_message(RecvMessage(msg)))
+        except Exception:  # never let an exception cross into C++
+            import traceback
+            traceback.print_exc()
+            return 1
+
+    func = MSG_CALLBACK_FUNC(raw)
+    c._callback_refs.append(func)
+    dll.Subscribe(c._handle, topic.encode(), expression.encode())
+    dll.RegisterMessageCallback(c._handle, func)
+    c.start()
+    try:
+        yield c
+    finally:
+        c.shutdown()

@@ -565,3 +565,18 @@ def test_lock_batch_mq_is_exclusive(broker):
         r = c.request(42, {}, body("client-A"))
         assert r.code == remoting.SUCCESS, "UNLOCK_BATCH_MQ: %r" % r
         assert locked(c.request(41, {}, body("client-B"))) == [0, 1], "locks not free after unlock"
+
+
+def test_properties_longer_than_32767_bytes_are_refused(broker):
+    """§5.4 step 3, §9.1: the stored PROPERTIESLENGTH is an int16, so a properties string over 32767
+    bytes is MESSAGE_ILLEGAL; one of ~30000 bytes is stored and reads back intact."""
+    topic = unique("Props")
+    with Conn(broker.host, broker.broker_port) as c:
+        r = send_v2(c, topic, b"big props", {"KEYS": "k", "huge": "v" * 40000}, queue_id=0)
+        assert r.code == remoting.MESSAGE_ILLEGAL, "40 KB of properties: %r" % r
+        r = send_v2(c, topic, b"ok props", {"KEYS": "k2", "large": "w" * 30000}, queue_id=0)
+        assert_send_ok(r, "30 KB of properties")
+        p = pull(c, unique("G"), topic, 0, 0)
+        recs = remoting.decode_records(p.body)
+        assert [x["body"] for x in recs] == [b"ok props"]
+        assert recs[0]["properties"]["large"] == "w" * 30000
