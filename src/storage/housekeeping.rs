@@ -57,7 +57,8 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
             .iter_mut()
             .filter(|(_, f)| !f.pending.is_empty())
             .map(|(b, f)| {
-                let data = std::mem::take(&mut f.pending);
+                let mut data = std::mem::take(&mut f.pending);
+                super::dispatch::fill_checks(&mut data);
                 let at = f.len_on_disk;
                 f.len_on_disk += data.len() as u64;
                 (*b, data, at, f.file.clone())
