@@ -69,7 +69,8 @@ pub struct Segment {
 pub struct Chunk {
     /// Absolute physical offset of `data[0]`; 4 KiB-aligned in its file.
     pub start: u64,
-    /// Zero-filled to its capacity (a multiple of 4 KiB), so aligned writes pad with zeros.
+    /// Its capacity (a multiple of 4 KiB). Bytes past `len` are undefined (a reused buffer keeps old
+    /// data): [`Chunk::zero_padding`] zeroes them up to the next 4 KiB before each write.
     pub data: Vec<u8>,
     /// Bytes in use.
     pub len: usize,
@@ -87,9 +88,10 @@ pub struct Chunk {
 impl Chunk {
     fn new(start: u64, seg_base: u64, cap: usize, reuse: Option<Vec<u8>>) -> Chunk {
         assert!(cap > 0 && (cap as u64).is_multiple_of(IO_ALIGN_BYTES));
+        // A reused buffer is not cleared (a 1 MiB memset per chunk showed in the profile).
         let data = match reuse {
             Some(mut v) => {
-                v.clear();
+                v.truncate(cap);
                 v.resize(cap, 0);
                 v
             }
@@ -105,6 +107,14 @@ impl Chunk {
             end: start,
             in_flight: false,
         }
+    }
+
+    /// Zeroes `data[len..]` up to the next 4 KiB boundary (what an aligned write sends past `len`);
+    /// returns that boundary.
+    pub fn zero_padding(&mut self) -> usize {
+        let to = (align_up(self.len as u64) as usize).min(self.data.len());
+        self.data[self.len..to].fill(0);
+        to
     }
 
     fn covers(&self, pos: u64) -> bool {
@@ -436,10 +446,14 @@ mod tests {
         c.insert(2 * CHUNK_BYTES as u64, Bytes::from(vec![2u8; CHUNK_BYTES]));
         let spare = c.take_spare(CHUNK_BYTES).expect("evicted and unique");
         assert!(spare.capacity() >= CHUNK_BYTES);
-        let chunk = Chunk::new(0, 0, CHUNK_BYTES, Some(spare));
+        let mut chunk = Chunk::new(0, 0, CHUNK_BYTES, Some(spare));
+        assert_eq!(chunk.data.len(), CHUNK_BYTES);
+        chunk.data[..10].copy_from_slice(&[9; 10]);
+        chunk.len = 10;
+        assert_eq!(chunk.zero_padding(), 4096);
         assert!(
-            chunk.data.iter().all(|&b| b == 0),
-            "reused buffers are zeroed"
+            chunk.data[10..4096].iter().all(|&b| b == 0),
+            "the padding is zeroed"
         );
     }
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 
-use super::commitlog::{align_down, align_up, LogState, Segment};
+use super::commitlog::{align_down, LogState, Segment};
 use super::io::{FileKind, IoFile, OpenMode, StorageIo};
 use super::{FlushMode, Shared, StorageError};
 use std::path::Path;
@@ -124,7 +124,7 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
         panic!("chunk at {} has no segment {}", c.start, c.seg_base);
     };
     let from = align_down(c.written as u64) as usize;
-    let to = (align_up(c.len as u64) as usize).min(c.data.len());
+    let to = c.zero_padding();
     let file_pos = c.start - c.seg_base + from as u64;
     let file = seg.file.clone();
     // The write copies the bytes before returning: the borrow of `log` ends with this function.

@@ -43,6 +43,9 @@ pub fn should_delete_oldest(
     expired || too_full
 }
 
+/// Largest single write of dispatch bytes.
+const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
+
 /// Writes the buffered dispatch bytes and the checkpoint.
 pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageError> {
     let c = sh.durable.get();
@@ -54,7 +57,8 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
             .iter_mut()
             .filter(|(_, f)| !f.pending.is_empty())
             .map(|(b, f)| {
-                let data = std::mem::take(&mut f.pending);
+                let mut data = std::mem::take(&mut f.pending);
+                super::dispatch::fill_checks(&mut data);
                 let at = f.len_on_disk;
                 f.len_on_disk += data.len() as u64;
                 (*b, data, at, f.file.clone())
@@ -79,10 +83,31 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
                     f
                 }
             };
-            f.write_at(&data, at).await.map_err(|e| ("write", e))?;
+            // In pieces: each write copies its input, and 1 MiB copies reuse heap memory where one
+            // copy of a second's worth of entries (tens of MB) was fresh pages every time.
+            let mut pos = at;
+            for piece in data.chunks(DISPATCH_WRITE_BYTES_MAX) {
+                f.write_at(piece, pos).await.map_err(|e| ("write", e))?;
+                pos += piece.len() as u64;
+            }
             f.sync().await.map_err(|e| ("fdatasync", e))
         }
         .await;
+        if r.is_ok() {
+            // Hand the grown buffer back to the newest file (the one appends go to), so appends do
+            // not regrow one from empty every checkpoint.
+            let mut d = sh.dispatch.borrow_mut();
+            let newest = d.files.last_key_value().is_some_and(|(b, _)| *b == base);
+            if let Some(df) = d.files.get_mut(&base).filter(|_| newest) {
+                if df.pending.capacity() < data.capacity() {
+                    let mut buf = data;
+                    buf.clear();
+                    buf.extend_from_slice(&df.pending);
+                    df.pending = buf;
+                }
+            }
+            continue;
+        }
         if let Err((op, e)) = r {
             // Put the bytes back so the next checkpoint retries them at the same place.
             if let Some(df) = sh.dispatch.borrow_mut().files.get_mut(&base) {

@@ -147,19 +147,18 @@ impl IoFile for RealDma {
 
 impl IoFile for RealBuffered {
     fn write_at(&self, data: &[u8], pos: u64) -> IoFuture<'static, ()> {
-        let mut buf = data.to_vec();
+        // One copy, handed to the ring (a retry loop needed a second copy of every byte).
+        let buf = data.to_vec();
+        let len = buf.len();
         let f = self.0.clone();
         Box::pin(async move {
-            let mut pos = pos;
-            while !buf.is_empty() {
-                let n = f.write_at(buf.clone(), pos).await.map_err(to_io)?;
-                if n == 0 {
-                    return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-                }
-                buf.drain(..n);
-                pos += n as u64;
+            let n = f.write_at(buf, pos).await.map_err(to_io)?;
+            if n == len {
+                return Ok(());
             }
-            Ok(())
+            // A short write to a regular file happens only at a hard limit (disk full, file size
+            // limit): report it as disk full; the caller retries the whole write later.
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
         })
     }
 

@@ -297,9 +297,43 @@ pub(crate) struct Shared {
 }
 
 enum Placed {
-    /// The results, and whether a chunk was sealed (became due for writing).
-    Done(Vec<AppendResult>, bool),
+    /// Placed (the results went to the sink): the end of the last record, and whether a chunk was
+    /// sealed (became due for writing).
+    Done {
+        end: u64,
+        sealed: bool,
+    },
     NeedSegment,
+}
+
+/// Where `append` results go: a `Vec` for a batch, one slot for a single append (no allocation).
+trait ResultSink {
+    fn push(&mut self, r: AppendResult);
+    fn set_status(&mut self, s: AppendStatus);
+}
+
+impl ResultSink for Vec<AppendResult> {
+    fn push(&mut self, r: AppendResult) {
+        Vec::push(self, r);
+    }
+
+    fn set_status(&mut self, s: AppendStatus) {
+        for r in self.iter_mut() {
+            r.status = s;
+        }
+    }
+}
+
+impl ResultSink for Option<AppendResult> {
+    fn push(&mut self, r: AppendResult) {
+        assert!(self.replace(r).is_none(), "one result for a single append");
+    }
+
+    fn set_status(&mut self, s: AppendStatus) {
+        if let Some(r) = self {
+            r.status = s;
+        }
+    }
 }
 
 /// Reopens the append gate when the sealing append is done or dropped.
@@ -359,7 +393,12 @@ impl Shared {
 
     /// Places every message in the log, queues and index, synchronously (no await: atomic for a batch).
     /// One clock read per call.
-    fn try_place(&self, msgs: &mut [AppendMessage], total: u64) -> Placed {
+    fn try_place(
+        &self,
+        msgs: &mut [AppendMessage],
+        total: u64,
+        out: &mut impl ResultSink,
+    ) -> Placed {
         let mut log = self.log.borrow_mut();
         let mut sealed = false;
         if total > log.room() {
@@ -389,7 +428,7 @@ impl Shared {
         let mut queues = self.queues.borrow_mut();
         let mut index = self.index.borrow_mut();
         let mut dispatch = self.dispatch.borrow_mut();
-        let mut out = Vec::with_capacity(msgs.len());
+        let mut end = log.tail;
         let mut key_hashes: Vec<u64> = Vec::new();
         for m in msgs.iter_mut() {
             let q = queues.get_mut_or_create(&m.topic, m.queue_id);
@@ -422,6 +461,7 @@ impl Shared {
                     key_hashes: &key_hashes,
                 },
             );
+            end = phys + u64::from(size);
             out.push(AppendResult {
                 physical_offset: PhysicalOffset(phys),
                 queue_offset: QueueOffset(qoff),
@@ -430,7 +470,7 @@ impl Shared {
                 status: AppendStatus::Ok,
             });
         }
-        Placed::Done(out, sealed)
+        Placed::Done { end, sealed }
     }
 
     fn validate(&self, msgs: &[AppendMessage]) -> Result<u64, StorageError> {
@@ -467,10 +507,20 @@ impl Shared {
         self: &Rc<Self>,
         mut msgs: Vec<AppendMessage>,
     ) -> Result<Vec<AppendResult>, StorageError> {
-        if msgs.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(msgs.len());
+        if !msgs.is_empty() {
+            self.append_into(&mut msgs, &mut out).await?;
         }
-        let total = self.validate(&msgs)?;
+        Ok(out)
+    }
+
+    /// Appends a non-empty run of messages; one result per message goes to `out`.
+    async fn append_into(
+        self: &Rc<Self>,
+        msgs: &mut [AppendMessage],
+        out: &mut impl ResultSink,
+    ) -> Result<(), StorageError> {
+        let total = self.validate(msgs)?;
         self.check_failure()?;
         // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
         while self.gate_closed.get() {
@@ -490,10 +540,10 @@ impl Shared {
                 return Err(self.failure_or_closed());
             }
         }
-        let (mut results, sealed) = loop {
+        let (end, sealed) = loop {
             self.check_failure()?;
-            match self.try_place(&mut msgs, total) {
-                Placed::Done(r, sealed) => break (r, sealed),
+            match self.try_place(msgs, total, out) {
+                Placed::Done { end, sealed } => break (end, sealed),
                 Placed::NeedSegment => {
                     if let Some(e) = self.prealloc_error.borrow().as_ref() {
                         return Err(e.duplicate());
@@ -508,8 +558,6 @@ impl Shared {
                 }
             }
         };
-        let last = results.last().expect("non-empty batch");
-        let end = last.physical_offset.0 + u64::from(last.size_bytes);
         match self.cfg.flush_mode {
             FlushMode::Async => {
                 if sealed {
@@ -533,14 +581,12 @@ impl Shared {
                         }
                     }
                     None => {
-                        for r in &mut results {
-                            r.status = AppendStatus::FlushTimeout;
-                        }
+                        out.set_status(AppendStatus::FlushTimeout);
                     }
                 }
             }
         }
-        Ok(results)
+        Ok(())
     }
 
     /// ASYNC_FLUSH, after an append sealed a chunk: starts the writes that are due, then sleeps for one
@@ -754,8 +800,12 @@ impl MessageStore {
 
     /// Appends one message. See the module contract for what resolution means.
     pub async fn append(&self, msg: AppendMessage) -> Result<AppendResult, StorageError> {
-        let mut r = self.shared.append_msgs(vec![msg]).await?;
-        Ok(r.pop().expect("one result per message"))
+        let mut msg = msg;
+        let mut out = None;
+        self.shared
+            .append_into(std::slice::from_mut(&mut msg), &mut out)
+            .await?;
+        Ok(out.expect("one result per message"))
     }
 
     /// Appends messages that all go to one (topic, queue) at consecutive queue offsets, in order.
