@@ -87,6 +87,7 @@ pub async fn run_shard(s: ShardStartup) {
         stop: s.stop.clone(),
         next_opaque: Cell::new(0),
         metrics: Default::default(),
+        hops: super::hops::Hops::new(s.router.shard_count()),
     });
 
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
@@ -151,13 +152,8 @@ pub async fn run_shard(s: ShardStartup) {
 async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
-            ShardMsg::Request { cmd, ctx, reply } => {
-                let b = broker.clone();
-                glommio::spawn_local(async move {
-                    let _ = reply.send(b.process_owned(cmd, ctx).await);
-                })
-                .detach();
-            }
+            ShardMsg::Requests(batch) => broker.serve_forwarded(batch),
+            ShardMsg::Replies(batch) => broker.hops.deliver(batch),
             ShardMsg::Control {
                 op: Control::Shutdown,
                 reply,

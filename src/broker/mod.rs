@@ -24,6 +24,7 @@ pub mod send;
 pub mod topics;
 
 mod control;
+pub mod hops;
 mod lifecycle;
 mod requests;
 
@@ -50,12 +51,10 @@ use topics::{TopicConfig, TopicTable};
 
 /// Messages between shards.
 pub enum ShardMsg {
-    /// Process a request this shard owns; answer on `reply` (`None` for oneway requests).
-    Request {
-        cmd: RemotingCommand,
-        ctx: RequestCtx,
-        reply: flume::Sender<Option<RemotingCommand>>,
-    },
+    /// Requests this shard owns, from another shard (see [`hops`]).
+    Requests(Vec<hops::Forwarded>),
+    /// Replies to requests this shard forwarded.
+    Replies(Vec<hops::Reply>),
     /// Change or read shared metadata.
     Control {
         op: Control,
@@ -129,6 +128,8 @@ pub struct Broker {
     /// Counter for the opaque of broker-initiated requests.
     pub next_opaque: std::cell::Cell<i32>,
     pub metrics: crate::metrics::ShardMetrics,
+    /// Outboxes and waiters of cross-shard requests.
+    pub hops: hops::Hops,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -163,14 +164,10 @@ impl Broker {
         let fallback = cmd
             .response(response::SYSTEM_BUSY)
             .with_remark("[SHUTDOWN] the broker is shutting down");
-        match self
-            .router
-            .call(owner, |reply| ShardMsg::Request { cmd, ctx, reply })
-            .await
-        {
-            Ok(answer) => answer,
-            Err(_) if oneway => None,
-            Err(_) => Some(fallback),
+        match self.hop(owner, cmd, ctx).await {
+            Some(answer) => answer,
+            None if oneway => None,
+            None => Some(fallback),
         }
     }
 
