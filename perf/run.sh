@@ -110,8 +110,10 @@ done
 stop_broker
 
 echo "== results in $OUT"
-if [ ! -x "$ROOT/.venv/bin/python" ]; then
-    python3 -m venv "$ROOT/.venv" && "$ROOT/.venv/bin/pip" install -q matplotlib || echo "(no matplotlib: table only)"
+# .venv may already exist without matplotlib (scripts/test-env.sh creates it for the interop tests).
+[ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv" || true
+if [ -x "$ROOT/.venv/bin/python" ] && ! "$ROOT/.venv/bin/python" -c "import matplotlib" 2>/dev/null; then
+    "$ROOT/.venv/bin/pip" install -q matplotlib || echo "(no matplotlib: table only)"
 fi
 PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3

@@ -115,7 +115,7 @@ impl Broker {
             tracing::error!(path = %path.display(), error = %e, "cannot persist topics");
             return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
         }
-        tracing::info!(topic = %cfg.topic_name, queues = cfg.queue_count(), perm = cfg.perm, "topic created or updated");
+        tracing::info!(topic = %cfg.topic_name, queues = cfg.view().queue_count(), perm = cfg.perm, "topic created or updated");
         for s in self.router.shards().filter(|s| *s != self.shard) {
             let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
         }

@@ -77,17 +77,9 @@ impl TopicConfig {
         }
     }
 
-    /// Queue ids that exist (readable or writable).
-    pub fn queue_count(&self) -> u32 {
-        self.read_queue_nums.max(self.write_queue_nums)
-    }
-
-    pub fn writable(&self) -> bool {
-        self.perm & perm::WRITE != 0
-    }
-
-    pub fn readable(&self) -> bool {
-        self.perm & perm::READ != 0
+    /// The queue counts and permission, as the request path reads them.
+    pub fn view(&self) -> TopicView {
+        TopicView::from(self)
     }
 }
 
@@ -100,6 +92,7 @@ pub struct TopicView {
 }
 
 impl TopicView {
+    /// Queue ids that exist (readable or writable).
     pub fn queue_count(&self) -> u32 {
         self.read_queue_nums.max(self.write_queue_nums)
     }
