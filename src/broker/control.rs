@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::topics::{perm, TopicConfig};
+use super::topics::{perm, write_atomically, TopicConfig};
 use super::{now_ms, Broker, Control, ControlReply};
 use crate::net::LocalFuture;
 use crate::remoting::codes::request;
@@ -94,7 +94,7 @@ impl Broker {
                 ControlReply::Done
             }
             Control::Shutdown => {
-                self.persist_offsets();
+                self.persist_offsets().await;
                 if let Err(e) = self.store.flush().await {
                     tracing::error!(shard = %self.shard, error = %e, "final flush failed");
                 }
@@ -111,7 +111,12 @@ impl Broker {
             t.clone()
         };
         let path = self.cfg.data_dir.join("topics.json");
-        if let Err(e) = table.save(&path) {
+        let shown = path.clone();
+        let saved = glommio::executor()
+            .spawn_blocking(move || table.save(&path))
+            .await;
+        let path = shown;
+        if let Err(e) = saved {
             tracing::error!(path = %path.display(), error = %e, "cannot persist topics");
             return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
         }
@@ -138,14 +143,24 @@ impl Broker {
         }
     }
 
-    /// Writes this shard's consumer offsets if they changed.
-    pub(crate) fn persist_offsets(&self) {
+    /// Writes this shard's consumer offsets if they changed. The write and its fsyncs run on
+    /// glommio's blocking pool: an fsync under write load can take hundreds of milliseconds, and on
+    /// the shard thread it would stall every request of the shard.
+    pub(crate) async fn persist_offsets(&self) {
+        let Some(bytes) = self.offsets.borrow_mut().take_dirty_snapshot() else {
+            return;
+        };
         let path = self
             .cfg
             .data_dir
             .join(format!("offsets-shard-{}.json", self.shard.0));
-        if let Err(e) = self.offsets.borrow_mut().save_if_dirty(&path) {
-            tracing::error!(path = %path.display(), error = %e, "cannot persist consumer offsets");
+        let shown = path.display().to_string();
+        let written = glommio::executor()
+            .spawn_blocking(move || write_atomically(&path, &bytes))
+            .await;
+        if let Err(e) = written {
+            self.offsets.borrow_mut().mark_dirty();
+            tracing::error!(path = %shown, error = %e, "cannot persist consumer offsets");
         }
     }
 }

@@ -197,7 +197,7 @@ async fn periodic(broker: Rc<Broker>, stop: StopSignal) {
         if stopped {
             return;
         }
-        broker.persist_offsets();
+        broker.persist_offsets().await;
         if now_ms() - last_expiry_ms >= 10_000 {
             last_expiry_ms = now_ms();
             let (changed, gone) = broker.clients.borrow_mut().expire(last_expiry_ms);

@@ -62,14 +62,27 @@ impl OffsetTable {
 
     /// Writes the table if it changed since the last save.
     pub fn save_if_dirty(&mut self, path: &Path) -> std::io::Result<()> {
-        if self.dirty {
-            write_atomically(
-                path,
-                &serde_json::to_vec(self).map_err(std::io::Error::other)?,
-            )?;
-            self.dirty = false;
+        if let Some(bytes) = self.take_dirty_snapshot() {
+            if let Err(e) = write_atomically(path, &bytes) {
+                self.dirty = true;
+                return Err(e);
+            }
         }
         Ok(())
+    }
+
+    /// The serialised table if it changed since the last snapshot (and now counts as clean), so the
+    /// caller can write it off the shard thread; call [`OffsetTable::mark_dirty`] if that write fails.
+    pub fn take_dirty_snapshot(&mut self) -> Option<Vec<u8>> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        Some(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 }
 
