@@ -52,7 +52,6 @@ pub enum SendMode {
 pub struct LoadPlan {
     pub thread: usize,
     pub threads: usize,
-    pub topic: String,
     pub producer_group: String,
     pub consumer_group: String,
     pub size: usize,
@@ -197,7 +196,8 @@ impl Sender {
     /// Encodes the next send request (SEND_MESSAGE_V2, or SEND_BATCH_MESSAGE in batch mode) with
     /// the given opaque and flag, exactly as a Java 4.9.8 producer would send it.
     fn encode_next(&mut self, opaque: i32, flag: i32, out: &mut BytesMut) {
-        let queue_id = self.queues[self.next_queue % self.queues.len()].queue_id;
+        let slot = self.next_queue % self.queues.len();
+        let queue_id = self.queues[slot].queue_id;
         self.next_queue = self.next_queue.wrapping_add(1);
         let batch = self.plan.mode == SendMode::Batch;
         self.nums.clear();
@@ -231,7 +231,7 @@ impl Sender {
         }
         let ext: [(&str, &str); 12] = [
             ("a", &self.plan.producer_group),
-            ("b", &self.plan.topic),
+            ("b", &self.queues[slot].topic),
             ("c", DEFAULT_TOPIC),
             ("d", "4"),
             ("e", &self.nums[r_queue]),
@@ -380,7 +380,7 @@ async fn pull_loop(plan: Rc<LoadPlan>, conn: Rc<Conn>, queue: QueueRef, mut offs
         let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
         PullMessageHeader {
             consumer_group: plan.consumer_group.clone(),
-            topic: plan.topic.clone(),
+            topic: queue.topic.clone(),
             queue_id: queue.queue_id,
             queue_offset: offset,
             max_msg_nums: plan.pull_batch,

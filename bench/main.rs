@@ -67,6 +67,10 @@ struct Args {
     /// Queues when the topic has to be created.
     #[arg(long, default_value_t = 8)]
     queues: i32,
+    /// Spread the load over this many topics (`<topic>-0` .. `<topic>-N-1` when more than one):
+    /// producers round-robin over the queues of all of them, consumers pull all of them.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
     #[arg(long, value_enum, default_value_t = Scenario::Produce)]
     scenario: Scenario,
     /// How producers send.
@@ -184,7 +188,6 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
         let plan = LoadPlan {
             thread: t,
             threads,
-            topic: args.topic.clone(),
             producer_group: args.producer_group.clone(),
             consumer_group: args.consumer_group.clone(),
             size: args.size,
@@ -333,16 +336,32 @@ fn run(args: &Args) -> Result<(), String> {
     let load_avg_start = report::load_avg();
 
     // Route, and the queues' max offsets before the run (start offsets and the stored count).
-    let (namesrv, topic, queues) = (args.namesrv.clone(), args.topic.clone(), args.queues);
+    if args.topics == 0 {
+        return Err("--topics must be at least 1".into());
+    }
+    let topics: Vec<String> = if args.topics == 1 {
+        vec![args.topic.clone()]
+    } else {
+        (0..args.topics)
+            .map(|i| format!("{}-{i}", args.topic))
+            .collect()
+    };
+    let (namesrv, queues) = (args.namesrv.clone(), args.queues);
     let (route, before) = on_executor("bench-setup", move || async move {
-        let route = route::lookup_or_create(&namesrv, &topic, queues, timeout).await?;
-        let offsets = queue_offsets(&topic, &route.read_queues, timeout).await?;
+        let mut route = route::Route::default();
+        for topic in &topics {
+            let r = route::lookup_or_create(&namesrv, topic, queues, timeout).await?;
+            route.write_queues.extend(r.write_queues);
+            route.read_queues.extend(r.read_queues);
+        }
+        let offsets = queue_offsets(&route.read_queues, timeout).await?;
         Ok::<_, String>((route, offsets))
     })??;
     let brokers = route.broker_addrs();
     println!(
-        "bolide-bench: topic {} on {} write / {} read queues at {:?}; scenario {:?}, mode {:?}, {} B, {} clients{}",
+        "bolide-bench: topic {}{} on {} write / {} read queues at {:?}; scenario {:?}, mode {:?}, {} B, {} clients{}",
         args.topic,
+        if args.topics > 1 { format!(" (x{} topics)", args.topics) } else { String::new() },
         route.write_queues.len(),
         route.read_queues.len(),
         brokers,
@@ -436,11 +455,11 @@ fn run(args: &Args) -> Result<(), String> {
         notes.push(format!("error: {e}"));
     }
 
-    let (topic, read_queues) = (args.topic.clone(), route.read_queues.clone());
+    let read_queues = route.read_queues.clone();
     let after = on_executor("bench-check", move || async move {
         // Oneway requests have no answer to wait for: give the broker a moment to store the tail.
         glommio::timer::sleep(Duration::from_millis(500)).await;
-        queue_offsets(&topic, &read_queues, timeout).await
+        queue_offsets(&read_queues, timeout).await
     })?;
     let stored = match after {
         Ok(after) => Some(
@@ -494,7 +513,6 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// Each read queue with its current max offset.
 async fn queue_offsets(
-    topic: &str,
     queues: &[QueueRef],
     timeout: Duration,
 ) -> Result<Vec<(QueueRef, i64)>, String> {
@@ -511,7 +529,10 @@ async fn queue_offsets(
                 c
             }
         };
-        out.push((q.clone(), load::max_offset(&conn, topic, q.queue_id).await?));
+        out.push((
+            q.clone(),
+            load::max_offset(&conn, &q.topic, q.queue_id).await?,
+        ));
     }
     Ok(out)
 }

@@ -16,6 +16,7 @@ use crate::client::Conn;
 /// One queue a producer can write to or a consumer can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRef {
+    pub topic: String,
     pub broker_name: String,
     pub broker_addr: String,
     pub queue_id: i32,
@@ -29,7 +30,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn from_data(data: &TopicRouteData) -> Route {
+    pub fn from_data(topic: &str, data: &TopicRouteData) -> Route {
         let mut r = Route::default();
         for q in &data.queue_datas {
             let Some(addr) = data
@@ -41,6 +42,7 @@ impl Route {
                 continue;
             };
             let make = |queue_id| QueueRef {
+                topic: topic.to_string(),
                 broker_name: q.broker_name.clone(),
                 broker_addr: addr.to_string(),
                 queue_id,
@@ -101,7 +103,7 @@ pub async fn lookup_or_create(
         .await
         .map_err(|e| e.to_string())?;
     if let Some(data) = query(&namesrv, topic).await? {
-        let route = Route::from_data(&data);
+        let route = Route::from_data(topic, &data);
         if !route.write_queues.is_empty() {
             return Ok(route);
         }
@@ -109,7 +111,7 @@ pub async fn lookup_or_create(
     let template = query(&namesrv, DEFAULT_TOPIC).await?.ok_or_else(|| {
         format!("topic {topic} does not exist and the NameServer has no {DEFAULT_TOPIC} route to create it from")
     })?;
-    for addr in Route::from_data(&template).broker_addrs() {
+    for addr in Route::from_data(DEFAULT_TOPIC, &template).broker_addrs() {
         let broker = Conn::connect(&addr, timeout)
             .await
             .map_err(|e| e.to_string())?;
@@ -139,7 +141,7 @@ pub async fn lookup_or_create(
     }
     for _ in 0..50 {
         if let Some(data) = query(&namesrv, topic).await? {
-            let route = Route::from_data(&data);
+            let route = Route::from_data(topic, &data);
             if !route.write_queues.is_empty() {
                 return Ok(route);
             }
