@@ -210,9 +210,6 @@ impl Broker {
         resp.set_ext("minOffset", self.store.min_offset(topic, qid).0);
         resp.set_ext("maxOffset", self.store.max_offset(topic, qid).0);
         if let Some(body) = outcome.body {
-            self.metrics
-                .messages_out
-                .set(self.metrics.messages_out.get() + 1);
             resp.body = body;
         }
         resp
@@ -277,11 +274,15 @@ impl Broker {
             return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
         }
         match self.read_entries(&picked).await {
-            Some(body) => PullOutcome {
-                code: rs::SUCCESS,
-                next_begin,
-                body: Some(body),
-            },
+            Some(body) => {
+                let out = &self.metrics.messages_out;
+                out.set(out.get() + picked.len() as u64);
+                PullOutcome {
+                    code: rs::SUCCESS,
+                    next_begin,
+                    body: Some(body),
+                }
+            }
             None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
         }
     }

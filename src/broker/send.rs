@@ -292,11 +292,18 @@ impl Broker {
         } else {
             rs::SUCCESS
         });
-        let ids: Vec<String> = results
-            .iter()
-            .map(|r| message::offset_msg_id(self.store_host, r.physical_offset.0))
-            .collect();
-        resp.set_ext("msgId", ids.join(","));
+        // One id per stored message, comma-joined for batches; a single send builds one string.
+        let mut ids = String::with_capacity(results.len() * 33);
+        for r in results {
+            if !ids.is_empty() {
+                ids.push(',');
+            }
+            ids.push_str(&message::offset_msg_id(
+                self.store_host,
+                r.physical_offset.0,
+            ));
+        }
+        resp.set_ext("msgId", ids);
         resp.set_ext(
             "queueOffset",
             results.first().map(|r| r.queue_offset.0).unwrap_or(0),

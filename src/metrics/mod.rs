@@ -7,5 +7,6 @@ use std::cell::Cell;
 pub struct ShardMetrics {
     pub requests: Cell<u64>,
     pub messages_in: Cell<u64>,
+    /// Messages returned by pulls (not pull responses).
     pub messages_out: Cell<u64>,
 }
