@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command of the project (README and .ci/run call exactly this):
 #   cargo fmt --check; cargo clippy --all-targets -- -D warnings; cargo test; cargo build --release;
-#   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop.
+#   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop;
+#   scripts/test-go.sh (tests/go, official Go client).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -133,6 +134,16 @@ PYEOF
     echo "==> interop tests: $p passed, $f failed, $s skipped ($(( $(date +%s) - t0 )) s)"
 else
     note_failure "interop tests not run (release build or test env failed)"
+fi
+
+if [ "$release_ok" = 1 ]; then # Go client suite (tests/go); its TestMain starts the release binary
+    OUT="$OUT" scripts/test-go.sh; rc=$?
+    read -r gp gf gs 2>/dev/null < "$OUT/go-counts" || { gp=0; gf=0; gs=0; }
+    passed=$((passed + gp)); skipped=$((skipped + gs))
+    if [ "$gf" -gt 0 ]; then failed=$((failed + gf)); failures+=("go interop: $gf failed"); fi
+    if [ "$rc" -ne 0 ] && [ "$gf" -eq 0 ]; then note_failure "scripts/test-go.sh (exit $rc)"; fi
+else
+    note_failure "go interop tests not run (release build failed)"
 fi
 
 echo
