@@ -371,3 +371,27 @@ func TestMessageFieldsIntact(t *testing.T) {
 	}
 	checkDelivered(t, topic, all)
 }
+
+// TestAutoCreateTopic: a send to a topic nobody created goes out on the TBW102 route (the client's
+// default topic); the broker creates the topic with the client's defaultTopicQueueNums (4) queues and
+// the NameServer routes it from then on.
+func TestAutoCreateTopic(t *testing.T) {
+	topic := uniqueName(t, "auto")
+	p := newProducer(t)
+	m := testMessage(topic, "auto", 0)
+	r, err := p.SendSync(ctx(t, 10*time.Second), m)
+	if err != nil {
+		t.Fatalf("send to a new topic: %v", err)
+	}
+	var mqs []*primitive.MessageQueue
+	waitFor(t, 10*time.Second, "route of the auto-created topic", func() (bool, string) {
+		mqs, err = adminClient.FetchPublishMessageQueues(ctx(t, 3*time.Second), topic)
+		return err == nil && len(mqs) == queueCount, fmt.Sprintf("queues %v, err %v", mqs, err)
+	})
+	s := sent{m, r}
+	checkResult(t, topic, mqs[0].BrokerName, s)
+	if r.QueueOffset != 0 {
+		t.Fatalf("first message of a new topic at queue offset %d", r.QueueOffset)
+	}
+	checkDelivered(t, topic, []sent{s})
+}
