@@ -81,3 +81,6 @@ impl ClientError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
