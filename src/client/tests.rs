@@ -250,3 +250,64 @@ fn typed_requests_map_codes_to_results_and_errors() {
         assert_eq!(refused.response_code(), Some(response::SYSTEM_ERROR));
     });
 }
+
+#[test]
+fn route_lookup_without_template_says_so() {
+    let addr = answering(|c| c.response(response::TOPIC_NOT_EXIST));
+    let err = on_glommio(move || async move {
+        super::lookup_or_create(&addr, "Missing", 4, Duration::from_secs(5))
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(
+        err,
+        ClientError::NoTemplateRoute {
+            topic: "Missing".into(),
+            template: "TBW102".into(),
+        }
+    );
+}
+
+#[test]
+fn records_stop_after_the_first_undecodable_one() {
+    use crate::message::{encode_record, NewRecord};
+    use std::net::SocketAddrV4;
+
+    let host = SocketAddrV4::new([127, 0, 0, 1].into(), 1);
+    let mut body = BytesMut::new();
+    for b in [&b"one"[..], b"two"] {
+        encode_record(
+            &NewRecord {
+                queue_id: 0,
+                flag: 0,
+                sys_flag: 0,
+                born_timestamp_ms: 0,
+                born_host: host,
+                store_host: host,
+                reconsume_times: 0,
+                prepared_tx_offset: 0,
+                body: b,
+                topic: "T",
+                properties: "",
+            },
+            &mut body,
+        )
+        .unwrap();
+    }
+    body.extend_from_slice(&[0xAB; 40]);
+    let result = super::PullResult {
+        status: super::PullStatus::Found,
+        header: crate::remoting::headers::PullResultHeader {
+            suggest_which_broker_id: 0,
+            next_begin_offset: 2,
+            min_offset: 0,
+            max_offset: 2,
+        },
+        body: body.freeze(),
+    };
+    let got: Vec<Result<Vec<u8>, ()>> = result
+        .records()
+        .map(|r| r.map(|r| r.body.to_vec()).map_err(drop))
+        .collect();
+    assert_eq!(got, [Ok(b"one".to_vec()), Ok(b"two".to_vec()), Err(())]);
+}
