@@ -22,16 +22,12 @@ use std::fmt::Write as _;
 
 use bytes::BytesMut;
 
-use bolide::remoting::batch::{encode_batch_entry, BatchEntry};
-use bolide::remoting::codes::{request, response};
-use bolide::remoting::headers::{
-    pull_sys_flag, PullMessageHeader, PullResultHeader, QueueHeader, DEFAULT_TOPIC,
-};
-use bolide::remoting::{encode_frame_ref, CommandRef, RemotingCommand};
-
-use crate::client::{ClientError, Conn};
-use crate::route::QueueRef;
 use crate::stats::{lock, SharedRecorder};
+use bolide::client::{ClientError, Conn, PullStatus, QueueRef, SendRequest};
+use bolide::remoting::batch::{encode_batch_entry, BatchEntry};
+use bolide::remoting::codes::response;
+use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
+use bolide::remoting::RemotingCommand;
 
 /// Bytes 8..16 of every benchmark message body.
 pub const BODY_MAGIC: &[u8; 8] = b"BOLIDEBN";
@@ -132,8 +128,6 @@ struct Sender {
     body: Vec<u8>,
     /// Batch body, rebuilt per request.
     batch_body: BytesMut,
-    /// Decimal numbers of the current header.
-    nums: String,
     /// Properties of the current message (or batch).
     props: String,
 }
@@ -154,12 +148,6 @@ pub fn body_template(size: usize) -> Vec<u8> {
     b
 }
 
-fn push_num(s: &mut String, v: i64) -> std::ops::Range<usize> {
-    let start = s.len();
-    let _ = write!(s, "{v}");
-    start..s.len()
-}
-
 impl Sender {
     fn new(
         plan: Rc<LoadPlan>,
@@ -173,7 +161,6 @@ impl Sender {
             keys: UniqKeys::new(plan.thread, client * 64 + slot),
             body: body_template(size),
             batch_body: BytesMut::with_capacity(plan.batch.max(1) * (size + 80)),
-            nums: String::with_capacity(64),
             props: String::with_capacity(128),
             next_queue: client + slot * 7,
             plan,
@@ -200,9 +187,7 @@ impl Sender {
         let queue_id = self.queues[slot].queue_id;
         self.next_queue = self.next_queue.wrapping_add(1);
         let batch = self.plan.mode == SendMode::Batch;
-        self.nums.clear();
-        let r_queue = push_num(&mut self.nums, queue_id as i64);
-        let r_born = push_num(&mut self.nums, (now_unix_ns() / 1_000_000) as i64);
+        let born_timestamp_ms = (now_unix_ns() / 1_000_000) as i64;
         self.props.clear();
         if batch {
             self.batch_body.clear();
@@ -229,29 +214,16 @@ impl Sender {
             self.props.push_str("\u{2}WAIT\u{1}true");
             stamp(&mut self.body);
         }
-        let ext: [(&str, &str); 12] = [
-            ("a", &self.plan.producer_group),
-            ("b", &self.queues[slot].topic),
-            ("c", DEFAULT_TOPIC),
-            ("d", "4"),
-            ("e", &self.nums[r_queue]),
-            ("f", "0"),
-            ("g", &self.nums[r_born]),
-            ("h", "0"),
-            ("i", &self.props),
-            ("j", "0"),
-            ("k", "false"),
-            ("m", if batch { "true" } else { "false" }),
-        ];
-        let (code, body): (i32, &[u8]) = if batch {
-            (request::SEND_BATCH_MESSAGE, &self.batch_body)
-        } else {
-            (request::SEND_MESSAGE_V2, &self.body)
-        };
-        let mut cmd = CommandRef::request(code, &ext, body);
-        cmd.opaque = opaque;
-        cmd.flag = flag;
-        encode_frame_ref(&cmd, out);
+        SendRequest {
+            producer_group: &self.plan.producer_group,
+            topic: &self.queues[slot].topic,
+            queue_id,
+            born_timestamp_ms,
+            properties: &self.props,
+            body: if batch { &self.batch_body } else { &self.body },
+            batch,
+        }
+        .encode(opaque, flag, out);
     }
 
     /// Takes `msgs` from the fixed-count budget; false when the run should end.
@@ -377,90 +349,56 @@ async fn open_loop(mut s: Sender, interval: Duration) {
 
 async fn pull_loop(plan: Rc<LoadPlan>, conn: Rc<Conn>, queue: QueueRef, mut offset: i64) {
     while !plan.stop.load(Ordering::Relaxed) {
-        let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
-        PullMessageHeader {
-            consumer_group: plan.consumer_group.clone(),
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-            queue_offset: offset,
-            max_msg_nums: plan.pull_batch,
-            sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
-            commit_offset: 0,
-            suspend_timeout_ms: 1_000,
-            subscription: Some("*".to_string()),
-            sub_version: 0,
-            expression_type: Some("TAG".to_string()),
-        }
-        .write_to(&mut cmd);
-        let resp = match conn.call(cmd).await {
+        let pulled = conn
+            .pull(&PullMessageHeader {
+                consumer_group: plan.consumer_group.clone(),
+                topic: queue.topic.clone(),
+                queue_id: queue.queue_id,
+                queue_offset: offset,
+                max_msg_nums: plan.pull_batch,
+                sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
+                commit_offset: 0,
+                suspend_timeout_ms: 1_000,
+                subscription: Some("*".to_string()),
+                sub_version: 0,
+                expression_type: Some("TAG".to_string()),
+            })
+            .await;
+        let result = match pulled {
             Ok(r) => r,
-            Err(_) => {
-                lock(&plan.recorder).recv_error_code(-1);
-                if conn.is_closed() {
-                    break;
+            Err(e) => match e.response_code() {
+                Some(code) => {
+                    lock(&plan.recorder).recv_error_code(code);
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-                continue;
-            }
-        };
-        let header = PullResultHeader::parse(&resp).ok();
-        match resp.code {
-            response::SUCCESS => {
-                let now = now_unix_ns();
-                let mut buf = &resp.body[..];
-                let mut n = 0u64;
-                let mut rec = lock(&plan.recorder);
-                while !buf.is_empty() {
-                    match bolide::message::decode_record(buf, false) {
-                        Ok(r) => {
-                            rec.recv_msg(body_age(r.body, now), r.body.len() as u64);
-                            n += 1;
-                            buf = &buf[(r.total_size as usize).min(buf.len())..];
-                        }
-                        Err(_) => {
-                            rec.recv_error_code(-2);
-                            break;
-                        }
+                None => {
+                    lock(&plan.recorder).recv_error_code(-1);
+                    if conn.is_closed() {
+                        break;
                     }
+                    continue;
                 }
-                drop(rec);
-                plan.received.fetch_add(n, Ordering::Relaxed);
-                match header {
-                    Some(h) => offset = h.next_begin_offset,
-                    None => offset += n as i64,
+            },
+        };
+        if result.status == PullStatus::Found {
+            let now = now_unix_ns();
+            let mut n = 0u64;
+            let mut rec = lock(&plan.recorder);
+            for r in result.records() {
+                match r {
+                    Ok(r) => {
+                        rec.recv_msg(body_age(r.body, now), r.body.len() as u64);
+                        n += 1;
+                    }
+                    Err(_) => rec.recv_error_code(-2),
                 }
             }
-            response::PULL_NOT_FOUND
-            | response::PULL_RETRY_IMMEDIATELY
-            | response::PULL_OFFSET_MOVED => {
-                if let Some(h) = header {
-                    offset = h.next_begin_offset;
-                }
-            }
-            code => {
-                lock(&plan.recorder).recv_error_code(code);
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
+            drop(rec);
+            plan.received.fetch_add(n, Ordering::Relaxed);
         }
+        offset = result.header.next_begin_offset;
     }
-}
-
-/// GET_MAX_OFFSET of one queue.
-pub async fn max_offset(conn: &Conn, topic: &str, queue_id: i32) -> Result<i64, String> {
-    let mut cmd = RemotingCommand::request(request::GET_MAX_OFFSET);
-    QueueHeader {
-        topic: topic.to_string(),
-        queue_id,
-    }
-    .write_to(&mut cmd);
-    let resp = conn.call(cmd).await.map_err(|e| e.to_string())?;
-    if resp.code != response::SUCCESS {
-        return Err(format!(
-            "GET_MAX_OFFSET {topic}/{queue_id}: code {} {}",
-            resp.code,
-            resp.remark.unwrap_or_default()
-        ));
-    }
-    bolide::remoting::headers::parse_offset(&resp).map_err(|e| e.to_string())
 }
 
 /// Runs this thread's share of the load until stopped (or the budget is spent).

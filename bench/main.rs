@@ -1,5 +1,6 @@
 //! `bolide-bench`: a load generator that speaks RocketMQ's remoting protocol itself (through
-//! `bolide::remoting`), for Bolide or any RocketMQ 4.x broker.
+//! `bolide::client`), for Bolide or any RocketMQ 4.x broker. Only load generation lives here: the
+//! connection, route lookup and request encoding are the library's `bolide::client`.
 //!
 //! Scenarios: `produce` (sync / async / oneway / batch sends, closed loop or open loop at `--rate`),
 //! `consume` (tail or catch-up pulls), `e2e` (produce and tail-consume at once: send-to-receipt
@@ -7,7 +8,7 @@
 //! the start as fast as possible).
 //!
 //! Shape: one glommio executor per `--threads` (unpinned, so the OS can share the 2 cores with the
-//! broker), each running its share of clients over multiplexed connections (`client.rs`); the main
+//! broker), each running its share of clients over multiplexed `bolide::client::Conn`s (`load.rs`); the main
 //! thread only reports: it snapshots each thread's recorder once per interval. Latency comes from
 //! HDR histograms (`stats.rs`); the final report and JSON are in `report.rs`.
 
@@ -16,10 +17,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod client;
 mod load;
 mod report;
-mod route;
 mod stats;
 
 use std::process::ExitCode;
@@ -31,9 +30,9 @@ use clap::Parser;
 use glommio::{LocalExecutorBuilder, Placement};
 use serde::Serialize;
 
+use bolide::client::{self, Conn, QueueRef, Route};
 use load::{LoadPlan, SendMode};
 use report::{IntervalPoint, Report};
-use route::{QueueRef, Route};
 use stats::{lock, summarize, Recorder, SharedRecorder, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -348,9 +347,11 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let (namesrv, queues) = (args.namesrv.clone(), args.queues);
     let (route, before) = on_executor("bench-setup", move || async move {
-        let mut route = route::Route::default();
+        let mut route = Route::default();
         for topic in &topics {
-            let r = route::lookup_or_create(&namesrv, topic, queues, timeout).await?;
+            let r = client::lookup_or_create(&namesrv, topic, queues, timeout)
+                .await
+                .map_err(|e| e.to_string())?;
             route.write_queues.extend(r.write_queues);
             route.read_queues.extend(r.read_queues);
         }
@@ -517,22 +518,23 @@ async fn queue_offsets(
     timeout: Duration,
 ) -> Result<Vec<(QueueRef, i64)>, String> {
     let mut out = Vec::with_capacity(queues.len());
-    let mut conns: Vec<std::rc::Rc<client::Conn>> = Vec::new();
+    let mut conns: Vec<std::rc::Rc<Conn>> = Vec::new();
     for q in queues {
         let conn = match conns.iter().find(|c| c.addr() == q.broker_addr) {
             Some(c) => c.clone(),
             None => {
-                let c = client::Conn::connect(&q.broker_addr, timeout)
+                let c = Conn::connect(&q.broker_addr, timeout)
                     .await
                     .map_err(|e| e.to_string())?;
                 conns.push(c.clone());
                 c
             }
         };
-        out.push((
-            q.clone(),
-            load::max_offset(&conn, &q.topic, q.queue_id).await?,
-        ));
+        let offset = conn
+            .max_offset(&q.topic, q.queue_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        out.push((q.clone(), offset));
     }
     Ok(out)
 }

@@ -12,6 +12,7 @@
 //! - [`metrics`]: counters and latency histograms.
 
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod message;
 pub mod metrics;

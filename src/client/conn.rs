@@ -1,14 +1,19 @@
-//! A multiplexed remoting client connection on a glommio executor.
+//! One multiplexed connection to a broker or NameServer on a glommio executor.
 //!
 //! Many requests are in flight per connection; responses are matched by opaque. Requests are encoded
 //! straight into one output buffer that a writer task flushes with one `write` per batch of frames,
 //! so a busy connection costs one syscall per many requests. A reader task decodes responses and
-//! completes them: either a waiting future ([`Conn::call`]) or a callback run on the reader task
-//! ([`Conn::send_with`], which needs no task per request). A sweeper fails requests older than the
-//! timeout so a lost response cannot hang a closed-loop client.
+//! completes them: either a waiting [`ResponseFuture`] ([`Conn::call`], [`Conn::call_with`]) or a
+//! callback run on the reader task ([`Conn::send_with`], which needs no task per request). A sweeper
+//! fails requests older than the timeout so a lost response cannot hang a closed-loop client.
+//!
+//! ```text
+//!   caller ──encode──▶ out buffer ──write_loop──▶ socket ──read_loop──▶ pending[opaque] ──▶ future / callback
+//!                                                              sweep_loop (250 ms) ──▶ Timeout
+//! ```
 //!
 //! Everything here is single-threaded (`Rc`, `RefCell`): one connection belongs to one executor.
-//! No `RefCell` borrow is held across an `.await`.
+//! No `RefCell` borrow is held across an `.await`, and no callback runs while one is held.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -22,18 +27,15 @@ use bytes::BytesMut;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use bolide::remoting::{decode_frame, encode_frame, RemotingCommand, FRAME_MAX_BYTES};
+use crate::remoting::{decode_frame, encode_frame, RemotingCommand, FLAG_ONEWAY, FRAME_MAX_BYTES};
 
-/// Why a request got no response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
-    #[error("connection to {addr} closed")]
-    Closed { addr: String },
-    #[error("no response within {timeout_ms} ms")]
-    Timeout { timeout_ms: u64 },
-    #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: String },
-}
+use super::ClientError;
+
+/// How often the sweeper looks for requests older than the timeout.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Output buffer size above which oneway senders should wait for the writer ([`Conn::writable`]).
+const OUT_HIGH_WATER_BYTES: usize = 256 << 10;
 
 /// A one-shot completion slot with a waker (single-threaded oneshot).
 #[derive(Default)]
@@ -51,9 +53,13 @@ impl Slot {
     }
 }
 
-struct SlotFuture(Rc<Slot>);
+/// The response to one request already written into the connection's output buffer.
+///
+/// Resolves exactly once: to the response (whatever its code), or to [`ClientError::Closed`] or
+/// [`ClientError::Timeout`]. Dropping it does not take the request back; the response is discarded.
+pub struct ResponseFuture(Rc<Slot>);
 
-impl Future for SlotFuture {
+impl Future for ResponseFuture {
     type Output = Result<RemotingCommand, ClientError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(v) = self.0.value.borrow_mut().take() {
@@ -66,20 +72,20 @@ impl Future for SlotFuture {
 
 /// A level-triggered wake-up for one waiting task.
 #[derive(Default)]
-pub struct Notify {
+struct Notify {
     set: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Notify {
-    pub fn notify(&self) {
+    fn notify(&self) {
         self.set.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
     }
 
-    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+    fn wait(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             if self.set.replace(false) {
                 Poll::Ready(())
@@ -93,20 +99,20 @@ impl Notify {
 
 /// Wakes every task waiting at the time of a `notify` (edge-triggered by epoch).
 #[derive(Default)]
-pub struct Broadcast {
+struct Broadcast {
     epoch: Cell<u64>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Broadcast {
-    pub fn notify(&self) {
+    fn notify(&self) {
         self.epoch.set(self.epoch.get() + 1);
         for w in self.waiters.borrow_mut().drain(..) {
             w.wake();
         }
     }
 
-    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+    fn wait(&self) -> impl Future<Output = ()> + '_ {
         let start = self.epoch.get();
         std::future::poll_fn(move |cx| {
             if self.epoch.get() != start {
@@ -119,7 +125,7 @@ impl Broadcast {
     }
 }
 
-/// What to do with a response.
+/// What to do with a response; runs on the connection's reader (or sweeper) task.
 pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, ClientError>)>;
 
 enum Pending {
@@ -141,11 +147,9 @@ impl Entry {
     }
 }
 
-/// Output buffer size above which senders wait for the writer ([`Conn::writable`]).
-const OUT_HIGH_WATER_BYTES: usize = 256 << 10;
-
+/// A multiplexed connection. Cheap to share as `Rc<Conn>` among the tasks of one executor.
 pub struct Conn {
-    addr: String,
+    addr: Rc<str>,
     out: RefCell<BytesMut>,
     write_wanted: Notify,
     drained: Broadcast,
@@ -157,7 +161,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects and starts the reader, writer and sweeper tasks on the current executor.
+    /// Connects and starts the reader, writer and sweeper tasks on the current glommio executor.
+    /// Every request on this connection fails with [`ClientError::Timeout`] when no response came
+    /// within `timeout` (checked every [`SWEEP_INTERVAL`]). Panics outside a glommio executor.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Rc<Conn>, ClientError> {
         let stream = TcpStream::connect(addr)
             .await
@@ -168,7 +174,7 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let (reader, writer) = futures_lite::io::split(stream);
         let conn = Rc::new(Conn {
-            addr: addr.to_string(),
+            addr: Rc::from(addr),
             out: RefCell::new(BytesMut::with_capacity(1 << 20)),
             write_wanted: Notify::default(),
             drained: Broadcast::default(),
@@ -184,14 +190,26 @@ impl Conn {
         Ok(conn)
     }
 
+    /// The address this connection was opened to, as given to [`Conn::connect`].
     pub fn addr(&self) -> &str {
         &self.addr
     }
 
+    pub(super) fn addr_rc(&self) -> Rc<str> {
+        self.addr.clone()
+    }
+
+    /// The per-request timeout given to [`Conn::connect`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// True once the socket failed or the peer closed it; every later request fails at once.
     pub fn is_closed(&self) -> bool {
         self.closed.get()
     }
 
+    /// Requests sent and not yet answered (nor failed).
     pub fn in_flight(&self) -> usize {
         self.pending.borrow().len()
     }
@@ -224,20 +242,20 @@ impl Conn {
         opaque
     }
 
-    /// Sends a request and waits for its response.
-    pub async fn call(&self, mut cmd: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+    /// Sends a request (its opaque is overwritten) and returns its response, whatever the code.
+    /// The request is in the output buffer when this returns.
+    pub fn call(&self, mut cmd: RemotingCommand) -> ResponseFuture {
         self.call_with(move |opaque, out| {
             cmd.opaque = opaque;
             encode_frame(&cmd, out);
         })
-        .await
     }
 
-    /// Sends a request that `encode` writes (with the opaque it is given) and waits for its response.
-    pub fn call_with(
-        &self,
-        encode: impl FnOnce(i32, &mut BytesMut),
-    ) -> impl Future<Output = Result<RemotingCommand, ClientError>> {
+    /// Sends a request that `encode` writes as one whole frame with the opaque it is given (no
+    /// allocation per request when `encode` borrows its fields, see
+    /// [`SendRequest::encode`](super::SendRequest::encode)). The request is in the output buffer
+    /// when this returns.
+    pub fn call_with(&self, encode: impl FnOnce(i32, &mut BytesMut)) -> ResponseFuture {
         let slot = Rc::new(Slot::default());
         if self.closed.get() {
             slot.complete(Err(self.closed_error()));
@@ -245,11 +263,11 @@ impl Conn {
             let opaque = self.register(Pending::Waiter(slot.clone()));
             self.enqueue_with(|out| encode(opaque, out));
         }
-        SlotFuture(slot)
+        ResponseFuture(slot)
     }
 
-    /// Sends a request that `encode` writes; `cb` runs on the reader task when the response (or an
-    /// error) arrives. No task per request.
+    /// Like [`Conn::call_with`], but `cb` runs on the reader task when the response (or an error)
+    /// arrives: no task per request. On a closed connection `cb` runs before this returns.
     pub fn send_with(&self, encode: impl FnOnce(i32, &mut BytesMut), cb: Callback) {
         if self.closed.get() {
             cb(Err(self.closed_error()));
@@ -259,7 +277,8 @@ impl Conn {
         self.enqueue_with(|out| encode(opaque, out));
     }
 
-    /// Sends a oneway request that `encode` writes with the given opaque and flag (no response).
+    /// Sends a oneway request that `encode` writes with the given opaque and flag
+    /// ([`FLAG_ONEWAY`]); no response is expected. Ok means "in the output buffer", not "received".
     pub fn send_oneway_with(
         &self,
         encode: impl FnOnce(i32, i32, &mut BytesMut),
@@ -268,7 +287,7 @@ impl Conn {
             return Err(self.closed_error());
         }
         let opaque = self.opaque();
-        self.enqueue_with(|out| encode(opaque, bolide::remoting::FLAG_ONEWAY, out));
+        self.enqueue_with(|out| encode(opaque, FLAG_ONEWAY, out));
         Ok(())
     }
 
@@ -288,11 +307,13 @@ impl Conn {
 
     fn closed_error(&self) -> ClientError {
         ClientError::Closed {
-            addr: self.addr.clone(),
+            addr: self.addr.to_string(),
         }
     }
 
-    fn close(&self) {
+    /// Marks the connection closed and fails everything in flight. The socket itself closes when
+    /// the reader and writer tasks end: the writer at once, the reader when the peer closes.
+    pub fn close(&self) {
         if self.closed.replace(true) {
             return;
         }
@@ -327,7 +348,7 @@ async fn read_loop(conn: Rc<Conn>, mut reader: futures_lite::io::ReadHalf<TcpStr
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    eprintln!("bad frame from {}: {e}", conn.addr);
+                    tracing::warn!(addr = %conn.addr, error = %e, "bad frame, closing the connection");
                     break 'outer;
                 }
             }
@@ -368,12 +389,13 @@ async fn write_loop(conn: Rc<Conn>, mut writer: futures_lite::io::WriteHalf<TcpS
             }
         }
     }
+    let _ = writer.close().await;
     conn.close();
 }
 
 async fn sweep_loop(conn: std::rc::Weak<Conn>) {
     loop {
-        glommio::timer::sleep(Duration::from_millis(250)).await;
+        glommio::timer::sleep(SWEEP_INTERVAL).await;
         let Some(conn) = conn.upgrade() else { break };
         if conn.closed.get() {
             break;
@@ -390,6 +412,7 @@ async fn sweep_loop(conn: std::rc::Weak<Conn>) {
             let entry = conn.pending.borrow_mut().remove(&k);
             if let Some(e) = entry {
                 e.finish(Err(ClientError::Timeout {
+                    addr: conn.addr.to_string(),
                     timeout_ms: conn.timeout.as_millis() as u64,
                 }));
             }

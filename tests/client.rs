@@ -1,0 +1,275 @@
+//! `bolide::client` against a real broker: the `bolide` binary started as a child process on
+//! loopback (ports 23500/23511, data under the target directory), driven through every typed
+//! request. Checks what the broker stored, not only that calls returned Ok.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bolide::client::{self, ClientError, Conn, PullStatus, SendRequest, SendStatus};
+use bolide::remoting::batch::{encode_batch, BatchEntry};
+use bolide::remoting::body::{ConsumerData, HeartbeatData, ProducerData};
+use bolide::remoting::codes::{request, response};
+use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+use bytes::BytesMut;
+
+const NAMESRV_PORT: u16 = 23500;
+const BROKER_PORT: u16 = 23511;
+
+/// The broker process and its data directory; both go away on drop (also when a test panics).
+struct Broker {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("client-it-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
+            .args(["serve", "--data-dir"])
+            .arg(&dir)
+            .args([
+                "--namesrv-port",
+                &NAMESRV_PORT.to_string(),
+                "--broker-port",
+                &BROKER_PORT.to_string(),
+                "--listen-ip",
+                "127.0.0.1",
+                "--segment-size",
+                &(16u64 << 20).to_string(),
+                "--shards",
+                "2",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut broker = Broker { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for port in [NAMESRV_PORT, BROKER_PORT] {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = broker.child.try_wait() {
+                    panic!("broker exited early: {status}");
+                }
+                assert!(Instant::now() < deadline, "broker did not listen on {port}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        broker
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
+where
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn pull_header(topic: &str, queue_id: i32, offset: i64) -> PullMessageHeader {
+    PullMessageHeader {
+        consumer_group: "client-it-cg".into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: pull_sys_flag::SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_ms: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+    }
+}
+
+#[test]
+fn every_typed_request_against_a_real_broker() {
+    let _broker = Broker::start();
+    on_glommio(|| async {
+        let timeout = Duration::from_secs(10);
+        let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");
+
+        // Route lookup creates the topic from TBW102's brokers, then finds it again as is.
+        let route = client::lookup_or_create(&namesrv, "ClientIT", 3, timeout)
+            .await
+            .unwrap();
+        assert_eq!(route.write_queues.len(), 3, "{route:?}");
+        assert_eq!(route.read_queues.len(), 3);
+        let addr = format!("127.0.0.1:{BROKER_PORT}");
+        assert_eq!(route.broker_addrs(), vec![addr.clone()]);
+        let again = client::lookup_or_create(&namesrv, "ClientIT", 8, timeout)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.write_queues, route.write_queues,
+            "existing topic is not recreated"
+        );
+
+        let conn = Conn::connect(&addr, timeout).await.unwrap();
+        assert_eq!(conn.max_offset("ClientIT", 1).await, Ok(0));
+        assert_eq!(conn.min_offset("ClientIT", 1).await, Ok(0));
+
+        // Single sends are pipelined: all written before the first is awaited.
+        let bodies: Vec<Vec<u8>> = (0..3).map(|i| format!("single-{i}").into_bytes()).collect();
+        let sends: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                conn.send(&SendRequest {
+                    producer_group: "client-it-pg",
+                    topic: "ClientIT",
+                    queue_id: 1,
+                    born_timestamp_ms: now_ms(),
+                    properties: "",
+                    body: b,
+                    batch: false,
+                })
+            })
+            .collect();
+        for (i, s) in sends.into_iter().enumerate() {
+            let r = s.await.unwrap();
+            assert_eq!(r.status, SendStatus::Ok);
+            assert_eq!(r.header.queue_id, 1);
+            assert_eq!(
+                r.header.queue_offset, i as i64,
+                "sent in order, stored in order"
+            );
+        }
+
+        // A batch of two, then a oneway send.
+        let mut batch = BytesMut::new();
+        let entries = [
+            BatchEntry {
+                flag: 0,
+                body: b"batch-0",
+                properties: "",
+            },
+            BatchEntry {
+                flag: 0,
+                body: b"batch-1",
+                properties: "",
+            },
+        ];
+        encode_batch(&entries, &mut batch).unwrap();
+        let r = conn
+            .send(&SendRequest {
+                producer_group: "client-it-pg",
+                topic: "ClientIT",
+                queue_id: 1,
+                born_timestamp_ms: now_ms(),
+                properties: "",
+                body: &batch,
+                batch: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.header.queue_offset, 3);
+        conn.send_oneway(&SendRequest {
+            producer_group: "client-it-pg",
+            topic: "ClientIT",
+            queue_id: 1,
+            born_timestamp_ms: now_ms(),
+            properties: "",
+            body: b"oneway",
+            batch: false,
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while conn.max_offset("ClientIT", 1).await.unwrap() < 6 {
+            assert!(Instant::now() < deadline, "oneway send never stored");
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+
+        // Pull reads back exactly what was sent, in order.
+        let pulled = conn.pull(&pull_header("ClientIT", 1, 0)).await.unwrap();
+        assert_eq!(pulled.status, PullStatus::Found);
+        let got: Vec<Vec<u8>> = pulled.records().map(|r| r.unwrap().body.to_vec()).collect();
+        let want: Vec<&[u8]> = vec![
+            b"single-0",
+            b"single-1",
+            b"single-2",
+            b"batch-0",
+            b"batch-1",
+            b"oneway",
+        ];
+        assert_eq!(got, want);
+        assert_eq!(pulled.header.next_begin_offset, 6);
+        let tail = conn.pull(&pull_header("ClientIT", 1, 6)).await.unwrap();
+        assert_eq!(tail.status, PullStatus::NoNewMessage);
+        assert_eq!(tail.records().count(), 0);
+        let beyond = conn.pull(&pull_header("ClientIT", 1, 1_000)).await.unwrap();
+        assert_eq!(beyond.status, PullStatus::OffsetIllegal);
+
+        // Consumer offsets: the default, then what was committed.
+        let heartbeat = HeartbeatData {
+            client_id: "client-it@1".into(),
+            producer_data_set: vec![ProducerData {
+                group_name: "client-it-pg".into(),
+            }],
+            consumer_data_set: vec![ConsumerData {
+                group_name: "client-it-cg".into(),
+                ..Default::default()
+            }],
+        };
+        conn.heartbeat(&heartbeat).await.unwrap();
+        // Never committed, on a queue that still starts at 0: the broker says 0, as Java's does.
+        assert_eq!(
+            conn.query_consumer_offset("client-it-cg", "ClientIT", 1)
+                .await,
+            Ok(Some(0))
+        );
+        conn.update_consumer_offset("client-it-cg", "ClientIT", 1, 4)
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.query_consumer_offset("client-it-cg", "ClientIT", 1)
+                .await,
+            Ok(Some(4))
+        );
+
+        // Refusals carry the request and response codes.
+        let bad = conn
+            .create_topic(&CreateTopicHeader {
+                topic: "no spaces allowed".into(),
+                default_topic: "TBW102".into(),
+                read_queue_nums: 1,
+                write_queue_nums: 1,
+                perm: 6,
+                topic_filter_type: "SINGLE_TAG".into(),
+                topic_sys_flag: 0,
+                order: false,
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(bad, ClientError::Refused { request: request::UPDATE_AND_CREATE_TOPIC, code, .. } if code != response::SUCCESS),
+            "{bad}"
+        );
+
+        let ns = Conn::connect(&namesrv, timeout).await.unwrap();
+        assert_eq!(ns.get_route("NoSuchTopicHere").await, Ok(None));
+        assert!(ns.get_route("ClientIT").await.unwrap().is_some());
+    });
+}
