@@ -28,7 +28,8 @@ use futures_lite::future;
 use super::checkpoint::{self, Checkpoint};
 use super::commitlog::segment_name;
 use super::io::{FileKind, OpenMode};
-use super::{Shared, StorageError};
+use super::state::StoreState;
+use super::StorageError;
 
 /// Whether the oldest deletable segment (newest record at `newest_record_ts_ms`) goes now.
 pub fn should_delete_oldest(
@@ -47,7 +48,7 @@ pub fn should_delete_oldest(
 const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
 
 /// Writes the buffered dispatch bytes and the checkpoint.
-pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageError> {
+pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
     let c = sh.durable.get();
     let dir = sh.cfg.dir.join("dispatch");
     type Job = (u64, Vec<u8>, u64, Option<Rc<dyn super::io::IoFile>>);
@@ -142,7 +143,7 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
 }
 
 /// Deletes what retention says must go; returns how many segments were deleted.
-pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
+pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError> {
     let retention_ms =
         i64::try_from(sh.cfg.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
     let mut deleted = 0;
@@ -198,7 +199,7 @@ pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
 }
 
 /// The housekeeping task.
-pub(super) async fn housekeeper(weak: Weak<Shared>) {
+pub(super) async fn housekeeper(weak: Weak<StoreState>) {
     let mut since_retention = Duration::ZERO;
     loop {
         let Some(sh) = weak.upgrade() else { return };
