@@ -1,8 +1,8 @@
 //! The file I/O the store is generic over: [`StorageIo`] (a directory tree of files) and [`IoFile`]
 //! (one open file). [`DmaIo`] is the real implementation (glommio O_DIRECT `DmaFile` for the commit log,
 //! glommio `BufferedFile` for derived data, blocking metadata calls on glommio's blocking pool);
-//! [`super::sim::SimIo`] is the simulated one used by property tests to inject crashes, torn writes and
-//! a full disk.
+//! `super::sim::SimIo` (cargo feature `sim`, on in tests) is the simulated one used by property tests
+//! to inject crashes, torn writes and a full disk.
 //!
 //! Invariants:
 //! - `IoFile::write_at` copies its input before returning the future, so callers may pass a slice

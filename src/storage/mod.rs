@@ -42,6 +42,7 @@ pub mod io;
 pub mod offsets;
 mod read;
 pub mod recovery;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod state;
 pub mod types;
