@@ -9,9 +9,11 @@
 //! - [`nameserver`]: the NameServer role (routes) served from the same process.
 //! - [`storage`]: commit log, consume queues, index, recovery, retention. Never sees a request code.
 //! - [`config`]: every setting and limit in one place.
+//! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod message;
 pub mod metrics;

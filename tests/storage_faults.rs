@@ -6,6 +6,7 @@ mod helpers;
 
 use std::rc::Rc;
 
+use bolide::clock::ManualClock;
 use bolide::message;
 use bolide::storage::sim::SimIo;
 use bolide::storage::{
@@ -231,6 +232,47 @@ fn retention_deletes_old_segments_and_their_queue_entries() {
         let (store, _) = MessageStore::open_with(c, opts(&sim)).await.unwrap();
         assert_eq!(store.min_offset("T", 0), min);
         assert_eq!(store.max_offset("T", 0), QueueOffset(200));
+        drop(store);
+    });
+}
+
+#[test]
+fn retention_by_age_follows_the_injected_clock() {
+    run(|| async {
+        let sim = SimIo::new(6);
+        let clock = ManualClock::new(1_700_000_000_000);
+        let mut c = cfg();
+        c.retention_hours = 72;
+        c.disk_usage_max_percent = 100;
+        let (store, _) = MessageStore::open_with(c, opts(&sim).with_clock(Rc::new(clock.clone())))
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            let r = store
+                .append(helpers::msg("T", 0, &vec![i as u8; 1000], "", None, ""))
+                .await
+                .unwrap();
+            assert_eq!(
+                r.store_timestamp_ms, 1_700_000_000_000,
+                "stamped by the clock"
+            );
+        }
+        let before = store.segment_bases().len();
+        assert!(before >= 3);
+        clock.advance(71 * 3_600_000);
+        assert_eq!(store.run_retention().await.unwrap(), 0, "younger than 72 h");
+        clock.advance(2 * 3_600_000);
+        assert_eq!(
+            store.run_retention().await.unwrap(),
+            before - 1,
+            "all but the active segment"
+        );
+        let r = store
+            .append(helpers::msg("T", 0, b"late", "", None, ""))
+            .await
+            .unwrap();
+        assert_eq!(r.store_timestamp_ms, 1_700_000_000_000 + 73 * 3_600_000);
+        assert_eq!(store.max_offset("T", 0), QueueOffset(201));
         drop(store);
     });
 }

@@ -12,7 +12,7 @@ use futures_lite::future;
 
 use super::dispatch::{DispatchEntry, DispatchRecordRef};
 use super::state::StoreState;
-use super::{flusher, index, now_ms};
+use super::{flusher, index};
 use super::{
     AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, QueueOffset, StorageError,
 };
@@ -98,7 +98,7 @@ impl StoreState {
             self.prealloc_notify.notify();
             assert!(total <= log.room(), "batch larger than a segment");
         }
-        let ts = now_ms().max(log.last_store_ts_ms);
+        let ts = self.opts.clock.now_ms().max(log.last_store_ts_ms);
         log.last_store_ts_ms = ts;
         let seg_base = log.active_base;
         if let Some(s) = log.segments.get_mut(&seg_base) {

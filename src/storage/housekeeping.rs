@@ -164,7 +164,7 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
             }
             if !should_delete_oldest(
                 oldest.last_store_ts_ms,
-                super::now_ms(),
+                sh.opts.clock.now_ms(),
                 retention_ms,
                 usage,
                 sh.cfg.disk_usage_max_percent,

@@ -58,12 +58,6 @@ pub use types::{
 use state::StoreState;
 use waiter::OffsetWatch;
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// One shard's store. See the module contract.
 pub struct MessageStore {
     shared: Rc<StoreState>,

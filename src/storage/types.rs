@@ -8,6 +8,7 @@ use bytes::BytesMut;
 
 use super::io::{self, StorageIo};
 use super::{PhysicalOffset, QueueOffset};
+use crate::clock::{Clock, SystemClock};
 
 /// RocketMQ's flush modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +111,8 @@ pub struct RecoveryReport {
 #[derive(Clone)]
 pub struct StoreOptions {
     pub io: Rc<dyn StorageIo>,
+    /// The wall clock for store timestamps and retention by age.
+    pub clock: Rc<dyn Clock>,
     /// Overwrite new segments with zeros ahead of need (synced writes over existing blocks are ~2x
     /// faster). `None`: only in SYNC_FLUSH, where it pays; in ASYNC_FLUSH it would halve bandwidth.
     pub prewrite_segments: Option<bool>,
@@ -123,6 +126,7 @@ impl Default for StoreOptions {
     fn default() -> StoreOptions {
         StoreOptions {
             io: Rc::new(io::DmaIo),
+            clock: Rc::new(SystemClock),
             prewrite_segments: None,
             checkpoint_interval_ms: 1_000,
             retention_interval_ms: 10_000,
@@ -134,6 +138,11 @@ impl Default for StoreOptions {
 impl StoreOptions {
     pub fn with_io(mut self, io: Rc<dyn StorageIo>) -> StoreOptions {
         self.io = io;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Rc<dyn Clock>) -> StoreOptions {
+        self.clock = clock;
         self
     }
 }
