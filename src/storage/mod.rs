@@ -33,6 +33,7 @@ mod append;
 pub mod checkpoint;
 pub mod commitlog;
 pub mod consume_queue;
+pub mod datadir;
 pub mod dispatch;
 pub mod error;
 mod flusher;
