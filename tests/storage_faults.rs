@@ -88,7 +88,7 @@ fn corrupted_middle_record_is_reported_and_skipped() {
         let (store, rep) = MessageStore::open_with(cfg(), opts(&sim)).await.unwrap();
         assert_eq!(rep.records_scanned, 0);
         match store.read_record(offs[20]).await {
-            Err(StorageError::Corrupted { offset, .. }) => assert_eq!(offset, offs[20].0),
+            Err(StorageError::Corrupted { offset, .. }) => assert_eq!(offset, offs[20]),
             other => panic!("expected Corrupted, got {other:?}"),
         }
         drop(store);

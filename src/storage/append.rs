@@ -13,15 +13,13 @@ use futures_lite::future;
 use super::dispatch::{DispatchEntry, DispatchRecordRef};
 use super::state::StoreState;
 use super::{flusher, index};
-use super::{
-    AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, QueueOffset, StorageError,
-};
+use super::{AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, StorageError};
 
 enum Placement {
     /// Placement (the results went to the sink): the end of the last record, and whether a chunk was
     /// sealed (became due for writing).
     Done {
-        end: u64,
+        end: PhysicalOffset,
         sealed: bool,
     },
     NeedSegment,
@@ -107,14 +105,14 @@ impl StoreState {
         let mut queues = self.queues.borrow_mut();
         let mut index = self.index.borrow_mut();
         let mut dispatch = self.dispatch.borrow_mut();
-        let mut end = log.tail;
+        let mut end = log.offsets.tail();
         let mut key_hashes: Vec<u64> = Vec::new();
         for m in msgs.iter_mut() {
             let q = queues.get_mut_or_create(&m.topic, m.queue_id);
             let qoff = q.max_offset();
-            let phys = log.tail;
+            let phys = log.offsets.tail();
             let size = m.record.len() as u32;
-            crate::message::patch_record(&mut m.record, qoff, phys, ts);
+            crate::message::patch_record(&mut m.record, qoff.get(), phys.get(), ts);
             sealed |= log.copy_in(&m.record);
             q.push(qoff, phys, size, m.tags_code);
             key_hashes.clear();
@@ -142,8 +140,8 @@ impl StoreState {
             );
             end = phys + u64::from(size);
             out.push(AppendResult {
-                physical_offset: PhysicalOffset(phys),
-                queue_offset: QueueOffset(qoff),
+                physical_offset: phys,
+                queue_offset: qoff,
                 size_bytes: size,
                 store_timestamp_ms: ts,
                 status: AppendStatus::Ok,
@@ -210,12 +208,16 @@ impl StoreState {
         // it is written (not just one byte under it): waiters wake once per many chunks, in order.
         let (tail, written) = {
             let log = self.log.borrow();
-            (log.tail, log.written)
+            (log.offsets.tail(), log.offsets.written())
         };
         let max = self.opts.unwritten_bytes_max;
         if tail - written > max {
             self.flush_notify.notify();
-            if !self.written.wait(tail - max / 2).await {
+            if !self
+                .written
+                .wait(PhysicalOffset(tail.get() - max / 2))
+                .await
+            {
                 return Err(self.failure_or_closed());
             }
         }
@@ -255,7 +257,7 @@ impl StoreState {
                 match r {
                     Some(true) => {}
                     Some(false) => {
-                        if self.durable.get() < end {
+                        if self.log.borrow().offsets.durable() < end {
                             return Err(self.failure_or_closed());
                         }
                     }

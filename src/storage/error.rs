@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::io;
+use super::PhysicalOffset;
 
 /// Errors at the storage boundary.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +21,12 @@ pub enum StorageError {
     #[error("record of {size} bytes exceeds the limit of {max} bytes")]
     RecordTooLarge { size: usize, max: usize },
     #[error("corrupted record at physical offset {offset}: {reason}")]
-    Corrupted { offset: u64, reason: String },
+    Corrupted {
+        offset: PhysicalOffset,
+        reason: String,
+    },
     #[error("no message at physical offset {offset}")]
-    NotFound { offset: u64 },
+    NotFound { offset: PhysicalOffset },
     #[error("{0}")]
     Config(String),
 }

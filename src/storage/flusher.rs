@@ -30,6 +30,7 @@ use futures_lite::future;
 use super::commitlog::{align_down, LogState, Segment};
 use super::io::{FileKind, IoFile, OpenMode, StorageIo};
 use super::state::StoreState;
+use super::PhysicalOffset;
 use super::{FlushMode, StorageError};
 use std::path::Path;
 
@@ -40,9 +41,9 @@ pub const WRITES_IN_FLIGHT_MAX: usize = 8;
 /// One started write of (part of) a chunk.
 struct WriteJob {
     fut: super::io::IoFuture<'static, ()>,
-    start: u64,
+    start: PhysicalOffset,
     len: usize,
-    seg_base: u64,
+    seg_base: PhysicalOffset,
     file: Rc<dyn IoFile>,
 }
 
@@ -79,7 +80,7 @@ async fn run_write(weak: Weak<StoreState>, job: WriteJob) {
                 log.unsynced.push((job.seg_base, job.file));
             }
             log.chunk_written(job.start, job.len);
-            let w = log.written;
+            let w = log.offsets.written();
             drop(log);
             sh.written.advance(w);
             if sh.write_error.borrow().is_none() {
@@ -103,13 +104,17 @@ pub(super) async fn write_round(
     sh: &Rc<StoreState>,
     with_active: bool,
 ) -> Result<(), StorageError> {
-    let target = if with_active { sh.log.borrow().tail } else { 0 };
+    let target = if with_active {
+        sh.log.borrow().offsets.tail()
+    } else {
+        PhysicalOffset(0)
+    };
     loop {
         if let Some(e) = sh.write_error.borrow_mut().take() {
             return Err(e);
         }
         start_writes(sh, with_active);
-        if sh.log.borrow().written >= target {
+        if sh.log.borrow().offsets.written() >= target {
             return Ok(());
         }
         // Every completed write notifies the flusher.
@@ -147,7 +152,7 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
 pub(super) async fn sync_round(sh: &StoreState) -> Result<(), StorageError> {
     let (target, files) = {
         let mut log = sh.log.borrow_mut();
-        (log.written, std::mem::take(&mut log.unsynced))
+        (log.offsets.written(), std::mem::take(&mut log.unsynced))
     };
     for (i, (base, f)) in files.iter().enumerate() {
         if let Err(e) = f.sync().await {
@@ -162,10 +167,12 @@ pub(super) async fn sync_round(sh: &StoreState) -> Result<(), StorageError> {
             return Err(StorageError::from_io("fdatasync segment", path, e));
         }
     }
-    if target > sh.durable.get() {
-        sh.durable.advance(target);
-    }
-    sh.log.borrow().check_invariants(sh.durable.get());
+    let durable = {
+        let mut log = sh.log.borrow_mut();
+        log.offsets.raise_durable(target);
+        log.offsets.durable()
+    };
+    sh.durable.advance(durable);
     Ok(())
 }
 
@@ -179,7 +186,7 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
         let (dirty, sealed) = {
             let log = sh.log.borrow();
             (
-                log.tail > sh.durable.get(),
+                log.offsets.tail() > log.offsets.durable(),
                 log.has_sealed_unwritten() && sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX,
             )
         };
@@ -240,7 +247,7 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
 pub(super) async fn create_segment(
     io: &Rc<dyn StorageIo>,
     dir: &Path,
-    base: u64,
+    base: PhysicalOffset,
     size: u64,
     prewrite: bool,
 ) -> Result<Segment, StorageError> {

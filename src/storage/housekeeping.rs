@@ -49,9 +49,14 @@ const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
 
 /// Writes the buffered dispatch bytes and the checkpoint.
 pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
-    let c = sh.durable.get();
+    let c = sh.log.borrow().offsets.durable();
     let dir = sh.cfg.dir.join("dispatch");
-    type Job = (u64, Vec<u8>, u64, Option<Rc<dyn super::io::IoFile>>);
+    type Job = (
+        super::PhysicalOffset,
+        Vec<u8>,
+        u64,
+        Option<Rc<dyn super::io::IoFile>>,
+    );
     let jobs: Vec<Job> = {
         let mut d = sh.dispatch.borrow_mut();
         d.files
@@ -129,7 +134,7 @@ pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), Stora
             .map(|((t, q), cq)| (t.clone(), *q, cq.offset_at(c)))
             .collect()
     };
-    let clean = clean && c == sh.log.borrow().tail;
+    let clean = clean && c == sh.log.borrow().offsets.tail();
     checkpoint::write(
         &sh.io,
         &sh.cfg.dir,
@@ -154,7 +159,7 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
             .map_err(|e| StorageError::from_io("statvfs", sh.cfg.dir.clone(), e))?;
         let seg = {
             let mut log = sh.log.borrow_mut();
-            let durable = sh.durable.get();
+            let durable = log.offsets.durable();
             let Some((&base, oldest)) = log.segments.iter().next() else {
                 break;
             };
@@ -172,10 +177,9 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
                 break;
             }
             let seg = log.segments.remove(&base).expect("segment present");
-            log.min_offset = base + log.segment_size_bytes;
-            let min = log.min_offset;
+            let min = base + log.segment_size_bytes;
+            log.offsets.set_min(min);
             log.cache.trim_below(min);
-            log.check_invariants(durable);
             drop(log);
             sh.queues.borrow_mut().trim_below(min);
             sh.index.borrow_mut().trim_below(min);

@@ -22,7 +22,9 @@
 //! [`dispatch`] (their persisted form), [`checkpoint`], [`io`] (the file I/O the store is generic over)
 //! and `sim` (its simulation for tests, behind the `sim` feature).
 //!
-//! Offsets, in order (asserted on every change): `min_offset <= durable <= written <= tail`.
+//! Offsets are typed ([`PhysicalOffset`], [`QueueOffset`]). The commit log's offsets are in order,
+//! `min <= durable <= written <= tail`, held by [`offsets::LogOffsets`], whose one setter asserts the
+//! order (and that none moves back) on every change, in release builds too.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -98,10 +100,10 @@ impl MessageStore {
             .min((seg - commitlog::BLANK_MIN_BYTES) as usize);
         let io = opts.io.clone();
         let rec = recovery::recover(&cfg, &io, record_size_max as u64, cfg.cache_bytes_max).await?;
-        let end = rec.log.tail;
+        let end = rec.log.offsets.tail();
         tracing::info!(
             dir = %cfg.dir.display(),
-            end,
+            end = end.get(),
             segments = rec.report.segments,
             records_scanned = rec.report.records_scanned,
             truncated_bytes = rec.report.truncated_bytes,
@@ -171,30 +173,32 @@ impl MessageStore {
     ) -> Vec<QueueEntry> {
         let qs = self.shared.queues.borrow();
         qs.get(topic, queue_id)
-            .map_or_else(Vec::new, |q| q.entries(from.0, max))
+            .map_or_else(Vec::new, |q| q.entries(from, max))
     }
 
     /// Lowest queue offset still readable (0 for an unknown queue).
     pub fn min_offset(&self, topic: &str, queue_id: u32) -> QueueOffset {
         let qs = self.shared.queues.borrow();
-        QueueOffset(qs.get(topic, queue_id).map_or(0, |q| q.min_offset()))
+        qs.get(topic, queue_id)
+            .map_or(QueueOffset(0), |q| q.min_offset())
     }
 
     /// Next queue offset to be written (0 for an unknown queue).
     pub fn max_offset(&self, topic: &str, queue_id: u32) -> QueueOffset {
         let qs = self.shared.queues.borrow();
-        QueueOffset(qs.get(topic, queue_id).map_or(0, |q| q.max_offset()))
+        qs.get(topic, queue_id)
+            .map_or(QueueOffset(0), |q| q.max_offset())
     }
 
     /// Reads `size` bytes at `offset` (one or more whole records), from the cache when recent.
     /// Also the raw-log path (replication): any byte range inside one segment below the tail.
     pub async fn read(&self, offset: PhysicalOffset, size: u32) -> Result<Bytes, StorageError> {
-        self.shared.read(offset.0, size).await
+        self.shared.read(offset, size).await
     }
 
     /// Reads the whole record at `offset` (size unknown to the caller).
     pub async fn read_record(&self, offset: PhysicalOffset) -> Result<Bytes, StorageError> {
-        self.shared.read_record(offset.0).await
+        self.shared.read_record(offset).await
     }
 
     /// First queue offset whose store time is at or after `timestamp_ms` (max offset if none).
@@ -227,7 +231,7 @@ impl MessageStore {
         end_ms: i64,
         max: usize,
     ) -> Vec<PhysicalOffset> {
-        let min = self.shared.log.borrow().min_offset;
+        let min = self.shared.log.borrow().offsets.min();
         self.shared
             .index
             .borrow()
@@ -263,17 +267,17 @@ impl MessageStore {
 
     /// Next physical offset to be assigned (end of the log).
     pub fn log_end(&self) -> PhysicalOffset {
-        PhysicalOffset(self.shared.log.borrow().tail)
+        self.shared.log.borrow().offsets.tail()
     }
 
     /// Everything below this is durable.
     pub fn durable_offset(&self) -> PhysicalOffset {
-        PhysicalOffset(self.shared.durable.get())
+        self.shared.log.borrow().offsets.durable()
     }
 
     /// Oldest readable physical offset.
     pub fn min_physical_offset(&self) -> PhysicalOffset {
-        PhysicalOffset(self.shared.log.borrow().min_offset)
+        self.shared.log.borrow().offsets.min()
     }
 
     /// Runs retention now; returns how many segments were deleted.
@@ -289,6 +293,6 @@ impl MessageStore {
     /// Base offsets of the commit-log segments (oldest first).
     pub fn segment_bases(&self) -> Vec<PhysicalOffset> {
         let log = self.shared.log.borrow();
-        log.segments.keys().map(|b| PhysicalOffset(*b)).collect()
+        log.segments.keys().copied().collect()
     }
 }

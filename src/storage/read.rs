@@ -8,10 +8,14 @@
 use bytes::{Bytes, BytesMut};
 
 use super::state::StoreState;
-use super::{QueueOffset, StorageError};
+use super::{PhysicalOffset, QueueOffset, StorageError};
 
 impl StoreState {
-    pub(super) async fn read(&self, offset: u64, size: u32) -> Result<Bytes, StorageError> {
+    pub(super) async fn read(
+        &self,
+        offset: PhysicalOffset,
+        size: u32,
+    ) -> Result<Bytes, StorageError> {
         let end = offset + u64::from(size);
         let not_found = StorageError::NotFound { offset };
         {
@@ -19,10 +23,13 @@ impl StoreState {
             if size == 0 {
                 return Ok(Bytes::new());
             }
-            if offset < log.min_offset || end > log.tail {
+            if offset < log.offsets.min() || end > log.offsets.tail() {
                 return Err(not_found);
             }
-            let (Some(a), Some(b)) = (log.segment_of(offset), log.segment_of(end - 1)) else {
+            let (Some(a), Some(b)) = (
+                log.segment_of(offset),
+                log.segment_of(PhysicalOffset(end.get() - 1)),
+            ) else {
                 return Err(not_found);
             };
             if a.base != b.base {
@@ -70,7 +77,7 @@ impl StoreState {
         Ok(out.freeze())
     }
 
-    pub(super) async fn read_record(&self, offset: u64) -> Result<Bytes, StorageError> {
+    pub(super) async fn read_record(&self, offset: PhysicalOffset) -> Result<Bytes, StorageError> {
         let head = self.read(offset, 8).await?;
         let Some((size, crate::message::MAGIC_V1)) = crate::message::peek_header(&head) else {
             return Err(StorageError::NotFound { offset });
@@ -93,7 +100,7 @@ impl StoreState {
         Ok(rec)
     }
 
-    pub(super) async fn store_ts_at(&self, phys: u64) -> Result<i64, StorageError> {
+    pub(super) async fn store_ts_at(&self, phys: PhysicalOffset) -> Result<i64, StorageError> {
         let pos = crate::message::pos::STORE_TIMESTAMP as u64;
         let b = self.read(phys + pos, 8).await?;
         let mut a = [0u8; 8];
@@ -137,7 +144,7 @@ impl StoreState {
                 hi = mid;
             }
         }
-        Ok(QueueOffset(lo))
+        Ok(lo)
     }
 
     /// Store time of the oldest readable message of a queue, if any.
@@ -152,7 +159,7 @@ impl StoreState {
                 .and_then(|q| q.entries(q.min_offset(), 1).first().copied())
         };
         match first {
-            Some(e) => Ok(Some(self.store_ts_at(e.physical_offset.0).await?)),
+            Some(e) => Ok(Some(self.store_ts_at(e.physical_offset).await?)),
             None => Ok(None),
         }
     }

@@ -15,6 +15,7 @@ use super::dispatch::DispatchFiles;
 use super::index::KeyIndex;
 use super::io::StorageIo;
 use super::waiter::{Notify, OffsetWatch};
+use super::PhysicalOffset;
 use super::{StorageError, StoreConfig, StoreOptions};
 
 /// Everything one shard's store shares with its background tasks.
@@ -27,10 +28,12 @@ pub(crate) struct StoreState {
     pub(super) queues: RefCell<ConsumeQueues>,
     pub(super) index: RefCell<KeyIndex>,
     pub(super) dispatch: RefCell<DispatchFiles>,
-    pub(super) written: OffsetWatch,
-    pub(super) durable: OffsetWatch,
+    /// Waiters on `log.offsets.written()` and `durable()`: each mirrors the tracker's value, advanced
+    /// right after the tracker moved it (the tracker is the one that asserts; read it, not these).
+    pub(super) written: OffsetWatch<PhysicalOffset>,
+    pub(super) durable: OffsetWatch<PhysicalOffset>,
     /// Counts segments made ready by the pre-allocator.
-    pub(super) segment_ready: OffsetWatch,
+    pub(super) segment_ready: OffsetWatch<u64>,
     pub(super) flush_notify: Rc<Notify>,
     pub(super) prealloc_notify: Rc<Notify>,
     pub(super) housekeeping_notify: Rc<Notify>,
@@ -48,7 +51,7 @@ pub(crate) struct StoreState {
     /// ASYNC_FLUSH: appends wait while a sealing append lets the reactor submit its chunk's write.
     pub(super) gate_closed: Cell<bool>,
     /// Counts gate openings (appends waiting at the gate wait for the next one).
-    pub(super) gate: OffsetWatch,
+    pub(super) gate: OffsetWatch<u64>,
 }
 
 impl StoreState {
@@ -95,8 +98,9 @@ impl StoreState {
     /// Places every message in the log, queues and index, synchronously (no await: atomic for a batch).
     /// One clock read per call.
     pub(super) async fn flush(&self) -> Result<(), StorageError> {
-        let tail = self.log.borrow().tail;
-        if self.durable.get() >= tail {
+        let offsets = self.log.borrow().offsets;
+        let tail = offsets.tail();
+        if offsets.durable() >= tail {
             return Ok(());
         }
         self.sync_requested.set(true);
