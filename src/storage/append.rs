@@ -2,8 +2,9 @@
 //! place every message of a call at once (commit log, consume queue, index, dispatch buffer: no await
 //! in between, so a batch is atomic for readers), then wait as the flush mode says.
 //!
-//! Hot path: one clock read and one borrow of each structure per call, no allocation for a single
-//! append ([`ResultSink`] for `Option`). Contract: see the parent module.
+//! Hot path: one clock read and one borrow of each structure per call, one (asserted) tail update per
+//! record; a single append needs no result `Vec` ([`ResultSink`] for `Option`). Contract: see the
+//! parent module.
 
 use std::rc::Rc;
 use std::time::Duration;
