@@ -8,11 +8,14 @@
 //! - [`broker`]: request processors; the only place that maps statuses to response codes.
 //! - [`nameserver`]: the NameServer role (routes) served from the same process.
 //! - [`storage`]: commit log, consume queues, index, recovery, retention. Never sees a request code.
+//! - [`client`]: the remoting client (bench, tests, admin, replication follower).
 //! - [`config`]: every setting and limit in one place.
+//! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms.
 
 pub mod broker;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod message;
 pub mod metrics;

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,93 +139,6 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     Ok(cfg)
 }
 
-/// Creates the data directory, refuses memory-backed filesystems (nothing there survives a reboot, so
-/// SYNC_FLUSH would promise a durability it cannot give) and proves O_DIRECT writes work there.
-fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    if let Some(fs) = memory_filesystem(dir) {
-        bail!(
-            "data directory {} is on {fs}, which keeps data only in memory; use a directory on a disk-backed filesystem such as ext4 or xfs",
-            dir.display()
-        );
-    }
-    let probe = dir.join(".odirect-probe");
-    let result = odirect_probe(&probe);
-    let _ = std::fs::remove_file(&probe);
-    result.with_context(|| {
-        format!(
-            "data directory {} does not support O_DIRECT writes (tmpfs and overlayfs refuse them); use a directory on a real filesystem such as ext4 or xfs",
-            dir.display()
-        )
-    })
-}
-
-/// The name of the memory-backed filesystem `dir` is on, if it is on one.
-fn memory_filesystem(dir: &Path) -> Option<&'static str> {
-    use std::os::unix::ffi::OsStrExt;
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statfs fills the zeroed struct; `path` is a valid NUL-terminated string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    match st.f_type as i64 {
-        TMPFS_MAGIC => Some("tmpfs"),
-        RAMFS_MAGIC => Some("ramfs"),
-        _ => None,
-    }
-}
-
-fn odirect_probe(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)?;
-    let layout = std::alloc::Layout::from_size_align(4096, 4096).map_err(std::io::Error::other)?;
-    // SAFETY: layout has non-zero size; the buffer is freed below and only used as a byte slice.
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return Err(std::io::Error::other("out of memory"));
-    }
-    // SAFETY: ptr points to 4096 initialised (zeroed) bytes owned by us.
-    let buf = unsafe { std::slice::from_raw_parts(ptr, 4096) };
-    let r = f.write_all(buf);
-    // SAFETY: allocated above with the same layout.
-    unsafe { std::alloc::dealloc(ptr, layout) };
-    r
-}
-
-/// The data directory remembers the shard count it was created with: queue placement depends on it.
-fn check_shard_count(dir: &Path, shards: usize) -> anyhow::Result<()> {
-    let path = dir.join("bolide.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let v: serde_json::Value = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is corrupted", path.display()))?;
-            let recorded = v.get("shards").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
-            if recorded != shards {
-                bail!(
-                    "data directory {} was created with {recorded} shards; start with --shards {recorded} (queue ownership depends on it)",
-                    dir.display()
-                );
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::json!({ "shards": shards, "format": 1 });
-            bolide::broker::topics::write_atomically(&path, json.to_string().as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-    Ok(())
-}
-
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -243,8 +156,7 @@ fn raise_fd_limit() {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = build_config(&args)?;
     let shards = cfg.shard_count();
-    check_data_dir(&cfg.data_dir)?;
-    check_shard_count(&cfg.data_dir, shards)?;
+    bolide::storage::datadir::prepare(&cfg.data_dir, shards)?;
     let topics_path = cfg.data_dir.join("topics.json");
     let mut topics = TopicTable::load(&topics_path)
         .with_context(|| format!("cannot read {}", topics_path.display()))?

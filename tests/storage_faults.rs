@@ -6,6 +6,7 @@ mod helpers;
 
 use std::rc::Rc;
 
+use bolide::clock::ManualClock;
 use bolide::message;
 use bolide::storage::sim::SimIo;
 use bolide::storage::{
@@ -87,7 +88,7 @@ fn corrupted_middle_record_is_reported_and_skipped() {
         let (store, rep) = MessageStore::open_with(cfg(), opts(&sim)).await.unwrap();
         assert_eq!(rep.records_scanned, 0);
         match store.read_record(offs[20]).await {
-            Err(StorageError::Corrupted { offset, .. }) => assert_eq!(offset, offs[20].0),
+            Err(StorageError::Corrupted { offset, .. }) => assert_eq!(offset, offs[20]),
             other => panic!("expected Corrupted, got {other:?}"),
         }
         drop(store);
@@ -192,11 +193,11 @@ fn unopenable_segment_is_a_clear_error() {
 fn retention_deletes_old_segments_and_their_queue_entries() {
     run(|| async {
         let sim = SimIo::new(5);
+        let clock = ManualClock::new(1_700_000_000_000);
+        let opts = || opts(&sim).with_clock(Rc::new(clock.clone()));
         let mut c = cfg();
         c.retention_hours = 0;
-        let (store, _) = MessageStore::open_with(c.clone(), opts(&sim))
-            .await
-            .unwrap();
+        let (store, _) = MessageStore::open_with(c.clone(), opts()).await.unwrap();
         for i in 0..200u32 {
             store
                 .append(helpers::msg(
@@ -212,7 +213,12 @@ fn retention_deletes_old_segments_and_their_queue_entries() {
         }
         let before = store.segment_bases().len();
         assert!(before >= 3);
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(
+            store.run_retention().await.unwrap(),
+            0,
+            "no time has passed"
+        );
+        clock.advance(1);
         let n = store.run_retention().await.unwrap();
         assert_eq!(n, before - 1, "all but the active segment");
         let min = store.min_offset("T", 0);
@@ -228,9 +234,50 @@ fn retention_deletes_old_segments_and_their_queue_entries() {
         assert!(store.lookup_key("T", "k0", 0, i64::MAX, 10).is_empty());
         assert_eq!(store.lookup_key("T", "k199", 0, i64::MAX, 10).len(), 1);
         store.close().await.unwrap();
-        let (store, _) = MessageStore::open_with(c, opts(&sim)).await.unwrap();
+        let (store, _) = MessageStore::open_with(c, opts()).await.unwrap();
         assert_eq!(store.min_offset("T", 0), min);
         assert_eq!(store.max_offset("T", 0), QueueOffset(200));
+        drop(store);
+    });
+}
+
+#[test]
+fn retention_by_age_follows_the_injected_clock() {
+    run(|| async {
+        let sim = SimIo::new(6);
+        let clock = ManualClock::new(1_700_000_000_000);
+        let mut c = cfg();
+        c.retention_hours = 72;
+        c.disk_usage_max_percent = 100;
+        let (store, _) = MessageStore::open_with(c, opts(&sim).with_clock(Rc::new(clock.clone())))
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            let r = store
+                .append(helpers::msg("T", 0, &vec![i as u8; 1000], "", None, ""))
+                .await
+                .unwrap();
+            assert_eq!(
+                r.store_timestamp_ms, 1_700_000_000_000,
+                "stamped by the clock"
+            );
+        }
+        let before = store.segment_bases().len();
+        assert!(before >= 3);
+        clock.advance(71 * 3_600_000);
+        assert_eq!(store.run_retention().await.unwrap(), 0, "younger than 72 h");
+        clock.advance(2 * 3_600_000);
+        assert_eq!(
+            store.run_retention().await.unwrap(),
+            before - 1,
+            "all but the active segment"
+        );
+        let r = store
+            .append(helpers::msg("T", 0, b"late", "", None, ""))
+            .await
+            .unwrap();
+        assert_eq!(r.store_timestamp_ms, 1_700_000_000_000 + 73 * 3_600_000);
+        assert_eq!(store.max_offset("T", 0), QueueOffset(201));
         drop(store);
     });
 }

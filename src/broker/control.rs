@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use super::topics::{perm, write_atomically, TopicConfig};
-use super::{now_ms, Broker, Control, ControlReply};
+use super::{Broker, Control, ControlReply};
+use crate::clock::now_ms;
 use crate::net::LocalFuture;
 use crate::remoting::codes::request;
 use crate::remoting::RemotingCommand;
@@ -52,7 +53,10 @@ impl Broker {
                 ControlReply::Done
             }
             Control::Heartbeat { hb, conn } => {
-                let changed = self.clients.borrow_mut().heartbeat(&hb, conn, now_ms());
+                let changed = self
+                    .clients
+                    .borrow_mut()
+                    .heartbeat(&hb, conn, now_ms() as u64);
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
@@ -83,7 +87,7 @@ impl Broker {
                 &group,
                 &client_id,
                 &queues,
-                now_ms(),
+                now_ms() as u64,
             )),
             Control::Unlock {
                 group,

@@ -21,7 +21,8 @@ use super::clients::ClientRegistry;
 use super::locks::LockTable;
 use super::offsets::OffsetTable;
 use super::topics::TopicTable;
-use super::{now_ms, Broker, Control, ShardMsg};
+use super::{Broker, Control, ShardMsg};
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::net::{accept_loop, ConnLimits, StopSignal};
 use crate::shard::router::{Inbox, Router};
@@ -200,7 +201,7 @@ async fn periodic(broker: Rc<Broker>, stop: StopSignal) {
         broker.persist_offsets().await;
         if now_ms() - last_expiry_ms >= 10_000 {
             last_expiry_ms = now_ms();
-            let (changed, gone) = broker.clients.borrow_mut().expire(last_expiry_ms);
+            let (changed, gone) = broker.clients.borrow_mut().expire(last_expiry_ms as u64);
             if !gone.is_empty() {
                 broker.locks.borrow_mut().release_clients(&gone);
                 tracing::info!(shard = %broker.shard, clients = ?gone, "expired silent clients");

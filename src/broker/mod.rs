@@ -132,14 +132,6 @@ pub struct Broker {
     pub hops: hops::Hops,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// A response with a code and a remark.
 pub fn error_response(
     req: &RemotingCommand,

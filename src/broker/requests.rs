@@ -432,7 +432,7 @@ impl Broker {
     fn all_topic_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let t = self.topics.borrow();
         let json = serde_json::json!({
-            "dataVersion": {"counter": t.version, "timestamp": super::now_ms()},
+            "dataVersion": {"counter": t.version, "timestamp": crate::clock::now_ms()},
             "topicConfigTable": t.topics,
         });
         cmd.response(rs::SUCCESS)

@@ -180,7 +180,7 @@ impl Broker {
     /// A random writable queue, preferring the ones this shard owns.
     fn pick_queue(&self, topic: &str, cfg: &TopicView) -> u32 {
         let n = cfg.write_queue_nums.max(1);
-        let seed = self.next_opaque.get() as u32 ^ (super::now_ms() as u32).rotate_left(7);
+        let seed = self.next_opaque.get() as u32 ^ (crate::clock::now_ms() as u32).rotate_left(7);
         self.next_opaque.set(self.next_opaque.get().wrapping_add(1));
         let local: Vec<u32> = (0..n)
             .filter(|q| owner(topic, *q, self.router.shard_count()) == self.shard)

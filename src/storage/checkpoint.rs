@@ -14,6 +14,7 @@ use std::rc::Rc;
 use bytes::{Buf, BufMut};
 
 use super::io::{FileKind, OpenMode, StorageIo};
+use super::offsets::{PhysicalOffset, QueueOffset};
 use super::StorageError;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint";
@@ -23,10 +24,11 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// Dispatch data for every record below this offset is durable.
-    pub durable_offset: u64,
+    pub durable_offset: PhysicalOffset,
     /// Written by `close()`: the log ends exactly at `durable_offset`.
     pub clean: bool,
-    pub queues: Vec<(String, u32, u64)>,
+    /// (topic, queue id, next queue offset).
+    pub queues: Vec<(String, u32, QueueOffset)>,
 }
 
 impl Checkpoint {
@@ -34,7 +36,7 @@ impl Checkpoint {
         let mut out = Vec::with_capacity(64 + self.queues.len() * 32);
         out.put_u32(MAGIC);
         out.put_u32(VERSION);
-        out.put_u64(self.durable_offset);
+        out.put_u64(self.durable_offset.get());
         out.put_u8(u8::from(self.clean));
         out.put_u32(self.queues.len() as u32);
         for (t, q, next) in &self.queues {
@@ -42,7 +44,7 @@ impl Checkpoint {
             out.put_u8(t.len() as u8);
             out.put_slice(t);
             out.put_u32(*q);
-            out.put_u64(*next);
+            out.put_u64(next.get());
         }
         let crc = crc32fast::hash(&out);
         out.put_u32(crc);
@@ -61,7 +63,7 @@ impl Checkpoint {
         if b.get_u32() != MAGIC || b.get_u32() != VERSION {
             return None;
         }
-        let durable_offset = b.get_u64();
+        let durable_offset = PhysicalOffset(b.get_u64());
         let clean = b.get_u8() != 0;
         let n = b.get_u32() as usize;
         let mut queues = Vec::with_capacity(n.min(1 << 16));
@@ -73,7 +75,7 @@ impl Checkpoint {
             }
             let t = std::str::from_utf8(&b[..tl]).ok()?.to_owned();
             b.advance(tl);
-            queues.push((t, b.get_u32(), b.get_u64()));
+            queues.push((t, b.get_u32(), QueueOffset(b.get_u64())));
         }
         b.is_empty().then_some(Checkpoint {
             durable_offset,
@@ -135,9 +137,12 @@ mod tests {
     #[test]
     fn round_trip_and_corruption() {
         let cp = Checkpoint {
-            durable_offset: 123_456,
+            durable_offset: PhysicalOffset(123_456),
             clean: true,
-            queues: vec![("T".into(), 0, 5), ("%RETRY%g".into(), 1, 0)],
+            queues: vec![
+                ("T".into(), 0, QueueOffset(5)),
+                ("%RETRY%g".into(), 1, QueueOffset(0)),
+            ],
         };
         let b = cp.encode();
         assert_eq!(Checkpoint::decode(&b), Some(cp));

@@ -15,7 +15,7 @@
 //! when no reader holds them: a fresh 1 MiB allocation costs 256 page faults on first touch, which
 //! the first profile showed as a quarter of the append path's CPU.
 //!
-//! Invariants (asserted): `min_offset <= durable <= written <= tail`; chunks are contiguous and in
+//! Invariants (asserted): `min <= durable <= written <= tail` (in [`LogOffsets`]); chunks are contiguous and in
 //! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk;
 //! `written` only covers chunks written without a gap (writes may complete out of order).
 //!
@@ -29,6 +29,7 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use super::io::{IoFile, IO_ALIGN_BYTES};
+use super::offsets::{LogOffsets, PhysicalOffset};
 
 /// RocketMQ's blank magic: the rest of the segment is padding.
 pub const BLANK_MAGIC: u32 = 0xCBD4_3194;
@@ -70,19 +71,19 @@ pub fn align_up(v: u64) -> u64 {
 }
 
 /// File name of the segment at `base`.
-pub fn segment_name(base: u64) -> String {
-    format!("{base:020}")
+pub fn segment_name(base: PhysicalOffset) -> String {
+    format!("{:020}", base.get())
 }
 
 /// Parses a segment (or dispatch) file name.
-pub fn parse_segment_name(name: &str) -> Option<u64> {
+pub fn parse_segment_name(name: &str) -> Option<PhysicalOffset> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| name.parse().ok())
+        .then(|| name.parse().ok().map(PhysicalOffset))
         .flatten()
 }
 
 pub struct Segment {
-    pub base: u64,
+    pub base: PhysicalOffset,
     pub path: PathBuf,
     pub file: Rc<dyn IoFile>,
     /// Newest store time of a record in it (0: none known), for retention by age.
@@ -92,7 +93,7 @@ pub struct Segment {
 /// A piece of the log held in memory until written.
 pub struct Chunk {
     /// Absolute physical offset of `data[0]`; 4 KiB-aligned in its file.
-    pub start: u64,
+    pub start: PhysicalOffset,
     /// Its capacity (a multiple of 4 KiB). Bytes past `len` are undefined (a reused buffer keeps old
     /// data): [`Chunk::zero_padding`] zeroes them up to the next 4 KiB before each write.
     pub data: Vec<u8>,
@@ -100,17 +101,22 @@ pub struct Chunk {
     pub len: usize,
     /// Bytes of `data` known to be on disk.
     pub written: usize,
-    pub seg_base: u64,
+    pub seg_base: PhysicalOffset,
     /// No more bytes will be added.
     pub sealed: bool,
     /// Log offset after this chunk once sealed: `start + len`, or the segment end for a segment's last.
-    pub end: u64,
+    pub end: PhysicalOffset,
     /// A write of this chunk is in flight (at most one at a time).
     pub in_flight: bool,
 }
 
 impl Chunk {
-    fn new(start: u64, seg_base: u64, cap: usize, reuse: Option<Vec<u8>>) -> Chunk {
+    fn new(
+        start: PhysicalOffset,
+        seg_base: PhysicalOffset,
+        cap: usize,
+        reuse: Option<Vec<u8>>,
+    ) -> Chunk {
         assert!(cap > 0 && (cap as u64).is_multiple_of(IO_ALIGN_BYTES));
         // A reused buffer is not cleared (a 1 MiB memset per chunk showed in the profile).
         let data = match reuse {
@@ -141,7 +147,7 @@ impl Chunk {
         to
     }
 
-    fn covers(&self, pos: u64) -> bool {
+    fn covers(&self, pos: PhysicalOffset) -> bool {
         pos >= self.start && pos < self.start + self.len as u64
     }
 }
@@ -149,7 +155,7 @@ impl Chunk {
 /// Recently written, fully written chunks, oldest first, bounded by bytes.
 #[derive(Default)]
 pub struct Cache {
-    chunks: VecDeque<(u64, Bytes)>,
+    chunks: VecDeque<(PhysicalOffset, Bytes)>,
     bytes: usize,
     bytes_max: usize,
     /// Buffers of evicted chunks that no reader holds, for new chunks.
@@ -167,12 +173,12 @@ impl Cache {
         }
     }
 
-    pub fn insert(&mut self, start: u64, b: Bytes) {
+    pub fn insert(&mut self, start: PhysicalOffset, b: Bytes) {
         if b.len() > self.bytes_max {
             return;
         }
         if let Some((s, last)) = self.chunks.back() {
-            assert!(start >= s + last.len() as u64, "cache chunks out of order");
+            assert!(start >= *s + last.len() as u64, "cache chunks out of order");
         }
         self.bytes += b.len();
         self.chunks.push_back((start, b));
@@ -203,20 +209,20 @@ impl Cache {
         Some(self.spare.swap_remove(i))
     }
 
-    fn find(&self, pos: u64) -> Option<&(u64, Bytes)> {
+    fn find(&self, pos: PhysicalOffset) -> Option<&(PhysicalOffset, Bytes)> {
         let i = self.chunks.partition_point(|(s, _)| *s <= pos);
         let c = self.chunks.get(i.checked_sub(1)?)?;
         (pos < c.0 + c.1.len() as u64).then_some(c)
     }
 
-    fn next_start_after(&self, pos: u64) -> Option<u64> {
+    fn next_start_after(&self, pos: PhysicalOffset) -> Option<PhysicalOffset> {
         let i = self.chunks.partition_point(|(s, _)| *s <= pos);
         self.chunks.get(i).map(|c| c.0)
     }
 
-    pub fn trim_below(&mut self, min: u64) {
+    pub fn trim_below(&mut self, min: PhysicalOffset) {
         while let Some((s, b)) = self.chunks.front() {
-            if s + b.len() as u64 > min {
+            if *s + b.len() as u64 > min {
                 break;
             }
             self.bytes -= b.len();
@@ -234,14 +240,11 @@ impl Cache {
 pub struct LogState {
     pub dir: PathBuf,
     pub segment_size_bytes: u64,
-    pub segments: BTreeMap<u64, Segment>,
-    pub active_base: u64,
-    /// Oldest readable offset (base of the oldest segment).
-    pub min_offset: u64,
-    /// Next offset to assign.
-    pub tail: u64,
-    /// Everything below is written to its file (not necessarily synced).
-    pub written: u64,
+    pub segments: BTreeMap<PhysicalOffset, Segment>,
+    pub active_base: PhysicalOffset,
+    /// `min` (base of the oldest segment) `<= durable <= written` (to its file, not necessarily
+    /// synced) `<= tail` (next offset to assign); changed only through its asserting setter.
+    pub offsets: LogOffsets,
     pub chunks: VecDeque<Chunk>,
     pub cache: Cache,
     /// The pre-created segment that follows the active one.
@@ -249,39 +252,28 @@ pub struct LogState {
     /// Appends wait: the active segment is full and the next is not ready.
     pub stalled: bool,
     /// Files written since their last sync.
-    pub unsynced: Vec<(u64, Rc<dyn IoFile>)>,
+    pub unsynced: Vec<(PhysicalOffset, Rc<dyn IoFile>)>,
     pub last_store_ts_ms: i64,
 }
 
 impl LogState {
-    pub fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    pub fn segment_path(dir: &Path, base: PhysicalOffset) -> PathBuf {
         dir.join("commitlog").join(segment_name(base))
     }
 
-    pub fn active_end(&self) -> u64 {
+    pub fn active_end(&self) -> PhysicalOffset {
         self.active_base + self.segment_size_bytes
     }
 
     /// Bytes still free for records in the active segment (keeping room for the blank marker).
     pub fn room(&self) -> u64 {
-        self.active_end() - BLANK_MIN_BYTES - self.tail
-    }
-
-    pub fn check_invariants(&self, durable: u64) {
-        assert!(
-            self.min_offset <= durable && durable <= self.written && self.written <= self.tail,
-            "offsets out of order: min {} durable {} written {} tail {}",
-            self.min_offset,
-            durable,
-            self.written,
-            self.tail
-        );
+        self.active_end() - self.offsets.tail() - BLANK_MIN_BYTES
     }
 
     /// Starts the chunk that begins at `start` in the active segment, holding `prefix` (recovery: the
     /// already-written bytes of a partial page).
-    pub fn start_chunk(&mut self, start: u64, prefix: &[u8]) {
-        assert_eq!(start % IO_ALIGN_BYTES, 0);
+    pub fn start_chunk(&mut self, start: PhysicalOffset, prefix: &[u8]) {
+        assert_eq!(start.get() % IO_ALIGN_BYTES, 0);
         let cap = (self.active_end() - start).min(CHUNK_BYTES as u64) as usize;
         let reuse = self.cache.take_spare(cap);
         let mut c = Chunk::new(start, self.active_base, cap, reuse);
@@ -293,7 +285,8 @@ impl LogState {
 
     /// Copies `bytes` at the tail. Returns whether a chunk was sealed (became due for writing).
     pub fn copy_in(&mut self, mut bytes: &[u8]) -> bool {
-        assert!(self.tail + bytes.len() as u64 <= self.active_end());
+        let mut tail = self.offsets.tail();
+        assert!(tail + bytes.len() as u64 <= self.active_end());
         let mut sealed = false;
         while !bytes.is_empty() {
             let c = self.chunks.back_mut().expect("active chunk");
@@ -314,8 +307,9 @@ impl LogState {
             );
             c.len += n;
             bytes = &bytes[n..];
-            self.tail += n as u64;
+            tail += n as u64;
         }
+        self.offsets.set_tail(tail);
         sealed
     }
 
@@ -327,7 +321,7 @@ impl LogState {
             next.base, end,
             "next segment does not follow the active one"
         );
-        let pad = end - self.tail;
+        let pad = end - self.offsets.tail();
         assert!(pad >= BLANK_MIN_BYTES);
         let mut blank = [0u8; 8];
         blank[..4].copy_from_slice(&(pad as u32).to_be_bytes());
@@ -336,7 +330,7 @@ impl LogState {
         let c = self.chunks.back_mut().expect("active chunk");
         c.sealed = true;
         c.end = end;
-        self.tail = end;
+        self.offsets.set_tail(end);
         self.active_base = end;
         self.segments.insert(end, next);
         self.stalled = false;
@@ -348,11 +342,11 @@ impl LogState {
     pub fn retire_written_chunks(&mut self) {
         while let Some(c) = self.chunks.front() {
             if !(c.sealed && c.written == c.len) {
-                self.written = self.written.max(c.start + c.written as u64);
+                self.offsets.raise_written(c.start + c.written as u64);
                 break;
             }
             let mut c = self.chunks.pop_front().expect("front chunk");
-            self.written = self.written.max(c.end);
+            self.offsets.raise_written(c.end);
             c.data.truncate(c.len);
             let start = c.start;
             self.cache.insert(start, Bytes::from(c.data));
@@ -368,7 +362,7 @@ impl LogState {
 
     /// Records that a write of the first `len` bytes of the chunk at `start` completed. `written`
     /// moves only over chunks written without a gap before them.
-    pub fn chunk_written(&mut self, start: u64, len: usize) {
+    pub fn chunk_written(&mut self, start: PhysicalOffset, len: usize) {
         if let Some(c) = self.chunks.iter_mut().find(|c| c.start == start) {
             c.written = c.written.max(len);
             c.in_flight = false;
@@ -377,14 +371,14 @@ impl LogState {
     }
 
     /// Records that the write of the chunk at `start` failed: it is due again.
-    pub fn chunk_write_failed(&mut self, start: u64) {
+    pub fn chunk_write_failed(&mut self, start: PhysicalOffset) {
         if let Some(c) = self.chunks.iter_mut().find(|c| c.start == start) {
             c.in_flight = false;
         }
     }
 
     /// The in-memory bytes at `pos` (at most up to `end`), if memory holds `pos`.
-    pub fn mem_piece(&self, pos: u64, end: u64) -> Option<Bytes> {
+    pub fn mem_piece(&self, pos: PhysicalOffset, end: PhysicalOffset) -> Option<Bytes> {
         let i = self.chunks.partition_point(|c| c.start <= pos);
         if let Some(c) = i.checked_sub(1).and_then(|i| self.chunks.get(i)) {
             if c.covers(pos) {
@@ -394,30 +388,34 @@ impl LogState {
             }
         }
         let (s, b) = self.cache.find(pos)?;
-        let from = (pos - s) as usize;
-        let to = ((end - s) as usize).min(b.len());
+        let from = (pos - *s) as usize;
+        let to = ((end - *s) as usize).min(b.len());
         Some(b.slice(from..to))
     }
 
     /// Where memory next holds data after `pos` (or `u64::MAX`).
-    pub fn next_mem_start(&self, pos: u64) -> u64 {
+    pub fn next_mem_start(&self, pos: PhysicalOffset) -> PhysicalOffset {
         let c = self
             .chunks
             .iter()
             .map(|c| c.start)
             .find(|&s| s > pos)
-            .unwrap_or(u64::MAX);
-        c.min(self.cache.next_start_after(pos).unwrap_or(u64::MAX))
+            .unwrap_or(PhysicalOffset(u64::MAX));
+        c.min(
+            self.cache
+                .next_start_after(pos)
+                .unwrap_or(PhysicalOffset(u64::MAX)),
+        )
     }
 
     /// The segment holding `pos`.
-    pub fn segment_of(&self, pos: u64) -> Option<&Segment> {
+    pub fn segment_of(&self, pos: PhysicalOffset) -> Option<&Segment> {
         let (_, s) = self.segments.range(..=pos).next_back()?;
         (pos < s.base + self.segment_size_bytes).then_some(s)
     }
 
     /// Assembles `[pos, end)` from memory alone if it is all there (no disk read needed).
-    pub fn read_mem(&self, pos: u64, end: u64) -> Option<Bytes> {
+    pub fn read_mem(&self, pos: PhysicalOffset, end: PhysicalOffset) -> Option<Bytes> {
         let first = self.mem_piece(pos, end)?;
         if first.len() as u64 == end - pos {
             return Some(first);
@@ -440,25 +438,32 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(segment_name(1 << 48), "00000281474976710656");
-        assert_eq!(parse_segment_name("00000281474976710656"), Some(1 << 48));
+        assert_eq!(
+            segment_name(PhysicalOffset(1 << 48)),
+            "00000281474976710656"
+        );
+        assert_eq!(
+            parse_segment_name("00000281474976710656"),
+            Some(PhysicalOffset(1 << 48))
+        );
         assert_eq!(parse_segment_name("0000028147497671065"), None);
         assert_eq!(parse_segment_name("0000028147497671065x"), None);
     }
 
     #[test]
     fn cache_is_bounded_and_ordered() {
+        let p = PhysicalOffset;
         let mut c = Cache::new(10);
-        c.insert(0, Bytes::from_static(b"abcd"));
-        c.insert(4, Bytes::from_static(b"efgh"));
-        c.insert(8, Bytes::from_static(b"ijkl"));
+        c.insert(p(0), Bytes::from_static(b"abcd"));
+        c.insert(p(4), Bytes::from_static(b"efgh"));
+        c.insert(p(8), Bytes::from_static(b"ijkl"));
         assert_eq!(c.bytes(), 8);
-        assert!(c.find(1).is_none());
-        assert_eq!(c.find(9).map(|x| x.0), Some(8));
-        assert_eq!(c.next_start_after(5), Some(8));
-        c.trim_below(8);
+        assert!(c.find(p(1)).is_none());
+        assert_eq!(c.find(p(9)).map(|x| x.0), Some(p(8)));
+        assert_eq!(c.next_start_after(p(5)), Some(p(8)));
+        c.trim_below(p(8));
         assert_eq!(c.bytes(), 4);
-        c.insert(100, Bytes::from(vec![0; 11])); // larger than the cache: not kept
+        c.insert(p(100), Bytes::from(vec![0; 11])); // larger than the cache: not kept
         assert_eq!(c.bytes(), 4);
     }
 
@@ -467,15 +472,19 @@ mod tests {
         let mut c = Cache::new(CHUNK_BYTES);
         let mut v = vec![7u8; CHUNK_BYTES];
         v.truncate(100);
-        c.insert(0, Bytes::from(v));
-        let held = c.find(0).map(|x| x.1.clone()).unwrap();
-        c.insert(CHUNK_BYTES as u64, Bytes::from(vec![1u8; CHUNK_BYTES]));
+        let p = PhysicalOffset;
+        c.insert(p(0), Bytes::from(v));
+        let held = c.find(p(0)).map(|x| x.1.clone()).unwrap();
+        c.insert(p(CHUNK_BYTES as u64), Bytes::from(vec![1u8; CHUNK_BYTES]));
         assert!(c.take_spare(CHUNK_BYTES).is_none(), "a reader holds it");
         drop(held);
-        c.insert(2 * CHUNK_BYTES as u64, Bytes::from(vec![2u8; CHUNK_BYTES]));
+        c.insert(
+            p(2 * CHUNK_BYTES as u64),
+            Bytes::from(vec![2u8; CHUNK_BYTES]),
+        );
         let spare = c.take_spare(CHUNK_BYTES).expect("evicted and unique");
         assert!(spare.capacity() >= CHUNK_BYTES);
-        let mut chunk = Chunk::new(0, 0, CHUNK_BYTES, Some(spare));
+        let mut chunk = Chunk::new(p(0), p(0), CHUNK_BYTES, Some(spare));
         assert_eq!(chunk.data.len(), CHUNK_BYTES);
         chunk.data[..10].copy_from_slice(&[9; 10]);
         chunk.len = 10;

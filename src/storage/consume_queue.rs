@@ -27,25 +27,25 @@ pub const CQ_ENTRY_BYTES: usize = 20;
 /// One (topic, queue).
 #[derive(Debug, Default, Clone)]
 pub struct ConsumeQueue {
-    min: u64,
-    phys: VecDeque<u64>,
+    min: QueueOffset,
+    phys: VecDeque<PhysicalOffset>,
     size: VecDeque<u32>,
     tags: VecDeque<i64>,
 }
 
 impl ConsumeQueue {
-    pub fn starting_at(min: u64) -> ConsumeQueue {
+    pub fn starting_at(min: QueueOffset) -> ConsumeQueue {
         ConsumeQueue {
             min,
             ..Default::default()
         }
     }
 
-    pub fn min_offset(&self) -> u64 {
+    pub fn min_offset(&self) -> QueueOffset {
         self.min
     }
 
-    pub fn max_offset(&self) -> u64 {
+    pub fn max_offset(&self) -> QueueOffset {
         self.min + self.phys.len() as u64
     }
 
@@ -59,7 +59,7 @@ impl ConsumeQueue {
 
     /// Appends the entry for queue offset `q`, which must be `max_offset()` or beyond it (the gap is
     /// filled with holes: records lost to corruption).
-    pub fn push(&mut self, q: u64, phys: u64, size: u32, tags: i64) {
+    pub fn push(&mut self, q: QueueOffset, phys: PhysicalOffset, size: u32, tags: i64) {
         assert!(
             q >= self.max_offset(),
             "consume queue offset {q} below max {}",
@@ -83,22 +83,22 @@ impl ConsumeQueue {
     }
 
     /// Raises `max_offset` to `q` without entries (queue table of the checkpoint).
-    pub fn ensure_max(&mut self, q: u64) {
+    pub fn ensure_max(&mut self, q: QueueOffset) {
         if self.phys.is_empty() && q > self.min {
             self.min = q;
         }
     }
 
     /// Up to `max` non-hole entries from `from`.
-    pub fn entries(&self, from: u64, max: usize) -> Vec<QueueEntry> {
+    pub fn entries(&self, from: QueueOffset, max: usize) -> Vec<QueueEntry> {
         let start = from.max(self.min);
         let mut out = Vec::new();
         let mut i = (start - self.min) as usize;
         while i < self.phys.len() && out.len() < max {
             if self.size[i] != 0 {
                 out.push(QueueEntry {
-                    queue_offset: QueueOffset(self.min + i as u64),
-                    physical_offset: PhysicalOffset(self.phys[i]),
+                    queue_offset: self.min + i as u64,
+                    physical_offset: self.phys[i],
                     size_bytes: self.size[i],
                     tags_code: self.tags[i],
                 });
@@ -108,19 +108,19 @@ impl ConsumeQueue {
         out
     }
 
-    /// Physical offset of the entry at index `i` (for binary searches by store time).
-    pub fn entry_at(&self, q: u64) -> Option<(u64, u32)> {
-        let i = q.checked_sub(self.min)? as usize;
+    /// Physical offset and size of the entry at queue offset `q` (for binary searches by store time).
+    pub fn entry_at(&self, q: QueueOffset) -> Option<(PhysicalOffset, u32)> {
+        let i = q.get().checked_sub(self.min.get())? as usize;
         Some((*self.phys.get(i)?, self.size[i]))
     }
 
     /// The next queue offset counting only records below physical offset `phys` (checkpoint table).
-    pub fn offset_at(&self, phys: u64) -> u64 {
+    pub fn offset_at(&self, phys: PhysicalOffset) -> QueueOffset {
         self.min + self.phys.partition_point(|&p| p < phys) as u64
     }
 
     /// Drops entries whose record is below `log_min` (deleted segments).
-    pub fn trim_below(&mut self, log_min: u64) {
+    pub fn trim_below(&mut self, log_min: PhysicalOffset) {
         let n = self.phys.partition_point(|&p| p < log_min);
         self.phys.drain(..n);
         self.size.drain(..n);
@@ -238,16 +238,16 @@ impl ConsumeQueues {
             .expect("queue just ensured")
     }
 
-    pub fn next_offset(&self, topic: &str, queue_id: u32) -> u64 {
+    pub fn next_offset(&self, topic: &str, queue_id: u32) -> QueueOffset {
         self.get(topic, queue_id)
-            .map_or(0, ConsumeQueue::max_offset)
+            .map_or(QueueOffset(0), ConsumeQueue::max_offset)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&(String, u32), &ConsumeQueue)> {
         self.queues.iter()
     }
 
-    pub fn trim_below(&mut self, log_min: u64) {
+    pub fn trim_below(&mut self, log_min: PhysicalOffset) {
         for q in self.queues.values_mut() {
             q.trim_below(log_min);
         }
@@ -258,29 +258,37 @@ impl ConsumeQueues {
 mod tests {
     use super::*;
 
+    fn q(v: u64) -> QueueOffset {
+        QueueOffset(v)
+    }
+
+    fn p(v: u64) -> PhysicalOffset {
+        PhysicalOffset(v)
+    }
+
     #[test]
     fn dense_offsets_holes_and_trim() {
-        let mut q = ConsumeQueue::default();
-        q.push(0, 100, 10, 7);
-        q.push(1, 110, 10, 8);
-        q.push(3, 130, 10, 9); // offset 2 lost to corruption: a hole
-        assert_eq!((q.min_offset(), q.max_offset()), (0, 4));
-        let e = q.entries(0, 10);
+        let mut cq = ConsumeQueue::default();
+        cq.push(q(0), p(100), 10, 7);
+        cq.push(q(1), p(110), 10, 8);
+        cq.push(q(3), p(130), 10, 9); // offset 2 lost to corruption: a hole
+        assert_eq!((cq.min_offset(), cq.max_offset()), (q(0), q(4)));
+        let e = cq.entries(q(0), 10);
         assert_eq!(
             e.iter().map(|e| e.queue_offset.0).collect::<Vec<_>>(),
             vec![0, 1, 3]
         );
-        assert_eq!(e[2].physical_offset, PhysicalOffset(130));
+        assert_eq!(e[2].physical_offset, p(130));
         assert_eq!(e[2].tags_code, 9);
-        assert_eq!(q.entries(1, 1).len(), 1);
-        q.trim_below(115);
-        assert_eq!((q.min_offset(), q.max_offset()), (2, 4));
-        assert_eq!(q.entries(0, 10)[0].queue_offset, QueueOffset(3));
-        q.trim_below(1_000);
-        assert_eq!((q.min_offset(), q.max_offset()), (4, 4));
-        assert!(q.entries(0, 10).is_empty());
-        q.push(4, 2_000, 5, 0);
-        assert_eq!((q.min_offset(), q.max_offset()), (4, 5));
+        assert_eq!(cq.entries(q(1), 1).len(), 1);
+        cq.trim_below(p(115));
+        assert_eq!((cq.min_offset(), cq.max_offset()), (q(2), q(4)));
+        assert_eq!(cq.entries(q(0), 10)[0].queue_offset, q(3));
+        cq.trim_below(p(1_000));
+        assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(4)));
+        assert!(cq.entries(q(0), 10).is_empty());
+        cq.push(q(4), p(2_000), 5, 0);
+        assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(5)));
     }
 
     #[test]
@@ -291,34 +299,37 @@ mod tests {
             "A",
             "a-much-longer-topic-name-than-eight-bytes",
         ] {
-            for q in 0..4 {
-                qs.get_mut_or_create(t, q).push(0, u64::from(q), 1, 0);
+            for i in 0..4 {
+                qs.get_mut_or_create(t, i).push(q(0), p(u64::from(i)), 1, 0);
             }
         }
         assert_eq!(qs.iter().count(), 12);
-        assert_eq!(qs.next_offset("TopicTest", 3), 1);
-        assert_eq!(qs.get("A", 2).map(|q| q.entry_at(0)), Some(Some((2, 1))));
+        assert_eq!(qs.next_offset("TopicTest", 3), q(1));
+        assert_eq!(
+            qs.get("A", 2).map(|cq| cq.entry_at(q(0))),
+            Some(Some((p(2), 1)))
+        );
         assert!(qs.get("A", 4).is_none());
         assert!(qs.get("B", 0).is_none());
-        qs.get_mut_or_create("A", 2).push(1, 5, 1, 0);
-        assert_eq!(qs.next_offset("A", 2), 2);
+        qs.get_mut_or_create("A", 2).push(q(1), p(5), 1, 0);
+        assert_eq!(qs.next_offset("A", 2), q(2));
         assert_eq!(qs.iter().count(), 12);
     }
 
     #[test]
     fn ensure_max_moves_an_empty_queue() {
-        let mut q = ConsumeQueue::default();
-        q.ensure_max(42);
-        assert_eq!((q.min_offset(), q.max_offset()), (42, 42));
-        q.push(42, 1, 1, 0);
-        assert_eq!(q.max_offset(), 43);
+        let mut cq = ConsumeQueue::default();
+        cq.ensure_max(q(42));
+        assert_eq!((cq.min_offset(), cq.max_offset()), (q(42), q(42)));
+        cq.push(q(42), p(1), 1, 0);
+        assert_eq!(cq.max_offset(), q(43));
     }
 
     #[test]
     #[should_panic]
     fn offsets_never_go_back() {
-        let mut q = ConsumeQueue::default();
-        q.push(0, 1, 1, 0);
-        q.push(0, 2, 1, 0);
+        let mut cq = ConsumeQueue::default();
+        cq.push(q(0), p(1), 1, 0);
+        cq.push(q(0), p(2), 1, 0);
     }
 }

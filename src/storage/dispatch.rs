@@ -24,6 +24,7 @@ use std::rc::Rc;
 use bytes::{Buf, BufMut};
 
 use super::io::IoFile;
+use super::offsets::{PhysicalOffset, QueueOffset};
 
 /// The dispatch file of one segment: bytes not yet written, and how long the file is.
 /// Entries in `pending` may still lack their check: [`fill_checks`] before writing them.
@@ -37,25 +38,25 @@ pub struct DispatchFile {
 /// Dispatch files by segment base.
 #[derive(Default)]
 pub struct DispatchFiles {
-    pub files: BTreeMap<u64, DispatchFile>,
+    pub files: BTreeMap<PhysicalOffset, DispatchFile>,
 }
 
 impl DispatchFiles {
-    pub fn push(&mut self, seg_base: u64, e: &DispatchEntry) {
+    pub fn push(&mut self, seg_base: PhysicalOffset, e: &DispatchEntry) {
         encode(e, self.pending_of(seg_base));
     }
 
     /// [`DispatchFiles::push`] of a record entry from borrowed facts (the append path: no copies),
     /// its check left for [`fill_checks`]: hashing bytes just written with narrow stores stalls on
     /// store forwarding, which the profile showed as ~10% of the append path.
-    pub fn push_record(&mut self, seg_base: u64, r: &DispatchRecordRef<'_>) {
+    pub fn push_record(&mut self, seg_base: PhysicalOffset, r: &DispatchRecordRef<'_>) {
         let out = self.pending_of(seg_base);
         let start = out.len();
         encode_record_fields(r, out);
         finish_unchecked(out, start);
     }
 
-    fn pending_of(&mut self, seg_base: u64) -> &mut Vec<u8> {
+    fn pending_of(&mut self, seg_base: PhysicalOffset) -> &mut Vec<u8> {
         &mut self.files.entry(seg_base).or_default().pending
     }
 
@@ -72,8 +73,8 @@ pub const KIND_SEAL: u8 = 2;
 pub struct DispatchRecord {
     pub topic: String,
     pub queue_id: u32,
-    pub queue_offset: u64,
-    pub physical_offset: u64,
+    pub queue_offset: QueueOffset,
+    pub physical_offset: PhysicalOffset,
     pub size_bytes: u32,
     pub tags_code: i64,
     pub store_timestamp_ms: i64,
@@ -85,8 +86,8 @@ pub struct DispatchRecord {
 pub struct DispatchRecordRef<'a> {
     pub topic: &'a str,
     pub queue_id: u32,
-    pub queue_offset: u64,
-    pub physical_offset: u64,
+    pub queue_offset: QueueOffset,
+    pub physical_offset: PhysicalOffset,
     pub size_bytes: u32,
     pub tags_code: i64,
     pub store_timestamp_ms: i64,
@@ -113,7 +114,7 @@ pub enum DispatchEntry {
     Record(DispatchRecord),
     /// The segment is full; the next record is at `end` (the next segment's base).
     Seal {
-        end: u64,
+        end: PhysicalOffset,
     },
 }
 
@@ -125,7 +126,7 @@ pub fn encode(e: &DispatchEntry, out: &mut Vec<u8>) {
             let start = out.len();
             out.put_u16(0); // patched in finish
             out.put_u8(KIND_SEAL);
-            out.put_u64(*end);
+            out.put_u64(end.get());
             finish(out, start);
         }
     }
@@ -146,8 +147,8 @@ fn encode_record_fields(r: &DispatchRecordRef<'_>, out: &mut Vec<u8>) {
     out.put_u8(topic.len() as u8);
     out.put_slice(topic);
     out.put_u32(r.queue_id);
-    out.put_u64(r.queue_offset);
-    out.put_u64(r.physical_offset);
+    out.put_u64(r.queue_offset.get());
+    out.put_u64(r.physical_offset.get());
     out.put_u32(r.size_bytes);
     out.put_i64(r.tags_code);
     out.put_i64(r.store_timestamp_ms);
@@ -238,8 +239,8 @@ pub fn decode(buf: &[u8]) -> Option<(DispatchEntry, usize)> {
             let topic = std::str::from_utf8(&b[..tl]).ok()?.to_owned();
             b.advance(tl);
             let queue_id = b.get_u32();
-            let queue_offset = b.get_u64();
-            let physical_offset = b.get_u64();
+            let queue_offset = QueueOffset(b.get_u64());
+            let physical_offset = PhysicalOffset(b.get_u64());
             let size_bytes = b.get_u32();
             let tags_code = b.get_i64();
             let store_timestamp_ms = b.get_i64();
@@ -259,7 +260,9 @@ pub fn decode(buf: &[u8]) -> Option<(DispatchEntry, usize)> {
                 key_hashes,
             })
         }
-        KIND_SEAL if b.len() == 8 => DispatchEntry::Seal { end: b.get_u64() },
+        KIND_SEAL if b.len() == 8 => DispatchEntry::Seal {
+            end: PhysicalOffset(b.get_u64()),
+        },
         _ => return None,
     };
     Some((e, len))
@@ -274,14 +277,16 @@ mod tests {
         let r = DispatchEntry::Record(DispatchRecord {
             topic: "TopicTest".into(),
             queue_id: 3,
-            queue_offset: 17,
-            physical_offset: 1 << 48,
+            queue_offset: QueueOffset(17),
+            physical_offset: PhysicalOffset(1 << 48),
             size_bytes: 1_100,
             tags_code: -5,
             store_timestamp_ms: 1_700_000_000_000,
             key_hashes: vec![1, 2, 3],
         });
-        let s = DispatchEntry::Seal { end: 4096 };
+        let s = DispatchEntry::Seal {
+            end: PhysicalOffset(4096),
+        };
         let mut buf = Vec::new();
         encode(&r, &mut buf);
         encode(&s, &mut buf);
@@ -311,18 +316,24 @@ mod tests {
         let r = DispatchRecord {
             topic: "T".into(),
             queue_id: 1,
-            queue_offset: 2,
-            physical_offset: 3,
+            queue_offset: QueueOffset(2),
+            physical_offset: PhysicalOffset(3),
             size_bytes: 4,
             tags_code: 5,
             store_timestamp_ms: 6,
             key_hashes: vec![7],
         };
         let mut files = DispatchFiles::default();
-        files.push_record(0, &r.as_ref());
-        files.push(0, &DispatchEntry::Seal { end: 9 });
-        files.push_record(0, &r.as_ref());
-        let mut buf = files.files[&0].pending.clone();
+        let base = PhysicalOffset(0);
+        files.push_record(base, &r.as_ref());
+        files.push(
+            base,
+            &DispatchEntry::Seal {
+                end: PhysicalOffset(9),
+            },
+        );
+        files.push_record(base, &r.as_ref());
+        let mut buf = files.files[&base].pending.clone();
         assert!(decode(&buf).is_none(), "no check yet");
         fill_checks(&mut buf);
         let mut at = 0;

@@ -11,7 +11,7 @@
 //! written since its last sync and raises `durable` to what was written when the syncs began. In
 //! SYNC_FLUSH every append asks for a sync and waits; appends that arrive during a round are covered by
 //! the next one: that is group commit. In ASYNC_FLUSH the append that seals a chunk starts its write
-//! (see `Shared::kick_writes` in the parent module), and a sync round runs every `flush_interval_ms`.
+//! (see `StoreState::kick_writes` in [`super::append`]), and a sync round runs every `flush_interval_ms`.
 //!
 //! On an I/O error the store is marked failed (appends are refused with the error, waiters woken with
 //! it); the data stays in memory and the flusher retries with a sync round, so a full disk that gets
@@ -29,7 +29,9 @@ use futures_lite::future;
 
 use super::commitlog::{align_down, LogState, Segment};
 use super::io::{FileKind, IoFile, OpenMode, StorageIo};
-use super::{FlushMode, Shared, StorageError};
+use super::state::StoreState;
+use super::PhysicalOffset;
+use super::{FlushMode, StorageError};
 use std::path::Path;
 
 /// Most commit-log writes in flight at once (each at most one chunk). One write at a time left the
@@ -39,16 +41,16 @@ pub const WRITES_IN_FLIGHT_MAX: usize = 8;
 /// One started write of (part of) a chunk.
 struct WriteJob {
     fut: super::io::IoFuture<'static, ()>,
-    start: u64,
+    start: PhysicalOffset,
     len: usize,
-    seg_base: u64,
+    seg_base: PhysicalOffset,
     file: Rc<dyn IoFile>,
 }
 
 /// Starts the writes that are due, as long as fewer than [`WRITES_IN_FLIGHT_MAX`] are in flight:
 /// every sealed chunk in log order and, with `with_active`, the dirty aligned tail of the active chunk.
 /// Each write runs as its own task ([`run_write`]); nothing here awaits.
-pub(super) fn start_writes(sh: &Rc<Shared>, with_active: bool) {
+pub(super) fn start_writes(sh: &Rc<StoreState>, with_active: bool) {
     while sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX {
         let job = {
             let mut log = sh.log.borrow_mut();
@@ -63,7 +65,7 @@ pub(super) fn start_writes(sh: &Rc<Shared>, with_active: bool) {
 
 /// Awaits one write; then records it (raising `written` when no gap is left before it), starts the
 /// next due sealed chunk and wakes the flusher. A failure is kept for the flusher, the chunk is due again.
-async fn run_write(weak: Weak<Shared>, job: WriteJob) {
+async fn run_write(weak: Weak<StoreState>, job: WriteJob) {
     // Dropped without close() (a crash in tests) before this task first ran: write nothing.
     if weak.upgrade().is_none_or(|sh| sh.dropped.get()) {
         return;
@@ -78,7 +80,7 @@ async fn run_write(weak: Weak<Shared>, job: WriteJob) {
                 log.unsynced.push((job.seg_base, job.file));
             }
             log.chunk_written(job.start, job.len);
-            let w = log.written;
+            let w = log.offsets.written();
             drop(log);
             sh.written.advance(w);
             if sh.write_error.borrow().is_none() {
@@ -98,14 +100,21 @@ async fn run_write(weak: Weak<Shared>, job: WriteJob) {
 
 /// Writes what is due. `with_active`: also the active chunk's dirty tail, and waits until everything
 /// appended before the call is written; otherwise only starts the writes of sealed chunks.
-pub(super) async fn write_round(sh: &Rc<Shared>, with_active: bool) -> Result<(), StorageError> {
-    let target = if with_active { sh.log.borrow().tail } else { 0 };
+pub(super) async fn write_round(
+    sh: &Rc<StoreState>,
+    with_active: bool,
+) -> Result<(), StorageError> {
+    let target = if with_active {
+        sh.log.borrow().offsets.tail()
+    } else {
+        PhysicalOffset(0)
+    };
     loop {
         if let Some(e) = sh.write_error.borrow_mut().take() {
             return Err(e);
         }
         start_writes(sh, with_active);
-        if sh.log.borrow().written >= target {
+        if sh.log.borrow().offsets.written() >= target {
             return Ok(());
         }
         // Every completed write notifies the flusher.
@@ -140,10 +149,10 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
 }
 
 /// fdatasyncs every file written since its last sync; then `durable` = what was written before.
-pub(super) async fn sync_round(sh: &Shared) -> Result<(), StorageError> {
+pub(super) async fn sync_round(sh: &StoreState) -> Result<(), StorageError> {
     let (target, files) = {
         let mut log = sh.log.borrow_mut();
-        (log.written, std::mem::take(&mut log.unsynced))
+        (log.offsets.written(), std::mem::take(&mut log.unsynced))
     };
     for (i, (base, f)) in files.iter().enumerate() {
         if let Err(e) = f.sync().await {
@@ -158,15 +167,17 @@ pub(super) async fn sync_round(sh: &Shared) -> Result<(), StorageError> {
             return Err(StorageError::from_io("fdatasync segment", path, e));
         }
     }
-    if target > sh.durable.get() {
-        sh.durable.advance(target);
-    }
-    sh.log.borrow().check_invariants(sh.durable.get());
+    let durable = {
+        let mut log = sh.log.borrow_mut();
+        log.offsets.raise_durable(target);
+        log.offsets.durable()
+    };
+    sh.durable.advance(durable);
     Ok(())
 }
 
 /// The flusher task. Holds only a weak reference between rounds, so dropping the store ends it.
-pub(super) async fn flusher(weak: Weak<Shared>) {
+pub(super) async fn flusher(weak: Weak<StoreState>) {
     let mut last_sync = Instant::now();
     loop {
         let Some(sh) = weak.upgrade() else { return };
@@ -175,7 +186,7 @@ pub(super) async fn flusher(weak: Weak<Shared>) {
         let (dirty, sealed) = {
             let log = sh.log.borrow();
             (
-                log.tail > sh.durable.get(),
+                log.offsets.tail() > log.offsets.durable(),
                 log.has_sealed_unwritten() && sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX,
             )
         };
@@ -236,7 +247,7 @@ pub(super) async fn flusher(weak: Weak<Shared>) {
 pub(super) async fn create_segment(
     io: &Rc<dyn StorageIo>,
     dir: &Path,
-    base: u64,
+    base: PhysicalOffset,
     size: u64,
     prewrite: bool,
 ) -> Result<Segment, StorageError> {
@@ -275,7 +286,7 @@ pub(super) async fn create_segment(
 }
 
 /// The pre-allocator task.
-pub(super) async fn preallocator(weak: Weak<Shared>) {
+pub(super) async fn preallocator(weak: Weak<StoreState>) {
     loop {
         let Some(sh) = weak.upgrade() else { return };
         if sh.closing.get() {

@@ -28,7 +28,8 @@ use futures_lite::future;
 use super::checkpoint::{self, Checkpoint};
 use super::commitlog::segment_name;
 use super::io::{FileKind, OpenMode};
-use super::{Shared, StorageError};
+use super::state::StoreState;
+use super::StorageError;
 
 /// Whether the oldest deletable segment (newest record at `newest_record_ts_ms`) goes now.
 pub fn should_delete_oldest(
@@ -47,10 +48,15 @@ pub fn should_delete_oldest(
 const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
 
 /// Writes the buffered dispatch bytes and the checkpoint.
-pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageError> {
-    let c = sh.durable.get();
+pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
+    let c = sh.log.borrow().offsets.durable();
     let dir = sh.cfg.dir.join("dispatch");
-    type Job = (u64, Vec<u8>, u64, Option<Rc<dyn super::io::IoFile>>);
+    type Job = (
+        super::PhysicalOffset,
+        Vec<u8>,
+        u64,
+        Option<Rc<dyn super::io::IoFile>>,
+    );
     let jobs: Vec<Job> = {
         let mut d = sh.dispatch.borrow_mut();
         d.files
@@ -128,7 +134,7 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
             .map(|((t, q), cq)| (t.clone(), *q, cq.offset_at(c)))
             .collect()
     };
-    let clean = clean && c == sh.log.borrow().tail;
+    let clean = clean && c == sh.log.borrow().offsets.tail();
     checkpoint::write(
         &sh.io,
         &sh.cfg.dir,
@@ -142,7 +148,7 @@ pub(super) async fn checkpoint(sh: &Shared, clean: bool) -> Result<(), StorageEr
 }
 
 /// Deletes what retention says must go; returns how many segments were deleted.
-pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
+pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError> {
     let retention_ms =
         i64::try_from(sh.cfg.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
     let mut deleted = 0;
@@ -153,7 +159,7 @@ pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
             .map_err(|e| StorageError::from_io("statvfs", sh.cfg.dir.clone(), e))?;
         let seg = {
             let mut log = sh.log.borrow_mut();
-            let durable = sh.durable.get();
+            let durable = log.offsets.durable();
             let Some((&base, oldest)) = log.segments.iter().next() else {
                 break;
             };
@@ -163,7 +169,7 @@ pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
             }
             if !should_delete_oldest(
                 oldest.last_store_ts_ms,
-                super::now_ms(),
+                sh.opts.clock.now_ms(),
                 retention_ms,
                 usage,
                 sh.cfg.disk_usage_max_percent,
@@ -171,10 +177,9 @@ pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
                 break;
             }
             let seg = log.segments.remove(&base).expect("segment present");
-            log.min_offset = base + log.segment_size_bytes;
-            let min = log.min_offset;
+            let min = base + log.segment_size_bytes;
+            log.offsets.set_min(min);
             log.cache.trim_below(min);
-            log.check_invariants(durable);
             drop(log);
             sh.queues.borrow_mut().trim_below(min);
             sh.index.borrow_mut().trim_below(min);
@@ -198,7 +203,7 @@ pub(super) async fn run_retention(sh: &Shared) -> Result<usize, StorageError> {
 }
 
 /// The housekeeping task.
-pub(super) async fn housekeeper(weak: Weak<Shared>) {
+pub(super) async fn housekeeper(weak: Weak<StoreState>) {
     let mut since_retention = Duration::ZERO;
     loop {
         let Some(sh) = weak.upgrade() else { return };

@@ -32,12 +32,12 @@ pub fn key_hash(topic: &str, key: &str) -> u64 {
 
 #[derive(Debug, Default)]
 pub struct KeyIndex {
-    map: HashMap<u64, Vec<(u64, i64)>>,
+    map: HashMap<u64, Vec<(PhysicalOffset, i64)>>,
     entries: usize,
 }
 
 impl KeyIndex {
-    pub fn insert(&mut self, hash: u64, phys: u64, store_ts_ms: i64) {
+    pub fn insert(&mut self, hash: u64, phys: PhysicalOffset, store_ts_ms: i64) {
         let v = self.map.entry(hash).or_default();
         if let Some(&(last, _)) = v.last() {
             if last >= phys {
@@ -56,7 +56,7 @@ impl KeyIndex {
         begin_ms: i64,
         end_ms: i64,
         max: usize,
-        log_min: u64,
+        log_min: PhysicalOffset,
     ) -> Vec<PhysicalOffset> {
         let Some(v) = self.map.get(&hash) else {
             return Vec::new();
@@ -66,11 +66,11 @@ impl KeyIndex {
             .take_while(|(p, _)| *p >= log_min)
             .filter(|(_, ts)| *ts >= begin_ms && *ts <= end_ms)
             .take(max)
-            .map(|(p, _)| PhysicalOffset(*p))
+            .map(|(p, _)| *p)
             .collect()
     }
 
-    pub fn trim_below(&mut self, log_min: u64) {
+    pub fn trim_below(&mut self, log_min: PhysicalOffset) {
         let mut removed = 0;
         self.map.retain(|_, v| {
             let n = v.partition_point(|(p, _)| *p < log_min);
@@ -100,21 +100,22 @@ mod tests {
         let h = key_hash("T", "k1");
         assert_ne!(h, key_hash("T", "k2"));
         assert_ne!(h, key_hash("U", "k1"));
-        for (p, ts) in [(10, 100), (20, 200), (30, 300), (40, 400)] {
-            ix.insert(h, p, ts);
+        let p = PhysicalOffset;
+        for (o, ts) in [(10, 100), (20, 200), (30, 300), (40, 400)] {
+            ix.insert(h, p(o), ts);
         }
-        ix.insert(h, 30, 300); // replay: ignored
+        ix.insert(h, p(30), 300); // replay: ignored
         assert_eq!(ix.len(), 4);
-        let got = ix.lookup(h, 150, 350, 10, 0);
-        assert_eq!(got, vec![PhysicalOffset(30), PhysicalOffset(20)]);
-        assert_eq!(ix.lookup(h, 0, i64::MAX, 1, 0), vec![PhysicalOffset(40)]);
-        assert_eq!(ix.lookup(h, 0, i64::MAX, 10, 25).len(), 2);
-        ix.trim_below(25);
+        let got = ix.lookup(h, 150, 350, 10, p(0));
+        assert_eq!(got, vec![p(30), p(20)]);
+        assert_eq!(ix.lookup(h, 0, i64::MAX, 1, p(0)), vec![p(40)]);
+        assert_eq!(ix.lookup(h, 0, i64::MAX, 10, p(25)).len(), 2);
+        ix.trim_below(p(25));
         assert_eq!(ix.len(), 2);
         assert!(ix
-            .lookup(key_hash("T", "nope"), 0, i64::MAX, 10, 0)
+            .lookup(key_hash("T", "nope"), 0, i64::MAX, 10, p(0))
             .is_empty());
-        ix.trim_below(1_000);
+        ix.trim_below(p(1_000));
         assert!(ix.is_empty());
     }
 }

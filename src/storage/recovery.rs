@@ -31,8 +31,9 @@ use super::commitlog::{
 use super::consume_queue::ConsumeQueues;
 use super::dispatch::{self, DispatchEntry, DispatchFile, DispatchFiles, DispatchRecord};
 use super::index::{key_hash, KeyIndex};
-use super::io::{FileKind, IoFile, OpenMode, StorageIo};
-use super::{checkpoint, PhysicalOffset, RecoveryReport, StorageError, StoreConfig};
+use super::io::{FileKind, IoFile, OpenMode, StorageIo, IO_ALIGN_BYTES};
+use super::offsets::LogOffsets;
+use super::{checkpoint, PhysicalOffset, QueueOffset, RecoveryReport, StorageError, StoreConfig};
 use crate::message::{self, properties, MAGIC_V1, RECORD_FIXED_BYTES};
 
 const WINDOW_BYTES: u64 = 4 << 20;
@@ -48,16 +49,16 @@ pub enum Found {
 /// What recovery does there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Accept { next: u64 },
+    Accept { next: PhysicalOffset },
     NextSegment,
     CutTail,
-    SkipCorrupt { to: u64 },
+    SkipCorrupt { to: PhysicalOffset },
 }
 
 /// The decision table (module docs).
-pub fn decide(x: u64, found: &Found, valid_later: Option<u64>) -> Decision {
+pub fn decide(x: PhysicalOffset, found: &Found, valid_later: Option<PhysicalOffset>) -> Decision {
     match (found, valid_later) {
-        (Found::Valid { size }, _) => Decision::Accept { next: x + size },
+        (Found::Valid { size }, _) => Decision::Accept { next: x + *size },
         (Found::Blank, _) => Decision::NextSegment,
         (Found::Bad { .. }, None) => Decision::CutTail,
         (Found::Bad { .. }, Some(y)) => {
@@ -115,7 +116,8 @@ pub(super) struct Recovered {
     pub report: RecoveryReport,
 }
 
-struct Ctx<'a> {
+/// What recovery rebuilds from the dispatch files and the log scan, and the facts it needs for it.
+struct Rebuild<'a> {
     cfg: &'a StoreConfig,
     record_max: u64,
     queues: ConsumeQueues,
@@ -125,7 +127,7 @@ struct Ctx<'a> {
     corrupted: u64,
 }
 
-impl Ctx<'_> {
+impl Rebuild<'_> {
     fn apply(&mut self, seg: &mut Segment, r: DispatchRecord, persisted: bool) {
         let q = self.queues.get_mut_or_create(&r.topic, r.queue_id);
         q.push(r.queue_offset, r.physical_offset, r.size_bytes, r.tags_code);
@@ -144,7 +146,7 @@ impl Ctx<'_> {
     async fn classify(
         &self,
         rd: &mut SegReader,
-        base: u64,
+        base: PhysicalOffset,
         rel: u64,
     ) -> Result<(Found, Option<DispatchRecord>), StorageError> {
         let seg_size = self.cfg.segment_size_bytes;
@@ -175,14 +177,14 @@ impl Ctx<'_> {
             Ok(v) => v,
             Err(e) => return bad(e.to_string()),
         };
-        if v.physical_offset != pos {
+        if v.physical_offset != pos.get() {
             return bad(format!(
                 "physical offset field {} at {pos}",
                 v.physical_offset
             ));
         }
         let expected = self.queues.next_offset(v.topic, v.queue_id);
-        if v.queue_offset < expected || v.queue_offset > expected + self.corrupted {
+        if v.queue_offset < expected.get() || v.queue_offset > expected.get() + self.corrupted {
             return bad(format!(
                 "queue offset {} where {expected} is next",
                 v.queue_offset
@@ -192,7 +194,7 @@ impl Ctx<'_> {
         let rec = DispatchRecord {
             topic: v.topic.to_owned(),
             queue_id: v.queue_id,
-            queue_offset: v.queue_offset,
+            queue_offset: QueueOffset(v.queue_offset),
             physical_offset: pos,
             size_bytes: size as u32,
             tags_code: message::tags_code(v.topic, tags),
@@ -206,7 +208,7 @@ impl Ctx<'_> {
     }
 }
 
-fn is_valid_candidate(buf: &[u8], pos: u64, record_max: u64) -> bool {
+fn is_valid_candidate(buf: &[u8], pos: PhysicalOffset, record_max: u64) -> bool {
     let Some((size, magic)) = message::peek_header(buf) else {
         return false;
     };
@@ -214,7 +216,7 @@ fn is_valid_candidate(buf: &[u8], pos: u64, record_max: u64) -> bool {
         return false;
     }
     match message::decode_record(&buf[..size as usize], true) {
-        Ok(v) => v.physical_offset == pos,
+        Ok(v) => v.physical_offset == pos.get(),
         Err(_) => false,
     }
 }
@@ -222,11 +224,11 @@ fn is_valid_candidate(buf: &[u8], pos: u64, record_max: u64) -> bool {
 /// Looks for a valid record after the bad spot at `base + rel`. Returns (its offset, last non-zero
 /// relative position seen in this segment).
 async fn find_next_valid(
-    ctx: &Ctx<'_>,
+    ctx: &Rebuild<'_>,
     segs: &[Segment],
     si: usize,
     rel: u64,
-) -> Result<(Option<u64>, Option<u64>), StorageError> {
+) -> Result<(Option<PhysicalOffset>, Option<u64>), StorageError> {
     let seg_size = ctx.cfg.segment_size_bytes;
     let zero_run_max = ctx.record_max + CHUNK_BYTES as u64;
     let base = segs[si].base;
@@ -303,7 +305,7 @@ async fn zero_range(seg: &Segment, rel: u64, last_nonzero: u64) -> Result<(), St
     seg.file.sync().await.map_err(|e| err("fdatasync", e))
 }
 
-fn dispatch_path(dir: &Path, base: u64) -> PathBuf {
+fn dispatch_path(dir: &Path, base: PhysicalOffset) -> PathBuf {
     dir.join("dispatch").join(segment_name(base))
 }
 
@@ -314,7 +316,7 @@ pub(super) async fn recover(
     cache_bytes_max: usize,
 ) -> Result<Recovered, StorageError> {
     let seg_size = cfg.segment_size_bytes;
-    let shard_base = u64::from(cfg.shard_id) << super::SHARD_OFFSET_SHIFT;
+    let shard_base = PhysicalOffset::shard_base(cfg.shard_id);
     let cl_dir = cfg.dir.join("commitlog");
     let ds_dir = cfg.dir.join("dispatch");
     for d in [&cl_dir, &ds_dir] {
@@ -324,7 +326,8 @@ pub(super) async fn recover(
     let names = io
         .list_dir(&cl_dir)
         .map_err(|e| StorageError::from_io("list", cl_dir.clone(), e))?;
-    let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+    let mut bases: Vec<PhysicalOffset> =
+        names.iter().filter_map(|n| parse_segment_name(n)).collect();
     bases.sort_unstable();
     let mut segs = Vec::with_capacity(bases.len());
     for (i, &b) in bases.iter().enumerate() {
@@ -357,7 +360,7 @@ pub(super) async fn recover(
         });
     }
     let first_base = bases.first().copied().unwrap_or(shard_base);
-    let log_limit = bases.last().map_or(shard_base, |b| b + seg_size);
+    let log_limit = bases.last().map_or(shard_base, |&b| b + seg_size);
 
     // Orphan dispatch files (their segment was deleted) go.
     for n in io
@@ -382,7 +385,7 @@ pub(super) async fn recover(
         .filter(|&c| c >= first_base && c <= log_limit)
         .unwrap_or(first_base);
 
-    let mut ctx = Ctx {
+    let mut ctx = Rebuild {
         cfg,
         record_max,
         queues: ConsumeQueues::default(),
@@ -456,7 +459,7 @@ pub(super) async fn recover(
     }
     // Dispatch files past the one being continued are rebuilt from the log.
     let continue_base = first_base + (scan_start - first_base) / seg_size * seg_size;
-    let stale: Vec<u64> = segs
+    let stale: Vec<PhysicalOffset> = segs
         .iter()
         .map(|s| s.base)
         .filter(|&b| {
@@ -528,8 +531,8 @@ pub(super) async fn recover(
                 let Found::Bad { reason } = found else {
                     unreachable!()
                 };
-                tracing::warn!(offset = pos, %reason, "corrupted record in the commit log, skipped");
-                report.corrupted.push((PhysicalOffset(pos), reason));
+                tracing::warn!(offset = pos.get(), %reason, "corrupted record in the commit log, skipped");
+                report.corrupted.push((pos, reason));
                 ctx.corrupted += 1;
                 pos = to;
             }
@@ -553,9 +556,7 @@ pub(super) async fn recover(
         segment_size_bytes: seg_size,
         segments: Default::default(),
         active_base,
-        min_offset: first_base,
-        tail: end,
-        written: end,
+        offsets: LogOffsets::new(first_base, end),
         chunks: Default::default(),
         cache: Cache::new(cache_bytes_max),
         next_segment: None,
@@ -572,7 +573,7 @@ pub(super) async fn recover(
         v.insert(seg);
     }
     let active = &log.segments[&active_base];
-    let chunk_start = align_down(end);
+    let chunk_start = end.align_down(IO_ALIGN_BYTES);
     let prefix = active
         .file
         .read_at(chunk_start - active_base, (end - chunk_start) as usize)
@@ -607,24 +608,25 @@ mod tests {
 
     #[test]
     fn decision_table_rows() {
+        let p = PhysicalOffset;
         let bad = Found::Bad { reason: "x".into() };
         // Row 1: a valid record is accepted whatever follows.
         assert_eq!(
-            decide(100, &Found::Valid { size: 50 }, None),
-            Decision::Accept { next: 150 }
+            decide(p(100), &Found::Valid { size: 50 }, None),
+            Decision::Accept { next: p(150) }
         );
         assert_eq!(
-            decide(100, &Found::Valid { size: 50 }, Some(900)),
-            Decision::Accept { next: 150 }
+            decide(p(100), &Found::Valid { size: 50 }, Some(p(900))),
+            Decision::Accept { next: p(150) }
         );
         // Row 2: a blank marker ends the segment.
-        assert_eq!(decide(100, &Found::Blank, None), Decision::NextSegment);
+        assert_eq!(decide(p(100), &Found::Blank, None), Decision::NextSegment);
         // Row 3: bad and nothing valid later: the tail is cut.
-        assert_eq!(decide(100, &bad, None), Decision::CutTail);
+        assert_eq!(decide(p(100), &bad, None), Decision::CutTail);
         // Row 4: bad with a valid record later: mid-log corruption, skipped.
         assert_eq!(
-            decide(100, &bad, Some(300)),
-            Decision::SkipCorrupt { to: 300 }
+            decide(p(100), &bad, Some(p(300))),
+            Decision::SkipCorrupt { to: p(300) }
         );
     }
 }

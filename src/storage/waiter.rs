@@ -11,29 +11,29 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// A monotonic `u64` that tasks can wait on.
-#[derive(Default)]
-pub struct OffsetWatch {
-    value: Cell<u64>,
+/// A monotonic value (an offset or a counter) that tasks can wait on.
+pub struct OffsetWatch<T> {
+    value: Cell<T>,
     /// Set when waiters must give up (store failed or closed).
     broken: Cell<bool>,
-    waiters: RefCell<Vec<(u64, Waker)>>,
+    waiters: RefCell<Vec<(T, Waker)>>,
 }
 
-impl OffsetWatch {
-    pub fn new(v: u64) -> OffsetWatch {
+impl<T: Copy + Ord> OffsetWatch<T> {
+    pub fn new(v: T) -> OffsetWatch<T> {
         OffsetWatch {
             value: Cell::new(v),
-            ..Default::default()
+            broken: Cell::new(false),
+            waiters: RefCell::new(Vec::new()),
         }
     }
 
-    pub fn get(&self) -> u64 {
+    pub fn get(&self) -> T {
         self.value.get()
     }
 
     /// Raises the value and wakes every waiter whose target it reached.
-    pub fn advance(&self, v: u64) {
+    pub fn advance(&self, v: T) {
         assert!(v >= self.value.get(), "offset watch moved backwards");
         self.value.set(v);
         let mut ready = Vec::new();
@@ -64,7 +64,7 @@ impl OffsetWatch {
     }
 
     /// Resolves `true` once the value is at least `target`, `false` if broken first.
-    pub fn wait(&self, target: u64) -> WaitOffset<'_> {
+    pub fn wait(&self, target: T) -> WaitOffset<'_, T> {
         WaitOffset {
             watch: self,
             target,
@@ -72,12 +72,12 @@ impl OffsetWatch {
     }
 }
 
-pub struct WaitOffset<'a> {
-    watch: &'a OffsetWatch,
-    target: u64,
+pub struct WaitOffset<'a, T> {
+    watch: &'a OffsetWatch<T>,
+    target: T,
 }
 
-impl Future for WaitOffset<'_> {
+impl<T: Copy + Ord> Future for WaitOffset<'_, T> {
     type Output = bool;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {

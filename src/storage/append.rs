@@ -1,0 +1,293 @@
+//! The append path: validate, wait for room (back-pressure, the ASYNC_FLUSH gate, a ready segment),
+//! place every message of a call at once (commit log, consume queue, index, dispatch buffer: no await
+//! in between, so a batch is atomic for readers), then wait as the flush mode says.
+//!
+//! Hot path: one clock read and one borrow of each structure per call, one (asserted) tail update per
+//! record; a single append needs no result `Vec` ([`ResultSink`] for `Option`). Contract: see the
+//! parent module.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future;
+
+use super::dispatch::{DispatchEntry, DispatchRecordRef};
+use super::state::StoreState;
+use super::{flusher, index};
+use super::{AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, StorageError};
+
+enum Placement {
+    /// Placement (the results went to the sink): the end of the last record, and whether a chunk was
+    /// sealed (became due for writing).
+    Done {
+        end: PhysicalOffset,
+        sealed: bool,
+    },
+    NeedSegment,
+}
+
+/// Where `append` results go: a `Vec` for a batch, one slot for a single append (no allocation).
+pub(super) trait ResultSink {
+    fn push(&mut self, r: AppendResult);
+    fn set_status(&mut self, s: AppendStatus);
+}
+
+impl ResultSink for Vec<AppendResult> {
+    fn push(&mut self, r: AppendResult) {
+        Vec::push(self, r);
+    }
+
+    fn set_status(&mut self, s: AppendStatus) {
+        for r in self.iter_mut() {
+            r.status = s;
+        }
+    }
+}
+
+impl ResultSink for Option<AppendResult> {
+    fn push(&mut self, r: AppendResult) {
+        assert!(self.replace(r).is_none(), "one result for a single append");
+    }
+
+    fn set_status(&mut self, s: AppendStatus) {
+        if let Some(r) = self {
+            r.status = s;
+        }
+    }
+}
+
+/// Reopens the append gate when the sealing append is done or dropped.
+struct GateGuard<'a>(&'a StoreState);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.gate_closed.set(false);
+        self.0.gate.advance(self.0.gate.get() + 1);
+    }
+}
+
+/// How long the sealing append sleeps so that the executor goes round its reactor (which submits the
+/// queued writes to io_uring) before appends go on; glommio submits only between task-queue runs.
+const REACTOR_PASS: Duration = Duration::from_micros(5);
+
+impl StoreState {
+    fn try_place(
+        &self,
+        msgs: &mut [AppendMessage],
+        total: u64,
+        out: &mut impl ResultSink,
+    ) -> Placement {
+        let mut log = self.log.borrow_mut();
+        let mut sealed = false;
+        if total > log.room() {
+            let Some(next) = log.next_segment.take() else {
+                log.stalled = true;
+                self.prealloc_notify.notify();
+                return Placement::NeedSegment;
+            };
+            let old = log.active_base;
+            log.roll(next);
+            sealed = true;
+            self.dispatch.borrow_mut().push(
+                old,
+                &DispatchEntry::Seal {
+                    end: log.active_base,
+                },
+            );
+            self.prealloc_notify.notify();
+            assert!(total <= log.room(), "batch larger than a segment");
+        }
+        let ts = self.opts.clock.now_ms().max(log.last_store_ts_ms);
+        log.last_store_ts_ms = ts;
+        let seg_base = log.active_base;
+        if let Some(s) = log.segments.get_mut(&seg_base) {
+            s.last_store_ts_ms = ts;
+        }
+        let mut queues = self.queues.borrow_mut();
+        let mut index = self.index.borrow_mut();
+        let mut dispatch = self.dispatch.borrow_mut();
+        let mut end = log.offsets.tail();
+        let mut key_hashes: Vec<u64> = Vec::new();
+        for m in msgs.iter_mut() {
+            let q = queues.get_mut_or_create(&m.topic, m.queue_id);
+            let qoff = q.max_offset();
+            let phys = log.offsets.tail();
+            let size = m.record.len() as u32;
+            crate::message::patch_record(&mut m.record, qoff.get(), phys.get(), ts);
+            sealed |= log.copy_in(&m.record);
+            q.push(qoff, phys, size, m.tags_code);
+            key_hashes.clear();
+            key_hashes.extend(
+                m.keys
+                    .iter()
+                    .filter(|k| !k.is_empty())
+                    .map(|k| index::key_hash(&m.topic, k)),
+            );
+            for h in &key_hashes {
+                index.insert(*h, phys, ts);
+            }
+            dispatch.push_record(
+                seg_base,
+                &DispatchRecordRef {
+                    topic: &m.topic,
+                    queue_id: m.queue_id,
+                    queue_offset: qoff,
+                    physical_offset: phys,
+                    size_bytes: size,
+                    tags_code: m.tags_code,
+                    store_timestamp_ms: ts,
+                    key_hashes: &key_hashes,
+                },
+            );
+            end = phys + u64::from(size);
+            out.push(AppendResult {
+                physical_offset: phys,
+                queue_offset: qoff,
+                size_bytes: size,
+                store_timestamp_ms: ts,
+                status: AppendStatus::Ok,
+            });
+        }
+        Placement::Done { end, sealed }
+    }
+
+    fn validate(&self, msgs: &[AppendMessage]) -> Result<u64, StorageError> {
+        let mut total = 0u64;
+        for m in msgs {
+            let n = m.record.len();
+            if n > self.record_size_max {
+                return Err(StorageError::RecordTooLarge {
+                    size: n,
+                    max: self.record_size_max,
+                });
+            }
+            match crate::message::peek_header(&m.record) {
+                Some((size, crate::message::MAGIC_V1))
+                    if size as usize == n && n >= crate::message::RECORD_FIXED_BYTES => {}
+                _ => {
+                    return Err(StorageError::Config(format!(
+                        "append of a buffer that is not one encoded record ({n} bytes)"
+                    )))
+                }
+            }
+            total += n as u64;
+        }
+        if total > self.record_size_max as u64 {
+            return Err(StorageError::RecordTooLarge {
+                size: total as usize,
+                max: self.record_size_max,
+            });
+        }
+        Ok(total)
+    }
+
+    pub(super) async fn append_msgs(
+        self: &Rc<Self>,
+        mut msgs: Vec<AppendMessage>,
+    ) -> Result<Vec<AppendResult>, StorageError> {
+        let mut out = Vec::with_capacity(msgs.len());
+        if !msgs.is_empty() {
+            self.append_into(&mut msgs, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    /// Appends a non-empty run of messages; one result per message goes to `out`.
+    pub(super) async fn append_into(
+        self: &Rc<Self>,
+        msgs: &mut [AppendMessage],
+        out: &mut impl ResultSink,
+    ) -> Result<(), StorageError> {
+        let total = self.validate(msgs)?;
+        self.check_failure()?;
+        // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
+        while self.gate_closed.get() {
+            let g = self.gate.get();
+            self.gate.wait(g + 1).await;
+        }
+        // Back-pressure: bounded memory for bytes not yet written. Past the bound, wait until half of
+        // it is written (not just one byte under it): waiters wake once per many chunks, in order.
+        let (tail, written) = {
+            let log = self.log.borrow();
+            (log.offsets.tail(), log.offsets.written())
+        };
+        let max = self.opts.unwritten_bytes_max;
+        if tail - written > max {
+            self.flush_notify.notify();
+            if !self
+                .written
+                .wait(PhysicalOffset(tail.get() - max / 2))
+                .await
+            {
+                return Err(self.failure_or_closed());
+            }
+        }
+        let (end, sealed) = loop {
+            self.check_failure()?;
+            match self.try_place(msgs, total, out) {
+                Placement::Done { end, sealed } => break (end, sealed),
+                Placement::NeedSegment => {
+                    if let Some(e) = self.prealloc_error.borrow().as_ref() {
+                        return Err(e.duplicate());
+                    }
+                    let v = self.segment_ready.get();
+                    self.prealloc_notify.notify();
+                    if !self.segment_ready.wait(v + 1).await {
+                        if let Some(e) = self.prealloc_error.borrow().as_ref() {
+                            return Err(e.duplicate());
+                        }
+                    }
+                }
+            }
+        };
+        match self.cfg.flush_mode {
+            FlushMode::Async => {
+                if sealed {
+                    self.kick_writes().await;
+                }
+            }
+            FlushMode::Sync => {
+                self.sync_requested.set(true);
+                self.flush_notify.notify();
+                let timeout = Duration::from_millis(self.cfg.flush_timeout_ms);
+                let r = future::or(async { Some(self.durable.wait(end).await) }, async {
+                    glommio::timer::sleep(timeout).await;
+                    None
+                })
+                .await;
+                match r {
+                    Some(true) => {}
+                    Some(false) => {
+                        if self.log.borrow().offsets.durable() < end {
+                            return Err(self.failure_or_closed());
+                        }
+                    }
+                    None => {
+                        out.set_status(AppendStatus::FlushTimeout);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ASYNC_FLUSH, after an append sealed a chunk: starts the writes that are due, then sleeps for one
+    /// pass of the executor round its reactor while other appends wait at the gate. Without it, callers
+    /// whose appends never wait (an append that only copies resolves at once) would run until the
+    /// back-pressure bound before io_uring saw a single write, and the disk would idle meanwhile.
+    /// Costs one timer and one wake-up per waiting appender per chunk (1 MiB), not per append.
+    /// Fairness is per chunk: with N such callers, one may wait while the others fill a chunk each.
+    async fn kick_writes(self: &Rc<Self>) {
+        flusher::start_writes(self, false);
+        if self.gate_closed.replace(true) {
+            return;
+        }
+        {
+            let _open = GateGuard(self);
+            glommio::timer::sleep(REACTOR_PASS).await;
+        }
+        // The appends that waited at the gate go first: a caller that appends in a loop without ever
+        // waiting would otherwise run on, seal the next chunk and starve them indefinitely.
+        futures_lite::future::yield_now().await;
+    }
+}

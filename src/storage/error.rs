@@ -1,0 +1,71 @@
+//! [`StorageError`]: the one error enum of the storage boundary. Variants carry structured context (the
+//! operation, the path, the offset); the broker maps them to response codes (storage never does).
+
+use std::path::PathBuf;
+
+use super::io;
+use super::PhysicalOffset;
+
+/// Errors at the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("disk full while {op} {path}")]
+    DiskFull { op: &'static str, path: PathBuf },
+    #[error("record of {size} bytes exceeds the limit of {max} bytes")]
+    RecordTooLarge { size: usize, max: usize },
+    #[error("corrupted record at physical offset {offset}: {reason}")]
+    Corrupted {
+        offset: PhysicalOffset,
+        reason: String,
+    },
+    #[error("no message at physical offset {offset}")]
+    NotFound { offset: PhysicalOffset },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StorageError {
+    /// Maps an I/O error: ENOSPC/EDQUOT become [`StorageError::DiskFull`].
+    pub fn from_io(op: &'static str, path: PathBuf, source: std::io::Error) -> StorageError {
+        if io::is_disk_full(&source) {
+            StorageError::DiskFull { op, path }
+        } else {
+            StorageError::Io { op, path, source }
+        }
+    }
+
+    /// A copy of this error (the store keeps a failure and hands it to every caller).
+    pub fn duplicate(&self) -> StorageError {
+        match self {
+            StorageError::Io { op, path, source } => StorageError::Io {
+                op,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            StorageError::DiskFull { op, path } => StorageError::DiskFull {
+                op,
+                path: path.clone(),
+            },
+            StorageError::RecordTooLarge { size, max } => StorageError::RecordTooLarge {
+                size: *size,
+                max: *max,
+            },
+            StorageError::Corrupted { offset, reason } => StorageError::Corrupted {
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            StorageError::NotFound { offset } => StorageError::NotFound { offset: *offset },
+            StorageError::Config(s) => StorageError::Config(s.clone()),
+        }
+    }
+}

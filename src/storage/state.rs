@@ -1,0 +1,114 @@
+//! [`StoreState`]: everything one shard's store shares with its background tasks (flusher,
+//! pre-allocator, housekeeper), and the failure state they all consult.
+//!
+//! Lives in an `Rc` on the shard's executor; the tasks hold a `Weak` between rounds so that dropping the
+//! store ends them. No `RefCell` borrow of it is held across an `.await`. The append path is in
+//! [`super::append`], the read path in [`super::read`], the background tasks in [`super::flusher`] and
+//! [`super::housekeeping`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::commitlog::LogState;
+use super::consume_queue::ConsumeQueues;
+use super::dispatch::DispatchFiles;
+use super::index::KeyIndex;
+use super::io::StorageIo;
+use super::waiter::{Notify, OffsetWatch};
+use super::PhysicalOffset;
+use super::{StorageError, StoreConfig, StoreOptions};
+
+/// Everything one shard's store shares with its background tasks.
+pub(crate) struct StoreState {
+    pub(super) cfg: StoreConfig,
+    pub(super) opts: StoreOptions,
+    pub(super) io: Rc<dyn StorageIo>,
+    pub(super) record_size_max: usize,
+    pub(super) log: RefCell<LogState>,
+    pub(super) queues: RefCell<ConsumeQueues>,
+    pub(super) index: RefCell<KeyIndex>,
+    pub(super) dispatch: RefCell<DispatchFiles>,
+    /// Waiters on `log.offsets.written()` and `durable()`: each mirrors the tracker's value, advanced
+    /// right after the tracker moved it (the tracker is the one that asserts; read it, not these).
+    pub(super) written: OffsetWatch<PhysicalOffset>,
+    pub(super) durable: OffsetWatch<PhysicalOffset>,
+    /// Counts segments made ready by the pre-allocator.
+    pub(super) segment_ready: OffsetWatch<u64>,
+    pub(super) flush_notify: Rc<Notify>,
+    pub(super) prealloc_notify: Rc<Notify>,
+    pub(super) housekeeping_notify: Rc<Notify>,
+    pub(super) sync_requested: Cell<bool>,
+    pub(super) closing: Cell<bool>,
+    /// The store was dropped without `close` (a crash in tests): writes not yet started are skipped.
+    pub(super) dropped: Cell<bool>,
+    pub(super) flusher_done: Cell<bool>,
+    pub(super) failure: RefCell<Option<StorageError>>,
+    pub(super) prealloc_error: RefCell<Option<StorageError>>,
+    /// Commit-log writes started and not yet completed ([`flusher::WRITES_IN_FLIGHT_MAX`] at most).
+    pub(super) writes_in_flight: Cell<usize>,
+    /// A write failed; the flusher takes it, marks the store failed and retries.
+    pub(super) write_error: RefCell<Option<StorageError>>,
+    /// ASYNC_FLUSH: appends wait while a sealing append lets the reactor submit its chunk's write.
+    pub(super) gate_closed: Cell<bool>,
+    /// Counts gate openings (appends waiting at the gate wait for the next one).
+    pub(super) gate: OffsetWatch<u64>,
+}
+
+impl StoreState {
+    pub(super) fn set_failure(&self, e: StorageError) {
+        tracing::error!(error = %e, "commit log write failed; appends refused until it succeeds");
+        *self.failure.borrow_mut() = Some(e);
+        self.durable.break_all();
+        self.written.break_all();
+    }
+
+    pub(super) fn clear_failure(&self) {
+        if self.failure.borrow_mut().take().is_some() {
+            tracing::info!("commit log writes succeed again");
+        }
+        self.durable.repair();
+        self.written.repair();
+    }
+
+    pub(super) fn check_failure(&self) -> Result<(), StorageError> {
+        if let Some(e) = self.failure.borrow().as_ref() {
+            return Err(e.duplicate());
+        }
+        if self.closing.get() {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    pub(super) fn closed_error(&self) -> StorageError {
+        StorageError::Io {
+            op: "append",
+            path: self.cfg.dir.clone(),
+            source: std::io::Error::other("store is closed"),
+        }
+    }
+
+    pub(super) fn failure_or_closed(&self) -> StorageError {
+        match self.failure.borrow().as_ref() {
+            Some(e) => e.duplicate(),
+            None => self.closed_error(),
+        }
+    }
+
+    /// Places every message in the log, queues and index, synchronously (no await: atomic for a batch).
+    /// One clock read per call.
+    pub(super) async fn flush(&self) -> Result<(), StorageError> {
+        let offsets = self.log.borrow().offsets;
+        let tail = offsets.tail();
+        if offsets.durable() >= tail {
+            return Ok(());
+        }
+        self.sync_requested.set(true);
+        self.flush_notify.notify();
+        if self.durable.wait(tail).await {
+            Ok(())
+        } else {
+            Err(self.failure_or_closed())
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The plain data at the storage boundary: settings ([`StoreConfig`], [`StoreOptions`]), what an append
+//! takes and gives back, consume-queue entries and the recovery report. No behaviour beyond defaults.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+
+use super::io::{self, StorageIo};
+use super::{PhysicalOffset, QueueOffset};
+use crate::clock::{Clock, SystemClock};
+
+/// RocketMQ's flush modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// ASYNC_FLUSH: acknowledge once written; flush on an interval and when a buffer fills.
+    Async,
+    /// SYNC_FLUSH: acknowledge once durable (group commit).
+    Sync,
+}
+
+/// Settings of one shard's store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// This shard's directory (commit log, consume queues, index, checkpoint live below it).
+    pub dir: PathBuf,
+    pub shard_id: u16,
+    pub segment_size_bytes: u64,
+    pub flush_mode: FlushMode,
+    pub flush_interval_ms: u64,
+    pub flush_timeout_ms: u64,
+    /// Bytes of recently written data kept in memory for tail readers.
+    pub cache_bytes_max: usize,
+    /// Whole segments older than this are deleted (RocketMQ `fileReservedTime`).
+    pub retention_hours: u64,
+    /// Segments are deleted oldest-first while the data disk is fuller than this.
+    pub disk_usage_max_percent: u8,
+    /// Largest single record accepted.
+    pub record_size_max_bytes: usize,
+}
+
+impl StoreConfig {
+    /// Defaults suitable for production, rooted at `dir`.
+    pub fn new(dir: PathBuf, shard_id: u16) -> StoreConfig {
+        StoreConfig {
+            dir,
+            shard_id,
+            segment_size_bytes: 1 << 30,
+            flush_mode: FlushMode::Async,
+            flush_interval_ms: 500,
+            flush_timeout_ms: 5_000,
+            cache_bytes_max: 256 << 20,
+            retention_hours: 72,
+            disk_usage_max_percent: 90,
+            record_size_max_bytes: 4 << 20 | 64 << 10,
+        }
+    }
+}
+
+/// One message to append: an encoded record (see [`crate::message::encode_record`]) plus the facts the
+/// store indexes it by, which the broker already knows (recovery re-derives them from the record).
+#[derive(Debug, Clone)]
+pub struct AppendMessage {
+    pub record: BytesMut,
+    pub topic: String,
+    pub queue_id: u32,
+    pub tags_code: i64,
+    /// Index tokens: the KEYS tokens and the UNIQ_KEY.
+    pub keys: Vec<String>,
+}
+
+/// How an append ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    Ok,
+    /// SYNC_FLUSH only: stored, but not durable within `flush_timeout_ms`.
+    FlushTimeout,
+}
+
+/// Where an appended message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub physical_offset: PhysicalOffset,
+    pub queue_offset: QueueOffset,
+    pub size_bytes: u32,
+    pub store_timestamp_ms: i64,
+    pub status: AppendStatus,
+}
+
+/// One consume-queue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub queue_offset: QueueOffset,
+    pub physical_offset: PhysicalOffset,
+    pub size_bytes: u32,
+    pub tags_code: i64,
+}
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub records_scanned: u64,
+    /// Bytes cut from the tail (torn or padded write).
+    pub truncated_bytes: u64,
+    /// Records found corrupted in the middle of the log (offset, reason), kept out of the queues.
+    pub corrupted: Vec<(PhysicalOffset, String)>,
+}
+
+/// Knobs beyond [`StoreConfig`], and the file I/O to use. `Default` is production: real O_DIRECT files.
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub io: Rc<dyn StorageIo>,
+    /// The wall clock for store timestamps and retention by age.
+    pub clock: Rc<dyn Clock>,
+    /// Overwrite new segments with zeros ahead of need (synced writes over existing blocks are ~2x
+    /// faster). `None`: only in SYNC_FLUSH, where it pays; in ASYNC_FLUSH it would halve bandwidth.
+    pub prewrite_segments: Option<bool>,
+    pub checkpoint_interval_ms: u64,
+    pub retention_interval_ms: u64,
+    /// Appends wait once this many bytes are not yet written to disk.
+    pub unwritten_bytes_max: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            io: Rc::new(io::DmaIo),
+            clock: Rc::new(SystemClock),
+            prewrite_segments: None,
+            checkpoint_interval_ms: 1_000,
+            retention_interval_ms: 10_000,
+            unwritten_bytes_max: 64 << 20,
+        }
+    }
+}
+
+impl StoreOptions {
+    pub fn with_io(mut self, io: Rc<dyn StorageIo>) -> StoreOptions {
+        self.io = io;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Rc<dyn Clock>) -> StoreOptions {
+        self.clock = clock;
+        self
+    }
+}
