@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use bolide::broker::topics::TopicTable;
+use bolide::broker::state::topics::TopicTable;
 use bolide::broker::{run_shard, Control, ShardMsg, ShardStartup};
 use bolide::config::{parse_flush_mode, BrokerConfig};
 use bolide::net::bind_listeners;
@@ -218,7 +218,7 @@ fn check_shard_count(dir: &Path, shards: usize) -> anyhow::Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let json = serde_json::json!({ "shards": shards, "format": 1 });
-            bolide::broker::topics::write_atomically(&path, json.to_string().as_bytes())
+            bolide::broker::state::topics::write_atomically(&path, json.to_string().as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -257,7 +257,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !cfg.auto_create_topic {
         topics
             .topics
-            .remove(bolide::broker::topics::AUTO_CREATE_TOPIC);
+            .remove(bolide::broker::state::topics::DEFAULT_TOPIC);
     }
     raise_fd_limit();
 
@@ -339,7 +339,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for s in mesh.shards() {
         let (tx, rx) = flume::bounded(1);
         if mesh
-            .send(
+            .send_blocking(
                 s,
                 ShardMsg::Control {
                     op: Control::Shutdown,

@@ -144,6 +144,11 @@ impl RemotingCommand {
         }
     }
 
+    /// A response to `self` with a (usually error) code and a remark saying why.
+    pub fn error_response(&self, code: i32, remark: impl Into<String>) -> RemotingCommand {
+        self.response(code).with_remark(remark)
+    }
+
     pub fn with_remark(mut self, remark: impl Into<String>) -> RemotingCommand {
         self.remark = Some(remark.into());
         self

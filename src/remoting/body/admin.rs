@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::lenient::{lenient_bool, lenient_i32, lenient_i64, null_as_empty};
 use super::{parse_json, to_json, BodyError};
 
-/// A topic's configuration as GET_ALL_TOPIC_CONFIG reports it.
+/// A topic's configuration: what GET_ALL_TOPIC_CONFIG reports, and what the broker keeps in its
+/// topic table and `topics.json` (the one definition of a topic config; permissions are [`super::perm`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicConfig {
@@ -17,13 +18,33 @@ pub struct TopicConfig {
     pub perm: i32,
     #[serde(deserialize_with = "lenient_i32")]
     pub read_queue_nums: i32,
-    /// `SINGLE_TAG` or `MULTI_TAG`.
+    /// `SINGLE_TAG` or `MULTI_TAG`; absent (older `topics.json` files) means `SINGLE_TAG`.
+    #[serde(default = "single_tag")]
     pub topic_filter_type: String,
     pub topic_name: String,
     #[serde(default, deserialize_with = "lenient_i32")]
     pub topic_sys_flag: i32,
     #[serde(deserialize_with = "lenient_i32")]
     pub write_queue_nums: i32,
+}
+
+fn single_tag() -> String {
+    "SINGLE_TAG".to_string()
+}
+
+impl TopicConfig {
+    /// A `SINGLE_TAG` topic with `queues` read and write queues.
+    pub fn new(name: &str, queues: i32, perm: i32) -> TopicConfig {
+        TopicConfig {
+            topic_name: name.to_string(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm,
+            topic_filter_type: single_tag(),
+            topic_sys_flag: 0,
+            order: false,
+        }
+    }
 }
 
 /// Version stamp of the topic table.

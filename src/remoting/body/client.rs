@@ -206,7 +206,11 @@ impl<'de> Deserialize<'de> for SubscriptionData {
 impl Serialize for SubscriptionData {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let codes: Vec<i32> = self.tags.iter().map(|t| java_string_hash(t)).collect();
+        let codes: Vec<i32> = self
+            .tags
+            .iter()
+            .map(|t| crate::message::java_hash(t))
+            .collect();
         let mut st = s.serialize_struct("SubscriptionData", 7)?;
         st.serialize_field("classFilterMode", &false)?;
         st.serialize_field("codeSet", &codes)?;
@@ -217,13 +221,6 @@ impl Serialize for SubscriptionData {
         st.serialize_field("topic", &self.topic)?;
         st.end()
     }
-}
-
-/// Java `String.hashCode` (UTF-16 code units, wrapping); only to fill `codeSet` in heartbeats we
-/// send. The broker's authoritative tag hash is `crate::message::java_hash`.
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 /// GET_CONSUMER_LIST_BY_GROUP (38) response body.

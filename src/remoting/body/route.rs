@@ -63,12 +63,14 @@ pub struct QueueData {
     pub write_queue_nums: i32,
 }
 
-/// Topic permission bits (§3.1).
+/// Topic permission bits (§3.1, RocketMQ `PermName`): the one definition, used by routes, topic
+/// configs and the broker's permission checks.
 pub mod perm {
     pub const PRIORITY: i32 = 8;
     pub const READ: i32 = 4;
     pub const WRITE: i32 = 2;
     pub const INHERIT: i32 = 1;
+    pub const READ_WRITE: i32 = READ | WRITE;
 }
 
 /// GET_ROUTEINFO_BY_TOPIC (105) response body.

@@ -1,9 +1,14 @@
 //! Topic administration (§13).
 
-use super::{ext_bool, ext_i32, ext_str, opt_i32, opt_str, HeaderError, DEFAULT_TOPIC};
+use super::{ext_bool, ext_str, opt_i32, opt_str, HeaderError, DEFAULT_TOPIC};
+use crate::remoting::body::perm;
+
+/// Queue counts of a topic created without them.
+pub const CREATE_TOPIC_DEFAULT_QUEUES: i32 = 8;
 use crate::remoting::RemotingCommand;
 
-/// UPDATE_AND_CREATE_TOPIC (17) request header.
+/// UPDATE_AND_CREATE_TOPIC (17) request header. Absent queue counts are
+/// [`CREATE_TOPIC_DEFAULT_QUEUES`], absent `perm` is read-write (admin tools always send them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateTopicHeader {
     pub topic: String,
@@ -24,9 +29,10 @@ impl CreateTopicHeader {
             default_topic: opt_str(cmd, "defaultTopic")
                 .unwrap_or(DEFAULT_TOPIC)
                 .to_string(),
-            read_queue_nums: ext_i32(cmd, "readQueueNums")?,
-            write_queue_nums: ext_i32(cmd, "writeQueueNums")?,
-            perm: ext_i32(cmd, "perm")?,
+            read_queue_nums: opt_i32(cmd, "readQueueNums")?.unwrap_or(CREATE_TOPIC_DEFAULT_QUEUES),
+            write_queue_nums: opt_i32(cmd, "writeQueueNums")?
+                .unwrap_or(CREATE_TOPIC_DEFAULT_QUEUES),
+            perm: opt_i32(cmd, "perm")?.unwrap_or(perm::READ_WRITE),
             topic_filter_type: opt_str(cmd, "topicFilterType")
                 .unwrap_or("SINGLE_TAG")
                 .to_string(),

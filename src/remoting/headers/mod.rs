@@ -94,7 +94,7 @@ mod route;
 mod send;
 mod transaction;
 
-pub use admin::CreateTopicHeader;
+pub use admin::{CreateTopicHeader, CREATE_TOPIC_DEFAULT_QUEUES};
 pub use client::{ConsumerGroupHeader, UnregisterClientHeader};
 pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,
@@ -104,7 +104,7 @@ pub use offsets::{
 pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
 pub use retry::ConsumerSendMsgBackHeader;
-pub use route::{wants_standard_json, GetRouteInfoHeader};
+pub use route::{wants_standard_json, GetRouteInfoHeader, STANDARD_JSON_VERSION};
 pub use send::{SendMessageHeader, SendResultHeader};
 pub use transaction::EndTransactionHeader;
 

@@ -26,8 +26,11 @@ impl GetRouteInfoHeader {
     }
 }
 
+/// First client version (V4_9_4) that gets standard JSON routes.
+pub const STANDARD_JSON_VERSION: i32 = 401;
+
 /// Whether route/cluster JSON for this request must be standard JSON (quoted `brokerAddrs` keys):
 /// request version >= 401 (V4_9_4) or `acceptStandardJsonOnly=true` (§3.1).
 pub fn wants_standard_json(cmd: &RemotingCommand) -> bool {
-    cmd.version >= 401 || ext_bool(cmd, "acceptStandardJsonOnly")
+    cmd.version >= STANDARD_JSON_VERSION || ext_bool(cmd, "acceptStandardJsonOnly")
 }

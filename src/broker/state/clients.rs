@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::message::java_hash;
 use crate::net::ConnId;
+use crate::remoting::body::split_tags;
 
 /// A client not heard from for this long is dropped (RocketMQ's channel expiry).
 pub const CLIENT_EXPIRY_MS: u64 = 120_000;
@@ -36,16 +37,7 @@ pub struct Subscription {
 impl Subscription {
     /// Builds a TAG subscription from an expression like `TagA || TagB` (`*` or empty = everything).
     pub fn from_expression(topic: &str, expression: &str, sub_version: i64) -> Subscription {
-        let tags: Vec<String> = if expression.trim().is_empty() || expression.trim() == "*" {
-            Vec::new()
-        } else {
-            expression
-                .split("||")
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect()
-        };
+        let tags = split_tags(expression);
         let codes = tags.iter().map(|t| java_hash(t)).collect();
         Subscription {
             topic: topic.into(),
@@ -68,7 +60,7 @@ impl Subscription {
 
 /// One consumer group's part of a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerData {
+pub struct HeartbeatConsumerGroup {
     pub group: String,
     pub message_model: MessageModel,
     pub subscriptions: Vec<Subscription>,
@@ -78,7 +70,7 @@ pub struct ConsumerData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
     pub client_id: String,
-    pub consumers: Vec<ConsumerData>,
+    pub consumers: Vec<HeartbeatConsumerGroup>,
     pub producer_groups: Vec<String>,
 }
 
@@ -248,7 +240,7 @@ mod tests {
     fn hb(client: &str, group: &str, expr: &str) -> Heartbeat {
         Heartbeat {
             client_id: client.into(),
-            consumers: vec![ConsumerData {
+            consumers: vec![HeartbeatConsumerGroup {
                 group: group.into(),
                 message_model: MessageModel::Clustering,
                 subscriptions: vec![Subscription::from_expression("T", expr, 1)],
