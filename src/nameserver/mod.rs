@@ -19,7 +19,7 @@ use crate::remoting::body::{
     BrokerData, ClusterInfo, QueueData, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
-use crate::remoting::headers::wants_standard_json;
+use crate::remoting::headers::{wants_standard_json, GetRouteInfoHeader};
 use crate::remoting::RemotingCommand;
 
 /// The NameServer request codes, answered by [`handle`].
@@ -60,8 +60,11 @@ pub fn handle(
     let standard = wants_standard_json(cmd);
     match cmd.code {
         rq::GET_ROUTEINFO_BY_TOPIC => {
-            let topic = cmd.ext("topic").unwrap_or_default();
-            let Some(cfg) = topics.get(topic) else {
+            let topic = match GetRouteInfoHeader::parse(cmd) {
+                Ok(h) => h.topic,
+                Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+            };
+            let Some(cfg) = topics.get(&topic) else {
                 return cmd.error_response(
                     rs::TOPIC_NOT_EXIST,
                     format!("No topic route info in name server for the topic: {topic}"),
