@@ -105,7 +105,7 @@ pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
 pub use retry::ConsumerSendMsgBackHeader;
 pub use route::{wants_standard_json, GetRouteInfoHeader, STANDARD_JSON_VERSION};
-pub use send::{SendMessageHeader, SendResultHeader};
+pub use send::{send_dialect, SendDialect, SendMessageHeader, SendResultHeader};
 pub use transaction::EndTransactionHeader;
 
 #[cfg(test)]

@@ -96,10 +96,42 @@ const V2_KEYS: [&str; 13] = [
     "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
 ];
 
+/// The two key sets of a send header: V1 long names (`topic`) or V2 letters (`b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendDialect {
+    V1,
+    V2,
+}
+
+/// The one rule for a send header's dialect. Code 10 means V1 names, 310 and 320 mean V2 letters;
+/// because clients are not uniform (§14.15), a request falls back to the other dialect when its own
+/// topic key is absent and the other's is present. With neither, the code's own dialect is kept, so
+/// the "missing field" error names the key the client should have sent.
+///
+/// | code | `topic` (V1) | `b` (V2) | dialect |
+/// |---|---|---|---|
+/// | SEND_MESSAGE (10) | present | any | V1 |
+/// | SEND_MESSAGE (10) | absent | present | V2 |
+/// | SEND_MESSAGE (10) | absent | absent | V1 |
+/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | any | present | V2 |
+/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | present | absent | V1 |
+/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | absent | absent | V2 |
+pub fn send_dialect(code: i32, has_v1_topic: bool, has_v2_topic: bool) -> SendDialect {
+    let own_is_v1 = code == request::SEND_MESSAGE;
+    let (own_present, other_present) = if own_is_v1 {
+        (has_v1_topic, has_v2_topic)
+    } else {
+        (has_v2_topic, has_v1_topic)
+    };
+    let use_own = own_present || !other_present;
+    match (own_is_v1, use_own) {
+        (true, true) | (false, false) => SendDialect::V1,
+        (true, false) | (false, true) => SendDialect::V2,
+    }
+}
+
 impl SendMessageHeader {
-    /// Parses a send header. Dialect: code 10 uses the V1 long names, 310 and 320 the V2 letters;
-    /// because clients are not uniform (§14.15), any of the three codes falls back to the other
-    /// dialect when its topic key is absent and the other dialect's is present.
+    /// Parses a send header in the dialect [`send_dialect`] picks, in one pass over extFields.
     pub fn parse(cmd: &RemotingCommand) -> Result<SendMessageHeader, HeaderError> {
         // One pass over extFields collects both dialects (the send path is the hottest header).
         let mut v1: [Option<&str>; 13] = [None; 13];
@@ -116,14 +148,9 @@ impl SendMessageHeader {
                 *slot = Some(v.as_str());
             }
         }
-        let use_v2 = match cmd.code {
-            request::SEND_MESSAGE => v1[1].is_none() && v2[1].is_some(),
-            _ => v2[1].is_some() || v1[1].is_none(),
-        };
-        let (vals, keys) = if use_v2 {
-            (&v2, &V2_KEYS)
-        } else {
-            (&v1, &V1_KEYS)
+        let (vals, keys) = match send_dialect(cmd.code, v1[1].is_some(), v2[1].is_some()) {
+            SendDialect::V2 => (&v2, &V2_KEYS),
+            SendDialect::V1 => (&v1, &V1_KEYS),
         };
         let req = |i: usize| vals[i].ok_or(HeaderError::Missing { field: keys[i] });
         let num_i32 = |i: usize| vals[i].map(|v| parse_num::<i32>(keys[i], v)).transpose();

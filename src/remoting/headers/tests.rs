@@ -161,3 +161,44 @@ fn route_dialect_rule() {
     c.set_ext("acceptStandardJsonOnly", "true");
     assert!(wants_standard_json(&c));
 }
+
+#[test]
+fn send_dialect_rule_row_by_row() {
+    use SendDialect::{V1, V2};
+    // (code, V1 topic present, V2 topic present, dialect): the table of `send_dialect`.
+    let rows = [
+        (request::SEND_MESSAGE, true, false, V1),
+        (request::SEND_MESSAGE, true, true, V1),
+        (request::SEND_MESSAGE, false, true, V2),
+        (request::SEND_MESSAGE, false, false, V1),
+        (request::SEND_MESSAGE_V2, false, true, V2),
+        (request::SEND_MESSAGE_V2, true, true, V2),
+        (request::SEND_MESSAGE_V2, true, false, V1),
+        (request::SEND_MESSAGE_V2, false, false, V2),
+        (request::SEND_BATCH_MESSAGE, true, true, V2),
+        (request::SEND_BATCH_MESSAGE, true, false, V1),
+        (request::SEND_BATCH_MESSAGE, false, false, V2),
+    ];
+    for (code, v1, v2, want) in rows {
+        assert_eq!(
+            send_dialect(code, v1, v2),
+            want,
+            "code {code}, v1 {v1}, v2 {v2}"
+        );
+    }
+}
+
+#[test]
+fn send_v1_code_with_only_v2_keys_is_read_as_v2() {
+    let c = cmd(
+        request::SEND_MESSAGE,
+        &[("a", "pg"), ("b", "T"), ("e", "2"), ("g", "9")],
+    );
+    let h = SendMessageHeader::parse(&c).unwrap();
+    assert_eq!((h.topic.as_str(), h.queue_id), ("T", 2));
+    let c = cmd(request::SEND_MESSAGE_V2, &[]);
+    assert_eq!(
+        SendMessageHeader::parse(&c),
+        Err(HeaderError::Missing { field: "a" })
+    );
+}
