@@ -329,33 +329,32 @@ impl Broker {
                     Ok(r) => r,
                     Err(e) => return Some(header_error(&cmd, &e)),
                 };
-                let to = match &req {
-                    OwnedRequest::Send(_) => return self.route_send(req, cmd, ctx).await,
-                    OwnedRequest::ViewMessageById(h) => {
-                        let shard = PhysicalOffset(h.offset as u64).shard();
-                        if usize::from(shard) >= self.router.shard_count() {
-                            return Some(cmd.error_response(
-                                rs::SYSTEM_ERROR,
-                                format!("can not find message by the offset, {}", h.offset),
-                            ));
-                        }
-                        ShardId(shard)
-                    }
-                    other => {
-                        let Some((topic, qid)) = other.queue() else {
-                            return Some(not_supported(&cmd));
-                        };
-                        if qid < 0 {
-                            return Some(cmd.error_response(
-                                rs::SYSTEM_ERROR,
-                                format!("queueId[{qid}] is illegal"),
-                            ));
-                        }
-                        owner(topic, qid as u32, self.router.shard_count())
-                    }
+                if let OwnedRequest::Send(h) = req {
+                    return self.route_send(h, cmd, ctx).await;
+                }
+                let to = match self.owner_of(&req) {
+                    Ok(to) => to,
+                    Err(remark) => return Some(cmd.error_response(rs::SYSTEM_ERROR, remark)),
                 };
                 self.forward(to, req, cmd, ctx).await
             }
+        }
+    }
+
+    /// The shard that owns what an owner-routed request names (sends pick their queue first, in
+    /// [`Broker::route_send`]); the error is the remark of a SYSTEM_ERROR.
+    fn owner_of(&self, req: &OwnedRequest) -> Result<ShardId, String> {
+        if let OwnedRequest::ViewMessageById(h) = req {
+            let shard = PhysicalOffset(h.offset as u64).shard();
+            if usize::from(shard) >= self.router.shard_count() {
+                return Err(format!("can not find message by the offset, {}", h.offset));
+            }
+            return Ok(ShardId(shard));
+        }
+        match req.queue() {
+            Some((_, qid)) if qid < 0 => Err(format!("queueId[{qid}] is illegal")),
+            Some((topic, qid)) => Ok(owner(topic, qid as u32, self.router.shard_count())),
+            None => Err(format!("{:?} names no queue", req.kind())),
         }
     }
 

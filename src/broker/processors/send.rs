@@ -68,16 +68,13 @@ pub fn born_host(peer: SocketAddr) -> SocketAddrV4 {
 }
 
 impl Broker {
-    /// Accepting-shard half of a send. See the module comment. `req` is an [`OwnedRequest::Send`].
+    /// Accepting-shard half of a send. See the module comment.
     pub(crate) async fn route_send(
         self: Rc<Self>,
-        mut req: OwnedRequest,
+        mut h: SendMessageHeader,
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
-        let OwnedRequest::Send(h) = &mut req else {
-            return Some(cmd.error_response(rs::SYSTEM_ERROR, "not a send request"));
-        };
         let topic = h.topic.as_str();
         if let Err(e) = validate_topic_name(topic) {
             return Some(cmd.error_response(rs::MESSAGE_ILLEGAL, e.to_string()));
@@ -115,14 +112,13 @@ impl Broker {
             ));
         }
         let qid = if requested < 0 {
-            let picked = self.pick_queue(topic, &cfg);
-            h.queue_id = picked as i32;
-            picked
+            self.pick_queue(topic, &cfg)
         } else {
             requested as u32
         };
-        let to = owner(&h.topic, qid, self.router.shard_count());
-        self.forward(to, req, cmd, ctx).await
+        let to = owner(topic, qid, self.router.shard_count());
+        h.queue_id = qid as i32;
+        self.forward(to, OwnedRequest::Send(h), cmd, ctx).await
     }
 
     /// Creates a topic on first send: `%RETRY%`/`%DLQ%` topics with one queue, others from the template.
