@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use bolide::broker::topics::TopicTable;
+use bolide::broker::state::topics::TopicTable;
 use bolide::broker::{run_shard, Control, ShardMsg, ShardStartup};
 use bolide::config::{parse_flush_mode, BrokerConfig};
 use bolide::net::bind_listeners;
@@ -169,7 +169,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !cfg.auto_create_topic {
         topics
             .topics
-            .remove(bolide::broker::topics::AUTO_CREATE_TOPIC);
+            .remove(bolide::broker::state::topics::DEFAULT_TOPIC);
     }
     raise_fd_limit();
 
@@ -251,7 +251,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for s in mesh.shards() {
         let (tx, rx) = flume::bounded(1);
         if mesh
-            .send(
+            .send_blocking(
                 s,
                 ShardMsg::Control {
                     op: Control::Shutdown,

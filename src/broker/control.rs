@@ -3,13 +3,58 @@
 
 use std::rc::Rc;
 
-use super::topics::{perm, write_atomically, TopicConfig};
-use super::{Broker, Control, ControlReply};
+use super::state::clients::Heartbeat;
+use super::state::topics::{perm, TopicConfig, TopicView};
+use super::Broker;
 use crate::clock::now_ms;
-use crate::net::LocalFuture;
+use crate::net::{ConnId, LocalFuture};
 use crate::remoting::codes::request;
 use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
+
+/// Metadata operations carried by [`ShardMsg::Control`].
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// To shard 0: create or replace a topic, persist, replicate to every shard.
+    UpsertTopic(TopicConfig),
+    /// To shard 0: create `topic` if missing, from `template` (send auto-creation) or as given.
+    EnsureTopic {
+        topic: TopicConfig,
+        template: Option<String>,
+    },
+    /// From shard 0 to every shard: replace the replica's entry.
+    ApplyTopic(TopicConfig),
+    Heartbeat {
+        hb: Heartbeat,
+        conn: ConnId,
+    },
+    Unregister {
+        client_id: String,
+        producer_group: String,
+        consumer_group: String,
+    },
+    ConnectionClosed(ConnId),
+    Lock {
+        group: String,
+        client_id: String,
+        queues: Vec<(String, u32)>,
+    },
+    Unlock {
+        group: String,
+        client_id: String,
+        queues: Vec<(String, u32)>,
+    },
+    /// Final step of shutdown: persist offsets and close the store.
+    Shutdown,
+}
+
+/// Answers to [`Control`] operations.
+#[derive(Debug, Clone)]
+pub enum ControlReply {
+    Done,
+    Topic(Result<TopicConfig, String>),
+    Locked(Vec<(String, u32)>),
+}
 
 impl Broker {
     pub(crate) fn apply_control(self: Rc<Self>, op: Control) -> LocalFuture<ControlReply> {
@@ -53,10 +98,7 @@ impl Broker {
                 ControlReply::Done
             }
             Control::Heartbeat { hb, conn } => {
-                let changed = self
-                    .clients
-                    .borrow_mut()
-                    .heartbeat(&hb, conn, now_ms() as u64);
+                let changed = self.clients.borrow_mut().heartbeat(&hb, conn, now_ms());
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
@@ -87,7 +129,7 @@ impl Broker {
                 &group,
                 &client_id,
                 &queues,
-                now_ms() as u64,
+                now_ms(),
             )),
             Control::Unlock {
                 group,
@@ -124,7 +166,7 @@ impl Broker {
             tracing::error!(path = %path.display(), error = %e, "cannot persist topics");
             return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
         }
-        tracing::info!(topic = %cfg.topic_name, queues = cfg.view().queue_count(), perm = cfg.perm, "topic created or updated");
+        tracing::info!(topic = %cfg.topic_name, queues = TopicView::from(&cfg).queue_count(), perm = cfg.perm, "topic created or updated");
         for s in self.router.shards().filter(|s| *s != self.shard) {
             let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
         }
@@ -144,27 +186,6 @@ impl Broker {
                 cmd.set_ext("consumerGroup", g);
                 self.push(conn, cmd);
             }
-        }
-    }
-
-    /// Writes this shard's consumer offsets if they changed. The write and its fsyncs run on
-    /// glommio's blocking pool: an fsync under write load can take hundreds of milliseconds, and on
-    /// the shard thread it would stall every request of the shard.
-    pub(crate) async fn persist_offsets(&self) {
-        let Some(bytes) = self.offsets.borrow_mut().take_dirty_snapshot() else {
-            return;
-        };
-        let path = self
-            .cfg
-            .data_dir
-            .join(format!("offsets-shard-{}.json", self.shard.0));
-        let shown = path.display().to_string();
-        let written = glommio::executor()
-            .spawn_blocking(move || write_atomically(&path, &bytes))
-            .await;
-        if let Err(e) = written {
-            self.offsets.borrow_mut().mark_dirty();
-            tracing::error!(path = %shown, error = %e, "cannot persist consumer offsets");
         }
     }
 }

@@ -17,15 +17,17 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::routing::OwnedRequest;
 use super::{Broker, ShardMsg};
 use crate::net::RequestCtx;
 use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
-/// A request crossing to the shard that owns its queue.
+/// A request crossing to the shard that owns its queue, already parsed.
 pub struct Forwarded {
     pub origin: ShardId,
     pub id: u64,
+    pub req: OwnedRequest,
     pub cmd: RemotingCommand,
     pub ctx: RequestCtx,
 }
@@ -67,6 +69,7 @@ impl Broker {
     pub(crate) async fn hop(
         self: &Rc<Self>,
         owner: ShardId,
+        req: OwnedRequest,
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<Option<RemotingCommand>> {
@@ -79,6 +82,7 @@ impl Broker {
             out[owner.index()].push(Forwarded {
                 origin: self.shard,
                 id,
+                req,
                 cmd,
                 ctx,
             });
@@ -97,7 +101,12 @@ impl Broker {
             return;
         }
         let ids: Vec<u64> = batch.iter().map(|f| f.id).collect();
-        if self.router.send(to, ShardMsg::Requests(batch)).is_err() {
+        if self
+            .router
+            .send(to, ShardMsg::Requests(batch))
+            .await
+            .is_err()
+        {
             let mut waiting = self.hops.waiting.borrow_mut();
             for id in ids {
                 waiting.remove(&id); // dropping the sender fails the waiter
@@ -110,7 +119,7 @@ impl Broker {
         for f in batch {
             let b = self.clone();
             glommio::spawn_local(async move {
-                let answer = b.clone().process_owned(f.cmd, f.ctx).await;
+                let answer = b.clone().serve_owned(f.req, f.cmd, f.ctx).await;
                 b.queue_reply(f.origin, (f.id, answer));
             })
             .detach();
@@ -132,7 +141,7 @@ impl Broker {
         futures_lite::future::yield_now().await;
         let batch = std::mem::take(&mut self.hops.replies_out.borrow_mut()[to.index()]);
         if !batch.is_empty() {
-            let _ = self.router.send(to, ShardMsg::Replies(batch));
+            let _ = self.router.send(to, ShardMsg::Replies(batch)).await;
         }
     }
 }

@@ -17,12 +17,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clients::ClientRegistry;
-use super::locks::LockTable;
-use super::offsets::OffsetTable;
-use super::topics::TopicTable;
+use super::state::clients::ClientRegistry;
+use super::state::locks::LockTable;
+use super::state::offsets::OffsetTable;
+use super::state::topics::TopicTable;
 use super::{Broker, Control, ShardMsg};
-use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::net::{accept_loop, ConnLimits, StopSignal};
 use crate::shard::router::{Inbox, Router};
@@ -92,7 +91,7 @@ pub async fn run_shard(s: ShardStartup) {
     });
 
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
-    glommio::spawn_local(periodic(broker.clone(), s.stop.clone())).detach();
+    super::services::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let next_conn_id = Rc::new(RefCell::new(0u64));
@@ -146,7 +145,8 @@ pub async fn run_shard(s: ShardStartup) {
             tracing::warn!(%shard, "store still referenced at shutdown; flushed but not checkpointed")
         }
     }
-    tracing::info!(%shard, "stopped");
+    let inbox = s.router.inbox_stats(shard);
+    tracing::info!(%shard, inbox_sent = inbox.sent, inbox_waited_full = inbox.waited_full, inbox_gone = inbox.gone, "stopped");
 }
 
 /// Serves messages from other shards until the final shutdown step.
@@ -175,38 +175,6 @@ async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
                     let _ = out.send(cmd);
                 }
             }
-        }
-    }
-}
-
-/// Offsets to disk, silent clients out, until stop.
-async fn periodic(broker: Rc<Broker>, stop: StopSignal) {
-    let tick = Duration::from_millis(broker.cfg.offset_persist_interval_ms.max(100));
-    let mut last_expiry_ms = now_ms();
-    loop {
-        let stopped = futures_lite::future::or(
-            async {
-                glommio::timer::sleep(tick).await;
-                false
-            },
-            async {
-                let _ = stop.recv_async().await;
-                true
-            },
-        )
-        .await;
-        if stopped {
-            return;
-        }
-        broker.persist_offsets().await;
-        if now_ms() - last_expiry_ms >= 10_000 {
-            last_expiry_ms = now_ms();
-            let (changed, gone) = broker.clients.borrow_mut().expire(last_expiry_ms as u64);
-            if !gone.is_empty() {
-                broker.locks.borrow_mut().release_clients(&gone);
-                tracing::info!(shard = %broker.shard, clients = ?gone, "expired silent clients");
-            }
-            broker.notify_groups(&changed);
         }
     }
 }

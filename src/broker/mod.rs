@@ -1,10 +1,23 @@
-//! The broker: request processors and the per-shard state they work on.
+//! The broker: per-shard state, the request processors that work on it, the routing table that says
+//! where each request runs, and the background services of a shard.
 //!
 //! Every shard runs one [`Broker`]. A request is read by the shard that accepted its connection
-//! ([`Broker::handle`]), classified once, and either answered there (NameServer role, registry reads),
-//! or sent through the router to the shard that owns its message queue ([`Broker::process_owned`]):
-//! sends, pulls, offsets. Changes to shared metadata (topics, the client registry) go to shard 0 or to
-//! every shard as [`Control`] messages.
+//! ([`Broker::route`], in [`routing`]), looked up once in the routing table [`routing::ROUTES`], and
+//! either answered there (NameServer role, registry reads), sent to every shard, or parsed and sent
+//! through the router to the shard that owns its message queue ([`Broker::serve_owned`]): sends, pulls,
+//! offsets. Changes to shared metadata (topics, the client registry) go to shard 0 or to every shard as
+//! [`Control`] messages.
+//!
+//! Layout:
+//! - [`state`]: the per-shard tables (topics, clients, offsets, locks, parked pulls). Plain data.
+//! - [`processors`]: one file per command family, each with the same verbs: parse (the typed header
+//!   from `remoting::headers`), apply (on the state and the store), respond (the response command).
+//! - [`routing`]: the routing table as data, the accepting-shard entry point, the owner-shard entry.
+//! - [`hops`]: batched cross-shard requests and replies.
+//! - [`control`]: metadata operations applied on one or every shard.
+//! - [`services`]: background duties of a shard (offset persistence, client expiry).
+//! - [`status`]: internal outcomes (storage errors, header errors) to response codes.
+//! - [`lifecycle`]: open, serve, shut down.
 //!
 //! Invariants:
 //! - Only this module maps internal outcomes (storage results, registry state) to response codes.
@@ -16,17 +29,14 @@
 //! problem is found. It is large, but it is the rare path, so clippy's `result_large_err` is allowed.
 #![allow(clippy::result_large_err)]
 
-pub mod clients;
-pub mod locks;
-pub mod offsets;
-pub mod pull;
-pub mod send;
-pub mod topics;
-
-mod control;
+pub mod control;
 pub mod hops;
 mod lifecycle;
-mod requests;
+pub mod processors;
+pub mod routing;
+pub mod services;
+pub mod state;
+pub mod status;
 
 pub use lifecycle::{run_shard, ShardStartup};
 
@@ -44,10 +54,12 @@ use crate::shard::router::Router;
 use crate::shard::ShardId;
 use crate::storage::MessageStore;
 
-use clients::{ClientRegistry, Heartbeat};
-use locks::LockTable;
-use offsets::OffsetTable;
-use topics::{TopicConfig, TopicTable};
+pub use control::{Control, ControlReply};
+use state::clients::ClientRegistry;
+use state::locks::LockTable;
+use state::long_polls::LongPolls;
+use state::offsets::OffsetTable;
+use state::topics::{TopicConfig, TopicTable, TopicView};
 
 /// Messages between shards.
 pub enum ShardMsg {
@@ -64,50 +76,6 @@ pub enum ShardMsg {
     Push { conn: u64, cmd: RemotingCommand },
 }
 
-/// Metadata operations carried by [`ShardMsg::Control`].
-#[derive(Debug, Clone)]
-pub enum Control {
-    /// To shard 0: create or replace a topic, persist, replicate to every shard.
-    UpsertTopic(TopicConfig),
-    /// To shard 0: create `topic` if missing, from `template` (send auto-creation) or as given.
-    EnsureTopic {
-        topic: TopicConfig,
-        template: Option<String>,
-    },
-    /// From shard 0 to every shard: replace the replica's entry.
-    ApplyTopic(TopicConfig),
-    Heartbeat {
-        hb: Heartbeat,
-        conn: ConnId,
-    },
-    Unregister {
-        client_id: String,
-        producer_group: String,
-        consumer_group: String,
-    },
-    ConnectionClosed(ConnId),
-    Lock {
-        group: String,
-        client_id: String,
-        queues: Vec<(String, u32)>,
-    },
-    Unlock {
-        group: String,
-        client_id: String,
-        queues: Vec<(String, u32)>,
-    },
-    /// Final step of shutdown: persist offsets and close the store.
-    Shutdown,
-}
-
-/// Answers to [`Control`] operations.
-#[derive(Debug, Clone)]
-pub enum ControlReply {
-    Done,
-    Topic(Result<TopicConfig, String>),
-    Locked(Vec<(String, u32)>),
-}
-
 /// One shard's broker state. Lives on its shard only (`Rc`, `RefCell`).
 pub struct Broker {
     pub cfg: Arc<BrokerConfig>,
@@ -122,7 +90,7 @@ pub struct Broker {
     pub locks: RefCell<LockTable>,
     /// Connections this shard owns, for broker-initiated requests.
     pub conns: RefCell<HashMap<u64, Outbox>>,
-    pub long_polls: RefCell<pull::LongPolls>,
+    pub long_polls: RefCell<LongPolls>,
     /// Disconnected when the process begins to shut down.
     pub stop: crate::net::StopSignal,
     /// Counter for the opaque of broker-initiated requests.
@@ -132,31 +100,23 @@ pub struct Broker {
     pub hops: hops::Hops,
 }
 
-/// A response with a code and a remark.
-pub fn error_response(
-    req: &RemotingCommand,
-    code: i32,
-    remark: impl Into<String>,
-) -> RemotingCommand {
-    req.response(code).with_remark(remark)
-}
-
 impl Broker {
     /// Sends `cmd` to the owner shard of its queue and returns its answer (locally when we own it).
     pub async fn forward(
         self: &Rc<Self>,
         owner: ShardId,
+        req: routing::OwnedRequest,
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
         if owner == self.shard {
-            return self.clone().process_owned(cmd, ctx).await;
+            return self.clone().serve_owned(req, cmd, ctx).await;
         }
         let oneway = cmd.is_oneway();
         let fallback = cmd
             .response(response::SYSTEM_BUSY)
             .with_remark("[SHUTDOWN] the broker is shutting down");
-        match self.hop(owner, cmd, ctx).await {
+        match self.hop(owner, req, cmd, ctx).await {
             Some(answer) => answer,
             None if oneway => None,
             None => Some(fallback),
@@ -191,6 +151,7 @@ impl Broker {
                         reply: tx,
                     },
                 )
+                .await
                 .is_ok()
             {
                 waits.push(rx);
@@ -215,9 +176,8 @@ impl Broker {
                 let _ = out.send(cmd);
             }
         } else {
-            let _ = self
-                .router
-                .send(conn.shard, ShardMsg::Push { conn: conn.id, cmd });
+            self.router
+                .send_detached(conn.shard, ShardMsg::Push { conn: conn.id, cmd });
         }
     }
 
@@ -227,7 +187,7 @@ impl Broker {
     }
 
     /// The request path's view of a topic (no allocation).
-    pub fn topic_view(&self, name: &str) -> Option<topics::TopicView> {
-        self.topics.borrow().get(name).map(topics::TopicView::from)
+    pub fn topic_view(&self, name: &str) -> Option<TopicView> {
+        self.topics.borrow().get(name).map(TopicView::from)
     }
 }

@@ -297,6 +297,18 @@ pub fn decode_record(buf: &[u8], verify_crc: bool) -> Result<RecordView<'_>, Rec
     })
 }
 
+/// 64-bit FNV-1a over the concatenation of `parts`. Stable across Rust versions, builds and
+/// platforms (unlike `DefaultHasher`), so what it decides may be persisted: queue placement on
+/// shards, index keys.
+pub fn fnv1a_64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Java `String.hashCode` over UTF-16 code units, wrapping.
 pub fn java_hash(s: &str) -> i32 {
     s.encode_utf16()

@@ -180,3 +180,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fnv1a_64_reference_values() {
+    // Published FNV-1a 64 test vectors; parts concatenate.
+    assert_eq!(fnv1a_64(&[]), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a_64(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a_64(&[b"foobar"]), 0x8594_4171_f739_67e8);
+    assert_eq!(fnv1a_64(&[b"foo", b"", b"bar"]), fnv1a_64(&[b"foobar"]));
+}

@@ -4,53 +4,68 @@
 //!
 //! Route JSON follows the Java NameServer's dialect rule (remoting-protocol.md §3.1): standard JSON for
 //! clients of version ≥ 401 (V4_9_4) or asking `acceptStandardJsonOnly`, fastjson's unquoted integer
-//! keys otherwise (old Go clients parse `brokerAddrs` by hand).
+//! keys otherwise (old Go clients parse `brokerAddrs` by hand); the rule is
+//! [`crate::remoting::headers::wants_standard_json`].
+//!
+//! Pure: this module knows the wire types and nothing of the broker. The broker calls [`handle`] with
+//! its identity ([`LocalBroker`]) and its shard's topic replica; the dependency is one-way
+//! (`broker` -> `nameserver` -> `remoting`).
 
 use std::collections::BTreeMap;
 
-use crate::broker::{error_response, Broker};
-use crate::remoting::body::{BrokerData, ClusterInfo, QueueData, TopicList, TopicRouteData};
+use std::net::SocketAddrV4;
+
+use crate::remoting::body::{
+    BrokerData, ClusterInfo, QueueData, TopicConfig, TopicList, TopicRouteData,
+};
 use crate::remoting::codes::{request as rq, response as rs};
+use crate::remoting::headers::{wants_standard_json, GetRouteInfoHeader};
 use crate::remoting::RemotingCommand;
 
-/// First client version that gets standard JSON routes.
-pub const STANDARD_JSON_VERSION: i32 = 401;
+/// The NameServer request codes, answered by [`handle`].
+pub const CODES: &[i32] = &[
+    rq::GET_ROUTEINFO_BY_TOPIC,
+    rq::GET_BROKER_CLUSTER_INFO,
+    rq::GET_KV_CONFIG,
+    rq::PUT_KV_CONFIG,
+    rq::DELETE_KV_CONFIG,
+    rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+];
 
-/// Whether `code` is a NameServer request.
-pub fn handles(code: i32) -> bool {
-    matches!(
-        code,
-        rq::GET_ROUTEINFO_BY_TOPIC
-            | rq::GET_BROKER_CLUSTER_INFO
-            | rq::GET_KV_CONFIG
-            | rq::PUT_KV_CONFIG
-            | rq::DELETE_KV_CONFIG
-            | rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER
-    )
+/// The one broker this NameServer knows: the process it runs in.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalBroker<'a> {
+    pub cluster_name: &'a str,
+    pub broker_name: &'a str,
+    /// The address clients reach the broker at (master, id 0).
+    pub addr: SocketAddrV4,
 }
 
-fn broker_data(b: &Broker) -> BrokerData {
+fn broker_data(b: &LocalBroker<'_>) -> BrokerData {
     let mut addrs = BTreeMap::new();
-    addrs.insert(0i64, b.store_host.to_string());
+    addrs.insert(0i64, b.addr.to_string());
     BrokerData {
-        cluster: b.cfg.cluster_name.clone(),
-        broker_name: b.cfg.broker_name.clone(),
+        cluster: b.cluster_name.to_string(),
+        broker_name: b.broker_name.to_string(),
         broker_addrs: addrs,
     }
 }
 
-/// Answers a NameServer request.
-pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
-    let standard = cmd.version >= STANDARD_JSON_VERSION
-        || cmd
-            .ext("acceptStandardJsonOnly")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+/// Answers a NameServer request (one of [`CODES`]) from `topics`, the caller's topic table.
+pub fn handle(
+    b: &LocalBroker<'_>,
+    topics: &BTreeMap<String, TopicConfig>,
+    cmd: &RemotingCommand,
+) -> RemotingCommand {
+    let standard = wants_standard_json(cmd);
     match cmd.code {
         rq::GET_ROUTEINFO_BY_TOPIC => {
-            let topic = cmd.ext("topic").unwrap_or_default();
-            let Some(cfg) = b.topic(topic) else {
-                return error_response(
-                    cmd,
+            let topic = match GetRouteInfoHeader::parse(cmd) {
+                Ok(h) => h.topic,
+                Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+            };
+            let Some(cfg) = topics.get(&topic) else {
+                return cmd.error_response(
                     rs::TOPIC_NOT_EXIST,
                     format!("No topic route info in name server for the topic: {topic}"),
                 );
@@ -58,11 +73,11 @@ pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             let route = TopicRouteData {
                 order_topic_conf: None,
                 queue_datas: vec![QueueData {
-                    broker_name: b.cfg.broker_name.clone(),
-                    read_queue_nums: cfg.read_queue_nums as i32,
-                    write_queue_nums: cfg.write_queue_nums as i32,
-                    perm: cfg.perm as i32,
-                    topic_sys_flag: cfg.topic_sys_flag as i32,
+                    broker_name: b.broker_name.to_string(),
+                    read_queue_nums: cfg.read_queue_nums,
+                    write_queue_nums: cfg.write_queue_nums,
+                    perm: cfg.perm,
+                    topic_sys_flag: cfg.topic_sys_flag,
                 }],
                 broker_datas: vec![broker_data(b)],
             };
@@ -73,14 +88,13 @@ pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             let info = ClusterInfo {
                 broker_addr_table: BTreeMap::from([(bd.broker_name.clone(), bd)]),
                 cluster_addr_table: BTreeMap::from([(
-                    b.cfg.cluster_name.clone(),
-                    vec![b.cfg.broker_name.clone()],
+                    b.cluster_name.to_string(),
+                    vec![b.broker_name.to_string()],
                 )]),
             };
             cmd.response(rs::SUCCESS).with_body(info.to_json(standard))
         }
-        rq::GET_KV_CONFIG => error_response(
-            cmd,
+        rq::GET_KV_CONFIG => cmd.error_response(
             rs::QUERY_NOT_FOUND,
             format!(
                 "No config item, Namespace: {} Key: {}",
@@ -89,9 +103,9 @@ pub fn handle(b: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             ),
         ),
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-            let topics = b.topics.borrow().topics.keys().cloned().collect();
+            let topic_list = topics.keys().cloned().collect();
             cmd.response(rs::SUCCESS)
-                .with_body(TopicList { topic_list: topics }.to_json())
+                .with_body(TopicList { topic_list }.to_json())
         }
         // KV config is not kept: no client depends on it (only the admin `updateOrderConf`).
         _ => cmd.response(rs::SUCCESS),

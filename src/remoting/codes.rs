@@ -34,6 +34,43 @@ pub mod request {
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
+
+    /// Every request code above, so a dispatcher can check it has an answer for each.
+    pub const ALL: &[i32] = &[
+        SEND_MESSAGE,
+        PULL_MESSAGE,
+        QUERY_MESSAGE,
+        QUERY_CONSUMER_OFFSET,
+        UPDATE_CONSUMER_OFFSET,
+        UPDATE_AND_CREATE_TOPIC,
+        GET_ALL_TOPIC_CONFIG,
+        SEARCH_OFFSET_BY_TIMESTAMP,
+        GET_MAX_OFFSET,
+        GET_MIN_OFFSET,
+        GET_EARLIEST_MSG_STORETIME,
+        VIEW_MESSAGE_BY_ID,
+        HEART_BEAT,
+        UNREGISTER_CLIENT,
+        CONSUMER_SEND_MSG_BACK,
+        END_TRANSACTION,
+        GET_CONSUMER_LIST_BY_GROUP,
+        CHECK_TRANSACTION_STATE,
+        NOTIFY_CONSUMER_IDS_CHANGED,
+        LOCK_BATCH_MQ,
+        UNLOCK_BATCH_MQ,
+        CHECK_CLIENT_CONFIG,
+        PUT_KV_CONFIG,
+        GET_KV_CONFIG,
+        DELETE_KV_CONFIG,
+        REGISTER_BROKER,
+        UNREGISTER_BROKER,
+        GET_ROUTEINFO_BY_TOPIC,
+        GET_BROKER_CLUSTER_INFO,
+        GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+        SEND_MESSAGE_V2,
+        SEND_BATCH_MESSAGE,
+        LITE_PULL_MESSAGE,
+    ];
 }
 
 pub mod response {

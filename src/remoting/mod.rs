@@ -16,9 +16,12 @@
 //! - A decoded command's `body` is a zero-copy slice of the frame.
 //! - Nothing here panics on any input; every malformed frame is a [`DecodeError`].
 //!
-//! Module map: [`codes`] request/response codes, [`headers`] typed request/response headers,
-//! [`body`] JSON bodies (heartbeat, routes, locks, ...), [`batch`] SEND_BATCH_MESSAGE bodies;
-//! `json` and `binary` (private) are the two header serializations.
+//! Module map: [`codes`] request/response codes, [`headers`] typed request/response headers and
+//! [`body`] JSON bodies, each one file per command family (send, pull, offsets, route, client, query,
+//! admin, ... re-exported flat, so `headers::SendMessageHeader` is the path to use), [`batch`]
+//! SEND_BATCH_MESSAGE bodies; `json` and `binary` (private) are the two header serializations.
+//! Shared vocabulary lives here once: [`body::TopicConfig`] and [`body::perm`] (also the broker's
+//! topic table), [`headers::DEFAULT_TOPIC`] (TBW102), [`headers::pull_sys_flag`], [`body::split_tags`].
 //!
 //! Rejected: parsing the JSON header through `serde_json::Value`: it allocates a map per header and
 //! loses the arrival order of extFields; a streaming visitor does the same lenient conversion in one pass.
@@ -142,6 +145,11 @@ impl RemotingCommand {
             Some((_, v)) => *v = value,
             None => self.ext_fields.push((key.to_string(), value)),
         }
+    }
+
+    /// A response to `self` with a (usually error) code and a remark saying why.
+    pub fn error_response(&self, code: i32, remark: impl Into<String>) -> RemotingCommand {
+        self.response(code).with_remark(remark)
     }
 
     pub fn with_remark(mut self, remark: impl Into<String>) -> RemotingCommand {

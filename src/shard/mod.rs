@@ -6,7 +6,8 @@
 //!   function of the topic, the queue id and the shard count. The data directory records the shard
 //!   count it was created with and the process refuses another, so ownership survives restarts.
 //! - A shard reaches another shard's state only by sending it a message through the [`router::Router`]
-//!   (flume channels, one inbox per shard). Shard-local state is `!Send` on purpose.
+//!   (bounded flume channels, one inbox per shard; a full inbox makes the sender wait, it never drops
+//!   a message: see [`router`]). Shard-local state is `!Send` on purpose.
 
 pub mod placement;
 pub mod router;

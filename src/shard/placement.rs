@@ -8,12 +8,7 @@ use super::ShardId;
 
 /// FNV-1a over the topic name: stable across Rust versions and platforms (unlike `DefaultHasher`).
 pub fn topic_hash(topic: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    crate::message::fnv1a_64(&[topic.as_bytes()])
 }
 
 /// The shard that owns `(topic, queue_id)` among `shards` shards.

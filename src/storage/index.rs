@@ -18,16 +18,7 @@ use super::PhysicalOffset;
 
 /// Stable 64-bit FNV-1a of `topic#key` (stable across builds: it is persisted).
 pub fn key_hash(topic: &str, key: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic
-        .bytes()
-        .chain(std::iter::once(b'#'))
-        .chain(key.bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    crate::message::fnv1a_64(&[topic.as_bytes(), b"#", key.as_bytes()])
 }
 
 #[derive(Debug, Default)]

@@ -18,62 +18,22 @@
 //! [`LONG_POLL_MAX_MS`]), or the broker shuts down; then the pull runs once more, without suspending,
 //! and its result is the answer.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::clients::Subscription;
-use super::{error_response, Broker};
+use crate::broker::state::clients::Subscription;
+use crate::broker::Broker;
 use crate::config::LONG_POLL_MAX_MS;
 use crate::remoting::codes::response as rs;
-use crate::remoting::headers::PullMessageHeader;
+use crate::remoting::headers::{PullMessageHeader, PullResultHeader};
 use crate::remoting::RemotingCommand;
 use crate::storage::{QueueEntry, QueueOffset};
-
-/// PullSysFlag bits.
-pub const FLAG_COMMIT_OFFSET: i32 = 0x1;
-pub const FLAG_SUSPEND: i32 = 0x2;
-pub const FLAG_SUBSCRIPTION: i32 = 0x4;
 
 /// Most consume-queue entries one pull scans (filtered-out ones included).
 pub const PULL_SCAN_MAX_ENTRIES: usize = 4096;
 /// Most body bytes one pull returns (frames must stay far below 16 MiB).
 pub const PULL_BODY_MAX_BYTES: usize = 4 << 20;
-
-/// Pulls parked per queue, each waiting on its own one-shot channel.
-#[derive(Default)]
-pub struct LongPolls {
-    waiters: HashMap<(String, u32), Vec<flume::Sender<()>>>,
-}
-
-impl LongPolls {
-    fn register(&mut self, topic: &str, queue_id: u32) -> flume::Receiver<()> {
-        let (tx, rx) = flume::bounded(1);
-        self.waiters
-            .entry((topic.to_string(), queue_id))
-            .or_default()
-            .push(tx);
-        rx
-    }
-
-    /// Wakes every pull parked on the queue.
-    pub fn wake(&mut self, topic: &str, queue_id: u32) {
-        if self.waiters.is_empty() {
-            return;
-        }
-        if let Some(ws) = self.waiters.remove(&(topic.to_string(), queue_id)) {
-            for w in ws {
-                let _ = w.try_send(());
-            }
-        }
-    }
-
-    /// Wakes every parked pull (shutdown).
-    pub fn wake_all(&mut self) {
-        self.waiters.clear();
-    }
-}
 
 /// What one read of a queue produced.
 struct PullOutcome {
@@ -87,28 +47,26 @@ impl Broker {
         self.long_polls.borrow_mut().wake(topic, queue_id);
     }
 
-    pub(crate) async fn process_pull(&self, cmd: RemotingCommand) -> RemotingCommand {
-        let h = match PullMessageHeader::parse(&cmd) {
-            Ok(h) => h,
-            Err(e) => return error_response(&cmd, rs::SYSTEM_ERROR, e.to_string()),
-        };
+    /// Owner half of a pull (the header was parsed on the accepting shard).
+    pub(crate) async fn process_pull(
+        &self,
+        h: PullMessageHeader,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
         let Some(cfg) = self.topic_view(&h.topic) else {
-            return error_response(
-                &cmd,
+            return cmd.error_response(
                 rs::TOPIC_NOT_EXIST,
                 format!("topic[{}] not exist, apply first please!", h.topic),
             );
         };
         if !cfg.readable() {
-            return error_response(
-                &cmd,
+            return cmd.error_response(
                 rs::NO_PERMISSION,
                 format!("the topic[{}] pulling message is forbidden", h.topic),
             );
         }
         if h.queue_id < 0 || h.queue_id as u32 >= cfg.read_queue_nums {
-            return error_response(
-                &cmd,
+            return cmd.error_response(
                 rs::SYSTEM_ERROR,
                 format!(
                     "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
@@ -117,13 +75,12 @@ impl Broker {
             );
         }
         let qid = h.queue_id as u32;
-        let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+        let sub = if h.has_subscription() {
             if h.expression_type
                 .as_deref()
                 .is_some_and(|t| t.eq_ignore_ascii_case("SQL92"))
             {
-                return error_response(
-                    &cmd,
+                return cmd.error_response(
                     rs::SUBSCRIPTION_PARSE_FAILED,
                     "SQL92 filtering is not supported by this broker yet",
                 );
@@ -138,8 +95,7 @@ impl Broker {
             match clients.subscription(&h.consumer_group, &h.topic) {
                 Some(s) => s.clone(),
                 None if !clients.has_consumer_group(&h.consumer_group) => {
-                    return error_response(
-                        &cmd,
+                    return cmd.error_response(
                         rs::SUBSCRIPTION_NOT_EXIST,
                         format!(
                             "the consumer's group info not exist, group: {}",
@@ -148,8 +104,7 @@ impl Broker {
                     )
                 }
                 None => {
-                    return error_response(
-                        &cmd,
+                    return cmd.error_response(
                         rs::SUBSCRIPTION_NOT_EXIST,
                         format!(
                             "the consumer's subscription not exist, group: {} topic: {}",
@@ -159,12 +114,12 @@ impl Broker {
                 }
             }
         };
-        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        if h.has_commit_offset() && h.commit_offset >= 0 {
             self.offsets
                 .borrow_mut()
                 .commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
         }
-        let mut may_suspend = h.sys_flag & FLAG_SUSPEND != 0 && self.cfg.long_polling;
+        let mut may_suspend = h.suspend() && self.cfg.long_polling;
         loop {
             let outcome = self
                 .read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub)
@@ -205,10 +160,13 @@ impl Broker {
         outcome: PullOutcome,
     ) -> RemotingCommand {
         let mut resp = cmd.response(outcome.code);
-        resp.set_ext("suggestWhichBrokerId", 0);
-        resp.set_ext("nextBeginOffset", outcome.next_begin);
-        resp.set_ext("minOffset", self.store.min_offset(topic, qid).0);
-        resp.set_ext("maxOffset", self.store.max_offset(topic, qid).0);
+        PullResultHeader {
+            suggest_which_broker_id: 0,
+            next_begin_offset: outcome.next_begin as i64,
+            min_offset: self.store.min_offset(topic, qid).0 as i64,
+            max_offset: self.store.max_offset(topic, qid).0 as i64,
+        }
+        .write_to(&mut resp);
         if let Some(body) = outcome.body {
             resp.body = body;
         }

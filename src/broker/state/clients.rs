@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::message::java_hash;
 use crate::net::ConnId;
+use crate::remoting::body::split_tags;
 
 /// A client not heard from for this long is dropped (RocketMQ's channel expiry).
-pub const CLIENT_EXPIRY_MS: u64 = 120_000;
+pub const CLIENT_EXPIRY_MS: i64 = 120_000;
 
 /// Clustering (queues shared in a group) or broadcasting (every member gets everything).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +37,7 @@ pub struct Subscription {
 impl Subscription {
     /// Builds a TAG subscription from an expression like `TagA || TagB` (`*` or empty = everything).
     pub fn from_expression(topic: &str, expression: &str, sub_version: i64) -> Subscription {
-        let tags: Vec<String> = if expression.trim().is_empty() || expression.trim() == "*" {
-            Vec::new()
-        } else {
-            expression
-                .split("||")
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect()
-        };
+        let tags = split_tags(expression);
         let codes = tags.iter().map(|t| java_hash(t)).collect();
         Subscription {
             topic: topic.into(),
@@ -68,7 +60,7 @@ impl Subscription {
 
 /// One consumer group's part of a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerData {
+pub struct HeartbeatConsumerGroup {
     pub group: String,
     pub message_model: MessageModel,
     pub subscriptions: Vec<Subscription>,
@@ -78,14 +70,14 @@ pub struct ConsumerData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
     pub client_id: String,
-    pub consumers: Vec<ConsumerData>,
+    pub consumers: Vec<HeartbeatConsumerGroup>,
     pub producer_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 struct Member {
     conn: ConnId,
-    last_seen_ms: u64,
+    last_seen_ms: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +96,7 @@ pub struct ClientRegistry {
 
 impl ClientRegistry {
     /// Applies a heartbeat; returns the consumer groups whose membership changed.
-    pub fn heartbeat(&mut self, hb: &Heartbeat, conn: ConnId, now_ms: u64) -> Vec<String> {
+    pub fn heartbeat(&mut self, hb: &Heartbeat, conn: ConnId, now_ms: i64) -> Vec<String> {
         let mut changed = Vec::new();
         for c in &hb.consumers {
             let group = self.consumers.entry(c.group.clone()).or_default();
@@ -192,7 +184,7 @@ impl ClientRegistry {
     }
 
     /// Drops clients silent for longer than [`CLIENT_EXPIRY_MS`].
-    pub fn expire(&mut self, now_ms: u64) -> (Vec<String>, Vec<String>) {
+    pub fn expire(&mut self, now_ms: i64) -> (Vec<String>, Vec<String>) {
         self.remove_members_where(|m| now_ms.saturating_sub(m.last_seen_ms) > CLIENT_EXPIRY_MS)
     }
 
@@ -248,7 +240,7 @@ mod tests {
     fn hb(client: &str, group: &str, expr: &str) -> Heartbeat {
         Heartbeat {
             client_id: client.into(),
-            consumers: vec![ConsumerData {
+            consumers: vec![HeartbeatConsumerGroup {
                 group: group.into(),
                 message_model: MessageModel::Clustering,
                 subscriptions: vec![Subscription::from_expression("T", expr, 1)],

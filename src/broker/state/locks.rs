@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 
 /// RocketMQ's `rocketmq.broker.rebalance.lockMaxLiveTime`.
-pub const LOCK_EXPIRY_MS: u64 = 60_000;
+pub const LOCK_EXPIRY_MS: i64 = 60_000;
 
 #[derive(Debug, Clone)]
 struct Holder {
     client_id: String,
-    last_update_ms: u64,
+    last_update_ms: i64,
 }
 
 /// See the module comment.
@@ -29,7 +29,7 @@ impl LockTable {
         group: &str,
         client_id: &str,
         queues: &[(String, u32)],
-        now_ms: u64,
+        now_ms: i64,
     ) -> Vec<(String, u32)> {
         let mut held = Vec::new();
         for (topic, qid) in queues {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::topics::write_atomically;
+use crate::storage::datadir::write_atomically;
 
 /// See the module comment.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

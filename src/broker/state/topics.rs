@@ -5,14 +5,15 @@
 //! rename), then applied to every other shard's replica before the change is acknowledged. Readers
 //! (routes, sends, pulls) use their own shard's replica without crossing cores.
 
+use crate::storage::datadir::write_atomically;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// The auto-create template topic.
-pub const AUTO_CREATE_TOPIC: &str = "TBW102";
+pub use crate::remoting::body::{perm, TopicConfig};
+pub use crate::remoting::headers::DEFAULT_TOPIC;
+
 pub const RETRY_PREFIX: &str = "%RETRY%";
 pub const DLQ_PREFIX: &str = "%DLQ%";
 /// System topics clients may not send to (RocketMQ `TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`):
@@ -36,59 +37,13 @@ pub fn is_send_forbidden(topic: &str) -> bool {
 /// Longest topic name a V1 record can carry.
 pub const TOPIC_NAME_MAX_BYTES: usize = 127;
 
-/// Permission bits (RocketMQ `PermName`).
-pub mod perm {
-    pub const INHERIT: u32 = 1;
-    pub const WRITE: u32 = 2;
-    pub const READ: u32 = 4;
-    pub const READ_WRITE: u32 = READ | WRITE;
-}
-
-/// One topic's configuration, with RocketMQ's field names on disk and on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TopicConfig {
-    pub topic_name: String,
-    pub read_queue_nums: u32,
-    pub write_queue_nums: u32,
-    pub perm: u32,
-    #[serde(default = "single_tag")]
-    pub topic_filter_type: String,
-    #[serde(default)]
-    pub topic_sys_flag: u32,
-    #[serde(default)]
-    pub order: bool,
-}
-
-fn single_tag() -> String {
-    "SINGLE_TAG".into()
-}
-
-impl TopicConfig {
-    pub fn new(name: &str, queues: u32, perm: u32) -> TopicConfig {
-        TopicConfig {
-            topic_name: name.into(),
-            read_queue_nums: queues,
-            write_queue_nums: queues,
-            perm,
-            topic_filter_type: single_tag(),
-            topic_sys_flag: 0,
-            order: false,
-        }
-    }
-
-    /// The queue counts and permission, as the request path reads them.
-    pub fn view(&self) -> TopicView {
-        TopicView::from(self)
-    }
-}
-
 /// The part of a topic's config the request path needs, cheap to copy (no strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicView {
     pub read_queue_nums: u32,
     pub write_queue_nums: u32,
-    pub perm: u32,
+    /// [`perm`] bits.
+    pub perm: i32,
 }
 
 impl TopicView {
@@ -109,8 +64,8 @@ impl TopicView {
 impl From<&TopicConfig> for TopicView {
     fn from(c: &TopicConfig) -> TopicView {
         TopicView {
-            read_queue_nums: c.read_queue_nums,
-            write_queue_nums: c.write_queue_nums,
+            read_queue_nums: c.read_queue_nums.max(0) as u32,
+            write_queue_nums: c.write_queue_nums.max(0) as u32,
             perm: c.perm,
         }
     }
@@ -160,8 +115,8 @@ impl TopicTable {
         let mut t = TopicTable::default();
         if auto_create {
             t.upsert(TopicConfig::new(
-                AUTO_CREATE_TOPIC,
-                default_queues,
+                DEFAULT_TOPIC,
+                i32::try_from(default_queues).unwrap_or(i32::MAX),
                 perm::READ_WRITE | perm::INHERIT,
             ));
         }
@@ -198,21 +153,6 @@ impl TopicTable {
             &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
         )
     }
-}
-
-/// Writes `bytes` to `path` via a temporary file, fsync and rename, so readers see old or new, never half.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp: PathBuf = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,27 +7,26 @@
 //! record (properties re-serialised canonically with `CLUSTER`), append, answer with RocketMQ's send
 //! response header, wake long-polling pulls of that queue.
 //!
-//! Storage outcome → response code (the only place it is decided):
+//! The send header is parsed once, on the accepting shard (its dialect rule is
+//! `SendMessageHeader::parse`), and travels to the owner parsed; a queue the broker picks is written
+//! into the parsed header, not back into the command.
 //!
-//! | store result | code |
-//! |---|---|
-//! | appended, durable or async mode | SUCCESS |
-//! | appended, sync flush slower than the timeout | FLUSH_DISK_TIMEOUT |
-//! | record over the size limit | MESSAGE_ILLEGAL |
-//! | disk full | SERVICE_NOT_AVAILABLE |
-//! | any other storage error | SYSTEM_ERROR |
+//! Append outcome → response code: appended (durable, or async flush mode) → SUCCESS; appended but the
+//! sync flush was slower than the timeout → FLUSH_DISK_TIMEOUT; a storage error → the table of
+//! [`crate::broker::status`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 
 use bytes::BytesMut;
 
-use super::requests::{ext_num, ext_req};
-use super::topics::{
-    is_send_forbidden, perm, validate_topic_name, TopicConfig, TopicView, AUTO_CREATE_TOPIC,
-    DLQ_PREFIX, RETRY_PREFIX,
+use crate::broker::routing::OwnedRequest;
+use crate::broker::state::topics::{
+    is_send_forbidden, perm, validate_topic_name, TopicConfig, TopicView, DLQ_PREFIX, RETRY_PREFIX,
 };
-use super::{error_response, Broker, Control, ControlReply};
+use crate::broker::status::storage_error;
+use crate::broker::{Broker, Control, ControlReply};
+use crate::clock::now_ms;
 use crate::message::properties::{index_keys, keys, Properties};
 use crate::message::{self, NewRecord};
 use crate::net::RequestCtx;
@@ -37,7 +36,7 @@ use crate::remoting::headers::SendMessageHeader;
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
 use crate::shard::ShardId;
-use crate::storage::{AppendMessage, AppendResult, AppendStatus, StorageError};
+use crate::storage::{AppendMessage, AppendResult, AppendStatus};
 
 /// Largest properties string a record can hold (signed 16-bit length).
 pub const PROPERTIES_MAX_BYTES: usize = 32_767;
@@ -73,64 +72,39 @@ impl Broker {
     /// Accepting-shard half of a send. See the module comment.
     pub(crate) async fn route_send(
         self: Rc<Self>,
-        mut cmd: RemotingCommand,
+        mut h: SendMessageHeader,
+        cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
-        let v2 =
-            cmd.code != crate::remoting::codes::request::SEND_MESSAGE && cmd.ext("b").is_some();
-        let (tk, qk, dk, dqk) = if v2 {
-            ("b", "e", "c", "d")
-        } else {
-            ("topic", "queueId", "defaultTopic", "defaultTopicQueueNums")
-        };
-        let topic = match ext_req(&cmd, tk) {
-            Ok(t) => t.to_string(),
-            Err(r) => return Some(r),
-        };
-        if let Err(e) = validate_topic_name(&topic) {
-            return Some(error_response(&cmd, rs::MESSAGE_ILLEGAL, e.to_string()));
+        let topic = h.topic.as_str();
+        if let Err(e) = validate_topic_name(topic) {
+            return Some(cmd.error_response(rs::MESSAGE_ILLEGAL, e.to_string()));
         }
-        if is_send_forbidden(&topic) {
-            return Some(error_response(
-                &cmd,
+        if is_send_forbidden(topic) {
+            return Some(cmd.error_response(
                 rs::NO_PERMISSION,
                 format!("Sending message to topic[{topic}] is forbidden."),
             ));
         }
-        let cfg = match self.topic_view(&topic) {
+        let cfg = match self.topic_view(topic) {
             Some(c) => c,
             None => {
-                let template = cmd.ext(dk).unwrap_or(AUTO_CREATE_TOPIC).to_string();
-                let queues = cmd
-                    .ext(dqk)
-                    .and_then(|v| v.trim().parse::<u32>().ok())
-                    .unwrap_or(4)
-                    .clamp(1, 1024);
-                match self.auto_create(&topic, &template, queues).await {
+                let queues = h.default_topic_queue_nums.clamp(1, 1024);
+                match self.auto_create(topic, &h.default_topic, queues).await {
                     Ok(c) => TopicView::from(&c),
-                    Err(e) => return Some(error_response(&cmd, rs::TOPIC_NOT_EXIST, e)),
+                    Err(e) => return Some(cmd.error_response(rs::TOPIC_NOT_EXIST, e)),
                 }
             }
         };
         if !cfg.writable() {
-            return Some(error_response(
-                &cmd,
+            return Some(cmd.error_response(
                 rs::NO_PERMISSION,
                 format!("the topic[{topic}] sending message is forbidden"),
             ));
         }
-        let requested: i64 = match ext_num(&cmd, qk) {
-            Ok(q) => q,
-            Err(r) => return Some(r),
-        };
-        let qid = if requested < 0 {
-            self.pick_queue(&topic, &cfg)
-        } else {
-            requested as u32
-        };
-        if requested >= i64::from(cfg.queue_count()) {
-            return Some(error_response(
-                &cmd,
+        let requested = h.queue_id;
+        if requested >= 0 && requested as u32 >= cfg.queue_count() {
+            return Some(cmd.error_response(
                 rs::SYSTEM_ERROR,
                 format!(
                     "request queueId[{requested}] is illegal, {topic} has {} queues",
@@ -138,11 +112,14 @@ impl Broker {
                 ),
             ));
         }
-        if requested < 0 {
-            cmd.set_ext(qk, qid);
-        }
-        let to = owner(&topic, qid, self.router.shard_count());
-        self.forward(to, cmd, ctx).await
+        let qid = if requested < 0 {
+            self.pick_queue(topic, &cfg)
+        } else {
+            requested as u32
+        };
+        let to = owner(topic, qid, self.router.shard_count());
+        h.queue_id = qid as i32;
+        self.forward(to, OwnedRequest::Send(h), cmd, ctx).await
     }
 
     /// Creates a topic on first send: `%RETRY%`/`%DLQ%` topics with one queue, others from the template.
@@ -150,7 +127,7 @@ impl Broker {
         self: &Rc<Self>,
         topic: &str,
         template: &str,
-        queues: u32,
+        queues: i32,
     ) -> Result<TopicConfig, String> {
         let (cfg, template) = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
             (TopicConfig::new(topic, 1, perm::READ_WRITE), None)
@@ -180,7 +157,7 @@ impl Broker {
     /// A random writable queue, preferring the ones this shard owns.
     fn pick_queue(&self, topic: &str, cfg: &TopicView) -> u32 {
         let n = cfg.write_queue_nums.max(1);
-        let seed = self.next_opaque.get() as u32 ^ (crate::clock::now_ms() as u32).rotate_left(7);
+        let seed = self.next_opaque.get() as u32 ^ (now_ms() as u32).rotate_left(7);
         self.next_opaque.set(self.next_opaque.get().wrapping_add(1));
         let local: Vec<u32> = (0..n)
             .filter(|q| owner(topic, *q, self.router.shard_count()) == self.shard)
@@ -258,29 +235,25 @@ impl Broker {
         })
     }
 
-    /// Validates the header against this shard's topic replica.
+    /// Validates the header against this shard's topic replica; the queue id it names.
     fn send_target(
         &self,
         cmd: &RemotingCommand,
-    ) -> Result<(SendMessageHeader, u32), RemotingCommand> {
-        let h = SendMessageHeader::parse(cmd)
-            .map_err(|e| error_response(cmd, rs::SYSTEM_ERROR, e.to_string()))?;
+        h: &SendMessageHeader,
+    ) -> Result<u32, RemotingCommand> {
         let cfg = self.topic_view(&h.topic).ok_or_else(|| {
-            error_response(
-                cmd,
+            cmd.error_response(
                 rs::TOPIC_NOT_EXIST,
                 format!("topic[{}] not exist, apply first please!", h.topic),
             )
         })?;
         if h.queue_id < 0 || h.queue_id as u32 >= cfg.queue_count() {
-            return Err(error_response(
-                cmd,
+            return Err(cmd.error_response(
                 rs::SYSTEM_ERROR,
                 format!("request queueId[{}] is illegal", h.queue_id),
             ));
         }
-        let qid = h.queue_id as u32;
-        Ok((h, qid))
+        Ok(h.queue_id as u32)
     }
 
     fn send_response(&self, cmd: &RemotingCommand, results: &[AppendResult]) -> RemotingCommand {
@@ -313,24 +286,24 @@ impl Broker {
         resp
     }
 
-    fn storage_error(&self, cmd: &RemotingCommand, e: &StorageError) -> RemotingCommand {
-        let code = match e {
-            StorageError::RecordTooLarge { .. } => rs::MESSAGE_ILLEGAL,
-            StorageError::DiskFull { .. } => rs::SERVICE_NOT_AVAILABLE,
-            _ => rs::SYSTEM_ERROR,
-        };
+    fn append_failed(
+        &self,
+        cmd: &RemotingCommand,
+        e: &crate::storage::StorageError,
+    ) -> RemotingCommand {
         tracing::warn!(shard = %self.shard, error = %e, "append failed");
-        error_response(cmd, code, format!("[STORE] {e}"))
+        storage_error(cmd, "[STORE] ", e)
     }
 
     /// Owner half of a send (single or batch).
     pub(crate) async fn process_send(
         &self,
+        h: SendMessageHeader,
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> RemotingCommand {
-        let (h, qid) = match self.send_target(&cmd) {
-            Ok(t) => t,
+        let qid = match self.send_target(&cmd, &h) {
+            Ok(q) => q,
             Err(r) => return r,
         };
         if h.batch {
@@ -339,7 +312,7 @@ impl Broker {
         let mut props = Properties::parse(&h.properties);
         let msg = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {
             Ok(m) => m,
-            Err((code, remark)) => return error_response(&cmd, code, remark),
+            Err((code, remark)) => return cmd.error_response(code, remark),
         };
         let result = self.store.append(msg).await;
         match result {
@@ -352,7 +325,7 @@ impl Broker {
                 resp.set_ext("queueId", qid);
                 resp
             }
-            Err(e) => self.storage_error(&cmd, &e),
+            Err(e) => self.append_failed(&cmd, &e),
         }
     }
 
@@ -374,8 +347,7 @@ impl Broker {
                     &inflated
                 }
                 Err(e) => {
-                    return error_response(
-                        &cmd,
+                    return cmd.error_response(
                         rs::MESSAGE_ILLEGAL,
                         format!("bad compressed batch body: {e}"),
                     )
@@ -387,9 +359,9 @@ impl Broker {
         let entry_sys_flag = h.sys_flag & !message::sys_flag::COMPRESSED;
         let entries = match decode_batch(raw) {
             Ok(e) if !e.is_empty() => e,
-            Ok(_) => return error_response(&cmd, rs::MESSAGE_ILLEGAL, "the batch is empty"),
+            Ok(_) => return cmd.error_response(rs::MESSAGE_ILLEGAL, "the batch is empty"),
             Err(e) => {
-                return error_response(&cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
+                return cmd.error_response(rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
             }
         };
         let batch_props = Properties::parse(&h.properties);
@@ -403,7 +375,7 @@ impl Broker {
             }
             match self.build_message(&h, entry.flag, entry_sys_flag, entry.body, &mut props, &ctx) {
                 Ok(m) => msgs.push(m),
-                Err((code, remark)) => return error_response(&cmd, code, remark),
+                Err((code, remark)) => return cmd.error_response(code, remark),
             }
         }
         let count = msgs.len() as u64;
@@ -417,7 +389,7 @@ impl Broker {
                 resp.set_ext("queueId", qid);
                 resp
             }
-            Err(e) => self.storage_error(&cmd, &e),
+            Err(e) => self.append_failed(&cmd, &e),
         }
     }
 }

@@ -1,0 +1,30 @@
+//! Request processors, one file per command family, each with the same three steps (the shape of
+//! mini-redis's `cmd/`):
+//!
+//! 1. parse: the typed header from `remoting::headers` (for owner-routed requests done once, on the
+//!    accepting shard, by [`super::routing::OwnedRequest::parse`]); a bad header is answered by
+//!    [`super::status::header_error`];
+//! 2. apply: on this shard's state ([`super::state`]), the store, or other shards via [`super::Control`];
+//! 3. respond: the response command, codes chosen here or by [`super::status`].
+//!
+//! | file | codes | runs on |
+//! |---|---|---|
+//! | [`send`] | 10, 310, 320 | accepting shard (topic, queue choice), then queue owner |
+//! | [`pull`] | 11, 361 | queue owner |
+//! | [`offsets`] | 14, 15, 29, 30, 31, 32 | queue owner |
+//! | [`query`] | 33 | commit-log owner |
+//! | [`client`] | 34, 35, 38, 46 | accepting shard (34, 35 fan out to every shard) |
+//! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
+//! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
+//! | [`namesrv`] | 101, 105, 106, 206, ... | accepting shard |
+//!
+//! Next here: retry/DLQ (36), transactions (37), query by key (12).
+
+pub mod admin;
+pub mod client;
+pub mod locks;
+pub mod namesrv;
+pub mod offsets;
+pub mod pull;
+pub mod query;
+pub mod send;

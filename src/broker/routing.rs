@@ -1,0 +1,494 @@
+//! Where each request runs: the routing table as data ([`ROUTES`]), the accepting shard's entry point
+//! ([`Broker::route`]) and the owner shard's ([`Broker::serve_owned`]).
+//!
+//! A request is looked up once, on the shard that read it. Owner-routed requests are parsed there into
+//! an [`OwnedRequest`] (the typed header: it names the queue), and that parsed request travels to the
+//! owner, so no header is parsed twice. Everything else runs on the accepting shard, whose processor
+//! reaches the shards it needs itself ([`Reach`]).
+//!
+//! | codes | route | runs on |
+//! |---|---|---|
+//! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
+//! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
+//! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
+//! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
+//! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
+//! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
+//! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
+//! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
+//!
+//! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
+//! command is one entry here, one variant in [`Owned`] or [`Here`], and its processor; the compiler
+//! then points at every `match` that must learn it.
+
+use std::rc::Rc;
+
+use super::status::header_error;
+use super::{Broker, Control, ShardMsg};
+use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
+use crate::remoting::codes::{request as rq, response as rs};
+use crate::remoting::headers::{
+    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,
+    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+};
+use crate::remoting::RemotingCommand;
+use crate::shard::placement::owner;
+use crate::shard::ShardId;
+use crate::storage::PhysicalOffset;
+
+/// Requests run by the shard that owns what they name (a queue, or a commit-log position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owned {
+    Send,
+    Pull,
+    QueryConsumerOffset,
+    UpdateConsumerOffset,
+    GetMaxOffset,
+    GetMinOffset,
+    SearchOffsetByTimestamp,
+    GetEarliestMsgStoreTime,
+    ViewMessageById,
+}
+
+/// Requests run by the accepting shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Here {
+    Heartbeat,
+    UnregisterClient,
+    ConsumerListByGroup,
+    LockBatch,
+    UnlockBatch,
+    CheckClientConfig,
+    CreateTopic,
+    AllTopicConfig,
+    NameServer,
+}
+
+/// Which shards a [`Here`] processor reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// This shard's replicas only.
+    Local,
+    /// Every shard, this one included, before the answer.
+    AllShards,
+    /// The owners of the queues in the body, each asked for its part.
+    QueueOwners,
+    /// Shard 0, which owns the authoritative metadata and replicates it.
+    ShardZero,
+}
+
+/// Where a request runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Owner(Owned),
+    Here(Here, Reach),
+    /// A code the broker knows but does not serve (yet).
+    NotSupported,
+}
+
+/// One row of the routing table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteEntry {
+    pub code: i32,
+    pub route: Route,
+}
+
+const fn entry(code: i32, route: Route) -> RouteEntry {
+    RouteEntry { code, route }
+}
+
+/// The routing table. See the module comment.
+pub const ROUTES: &[RouteEntry] = &[
+    entry(rq::SEND_MESSAGE, Route::Owner(Owned::Send)),
+    entry(rq::SEND_MESSAGE_V2, Route::Owner(Owned::Send)),
+    entry(rq::SEND_BATCH_MESSAGE, Route::Owner(Owned::Send)),
+    entry(rq::PULL_MESSAGE, Route::Owner(Owned::Pull)),
+    entry(rq::LITE_PULL_MESSAGE, Route::Owner(Owned::Pull)),
+    entry(
+        rq::QUERY_CONSUMER_OFFSET,
+        Route::Owner(Owned::QueryConsumerOffset),
+    ),
+    entry(
+        rq::UPDATE_CONSUMER_OFFSET,
+        Route::Owner(Owned::UpdateConsumerOffset),
+    ),
+    entry(rq::GET_MAX_OFFSET, Route::Owner(Owned::GetMaxOffset)),
+    entry(rq::GET_MIN_OFFSET, Route::Owner(Owned::GetMinOffset)),
+    entry(
+        rq::SEARCH_OFFSET_BY_TIMESTAMP,
+        Route::Owner(Owned::SearchOffsetByTimestamp),
+    ),
+    entry(
+        rq::GET_EARLIEST_MSG_STORETIME,
+        Route::Owner(Owned::GetEarliestMsgStoreTime),
+    ),
+    entry(rq::VIEW_MESSAGE_BY_ID, Route::Owner(Owned::ViewMessageById)),
+    entry(
+        rq::HEART_BEAT,
+        Route::Here(Here::Heartbeat, Reach::AllShards),
+    ),
+    entry(
+        rq::UNREGISTER_CLIENT,
+        Route::Here(Here::UnregisterClient, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_CONSUMER_LIST_BY_GROUP,
+        Route::Here(Here::ConsumerListByGroup, Reach::Local),
+    ),
+    entry(
+        rq::LOCK_BATCH_MQ,
+        Route::Here(Here::LockBatch, Reach::QueueOwners),
+    ),
+    entry(
+        rq::UNLOCK_BATCH_MQ,
+        Route::Here(Here::UnlockBatch, Reach::QueueOwners),
+    ),
+    entry(
+        rq::CHECK_CLIENT_CONFIG,
+        Route::Here(Here::CheckClientConfig, Reach::Local),
+    ),
+    entry(
+        rq::UPDATE_AND_CREATE_TOPIC,
+        Route::Here(Here::CreateTopic, Reach::ShardZero),
+    ),
+    entry(
+        rq::GET_ALL_TOPIC_CONFIG,
+        Route::Here(Here::AllTopicConfig, Reach::Local),
+    ),
+    entry(
+        rq::GET_ROUTEINFO_BY_TOPIC,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_BROKER_CLUSTER_INFO,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_KV_CONFIG,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::PUT_KV_CONFIG,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_KV_CONFIG,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(rq::QUERY_MESSAGE, Route::NotSupported),
+    entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
+    entry(rq::END_TRANSACTION, Route::NotSupported),
+    // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
+    entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
+    entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
+    // NameServer registration of brokers: this NameServer knows only its own process.
+    entry(rq::REGISTER_BROKER, Route::NotSupported),
+    entry(rq::UNREGISTER_BROKER, Route::NotSupported),
+];
+
+/// The route of a request code; `None` for codes the broker does not know.
+pub fn route_of(code: i32) -> Option<Route> {
+    ROUTES.iter().find(|e| e.code == code).map(|e| e.route)
+}
+
+/// An owner-routed request, parsed on the accepting shard and carried to the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedRequest {
+    Send(SendMessageHeader),
+    Pull(PullMessageHeader),
+    QueryConsumerOffset(QueryConsumerOffsetHeader),
+    UpdateConsumerOffset(UpdateConsumerOffsetHeader),
+    GetMaxOffset(QueueHeader),
+    GetMinOffset(QueueHeader),
+    SearchOffsetByTimestamp(SearchOffsetHeader),
+    GetEarliestMsgStoreTime(QueueHeader),
+    ViewMessageById(ViewMessageByIdHeader),
+}
+
+impl OwnedRequest {
+    /// Parses the typed header of an owner-routed request.
+    pub fn parse(kind: Owned, cmd: &RemotingCommand) -> Result<OwnedRequest, HeaderError> {
+        Ok(match kind {
+            Owned::Send => OwnedRequest::Send(SendMessageHeader::parse(cmd)?),
+            Owned::Pull => OwnedRequest::Pull(PullMessageHeader::parse(cmd)?),
+            Owned::QueryConsumerOffset => {
+                OwnedRequest::QueryConsumerOffset(QueryConsumerOffsetHeader::parse(cmd)?)
+            }
+            Owned::UpdateConsumerOffset => {
+                OwnedRequest::UpdateConsumerOffset(UpdateConsumerOffsetHeader::parse(cmd)?)
+            }
+            Owned::GetMaxOffset => OwnedRequest::GetMaxOffset(QueueHeader::parse(cmd)?),
+            Owned::GetMinOffset => OwnedRequest::GetMinOffset(QueueHeader::parse(cmd)?),
+            Owned::SearchOffsetByTimestamp => {
+                OwnedRequest::SearchOffsetByTimestamp(SearchOffsetHeader::parse(cmd)?)
+            }
+            Owned::GetEarliestMsgStoreTime => {
+                OwnedRequest::GetEarliestMsgStoreTime(QueueHeader::parse(cmd)?)
+            }
+            Owned::ViewMessageById => {
+                OwnedRequest::ViewMessageById(ViewMessageByIdHeader::parse(cmd)?)
+            }
+        })
+    }
+
+    /// Which kind of request this is.
+    pub fn kind(&self) -> Owned {
+        match self {
+            OwnedRequest::Send(_) => Owned::Send,
+            OwnedRequest::Pull(_) => Owned::Pull,
+            OwnedRequest::QueryConsumerOffset(_) => Owned::QueryConsumerOffset,
+            OwnedRequest::UpdateConsumerOffset(_) => Owned::UpdateConsumerOffset,
+            OwnedRequest::GetMaxOffset(_) => Owned::GetMaxOffset,
+            OwnedRequest::GetMinOffset(_) => Owned::GetMinOffset,
+            OwnedRequest::SearchOffsetByTimestamp(_) => Owned::SearchOffsetByTimestamp,
+            OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
+            OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
+        }
+    }
+
+    /// The (topic, queue id) a queue-addressed request names; `None` for a send (its queue may be
+    /// picked by the broker) and for VIEW_MESSAGE_BY_ID (addressed by commit-log position).
+    fn queue(&self) -> Option<(&str, i32)> {
+        match self {
+            OwnedRequest::Send(_) | OwnedRequest::ViewMessageById(_) => None,
+            OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
+            OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
+            OwnedRequest::UpdateConsumerOffset(h) => Some((&h.topic, h.queue_id)),
+            OwnedRequest::GetMaxOffset(h)
+            | OwnedRequest::GetMinOffset(h)
+            | OwnedRequest::GetEarliestMsgStoreTime(h) => Some((&h.topic, h.queue_id)),
+            OwnedRequest::SearchOffsetByTimestamp(h) => Some((&h.topic, h.queue_id)),
+        }
+    }
+}
+
+fn not_supported(cmd: &RemotingCommand) -> RemotingCommand {
+    cmd.error_response(
+        rs::REQUEST_CODE_NOT_SUPPORTED,
+        format!(" request type {} not supported", cmd.code),
+    )
+}
+
+impl Handler for Broker {
+    fn handle(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> LocalFuture<Option<RemotingCommand>> {
+        Box::pin(async move {
+            let oneway = cmd.is_oneway();
+            tracing::trace!(shard = %self.shard, code = cmd.code, opaque = cmd.opaque, flag = cmd.flag, ext = ?cmd.ext_fields, body_bytes = cmd.body.len(), peer = %ctx.peer, "request");
+            self.metrics.requests.set(self.metrics.requests.get() + 1);
+            let answer = self.route(cmd, ctx).await;
+            if oneway {
+                None
+            } else {
+                answer
+            }
+        })
+    }
+
+    fn opened(&self, conn: ConnId, outbox: Outbox) {
+        self.conns.borrow_mut().insert(conn.id, outbox);
+    }
+
+    fn closed(&self, conn: ConnId) {
+        self.conns.borrow_mut().remove(&conn.id);
+        // Every shard drops the clients bound to this connection (and their locks).
+        for s in self.router.shards() {
+            let (tx, _rx) = flume::bounded(1);
+            self.router.send_detached(
+                s,
+                ShardMsg::Control {
+                    op: Control::ConnectionClosed(conn),
+                    reply: tx,
+                },
+            );
+        }
+    }
+}
+
+impl Broker {
+    /// Accepting shard: looks the request up in [`ROUTES`] and runs it where the table says.
+    async fn route(
+        self: Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> Option<RemotingCommand> {
+        match route_of(cmd.code) {
+            None | Some(Route::NotSupported) => Some(not_supported(&cmd)),
+            Some(Route::Here(here, _reach)) => Some(self.serve_here(here, cmd, ctx).await),
+            Some(Route::Owner(kind)) => {
+                let req = match OwnedRequest::parse(kind, &cmd) {
+                    Ok(r) => r,
+                    Err(e) => return Some(header_error(&cmd, &e)),
+                };
+                if let OwnedRequest::Send(h) = req {
+                    return self.route_send(h, cmd, ctx).await;
+                }
+                let to = match self.owner_of(&req) {
+                    Ok(to) => to,
+                    Err(remark) => return Some(cmd.error_response(rs::SYSTEM_ERROR, remark)),
+                };
+                self.forward(to, req, cmd, ctx).await
+            }
+        }
+    }
+
+    /// The shard that owns what an owner-routed request names (sends pick their queue first, in
+    /// [`Broker::route_send`]); the error is the remark of a SYSTEM_ERROR.
+    fn owner_of(&self, req: &OwnedRequest) -> Result<ShardId, String> {
+        if let OwnedRequest::ViewMessageById(h) = req {
+            let shard = PhysicalOffset(h.offset as u64).shard();
+            if usize::from(shard) >= self.router.shard_count() {
+                return Err(format!("can not find message by the offset, {}", h.offset));
+            }
+            return Ok(ShardId(shard));
+        }
+        match req.queue() {
+            Some((_, qid)) if qid < 0 => Err(format!("queueId[{qid}] is illegal")),
+            Some((topic, qid)) => Ok(owner(topic, qid as u32, self.router.shard_count())),
+            None => Err(format!("{:?} names no queue", req.kind())),
+        }
+    }
+
+    /// Accepting shard: runs a [`Here`] request.
+    async fn serve_here(
+        self: Rc<Self>,
+        here: Here,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> RemotingCommand {
+        match here {
+            Here::Heartbeat => self.heartbeat(cmd, ctx).await,
+            Here::UnregisterClient => self.unregister_client(cmd).await,
+            Here::ConsumerListByGroup => self.consumer_list(&cmd),
+            Here::LockBatch | Here::UnlockBatch => self.lock_batch(cmd).await,
+            Here::CheckClientConfig => super::processors::client::check_client_config(&cmd),
+            Here::CreateTopic => self.create_topic(cmd).await,
+            Here::AllTopicConfig => self.all_topic_config(&cmd),
+            Here::NameServer => self.nameserver(&cmd),
+        }
+    }
+
+    /// Owner shard: runs a request whose queue (or commit log) this shard owns.
+    pub(crate) fn serve_owned(
+        self: Rc<Self>,
+        req: OwnedRequest,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> LocalFuture<Option<RemotingCommand>> {
+        Box::pin(async move {
+            let oneway = cmd.is_oneway();
+            let answer = match req {
+                OwnedRequest::Send(h) => self.process_send(h, cmd, ctx).await,
+                OwnedRequest::Pull(h) => self.process_pull(h, cmd).await,
+                OwnedRequest::QueryConsumerOffset(h) => self.query_consumer_offset(h, &cmd),
+                OwnedRequest::UpdateConsumerOffset(h) => self.update_consumer_offset(h, &cmd),
+                OwnedRequest::GetMaxOffset(h) => self.max_offset(h, &cmd),
+                OwnedRequest::GetMinOffset(h) => self.min_offset(h, &cmd),
+                OwnedRequest::SearchOffsetByTimestamp(h) => {
+                    self.search_offset_by_timestamp(h, &cmd).await
+                }
+                OwnedRequest::GetEarliestMsgStoreTime(h) => {
+                    self.earliest_msg_store_time(h, &cmd).await
+                }
+                OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
+            };
+            if oneway {
+                None
+            } else {
+                Some(answer)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_known_code_has_exactly_one_entry() {
+        for code in rq::ALL {
+            let n = ROUTES.iter().filter(|e| e.code == *code).count();
+            assert_eq!(n, 1, "request code {code} has {n} routing entries");
+        }
+        for e in ROUTES {
+            assert!(
+                rq::ALL.contains(&e.code),
+                "{} is routed but unknown",
+                e.code
+            );
+        }
+        assert_eq!(route_of(9999), None);
+    }
+
+    #[test]
+    fn nameserver_entries_are_the_nameserver_codes() {
+        let routed: BTreeSet<i32> = ROUTES
+            .iter()
+            .filter(|e| matches!(e.route, Route::Here(Here::NameServer, _)))
+            .map(|e| e.code)
+            .collect();
+        let served: BTreeSet<i32> = crate::nameserver::CODES.iter().copied().collect();
+        assert_eq!(routed, served);
+    }
+
+    /// A command carrying every header field any owner-routed request needs.
+    fn full_header(code: i32) -> RemotingCommand {
+        let mut c = RemotingCommand::request(code);
+        for (k, v) in [
+            ("a", "pg"),
+            ("b", "T"),
+            ("e", "1"),
+            ("g", "5"),
+            ("producerGroup", "pg"),
+            ("consumerGroup", "g"),
+            ("topic", "T"),
+            ("queueId", "1"),
+            ("bornTimestamp", "5"),
+            ("queueOffset", "0"),
+            ("maxMsgNums", "32"),
+            ("sysFlag", "0"),
+            ("commitOffset", "3"),
+            ("timestamp", "7"),
+            ("offset", "9"),
+        ] {
+            c.set_ext(k, v);
+        }
+        c
+    }
+
+    #[test]
+    fn owner_routes_parse_into_their_kind_and_name_their_queue() {
+        for e in ROUTES {
+            let Route::Owner(kind) = e.route else {
+                continue;
+            };
+            let req = OwnedRequest::parse(kind, &full_header(e.code))
+                .unwrap_or_else(|err| panic!("code {}: {err}", e.code));
+            assert_eq!(req.kind(), kind, "code {}", e.code);
+            match kind {
+                Owned::Send | Owned::ViewMessageById => assert_eq!(req.queue(), None),
+                _ => assert_eq!(req.queue(), Some(("T", 1)), "code {}", e.code),
+            }
+        }
+    }
+
+    #[test]
+    fn owner_routed_parse_errors_name_the_field() {
+        let c = RemotingCommand::request(rq::GET_MAX_OFFSET);
+        assert_eq!(
+            OwnedRequest::parse(Owned::GetMaxOffset, &c),
+            Err(HeaderError::Missing { field: "topic" })
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Internal outcomes to response codes: the one place that decides which code a client sees for a
+//! storage error or an unusable header.
+//!
+//! Storage error → response code ([`storage_error_code`]):
+//!
+//! | storage error | code | why |
+//! |---|---|---|
+//! | `RecordTooLarge` | MESSAGE_ILLEGAL | the client sent too much; retrying the same message fails again |
+//! | `DiskFull` | SERVICE_NOT_AVAILABLE | the broker cannot take writes; clients try another broker |
+//! | `NotFound` | SYSTEM_ERROR | a read named a position that holds no message (what Java answers) |
+//! | `Io`, `Corrupted`, `Config` | SYSTEM_ERROR | a broker-side failure |
+//!
+//! A flush slower than the sync-flush timeout is not an error: the send path answers it with
+//! FLUSH_DISK_TIMEOUT (see `processors::send`).
+//!
+//! Header error → response ([`header_error`]): SYSTEM_ERROR, the remark as Java words it for a missing
+//! field (`the custom field <topic> is null`), the parse error otherwise.
+
+use crate::remoting::codes::response as rs;
+use crate::remoting::headers::HeaderError;
+use crate::remoting::RemotingCommand;
+use crate::storage::StorageError;
+
+/// The response code for a storage error. See the table in the module comment.
+pub fn storage_error_code(e: &StorageError) -> i32 {
+    match e {
+        StorageError::RecordTooLarge { .. } => rs::MESSAGE_ILLEGAL,
+        StorageError::DiskFull { .. } => rs::SERVICE_NOT_AVAILABLE,
+        StorageError::NotFound { .. }
+        | StorageError::Io { .. }
+        | StorageError::Corrupted { .. }
+        | StorageError::Config(_) => rs::SYSTEM_ERROR,
+    }
+}
+
+/// The response to `req` for a storage error, remark `{context}{error}`.
+pub fn storage_error(req: &RemotingCommand, context: &str, e: &StorageError) -> RemotingCommand {
+    req.error_response(storage_error_code(e), format!("{context}{e}"))
+}
+
+/// The response to a request whose custom header is unusable.
+pub fn header_error(req: &RemotingCommand, e: &HeaderError) -> RemotingCommand {
+    let remark = match e {
+        HeaderError::Missing { field } => format!("the custom field <{field}> is null"),
+        HeaderError::Invalid { .. } => e.to_string(),
+    };
+    req.error_response(rs::SYSTEM_ERROR, remark)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn storage_errors_map_row_by_row() {
+        let path = || PathBuf::from("/data/commitlog/0");
+        let rows: Vec<(StorageError, i32)> = vec![
+            (
+                StorageError::RecordTooLarge { size: 5, max: 4 },
+                rs::MESSAGE_ILLEGAL,
+            ),
+            (
+                StorageError::DiskFull {
+                    op: "write",
+                    path: path(),
+                },
+                rs::SERVICE_NOT_AVAILABLE,
+            ),
+            (
+                StorageError::NotFound { offset: 7.into() },
+                rs::SYSTEM_ERROR,
+            ),
+            (
+                StorageError::Io {
+                    op: "read",
+                    path: path(),
+                    source: std::io::Error::other("boom"),
+                },
+                rs::SYSTEM_ERROR,
+            ),
+            (
+                StorageError::Corrupted {
+                    offset: 0.into(),
+                    reason: "crc".into(),
+                },
+                rs::SYSTEM_ERROR,
+            ),
+            (StorageError::Config("x".into()), rs::SYSTEM_ERROR),
+        ];
+        for (e, code) in rows {
+            assert_eq!(storage_error_code(&e), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn header_errors_name_the_field() {
+        let req = RemotingCommand::request(11);
+        let r = header_error(&req, &HeaderError::Missing { field: "topic" });
+        assert_eq!(r.code, rs::SYSTEM_ERROR);
+        assert_eq!(
+            r.remark.as_deref(),
+            Some("the custom field <topic> is null")
+        );
+        let r = header_error(
+            &req,
+            &HeaderError::Invalid {
+                field: "queueId",
+                value: "x".into(),
+            },
+        );
+        assert_eq!(r.code, rs::SYSTEM_ERROR);
+        assert!(r.remark.unwrap().contains("queueId"));
+    }
+}
