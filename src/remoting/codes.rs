@@ -94,4 +94,6 @@ pub mod response {
     pub const SUBSCRIPTION_NOT_EXIST: i32 = 24;
     pub const SUBSCRIPTION_NOT_LATEST: i32 = 25;
     pub const SUBSCRIPTION_GROUP_NOT_EXIST: i32 = 26;
+    /// RocketMQ 5: a request field out of range (illegal topic name, queue id beyond the topic's).
+    pub const INVALID_PARAMETER: i32 = 29;
 }

@@ -493,15 +493,16 @@ def test_pull_response_stays_under_16_mib(broker):
 
 @pytest.mark.parametrize("case", ["illegal-chars", "too-long", "system-topic", "queue-out-of-range"])
 def test_send_refusals(broker, case):
-    """§5.4 steps 2 and 5: an illegal topic name (Java 4.9: SYSTEM_ERROR with a remark; the reference
-    also allows MESSAGE_ILLEGAL), a send-forbidden system topic (NO_PERMISSION) and a queueId beyond
-    the topic's queues (SYSTEM_ERROR) are refused and nothing is stored."""
+    """§5.4 steps 2 and 5: an illegal topic name (Java 4.9: SYSTEM_ERROR with a remark; Java 5.x and
+    Bolide: INVALID_PARAMETER), a send-forbidden system topic (NO_PERMISSION) and a queueId beyond
+    the topic's queues (Java 4.9: SYSTEM_ERROR; Java 5.x and Bolide: INVALID_PARAMETER) are refused and
+    nothing is stored."""
     good = unique("Refuse")
     topic, queue, allowed = {
-        "illegal-chars": ("bad topic!", 0, (remoting.SYSTEM_ERROR, remoting.MESSAGE_ILLEGAL)),
-        "too-long": ("T" * 128, 0, (remoting.SYSTEM_ERROR, remoting.MESSAGE_ILLEGAL)),
+        "illegal-chars": ("bad topic!", 0, (remoting.INVALID_PARAMETER,)),
+        "too-long": ("T" * 128, 0, (remoting.INVALID_PARAMETER,)),
         "system-topic": ("SCHEDULE_TOPIC_XXXX", 0, (16,)),
-        "queue-out-of-range": (good, 4, (remoting.SYSTEM_ERROR,)),
+        "queue-out-of-range": (good, 4, (remoting.INVALID_PARAMETER,)),
     }[case]
     with Conn(broker.host, broker.broker_port) as c:
         assert_send_ok(send_v2(c, good, b"ok", queue_id=0), "a good send first")

@@ -78,7 +78,7 @@ impl Broker {
     ) -> Option<RemotingCommand> {
         let topic = h.topic.as_str();
         if let Err(e) = validate_topic_name(topic) {
-            return Some(cmd.error_response(rs::MESSAGE_ILLEGAL, e.to_string()));
+            return Some(cmd.error_response(rs::INVALID_PARAMETER, e.to_string()));
         }
         if is_send_forbidden(topic) {
             return Some(cmd.error_response(
@@ -105,7 +105,7 @@ impl Broker {
         let requested = h.queue_id;
         if requested >= 0 && requested as u32 >= cfg.queue_count() {
             return Some(cmd.error_response(
-                rs::SYSTEM_ERROR,
+                rs::INVALID_PARAMETER,
                 format!(
                     "request queueId[{requested}] is illegal, {topic} has {} queues",
                     cfg.queue_count()
@@ -249,7 +249,7 @@ impl Broker {
         })?;
         if h.queue_id < 0 || h.queue_id as u32 >= cfg.queue_count() {
             return Err(cmd.error_response(
-                rs::SYSTEM_ERROR,
+                rs::INVALID_PARAMETER,
                 format!("request queueId[{}] is illegal", h.queue_id),
             ));
         }
@@ -323,6 +323,11 @@ impl Broker {
                     .set(self.metrics.messages_in.get() + 1);
                 let mut resp = self.send_response(&cmd, &[r]);
                 resp.set_ext("queueId", qid);
+                // The Java broker answers a single send with transactionId = the message's
+                // UNIQ_KEY (SendResult.getTransactionId()); a batch has no single id.
+                if let Some(id) = crate::message::properties::find(&h.properties, keys::UNIQ_KEY) {
+                    resp.set_ext("transactionId", id);
+                }
                 resp
             }
             Err(e) => self.append_failed(&cmd, &e),

@@ -74,11 +74,13 @@ impl From<&TopicConfig> for TopicView {
 /// Why a topic name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicNameError {
-    #[error("the topic name is empty")]
+    #[error("The specified topic is blank.")]
     Empty,
-    #[error("the topic name is {len} bytes, longer than {TOPIC_NAME_MAX_BYTES}")]
+    #[error(
+        "The specified topic is longer than topic max length {TOPIC_NAME_MAX_BYTES} ({len} bytes)."
+    )]
     TooLong { len: usize },
-    #[error("the topic name `{name}` contains illegal characters; allowed are letters, digits, %, |, _ and -")]
+    #[error("The specified topic: {name}, contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$")]
     IllegalChars { name: String },
 }
 
