@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command of the project (README and .ci/run call exactly this):
 #   cargo fmt --check; cargo clippy --all-targets -- -D warnings; cargo test; cargo build --release;
-#   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop.
+#   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop;
+#   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -133,6 +134,22 @@ PYEOF
     echo "==> interop tests: $p passed, $f failed, $s skipped ($(( $(date +%s) - t0 )) s)"
 else
     note_failure "interop tests not run (release build or test env failed)"
+fi
+
+if [ "$release_ok" = 1 ]; then
+    echo "==> java interop (tests/java, official Java client against Bolide and the Java broker)"
+    rm -f "$OUT/java-counts"
+    OUT="$OUT" scripts/test-java.sh
+    rc=$?
+    if read -r p f s < "$OUT/java-counts" 2>/dev/null; then
+        passed=$((passed + p)); skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && { failed=$((failed + f)); failures+=("java interop: $f failed"); }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && note_failure "java interop: exit $rc"
+    else
+        note_failure "java interop: exit $rc without counts"
+    fi
+else
+    note_failure "java interop not run (release build failed)"
 fi
 
 echo

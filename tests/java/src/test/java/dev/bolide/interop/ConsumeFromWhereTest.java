@@ -133,7 +133,7 @@ class ConsumeFromWhereTest {
         }
         for (DefaultMQPushConsumer c : cs) {
             // Owning a queue means its start offset has been computed: later sends are "new".
-            Env.awaitTrue(() -> "broadcasting consumer owns all queues (owns " + Env.owned(c) + ")", 10_000, () -> Env.owned(c).size() == 4);
+            Env.awaitTrue(() -> "broadcasting consumer owns all queues (owns " + Env.owned(c, t[0]) + ")", 10_000, () -> Env.owned(c, t[0]).size() == 4);
         }
         Set<String> newer = send(p, t[0], "new", 8);
         Set<String> first = new TreeSet<>(old);

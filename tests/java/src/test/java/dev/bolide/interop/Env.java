@@ -164,21 +164,38 @@ final class Env {
         throw new IllegalStateException("no setMessageModel on " + consumer.getClass());
     }
 
-    /** Queues the push consumer currently owns (pulls from). */
-    static Set<MessageQueue> owned(DefaultMQPushConsumer c) {
-        return c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet();
-    }
-
-    /** Shuts down everything the test opened (producers, consumers), newest first is not needed. */
-    static void closeAll() {
-        for (AutoCloseable c : OPEN) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // a client that never started: nothing to stop
+    /**
+     * Queues of `topic` the push consumer currently owns (pulls from). The 4.9 client also pulls its group's
+     * retry topic (%RETRY%group) in clustering mode: those queues are not counted.
+     */
+    static Set<MessageQueue> owned(DefaultMQPushConsumer c, String topic) {
+        Set<MessageQueue> out = new java.util.HashSet<>();
+        for (MessageQueue mq : c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet()) {
+            if (mq.getTopic().equals(topic)) {
+                out.add(mq);
             }
         }
+        return out;
+    }
+
+    /**
+     * Shuts down everything the test opened, in the background: a 5.x client's shutdown waits seconds for
+     * its internal threads, and the next test does not depend on it (its names are all new).
+     */
+    static void closeAll() {
+        List<AutoCloseable> toClose = new java.util.ArrayList<>(OPEN);
         OPEN.clear();
+        for (AutoCloseable c : toClose) {
+            Thread t = new Thread(() -> {
+                try {
+                    c.close();
+                } catch (Exception ignored) {
+                    // a client that never started: nothing to stop
+                }
+            }, "close-client");
+            t.setDaemon(true);
+            t.start();
+        }
     }
 
     static void awaitTrue(String what, long timeoutMs, BooleanSupplier cond) {

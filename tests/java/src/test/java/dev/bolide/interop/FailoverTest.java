@@ -81,7 +81,8 @@ class FailoverTest {
             "needs two brokers registered with one NameServer (-Dbroker.second, -Dbroker.second.pid); "
                 + "Bolide has no cluster mode yet");
         String topic = Env.unique("JFailover");
-        try (Raw raw = new Raw()) {
+        Raw raw = Raw.shared();
+        {
             raw.createTopic(Env.BROKER_NOAUTO, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
             raw.createTopic(Env.BROKER_SECOND, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
         }
@@ -101,7 +102,7 @@ class FailoverTest {
         assertEquals(2, used.size(), "warm-up sends reached both brokers: " + used);
         // The second broker goes away; the producer's route (refreshed every 30 s) still lists its queues.
         ProcessHandle second = ProcessHandle.of(Long.parseLong(Env.BROKER_SECOND_PID)).orElseThrow();
-        second.destroy();
+        second.destroyForcibly(); // a crash: the quickest way for a broker to go (a graceful stop takes ~15 s)
         second.onExit().get(30, TimeUnit.SECONDS);
         List<String> brokers = new ArrayList<>();
         for (int i = 0; i < 8; i++) {

@@ -59,13 +59,13 @@ class PushConsumerTest {
         Map<String, Integer> b = new ConcurrentHashMap<>();
         DefaultMQPushConsumer ca = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(a));
         ca.start();
-        Env.awaitTrue("first consumer owns all 4 queues", 10_000, () -> Env.owned(ca).size() == 4);
+        Env.awaitTrue("first consumer owns all 4 queues", 10_000, () -> Env.owned(ca, topic).size() == 4);
         DefaultMQPushConsumer cb = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(b));
         cb.start();
         // Well before the client's own 20 s rebalance period: only the broker's notification makes this fast.
-        Env.awaitTrue(() -> "queues split 2/2 between the members (owned: a=" + Env.owned(ca) + " b=" + Env.owned(cb) + ")", 10_000, () -> {
-            Set<MessageQueue> qa = Env.owned(ca);
-            Set<MessageQueue> qb = Env.owned(cb);
+        Env.awaitTrue(() -> "queues split 2/2 between the members (owned: a=" + Env.owned(ca, topic) + " b=" + Env.owned(cb, topic) + ")", 10_000, () -> {
+            Set<MessageQueue> qa = Env.owned(ca, topic);
+            Set<MessageQueue> qb = Env.owned(cb, topic);
             Set<MessageQueue> all = new HashSet<>(qa);
             all.addAll(qb);
             return qa.size() == 2 && qb.size() == 2 && all.size() == 4;
@@ -97,7 +97,7 @@ class PushConsumerTest {
         ca.start();
         cb.start();
         Env.awaitTrue("both broadcasting consumers own all queues", 10_000,
-            () -> Env.owned(ca).size() == 4 && Env.owned(cb).size() == 4);
+            () -> Env.owned(ca, topic).size() == 4 && Env.owned(cb, topic).size() == 4);
         Set<String> sent = send(p, topic, "b-", 20);
         Env.awaitTrue(() -> "each consumer got 20 (a=" + a.size() + " b=" + b.size() + ")", 15_000, () -> a.size() >= 20 && b.size() >= 20);
         Env.quiet(300);

@@ -11,7 +11,7 @@ import org.apache.rocketmq.remoting.protocol.RemotingCommand;
  * names and sizes before sending, and turns route failures into its own exceptions). Request headers are set
  * as ext fields by name: their classes moved packages between 4.9 and 5.x.
  */
-final class Raw implements AutoCloseable {
+final class Raw {
     static final int SEND_MESSAGE = 10;
     static final int UPDATE_AND_CREATE_TOPIC = 17;
     static final int GET_ROUTEINFO_BY_TOPIC = 105;
@@ -27,9 +27,19 @@ final class Raw implements AutoCloseable {
     /** 5.x ResponseCode.INVALID_PARAMETER. */
     static final int INVALID_PARAMETER = 29;
 
+    private static Raw shared;
+
     private final NettyRemotingClient client;
 
-    Raw() {
+    /** One client for the JVM: starting and stopping a NettyRemotingClient costs seconds with 5.x. */
+    static synchronized Raw shared() {
+        if (shared == null) {
+            shared = new Raw();
+        }
+        return shared;
+    }
+
+    private Raw() {
         client = new NettyRemotingClient(new NettyClientConfig());
         client.start();
     }
@@ -77,10 +87,5 @@ final class Raw implements AutoCloseable {
     static String describe(RemotingCommand r) {
         return "code=" + r.getCode() + " remark=" + r.getRemark() + " ext=" + r.getExtFields()
             + (r.getBody() != null ? " body=" + new String(r.getBody(), StandardCharsets.UTF_8) : "");
-    }
-
-    @Override
-    public void close() {
-        client.shutdown();
     }
 }
