@@ -104,6 +104,18 @@ class SendTest {
     }
 
     @Test
+    void sendResultTransactionId() throws Exception {
+        // The Java broker answers every send with transactionId = the message's UNIQ_KEY (its msgId); a
+        // separate test so that its absence does not hide the other SendResult checks.
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JTxId");
+        Env.createTopic(p, topic, 4);
+        SendResult r = p.send(msg(topic, "tx-id"));
+        checkResult(r, topic);
+        assertEquals(r.getMsgId(), r.getTransactionId(), "transactionId of " + r);
+    }
+
+    @Test
     void asyncSend() throws Exception {
         DefaultMQProducer p = Env.producer();
         String topic = Env.unique("JAsync");
