@@ -52,20 +52,18 @@ class BadInputTest {
         assertEquals(ClientCodes.NOT_FOUND_TOPIC_EXCEPTION, e.getResponseCode(), "response code of " + e);
         assertTrue(e.getMessage().contains("No route info of this topic: " + topic), e.getMessage());
         Raw raw = Raw.shared();
-        {
-            // The NameServer has no route for it, nor for TBW102 (the auto-create template).
-            RemotingCommand r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", topic), null);
-            assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route of " + topic + ": " + Raw.describe(r));
-            r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", "TBW102"), null);
-            assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route of TBW102: " + Raw.describe(r));
-            if (!Env.BROKER_NOAUTO.isEmpty()) {
-                // A send straight to the broker is refused and creates nothing.
-                r = raw.send(Env.BROKER_NOAUTO, topic, "x".getBytes(StandardCharsets.UTF_8));
-                assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "send to " + topic + ": " + Raw.describe(r));
-                assertTrue(r.getRemark() != null && r.getRemark().contains(topic), Raw.describe(r));
-                r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", topic), null);
-                assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route after the refused send: " + Raw.describe(r));
-            }
+        // The NameServer has no route for it, nor for TBW102 (the auto-create template).
+        RemotingCommand r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", topic), null);
+        assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route of " + topic + ": " + Raw.describe(r));
+        r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", "TBW102"), null);
+        assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route of TBW102: " + Raw.describe(r));
+        if (!Env.BROKER_NOAUTO.isEmpty()) {
+            // A send straight to the broker is refused and creates nothing.
+            r = raw.send(Env.BROKER_NOAUTO, topic, "x".getBytes(StandardCharsets.UTF_8));
+            assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "send to " + topic + ": " + Raw.describe(r));
+            assertTrue(r.getRemark() != null && r.getRemark().contains(topic), Raw.describe(r));
+            r = raw.request(Env.NAMESRV_NOAUTO, Raw.GET_ROUTEINFO_BY_TOPIC, Map.of("topic", topic), null);
+            assertEquals(Raw.TOPIC_NOT_EXIST, r.getCode(), "route after the refused send: " + Raw.describe(r));
         }
     }
 
@@ -106,10 +104,8 @@ class BadInputTest {
         assertTrue(e.getMessage().contains("illegal characters"), e.getMessage());
         assertFalse(Env.BROKER.isEmpty(), "broker.addr not set");
         Raw raw = Raw.shared();
-        {
-            RemotingCommand r = raw.send(Env.BROKER, "bad topic!", "x".getBytes(StandardCharsets.UTF_8));
-            assertEquals(BrokerCodes.ILLEGAL_TOPIC, r.getCode(), "raw send to an illegal topic name: " + Raw.describe(r));
-        }
+        RemotingCommand r = raw.send(Env.BROKER, "bad topic!", "x".getBytes(StandardCharsets.UTF_8));
+        assertEquals(BrokerCodes.ILLEGAL_TOPIC, r.getCode(), "raw send to an illegal topic name: " + Raw.describe(r));
     }
 
     @Test

@@ -58,7 +58,7 @@ class ConsumeFromWhereTest {
         }
     }
 
-    /** Sends n messages "prefix-i"; returns the largest store timestamp seen (from the consumer side later). */
+    /** Sends n messages "prefix-i" round robin; returns their bodies. */
     static Set<String> send(DefaultMQProducer p, String topic, String prefix, int n) throws Exception {
         Set<String> sent = new TreeSet<>();
         for (int i = 0; i < n; i++) {

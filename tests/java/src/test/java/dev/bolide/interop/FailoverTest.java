@@ -82,10 +82,8 @@ class FailoverTest {
                 + "Bolide has no cluster mode yet");
         String topic = Env.unique("JFailover");
         Raw raw = Raw.shared();
-        {
-            raw.createTopic(Env.BROKER_NOAUTO, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
-            raw.createTopic(Env.BROKER_SECOND, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
-        }
+        raw.createTopic(Env.BROKER_NOAUTO, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
+        raw.createTopic(Env.BROKER_SECOND, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);
         DefaultMQProducer p = Env.producer(Env.NAMESRV_NOAUTO);
         Env.await("route over both brokers", 15_000, () -> {
             try {
