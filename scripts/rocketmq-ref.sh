@@ -14,7 +14,8 @@
 #       Starts only a broker (its own DIR) that registers with the NameServer already on NAMESRV_PORT: two
 #       brokers behind one NameServer make a cluster of two masters (producer fail-over tests).
 #   scripts/rocketmq-ref.sh stop DIR
-#       Stops both processes started with DIR (SIGTERM, SIGKILL after 15 s). Safe to call twice.
+#       Stops the processes started with DIR (SIGTERM; SIGKILL after REF_STOP_TIMEOUT s, default 15: the
+#       Java broker's graceful shutdown alone takes several seconds). Safe to call twice.
 #
 # Env: REF_HEAP (JVM heap of each process, default 384m), ROCKETMQ_VERSION (default: the one in
 #      tests/java/reference/pom.xml), JAVA (default java), MVN (default mvn).
@@ -116,7 +117,7 @@ stop_one() { # PIDFILE
     pid="$(cat "$f")"
     if kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        for _ in $(seq 1 $(( ${REF_STOP_TIMEOUT:-15} * 5 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
         kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$f"

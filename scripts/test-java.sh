@@ -101,7 +101,9 @@ cleanup() {
         kill "$pid" 2>/dev/null && { for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; kill -9 "$pid" 2>/dev/null; }
     done
     BOLIDE_PIDS=()
-    for d in "${REF_DIRS[@]}"; do scripts/rocketmq-ref.sh stop "$d" >/dev/null 2>&1; done
+    # In parallel, and without waiting long for the graceful shutdown: the data is thrown away.
+    for d in "${REF_DIRS[@]}"; do REF_STOP_TIMEOUT=5 scripts/rocketmq-ref.sh stop "$d" >/dev/null 2>&1 & done
+    wait
     REF_DIRS=()
 }
 trap 'cleanup; [ "${JAVA_KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
