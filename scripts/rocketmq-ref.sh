@@ -36,13 +36,16 @@ fetch() {
     command -v "$MVN" >/dev/null || die "Maven ($MVN) not found: install it (apt-get install maven)"
     local args=(-B -q -f "$REF_POM" dependency:copy-dependencies)
     [ -n "${ROCKETMQ_VERSION:-}" ] && args+=("-Drocketmq.version=$ROCKETMQ_VERSION")
-    if [ -f "$LIB/.complete" ] && [ "$(cat "$LIB/.complete")" = "${ROCKETMQ_VERSION:-default}" ]; then
+    # The copy is reused while the pom and the requested version are the same (the jars stay in ~/.m2).
+    local stamp
+    stamp="$(cksum < "$REF_POM") ${ROCKETMQ_VERSION:-}"
+    if [ -f "$LIB/.complete" ] && [ "$(cat "$LIB/.complete")" = "$stamp" ]; then
         return 0
     fi
     rm -rf "$LIB"
     "$MVN" "${args[@]}" || die "could not fetch rocketmq-namesrv/rocketmq-broker from Maven Central"
     ls "$LIB"/rocketmq-broker-*.jar >/dev/null 2>&1 || die "no rocketmq-broker jar in $LIB after fetch"
-    echo "${ROCKETMQ_VERSION:-default}" > "$LIB/.complete"
+    echo "$stamp" > "$LIB/.complete"
 }
 
 jvm() { # DIR NAME MAIN ARGS...
