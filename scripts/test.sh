@@ -2,7 +2,8 @@
 # THE test command of the project (README and .ci/run call exactly this):
 #   cargo fmt --check; cargo clippy --all-targets -- -D warnings; cargo test; cargo build --release;
 #   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop;
-#   scripts/test-go.sh (tests/go, official Go client).
+#   scripts/test-go.sh (tests/go, official Go client);
+#   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -137,6 +138,7 @@ else
 fi
 
 if [ "$release_ok" = 1 ]; then # Go client suite (tests/go); its TestMain starts the release binary
+    rm -f "$OUT/go-counts"
     OUT="$OUT" scripts/test-go.sh; rc=$?
     read -r gp gf gs 2>/dev/null < "$OUT/go-counts" || { gp=0; gf=0; gs=0; }
     passed=$((passed + gp)); skipped=$((skipped + gs))
@@ -144,6 +146,21 @@ if [ "$release_ok" = 1 ]; then # Go client suite (tests/go); its TestMain starts
     if [ "$rc" -ne 0 ] && [ "$gf" -eq 0 ]; then note_failure "scripts/test-go.sh (exit $rc)"; fi
 else
     note_failure "go interop tests not run (release build failed)"
+fi
+if [ "$release_ok" = 1 ]; then
+    echo "==> java interop (tests/java, official Java client against Bolide and the Java broker)"
+    rm -f "$OUT/java-counts"
+    OUT="$OUT" scripts/test-java.sh
+    rc=$?
+    if read -r p f s < "$OUT/java-counts" 2>/dev/null; then
+        passed=$((passed + p)); skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && { failed=$((failed + f)); failures+=("java interop: $f failed"); }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && note_failure "java interop: exit $rc"
+    else
+        note_failure "java interop: exit $rc without counts"
+    fi
+else
+    note_failure "java interop not run (release build failed)"
 fi
 
 echo

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The Java interop suite (tests/java, issue #8): the official Java client against Bolide AND against the
+# Apache RocketMQ broker (the reference, scripts/rocketmq-ref.sh) in one run, so that every difference shows.
+#
+#   scripts/test-java.sh            (scripts/test.sh runs it after the C++ interop step)
+#
+# 1. Checks for Java 11+ and Maven and downloads what the suite needs (both client versions, JUnit, the
+#    reference broker's jars) into ~/.m2 once per machine. Missing tools or an unreachable registry are a
+#    failure with the reason printed, never a silent pass.
+# 2. Starts two Bolide processes from the release binary ($BOLIDE_BIN, default
+#    ${CARGO_TARGET_DIR:-target}/release/bolide): one as configured by default, one with
+#    autoCreateTopicEnable=false; runs the suite with each client version in JAVA_CLIENTS.
+# 3. Stops them and starts the reference the same way (NameServer + broker, and NameServer + broker with
+#    auto-create off, plus a second broker on that NameServer for the fail-over test); runs the suite with
+#    each version in JAVA_REF_CLIENTS.
+# 4. Surefire XML goes to $OUT/java-<bolide|reference>-<client version>/, Maven's output to
+#    $OUT/java-<broker>-<version>.log, client logs under the work dir. Prints
+#    'java: N passed, N failed, N skipped' and writes "p f s" to $OUT/java-counts. Exit status 0 only when
+#    nothing failed. Everything started is stopped on exit (trap).
+#
+# Env: OUT (default ${CARGO_TARGET_DIR:-target}/test-output), BOLIDE_BIN,
+#      JAVA_CLIENTS (default "4.9.8 5.5.0"), JAVA_REF_CLIENTS (default "5.5.0 4.9.8"),
+#      JAVA_WORK_DIR (data dirs; a real filesystem, default ${CARGO_TARGET_DIR:-target}/java-interop),
+#      JAVA_PORT_BASE (default 24100; uses base..base+45), JAVA_RUN_TIMEOUT (s per suite run, default 600),
+#      JAVA_TEST (a Surefire -Dtest filter, e.g. 'SendTest'), JAVA_KEEP=1 (keep work dirs),
+#      JAVA_SKIP_REF=1 (Bolide only).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
+TARGET="$(abs "${CARGO_TARGET_DIR:-target}")"
+OUT="$(abs "${OUT:-$TARGET/test-output}")"
+BOLIDE_BIN="$(abs "${BOLIDE_BIN:-$TARGET/release/bolide}")"
+WORK="$(abs "${JAVA_WORK_DIR:-$TARGET/java-interop}")"
+CLIENTS="${JAVA_CLIENTS:-4.9.8 5.5.0}"
+REF_CLIENTS="${JAVA_REF_CLIENTS:-5.5.0 4.9.8}"
+BASE="${JAVA_PORT_BASE:-24100}"
+RUN_TIMEOUT="${JAVA_RUN_TIMEOUT:-600}"
+POM="$ROOT/tests/java/pom.xml"
+MVN=(mvn -B -q -f "$POM")
+MVN_LOUD=(mvn -B -f "$POM")
+mkdir -p "$OUT" "$WORK"
+rm -rf "$OUT"/java-bolide-* "$OUT"/java-reference-* "$OUT/java-counts"
+t_start=$(date +%s)
+
+extra_failures=0
+finish() { # prints and writes the counts from all reports, plus extra_failures
+    local p f s
+    read -r p f s < <(python3 - "$OUT" <<'PYEOF'
+import glob, sys, xml.etree.ElementTree as ET
+p = f = s = 0
+for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = {c.tag for c in case}
+        if kinds & {"failure", "error"}:
+            f += 1
+        elif "skipped" in kinds:
+            s += 1
+        else:
+            p += 1
+print(p, f, s)
+PYEOF
+)
+    f=$((${f:-0} + extra_failures))
+    echo "${p:-0} $f ${s:-0}" > "$OUT/java-counts"
+    echo "java: ${p:-0} passed, $f failed, ${s:-0} skipped ($(( $(date +%s) - t_start )) s)"
+    [ "$f" -eq 0 ]
+}
+give_up() { echo "test-java: $*" >&2; extra_failures=$((extra_failures + 1)); finish; exit 1; }
+
+# --- tools and downloads -----------------------------------------------------------------------------
+command -v java >/dev/null || give_up "java not found: install a JDK 11+ (Debian: apt-get install openjdk-17-jdk-headless)"
+command -v mvn >/dev/null || give_up "mvn not found: install Maven (Debian: apt-get install maven)"
+command -v python3 >/dev/null || give_up "python3 not found (reads the Surefire reports)"
+jv="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
+[ "${jv%%.*}" -ge 11 ] 2>/dev/null || give_up "Java $jv is too old: the suite needs 11+"
+[ -x "$BOLIDE_BIN" ] || give_up "no Bolide binary at $BOLIDE_BIN (cargo build --release, or set BOLIDE_BIN)"
+fstype="$(stat -f -c %T "$WORK")"
+case "$fstype" in tmpfs|ramfs|overlayfs|overlay) give_up "$WORK is on $fstype (no O_DIRECT): set JAVA_WORK_DIR to ext4/xfs" ;; esac
+
+echo "==> java: fetching the suite's dependencies (once per machine, into ~/.m2)"
+t0=$(date +%s)
+for v in $CLIENTS $REF_CLIENTS; do
+    # test-compile resolves the client, JUnit and the build plugins; the Surefire JUnit provider comes with
+    # the first test run.
+    "${MVN[@]}" test-compile "-Drocketmq.client.version=$v" >"$OUT/java-fetch-$v.log" 2>&1 \
+        || { tail -20 "$OUT/java-fetch-$v.log"; give_up "could not fetch/compile the suite for rocketmq-client $v (Maven Central unreachable?), see $OUT/java-fetch-$v.log"; }
+done
+if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
+    scripts/rocketmq-ref.sh fetch >"$OUT/java-fetch-ref.log" 2>&1 \
+        || { tail -20 "$OUT/java-fetch-ref.log"; give_up "could not fetch the reference broker (rocketmq-broker/namesrv), see $OUT/java-fetch-ref.log"; }
+fi
+echo "==> java: dependencies ready ($(( $(date +%s) - t0 )) s)"
+
+# --- processes -----------------------------------------------------------------------------------------
+BOLIDE_PIDS=()
+REF_DIRS=()
+cleanup() {
+    for pid in "${BOLIDE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null && { for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; kill -9 "$pid" 2>/dev/null; }
+    done
+    BOLIDE_PIDS=()
+    # In parallel, and without waiting long for the graceful shutdown: the data is thrown away.
+    for d in "${REF_DIRS[@]}"; do REF_STOP_TIMEOUT=5 scripts/rocketmq-ref.sh stop "$d" >/dev/null 2>&1 & done
+    wait
+    REF_DIRS=()
+}
+trap 'cleanup; [ "${JAVA_KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_bolide() { # NAME NAMESRV_PORT BROKER_PORT [--set K=V...]
+    local name="$1" nport="$2" bport="$3"; shift 3
+    local dir="$WORK/$name"
+    rm -rf "$dir"; mkdir -p "$dir"
+    local cmd=("$BOLIDE_BIN" serve --data-dir "$dir/data" --namesrv-port "$nport" --broker-port "$bport"
+        --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards 2 --segment-size $((64 << 20)) "$@")
+    command -v setpriv >/dev/null && cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}")
+    NO_COLOR=1 "${cmd[@]}" >"$dir/bolide.log" 2>&1 </dev/null &
+    local pid=$!
+    BOLIDE_PIDS+=("$pid")
+    local deadline=$(( $(date +%s) + 30 ))
+    until grep -q "bolide ready" "$dir/bolide.log" && port_open "$nport" && port_open "$bport"; do
+        kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/bolide.log"; return 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$dir/bolide.log"; return 1; }
+        sleep 0.1
+    done
+}
+
+run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
+    local kind="$1" v="$2"; shift 2
+    local reports="$OUT/java-$kind-$v" log="$OUT/java-$kind-$v.log" t0=$(date +%s)
+    mkdir -p "$reports"
+    local args=(test "-Drocketmq.client.version=$v" "-Dbroker.kind=$kind" "-Djava.reports=$reports"
+        "-Djava.clientlogs=$WORK/client-logs-$kind-$v" -Dmaven.test.failure.ignore=true "$@")
+    [ -n "${JAVA_TEST:-}" ] && args+=("-Dtest=$JAVA_TEST")
+    timeout -k 15 "$RUN_TIMEOUT" "${MVN_LOUD[@]}" "${args[@]}" >"$log" 2>&1
+    local rc=$?
+    grep -E "Tests run:|FAIL|ERROR\]" "$log" | grep -v "^\[ERROR\] *$" | sed -n '1,40p' | sed 's/^/    /'
+    if ! ls "$reports"/TEST-*.xml >/dev/null 2>&1; then
+        echo "==> java $kind $v: no Surefire report (exit $rc), see $log"
+        extra_failures=$((extra_failures + 1))
+    elif [ "$rc" -ne 0 ]; then
+        echo "==> java $kind $v: Maven exit $rc (timeout after $RUN_TIMEOUT s or build error), see $log"
+        extra_failures=$((extra_failures + 1))
+    fi
+    echo "==> java $kind $v: $(( $(date +%s) - t0 )) s"
+}
+
+# --- Bolide ----------------------------------------------------------------------------------------------
+NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14))
+echo "==> java: Bolide ($BOLIDE_BIN)"
+if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false; then
+    for v in $CLIENTS; do
+        run_suite bolide "$v" "-Dnamesrv=127.0.0.1:$NS" "-Dbroker.addr=127.0.0.1:$BR" \
+            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2"
+    done
+else
+    echo "==> java: Bolide did not start"
+    extra_failures=$((extra_failures + 1))
+fi
+cleanup
+
+# --- the reference -------------------------------------------------------------------------------------
+if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
+    RNS=$((BASE + 20)); RBR=$((BASE + 24)); RNS2=$((BASE + 30)); RBR2=$((BASE + 34)); RBR3=$((BASE + 44))
+    echo "==> java: reference (Apache RocketMQ $(ls tests/java/reference/target/lib/rocketmq-broker-*.jar | sed 's/.*broker-//; s/\.jar//'))"
+    t0=$(date +%s)
+    rm -rf "$WORK/ref" "$WORK/ref-noauto" "$WORK/ref-second"
+    REF_DIRS+=("$WORK/ref" "$WORK/ref-noauto" "$WORK/ref-second")
+    scripts/rocketmq-ref.sh start "$WORK/ref" "$RNS" "$RBR" >"$OUT/java-ref-start.log" 2>&1 &
+    a=$!
+    scripts/rocketmq-ref.sh start "$WORK/ref-noauto" "$RNS2" "$RBR2" autoCreateTopicEnable=false >"$OUT/java-ref-noauto-start.log" 2>&1 &
+    b=$!
+    if wait "$a" && wait "$b"; then
+        echo "==> java: reference up ($(( $(date +%s) - t0 )) s)"
+        for v in $REF_CLIENTS; do
+            # The fail-over test stops the second broker: (re)start it for each run.
+            scripts/rocketmq-ref.sh stop "$WORK/ref-second" >/dev/null 2>&1
+            second=()
+            if scripts/rocketmq-ref.sh add-broker "$WORK/ref-second" "$RNS2" "$RBR3" autoCreateTopicEnable=false >"$OUT/java-ref-second-start.log" 2>&1; then
+                second=("-Dbroker.second=127.0.0.1:$RBR3" "-Dbroker.second.pid=$(cat "$WORK/ref-second/broker.pid")")
+            else
+                echo "==> java: second reference broker did not start (fail-over test will skip), see $OUT/java-ref-second-start.log"
+                extra_failures=$((extra_failures + 1))
+            fi
+            run_suite reference "$v" "-Dnamesrv=127.0.0.1:$RNS" "-Dbroker.addr=127.0.0.1:$RBR" \
+                "-Dnamesrv.noauto=127.0.0.1:$RNS2" "-Dbroker.noauto=127.0.0.1:$RBR2" "${second[@]}"
+        done
+    else
+        cat "$OUT"/java-ref-*start.log | tail -30
+        echo "==> java: the reference did not start"
+        extra_failures=$((extra_failures + 1))
+    fi
+    cleanup
+fi
+
+python3 - "$OUT" <<'PYEOF'
+import glob, os, sys, xml.etree.ElementTree as ET
+rows = {}
+for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
+    run = os.path.basename(os.path.dirname(path))[len("java-"):]
+    for c in ET.parse(path).getroot().iter("testcase"):
+        kinds = {x.tag for x in c}
+        r = "FAIL" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds else "ok"
+        rows.setdefault(c.get("classname", "").split(".")[-1] + "." + c.get("name", ""), {})[run] = (r, float(c.get("time", 0)))
+runs = sorted({r for v in rows.values() for r in v})
+print("==> java results per scenario (" + ", ".join(runs) + "):")
+for name in sorted(rows):
+    print("    %-62s %s" % (name, "  ".join("%4s %5.1fs" % rows[name].get(r, ("-", 0)) for r in runs)))
+PYEOF
+finish

@@ -1,0 +1,111 @@
+package dev.bolide.interop;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Push consumers: clustering (a group shares the queues; the broker tells members when the group changes,
+ * NOTIFY_CONSUMER_IDS_CHANGED, so they rebalance at once) and broadcasting (every member gets everything).
+ */
+class PushConsumerTest {
+    @AfterEach
+    void close() {
+        Env.closeAll();
+    }
+
+    /** Records, per consumer, how many times each body arrived. */
+    static MessageListenerConcurrently counting(Map<String, Integer> counts) {
+        return (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                counts.merge(new String(m.getBody(), StandardCharsets.UTF_8), 1, Integer::sum);
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        };
+    }
+
+    static Set<String> send(DefaultMQProducer p, String topic, String prefix, int n) throws Exception {
+        Set<String> sent = new HashSet<>();
+        for (int i = 0; i < n; i++) {
+            p.send(new Message(topic, "TagA", (prefix + i).getBytes(StandardCharsets.UTF_8)));
+            sent.add(prefix + i);
+        }
+        return sent;
+    }
+
+    @Test
+    void clusteringTwoConsumersShareQueuesNoLossNoDup() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JCluster");
+        Env.createTopic(p, topic, 4);
+        String group = Env.unique("CGCluster");
+        Map<String, Integer> a = new ConcurrentHashMap<>();
+        Map<String, Integer> b = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer ca = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(a));
+        ca.start();
+        Env.awaitTrue("first consumer owns all 4 queues", 10_000, () -> Env.owned(ca, topic).size() == 4);
+        DefaultMQPushConsumer cb = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(b));
+        cb.start();
+        // Well before the client's own 20 s rebalance period: only the broker's notification makes this fast.
+        Env.awaitTrue(() -> "queues split 2/2 between the members (owned: a=" + Env.owned(ca, topic) + " b=" + Env.owned(cb, topic) + ")", 10_000, () -> {
+            Set<MessageQueue> qa = Env.owned(ca, topic);
+            Set<MessageQueue> qb = Env.owned(cb, topic);
+            Set<MessageQueue> all = new HashSet<>(qa);
+            all.addAll(qb);
+            return qa.size() == 2 && qb.size() == 2 && all.size() == 4;
+        });
+        Set<String> sent = send(p, topic, "c-", 40);
+        Env.awaitTrue(() -> "40 messages consumed by the group (a=" + a.size() + " b=" + b.size() + ")", 15_000, () -> a.size() + b.size() >= 40);
+        Env.quiet(300);
+        Set<String> got = new HashSet<>(a.keySet());
+        got.addAll(b.keySet());
+        assertEquals(sent, got, "no loss");
+        Set<String> both = new HashSet<>(a.keySet());
+        both.retainAll(b.keySet());
+        assertTrue(both.isEmpty(), "delivered to both members: " + both);
+        assertTrue(a.values().stream().allMatch(x -> x == 1) && b.values().stream().allMatch(x -> x == 1),
+            "duplicates: a=" + a + " b=" + b);
+        assertTrue(!a.isEmpty() && !b.isEmpty(), "both members consumed: a=" + a.size() + " b=" + b.size());
+    }
+
+    @Test
+    void broadcastingEveryConsumerGetsAll() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JBroadcast");
+        Env.createTopic(p, topic, 4);
+        String group = Env.unique("CGBroadcast");
+        Map<String, Integer> a = new ConcurrentHashMap<>();
+        Map<String, Integer> b = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer ca = Env.pushConsumer(group, topic, "*", true, ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET, counting(a));
+        DefaultMQPushConsumer cb = Env.pushConsumer(group, topic, "*", true, ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET, counting(b));
+        ca.start();
+        cb.start();
+        Env.awaitTrue("both broadcasting consumers own all queues", 10_000,
+            () -> Env.owned(ca, topic).size() == 4 && Env.owned(cb, topic).size() == 4);
+        Set<String> sent = send(p, topic, "b-", 20);
+        Env.awaitTrue(() -> "each consumer got 20 (a=" + a.size() + " b=" + b.size() + ")", 15_000, () -> a.size() >= 20 && b.size() >= 20);
+        Env.quiet(300);
+        assertEquals(sent, a.keySet());
+        assertEquals(sent, b.keySet());
+        assertTrue(a.values().stream().allMatch(x -> x == 1) && b.values().stream().allMatch(x -> x == 1),
+            "duplicates: a=" + a + " b=" + b);
+        List<MessageQueue> mqs = p.fetchPublishMessageQueues(topic);
+        assertEquals(4, mqs.size());
+    }
+}
