@@ -20,10 +20,18 @@
 //!   connection only bumps counters (`mark` on every phase change and every whole frame, `written`
 //!   on every write); the sweeper notices when they stop moving.
 //!
-//! What one shard can hold for its connections, whatever peers do:
-//! `shard_frame_buffer_bytes_max + shard_connections_max × (READ_BUFFER_MAX + outbound max + one
-//! response per in-flight request)`, where a connection's own read buffer is at most
-//! [`FRAME_UNBUDGETED_BYTES`] + [`READ_CHUNK_BYTES`] plus its read chunk.
+//! What one shard can hold for its connections, whatever peers do (request and response bytes):
+//! ```text
+//!   shard_frame_buffer_bytes_max                                  large frames, received or being served
+//! + shard_connections_max × ( READ_CHUNK_BYTES                    the read chunk
+//!                           + FRAME_UNBUDGETED_BYTES + READ_CHUNK_BYTES   its own frame buffer
+//!                           + connection_outbound_bytes_max       queued answers when reading stops
+//!                           + connection_inflight_max × largest answer )  answers of requests already taken
+//! ```
+//! The last term is why `connection_inflight_max` matters: a pull's answer can be far larger than
+//! its request. Under a flood the budget is shared first come, first served (glommio's semaphore
+//! lets a smaller grant pass a larger waiting one), so a large frame of a well-behaved client may
+//! wait, at most `frame_timeout_ms`, for budget held by peers that are about to time out.
 //!
 //! Runs on its shard only (`Rc`, `Cell`); no `RefCell` borrow is held across an `.await`.
 
@@ -499,6 +507,15 @@ impl Edge {
             return;
         }
         self.reported_ms.set(now_ms);
+        let refused = m.refused_conn_cap - self.reported.borrow().refused_conn_cap;
+        if refused > 0 {
+            tracing::warn!(
+                shard = %self.shard,
+                refused,
+                shard_connections_max = self.limits.shard_connections_max,
+                "connections refused (reset at once): the shard holds its share of connections_max"
+            );
+        }
         tracing::info!(
             shard = %self.shard,
             open = m.open,
