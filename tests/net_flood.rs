@@ -49,6 +49,13 @@ const IDLE: usize = 550;
 const TOPIC: &str = "FloodIT";
 const QUEUES: i32 = 4;
 const BODY_BYTES: usize = 1024;
+/// Large messages (frames over 64 KiB: they go through the frame budget), sent before and after
+/// the flood, to a queue the slow readers do not pull. During a flood that keeps the budget full a
+/// large frame waits behind the hostile ones and is closed after `frame_timeout_ms` (a known limit,
+/// see `net::edge`), so during the flood the client sends only small messages.
+const BIG_BODY_BYTES: usize = 1 << 20;
+const BIG: u64 = 1 << 62;
+const BIG_QUEUE: i32 = 3;
 const PREFILL: usize = 1_500;
 const FLOOD: Duration = Duration::from_secs(15);
 /// A pull of 32 records of a 1 KiB body: records, headers and frame, rounded up.
@@ -216,9 +223,15 @@ fn pull_header(queue_id: i32, offset: i64) -> PullMessageHeader {
     }
 }
 
+/// Message `n`'s body: 1 KiB, or 1 MiB when `n` has the `BIG` bit.
 fn body_of(n: u64) -> Vec<u8> {
     let mut b = format!("msg-{n}-").into_bytes();
-    b.resize(BODY_BYTES, b'x');
+    let size = if n & BIG != 0 {
+        BIG_BODY_BYTES
+    } else {
+        BODY_BYTES
+    };
+    b.resize(size, b'x');
     b
 }
 
@@ -438,7 +451,12 @@ async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u1
         let bodies: Vec<(u64, Vec<u8>)> = (0..count)
             .map(|_| {
                 *n += 1;
-                (*n, body_of(*n))
+                let num = if queue == BIG_QUEUE && n.is_multiple_of(2) {
+                    *n | BIG
+                } else {
+                    *n
+                };
+                (num, body_of(num))
             })
             .collect();
         let futs: Vec<_> = bodies
@@ -466,10 +484,19 @@ async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u1
             acked[0].insert(r.header.queue_offset, *num);
         }
     }
+    for _ in 0..2 {
+        let (bodies, futs) = send_window(&conn, &mut n, BIG_QUEUE, 4);
+        for ((num, _), f) in bodies.iter().zip(futs) {
+            let r = f.await.unwrap();
+            assert_eq!(r.status, SendStatus::Ok);
+            acked[BIG_QUEUE as usize].insert(r.header.queue_offset, *num);
+        }
+    }
     started.store(true, Ordering::SeqCst);
     let mut round = 0;
     while !stop.load(Ordering::SeqCst) {
-        let queue = round % QUEUES;
+        // Small messages only: queues 0 to 2.
+        let queue = round % BIG_QUEUE;
         round += 1;
         let t = Instant::now();
         let (bodies, futs) = send_window(&conn, &mut n, queue, 8);
@@ -487,6 +514,15 @@ async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u1
             .expect("pull during the flood");
         slowest = slowest.max(t.elapsed().as_millis());
         check_pulled(&pulled, &acked[q], &mut next_read[q]);
+    }
+    // After the flood: large messages go through again.
+    for _ in 0..2 {
+        let (bodies, futs) = send_window(&conn, &mut n, BIG_QUEUE, 4);
+        for ((num, _), f) in bodies.iter().zip(futs) {
+            let r = f.await.expect("large send after the flood");
+            assert_eq!(r.status, SendStatus::Ok);
+            acked[BIG_QUEUE as usize].insert(r.header.queue_offset, *num);
+        }
     }
     // Every acknowledged message reads back.
     for q in 0..QUEUES as usize {
@@ -567,10 +603,10 @@ fn flood_of_hostile_connections_leaves_a_real_client_alone_within_the_memory_bou
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    stop_client.store(true, Ordering::SeqCst);
-    let (sent, slowest_ms) = client.join().unwrap();
     stop_flood.store(true, Ordering::SeqCst);
-    flooder.join().unwrap();
+    flooder.join().expect("flood thread");
+    stop_client.store(true, Ordering::SeqCst);
+    let (sent, slowest_ms) = client.join().expect("client thread");
     let counters = broker.stop_and_count();
     eprintln!(
         "flood: base RSS {} MiB, peak {} MiB, bound {} MiB; client sent {sent} (slowest request {slowest_ms} ms); \
