@@ -3,7 +3,8 @@
 //! connections at once while one well-behaved client (`bolide::client::Conn`) keeps sending and
 //! pulling. Hostile peers, reconnecting when closed:
 //! - partial frames: a valid prefix declaring 8 to 16 MiB, then 4 MiB of it, then nothing;
-//! - slow readers: 100 pipelined pulls (about 37 KiB of answer each), a 4 KiB receive buffer, never read;
+//! - slow readers: 100 (or 3) pipelined pulls (about 37 KiB of answer each), a 4 KiB receive
+//!   buffer, never read;
 //! - garbage: HTTP, random bytes, a whole frame with a broken JSON header;
 //! - half-closed: pipelined requests (or half a frame), then FIN, never read;
 //! - idle: connect and say nothing (they hold slots, so later peers meet the connection cap).
@@ -35,7 +36,7 @@ const SHARDS: usize = 2;
 const SHARD_BUDGET_BYTES: usize = 32 << 20;
 const CONNECTIONS_MAX: usize = 1200;
 const OUTBOUND_MAX_BYTES: usize = 64 << 10;
-const INFLIGHT_MAX: usize = 16;
+const SHARD_OUTBOUND_BYTES: usize = 8 << 20;
 const TIMEOUT_MS: u64 = 2_000;
 
 const PARTIAL: usize = 400;
@@ -61,14 +62,20 @@ const FLOOD: Duration = Duration::from_secs(15);
 /// A pull of 32 records of a 1 KiB body: records, headers and frame, rounded up.
 const PULL_RESPONSE_MAX_BYTES: usize = 40 << 10;
 
-/// What the broker may hold beyond its RSS before the flood and its frame budget:
+/// What the broker may hold beyond its RSS before the flood and its frame budget (`net::edge`
+/// states the sum):
 /// - every connection's own buffers: read chunk (16 KiB), the unbudgeted frame buffer (64 KiB plus
 ///   one chunk) and the writer's kept buffer (64 KiB): 160 KiB each, for the cap of connections;
-/// - every slow reader's queue: the outbound cap plus one answer per in-flight request;
+/// - each shard's queued answers: `shard_outbound_bytes_max` plus one answer, plus what a burst
+///   answers before the next sweep sees it stuck: at most every pipelined pull of the slow readers;
 /// - 64 MiB for everything else (the client's traffic, tasks, allocator slack).
+///
+/// `connection_inflight_max` stays at its default (4096): slow readers' pipelined pulls are all
+/// taken, and the shard's outbound limit closes them (`closed_outbound_overflow`).
 fn allowance_bytes() -> usize {
     CONNECTIONS_MAX * (160 << 10)
-        + SLOW * (OUTBOUND_MAX_BYTES + INFLIGHT_MAX * PULL_RESPONSE_MAX_BYTES)
+        + SHARDS * (SHARD_OUTBOUND_BYTES + PULL_RESPONSE_MAX_BYTES)
+        + SLOW.div_ceil(2) * SLOW_PULLS * PULL_RESPONSE_MAX_BYTES
         + (64 << 20)
 }
 
@@ -99,7 +106,7 @@ impl Broker {
             format!("frame_timeout_ms={TIMEOUT_MS}"),
             format!("outbound_stall_timeout_ms={TIMEOUT_MS}"),
             format!("writeBufferHighWaterMark={OUTBOUND_MAX_BYTES}"),
-            format!("connection_inflight_max={INFLIGHT_MAX}"),
+            format!("shard_outbound_bytes_max={SHARD_OUTBOUND_BYTES}"),
             format!("cache_bytes_max={}", 16 << 20),
         ];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bolide"));
@@ -312,7 +319,9 @@ impl Peer {
                 self.filler = PARTIAL_SENT_BYTES;
                 out
             }
-            Kind::Slow => pulls.to_vec(),
+            // Half pipeline 100 pulls; half ask 3 questions and then wait, over their cap, idle.
+            Kind::Slow if self.n.is_multiple_of(2) => pulls.to_vec(),
+            Kind::Slow => pulls[..pulls.len() / SLOW_PULLS * 3].to_vec(),
             Kind::Garbage => match self.n % 3 {
                 0 => b"GET / HTTP/1.1\r\nHost: broker\r\n\r\n".to_vec(),
                 1 => {
@@ -628,6 +637,7 @@ fn flood_of_hostile_connections_leaves_a_real_client_alone_within_the_memory_bou
         "closed_frame_timeout",
         "closed_budget_timeout",
         "closed_outbound_stalled",
+        "closed_outbound_overflow",
         "closed_by_peer",
         "budget_waits",
         "outbound_pauses",

@@ -72,6 +72,9 @@ pub struct BrokerConfig {
     /// Response bytes queued for one connection above which its requests are no longer read
     /// (RocketMQ `writeBufferHighWaterMark`); reading resumes below half of it.
     pub connection_outbound_bytes_max: usize,
+    /// Per shard: response bytes queued for all connections. Past it, a connection over its own
+    /// `connection_outbound_bytes_max` whose peer read nothing since the last sweep is closed at once.
+    pub shard_outbound_bytes_max: usize,
     /// A connection over `connection_outbound_bytes_max` whose peer reads nothing for this long is closed.
     pub outbound_stall_timeout_ms: u64,
     /// A connection with no complete frame and no write for this long is closed; 0 = never
@@ -113,6 +116,7 @@ impl Default for BrokerConfig {
             shard_frame_buffer_bytes_max: 64 << 20,
             frame_timeout_ms: 30_000,
             connection_outbound_bytes_max: 1 << 20,
+            shard_outbound_bytes_max: 256 << 20,
             outbound_stall_timeout_ms: 30_000,
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
@@ -255,6 +259,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["writeBufferHighWaterMark"],
     },
     Key {
+        name: "shard_outbound_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
         name: "outbound_stall_timeout_ms",
         rocketmq: &[],
     },
@@ -375,6 +383,7 @@ impl BrokerConfig {
             "connection_outbound_bytes_max" => {
                 self.connection_outbound_bytes_max = parse_num(key, v)?
             }
+            "shard_outbound_bytes_max" => self.shard_outbound_bytes_max = parse_num(key, v)?,
             "outbound_stall_timeout_ms" => self.outbound_stall_timeout_ms = parse_num(key, v)?,
             "connection_idle_timeout_ms" if key == "serverChannelMaxIdleTimeSeconds" => {
                 let secs: u64 = parse_num(key, v)?;
@@ -504,6 +513,11 @@ impl BrokerConfig {
         }
         if self.connection_outbound_bytes_max < 4096 {
             return bad("connection_outbound_bytes_max must be at least 4096".into());
+        }
+        if self.shard_outbound_bytes_max < self.connection_outbound_bytes_max {
+            return bad(
+                "shard_outbound_bytes_max must be at least connection_outbound_bytes_max".into(),
+            );
         }
         for (name, ms) in [
             ("frame_timeout_ms", self.frame_timeout_ms),
@@ -689,5 +703,7 @@ mod tests {
         assert!(e.contains("connection_idle_timeout_ms"), "{e}");
         let e = refused(&|c| c.connection_outbound_bytes_max = 100);
         assert!(e.contains("connection_outbound_bytes_max"), "{e}");
+        let e = refused(&|c| c.shard_outbound_bytes_max = 1000);
+        assert!(e.contains("shard_outbound_bytes_max"), "{e}");
     }
 }

@@ -30,6 +30,8 @@ pub struct NetMetrics {
     pub closed_budget_timeout: u64,
     /// Over `connection_outbound_bytes_max` with no byte written for `outbound_stall_timeout_ms`.
     pub closed_outbound_stalled: u64,
+    /// Over its own outbound cap, no progress, while the shard is over `shard_outbound_bytes_max`.
+    pub closed_outbound_overflow: u64,
     /// Nothing read or written for `connection_idle_timeout_ms`.
     pub closed_idle: u64,
     /// Closed when the process stopped.
@@ -38,6 +40,9 @@ pub struct NetMetrics {
     pub budget_waits: u64,
     /// Times reading a connection paused because its responses were not read (backpressure).
     pub outbound_pauses: u64,
+    /// Response bytes queued on the shard now, and the most ever queued.
+    pub outbound_queued_bytes: u64,
+    pub outbound_peak_bytes: u64,
     /// Frame budget in use now, and the most ever in use (bytes).
     pub budget_in_use_bytes: u64,
     pub budget_peak_bytes: u64,

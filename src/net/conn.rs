@@ -135,6 +135,8 @@ pub async fn serve_connection<H: Handler>(
             killed
         }
     };
+    // Answers still queued are dropped with the writer: give their bytes back to the shard.
+    state.sub_queued(state.queued());
     if !matches!(end, CloseReason::Peer | CloseReason::Shutdown) {
         tracing::debug!(%peer, reason = ?end, "connection closed");
     }

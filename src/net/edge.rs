@@ -14,7 +14,13 @@
 //!   deadlock the way growing partial grants would. Smaller frames use the connection's own buffer.
 //! - **Outbound**: response bytes queued for a connection are counted; above
 //!   `connection_outbound_bytes_max` its requests are not read (nor dispatched) until the writer got
-//!   them below half of it.
+//!   them below half of it. Requests already taken still answer (up to `connection_inflight_max`
+//!   of them, and a pull's answer can be 4 MiB), so the shard also counts all queued answers: past
+//!   `shard_outbound_bytes_max`, a connection that is over its own cap and was stuck at the last
+//!   sweep is closed the moment another answer is queued for it ([`overflows`]), and the sweeper
+//!   closes stuck ones, largest first, until the rest fits ([`overflow_victims`]). Answers produced
+//!   within one sweep interval by requests taken before any answer was queued (a pipelined burst)
+//!   can exceed the limit until the next sweep: this bound is enforced at sweep granularity.
 //! - **Time**: a sweeper looks at every connection every [`SWEEP_INTERVAL`] and closes those whose
 //!   current phase lasted too long ([`rule`], the table below). The hot path reads no clock: a
 //!   connection only bumps counters (`mark` on every phase change and every whole frame, `written`
@@ -23,13 +29,13 @@
 //! What one shard can hold for its connections, whatever peers do (request and response bytes):
 //! ```text
 //!   shard_frame_buffer_bytes_max                                  large frames, received or being served
+//! + shard_outbound_bytes_max + largest answer                     answers queued on the shard,
+//!   + answers produced within one sweep interval (bursts, above)
 //! + shard_connections_max × ( READ_CHUNK_BYTES                    the read chunk
-//!                           + FRAME_UNBUDGETED_BYTES + READ_CHUNK_BYTES   its own frame buffer
-//!                           + connection_outbound_bytes_max       queued answers when reading stops
-//!                           + connection_inflight_max × largest answer )  answers of requests already taken
+//!                           + FRAME_UNBUDGETED_BYTES + READ_CHUNK_BYTES )  its own frame buffer
 //! ```
-//! The last term is why `connection_inflight_max` matters: a pull's answer can be far larger than
-//! its request. Under a flood the budget is shared first come, first served (glommio's semaphore
+//! (plus, per connection whose peer keeps reading, its outbound cap and what its in-flight requests
+//! answer before the next sweep sees it stop). Under a flood the budget is shared first come, first served (glommio's semaphore
 //! lets a smaller grant pass a larger waiting one), so a large frame of a well-behaved client may
 //! wait, at most `frame_timeout_ms`, for budget held by peers that are about to time out.
 //!
@@ -68,6 +74,7 @@ pub struct ConnLimits {
     pub shard_frame_buffer_bytes_max: usize,
     pub frame_timeout_ms: u64,
     pub outbound_bytes_max: usize,
+    pub shard_outbound_bytes_max: usize,
     pub outbound_stall_timeout_ms: u64,
     /// 0 = never.
     pub idle_timeout_ms: u64,
@@ -82,6 +89,7 @@ impl ConnLimits {
             shard_frame_buffer_bytes_max: cfg.shard_frame_buffer_bytes_max,
             frame_timeout_ms: cfg.frame_timeout_ms,
             outbound_bytes_max: cfg.connection_outbound_bytes_max,
+            shard_outbound_bytes_max: cfg.shard_outbound_bytes_max,
             outbound_stall_timeout_ms: cfg.outbound_stall_timeout_ms,
             idle_timeout_ms: cfg.connection_idle_timeout_ms,
         }
@@ -113,6 +121,7 @@ pub enum CloseReason {
     FrameTimeout,
     BudgetTimeout,
     OutboundStalled,
+    OutboundOverflow,
     Idle,
     Shutdown,
 }
@@ -125,6 +134,7 @@ impl CloseReason {
             CloseReason::FrameTimeout => &mut m.closed_frame_timeout,
             CloseReason::BudgetTimeout => &mut m.closed_budget_timeout,
             CloseReason::OutboundStalled => &mut m.closed_outbound_stalled,
+            CloseReason::OutboundOverflow => &mut m.closed_outbound_overflow,
             CloseReason::Idle => &mut m.closed_idle,
             CloseReason::Shutdown => &mut m.closed_shutdown,
         };
@@ -164,6 +174,9 @@ pub struct Rule {
 /// | Draining     | a write, or nothing queued          | outbound stall timeout       | OutboundStalled  |
 /// | WaitInflight | —                                   | none (the broker's own work) | —                |
 ///
+/// An `Idle` connection over its outbound cap (a peer that asked a few questions and reads no
+/// answer) is judged as `WaitOutbound`.
+///
 /// A frame's clock starts at its first byte, and again when its budget is granted (waiting for
 /// budget is the shard's doing, so it has its own limit). A long-polled pull in flight keeps
 /// `Draining` alive: nothing is queued while it is parked.
@@ -198,6 +211,41 @@ pub fn rule(phase: Phase, l: &ConnLimits) -> Rule {
     }
 }
 
+/// Whether queuing an answer for a connection closes it at once, to keep the shard's queued answers
+/// bounded.
+///
+/// | shard over `shard_outbound_bytes_max` | connection over its own cap | stuck | close |
+/// |---------------------------------------|-----------------------------|-------|-------|
+/// | no                                    | any                         | any   | no    |
+/// | yes                                   | no                          | any   | no    |
+/// | yes                                   | yes                         | no    | no    |
+/// | yes                                   | yes                         | yes   | yes   |
+///
+/// Stuck: answers were already queued when the sweeper last looked, and none was written since.
+/// Connections under their own cap are never blamed (their sum is bounded by the connection cap),
+/// nor is a peer that is reading (it is merely behind), nor one that was idle until this answer
+/// (a long-polling consumer whose pull just got a large answer).
+pub fn overflows(shard_over: bool, conn_over: bool, stuck: bool) -> bool {
+    shard_over && conn_over && stuck
+}
+
+/// Which stuck connections over their own cap (`(index, queued bytes)`) the sweeper closes when the
+/// shard holds `total` queued bytes against `limit`: the largest first, until the rest fits.
+pub fn overflow_victims(total: usize, limit: usize, stuck: &[(usize, usize)]) -> Vec<usize> {
+    let mut by_size = stuck.to_vec();
+    by_size.sort_by_key(|&(_, queued)| std::cmp::Reverse(queued));
+    let mut left = total;
+    let mut out = Vec::new();
+    for (i, queued) in by_size {
+        if left <= limit {
+            break;
+        }
+        left = left.saturating_sub(queued);
+        out.push(i);
+    }
+    out
+}
+
 /// One connection as its reader, its writer and the sweeper share it.
 #[derive(Debug)]
 pub struct ConnState {
@@ -208,6 +256,10 @@ pub struct ConnState {
     written: Cell<u64>,
     /// Response bytes queued and not yet written (estimated per command, see `conn::outbound_size`).
     queued: Cell<usize>,
+    /// The same, summed over the shard's connections (shared with the [`Edge`]).
+    shard_queued: Rc<Cell<usize>>,
+    outbound_max: usize,
+    shard_outbound_max: usize,
     /// Set to end the connection now (no draining).
     kill: Cell<Option<CloseReason>>,
     /// Set when the process stops: stop reading, answer what was read.
@@ -217,22 +269,31 @@ pub struct ConnState {
     /// The sweeper's view: `mark` and `written` when last seen moving, and since when.
     seen_mark: Cell<u64>,
     seen_written: Cell<u64>,
+    /// Whether answers were queued when the sweeper last looked.
+    seen_queued: Cell<bool>,
+    /// Whether it was stuck (see [`overflows`]) when the sweeper last looked.
+    stuck_at_sweep: Cell<bool>,
     since_ms: Cell<u64>,
 }
 
 impl ConnState {
-    fn new(now_ms: u64) -> ConnState {
+    fn new(now_ms: u64, shard_queued: Rc<Cell<usize>>, limits: &ConnLimits) -> ConnState {
         ConnState {
             phase: Cell::new(Phase::Idle),
             mark: Cell::new(0),
             written: Cell::new(0),
             queued: Cell::new(0),
+            shard_queued,
+            outbound_max: limits.outbound_bytes_max,
+            shard_outbound_max: limits.shard_outbound_bytes_max,
             kill: Cell::new(None),
             stop: Cell::new(false),
             end_waker: RefCell::new(None),
             drain_waker: RefCell::new(None),
             seen_mark: Cell::new(0),
             seen_written: Cell::new(0),
+            seen_queued: Cell::new(false),
+            stuck_at_sweep: Cell::new(false),
             since_ms: Cell::new(now_ms),
         }
     }
@@ -257,12 +318,29 @@ impl ConnState {
         self.queued.get()
     }
 
+    /// An answer of `bytes` was queued; closes the connection if that overflows the shard ([`overflows`]).
     pub fn add_queued(&self, bytes: usize) {
         self.queued.set(self.queued.get() + bytes);
+        self.shard_queued.set(self.shard_queued.get() + bytes);
+        if overflows(
+            self.shard_queued.get() > self.shard_outbound_max,
+            self.queued.get() > self.outbound_max,
+            self.stuck(),
+        ) {
+            self.kill(CloseReason::OutboundOverflow);
+        }
+    }
+
+    /// Answers were queued when the sweeper last looked, and none was written since.
+    fn stuck(&self) -> bool {
+        self.seen_queued.get() && self.written.get() == self.seen_written.get()
     }
 
     pub fn sub_queued(&self, bytes: usize) {
-        self.queued.set(self.queued.get().saturating_sub(bytes));
+        let bytes = bytes.min(self.queued.get());
+        self.queued.set(self.queued.get() - bytes);
+        self.shard_queued
+            .set(self.shard_queued.get().saturating_sub(bytes));
     }
 
     /// The writer wrote `bytes` to the socket, which took `queued` off the queue.
@@ -322,8 +400,13 @@ impl ConnState {
 
     /// The sweeper's check at `now_ms`: the reason to close, if the phase lasted too long.
     fn sweep(&self, now_ms: u64, limits: &ConnLimits) -> Option<CloseReason> {
-        let rule = rule(self.phase.get(), limits);
+        let phase = match self.phase.get() {
+            Phase::Idle if self.queued.get() > limits.outbound_bytes_max => Phase::WaitOutbound,
+            p => p,
+        };
+        let rule = rule(phase, limits);
         let (mark, written) = (self.mark.get(), self.written.get());
+        self.stuck_at_sweep.set(self.stuck());
         let moved = mark != self.seen_mark.get()
             || match rule.restart {
                 Restart::Mark => false,
@@ -334,6 +417,7 @@ impl ConnState {
             };
         self.seen_mark.set(mark);
         self.seen_written.set(written);
+        self.seen_queued.set(self.queued.get() > 0);
         if moved {
             self.since_ms.set(now_ms);
             return None;
@@ -348,6 +432,8 @@ pub struct Edge {
     pub shard: ShardId,
     pub limits: ConnLimits,
     budget: Rc<Semaphore>,
+    /// Answers queued over all connections (bytes).
+    queued: Rc<Cell<usize>>,
     conns: RefCell<HashMap<u64, Rc<ConnState>>>,
     next_id: Cell<u64>,
     stopping: Cell<bool>,
@@ -368,6 +454,7 @@ impl Edge {
             shard,
             limits,
             budget: Rc::new(Semaphore::new(limits.shard_frame_buffer_bytes_max as u64)),
+            queued: Rc::default(),
             conns: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             stopping: Cell::new(false),
@@ -401,7 +488,11 @@ impl Edge {
         }
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        let state = Rc::new(ConnState::new(self.now_ms()));
+        let state = Rc::new(ConnState::new(
+            self.now_ms(),
+            self.queued.clone(),
+            &self.limits,
+        ));
         if self.stopping.get() {
             state.stop();
         }
@@ -466,6 +557,7 @@ impl Edge {
     pub fn metrics(&self) -> NetMetrics {
         let mut m = self.counters.snapshot();
         m.budget_in_use_bytes = self.budget_in_use();
+        m.outbound_queued_bytes = self.queued.get() as u64;
         m
     }
 
@@ -478,12 +570,28 @@ impl Edge {
     }
 
     fn sweep(&self) {
+        let queued = self.queued.get() as u64;
+        self.counters
+            .update(|m| m.outbound_peak_bytes = m.outbound_peak_bytes.max(queued));
         let now = self.now_ms();
         let conns: Vec<_> = self.conns.borrow().values().cloned().collect();
-        for c in conns {
+        let (mut stuck, mut sizes) = (Vec::new(), Vec::new());
+        for c in &conns {
             if let Some(reason) = c.sweep(now, &self.limits) {
                 c.kill(reason);
+            } else if c.stuck_at_sweep.get() && c.queued() > self.limits.outbound_bytes_max {
+                sizes.push((stuck.len(), c.queued()));
+                stuck.push(c);
             }
+        }
+        // Answers produced in a burst (requests taken before any answer was queued) can put the
+        // shard over its limit with no answer queued after: close the stuck ones here too.
+        for i in overflow_victims(
+            self.queued.get(),
+            self.limits.shard_outbound_bytes_max,
+            &sizes,
+        ) {
+            stuck[i].kill(CloseReason::OutboundOverflow);
         }
         self.report(now, false);
     }
@@ -499,6 +607,8 @@ impl Edge {
             open: 0,
             budget_in_use_bytes: 0,
             budget_peak_bytes: 0,
+            outbound_queued_bytes: 0,
+            outbound_peak_bytes: 0,
             accepted: 0,
             closed_by_peer: 0,
             ..m.clone()
@@ -526,12 +636,15 @@ impl Edge {
             closed_frame_timeout = m.closed_frame_timeout,
             closed_budget_timeout = m.closed_budget_timeout,
             closed_outbound_stalled = m.closed_outbound_stalled,
+            closed_outbound_overflow = m.closed_outbound_overflow,
             closed_idle = m.closed_idle,
             closed_shutdown = m.closed_shutdown,
             budget_waits = m.budget_waits,
             outbound_pauses = m.outbound_pauses,
             budget_in_use_bytes = m.budget_in_use_bytes,
             budget_peak_bytes = m.budget_peak_bytes,
+            outbound_queued_bytes = m.outbound_queued_bytes,
+            outbound_peak_bytes = m.outbound_peak_bytes,
             "network edge"
         );
         *self.reported.borrow_mut() = m;
@@ -563,6 +676,7 @@ mod tests {
             shard_frame_buffer_bytes_max: 32 << 20,
             frame_timeout_ms: 1_000,
             outbound_bytes_max: 1 << 20,
+            shard_outbound_bytes_max: 4 << 20,
             outbound_stall_timeout_ms: 2_000,
             idle_timeout_ms: 3_000,
         }
@@ -602,7 +716,7 @@ mod tests {
     #[test]
     fn a_frame_that_does_not_complete_times_out_however_it_trickles() {
         let l = limits();
-        let c = ConnState::new(0);
+        let c = state(0);
         c.set_phase(Phase::Frame);
         assert_eq!(c.sweep(0, &l), None, "entering the phase starts the clock");
         // Bytes of the same frame arriving change nothing the sweeper sees; writes do not help.
@@ -619,7 +733,7 @@ mod tests {
     #[test]
     fn budget_wait_has_its_own_clock() {
         let l = limits();
-        let c = ConnState::new(0);
+        let c = state(0);
         c.set_phase(Phase::Frame);
         c.sweep(0, &l);
         c.set_phase(Phase::WaitBudget);
@@ -633,7 +747,7 @@ mod tests {
     #[test]
     fn outbound_stall_needs_queued_bytes_and_no_progress() {
         let l = limits();
-        let c = ConnState::new(0);
+        let c = state(0);
         c.add_queued(5 << 20);
         c.set_phase(Phase::WaitOutbound);
         assert_eq!(c.sweep(0, &l), None);
@@ -642,8 +756,13 @@ mod tests {
         assert_eq!(c.sweep(2_500, &l), None, "progress restarts the clock");
         assert_eq!(c.sweep(4_499, &l), None);
         assert_eq!(c.sweep(4_500, &l), Some(CloseReason::OutboundStalled));
+        // Idle but over the outbound cap: judged as WaitOutbound.
+        let i = state(0);
+        i.add_queued(2 << 20);
+        assert_eq!(i.sweep(0, &l), None);
+        assert_eq!(i.sweep(2_000, &l), Some(CloseReason::OutboundStalled));
         // Draining with nothing queued (a parked long poll) never stalls.
-        let d = ConnState::new(0);
+        let d = state(0);
         d.set_phase(Phase::Draining);
         for t in [0, 5_000, 50_000] {
             assert_eq!(d.sweep(t, &l), None);
@@ -653,21 +772,83 @@ mod tests {
     #[test]
     fn idle_counts_writes_as_activity_and_inflight_never_times_out() {
         let l = limits();
-        let c = ConnState::new(0);
+        let c = state(0);
         assert_eq!(c.sweep(2_000, &l), None);
         c.wrote(10, 10);
         assert_eq!(c.sweep(4_000, &l), None, "a write restarts idle");
         assert_eq!(c.sweep(6_999, &l), None);
         assert_eq!(c.sweep(7_000, &l), Some(CloseReason::Idle));
-        let w = ConnState::new(0);
+        let w = state(0);
         w.set_phase(Phase::WaitInflight);
         assert_eq!(w.sweep(0, &l), None);
         assert_eq!(w.sweep(1_000_000, &l), None);
     }
 
+    fn state(now_ms: u64) -> ConnState {
+        ConnState::new(now_ms, Rc::default(), &limits())
+    }
+
+    #[test]
+    fn overflow_table_row_by_row() {
+        assert!(!overflows(false, true, true));
+        assert!(!overflows(false, false, false));
+        assert!(!overflows(true, false, true));
+        assert!(!overflows(true, true, false));
+        assert!(overflows(true, true, true));
+    }
+
+    #[test]
+    fn an_answer_that_overflows_the_shard_closes_the_connection_that_does_not_read() {
+        let l = limits();
+        let shard = Rc::new(Cell::new(0));
+        let reader = ConnState::new(0, shard.clone(), &l);
+        let deaf = ConnState::new(0, shard.clone(), &l);
+        reader.add_queued(2 << 20);
+        deaf.add_queued(2 << 20);
+        deaf.add_queued(1 << 10);
+        assert_eq!(
+            deaf.kill.get(),
+            None,
+            "shard over, but nothing was queued at the last sweep: an idle peer just got answers"
+        );
+        reader.sweep(100, &l);
+        deaf.sweep(100, &l);
+        // Both had answers queued when the sweeper looked; only the reader wrote since.
+        reader.wrote(100, 100);
+        reader.add_queued(1 << 10);
+        assert_eq!(reader.kill.get(), None, "it read since the last sweep");
+        deaf.add_queued(1 << 10);
+        assert_eq!(deaf.kill.get(), Some(CloseReason::OutboundOverflow));
+        // Next sweep: the reader stopped reading too.
+        reader.sweep(200, &l);
+        reader.add_queued(1 << 10);
+        assert_eq!(reader.kill.get(), Some(CloseReason::OutboundOverflow));
+        // Ending a connection gives its queued bytes back to the shard.
+        deaf.sub_queued(deaf.queued());
+        reader.sub_queued(reader.queued());
+        assert_eq!(shard.get(), 0);
+    }
+
+    #[test]
+    fn overflow_victims_largest_first_until_it_fits() {
+        let stuck = [(0, 3 << 20), (1, 10 << 20), (2, 5 << 20)];
+        assert_eq!(
+            overflow_victims(20 << 20, 30 << 20, &stuck),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            overflow_victims(20 << 20, 20 << 20, &stuck),
+            Vec::<usize>::new()
+        );
+        assert_eq!(overflow_victims(20 << 20, 12 << 20, &stuck), vec![1]);
+        assert_eq!(overflow_victims(20 << 20, 6 << 20, &stuck), vec![1, 2]);
+        assert_eq!(overflow_victims(20 << 20, 0, &stuck), vec![1, 2, 0]);
+        assert_eq!(overflow_victims(20 << 20, 0, &[]), Vec::<usize>::new());
+    }
+
     #[test]
     fn first_kill_reason_wins() {
-        let c = ConnState::new(0);
+        let c = state(0);
         c.kill(CloseReason::FrameTimeout);
         c.kill(CloseReason::Idle);
         assert_eq!(c.kill.get(), Some(CloseReason::FrameTimeout));
