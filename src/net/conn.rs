@@ -16,6 +16,10 @@
 //! (`Draining`, still under the sweeper's outbound stall limit). After a kill, the writer is
 //! cancelled at once; the requests in flight still finish (their answers are discarded) before the
 //! connection's slot is released, so the connection cap also bounds in-flight work.
+//!
+//! Sizes are per-connection memory times the connection cap: reads take 16 KiB at a time (64 KiB
+//! before; a granted large frame is read straight into its own buffer instead), the writer gathers
+//! up to 256 KiB per write (1 MiB before) and frees a buffer over 64 KiB when its queue is empty.
 
 use std::net::SocketAddr;
 use std::rc::Rc;

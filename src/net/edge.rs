@@ -28,16 +28,21 @@
 //!
 //! What one shard can hold for its connections, whatever peers do (request and response bytes):
 //! ```text
-//!   shard_frame_buffer_bytes_max                                  large frames, received or being served
-//! + shard_outbound_bytes_max + largest answer                     answers queued on the shard,
-//!   + answers produced within one sweep interval (bursts, above)
-//! + shard_connections_max × ( READ_CHUNK_BYTES                    the read chunk
-//!                           + FRAME_UNBUDGETED_BYTES + READ_CHUNK_BYTES )  its own frame buffer
+//!   shard_frame_buffer_bytes_max                                large frames, received or being served
+//! + shard_outbound_bytes_max + largest answer                   answers queued on the shard
+//!   + answers produced within one sweep interval                (pipelined bursts, above)
+//! + shard_connections_max × ( READ_CHUNK_BYTES                  the read chunk
+//!                           + FRAME_UNBUDGETED_BYTES + READ_CHUNK_BYTES   its own frame buffer
+//!                           + 64 KiB )                          the writer's kept buffer
 //! ```
-//! (plus, per connection whose peer keeps reading, its outbound cap and what its in-flight requests
-//! answer before the next sweep sees it stop). Under a flood the budget is shared first come, first served (glommio's semaphore
-//! lets a smaller grant pass a larger waiting one), so a large frame of a well-behaved client may
-//! wait, at most `frame_timeout_ms`, for budget held by peers that are about to time out.
+//! plus, per connection whose peer keeps reading, its own outbound cap.
+//!
+//! Known limit: under a flood that keeps the frame budget full, a large frame of a well-behaved
+//! client waits behind the hostile ones (glommio's semaphore is first come, first served, except
+//! that a smaller grant may pass a larger waiting one) and is closed after `frame_timeout_ms`
+//! (BudgetTimeout) if no budget frees: frames over [`FRAME_UNBUDGETED_BYTES`] are then not served,
+//! smaller ones are. Telling the two apart needs the peer's identity (per-address shares of the
+//! budget and of the connection cap), which loopback tests cannot show.
 //!
 //! Runs on its shard only (`Rc`, `Cell`); no `RefCell` borrow is held across an `.await`.
 
