@@ -1,7 +1,8 @@
 //! The network edge under a flood: a real broker (the `bolide` binary, 2 shards, loopback ports
 //! 28100/28111, data under /work/scratch-net or the target directory) takes about 1,300 hostile
 //! connections at once while one well-behaved client (`bolide::client::Conn`) keeps sending and
-//! pulling. Hostile peers, reconnecting when closed:
+//! pulling, small and 1 MiB messages. Hostile peers (from 127.0.0.2; the client is on 127.0.0.1),
+//! reconnecting when closed:
 //! - partial frames: a valid prefix declaring 8 to 16 MiB, then 4 MiB of it, then nothing;
 //! - slow readers: 100 (or 3) pipelined pulls (about 37 KiB of answer each), a 4 KiB receive
 //!   buffer, never read;
@@ -50,10 +51,10 @@ const IDLE: usize = 550;
 const TOPIC: &str = "FloodIT";
 const QUEUES: i32 = 4;
 const BODY_BYTES: usize = 1024;
-/// Large messages (frames over 64 KiB: they go through the frame budget), sent before and after
-/// the flood, to a queue the slow readers do not pull. During a flood that keeps the budget full a
-/// large frame waits behind the hostile ones and is closed after `frame_timeout_ms` (a known limit,
-/// see `net::edge`), so during the flood the client sends only small messages.
+/// Large messages (frames over 64 KiB: they go through the frame budget), sent before, during and
+/// after the flood, to a queue the slow readers do not pull. The hostile peers connect from
+/// 127.0.0.2 and the client from 127.0.0.1: the per-address share of the budget
+/// (`peer_frame_buffer_bytes_max`, half the shard's here) keeps the flood from starving them.
 const BIG_BODY_BYTES: usize = 1 << 20;
 const BIG: u64 = 1 << 62;
 const BIG_QUEUE: i32 = 3;
@@ -103,6 +104,7 @@ impl Broker {
         let sets = [
             format!("connections_max={CONNECTIONS_MAX}"),
             format!("shard_frame_buffer_bytes_max={SHARD_BUDGET_BYTES}"),
+            format!("peer_frame_buffer_bytes_max={}", SHARD_BUDGET_BYTES / 2),
             format!("frame_timeout_ms={TIMEOUT_MS}"),
             format!("outbound_stall_timeout_ms={TIMEOUT_MS}"),
             format!("writeBufferHighWaterMark={OUTBOUND_MAX_BYTES}"),
@@ -283,6 +285,7 @@ struct Peer {
 fn connect(kind: Kind) -> std::io::Result<TcpStream> {
     let addr: SocketAddr = ([127, 0, 0, 1], BROKER_PORT).into();
     let sk = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sk.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())?;
     if kind == Kind::Slow {
         sk.set_recv_buffer_size(4096)?;
     }
@@ -504,8 +507,7 @@ async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u1
     started.store(true, Ordering::SeqCst);
     let mut round = 0;
     while !stop.load(Ordering::SeqCst) {
-        // Small messages only: queues 0 to 2.
-        let queue = round % BIG_QUEUE;
+        let queue = round % QUEUES;
         round += 1;
         let t = Instant::now();
         let (bodies, futs) = send_window(&conn, &mut n, queue, 8);

@@ -66,6 +66,10 @@ pub struct BrokerConfig {
     /// that the shard holds at once, being received or being served. A frame waits for its whole
     /// length before it is read further. At least `frame_max_bytes`.
     pub shard_frame_buffer_bytes_max: usize,
+    /// Per shard and peer address: the part of `shard_frame_buffer_bytes_max` one address may hold
+    /// or wait for, so that one flooding host cannot starve the large frames of the others.
+    /// At least `frame_max_bytes`, at most `shard_frame_buffer_bytes_max`.
+    pub peer_frame_buffer_bytes_max: usize,
     /// A frame must arrive whole within this time once it started (or once it got budget), and may
     /// wait this long for budget; otherwise its connection is closed.
     pub frame_timeout_ms: u64,
@@ -114,6 +118,7 @@ impl Default for BrokerConfig {
             frame_max_bytes: crate::remoting::FRAME_MAX_BYTES,
             connections_max: 4096,
             shard_frame_buffer_bytes_max: 64 << 20,
+            peer_frame_buffer_bytes_max: 32 << 20,
             frame_timeout_ms: 30_000,
             connection_outbound_bytes_max: 1 << 20,
             shard_outbound_bytes_max: 256 << 20,
@@ -251,6 +256,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "peer_frame_buffer_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
         name: "frame_timeout_ms",
         rocketmq: &[],
     },
@@ -379,6 +388,7 @@ impl BrokerConfig {
             "shard_frame_buffer_bytes_max" => {
                 self.shard_frame_buffer_bytes_max = parse_num(key, v)?
             }
+            "peer_frame_buffer_bytes_max" => self.peer_frame_buffer_bytes_max = parse_num(key, v)?,
             "frame_timeout_ms" => self.frame_timeout_ms = parse_num(key, v)?,
             "connection_outbound_bytes_max" => {
                 self.connection_outbound_bytes_max = parse_num(key, v)?
@@ -510,6 +520,11 @@ impl BrokerConfig {
                 "shard_frame_buffer_bytes_max must hold one largest frame (frame_max_bytes = {})",
                 self.frame_max_bytes
             ));
+        }
+        if !(self.frame_max_bytes..=self.shard_frame_buffer_bytes_max)
+            .contains(&self.peer_frame_buffer_bytes_max)
+        {
+            return bad("peer_frame_buffer_bytes_max must be between frame_max_bytes and shard_frame_buffer_bytes_max".into());
         }
         if self.connection_outbound_bytes_max < 4096 {
             return bad("connection_outbound_bytes_max must be at least 4096".into());
@@ -678,6 +693,7 @@ mod tests {
         assert!(c.set("connections_max", "10").unwrap());
         assert!(c.set("frame_timeout_ms", "2000").unwrap());
         assert!(c.set("shard_frame_buffer_bytes_max", "33554432").unwrap());
+        assert!(c.set("peer_frame_buffer_bytes_max", "16777216").unwrap());
         assert!(c.validate().is_ok());
         c.shards = 4;
         assert_eq!(c.shard_connections_max(), 3, "10 over 4 shards, rounded up");
@@ -689,6 +705,10 @@ mod tests {
         };
         let e = refused(&|c| c.shard_frame_buffer_bytes_max = (16 << 20) - 1);
         assert!(e.contains("shard_frame_buffer_bytes_max"), "{e}");
+        let e = refused(&|c| c.peer_frame_buffer_bytes_max = (16 << 20) - 1);
+        assert!(e.contains("peer_frame_buffer_bytes_max"), "{e}");
+        let e = refused(&|c| c.peer_frame_buffer_bytes_max = (64 << 20) + 1);
+        assert!(e.contains("peer_frame_buffer_bytes_max"), "{e}");
         let e = refused(&|c| c.frame_max_bytes = (16 << 20) + 1);
         assert!(e.contains("frame_max_bytes"), "{e}");
         let e = refused(&|c| c.frame_max_bytes = 1 << 20);

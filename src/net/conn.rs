@@ -28,9 +28,11 @@ use bytes::BytesMut;
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use glommio::sync::{Semaphore, StaticPermit};
+use glommio::sync::Semaphore;
 
-use super::edge::{CloseReason, ConnState, Edge, Phase, FRAME_UNBUDGETED_BYTES, READ_CHUNK_BYTES};
+use super::edge::{
+    CloseReason, ConnState, Edge, Grant, Phase, FRAME_UNBUDGETED_BYTES, READ_CHUNK_BYTES,
+};
 use super::{ConnId, Handler, RequestCtx};
 use crate::remoting::{check_frame, decode_frame, encode_frame, RemotingCommand};
 
@@ -192,11 +194,11 @@ impl<H: Handler> Reader<'_, H> {
             };
             // A large frame: budget for all of it first, then exactly its bytes.
             if let Some(len) = declared.filter(|&len| len > FRAME_UNBUDGETED_BYTES) {
-                let grant = match self.edge.try_budget(len) {
+                let grant = match self.edge.try_budget(self.state, len) {
                     Some(g) => g,
                     None => {
                         self.state.set_phase(Phase::WaitBudget);
-                        match self.edge.budget(len).await {
+                        match self.edge.budget(self.state, len).await {
                             Some(g) => g,
                             None => return CloseReason::Shutdown,
                         }
@@ -240,7 +242,7 @@ impl<H: Handler> Reader<'_, H> {
 
     /// Runs one request as its own task, once the connection may take it: its responses are being
     /// read and it has an in-flight slot. `false` if the connection can take no more.
-    async fn dispatch(&self, cmd: RemotingCommand, grant: Option<StaticPermit>) -> bool {
+    async fn dispatch(&self, cmd: RemotingCommand, grant: Option<Grant>) -> bool {
         if cmd.is_response() {
             // Answers to broker-initiated oneway requests never come; anything else is ignored.
             return true;

@@ -12,6 +12,8 @@
 //!   until then its connection is not read (the peer's bytes wait in the kernel, and TCP flow control
 //!   stops the peer). The grant is held until the request is served. All-or-nothing grants cannot
 //!   deadlock the way growing partial grants would. Smaller frames use the connection's own buffer.
+//!   One peer address may hold or wait for at most `peer_frame_buffer_bytes_max` of it (a first,
+//!   per-address semaphore), so one flooding host cannot starve the large frames of the others.
 //! - **Outbound**: response bytes queued for a connection are counted; above
 //!   `connection_outbound_bytes_max` its requests are not read (nor dispatched) until the writer got
 //!   them below half of it. Requests already taken still answer (up to `connection_inflight_max`
@@ -37,18 +39,18 @@
 //! ```
 //! plus, per connection whose peer keeps reading, its own outbound cap.
 //!
-//! Known limit: under a flood that keeps the frame budget full, a large frame of a well-behaved
-//! client waits behind the hostile ones (glommio's semaphore is first come, first served, except
-//! that a smaller grant may pass a larger waiting one) and is closed after `frame_timeout_ms`
-//! (BudgetTimeout) if no budget frees: frames over [`FRAME_UNBUDGETED_BYTES`] are then not served,
-//! smaller ones are. Telling the two apart needs the peer's identity (per-address shares of the
-//! budget and of the connection cap), which loopback tests cannot show.
+//! Known limit: flooding hosts from enough addresses to fill the budget together (shard budget /
+//! per-address share of them) make a large frame of a well-behaved client wait behind theirs
+//! (glommio's semaphore is first come, first served, except that a smaller grant may pass a larger
+//! waiting one); it is closed after `frame_timeout_ms` (BudgetTimeout) if no budget frees. Frames
+//! under [`FRAME_UNBUDGETED_BYTES`] are always served. The connection cap is not per address yet.
 //!
 //! Runs on its shard only (`Rc`, `Cell`); no `RefCell` borrow is held across an `.await`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::net::IpAddr;
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -77,6 +79,7 @@ pub struct ConnLimits {
     pub frame_max_bytes: usize,
     pub shard_connections_max: usize,
     pub shard_frame_buffer_bytes_max: usize,
+    pub peer_frame_buffer_bytes_max: usize,
     pub frame_timeout_ms: u64,
     pub outbound_bytes_max: usize,
     pub shard_outbound_bytes_max: usize,
@@ -92,6 +95,7 @@ impl ConnLimits {
             frame_max_bytes: cfg.frame_max_bytes,
             shard_connections_max: cfg.shard_connections_max(),
             shard_frame_buffer_bytes_max: cfg.shard_frame_buffer_bytes_max,
+            peer_frame_buffer_bytes_max: cfg.peer_frame_buffer_bytes_max,
             frame_timeout_ms: cfg.frame_timeout_ms,
             outbound_bytes_max: cfg.connection_outbound_bytes_max,
             shard_outbound_bytes_max: cfg.shard_outbound_bytes_max,
@@ -278,6 +282,8 @@ pub struct ConnState {
     seen_queued: Cell<bool>,
     /// Whether it was stuck (see [`overflows`]) when the sweeper last looked.
     stuck_at_sweep: Cell<bool>,
+    /// The peer's address and its share of the frame budget (`None` only in unit tests).
+    peer: Option<(IpAddr, Rc<Semaphore>)>,
     since_ms: Cell<u64>,
 }
 
@@ -299,6 +305,7 @@ impl ConnState {
             seen_written: Cell::new(0),
             seen_queued: Cell::new(false),
             stuck_at_sweep: Cell::new(false),
+            peer: None,
             since_ms: Cell::new(now_ms),
         }
     }
@@ -432,11 +439,21 @@ impl ConnState {
     }
 }
 
+/// Frame budget granted to one frame (its address share and the shard's), given back on drop.
+#[derive(Debug)]
+pub struct Grant {
+    _peer: StaticPermit,
+    _shard: StaticPermit,
+}
+
 /// A shard's connections: admission, the frame budget, the sweeper, the counters.
 pub struct Edge {
     pub shard: ShardId,
     pub limits: ConnLimits,
     budget: Rc<Semaphore>,
+    /// Per peer address: its share of the budget, and its open connections (the entry goes with
+    /// the last one).
+    peers: RefCell<HashMap<IpAddr, (Rc<Semaphore>, usize)>>,
     /// Answers queued over all connections (bytes).
     queued: Rc<Cell<usize>>,
     conns: RefCell<HashMap<u64, Rc<ConnState>>>,
@@ -460,6 +477,7 @@ impl Edge {
             limits,
             budget: Rc::new(Semaphore::new(limits.shard_frame_buffer_bytes_max as u64)),
             queued: Rc::default(),
+            peers: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             stopping: Cell::new(false),
@@ -484,8 +502,8 @@ impl Edge {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Admits a new connection, or `None` past the cap (counted as a refusal).
-    pub fn admit(&self) -> Option<(ConnId, Rc<ConnState>)> {
+    /// Admits a new connection from `peer`, or `None` past the cap (counted as a refusal).
+    pub fn admit(&self, peer: IpAddr) -> Option<(ConnId, Rc<ConnState>)> {
         let open = self.conns.borrow().len();
         if open >= self.limits.shard_connections_max {
             self.counters.update(|m| m.refused_conn_cap += 1);
@@ -493,11 +511,18 @@ impl Edge {
         }
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        let state = Rc::new(ConnState::new(
-            self.now_ms(),
-            self.queued.clone(),
-            &self.limits,
-        ));
+        let share = self.limits.peer_frame_buffer_bytes_max as u64;
+        let budget = {
+            let mut peers = self.peers.borrow_mut();
+            let entry = peers
+                .entry(peer)
+                .or_insert_with(|| (Rc::new(Semaphore::new(share)), 0));
+            entry.1 += 1;
+            entry.0.clone()
+        };
+        let mut state = ConnState::new(self.now_ms(), self.queued.clone(), &self.limits);
+        state.peer = Some((peer, budget));
+        let state = Rc::new(state);
         if self.stopping.get() {
             state.stop();
         }
@@ -517,31 +542,52 @@ impl Edge {
 
     /// A connection ended for `reason`.
     pub fn release(&self, id: u64, reason: CloseReason) {
-        let open = {
+        let (gone, open) = {
             let mut conns = self.conns.borrow_mut();
-            conns.remove(&id);
-            conns.len()
+            let gone = conns.remove(&id);
+            (gone, conns.len())
         };
+        if let Some((ip, _)) = gone.as_ref().and_then(|c| c.peer.as_ref()) {
+            let mut peers = self.peers.borrow_mut();
+            if let Some(entry) = peers.get_mut(ip) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    peers.remove(ip);
+                }
+            }
+        }
         self.counters.update(|m| {
             reason.count(m);
             m.open = open as u64;
         });
     }
 
-    /// Takes budget for a frame of `bytes` now if there is enough, else `None`.
-    pub fn try_budget(&self, bytes: usize) -> Option<StaticPermit> {
-        let p = self.budget.try_acquire_static_permit(bytes as u64).ok()?;
+    /// Takes budget for a frame of `bytes` from `conn`'s address share and the shard now, if both
+    /// have enough, else `None`.
+    pub fn try_budget(&self, conn: &ConnState, bytes: usize) -> Option<Grant> {
+        let (_, share) = conn.peer.as_ref()?;
+        let peer = share.try_acquire_static_permit(bytes as u64).ok()?;
+        let shard = self.budget.try_acquire_static_permit(bytes as u64).ok()?;
         self.note_budget();
-        Some(p)
+        Some(Grant {
+            _peer: peer,
+            _shard: shard,
+        })
     }
 
-    /// Waits for budget for a frame of `bytes` (at most `frame_max_bytes`, so it always fits).
-    pub async fn budget(&self, bytes: usize) -> Option<StaticPermit> {
+    /// Waits for budget for a frame of `bytes` (at most `frame_max_bytes`, so it always fits):
+    /// the address share first, so one address's waiting frames queue there, not at the shard.
+    pub async fn budget(&self, conn: &ConnState, bytes: usize) -> Option<Grant> {
         debug_assert!(bytes <= self.limits.frame_max_bytes);
         self.counters.update(|m| m.budget_waits += 1);
-        let p = self.budget.acquire_static_permit(bytes as u64).await.ok()?;
+        let (_, share) = conn.peer.as_ref()?;
+        let peer = share.acquire_static_permit(bytes as u64).await.ok()?;
+        let shard = self.budget.acquire_static_permit(bytes as u64).await.ok()?;
         self.note_budget();
-        Some(p)
+        Some(Grant {
+            _peer: peer,
+            _shard: shard,
+        })
     }
 
     fn budget_in_use(&self) -> u64 {
@@ -679,6 +725,7 @@ mod tests {
             frame_max_bytes: 16 << 20,
             shard_connections_max: 4,
             shard_frame_buffer_bytes_max: 32 << 20,
+            peer_frame_buffer_bytes_max: 16 << 20,
             frame_timeout_ms: 1_000,
             outbound_bytes_max: 1 << 20,
             shard_outbound_bytes_max: 4 << 20,
@@ -849,6 +896,42 @@ mod tests {
         assert_eq!(overflow_victims(20 << 20, 6 << 20, &stuck), vec![1, 2]);
         assert_eq!(overflow_victims(20 << 20, 0, &stuck), vec![1, 2, 0]);
         assert_eq!(overflow_victims(20 << 20, 0, &[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share_and_leaves_with_its_last_connection() {
+        glommio::LocalExecutor::default().run(async {
+            let (_stop_tx, stop) = flume::bounded::<()>(1);
+            let edge = Edge::new(ShardId(0), limits(), stop);
+            let (a, b): (IpAddr, IpAddr) =
+                ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+            let (a1, sa1) = edge.admit(a).unwrap();
+            let (_, sa2) = edge.admit(a).unwrap();
+            let (_, sb) = edge.admit(b).unwrap();
+            let mb = 1 << 20;
+            // Address a: a share of 16 MiB of the shard's 32, over both its connections.
+            let g1 = edge.try_budget(&sa1, 10 * mb).unwrap();
+            assert!(
+                edge.try_budget(&sa2, 10 * mb).is_none(),
+                "a's share is spent"
+            );
+            let g2 = edge.try_budget(&sa2, 6 * mb).unwrap();
+            // Address b still gets the rest of the shard.
+            let g3 = edge.try_budget(&sb, 16 * mb).unwrap();
+            assert!(edge.try_budget(&sb, 1).is_none(), "the shard is spent");
+            assert_eq!(edge.metrics().budget_in_use_bytes, 32 * mb as u64);
+            drop((g1, g2, g3));
+            assert_eq!(edge.metrics().budget_in_use_bytes, 0);
+            assert_eq!(edge.peers.borrow().len(), 2);
+            edge.release(a1.id, CloseReason::Peer);
+            assert_eq!(edge.peers.borrow()[&a].1, 1);
+            // The cap: 4 connections per shard in these limits.
+            let _ = edge.admit(b).unwrap();
+            let _ = edge.admit(b).unwrap();
+            assert!(edge.admit(b).is_none());
+            let m = edge.metrics();
+            assert_eq!((m.accepted, m.open, m.refused_conn_cap), (5, 4, 1));
+        });
     }
 
     #[test]

@@ -161,7 +161,10 @@ pub async fn accept_loop<H: Handler>(
                 continue;
             }
         };
-        let Some((conn, state)) = edge.admit() else {
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        let Some((conn, state)) = edge.admit(peer.ip()) else {
             refuse(stream);
             continue;
         };
