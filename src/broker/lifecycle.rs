@@ -23,7 +23,7 @@ use super::state::offsets::OffsetTable;
 use super::state::topics::TopicTable;
 use super::{Broker, Control, ShardMsg};
 use crate::config::BrokerConfig;
-use crate::net::{accept_loop, ConnLimits, StopSignal};
+use crate::net::{accept_loop, ConnLimits, Edge, StopSignal};
 use crate::shard::router::{Inbox, Router};
 use crate::shard::ShardId;
 use crate::storage::MessageStore;
@@ -94,19 +94,13 @@ pub async fn run_shard(s: ShardStartup) {
     super::services::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
-    let next_conn_id = Rc::new(RefCell::new(0u64));
-    let limits = ConnLimits {
-        inflight_max: s.cfg.connection_inflight_max,
-        frame_max_bytes: s.cfg.frame_max_bytes,
-    };
+    let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
     let mut acceptors = Vec::new();
     for fd in s.listen_fds {
         acceptors.push(glommio::spawn_local(accept_loop(
             fd,
-            shard,
             broker.clone(),
-            limits,
-            next_conn_id.clone(),
+            edge.clone(),
             s.stop.clone(),
             connections.clone(),
         )));
@@ -132,6 +126,7 @@ pub async fn run_shard(s: ShardStartup) {
     if !drained {
         tracing::warn!(%shard, "connections still busy after 10 s; shutting down anyway");
     }
+    edge.log_counters();
     let _ = s.drained.send(shard);
     inbox_task.await;
     drop(connections);

@@ -24,6 +24,8 @@ pub const SHARDS_MAX: usize = 256;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 15 << 20;
 /// Longest a pull may be held (clients time out at 30 s).
 pub const LONG_POLL_MAX_MS: u64 = 25_000;
+/// Shortest timeout of the network edge (frame, outbound stall, idle): its sweeper looks every 100 ms.
+pub const EDGE_TIMEOUT_MIN_MS: u64 = 500;
 
 /// The whole configuration of one process (broker + NameServer roles).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +57,33 @@ pub struct BrokerConfig {
     pub long_polling: bool,
     /// Requests of one connection being processed at once; reading pauses beyond it.
     pub connection_inflight_max: usize,
+    /// Largest request frame (length word included); larger ones close the connection unread.
     pub frame_max_bytes: usize,
+    /// Connections the process keeps open, split evenly over the shards (each accepts at most
+    /// `ceil(connections_max / shards)`); past it a new connection is accepted and reset at once.
+    pub connections_max: usize,
+    /// Per shard: bytes of request frames larger than the unbudgeted size (`net::FRAME_UNBUDGETED_BYTES`)
+    /// that the shard holds at once, being received or being served. A frame waits for its whole
+    /// length before it is read further. At least `frame_max_bytes`.
+    pub shard_frame_buffer_bytes_max: usize,
+    /// Per shard and peer address: the part of `shard_frame_buffer_bytes_max` one address may hold
+    /// or wait for, so that one flooding host cannot starve the large frames of the others.
+    /// At least `frame_max_bytes`, at most `shard_frame_buffer_bytes_max`.
+    pub peer_frame_buffer_bytes_max: usize,
+    /// A frame must arrive whole within this time once it started (or once it got budget), and may
+    /// wait this long for budget; otherwise its connection is closed.
+    pub frame_timeout_ms: u64,
+    /// Response bytes queued for one connection above which its requests are no longer read
+    /// (RocketMQ `writeBufferHighWaterMark`); reading resumes below half of it.
+    pub connection_outbound_bytes_max: usize,
+    /// Per shard: response bytes queued for all connections. Past it, a connection over its own
+    /// `connection_outbound_bytes_max` whose peer read nothing since the last sweep is closed at once.
+    pub shard_outbound_bytes_max: usize,
+    /// A connection over `connection_outbound_bytes_max` whose peer reads nothing for this long is closed.
+    pub outbound_stall_timeout_ms: u64,
+    /// A connection with no complete frame and no write for this long is closed; 0 = never
+    /// (RocketMQ `serverChannelMaxIdleTimeSeconds`, given in seconds).
+    pub connection_idle_timeout_ms: u64,
     /// How often consumer offsets are written to disk.
     pub offset_persist_interval_ms: u64,
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
@@ -88,6 +116,14 @@ impl Default for BrokerConfig {
             long_polling: true,
             connection_inflight_max: 4096,
             frame_max_bytes: crate::remoting::FRAME_MAX_BYTES,
+            connections_max: 4096,
+            shard_frame_buffer_bytes_max: 64 << 20,
+            peer_frame_buffer_bytes_max: 32 << 20,
+            frame_timeout_ms: 30_000,
+            connection_outbound_bytes_max: 1 << 20,
+            shard_outbound_bytes_max: 256 << 20,
+            outbound_stall_timeout_ms: 30_000,
+            connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
         }
@@ -208,6 +244,43 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "frame_max_bytes",
+        rocketmq: &[],
+    },
+    Key {
+        name: "connections_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "shard_frame_buffer_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "peer_frame_buffer_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "frame_timeout_ms",
+        rocketmq: &[],
+    },
+    Key {
+        name: "connection_outbound_bytes_max",
+        rocketmq: &["writeBufferHighWaterMark"],
+    },
+    Key {
+        name: "shard_outbound_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
+        name: "outbound_stall_timeout_ms",
+        rocketmq: &[],
+    },
+    Key {
+        // RocketMQ's name counts seconds; `set` converts.
+        name: "connection_idle_timeout_ms",
+        rocketmq: &["serverChannelMaxIdleTimeSeconds"],
+    },
+    Key {
         name: "offset_persist_interval_ms",
         rocketmq: &["flushConsumerOffsetInterval"],
     },
@@ -310,6 +383,23 @@ impl BrokerConfig {
             "message_size_max_bytes" => self.message_size_max_bytes = parse_num(key, v)?,
             "long_polling" => self.long_polling = parse_bool(key, v)?,
             "connection_inflight_max" => self.connection_inflight_max = parse_num(key, v)?,
+            "frame_max_bytes" => self.frame_max_bytes = parse_num(key, v)?,
+            "connections_max" => self.connections_max = parse_num(key, v)?,
+            "shard_frame_buffer_bytes_max" => {
+                self.shard_frame_buffer_bytes_max = parse_num(key, v)?
+            }
+            "peer_frame_buffer_bytes_max" => self.peer_frame_buffer_bytes_max = parse_num(key, v)?,
+            "frame_timeout_ms" => self.frame_timeout_ms = parse_num(key, v)?,
+            "connection_outbound_bytes_max" => {
+                self.connection_outbound_bytes_max = parse_num(key, v)?
+            }
+            "shard_outbound_bytes_max" => self.shard_outbound_bytes_max = parse_num(key, v)?,
+            "outbound_stall_timeout_ms" => self.outbound_stall_timeout_ms = parse_num(key, v)?,
+            "connection_idle_timeout_ms" if key == "serverChannelMaxIdleTimeSeconds" => {
+                let secs: u64 = parse_num(key, v)?;
+                self.connection_idle_timeout_ms = secs.saturating_mul(1000);
+            }
+            "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
@@ -400,10 +490,71 @@ impl BrokerConfig {
         if self.connection_inflight_max == 0 {
             return bad("connection_inflight_max must be at least 1".into());
         }
+        self.validate_edge()?;
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
         }
         Ok(())
+    }
+
+    /// The limits of the network edge (`net`): frame sizes, budgets, caps, timeouts.
+    fn validate_edge(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let frame_max = crate::remoting::FRAME_MAX_BYTES;
+        if !(64 << 10..=frame_max).contains(&self.frame_max_bytes) {
+            return bad(format!(
+                "frame_max_bytes must be between 65536 and {frame_max} (what Java peers accept)"
+            ));
+        }
+        if self.message_size_max_bytes + 65_536 > self.frame_max_bytes {
+            return bad(
+                "frame_max_bytes must hold the largest message (message_size_max_bytes + 64 KiB)"
+                    .into(),
+            );
+        }
+        if self.connections_max == 0 {
+            return bad("connections_max must be at least 1".into());
+        }
+        if self.shard_frame_buffer_bytes_max < self.frame_max_bytes {
+            return bad(format!(
+                "shard_frame_buffer_bytes_max must hold one largest frame (frame_max_bytes = {})",
+                self.frame_max_bytes
+            ));
+        }
+        if !(self.frame_max_bytes..=self.shard_frame_buffer_bytes_max)
+            .contains(&self.peer_frame_buffer_bytes_max)
+        {
+            return bad("peer_frame_buffer_bytes_max must be between frame_max_bytes and shard_frame_buffer_bytes_max".into());
+        }
+        if self.connection_outbound_bytes_max < 4096 {
+            return bad("connection_outbound_bytes_max must be at least 4096".into());
+        }
+        if self.shard_outbound_bytes_max < self.connection_outbound_bytes_max {
+            return bad(
+                "shard_outbound_bytes_max must be at least connection_outbound_bytes_max".into(),
+            );
+        }
+        for (name, ms) in [
+            ("frame_timeout_ms", self.frame_timeout_ms),
+            ("outbound_stall_timeout_ms", self.outbound_stall_timeout_ms),
+        ] {
+            if ms < EDGE_TIMEOUT_MIN_MS {
+                return bad(format!("{name} must be at least {EDGE_TIMEOUT_MIN_MS}"));
+            }
+        }
+        if self.connection_idle_timeout_ms != 0
+            && self.connection_idle_timeout_ms < EDGE_TIMEOUT_MIN_MS
+        {
+            return bad(format!(
+                "connection_idle_timeout_ms must be 0 (never) or at least {EDGE_TIMEOUT_MIN_MS}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Connections one shard accepts: `connections_max` split evenly, rounded up.
+    pub fn shard_connections_max(&self) -> usize {
+        self.connections_max.div_ceil(self.shard_count().max(1))
     }
 
     /// The storage settings of one shard.
@@ -528,5 +679,51 @@ mod tests {
         assert!(c.validate().is_err());
         c.segment_size_bytes = 1 << 20;
         assert!(c.validate().is_err(), "1 MiB cannot hold a 4 MiB message");
+    }
+
+    #[test]
+    fn edge_limits_are_keys_and_are_checked() {
+        let mut c = BrokerConfig::default();
+        assert!(c.set("writeBufferHighWaterMark", "65536").unwrap());
+        assert_eq!(c.connection_outbound_bytes_max, 65536);
+        assert!(c.set("serverChannelMaxIdleTimeSeconds", "90").unwrap());
+        assert_eq!(c.connection_idle_timeout_ms, 90_000, "seconds become ms");
+        assert!(c.set("connection_idle_timeout_ms", "0").unwrap());
+        assert_eq!(c.connection_idle_timeout_ms, 0);
+        assert!(c.set("connections_max", "10").unwrap());
+        assert!(c.set("frame_timeout_ms", "2000").unwrap());
+        assert!(c.set("shard_frame_buffer_bytes_max", "33554432").unwrap());
+        assert!(c.set("peer_frame_buffer_bytes_max", "16777216").unwrap());
+        assert!(c.validate().is_ok());
+        c.shards = 4;
+        assert_eq!(c.shard_connections_max(), 3, "10 over 4 shards, rounded up");
+
+        let refused = |f: &dyn Fn(&mut BrokerConfig)| {
+            let mut c = BrokerConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        let e = refused(&|c| c.shard_frame_buffer_bytes_max = (16 << 20) - 1);
+        assert!(e.contains("shard_frame_buffer_bytes_max"), "{e}");
+        let e = refused(&|c| c.peer_frame_buffer_bytes_max = (16 << 20) - 1);
+        assert!(e.contains("peer_frame_buffer_bytes_max"), "{e}");
+        let e = refused(&|c| c.peer_frame_buffer_bytes_max = (64 << 20) + 1);
+        assert!(e.contains("peer_frame_buffer_bytes_max"), "{e}");
+        let e = refused(&|c| c.frame_max_bytes = (16 << 20) + 1);
+        assert!(e.contains("frame_max_bytes"), "{e}");
+        let e = refused(&|c| c.frame_max_bytes = 1 << 20);
+        assert!(e.contains("largest message"), "{e}");
+        let e = refused(&|c| c.connections_max = 0);
+        assert!(e.contains("connections_max"), "{e}");
+        let e = refused(&|c| c.frame_timeout_ms = 10);
+        assert!(e.contains("frame_timeout_ms"), "{e}");
+        let e = refused(&|c| c.outbound_stall_timeout_ms = 0);
+        assert!(e.contains("outbound_stall_timeout_ms"), "{e}");
+        let e = refused(&|c| c.connection_idle_timeout_ms = 5);
+        assert!(e.contains("connection_idle_timeout_ms"), "{e}");
+        let e = refused(&|c| c.connection_outbound_bytes_max = 100);
+        assert!(e.contains("connection_outbound_bytes_max"), "{e}");
+        let e = refused(&|c| c.shard_outbound_bytes_max = 1000);
+        assert!(e.contains("shard_outbound_bytes_max"), "{e}");
     }
 }

@@ -1,34 +1,41 @@
-//! Listeners and the connection loop.
+//! Listeners, admission and the connection loop: the network edge.
 //!
 //! Sockets are bound in `main`, before any shard starts, so that a busy port is a clear start-up error:
 //! one listening socket per (shard, port), all with SO_REUSEPORT so the kernel spreads connections
 //! over the shards, plus SO_REUSEADDR so a restarted broker can bind while old connections sit in
 //! TIME_WAIT. Each shard turns its raw fds into glommio listeners.
 //!
-//! A connection belongs to the shard that accepted it, for its whole life. Its loop:
+//! A connection belongs to the shard that accepted it, for its whole life (`conn`):
 //! - reads frames (`remoting::decode_frame`; nothing is parsed before a whole frame is buffered);
 //! - runs each request as its own task, at most `inflight_max` at once (reading pauses beyond that:
 //!   backpressure instead of unbounded memory), so pipelined requests are answered as they complete,
 //!   in any order, matched by opaque;
 //! - a writer task drains the connection's outbox, coalescing whatever responses are ready into one write.
 //!
+//! What no peer can make a shard exceed (`edge`): a connection count, a byte budget for large
+//! frames (a frame waits for budget for all of its length before it is read), a per-connection
+//! queue of unread responses (past it, the connection's requests are not read), and time limits on
+//! an incomplete frame, a budget wait, a peer that reads nothing, an idle connection.
+//!
 //! A malformed frame closes the connection after the requests already read are answered; nothing else
 //! on the shard is affected.
 
-use std::cell::RefCell;
+mod conn;
+pub mod edge;
+
+pub use conn::{serve_connection, Outbox, OutboxClosed};
+pub use edge::{CloseReason, ConnLimits, Edge};
+
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 
-use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
-use glommio::sync::Semaphore;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::remoting::{decode_frame, encode_frame, RemotingCommand};
+use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
 /// Why a port could not be bound.
@@ -107,9 +114,6 @@ pub struct RequestCtx {
     pub local_port: u16,
 }
 
-/// Where commands to be written on a connection go.
-pub type Outbox = flume::Sender<RemotingCommand>;
-
 /// Resolves when the process shuts down: the sender side is dropped, which disconnects every clone.
 pub type StopSignal = flume::Receiver<()>;
 
@@ -130,20 +134,12 @@ pub trait Handler: 'static {
     fn closed(&self, conn: ConnId);
 }
 
-/// Settings of the connection loop.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnLimits {
-    pub inflight_max: usize,
-    pub frame_max_bytes: usize,
-}
-
-/// Accepts connections on `fd` until `stop` resolves; each connection runs as its own task.
+/// Accepts connections on `fd` until `stop` resolves; each admitted connection runs as its own task.
+/// Past the shard's connection cap a connection is accepted and reset at once (see `edge`).
 pub async fn accept_loop<H: Handler>(
     fd: RawFd,
-    shard: ShardId,
     handler: Rc<H>,
-    limits: ConnLimits,
-    next_conn_id: Rc<RefCell<u64>>,
+    edge: Rc<Edge>,
     stop: StopSignal,
     connections: Rc<glommio::sync::Gate>,
 ) {
@@ -160,113 +156,40 @@ pub async fn accept_loop<H: Handler>(
             None => break,
             Some(Ok(s)) => s,
             Some(Err(e)) => {
-                tracing::warn!(%shard, error = %e, "accept failed");
+                tracing::warn!(shard = %edge.shard, error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
-        let id = {
-            let mut n = next_conn_id.borrow_mut();
-            *n += 1;
-            *n
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
         };
-        let conn = ConnId { shard, id };
+        let Some((conn, state)) = edge.admit(peer.ip()) else {
+            refuse(stream);
+            continue;
+        };
+        let Ok(pass) = connections.enter() else {
+            edge.release(conn.id, CloseReason::Shutdown);
+            break;
+        };
         let handler = handler.clone();
-        let Ok(pass) = connections.enter() else { break };
-        let stop = stop.clone();
+        let edge = edge.clone();
         glommio::spawn_local(async move {
-            serve_connection(stream, conn, local_port, handler, limits, stop).await;
+            let reason =
+                serve_connection(stream, conn, state, local_port, handler, edge.clone()).await;
+            edge.release(conn.id, reason);
             drop(pass);
         })
         .detach();
     }
 }
 
-/// Runs one connection to its end.
-pub async fn serve_connection<H: Handler>(
-    stream: TcpStream,
-    conn: ConnId,
-    local_port: u16,
-    handler: Rc<H>,
-    limits: ConnLimits,
-    stop: StopSignal,
-) {
-    let peer = match stream.peer_addr() {
-        Ok(p) => p,
-        Err(_) => return,
-    };
-    let _ = stream.set_nodelay(true);
-    let ctx = RequestCtx {
-        conn,
-        peer,
-        local_port,
-    };
-    let (mut reader, mut writer) = futures_lite::io::split(stream);
-    let (outbox, responses) = flume::unbounded::<RemotingCommand>();
-    handler.opened(conn, outbox.clone());
-
-    let writer_task = glommio::spawn_local(async move {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
-        while let Ok(first) = responses.recv_async().await {
-            encode_frame(&first, &mut buf);
-            while buf.len() < 1 << 20 {
-                match responses.try_recv() {
-                    Ok(next) => encode_frame(&next, &mut buf),
-                    Err(_) => break,
-                }
-            }
-            if writer.write_all(&buf).await.is_err() {
-                break;
-            }
-            buf.clear();
-        }
-        let _ = writer.close().await;
-    });
-
-    let permits = Rc::new(Semaphore::new(limits.inflight_max as u64));
-    let mut inbuf = BytesMut::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
-    'read: loop {
-        let read = futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
-            let _ = stop.recv_async().await;
-            None
-        })
-        .await;
-        let n = match read {
-            None | Some(Ok(0)) | Some(Err(_)) => break,
-            Some(Ok(n)) => n,
-        };
-        inbuf.extend_from_slice(&chunk[..n]);
-        loop {
-            let cmd = match decode_frame(&mut inbuf, limits.frame_max_bytes) {
-                Ok(Some(cmd)) => cmd,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::info!(%peer, error = %e, "closing connection after a bad frame");
-                    break 'read;
-                }
-            };
-            if cmd.is_response() {
-                // Answers to broker-initiated oneway requests never come; anything else is ignored.
-                continue;
-            }
-            let Ok(permit) = permits.acquire_static_permit(1).await else {
-                break 'read;
-            };
-            let handler = handler.clone();
-            let outbox = outbox.clone();
-            glommio::spawn_local(async move {
-                if let Some(resp) = handler.handle(cmd, ctx).await {
-                    let _ = outbox.send(resp);
-                }
-                drop(permit);
-            })
-            .detach();
-        }
-    }
-    handler.closed(conn);
-    // Let in-flight requests finish and their answers go out, then close.
-    let _ = permits.acquire(limits.inflight_max as u64).await;
-    drop(outbox);
-    writer_task.await;
+/// Closes an accepted connection with a reset (SO_LINGER 0): the peer sees "connection reset" on its
+/// first read or write, and no TIME_WAIT is left here.
+fn refuse(stream: TcpStream) {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    // SAFETY: the fd belongs to `stream`, which outlives the borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let _ = socket2::SockRef::from(&fd).set_linger(Some(std::time::Duration::ZERO));
+    drop(stream);
 }
