@@ -105,6 +105,16 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Records found corrupted in the middle of the log (offset, reason), kept out of the queues.
     pub corrupted: Vec<(PhysicalOffset, String)>,
+    /// Where the log scan started: the checkpoint (what the dispatch files covered), or the first
+    /// segment without one.
+    pub scan_start: PhysicalOffset,
+    /// Where the log ends after recovery.
+    pub end: PhysicalOffset,
+    /// Commit-log bytes recovery read (scan, look-ahead past the end, tail page). Bounded by
+    /// `end - scan_start` plus [`crate::storage::recovery::LOOKAHEAD_READ_BYTES_MAX`]: not by the backlog.
+    pub log_bytes_read: u64,
+    /// Dispatch-file bytes recovery read (the persisted consume queues and index below the checkpoint).
+    pub dispatch_bytes_read: u64,
 }
 
 /// Knobs beyond [`StoreConfig`], and the file I/O to use. `Default` is production: real O_DIRECT files.
