@@ -108,6 +108,9 @@ impl MessageStore {
             records_scanned = rec.report.records_scanned,
             truncated_bytes = rec.report.truncated_bytes,
             corrupted = rec.report.corrupted.len(),
+            scanned_bytes = end - rec.report.scan_start,
+            log_bytes_read = rec.report.log_bytes_read,
+            dispatch_bytes_read = rec.report.dispatch_bytes_read,
             "store recovered"
         );
         let shared = Rc::new(StoreState {
