@@ -209,15 +209,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     let spin =
         (cfg.spin_before_park_us > 0).then(|| Duration::from_micros(cfg.spin_before_park_us));
-    let handles = shard::start(startups, spin, |_, s| run_shard(s))
-        .context("cannot start shard executors")?;
+    let handles = shard::start(startups, spin, |k, s| {
+        // Start-up waits without a time limit, so a shard that panics must say so itself.
+        let guard = PanicReport(s.ready.clone(), k);
+        async move {
+            run_shard(s).await;
+            drop(guard);
+        }
+    })
+    .context("cannot start shard executors")?;
     drop(ready_tx);
     drop(drained_tx);
-    for _ in 0..shards {
-        match ready_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Ok(_)) => {}
+    // No time limit: a shard recovering a long tail after a crash logs its progress (storage::recovery),
+    // and giving up would only make the next start do the same work again. A shard that fails says so.
+    let waiting_since = std::time::Instant::now();
+    let mut ready = 0;
+    while ready < shards {
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(_)) => ready += 1,
             Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("shards did not start within 120 s"),
+            Err(flume::RecvTimeoutError::Timeout) => tracing::info!(
+                ready,
+                shards,
+                waited_s = waiting_since.elapsed().as_secs(),
+                "still starting: shards are recovering their stores"
+            ),
+            Err(flume::RecvTimeoutError::Disconnected) => {
+                bail!("a shard stopped before it was ready")
+            }
         }
     }
     tracing::info!(
@@ -268,4 +287,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("bolide stopped");
     Ok(())
+}
+
+/// Sends a start-up error for its shard if dropped while the shard's thread panics (main waits for
+/// every shard to report ready, with no time limit).
+struct PanicReport(
+    flume::Sender<Result<shard::ShardId, String>>,
+    shard::ShardId,
+);
+
+impl Drop for PanicReport {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(Err(format!(
+                "{} panicked while starting or running",
+                self.1
+            )));
+        }
+    }
 }

@@ -281,3 +281,76 @@ fn retention_by_age_follows_the_injected_clock() {
         drop(store);
     });
 }
+
+#[test]
+fn full_disk_keeps_unconsumed_segments_unless_forced_and_refuses_appends_until_space_is_back() {
+    run(|| async {
+        let sim = SimIo::new(7);
+        let mut c = cfg();
+        c.disk_usage_max_percent = 80;
+        c.disk_refuse_writes_percent = 95;
+        let (store, _) = MessageStore::open_with(c.clone(), opts(&sim))
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            store
+                .append(helpers::msg("T", 0, &vec![i as u8; 1000], "", None, ""))
+                .await
+                .unwrap();
+        }
+        let before = store.segment_bases().len();
+        assert!(before >= 3);
+        // Consumed up to 150: the segments wholly below it may go, the rest hold unconsumed messages.
+        store.set_consumed_floors([("T".to_owned(), 0, QueueOffset(150))]);
+        let floor_phys = store.queue_entries("T", 0, QueueOffset(150), 1)[0].physical_offset;
+        sim.set_usage_percent(90);
+        let n = store.run_retention().await.unwrap();
+        let bases = store.segment_bases();
+        assert_eq!(n, before - bases.len());
+        assert!(n > 0, "consumed segments go when the disk is over the max");
+        assert!(
+            bases[0] <= floor_phys && floor_phys < bases[0] + c.segment_size_bytes,
+            "the segment holding the floor is kept"
+        );
+        assert_eq!(store.forced_unconsumed_deleted(), 0);
+        // Full: appends refused (reads go on), then taken again when usage drops.
+        sim.set_usage_percent(96);
+        store.check_disk_usage();
+        assert_eq!(store.writes_refused_at(), Some(96));
+        let e = store
+            .append(helpers::msg("T", 0, b"refused", "", None, ""))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            StorageError::DiskUsageHigh {
+                usage_percent: 96,
+                refuse_percent: 95
+            }
+        ));
+        let e = store.queue_entries("T", 0, QueueOffset(150), 1)[0];
+        store.read(e.physical_offset, e.size_bytes).await.unwrap();
+        sim.set_usage_percent(94);
+        store.check_disk_usage();
+        assert_eq!(store.writes_refused_at(), None);
+        let r = store
+            .append(helpers::msg("T", 0, b"taken", "", None, ""))
+            .await
+            .unwrap();
+        assert_eq!(r.queue_offset, QueueOffset(200));
+        store.close().await.unwrap();
+
+        // Forced deletion (cleanFileForciblyEnable): the unconsumed segments go too, counted.
+        c.delete_unconsumed_when_full = true;
+        let (store, _) = MessageStore::open_with(c.clone(), opts(&sim))
+            .await
+            .unwrap();
+        store.set_consumed_floors([("T".to_owned(), 0, QueueOffset(150))]);
+        sim.set_usage_percent(90);
+        store.run_retention().await.unwrap();
+        let min = store.min_offset("T", 0);
+        assert!(min.0 > 150, "forced deletion went past the floor");
+        assert_eq!(store.forced_unconsumed_deleted(), min.0 - 150);
+        drop(store);
+    });
+}

@@ -90,6 +90,8 @@ pub async fn run_shard(s: ShardStartup) {
         hops: super::hops::Hops::new(s.router.shard_count()),
     });
 
+    // Before retention first runs: what consumers still need is known from the persisted offsets.
+    broker.push_consumed_floors();
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
     super::services::start(&broker, &s.stop);
 

@@ -6,9 +6,13 @@
 //! | storage error | code | why |
 //! |---|---|---|
 //! | `RecordTooLarge` | MESSAGE_ILLEGAL | the client sent too much; retrying the same message fails again |
-//! | `DiskFull` | SERVICE_NOT_AVAILABLE | the broker cannot take writes; clients try another broker |
+//! | `DiskFull` (ENOSPC) | SERVICE_NOT_AVAILABLE | the broker cannot take writes; clients try another broker |
+//! | `DiskUsageHigh` | SERVICE_NOT_AVAILABLE | writes refused until space comes back; reads go on |
 //! | `NotFound` | SYSTEM_ERROR | a read named a position that holds no message (what Java answers) |
 //! | `Io`, `Corrupted`, `Config` | SYSTEM_ERROR | a broker-side failure |
+//!
+//! The two disk rows answer with the Java broker's remark for a full disk (its PutMessageStatus
+//! SERVICE_NOT_AVAILABLE, as SendMessageProcessor words it), usage shown as ratios ([`disk_full_remark`]).
 //!
 //! A flush slower than the sync-flush timeout is not an error: the send path answers it with
 //! FLUSH_DISK_TIMEOUT (see `processors::send`).
@@ -25,7 +29,9 @@ use crate::storage::StorageError;
 pub fn storage_error_code(e: &StorageError) -> i32 {
     match e {
         StorageError::RecordTooLarge { .. } => rs::MESSAGE_ILLEGAL,
-        StorageError::DiskFull { .. } => rs::SERVICE_NOT_AVAILABLE,
+        StorageError::DiskFull { .. } | StorageError::DiskUsageHigh { .. } => {
+            rs::SERVICE_NOT_AVAILABLE
+        }
         StorageError::NotFound { .. }
         | StorageError::Io { .. }
         | StorageError::Corrupted { .. }
@@ -33,9 +39,25 @@ pub fn storage_error_code(e: &StorageError) -> i32 {
     }
 }
 
-/// The response to `req` for a storage error, remark `{context}{error}`.
+/// The Java broker's remark for a send refused because the disk is full; `usage_percent` is shown
+/// for the commit log, consume queues and index alike (they share our data directory).
+pub fn disk_full_remark(usage_percent: u8) -> String {
+    let r = f64::from(usage_percent) / 100.0;
+    format!(
+        "service not available now. It may be caused by one of the following reasons: \
+         the broker's disk is full [CL: {r:5.2} CQ: {r:5.2} INDEX: {r:5.2}], messages are put to the slave, \
+         message store has been shut down, etc."
+    )
+}
+
+/// The response to `req` for a storage error: remark `{context}{error}`, or the Java full-disk remark.
 pub fn storage_error(req: &RemotingCommand, context: &str, e: &StorageError) -> RemotingCommand {
-    req.error_response(storage_error_code(e), format!("{context}{e}"))
+    let remark = match e {
+        StorageError::DiskUsageHigh { usage_percent, .. } => disk_full_remark(*usage_percent),
+        StorageError::DiskFull { .. } => disk_full_remark(100),
+        _ => format!("{context}{e}"),
+    };
+    req.error_response(storage_error_code(e), remark)
 }
 
 /// The response to a request whose custom header is unusable.
@@ -87,10 +109,36 @@ mod tests {
                 rs::SYSTEM_ERROR,
             ),
             (StorageError::Config("x".into()), rs::SYSTEM_ERROR),
+            (
+                StorageError::DiskUsageHigh {
+                    usage_percent: 96,
+                    refuse_percent: 95,
+                },
+                rs::SERVICE_NOT_AVAILABLE,
+            ),
         ];
         for (e, code) in rows {
             assert_eq!(storage_error_code(&e), code, "{e}");
         }
+    }
+
+    #[test]
+    fn disk_full_answers_as_java_does() {
+        let req = RemotingCommand::request(10);
+        let e = StorageError::DiskUsageHigh {
+            usage_percent: 96,
+            refuse_percent: 95,
+        };
+        let r = storage_error(&req, "put: ", &e);
+        assert_eq!(r.code, rs::SERVICE_NOT_AVAILABLE);
+        assert_eq!(
+            r.remark.as_deref(),
+            Some(
+                "service not available now. It may be caused by one of the following reasons: the \
+                 broker's disk is full [CL:  0.96 CQ:  0.96 INDEX:  0.96], messages are put to the \
+                 slave, message store has been shut down, etc."
+            )
+        );
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct BrokerConfig {
     pub cache_bytes_max: usize,
     pub retention_hours: u64,
     pub disk_usage_max_percent: u8,
+    /// Disk usage (percent) from which sends are refused (SERVICE_NOT_AVAILABLE, the Java full-disk
+    /// remark) until space comes back.
+    pub disk_refuse_writes_percent: u8,
+    /// RocketMQ's forced deletion: over `disk_usage_max_percent`, retention may delete segments
+    /// holding unconsumed messages younger than `retention_hours` (logged and counted). Off by default.
+    pub clean_file_forcibly: bool,
     pub auto_create_topic: bool,
     /// Queues of a topic created by `TBW102` auto-creation when the client asks for more.
     pub default_topic_queue_nums: u32,
@@ -110,6 +116,8 @@ impl Default for BrokerConfig {
             cache_bytes_max: 256 << 20,
             retention_hours: 72,
             disk_usage_max_percent: 90,
+            disk_refuse_writes_percent: 95,
+            clean_file_forcibly: false,
             auto_create_topic: true,
             default_topic_queue_nums: 8,
             message_size_max_bytes: 4 << 20,
@@ -222,6 +230,14 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "disk_usage_max_percent",
         rocketmq: &["diskMaxUsedSpaceRatio"],
+    },
+    Key {
+        name: "disk_refuse_writes_percent",
+        rocketmq: &["diskSpaceWarningLevelRatio"],
+    },
+    Key {
+        name: "clean_file_forcibly",
+        rocketmq: &["cleanFileForciblyEnable"],
     },
     Key {
         name: "auto_create_topic",
@@ -378,6 +394,8 @@ impl BrokerConfig {
             "cache_bytes_max" => self.cache_bytes_max = parse_num(key, v)?,
             "retention_hours" => self.retention_hours = parse_num(key, v)?,
             "disk_usage_max_percent" => self.disk_usage_max_percent = parse_num(key, v)?,
+            "disk_refuse_writes_percent" => self.disk_refuse_writes_percent = parse_num(key, v)?,
+            "clean_file_forcibly" => self.clean_file_forcibly = parse_bool(key, v)?,
             "auto_create_topic" => self.auto_create_topic = parse_bool(key, v)?,
             "default_topic_queue_nums" => self.default_topic_queue_nums = parse_num(key, v)?,
             "message_size_max_bytes" => self.message_size_max_bytes = parse_num(key, v)?,
@@ -484,6 +502,9 @@ impl BrokerConfig {
         if self.disk_usage_max_percent == 0 || self.disk_usage_max_percent > 100 {
             return bad("disk_usage_max_percent must be between 1 and 100".into());
         }
+        if self.disk_refuse_writes_percent == 0 || self.disk_refuse_writes_percent > 100 {
+            return bad("disk_refuse_writes_percent must be between 1 and 100".into());
+        }
         if self.default_topic_queue_nums == 0 || self.default_topic_queue_nums > 1024 {
             return bad("default_topic_queue_nums must be between 1 and 1024".into());
         }
@@ -570,6 +591,8 @@ impl BrokerConfig {
         c.cache_bytes_max = self.cache_bytes_max / self.shard_count().max(1);
         c.retention_hours = self.retention_hours;
         c.disk_usage_max_percent = self.disk_usage_max_percent;
+        c.disk_refuse_writes_percent = self.disk_refuse_writes_percent;
+        c.delete_unconsumed_when_full = self.clean_file_forcibly;
         c.record_size_max_bytes = self.message_size_max_bytes + 64 * 1024;
         c
     }

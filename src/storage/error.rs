@@ -27,6 +27,13 @@ pub enum StorageError {
     },
     #[error("no message at physical offset {offset}")]
     NotFound { offset: PhysicalOffset },
+    /// Appends refused: the disk is at least `refuse_percent` full and retention may not delete the
+    /// unconsumed messages that fill it. Lifted by itself once usage drops below the limit.
+    #[error("disk {usage_percent}% full (writes refused from {refuse_percent}%)")]
+    DiskUsageHigh {
+        usage_percent: u8,
+        refuse_percent: u8,
+    },
     #[error("{0}")]
     Config(String),
 }
@@ -65,6 +72,13 @@ impl StorageError {
                 reason: reason.clone(),
             },
             StorageError::NotFound { offset } => StorageError::NotFound { offset: *offset },
+            StorageError::DiskUsageHigh {
+                usage_percent,
+                refuse_percent,
+            } => StorageError::DiskUsageHigh {
+                usage_percent: *usage_percent,
+                refuse_percent: *refuse_percent,
+            },
             StorageError::Config(s) => StorageError::Config(s.clone()),
         }
     }

@@ -6,15 +6,24 @@
 //! then write the checkpoint (C, per-queue next offsets as of C) atomically. A crash anywhere in between
 //! leaves the previous checkpoint in force, whose dispatch prefix is still intact.
 //!
-//! Retention decision (one function, [`should_delete_oldest`], asked again after each deletion with
-//! fresh disk usage):
+//! Retention decision (one function, [`retention_decision`], asked again after each deletion with
+//! fresh disk usage). "Unconsumed": the segment holds a message at or past its queue's consumed floor
+//! (the lowest offset a consumer still needs, set by the broker: storage knows no groups).
 //!
-//! | oldest non-active segment                      | disk usage         | delete it? |
-//! |------------------------------------------------|--------------------|------------|
-//! | newest record older than `retention_hours`     | any                | yes        |
-//! | younger                                        | > max percent      | yes        |
-//! | younger                                        | <= max percent     | no (stop)  |
-//! | the active segment, or not fully written yet   | any                | never      |
+//! | # | oldest non-active segment: newest record      | unconsumed? | disk usage > max | forced deletion on | decision          |
+//! |---|-----------------------------------------------|-------------|------------------|--------------------|-------------------|
+//! | 1 | the active segment, or not fully durable yet  | -           | -                | -                  | keep (stop)       |
+//! | 2 | older than `retention_hours`                  | -           | -                | -                  | delete            |
+//! | 3 | younger                                       | no          | yes              | -                  | delete            |
+//! | 4 | younger                                       | no          | no               | -                  | keep (stop)       |
+//! | 5 | younger                                       | yes         | yes              | yes                | delete, forced: logged and counted |
+//! | 6 | younger                                       | yes         | yes              | no                 | keep (stop); appends are refused once usage reaches `disk_refuse_writes_percent` |
+//! | 7 | younger                                       | yes         | no               | -                  | keep (stop)       |
+//!
+//! Refusing appends ([`update_write_refusal`], every housekeeping round and after retention): usage at
+//! or above `disk_refuse_writes_percent` refuses them ([`StorageError::DiskUsageHigh`]), usage below
+//! takes them again; reads, pulls and the broker's offset commits are untouched. The flusher's own
+//! ENOSPC handling (keep the data in memory, retry) stays the last line.
 //!
 //! Deleting a segment: it leaves the segment table first (readers get NotFound, an in-flight read keeps
 //! its file open), consume-queue entries, index entries and cached chunks below the new minimum go,
@@ -31,17 +40,93 @@ use super::io::{FileKind, OpenMode};
 use super::state::StoreState;
 use super::StorageError;
 
-/// Whether the oldest deletable segment (newest record at `newest_record_ts_ms`) goes now.
-pub fn should_delete_oldest(
-    newest_record_ts_ms: i64,
-    now_ms: i64,
-    retention_ms: i64,
-    usage_percent: u8,
-    usage_max_percent: u8,
-) -> bool {
-    let expired = now_ms.saturating_sub(newest_record_ts_ms) > retention_ms;
-    let too_full = usage_percent > usage_max_percent;
-    expired || too_full
+/// What retention does with the oldest segment (module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Keep,
+    Delete,
+    /// Deleted although it holds unconsumed messages younger than the retention time.
+    DeleteForced,
+}
+
+/// The facts about the oldest segment that [`retention_decision`] decides on.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionFacts {
+    /// The active segment, or one not fully durable yet.
+    pub in_use: bool,
+    pub newest_record_ts_ms: i64,
+    pub now_ms: i64,
+    pub retention_ms: i64,
+    pub holds_unconsumed: bool,
+    pub usage_percent: u8,
+    pub usage_max_percent: u8,
+    pub forced_deletion: bool,
+}
+
+/// The retention decision table (module docs), one row per arm.
+pub fn retention_decision(f: &RetentionFacts) -> Retention {
+    let expired = f.now_ms.saturating_sub(f.newest_record_ts_ms) > f.retention_ms;
+    let too_full = f.usage_percent > f.usage_max_percent;
+    match (
+        f.in_use,
+        expired,
+        f.holds_unconsumed,
+        too_full,
+        f.forced_deletion,
+    ) {
+        (true, ..) => Retention::Keep,                               // 1
+        (false, true, ..) => Retention::Delete,                      // 2
+        (false, false, false, true, _) => Retention::Delete,         // 3
+        (false, false, false, false, _) => Retention::Keep,          // 4
+        (false, false, true, true, true) => Retention::DeleteForced, // 5
+        (false, false, true, true, false) => Retention::Keep,        // 6
+        (false, false, true, false, _) => Retention::Keep,           // 7
+    }
+}
+
+/// Refuses appends while disk usage is at or above `disk_refuse_writes_percent`, takes them again
+/// below it; logs each change. A failing statvfs leaves the state as it is.
+pub(super) fn update_write_refusal(sh: &StoreState) {
+    let usage = match sh.io.disk_usage_percent(&sh.cfg.dir) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "statvfs failed; write refusal unchanged");
+            return;
+        }
+    };
+    let limit = sh.cfg.disk_refuse_writes_percent;
+    let refuse = usage >= limit;
+    match (sh.writes_refused_at.get(), refuse) {
+        (None, true) => tracing::error!(
+            usage_percent = usage,
+            limit_percent = limit,
+            "disk full: appends refused until space comes back (reads and consumption go on)"
+        ),
+        (Some(_), false) => {
+            tracing::info!(
+                usage_percent = usage,
+                "disk space back: appends taken again"
+            )
+        }
+        _ => {}
+    }
+    sh.writes_refused_at.set(refuse.then_some(usage));
+}
+
+/// Unconsumed messages in `[from, to)` of the log: per queue with a floor, the entries at or past the
+/// floor whose record lies in the range.
+fn unconsumed_in(sh: &StoreState, from: super::PhysicalOffset, to: super::PhysicalOffset) -> u64 {
+    let floors = sh.consumed_floors.borrow();
+    let qs = sh.queues.borrow();
+    floors
+        .iter()
+        .filter_map(|((t, q), floor)| {
+            let cq = qs.get(t, *q)?;
+            let lo = cq.offset_at(from).max(*floor);
+            let hi = cq.offset_at(to);
+            Some(hi.get().saturating_sub(lo.get()))
+        })
+        .sum()
 }
 
 /// Largest single write of dispatch bytes.
@@ -158,24 +243,47 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
             .disk_usage_percent(&sh.cfg.dir)
             .map_err(|e| StorageError::from_io("statvfs", sh.cfg.dir.clone(), e))?;
         let seg = {
-            let mut log = sh.log.borrow_mut();
+            let log = sh.log.borrow();
             let durable = log.offsets.durable();
             let Some((&base, oldest)) = log.segments.iter().next() else {
                 break;
             };
+            let seg_end = base + log.segment_size_bytes;
+            let newest = oldest.last_store_ts_ms;
             // Never the active segment, nor one with bytes not yet durable.
-            if base >= log.active_base || base + log.segment_size_bytes > durable {
-                break;
-            }
-            if !should_delete_oldest(
-                oldest.last_store_ts_ms,
-                sh.opts.clock.now_ms(),
+            let in_use = base >= log.active_base || seg_end > durable;
+            drop(log);
+            let unconsumed = if in_use {
+                0
+            } else {
+                unconsumed_in(sh, base, seg_end)
+            };
+            let decision = retention_decision(&RetentionFacts {
+                in_use,
+                newest_record_ts_ms: newest,
+                now_ms: sh.opts.clock.now_ms(),
                 retention_ms,
-                usage,
-                sh.cfg.disk_usage_max_percent,
-            ) {
-                break;
+                holds_unconsumed: unconsumed > 0,
+                usage_percent: usage,
+                usage_max_percent: sh.cfg.disk_usage_max_percent,
+                forced_deletion: sh.cfg.delete_unconsumed_when_full,
+            });
+            match decision {
+                Retention::Keep => break,
+                Retention::Delete => {}
+                Retention::DeleteForced => {
+                    sh.forced_unconsumed_deleted
+                        .set(sh.forced_unconsumed_deleted.get() + unconsumed);
+                    tracing::warn!(
+                        segment = base.get(),
+                        unconsumed_messages = unconsumed,
+                        total_forced = sh.forced_unconsumed_deleted.get(),
+                        usage_percent = usage,
+                        "forced deletion (cleanFileForciblyEnable): a segment holding unconsumed messages deleted"
+                    );
+                }
             }
+            let mut log = sh.log.borrow_mut();
             let seg = log.segments.remove(&base).expect("segment present");
             let min = base + log.segment_size_bytes;
             log.offsets.set_min(min);
@@ -199,6 +307,7 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
         tracing::info!(segment = %seg.path.display(), "retention deleted a commit-log segment");
         deleted += 1;
     }
+    update_write_refusal(sh);
     Ok(deleted)
 }
 
@@ -226,6 +335,7 @@ pub(super) async fn housekeeper(weak: Weak<StoreState>) {
         if let Err(e) = checkpoint(&sh, false).await {
             tracing::warn!(error = %e, "checkpoint failed; will retry");
         }
+        update_write_refusal(&sh);
         if since_retention >= retention_every {
             since_retention = Duration::ZERO;
             if let Err(e) = run_retention(&sh).await {
@@ -242,11 +352,36 @@ mod tests {
     #[test]
     fn retention_table_rows() {
         let h = 3_600_000;
-        // Older than retention: deleted whatever the disk usage.
-        assert!(should_delete_oldest(0, 73 * h, 72 * h, 10, 90));
-        // Younger, disk too full: deleted.
-        assert!(should_delete_oldest(70 * h, 73 * h, 72 * h, 95, 90));
-        // Younger, disk fine: kept.
-        assert!(!should_delete_oldest(70 * h, 73 * h, 72 * h, 90, 90));
+        let f = |in_use, age_h: i64, unconsumed, usage, forced| RetentionFacts {
+            in_use,
+            newest_record_ts_ms: 100 * h - age_h * h,
+            now_ms: 100 * h,
+            retention_ms: 72 * h,
+            holds_unconsumed: unconsumed,
+            usage_percent: usage,
+            usage_max_percent: 90,
+            forced_deletion: forced,
+        };
+        use Retention::*;
+        let rows = [
+            // 1: in use: kept whatever else holds.
+            (f(true, 80, false, 99, true), Keep),
+            // 2: expired: deleted, consumed or not, full or not.
+            (f(false, 73, true, 10, false), Delete),
+            (f(false, 73, false, 10, false), Delete),
+            // 3: younger, consumed, disk over the max: deleted.
+            (f(false, 1, false, 95, false), Delete),
+            // 4: younger, consumed, disk fine: kept.
+            (f(false, 1, false, 90, true), Keep),
+            // 5: younger, unconsumed, disk over the max, forced deletion on: deleted, forced.
+            (f(false, 1, true, 95, true), DeleteForced),
+            // 6: the same with forced deletion off (the default): kept.
+            (f(false, 1, true, 95, false), Keep),
+            // 7: younger, unconsumed, disk fine: kept.
+            (f(false, 1, true, 50, true), Keep),
+        ];
+        for (i, (facts, want)) in rows.iter().enumerate() {
+            assert_eq!(retention_decision(facts), *want, "row {i}: {facts:?}");
+        }
     }
 }

@@ -108,6 +108,9 @@ impl MessageStore {
             records_scanned = rec.report.records_scanned,
             truncated_bytes = rec.report.truncated_bytes,
             corrupted = rec.report.corrupted.len(),
+            scanned_bytes = end - rec.report.scan_start,
+            log_bytes_read = rec.report.log_bytes_read,
+            dispatch_bytes_read = rec.report.dispatch_bytes_read,
             "store recovered"
         );
         let shared = Rc::new(StoreState {
@@ -135,7 +138,11 @@ impl MessageStore {
             write_error: RefCell::new(None),
             gate_closed: Cell::new(false),
             gate: OffsetWatch::new(0),
+            consumed_floors: RefCell::default(),
+            writes_refused_at: Cell::new(None),
+            forced_unconsumed_deleted: Cell::new(0),
         });
+        housekeeping::update_write_refusal(&shared);
         let w = Rc::downgrade(&shared);
         let tasks = vec![
             glommio::spawn_local(flusher::flusher(w.clone())).detach(),
@@ -288,6 +295,36 @@ impl MessageStore {
     /// Writes the dispatch files and a checkpoint now.
     pub async fn checkpoint(&self) -> Result<(), StorageError> {
         housekeeping::checkpoint(&self.shared, false).await
+    }
+
+    /// Sets, per (topic, queue), the lowest queue offset a consumer still needs (the broker computes it
+    /// from committed consumer offsets). Retention does not delete a segment holding a message at or
+    /// past its queue's floor unless it expired or forced deletion is enabled (see
+    /// [`housekeeping::retention_decision`]). Replaces the previous floors; queues absent have none.
+    pub fn set_consumed_floors(
+        &self,
+        floors: impl IntoIterator<Item = (String, u32, QueueOffset)>,
+    ) {
+        let mut m = self.shared.consumed_floors.borrow_mut();
+        m.clear();
+        for (t, q, o) in floors {
+            m.insert((t, q), o);
+        }
+    }
+
+    /// Disk usage (percent) while appends are refused for it; `None` while they are taken.
+    pub fn writes_refused_at(&self) -> Option<u8> {
+        self.shared.writes_refused_at.get()
+    }
+
+    /// Checks disk usage now (also done every housekeeping round) and refuses or resumes appends.
+    pub fn check_disk_usage(&self) {
+        housekeeping::update_write_refusal(&self.shared);
+    }
+
+    /// Messages not yet consumed that forced deletion removed since the store was opened.
+    pub fn forced_unconsumed_deleted(&self) -> u64 {
+        self.shared.forced_unconsumed_deleted.get()
     }
 
     /// Base offsets of the commit-log segments (oldest first).

@@ -52,6 +52,13 @@ pub(crate) struct StoreState {
     pub(super) gate_closed: Cell<bool>,
     /// Counts gate openings (appends waiting at the gate wait for the next one).
     pub(super) gate: OffsetWatch<u64>,
+    /// Per (topic, queue): the lowest queue offset a consumer still needs (set by the broker).
+    pub(super) consumed_floors:
+        RefCell<std::collections::HashMap<(String, u32), super::QueueOffset>>,
+    /// Disk usage (percent) while appends are refused for it.
+    pub(super) writes_refused_at: Cell<Option<u8>>,
+    /// Messages not yet consumed that forced deletion removed (since open).
+    pub(super) forced_unconsumed_deleted: Cell<u64>,
 }
 
 impl StoreState {
@@ -76,6 +83,12 @@ impl StoreState {
         }
         if self.closing.get() {
             return Err(self.closed_error());
+        }
+        if let Some(usage_percent) = self.writes_refused_at.get() {
+            return Err(StorageError::DiskUsageHigh {
+                usage_percent,
+                refuse_percent: self.cfg.disk_refuse_writes_percent,
+            });
         }
         Ok(())
     }

@@ -37,6 +37,14 @@ pub struct StoreConfig {
     pub disk_usage_max_percent: u8,
     /// Largest single record accepted.
     pub record_size_max_bytes: usize,
+    /// Disk usage (percent) from which appends are refused ([`StorageError::DiskUsageHigh`]) until it
+    /// drops again; pulls and reads go on.
+    pub disk_refuse_writes_percent: u8,
+    /// Whether retention may delete a segment holding messages not yet consumed (past the floor set
+    /// by [`crate::storage::MessageStore::set_consumed_floors`]) and younger than `retention_hours`
+    /// when the disk is over `disk_usage_max_percent` (RocketMQ's `cleanFileForciblyEnable`). Off by
+    /// default: writes are refused instead.
+    pub delete_unconsumed_when_full: bool,
 }
 
 impl StoreConfig {
@@ -53,6 +61,8 @@ impl StoreConfig {
             retention_hours: 72,
             disk_usage_max_percent: 90,
             record_size_max_bytes: 4 << 20 | 64 << 10,
+            disk_refuse_writes_percent: 95,
+            delete_unconsumed_when_full: false,
         }
     }
 }
@@ -105,6 +115,16 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Records found corrupted in the middle of the log (offset, reason), kept out of the queues.
     pub corrupted: Vec<(PhysicalOffset, String)>,
+    /// Where the log scan started: the checkpoint (what the dispatch files covered), or the first
+    /// segment without one.
+    pub scan_start: PhysicalOffset,
+    /// Where the log ends after recovery.
+    pub end: PhysicalOffset,
+    /// Commit-log bytes recovery read (scan, look-ahead past the end, tail page). Bounded by
+    /// `end - scan_start` plus [`crate::storage::recovery::LOOKAHEAD_READ_BYTES_MAX`]: not by the backlog.
+    pub log_bytes_read: u64,
+    /// Dispatch-file bytes recovery read (the persisted consume queues and index below the checkpoint).
+    pub dispatch_bytes_read: u64,
 }
 
 /// Knobs beyond [`StoreConfig`], and the file I/O to use. `Default` is production: real O_DIRECT files.

@@ -1,6 +1,8 @@
 //! Consumer-offset persistence: every `offset_persist_interval_ms`, and once more at shutdown
 //! ([`super::super::Control::Shutdown`]), this shard's offsets are written to
 //! `offsets-shard-<k>.json` if they changed. A crash loses at most one interval of commits.
+//! Each round also hands storage the consumed floors (lowest committed offset per queue) that
+//! retention keeps.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,11 +16,23 @@ use crate::storage::datadir::write_atomically;
 pub async fn run(broker: Rc<Broker>, stop: StopSignal) {
     let period = Duration::from_millis(broker.cfg.offset_persist_interval_ms.max(100));
     while tick(period, &stop).await {
+        broker.push_consumed_floors();
         broker.persist_offsets().await;
     }
 }
 
 impl Broker {
+    /// Hands storage the lowest committed offset per queue (what retention must keep by default).
+    /// Storage sees queues and offsets only, never groups or request codes.
+    pub(crate) fn push_consumed_floors(&self) {
+        let floors = self.offsets.borrow().consumed_floors();
+        self.store.set_consumed_floors(
+            floors
+                .into_iter()
+                .map(|(t, q, o)| (t, q, crate::storage::QueueOffset(o))),
+        );
+    }
+
     /// Writes this shard's consumer offsets if they changed. The write and its fsyncs run on
     /// glommio's blocking pool: an fsync under write load can take hundreds of milliseconds, and on
     /// the shard thread it would stall every request of the shard.

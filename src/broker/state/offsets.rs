@@ -43,6 +43,24 @@ impl OffsetTable {
         }
     }
 
+    /// Per (topic, queue): the lowest offset any group has committed, the consumed floor that
+    /// retention keeps (storage's `set_consumed_floors`). Queues no group committed have none.
+    pub fn consumed_floors(&self) -> Vec<(String, u32, u64)> {
+        let mut m: BTreeMap<(String, u32), u64> = BTreeMap::new();
+        for (k, qs) in &self.table {
+            let Some((topic, _group)) = k.split_once('@') else {
+                continue;
+            };
+            for (q, off) in qs {
+                let off = u64::try_from(*off).unwrap_or(0);
+                m.entry((topic.to_owned(), *q))
+                    .and_modify(|v| *v = (*v).min(off))
+                    .or_insert(off);
+            }
+        }
+        m.into_iter().map(|((t, q), o)| (t, q, o)).collect()
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
@@ -107,5 +125,22 @@ mod tests {
         assert_eq!(back.query("g", "T", 3), Some(9));
         assert_eq!(back.query("other", "T", 0), None);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn consumed_floor_is_the_slowest_group_per_queue() {
+        let mut t = OffsetTable::default();
+        t.commit("fast", "T", 0, 90);
+        t.commit("slow", "T", 0, 12);
+        t.commit("fast", "T", 1, 5);
+        t.commit("g", "U", 0, -1);
+        assert_eq!(
+            t.consumed_floors(),
+            vec![
+                ("T".to_owned(), 0, 12),
+                ("T".to_owned(), 1, 5),
+                ("U".to_owned(), 0, 0),
+            ]
+        );
     }
 }
