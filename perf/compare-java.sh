@@ -13,7 +13,7 @@
 #                     the slower broker's sync-async-flush rate in this run's first round (or RATE)
 #   tail-consume      ASYNC_FLUSH, 16 batch producers + pull loops from the tail (end-to-end latency)
 # Env: RUNS (rounds, default 1)  DURATION (measured s, default 10)  WARMUP (s, default 3)
-#      PREWARM (s of untimed load on a throwaway topic before each measured run, default 5: the JVM's
+#      PREWARM (s of untimed load on a throwaway topic before each measured run, default 10: the JVM's
 #      JIT needs it, Bolide gets the same)  CLIENTS (default 128)  SIZE (default 1024)
 #      QUEUES (per topic, default 8)  RATE (open-loop msgs/s; default derived as above)
 #      PORT_BASE (default 19700: Bolide +1 NameServer, +11 broker (+9 VIP); Java +2 NameServer,
@@ -21,6 +21,7 @@
 #      OUT  MAX_SECONDS (no new run starts after this, default 3600)
 #      BOLIDE / BENCH (default ${CARGO_TARGET_DIR:-target}/release/{bolide,bolide-bench}; not built here)
 #      REF_SCRIPT (default scripts/rocketmq-ref.sh)  REF_HEAP (Java heap, default 1g)
+#      JAVA_EXTRA (more broker.conf KEY=VALUE pairs for the Java broker, space-separated)
 #      TABLE_ONLY=1 with OUT=<an earlier run>: only rewrite its compare.md
 # Rounds alternate the order (odd: Bolide first, even: Java first). Loopback only; every run is bounded
 # by `timeout`; everything started here is stopped on exit and the data directories are deleted.
@@ -35,7 +36,7 @@ REF_SCRIPT=${REF_SCRIPT:-$ROOT/scripts/rocketmq-ref.sh}
 RUNS=${RUNS:-1}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
-PREWARM=${PREWARM:-5}
+PREWARM=${PREWARM:-10}
 CLIENTS=${CLIENTS:-128}
 SIZE=${SIZE:-1024}
 QUEUES=${QUEUES:-8}
@@ -176,17 +177,33 @@ start_java() {
         "$REF_SCRIPT" start "$JAVA_DIR" "$J_NS" "$J_BROKER" \
         "flushDiskType=$flush" brokerIP1=127.0.0.1 brokerIP2=127.0.0.1 bindAddress=127.0.0.1 "defaultTopicQueueNums=$QUEUES" \
         "sendMessageThreadPoolNums=$((cpus < 4 ? cpus : 4))" "pullMessageThreadPoolNums=$((16 + 2 * cpus))" \
-        mappedFileSizeCommitLog=1073741824 mappedFileSizeConsumeQueue=6000000 \
+        mappedFileSizeCommitLog=1073741824 mappedFileSizeConsumeQueue=6000000 ${JAVA_EXTRA:-} \
         >"$OUT/$1.start.log" 2>&1; then
         echo "!! java broker did not start:"; tail -20 "$OUT/$1.start.log"; return 1
     fi
     wait_route "$J_NS" TBW102 60 || { echo "!! java broker never registered TBW102 with its NameServer"; return 1; }
 }
 
-# bench BROKER NAME NS_PORT [bolide-bench flags...]: a pre-warm on a throwaway topic, then the
+# cpu_snapshot PID FILE: CPU ticks of every thread of PID, as JSON {tid: [name, utime + stime]}.
+cpu_snapshot() {
+    python3 - "$1" "$2" <<'PY'
+import json, os, sys
+pid, out = sys.argv[1], {}
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+    except OSError:
+        continue
+    name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    out[tid] = [name, int(rest[11]) + int(rest[12])]
+json.dump({"clk_tck": os.sysconf("SC_CLK_TCK"), "threads": out}, open(sys.argv[2], "w"))
+PY
+}
+
+# bench BROKER NAME NS_PORT PID [bolide-bench flags...]: a pre-warm on a throwaway topic, then the
 # measured run writing OUT/NAME.json. Both in the background so that cleanup can stop them.
 bench() {
-    local broker=$1 name=$2 ns=$3; shift 3
+    local broker=$1 name=$2 ns=$3 pid=$4; shift 4
     local topic="Cmp_${name%%.*}"; topic=${topic//-/_}
     if [ "$PREWARM" -gt 0 ]; then
         timeout $((PREWARM + 120)) "$BENCH" --namesrv "127.0.0.1:$ns" --topic "${topic}_warm" --queues "$QUEUES" \
@@ -194,12 +211,21 @@ bench() {
         BENCH_PID=$!
         wait "$BENCH_PID" || echo "!! $name pre-warm failed (see $OUT/$name.prewarm.log)"
     fi
+    if [ "$broker" = java ]; then
+        # RocketMQ 5.5.0's TransactionMetricsFlushService spins on a core for its first flush interval
+        # (10 s) after start (apache/rocketmq#10515, fixed after 5.5.0): measure after it.
+        local age; age=$(python3 -c 'import os,sys; t=int(open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")",1)[1].split()[19]); print(int(float(open("/proc/uptime").read().split()[0]) - t / os.sysconf("SC_CLK_TCK")))' "$pid" 2>/dev/null || echo 99)
+        if [ "$age" -lt 12 ]; then sleep $((12 - age)); fi
+    fi
     echo "== $name ($broker): bolide-bench $*"
+    # The broker's CPU over the measured run (with its warm-up), per thread, for CPU per message.
+    cpu_snapshot "$pid" "$OUT/$name.cpu0" || true
     timeout $((DURATION + WARMUP + 180)) "$BENCH" --namesrv "127.0.0.1:$ns" --topic "$topic" --queues "$QUEUES" \
         --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.json" --label "${name%%.*}" "$@" \
         >"$OUT/$name.log" 2>&1 &
     BENCH_PID=$!
     if wait "$BENCH_PID"; then
+        cpu_snapshot "$pid" "$OUT/$name.cpu1" || true
         grep -E "^(send|consume): " "$OUT/$name.log" | sed 's/^/   /' || true
     else
         echo "!! $name failed:"; tail -5 "$OUT/$name.log"
@@ -221,10 +247,10 @@ one() {
     tail-consume) args=(--scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE") ;;
     esac
     if [ "$broker" = bolide ]; then
-        start_bolide "$name" "$flush" && bench bolide "$name" "$B_NS" "${args[@]}" || true
+        start_bolide "$name" "$flush" && bench bolide "$name" "$B_NS" "$BOLIDE_PID" "${args[@]}" || true
         stop_bolide
     else
-        start_java "$name" "$flush" && bench java "$name" "$J_NS" "${args[@]}" || true
+        start_java "$name" "$flush" && bench java "$name" "$J_NS" "$(cat "$JAVA_DIR/broker.pid")" "${args[@]}" || true
         stop_java "$name"
     fi
 }
@@ -237,6 +263,28 @@ from pathlib import Path
 
 out, rev = Path(sys.argv[1]), sys.argv[2]
 ORDER = ["sync-async-flush", "batch", "sync-sync-flush", "open-loop", "tail-consume"]
+def cpu(name):
+    """Broker CPU over a measured run: (total seconds, {thread name: seconds}), or None."""
+    try:
+        a, b = (json.loads((out / f"{name}.cpu{i}").read_text()) for i in (0, 1))
+    except (OSError, ValueError):
+        return None
+    per = {}
+    for tid, (tname, ticks) in b["threads"].items():
+        t0 = a["threads"].get(tid, [tname, 0])[1]
+        key = re.sub(r"[-_ ]?\d+$", "", tname) or tname  # pool threads by pool
+        per[key] = per.get(key, 0) + (ticks - t0) / b["clk_tck"]
+    return sum(per.values()), per
+
+
+def cpu_us_per_msg(r, jit=True):
+    c, stored = r.get("_cpu"), r.get("stored_messages")
+    if not c or not stored:
+        return None
+    secs = c[0] if jit else c[0] - sum(v for k, v in c[1].items() if "CompilerThre" in k)
+    return secs * 1e6 / stored
+
+
 runs = {}  # (scenario, broker) -> [report]
 for p in sorted(out.glob("*.json")):
     m = re.fullmatch(r"(.+)\.(bolide|java)\.(\d+)\.json", p.name)
@@ -244,6 +292,7 @@ for p in sorted(out.glob("*.json")):
         continue
     r = json.loads(p.read_text())
     r["_round"], r["_end"] = int(m.group(3)), p.stat().st_mtime
+    r["_cpu"] = cpu(p.name[:-len(".json")])
     runs.setdefault((m.group(1), m.group(2)), []).append(r)
 
 
@@ -323,6 +372,13 @@ for sc in ORDER:
         vb, vj = med(pick(r, side, key) for r in b), med(pick(r, side, key) for r in j)
         print(f"| {label} | {name} | {fmt(vb, key)} | {fmt(vj, key)} | {ratio(vb, vj, hb)} |")
         label = ""
+    cb, cj = med(cpu_us_per_msg(r) for r in b), med(cpu_us_per_msg(r) for r in j)
+    print(f"|  | broker CPU per message | {'-' if cb is None else f'{cb:.1f} µs'} | "
+          f"{'-' if cj is None else f'{cj:.1f} µs'} | {ratio(cb, cj, False)} |")
+    cjn = med(cpu_us_per_msg(r, jit=False) for r in j)
+    if cjn is not None and cb is not None:
+        print(f"|  | same, Java without its JIT compiler threads | {cb:.1f} µs | {cjn:.1f} µs | "
+              f"{ratio(cb, cjn, False)} |")
     fb, fj = med(failures(r) for r in b), med(failures(r) for r in j)
     print(f"|  | failed requests | {'-' if fb is None else f'{fb:,.0f}'} | {'-' if fj is None else f'{fj:,.0f}'} | |")
     for who, rs in (("Bolide", b), ("Java", j)):
@@ -335,6 +391,13 @@ for sc in ORDER:
                         codes[c] = codes.get(c, 0) + n
             notes.append(f"- {sc}: {who} had {fails} failed requests over {len(rs)} round(s), response codes {codes}"
                          + (" (2 = SYSTEM_BUSY: the Java broker's flow control)" if who == "Java" and "2" in codes else ""))
+    for who, rs in (("Bolide", b), ("Java", j)):
+        r = rs[0] if rs else None
+        if r and r.get("_cpu") and r["_cpu"][0] > 0:
+            total, per = r["_cpu"]
+            top = sorted(per.items(), key=lambda kv: -kv[1])[:6]
+            notes.append(f"- {sc}, round {r['_round']}: {who} broker CPU {total:.1f} s over the run; by thread: "
+                         + ", ".join(f"{k} {v / total:.0%}" for k, v in top))
     for r in j:
         p = gc_pauses(sc, r["_round"], r["_end"], r.get("measured_s", 0))
         if p is not None:
