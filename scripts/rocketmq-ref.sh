@@ -8,7 +8,9 @@
 #       Starts one NameServer on NAMESRV_PORT and one broker on BROKER_PORT (which also uses BROKER_PORT-2
 #       for the VIP channel and BROKER_PORT+1 for HA) with the store, logs and generated broker.conf under
 #       DIR. KEY=VALUE pairs go into broker.conf after the defaults (e.g. autoCreateTopicEnable=false,
-#       flushDiskType=SYNC_FLUSH). Waits until the broker's route is registered (up to REF_START_TIMEOUT s,
+#       flushDiskType=SYNC_FLUSH). Everything binds 127.0.0.1 except the broker's HA port, which 5.x
+#       binds on all interfaces with no setting to change it (nothing connects to it here). Waits until
+#       the broker logged its registration with the NameServer (up to REF_START_TIMEOUT s,
 #       default 90); exits non-zero with the log tail if it is not. Prints "namesrv=127.0.0.1:P".
 #   scripts/rocketmq-ref.sh add-broker DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
 #       Starts only a broker (its own DIR) that registers with the NameServer already on NAMESRV_PORT: two
@@ -77,6 +79,8 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
         echo "flushDiskType=ASYNC_FLUSH"
         echo "namesrvAddr=127.0.0.1:$nport"
         echo "brokerIP1=127.0.0.1"
+        echo "brokerIP2=127.0.0.1"
+        echo "bindAddress=127.0.0.1"
         echo "listenPort=$bport"
         echo "haListenPort=$((bport + 1))"
         echo "storePathRootDir=$dir/store"
@@ -96,8 +100,8 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
     } > "$conf"
     local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-90} ))
     if [ "$with_namesrv" = 1 ]; then
-        # The NameServer listens on 0.0.0.0:listenPort; -c takes a properties file.
-        printf 'listenPort=%s\n' "$nport" > "$dir/namesrv.conf"
+        # -c takes a properties file; bindAddress keeps the NameServer on loopback (its default is 0.0.0.0).
+        printf 'listenPort=%s\nbindAddress=127.0.0.1\n' "$nport" > "$dir/namesrv.conf"
         jvm "$dir" namesrv org.apache.rocketmq.namesrv.NamesrvStartup -c "$dir/namesrv.conf"
     fi
     until port_open "$nport"; do
@@ -106,7 +110,10 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
         sleep 0.2
     done
     jvm "$dir" broker org.apache.rocketmq.broker.BrokerStartup -c "$conf"
-    until grep -q "boot success" "$dir/broker.log" 2>/dev/null && port_open "$bport"; do
+    # Up = booted, listening, and registered with the NameServer (so that routes name it).
+    until grep -q "boot success" "$dir/broker.log" 2>/dev/null && port_open "$bport" \
+        && grep -qs "Registering current broker to name server completed. TargetHost=127.0.0.1:$nport" \
+            "$dir/home/logs/rocketmqlogs/broker.log"; do
         kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null || { tail -30 "$dir/broker.log" >&2; die "broker exited"; }
         [ "$(date +%s)" -lt "$deadline" ] || { tail -30 "$dir/broker.log" >&2; die "broker not up on $bport"; }
         sleep 0.2
