@@ -12,9 +12,8 @@ mod helpers;
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -106,23 +105,7 @@ fn kill_9_with_a_backlog_recovers_every_ack_reading_only_the_tail() {
         return;
     }
     let dir = helpers::data_dir("backlog-crash");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx, reader) = helpers::spawn_self(TEST_NAME, CHILD_ENV, &dir);
     let mut filled = None;
     let mut acks: Vec<(u64, u64)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(300);

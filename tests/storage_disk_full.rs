@@ -12,7 +12,7 @@
 mod helpers;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
@@ -196,23 +196,7 @@ fn full_disk_refuses_writes_keeps_unconsumed_and_resumes() {
     std::fs::write(&filler, vec![1u8; FILLER_BYTES]).expect("write filler");
     let dir = mounted.mnt.join("store");
 
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx, reader) = helpers::spawn_self(TEST_NAME, CHILD_ENV, &dir);
     let mut acks: Vec<(u64, u64)> = Vec::new();
     let mut refused_at = None;
     let mut refusal = String::new();

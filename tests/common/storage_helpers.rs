@@ -2,8 +2,12 @@
 //! real filesystem (O_DIRECT is refused by tmpfs and overlayfs).
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 
 use bolide::message::{self, properties::Properties, NewRecord};
 use bolide::storage::{AppendMessage, FlushMode, StoreConfig};
@@ -114,4 +118,32 @@ where
         .expect("spawn executor")
         .join()
         .expect("executor thread")
+}
+
+/// Re-runs this test binary as a child process that runs only `test_name`, with `env_key` set to
+/// `dir`, and streams the child's stdout lines: the kill -9 tests drive a real process and read what
+/// it acknowledged. The reader thread ends when the child's stdout closes.
+pub fn spawn_self(
+    test_name: &str,
+    env_key: &str,
+    dir: &Path,
+) -> (Child, Receiver<String>, JoinHandle<()>) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env_key, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, reader)
 }
