@@ -134,6 +134,7 @@ const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
 
 /// Writes the buffered dispatch bytes and the checkpoint.
 pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
+    let _one_at_a_time = sh.checkpoint_lock.acquire_permit(1).await;
     let c = sh.log.borrow().offsets.durable();
     let dir = sh.cfg.dir.join("dispatch");
     type Job = (

@@ -118,6 +118,7 @@ impl MessageStore {
             opts,
             io,
             record_size_max,
+            checkpoint_lock: glommio::sync::Semaphore::new(1),
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
             index: RefCell::new(rec.index),

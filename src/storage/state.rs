@@ -25,6 +25,9 @@ pub(crate) struct StoreState {
     pub(super) io: Rc<dyn StorageIo>,
     pub(super) record_size_max: usize,
     pub(super) log: RefCell<LogState>,
+    /// One checkpoint at a time: the background one and an explicit `checkpoint()` share the
+    /// dispatch files and `checkpoint.tmp`, so a second must wait for the first to rename.
+    pub(super) checkpoint_lock: glommio::sync::Semaphore,
     pub(super) queues: RefCell<ConsumeQueues>,
     pub(super) index: RefCell<KeyIndex>,
     pub(super) dispatch: RefCell<DispatchFiles>,
