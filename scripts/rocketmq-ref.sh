@@ -96,6 +96,11 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
         echo "sendMessageThreadPoolNums=4"
         echo "pullMessageThreadPoolNums=8"
         echo "transientStorePoolEnable=false"
+        # On a loaded 2-core CI box a send can wait in the broker's queue longer than the defaults (200 ms
+        # in the send queue, 1 s holding the commit-log lock) and the Java broker then answers SYSTEM_BUSY
+        # ("[TIMEOUT_CLEAN_QUEUE]broker busy", "[PC_SYNCHRONIZED]"): a flake of the machine, not a behaviour.
+        echo "waitTimeMillsInSendQueue=3000"
+        echo "osPageCacheBusyTimeOutMills=5000"
         for kv in "$@"; do echo "$kv"; done
     } > "$conf"
     local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-90} ))

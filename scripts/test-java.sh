@@ -210,5 +210,13 @@ runs = sorted({r for v in rows.values() for r in v})
 print("==> java results per scenario (" + ", ".join(runs) + "):")
 for name in sorted(rows):
     print("    %-62s %s" % (name, "  ".join("%4s %5.1fs" % rows[name].get(r, ("-", 0)) for r in runs)))
+# Each failure's reason, so that a CI log that keeps only the tail still says why.
+for path in sorted(glob.glob(sys.argv[1] + "/java-*/TEST-*.xml")):
+    run = os.path.basename(os.path.dirname(path))[len("java-"):]
+    for c in ET.parse(path).getroot().iter("testcase"):
+        for x in c:
+            if x.tag in ("failure", "error"):
+                msg = " ".join((x.get("message") or x.text or "").split())[:400]
+                print("    FAIL %s %s.%s: %s" % (run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
 PYEOF
 finish
