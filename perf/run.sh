@@ -72,7 +72,8 @@ bench() {
     local name=$1; shift
     echo "== $name: bolide-bench $*"
     timeout $((DURATION + WARMUP + 600)) "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
-        --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.json" --label "$name" "$@" \
+        --duration "$DURATION" --warmup "$WARMUP" --interval "${INTERVAL:-0.5}" \
+        --json "$OUT/$name.json" --label "$name" "$@" \
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
 }
 
