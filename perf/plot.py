@@ -23,12 +23,12 @@ def load(out_dir):
             r = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if r.get("tool") != "bolide-bench":
+        if r.get("tool") not in ("bolide-bench", "bolide-bench-std"):
             continue
         r["_file"] = p.name
         runs.append(r)
     order = {n: i for i, n in enumerate(
-        ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "tail-consume",
+        ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "open-loop-half-peak-std", "tail-consume",
          "catch-up", "sync-100b"])}
     runs.sort(key=lambda r: (order.get(r.get("label"), 99), r["_file"]))
     return runs
