@@ -95,6 +95,12 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// RocketMQ ACL 1.0 (`aclEnable`): every request to the broker port must be signed by an
+    /// account of `acl_file` with the permissions it needs; the NameServer port stays open, as
+    /// RocketMQ's NameServer does.
+    pub acl_enable: bool,
+    /// The accounts (`aclFile`): RocketMQ's `plain_acl.yml` format, reloaded when it changes.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -134,6 +140,8 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            acl_enable: false,
+            acl_file: None,
         }
     }
 }
@@ -304,6 +312,14 @@ pub const KEYS: &[Key] = &[
         name: "spin_before_park_us",
         rocketmq: &[],
     },
+    Key {
+        name: "acl_enable",
+        rocketmq: &["aclEnable"],
+    },
+    Key {
+        name: "acl_file",
+        rocketmq: &["aclFile"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -317,7 +333,6 @@ const ROCKETMQ_IGNORED: &[&str] = &[
     "autoCreateSubscriptionGroup",
     "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums",
-    "aclEnable",
     "traceTopicEnable",
 ];
 
@@ -420,6 +435,8 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "acl_enable" => self.acl_enable = parse_bool(key, v)?,
+            "acl_file" => self.acl_file = Some(PathBuf::from(v)),
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -514,6 +531,11 @@ impl BrokerConfig {
         self.validate_edge()?;
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
+        }
+        if self.acl_enable && self.acl_file.is_none() {
+            return bad(
+                "aclEnable=true needs aclFile=<path of a plain_acl.yml with the accounts>".into(),
+            );
         }
         Ok(())
     }
