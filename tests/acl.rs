@@ -4,9 +4,7 @@
 //! nothing, the permissions per topic, group and admin code, the reload without restart, and that
 //! no secret reaches the broker's log.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +12,10 @@ use bolide::acl::sign::Credentials;
 use bolide::client::{ClientError, Conn, PullStatus, SendRequest};
 use bolide::remoting::codes::response;
 use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{on_glommio, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 23600;
 const BROKER_PORT: u16 = 23611;
@@ -34,74 +36,20 @@ accounts:
       - AclBanned=DENY
 "#;
 
-struct Broker {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start(dir: &Path, acl_file: &Path) -> Broker {
-        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
-            .args(["serve", "--data-dir"])
-            .arg(dir.join("data"))
-            .args([
-                "--namesrv-port",
-                &NAMESRV_PORT.to_string(),
-                "--broker-port",
-                &BROKER_PORT.to_string(),
-                "--listen-ip",
-                "127.0.0.1",
-                "--segment-size",
-                &(16u64 << 20).to_string(),
-                "--shards",
-                "2",
-                "--set",
-                "aclEnable=true",
-                "--set",
-            ])
-            .arg(format!("aclFile={}", acl_file.display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("broker.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut broker = Broker {
-            child,
-            dir: dir.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [NAMESRV_PORT, BROKER_PORT] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = broker.child.try_wait() {
-                    panic!("broker exited early: {status}");
-                }
-                assert!(Instant::now() < deadline, "broker did not listen on {port}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        broker
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
+fn start_broker(dir: &Path, acl_file: &Path) -> BrokerProcess {
+    let extra: Vec<String> = ["--shards", "2", "--set", "aclEnable=true", "--set"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("aclFile={}", acl_file.display())])
+        .collect();
+    BrokerProcess::start(
+        &dir.join("data"),
+        &dir.join("broker.log"),
+        NAMESRV_PORT,
+        BROKER_PORT,
+        &extra,
+        &[],
+    )
 }
 
 fn creds(ak: &str, sk: &str) -> Option<Credentials> {
@@ -170,7 +118,7 @@ fn signed_requests_pass_unsigned_and_unpermitted_ones_are_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let acl_file = dir.join("plain_acl.yml");
     std::fs::write(&acl_file, ACCOUNTS).unwrap();
-    let broker = Broker::start(&dir, &acl_file);
+    let broker = start_broker(&dir, &acl_file);
     let acl_file2 = acl_file.clone();
 
     on_glommio(move || async move {
@@ -296,7 +244,7 @@ fn signed_requests_pass_unsigned_and_unpermitted_ones_are_refused() {
         send(&late, "AclOrders", b"still").await.unwrap();
     });
 
-    let log = broker.log();
+    let log = broker.log_text();
     for secret in [
         "adminSK01",
         "orderSecret01",
