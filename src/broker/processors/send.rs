@@ -308,11 +308,9 @@ impl Broker {
     /// finish it ([`Control::SyncTopic`]) rather than refuse the send (a refused oneway send is a
     /// lost message).
     async fn await_new_topic(self: &Rc<Self>, topic: &str) {
-        if self.topic_view(topic).is_none() {
-            let _ = self
-                .control(ShardId(0), Control::SyncTopic(topic.to_string()))
-                .await;
-        }
+        let _ = self
+            .control(ShardId(0), Control::SyncTopic(topic.to_string()))
+            .await;
     }
 
     /// Owner half of a send (single or batch).
@@ -322,9 +320,15 @@ impl Broker {
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> RemotingCommand {
-        self.await_new_topic(&h.topic).await;
         let qid = match self.send_target(&cmd, &h) {
             Ok(q) => q,
+            Err(_) if self.topic_view(&h.topic).is_none() => {
+                self.await_new_topic(&h.topic).await;
+                match self.send_target(&cmd, &h) {
+                    Ok(q) => q,
+                    Err(r) => return r,
+                }
+            }
             Err(r) => return r,
         };
         if h.batch {
