@@ -97,3 +97,29 @@ def test_reset_offset_by_time_rewrites_an_offline_group(broker):
         assert committed(c, group, topic) == 5
         r = c.request(INVOKE_BROKER_TO_RESET_OFFSET, dict(base, topic=unique("NoSuchTopic"), timestamp="0"))
         assert r.code == remoting.SYSTEM_ERROR, r
+
+
+def test_client_fallback_send_to_the_retry_topic(broker):
+    """§8.2: when CONSUMER_SEND_MSG_BACK fails the client sends the message itself to %RETRY%<group> with
+    reconsumeTimes/maxReconsumeTimes in the header: stored there (the topic created on demand) while
+    reconsumeTimes <= max, a dead letter in %DLQ%<group> beyond (RocketMQ 5's rule)."""
+    group = unique("CGfb")
+    retry, dlq = "%RETRY%" + group, "%DLQ%" + group
+    with remoting.Conn(broker.host, broker.broker_port) as c:
+        for reconsume, key in ((1, "again"), (17, "dead")):
+            ext = remoting.send_v2_ext("CLIENT_INNER_PRODUCER", retry,
+                                       {"UNIQ_KEY": unique("U"), "KEYS": key, "RETRY_TOPIC": "Orig", "DELAY": "4"})
+            ext["j"], ext["l"] = str(reconsume), 16
+            r = c.request(remoting.SEND_MESSAGE_V2, ext, b"fallback " + key.encode())
+            assert r.code == remoting.SUCCESS, r
+
+        def stored(topic):
+            r = c.request(remoting.PULL_MESSAGE, {
+                "consumerGroup": "tools", "topic": topic, "queueId": 0, "queueOffset": "0", "maxMsgNums": 32,
+                "sysFlag": remoting.PULL_SUBSCRIPTION, "commitOffset": "-1", "suspendTimeoutMillis": "1000",
+                "subscription": "*", "subVersion": "0"})
+            return remoting.decode_records(r.body) if r.code == remoting.SUCCESS else []
+        dead = stored(dlq)
+        assert [d["properties"]["KEYS"] for d in dead] == ["dead"], dead
+        assert "DELAY" not in dead[0]["properties"] and dead[0]["reconsume_times"] == 17
+        assert "dead" not in [x["properties"]["KEYS"] for x in stored(retry)]
