@@ -146,6 +146,11 @@ def test_first_retry_waits_delay_level_3(broker):
             first = sum(1 for d in deliveries if d[0] == keys) == 1
         return 1 if keys == "later" and first else 0
 
+    # The retry topic exists before the consumer starts, so the client pulls it from its first rebalance:
+    # otherwise it finds its route only at a later rebalance (~10 s), which would hide a missing delay.
+    with remoting.Conn(broker.host, broker.broker_port) as c:
+        r = c.request(17, {"topic": "%RETRY%" + group, "readQueueNums": 1, "writeQueueNums": 1, "perm": 6})
+        assert r.code == remoting.SUCCESS, r
     received = clients.Received()
     with clients.producer(broker.namesrv) as p:
         clients.create_topic(p, topic)
