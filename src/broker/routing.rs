@@ -11,12 +11,16 @@
 //! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
 //! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
+//! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
+//! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
+//! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
+//! | INVOKE_BROKER_TO_RESET_OFFSET | `Here(.., QueueOwners)` | each queue's owner resets it (`Owned::ResetQueueOffset`, internal), then consumers are told |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (query, transactions, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -30,8 +34,9 @@ use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,
-    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    ConsumerSendMsgBackHeader, HeaderError, PullMessageHeader, QueryConsumerOffsetHeader,
+    QueueHeader, ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader,
+    UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -50,6 +55,10 @@ pub enum Owned {
     SearchOffsetByTimestamp,
     GetEarliestMsgStoreTime,
     ViewMessageById,
+    SendMsgBack,
+    /// One queue's step of INVOKE_BROKER_TO_RESET_OFFSET (no code of its own: sent by the
+    /// accepting shard of a 222 to each queue owner).
+    ResetQueueOffset,
 }
 
 /// Requests run by the accepting shard.
@@ -64,6 +73,10 @@ pub enum Here {
     CreateTopic,
     AllTopicConfig,
     NameServer,
+    UpdateSubscriptionGroup,
+    AllSubscriptionGroups,
+    DeleteSubscriptionGroup,
+    ResetOffset,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -182,11 +195,28 @@ pub const ROUTES: &[RouteEntry] = &[
         Route::Here(Here::NameServer, Reach::Local),
     ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
-    entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
+    entry(rq::CONSUMER_SEND_MSG_BACK, Route::Owner(Owned::SendMsgBack)),
+    entry(
+        rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        Route::Here(Here::UpdateSubscriptionGroup, Reach::ShardZero),
+    ),
+    entry(
+        rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        Route::Here(Here::AllSubscriptionGroups, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_SUBSCRIPTIONGROUP,
+        Route::Here(Here::DeleteSubscriptionGroup, Reach::ShardZero),
+    ),
+    entry(
+        rq::INVOKE_BROKER_TO_RESET_OFFSET,
+        Route::Here(Here::ResetOffset, Reach::QueueOwners),
+    ),
     entry(rq::END_TRANSACTION, Route::NotSupported),
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
+    entry(rq::RESET_CONSUMER_CLIENT_OFFSET, Route::NotSupported),
     // NameServer registration of brokers: this NameServer knows only its own process.
     entry(rq::REGISTER_BROKER, Route::NotSupported),
     entry(rq::UNREGISTER_BROKER, Route::NotSupported),
@@ -209,6 +239,8 @@ pub enum OwnedRequest {
     SearchOffsetByTimestamp(SearchOffsetHeader),
     GetEarliestMsgStoreTime(QueueHeader),
     ViewMessageById(ViewMessageByIdHeader),
+    SendMsgBack(ConsumerSendMsgBackHeader),
+    ResetQueueOffset(ResetOffsetHeader),
 }
 
 impl OwnedRequest {
@@ -234,6 +266,10 @@ impl OwnedRequest {
             Owned::ViewMessageById => {
                 OwnedRequest::ViewMessageById(ViewMessageByIdHeader::parse(cmd)?)
             }
+            Owned::SendMsgBack => OwnedRequest::SendMsgBack(ConsumerSendMsgBackHeader::parse(cmd)?),
+            Owned::ResetQueueOffset => {
+                OwnedRequest::ResetQueueOffset(ResetOffsetHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -249,6 +285,8 @@ impl OwnedRequest {
             OwnedRequest::SearchOffsetByTimestamp(_) => Owned::SearchOffsetByTimestamp,
             OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
+            OwnedRequest::SendMsgBack(_) => Owned::SendMsgBack,
+            OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
         }
     }
 
@@ -256,7 +294,10 @@ impl OwnedRequest {
     /// picked by the broker) and for VIEW_MESSAGE_BY_ID (addressed by commit-log position).
     fn queue(&self) -> Option<(&str, i32)> {
         match self {
-            OwnedRequest::Send(_) | OwnedRequest::ViewMessageById(_) => None,
+            OwnedRequest::Send(_)
+            | OwnedRequest::ViewMessageById(_)
+            | OwnedRequest::SendMsgBack(_) => None,
+            OwnedRequest::ResetQueueOffset(h) => Some((&h.topic, h.queue_id.unwrap_or(-1))),
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::UpdateConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -375,10 +416,15 @@ impl Broker {
     /// The shard that owns what an owner-routed request names (sends pick their queue first, in
     /// [`Broker::route_send`]); the error is the remark of a SYSTEM_ERROR.
     fn owner_of(&self, req: &OwnedRequest) -> Result<ShardId, String> {
-        if let OwnedRequest::ViewMessageById(h) = req {
-            let shard = PhysicalOffset(h.offset as u64).shard();
+        let by_log_offset = match req {
+            OwnedRequest::ViewMessageById(h) => Some(h.offset),
+            OwnedRequest::SendMsgBack(h) => Some(h.offset),
+            _ => None,
+        };
+        if let Some(offset) = by_log_offset {
+            let shard = PhysicalOffset(offset as u64).shard();
             if usize::from(shard) >= self.router.shard_count() {
-                return Err(format!("can not find message by the offset, {}", h.offset));
+                return Err(format!("can not find message by the offset, {offset}"));
             }
             return Ok(ShardId(shard));
         }
@@ -405,6 +451,10 @@ impl Broker {
             Here::CreateTopic => self.create_topic(cmd).await,
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
+            Here::UpdateSubscriptionGroup => self.update_subscription_group(cmd).await,
+            Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
+            Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
+            Here::ResetOffset => self.reset_offset(cmd, ctx).await,
         }
     }
 
@@ -431,6 +481,8 @@ impl Broker {
                     self.earliest_msg_store_time(h, &cmd).await
                 }
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
+                OwnedRequest::SendMsgBack(h) => self.consumer_send_msg_back(h, &cmd, ctx).await,
+                OwnedRequest::ResetQueueOffset(h) => self.reset_queue_offset(h, &cmd).await,
             };
             if oneway {
                 None
@@ -492,6 +544,8 @@ mod tests {
             ("commitOffset", "3"),
             ("timestamp", "7"),
             ("offset", "9"),
+            ("group", "g"),
+            ("delayLevel", "0"),
         ] {
             c.set_ext(k, v);
         }
@@ -508,7 +562,9 @@ mod tests {
                 .unwrap_or_else(|err| panic!("code {}: {err}", e.code));
             assert_eq!(req.kind(), kind, "code {}", e.code);
             match kind {
-                Owned::Send | Owned::ViewMessageById => assert_eq!(req.queue(), None),
+                Owned::Send | Owned::ViewMessageById | Owned::SendMsgBack => {
+                    assert_eq!(req.queue(), None)
+                }
                 _ => assert_eq!(req.queue(), Some(("T", 1)), "code {}", e.code),
             }
         }

@@ -43,6 +43,17 @@ impl OffsetTable {
         }
     }
 
+    /// Forgets every committed offset of `group` (DELETE_SUBSCRIPTIONGROUP with cleanOffset).
+    pub fn remove_group(&mut self, group: &str) {
+        let before = self.table.len();
+        // Keys are `topic@group`; topic names cannot hold '@'.
+        self.table
+            .retain(|k, _| k.split_once('@').map(|(_, g)| g) != Some(group));
+        if self.table.len() != before {
+            self.dirty = true;
+        }
+    }
+
     /// Per (topic, queue): the lowest offset any group has committed, the consumed floor that
     /// retention keeps (storage's `set_consumed_floors`). Queues no group committed have none.
     pub fn consumed_floors(&self) -> Vec<(String, u32, u64)> {
