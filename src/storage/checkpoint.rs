@@ -26,6 +26,9 @@ pub const CHECKPOINT_FILE: &str = "checkpoint";
 const MAGIC: u32 = 0x424C_4350; // "BLCP"
 const VERSION: u32 = 2;
 
+/// One queue of the checkpoint's table: (topic, queue id, min queue offset, next queue offset).
+pub type QueueRow = (String, u32, QueueOffset, QueueOffset);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// Dispatch data for every record below this offset is durable.
@@ -33,7 +36,7 @@ pub struct Checkpoint {
     /// Written by `close()`: the log ends exactly at `durable_offset`.
     pub clean: bool,
     /// (topic, queue id, min queue offset, next queue offset).
-    pub queues: Vec<(String, u32, QueueOffset, QueueOffset)>,
+    pub queues: Vec<QueueRow>,
     /// (segment base, newest store time in it) for the segments below C.
     pub segments: Vec<(PhysicalOffset, i64)>,
     /// The key index's open file (its first entry's physical offset) and its entries below C.

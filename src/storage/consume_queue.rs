@@ -580,7 +580,7 @@ impl ConsumeQueues {
     pub fn checkpoint_writes(
         &self,
         c: PhysicalOffset,
-    ) -> (Vec<CqWrite>, Vec<(String, u32, QueueOffset, QueueOffset)>) {
+    ) -> (Vec<CqWrite>, Vec<super::checkpoint::QueueRow>) {
         let e = self.file_entries;
         let mut writes = Vec::new();
         let mut table = Vec::with_capacity(self.queues.len());

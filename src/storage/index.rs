@@ -17,7 +17,8 @@
 //! ```
 //!
 //! The open (newest) file keeps its slot table in memory (`slots × 4` bytes) and its entries not yet
-//! written; entries are appended to the file by checkpoints. When it is full (`entries_max`), a new
+//! written; checkpoints append the entries below their offset to the file (never beyond: the count a
+//! checkpoint records is then every entry on disk). When it is full (`entries_max`), a new
 //! one starts; the full one is sealed by the first checkpoint whose offset lies past its last entry:
 //! slot table written, fsynced, header written, fsynced. Sealed files cost only their header fields in
 //! memory (one per `entries_max` keys).
@@ -324,32 +325,46 @@ impl KeyIndex {
             if !m.overlaps(begin_ms, end_ms, log_min) {
                 continue;
             }
-            let r = (|| -> std::io::Result<()> {
-                let h = self.io.open_now(&self.path(m.base), OpenMode::Existing)?;
-                let b = h.read_now(slots_pos(slot), 4)?;
-                if b.len() < 4 {
-                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-                }
-                let head = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                let mut file = Some(h);
-                self.walk(
-                    m.base,
-                    head,
-                    &mut file,
-                    hash,
-                    begin_ms,
-                    end_ms,
-                    max,
-                    log_min,
-                    &mut out,
-                    |_| None,
-                )
-            })();
+            let r = self.walk_sealed(m, slot, hash, begin_ms, end_ms, max, log_min, &mut out);
             if let Err(e) = r {
                 tracing::error!(file = %self.path(m.base).display(), error = %e, "index read failed");
             }
         }
         out
+    }
+
+    /// Walks the chain of `slot` in the sealed file `m`.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_sealed(
+        &self,
+        m: &Meta,
+        slot: u32,
+        hash: u64,
+        begin_ms: i64,
+        end_ms: i64,
+        max: usize,
+        log_min: PhysicalOffset,
+        out: &mut Vec<PhysicalOffset>,
+    ) -> std::io::Result<()> {
+        let h = self.io.open_now(&self.path(m.base), OpenMode::Existing)?;
+        let b = h.read_now(slots_pos(slot), 4)?;
+        if b.len() < 4 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        let head = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let mut file = Some(h);
+        self.walk(
+            m.base,
+            head,
+            &mut file,
+            hash,
+            begin_ms,
+            end_ms,
+            max,
+            log_min,
+            out,
+            |_| None,
+        )
     }
 
     /// Walks one chain from entry number + 1 `head`, newest to oldest.
@@ -432,16 +447,19 @@ impl KeyIndex {
     }
 
     /// The checkpoint's writes at commit-log offset `c`, and the (open file, entries below `c`) the
-    /// checkpoint records once they are done: every pending entry is written; a full file whose last
-    /// entry is below `c` is also sealed.
+    /// checkpoint records once they are done: the pending entries below `c` are written; a full file
+    /// whose last entry is below `c` is also sealed.
     pub fn checkpoint_writes(&self, c: PhysicalOffset) -> (Vec<IndexWrite>, (PhysicalOffset, u64)) {
         let mut writes = Vec::new();
         let mut mark = None;
         let last = self.open.len().saturating_sub(1);
         for (i, f) in self.open.iter().enumerate() {
+            // Only entries below `c` go to the file, so every entry on disk is covered by the
+            // checkpoint that counts it (C never moves back).
+            let below = f.pending.partition_point(|e| e.phys < c);
             let seal = i < last && f.meta.last_phys < c;
-            let mut data = Vec::with_capacity(f.pending.len() * ENTRY_BYTES);
-            for e in &f.pending {
+            let mut data = Vec::with_capacity(below * ENTRY_BYTES);
+            for e in &f.pending[..below] {
                 e.encode(&mut data);
             }
             let seal = seal.then(|| {
@@ -451,9 +469,9 @@ impl KeyIndex {
                 }
                 (s, f.meta.encode_header(self.shape))
             });
+            let to = f.written + below as u32;
             if seal.is_none() && mark.is_none() {
-                let below = f.written as u64 + f.pending.partition_point(|e| e.phys < c) as u64;
-                mark = Some((f.meta.base, below));
+                mark = Some((f.meta.base, u64::from(to)));
             }
             writes.push(IndexWrite {
                 base: f.meta.base,
@@ -462,7 +480,7 @@ impl KeyIndex {
                 pos: self.entry_pos(f.written),
                 data,
                 from: f.written,
-                to: f.meta.count,
+                to,
                 seal,
             });
         }
