@@ -2,7 +2,7 @@
 # Backlog benchmark (issue #9): fill a broker with a large backlog of small messages that nobody
 # consumes, and record
 #   1. broker RSS against stored messages (after each fill step, and the peak, VmHWM),
-#   2. start-up time (until the broker port accepts) after a clean stop (SIGTERM) and after kill -9
+#   2. start-up time (until the broker logs that it is ready) after a clean stop (SIGTERM) and after kill -9
 #      in the middle of sends, with the broker's own recovery line (records rescanned, bytes read),
 #   3. consume throughput from cold disk (a fresh group reading the backlog from the start).
 # Output: perf/out/backlog-<stamp>/{rss.csv,summary.md,*.json,broker-*.log}.
@@ -11,7 +11,7 @@
 # Env:   TARGET_MESSAGES (default 10000000)  STEP_S (seconds per fill step, default 30)
 #        MAX_STEPS (default 40: the fill stops at TARGET_MESSAGES or MAX_STEPS steps)
 #        SIZE (body bytes, default 100)  CLIENTS (default 8)  BATCH (default 64)
-#        CONSUME_S (cold-consume seconds, default 30)
+#        CONSUME_S (cold-consume seconds, default 30)  PULL_BATCH (default 32, the Java client's)
 #        NO_BUILD=1 (use the release binaries as they are)  NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support
 #        O_DIRECT, and hold TARGET_MESSAGES x ~(SIZE + 150) bytes)  BROKER_ARGS (extra `bolide serve` flags)
 # Every wait is bounded; only loopback addresses are used; the data directory is deleted at the end.
@@ -26,6 +26,7 @@ SIZE=${SIZE:-100}
 CLIENTS=${CLIENTS:-8}
 BATCH=${BATCH:-64}
 CONSUME_S=${CONSUME_S:-30}
+PULL_BATCH=${PULL_BATCH:-32}
 NS_PORT=${NS_PORT:-19876}
 BROKER_PORT=${BROKER_PORT:-20911}
 DATA_ROOT=${DATA_ROOT:-$ROOT/data}
@@ -55,19 +56,19 @@ stop_broker() { # $1: TERM or KILL
 cleanup() { stop_broker TERM; rm -rf "$DATA_DIR"; }
 trap cleanup EXIT
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Starts the broker; sets STARTUP_S to the seconds until its port accepts (bounded: 300 s).
+# Starts the broker; sets STARTUP_S to the seconds until it logs "bolide ready" (every shard recovered
+# its store and serves; the listening ports are bound before that, so an open port proves nothing).
+# Bounded: 300 s.
 start_broker() { # $1: log name
-    local t0 t1
+    local t0 t1 log=$OUT/broker-$1.log
     t0=$(date +%s.%N)
     RUST_LOG=${RUST_LOG:-bolide=info} "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" \
-        --broker-port "$BROKER_PORT" --flush async $BROKER_ARGS >"$OUT/broker-$1.log" 2>&1 &
+        --broker-port "$BROKER_PORT" --flush async $BROKER_ARGS >"$log" 2>&1 &
     BROKER_PID=$!
-    for _ in $(seq 1 6000); do
-        port_open "$BROKER_PORT" && break
-        kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited; see $OUT/broker-$1.log" >&2; exit 1; }
-        sleep 0.05
+    for _ in $(seq 1 30000); do
+        grep -q "bolide ready" "$log" && break
+        kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited; see $log" >&2; exit 1; }
+        sleep 0.01
     done
     t1=$(date +%s.%N)
     STARTUP_S=$(echo "$t1 - $t0" | bc)
@@ -120,8 +121,8 @@ KILL_RSS=$(($(rss_kib) / 1024))
 echo "   started in ${KILL_S}s, RSS ${KILL_RSS} MiB"
 RECOVERED=$(grep -h "store recovered" "$OUT/broker-kill9-restart.log" | sed 's/\x1b\[[0-9;]*m//g' || true)
 
-echo "== cold consume (a new group from the earliest offset, ${CONSUME_S}s)"
-bench "cold-consume" --scenario consume --from earliest --consumers 2 --pull-batch 32 \
+echo "== cold consume (a new group from the earliest offset, ${CONSUME_S}s, pull batch ${PULL_BATCH})"
+bench "cold-consume" --scenario consume --from earliest --consumers 2 --pull-batch "$PULL_BATCH" \
     --duration "$CONSUME_S" --warmup 0 --consumer-group "cold_$(date +%s)" || true
 CONSUME=$(grep -h "Consume TPS" "$OUT/cold-consume.out" | tail -1 || true)
 AFTER_CONSUME_RSS=$(($(rss_kib) / 1024))
@@ -137,7 +138,7 @@ AFTER_CONSUME_RSS=$(($(rss_kib) / 1024))
     tail -n +2 "$OUT/rss.csv" | tr ',' '|' | sed 's/^/|/; s/$/|/'
     echo
     echo "- data directory: $DISK"
-    echo "- start-up until the port accepts: after a clean stop ${CLEAN_S} s (RSS ${CLEAN_RSS} MiB), after kill -9 ${KILL_S} s (RSS ${KILL_RSS} MiB)"
+    echo "- start-up until \"bolide ready\": after a clean stop ${CLEAN_S} s (RSS ${CLEAN_RSS} MiB), after kill -9 ${KILL_S} s (RSS ${KILL_RSS} MiB)"
     echo "- recovery after kill -9: \`${RECOVERED:-n/a}\`"
     echo "- cold consume, last progress line: \`${CONSUME:-n/a}\`; RSS after it ${AFTER_CONSUME_RSS} MiB"
 } >"$OUT/summary.md"
