@@ -98,6 +98,8 @@ pub struct Broker {
     pub metrics: crate::metrics::ShardMetrics,
     /// Outboxes and waiters of cross-shard requests.
     pub hops: hops::Hops,
+    /// Pending transactional half messages stored by this shard.
+    pub transactions: RefCell<state::transactions::TransactionTable>,
 }
 
 impl Broker {

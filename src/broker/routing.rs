@@ -11,12 +11,13 @@
 //! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
 //! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
+//! | END_TRANSACTION | `Owner(EndTransaction)` | shard whose log holds the half message (`commitLogOffset >> 48`) |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (query, send-back, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -30,8 +31,8 @@ use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,
-    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    EndTransactionHeader, HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueueHeader,
+    SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -50,6 +51,7 @@ pub enum Owned {
     SearchOffsetByTimestamp,
     GetEarliestMsgStoreTime,
     ViewMessageById,
+    EndTransaction,
 }
 
 /// Requests run by the accepting shard.
@@ -183,7 +185,7 @@ pub const ROUTES: &[RouteEntry] = &[
     ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
-    entry(rq::END_TRANSACTION, Route::NotSupported),
+    entry(rq::END_TRANSACTION, Route::Owner(Owned::EndTransaction)),
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
@@ -209,6 +211,7 @@ pub enum OwnedRequest {
     SearchOffsetByTimestamp(SearchOffsetHeader),
     GetEarliestMsgStoreTime(QueueHeader),
     ViewMessageById(ViewMessageByIdHeader),
+    EndTransaction(EndTransactionHeader),
 }
 
 impl OwnedRequest {
@@ -234,6 +237,9 @@ impl OwnedRequest {
             Owned::ViewMessageById => {
                 OwnedRequest::ViewMessageById(ViewMessageByIdHeader::parse(cmd)?)
             }
+            Owned::EndTransaction => {
+                OwnedRequest::EndTransaction(EndTransactionHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -249,14 +255,18 @@ impl OwnedRequest {
             OwnedRequest::SearchOffsetByTimestamp(_) => Owned::SearchOffsetByTimestamp,
             OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
+            OwnedRequest::EndTransaction(_) => Owned::EndTransaction,
         }
     }
 
     /// The (topic, queue id) a queue-addressed request names; `None` for a send (its queue may be
-    /// picked by the broker) and for VIEW_MESSAGE_BY_ID (addressed by commit-log position).
+    /// picked by the broker) and for VIEW_MESSAGE_BY_ID and END_TRANSACTION (addressed by commit-log
+    /// position).
     fn queue(&self) -> Option<(&str, i32)> {
         match self {
-            OwnedRequest::Send(_) | OwnedRequest::ViewMessageById(_) => None,
+            OwnedRequest::Send(_)
+            | OwnedRequest::ViewMessageById(_)
+            | OwnedRequest::EndTransaction(_) => None,
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::UpdateConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -351,6 +361,13 @@ impl Broker {
             }
             return Ok(ShardId(shard));
         }
+        if let OwnedRequest::EndTransaction(h) = req {
+            let shard = PhysicalOffset(h.commit_log_offset as u64).shard();
+            if usize::from(shard) >= self.router.shard_count() {
+                return Err("Find prepared transaction message failed".into());
+            }
+            return Ok(ShardId(shard));
+        }
         match req.queue() {
             Some((_, qid)) if qid < 0 => Err(format!("queueId[{qid}] is illegal")),
             Some((topic, qid)) => Ok(owner(topic, qid as u32, self.router.shard_count())),
@@ -400,6 +417,7 @@ impl Broker {
                     self.earliest_msg_store_time(h, &cmd).await
                 }
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
+                OwnedRequest::EndTransaction(h) => self.end_transaction(h, &cmd).await,
             };
             if oneway {
                 None
@@ -461,6 +479,9 @@ mod tests {
             ("commitOffset", "3"),
             ("timestamp", "7"),
             ("offset", "9"),
+            ("tranStateTableOffset", "0"),
+            ("commitLogOffset", "9"),
+            ("commitOrRollback", "8"),
         ] {
             c.set_ext(k, v);
         }
@@ -477,7 +498,9 @@ mod tests {
                 .unwrap_or_else(|err| panic!("code {}: {err}", e.code));
             assert_eq!(req.kind(), kind, "code {}", e.code);
             match kind {
-                Owned::Send | Owned::ViewMessageById => assert_eq!(req.queue(), None),
+                Owned::Send | Owned::ViewMessageById | Owned::EndTransaction => {
+                    assert_eq!(req.queue(), None)
+                }
                 _ => assert_eq!(req.queue(), Some(("T", 1)), "code {}", e.code),
             }
         }

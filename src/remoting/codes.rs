@@ -96,4 +96,6 @@ pub mod response {
     pub const SUBSCRIPTION_GROUP_NOT_EXIST: i32 = 26;
     /// RocketMQ 5: a request field out of range (illegal topic name, queue id beyond the topic's).
     pub const INVALID_PARAMETER: i32 = 29;
+    /// END_TRANSACTION after the message's CHECK_IMMUNITY_TIME_IN_SECONDS (the broker waits for its check).
+    pub const ILLEGAL_OPERATION: i32 = 604;
 }

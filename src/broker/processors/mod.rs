@@ -17,8 +17,9 @@
 //! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
 //! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
 //! | [`namesrv`] | 101, 105, 106, 206, ... | accepting shard |
+//! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
 //!
-//! Next here: retry/DLQ (36), transactions (37), query by key (12).
+//! Next here: retry/DLQ (36), query by key (12).
 
 pub mod admin;
 pub mod client;
@@ -28,3 +29,4 @@ pub mod offsets;
 pub mod pull;
 pub mod query;
 pub mod send;
+pub mod transaction;
