@@ -355,6 +355,25 @@ impl Broker {
         tag: &str,
         decision: Option<Decision>,
     ) -> Result<(), StorageError> {
+        let msg = self.op_record(half_offset, tag, decision)?;
+        self.store.append(msg).await.map(|_| ())
+    }
+
+    /// Appends the `c` records of checks sent for these halves, in one append.
+    pub(crate) async fn append_check_ops(&self, halves: &[u64]) -> Result<(), StorageError> {
+        let msgs = halves
+            .iter()
+            .map(|off| self.op_record(*off, OP_TAG_CHECK, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.append_batch(msgs).await.map(|_| ())
+    }
+
+    fn op_record(
+        &self,
+        half_offset: u64,
+        tag: &str,
+        decision: Option<Decision>,
+    ) -> Result<AppendMessage, StorageError> {
         debug_assert!(tag == OP_TAG_DONE || tag == OP_TAG_CHECK);
         let (_, op_q) = self.transaction_queues();
         let mut props = Properties::default();
@@ -377,8 +396,7 @@ impl Broker {
             topic: OP_TOPIC,
             properties: &props,
         };
-        let msg = to_append(&rec, Some(tag)).map_err(StorageError::Config)?;
-        self.store.append(msg).await.map(|_| ())
+        to_append(&rec, Some(tag)).map_err(StorageError::Config)
     }
 
     /// END_TRANSACTION for an offset the table does not hold: judged on the record there.

@@ -277,19 +277,18 @@ impl Broker {
     }
 }
 
-/// One round: the due halves, at most `transaction_check_round_max` of them.
+/// One round: the due halves, at most `transaction_check_round_max` of them, taken one at a time (a
+/// taken half is busy for END_TRANSACTION until its check is sent). The `c` records of the round are
+/// appended together at its end (one append, one flush).
 async fn check_round(broker: &Rc<Broker>) {
     let now = now_ms();
     let timing = check_timing(&broker.cfg);
-    let due = broker
-        .transactions
-        .borrow_mut()
-        .take_due(now, broker.cfg.transaction_check_round_max);
-    if due.is_empty() {
-        return;
-    }
     let (mut sent, mut no_producer, mut discarded) = (0u32, 0u32, 0u32);
-    for (off, p) in due {
+    let mut checked = Vec::new();
+    for _ in 0..broker.cfg.transaction_check_round_max {
+        let Some((off, p)) = broker.transactions.borrow_mut().take_due(now, 1).pop() else {
+            break;
+        };
         let rec = match broker
             .store
             .read(PhysicalOffset(p.physical_offset), p.size_bytes)
@@ -304,6 +303,7 @@ async fn check_round(broker: &Rc<Broker>) {
                 } else {
                     tracing::warn!(shard = %broker.shard, half_offset = off, error = %e, "cannot read half message; retrying next round");
                     broker.transactions.borrow_mut().unclaim(off);
+                    break;
                 }
                 continue;
             }
@@ -329,12 +329,17 @@ async fn check_round(broker: &Rc<Broker>) {
         }
         // Pending again at once: the producer's answer may come back before the `c` record is stored.
         broker.transactions.borrow_mut().checked(timing, off, now);
-        if let Err(e) = broker.append_op(off, OP_TAG_CHECK, None).await {
-            tracing::warn!(shard = %broker.shard, half_offset = off, error = %e, "check count not stored");
+        checked.push(off);
+    }
+    if !checked.is_empty() {
+        if let Err(e) = broker.append_check_ops(&checked).await {
+            tracing::warn!(shard = %broker.shard, checks = checked.len(), error = %e, "check counts not stored");
         }
     }
-    let backlog = broker.transactions.borrow().due_count(now);
-    tracing::debug!(shard = %broker.shard, sent, no_producer, discarded, backlog, "transaction check round");
+    if sent + no_producer + discarded > 0 {
+        let backlog = broker.transactions.borrow().due_count(now);
+        tracing::debug!(shard = %broker.shard, sent, no_producer, discarded, backlog, "transaction check round");
+    }
 }
 
 /// Moves a half checked too often to `TRANS_CHECK_MAX_TIME_TOPIC` (this shard's queue of it) and
