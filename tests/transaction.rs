@@ -2,11 +2,12 @@
 //! stay invisible, END_TRANSACTION commits exactly once and rolls back for good, the corners answer
 //! as the Java broker does and change nothing (unknown offsets, double commits, wrong group or
 //! offsets), the broker checks back with a live producer and applies its answer, a silent producer
-//! gets at most `transactionCheckMax` checks before the half moves to TRANS_CHECK_MAX_TIME_TOPIC, and
-//! kill -9 between half and commit loses nothing and duplicates nothing.
+//! gets at most `transactionCheckMax` checks before the half moves to TRANS_CHECK_MAX_TIME_TOPIC,
+//! kill -9 between half and commit loses nothing and duplicates nothing, and a commit whose op record
+//! a crash lost is not applied a second time.
 //!
 //! Each test runs its own `bolide` child (2 shards, SYNC_FLUSH so an acknowledged half is durable)
-//! on its own ports (24450-24475; the broker port - 2 is the VIP channel), data under the target directory (a real filesystem). Timeouts are generous;
+//! on its own ports (24450-24485; the broker port - 2 is the VIP channel), data under the target directory (a real filesystem). Timeouts are generous;
 //! assertions are on content.
 
 use std::io::{Read, Write};
@@ -15,7 +16,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bolide::message::{decode_record, properties, sys_flag};
+use bolide::config::BrokerConfig;
+use bolide::message::properties::Properties;
+use bolide::message::{decode_record, encode_record, properties, sys_flag, tags_code, NewRecord};
 use bolide::remoting::body::{HeartbeatData, ProducerData};
 use bolide::remoting::codes::{request, response};
 use bolide::remoting::headers::{
@@ -23,6 +26,7 @@ use bolide::remoting::headers::{
     SendResultHeader,
 };
 use bolide::remoting::{decode_frame, encode_frame, RemotingCommand, FRAME_MAX_BYTES};
+use bolide::storage::{AppendMessage, FlushMode, MessageStore, PhysicalOffset};
 use bytes::BytesMut;
 
 /// A broker child process on (namesrv, broker) ports with a data directory; killed on drop.
@@ -75,6 +79,11 @@ impl Broker {
 
     /// kill -9, then start again on the same data directory.
     fn kill_9_and_restart(&mut self) {
+        self.kill_9();
+        self.restart();
+    }
+
+    fn kill_9(&mut self) {
         self.child.kill().expect("kill -9");
         let _ = self.child.wait();
         // The killed process may hold its listeners until its io_uring teardown ends.
@@ -86,6 +95,9 @@ impl Broker {
             assert!(Instant::now() < deadline, "killed broker still listening");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn restart(&mut self) {
         let sets: Vec<&str> = self.sets.iter().map(String::as_str).collect();
         self.child = spawn(&self.dir, self.namesrv, self.port, &sets);
         self.wait_listening();
@@ -673,4 +685,84 @@ fn kill_9_between_half_and_commit() {
     assert_eq!(c.max_offset(t, 0), 1);
     assert_eq!(c.max_offset(t, 1), 1);
     assert_eq!(c.max_offset(t, 2), 0);
+}
+
+/// The crash window inside a commit: the real message is stored, its op record is not. Played by
+/// hand (kill -9 cannot hit that window on purpose): the broker is killed after the half, the real
+/// message is appended to the shard's store directly, the broker restarts. Recovery must see the
+/// commit (UNIQ_KEY in the key index, PREPARED_TRANSACTION_OFFSET naming the half), so the
+/// producer's commit (or the check's) does not store the message a second time.
+#[test]
+fn a_commit_whose_op_record_was_lost_is_not_applied_twice() {
+    let mut broker = Broker::start("repair", 24480, 24485, QUIET);
+    let t = "TxnRepair";
+    let half = broker.connect().send_half("pg", t, 0, "UREP", "body-r");
+    broker.kill_9();
+
+    let phys = offset_of(&half.msg_id) as u64;
+    let dir = broker.dir.clone();
+    on_glommio(move || async move {
+        let cfg = BrokerConfig {
+            data_dir: dir,
+            shards: 2,
+            segment_size_bytes: 16 << 20,
+            flush_mode: FlushMode::Sync,
+            ..Default::default()
+        };
+        let shard = (phys >> 48) as u16;
+        let (store, _) = MessageStore::open(cfg.store_config(shard)).await.unwrap();
+        let rec = store.read_record(PhysicalOffset(phys)).await.unwrap();
+        let v = decode_record(&rec, true).unwrap();
+        let mut props = Properties::parse(v.properties);
+        for k in ["REAL_TOPIC", "REAL_QID", "TRAN_MSG"] {
+            props.remove(k);
+        }
+        let props = props.to_wire();
+        let real = NewRecord {
+            queue_id: 0,
+            flag: v.flag,
+            sys_flag: sys_flag::TRANSACTION_COMMIT,
+            born_timestamp_ms: v.born_timestamp_ms,
+            born_host: v.born_host,
+            store_host: v.store_host,
+            reconsume_times: 0,
+            prepared_tx_offset: phys as i64,
+            body: v.body,
+            topic: t,
+            properties: &props,
+        };
+        let mut record = BytesMut::new();
+        encode_record(&real, &mut record).unwrap();
+        store
+            .append(AppendMessage {
+                record,
+                topic: t.into(),
+                queue_id: 0,
+                tags_code: tags_code(t, Some("tx")),
+                keys: vec!["UREP".into()],
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    });
+
+    broker.restart();
+    let mut c = broker.connect();
+    assert_eq!(c.max_offset(t, 0), 1, "the real message is there");
+    assert_eq!(c.end("pg", &half, COMMIT, false).code, response::SUCCESS);
+    assert_eq!(c.end("pg", &half, COMMIT, true).code, response::SUCCESS);
+    let got = c.pull_all(t, 0);
+    assert_eq!(got.len(), 1, "committed once, not again: {got:?}");
+    assert_eq!(got[0].3, phys as i64);
+}
+
+fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
+where
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
 }

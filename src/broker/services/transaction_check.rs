@@ -7,8 +7,8 @@
 //! offset in its body), then the half queue from its floor: every half without a decision is pending
 //! again, with its check count and last check time from its `c` records, so a restart neither resets
 //! nor repeats the checks. A pending half whose real message is in the log (found by UNIQ_KEY in the
-//! key index, its PREPARED_TRANSACTION_OFFSET naming the half: a crash between the commit and its op
-//! record) gets the missing op record instead. END_TRANSACTION waits for recovery (it would not know
+//! key index, marked COMMIT, its PREPARED_TRANSACTION_OFFSET naming the half: a crash between the
+//! commit and its op record) gets the missing op record instead. END_TRANSACTION waits for recovery (it would not know
 //! the pending halves before). A storage error during recovery is retried every round.
 //!
 //! No check storm, whatever the backlog or however silent a group is:
@@ -204,7 +204,12 @@ impl Broker {
         for off in hits {
             if let Ok(rec) = self.store.read_record(off).await {
                 if let Ok(v) = message::decode_record(&rec, false) {
-                    if v.topic == topic && v.prepared_tx_offset == half.physical_offset as i64 {
+                    let committed = v.sys_flag & message::sys_flag::TRANSACTION_MASK
+                        == message::sys_flag::TRANSACTION_COMMIT;
+                    if committed
+                        && v.topic == topic
+                        && v.prepared_tx_offset == half.physical_offset as i64
+                    {
                         return true;
                     }
                 }
