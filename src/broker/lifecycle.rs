@@ -105,6 +105,7 @@ pub async fn run_shard(s: ShardStartup) {
         hops: super::hops::Hops::new(s.router.shard_count()),
         acl: s.acl.clone(),
         acl_denied: Cell::new((0, 0)),
+        transactions: RefCell::new(Default::default()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

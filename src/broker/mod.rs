@@ -108,6 +108,8 @@ pub struct Broker {
     pub acl: Option<Arc<crate::acl::Acl>>,
     /// ACL refusals on this shard, and when one was last logged (ms): at most one line a second.
     pub acl_denied: std::cell::Cell<(u64, i64)>,
+    /// Pending transactional half messages stored by this shard.
+    pub transactions: RefCell<state::transactions::TransactionTable>,
 }
 
 impl Broker {

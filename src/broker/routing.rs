@@ -15,12 +15,13 @@
 //! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
 //! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
 //! | INVOKE_BROKER_TO_RESET_OFFSET | `Here(.., QueueOwners)` | each queue's owner resets it (`Owned::ResetQueueOffset`, internal), then consumers are told |
+//! | END_TRANSACTION | `Owner(EndTransaction)` | shard whose log holds the half message (`commitLogOffset >> 48`) |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (query, transactions, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (query, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -34,9 +35,9 @@ use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    ConsumerSendMsgBackHeader, HeaderError, PullMessageHeader, QueryConsumerOffsetHeader,
-    QueueHeader, ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader,
-    UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    ConsumerSendMsgBackHeader, EndTransactionHeader, HeaderError, PullMessageHeader,
+    QueryConsumerOffsetHeader, QueueHeader, ResetOffsetHeader, SearchOffsetHeader,
+    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -59,6 +60,7 @@ pub enum Owned {
     /// One queue's step of INVOKE_BROKER_TO_RESET_OFFSET (no code of its own: sent by the
     /// accepting shard of a 222 to each queue owner).
     ResetQueueOffset,
+    EndTransaction,
 }
 
 /// Requests run by the accepting shard.
@@ -212,7 +214,7 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::INVOKE_BROKER_TO_RESET_OFFSET,
         Route::Here(Here::ResetOffset, Reach::QueueOwners),
     ),
-    entry(rq::END_TRANSACTION, Route::NotSupported),
+    entry(rq::END_TRANSACTION, Route::Owner(Owned::EndTransaction)),
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
@@ -241,6 +243,7 @@ pub enum OwnedRequest {
     ViewMessageById(ViewMessageByIdHeader),
     SendMsgBack(ConsumerSendMsgBackHeader),
     ResetQueueOffset(ResetOffsetHeader),
+    EndTransaction(EndTransactionHeader),
 }
 
 impl OwnedRequest {
@@ -270,6 +273,9 @@ impl OwnedRequest {
             Owned::ResetQueueOffset => {
                 OwnedRequest::ResetQueueOffset(ResetOffsetHeader::parse(cmd)?)
             }
+            Owned::EndTransaction => {
+                OwnedRequest::EndTransaction(EndTransactionHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -287,16 +293,19 @@ impl OwnedRequest {
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
             OwnedRequest::SendMsgBack(_) => Owned::SendMsgBack,
             OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
+            OwnedRequest::EndTransaction(_) => Owned::EndTransaction,
         }
     }
 
     /// The (topic, queue id) a queue-addressed request names; `None` for a send (its queue may be
-    /// picked by the broker) and for VIEW_MESSAGE_BY_ID (addressed by commit-log position).
+    /// picked by the broker) and for VIEW_MESSAGE_BY_ID and END_TRANSACTION (addressed by commit-log
+    /// position).
     fn queue(&self) -> Option<(&str, i32)> {
         match self {
             OwnedRequest::Send(_)
             | OwnedRequest::ViewMessageById(_)
-            | OwnedRequest::SendMsgBack(_) => None,
+            | OwnedRequest::SendMsgBack(_)
+            | OwnedRequest::EndTransaction(_) => None,
             OwnedRequest::ResetQueueOffset(h) => Some((&h.topic, h.queue_id.unwrap_or(-1))),
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -428,6 +437,13 @@ impl Broker {
             }
             return Ok(ShardId(shard));
         }
+        if let OwnedRequest::EndTransaction(h) = req {
+            let shard = PhysicalOffset(h.commit_log_offset as u64).shard();
+            if usize::from(shard) >= self.router.shard_count() {
+                return Err("Find prepared transaction message failed".into());
+            }
+            return Ok(ShardId(shard));
+        }
         match req.queue() {
             Some((_, qid)) if qid < 0 => Err(format!("queueId[{qid}] is illegal")),
             Some((topic, qid)) => Ok(owner(topic, qid as u32, self.router.shard_count())),
@@ -483,6 +499,7 @@ impl Broker {
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
                 OwnedRequest::SendMsgBack(h) => self.consumer_send_msg_back(h, &cmd, ctx).await,
                 OwnedRequest::ResetQueueOffset(h) => self.reset_queue_offset(h, &cmd).await,
+                OwnedRequest::EndTransaction(h) => self.end_transaction(h, &cmd).await,
             };
             if oneway {
                 None
@@ -546,6 +563,9 @@ mod tests {
             ("offset", "9"),
             ("group", "g"),
             ("delayLevel", "0"),
+            ("tranStateTableOffset", "0"),
+            ("commitLogOffset", "9"),
+            ("commitOrRollback", "8"),
         ] {
             c.set_ext(k, v);
         }
@@ -562,7 +582,10 @@ mod tests {
                 .unwrap_or_else(|err| panic!("code {}: {err}", e.code));
             assert_eq!(req.kind(), kind, "code {}", e.code);
             match kind {
-                Owned::Send | Owned::ViewMessageById | Owned::SendMsgBack => {
+                Owned::Send
+                | Owned::ViewMessageById
+                | Owned::SendMsgBack
+                | Owned::EndTransaction => {
                     assert_eq!(req.queue(), None)
                 }
                 _ => assert_eq!(req.queue(), Some(("T", 1)), "code {}", e.code),

@@ -101,6 +101,15 @@ pub struct BrokerConfig {
     pub acl_enable: bool,
     /// The accounts (`aclFile`): RocketMQ's `plain_acl.yml` format, reloaded when it changes.
     pub acl_file: Option<PathBuf>,
+    /// A half message is first checked this long after it was born (RocketMQ `transactionTimeOut`),
+    /// or after its CHECK_IMMUNITY_TIME_IN_SECONDS when longer.
+    pub transaction_timeout_ms: u64,
+    /// Checks per half message before it is moved to TRANS_CHECK_MAX_TIME_TOPIC.
+    pub transaction_check_max: u32,
+    /// Time between two checks of one half message (RocketMQ `transactionCheckInterval`).
+    pub transaction_check_interval_ms: u64,
+    /// Checks a shard sends in one round (one round a second) at most; the rest wait (no storm).
+    pub transaction_check_round_max: usize,
 }
 
 impl Default for BrokerConfig {
@@ -142,6 +151,10 @@ impl Default for BrokerConfig {
             spin_before_park_us: 0,
             acl_enable: false,
             acl_file: None,
+            transaction_timeout_ms: 6_000,
+            transaction_check_max: 15,
+            transaction_check_interval_ms: 30_000,
+            transaction_check_round_max: 500,
         }
     }
 }
@@ -320,6 +333,22 @@ pub const KEYS: &[Key] = &[
         name: "acl_file",
         rocketmq: &["aclFile"],
     },
+    Key {
+        name: "transaction_timeout_ms",
+        rocketmq: &["transactionTimeOut"],
+    },
+    Key {
+        name: "transaction_check_max",
+        rocketmq: &["transactionCheckMax"],
+    },
+    Key {
+        name: "transaction_check_interval_ms",
+        rocketmq: &["transactionCheckInterval"],
+    },
+    Key {
+        name: "transaction_check_round_max",
+        rocketmq: &[],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -437,6 +466,12 @@ impl BrokerConfig {
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
             "acl_enable" => self.acl_enable = parse_bool(key, v)?,
             "acl_file" => self.acl_file = Some(PathBuf::from(v)),
+            "transaction_timeout_ms" => self.transaction_timeout_ms = parse_num(key, v)?,
+            "transaction_check_max" => self.transaction_check_max = parse_num(key, v)?,
+            "transaction_check_interval_ms" => {
+                self.transaction_check_interval_ms = parse_num(key, v)?
+            }
+            "transaction_check_round_max" => self.transaction_check_round_max = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -529,6 +564,9 @@ impl BrokerConfig {
             return bad("connection_inflight_max must be at least 1".into());
         }
         self.validate_edge()?;
+        if self.transaction_check_interval_ms < 100 || self.transaction_check_round_max == 0 {
+            return bad("transaction_check_interval_ms must be at least 100 and transaction_check_round_max at least 1".into());
+        }
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
         }
@@ -674,6 +712,24 @@ mod tests {
         assert_eq!(c.broker_port, 20911);
         assert_eq!(c.data_dir, PathBuf::from("/data/x"));
         assert!(!c.auto_create_topic);
+    }
+
+    #[test]
+    fn transaction_keys() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            (c.transaction_timeout_ms, c.transaction_check_max),
+            (6_000, 15)
+        );
+        assert!(c.set("transactionTimeOut", "2000").unwrap());
+        assert!(c.set("transactionCheckMax", "3").unwrap());
+        assert!(c.set("transactionCheckInterval", "1000").unwrap());
+        assert_eq!(c.transaction_timeout_ms, 2_000);
+        assert_eq!(c.transaction_check_max, 3);
+        assert_eq!(c.transaction_check_interval_ms, 1_000);
+        assert!(c.validate().is_ok());
+        c.transaction_check_interval_ms = 0;
+        assert!(c.validate().is_err(), "a zero interval would spin");
     }
 
     #[test]

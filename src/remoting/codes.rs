@@ -108,4 +108,6 @@ pub mod response {
     /// RocketMQ 5: a request field out of range (illegal topic name, queue id beyond the topic's).
     pub const INVALID_PARAMETER: i32 = 29;
     pub const CONSUMER_NOT_ONLINE: i32 = 206;
+    /// END_TRANSACTION after the message's CHECK_IMMUNITY_TIME_IN_SECONDS (the broker waits for its check).
+    pub const ILLEGAL_OPERATION: i32 = 604;
 }

@@ -20,8 +20,9 @@
 //! | [`retry`] | 36 (and the `%RETRY%` → `%DLQ%` rule of sends) | commit-log owner of the consumed message, then the retry queue's owner |
 //! | [`groups`] | 200, 201, 207 | accepting shard (200, 207 through shard 0) |
 //! | [`reset`] | 222 (pushes 220 to consumers) | accepting shard, each queue reset by its owner |
+//! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
 //!
-//! Next here: transactions (37), query by key (12).
+//! Next here: query by key (12).
 
 pub mod admin;
 pub mod client;
@@ -34,3 +35,4 @@ pub mod query;
 pub mod reset;
 pub mod retry;
 pub mod send;
+pub mod transaction;

@@ -5,7 +5,8 @@
 //! choose (preferring one this shard owns: no hop), and forward to the queue's owner.
 //! On the owner ([`Broker::process_send`], [`Broker::process_batch`]): check limits, build the stored
 //! record (properties re-serialised canonically with `CLUSTER`), append, answer with RocketMQ's send
-//! response header, wake long-polling pulls of that queue.
+//! response header, wake long-polling pulls of that queue. A transactional half message is the one
+//! exception, handed to `transaction::put_half_message` before it is built.
 //!
 //! The send header is parsed once, on the accepting shard (its dialect rule is
 //! `SendMessageHeader::parse`), and travels to the owner parsed; a queue the broker picks is written
@@ -178,7 +179,7 @@ impl Broker {
     }
 
     /// Checks, encodes and indexes one message for the header's topic and (validated) queue.
-    fn build_message(
+    pub(super) fn build_message(
         &self,
         h: &SendMessageHeader,
         flag: i32,
@@ -264,7 +265,11 @@ impl Broker {
         Ok(h.queue_id as u32)
     }
 
-    fn send_response(&self, cmd: &RemotingCommand, results: &[AppendResult]) -> RemotingCommand {
+    pub(super) fn send_response(
+        &self,
+        cmd: &RemotingCommand,
+        results: &[AppendResult],
+    ) -> RemotingCommand {
         let timed_out = results
             .iter()
             .any(|r| r.status == AppendStatus::FlushTimeout);
@@ -294,7 +299,7 @@ impl Broker {
         resp
     }
 
-    fn append_failed(
+    pub(super) fn append_failed(
         &self,
         cmd: &RemotingCommand,
         e: &crate::storage::StorageError,
@@ -333,6 +338,10 @@ impl Broker {
         };
         if h.batch {
             return self.process_batch(cmd, h, qid, ctx).await;
+        }
+        // Transactional half message: parked on the half topic until END_TRANSACTION (transaction.rs).
+        if super::transaction::is_half_message(&h) {
+            return self.put_half_message(h, cmd, ctx).await;
         }
         let mut props = Properties::parse(&h.properties);
         let msg = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {

@@ -5,11 +5,13 @@
 //! |---|---|---|
 //! | [`offset_persist`] | `offset_persist_interval_ms` (at least 100 ms) | writes this shard's consumer offsets when they changed |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
+//! | [`transaction_check`] | [`transaction_check::ROUND_INTERVAL_MS`] | recovers pending half messages at start, then checks the due ones with their producers, discards those checked too often, records the floors |
 //!
-//! Next here: the delay scheduler, the transaction checker, replication.
+//! Next here: the delay scheduler, replication.
 
 pub mod client_expiry;
 pub mod offset_persist;
+pub mod transaction_check;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use crate::net::StopSignal;
 pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
+    glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
 }
 
 /// Sleeps `period`; false when `stop` fired first.

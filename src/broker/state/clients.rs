@@ -204,6 +204,14 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// Connections of a producer group's members, in client-id order (transaction checks pick one).
+    pub fn producer_conns(&self, group: &str) -> Vec<ConnId> {
+        self.producers
+            .get(group)
+            .map(|p| p.values().map(|m| m.conn).collect())
+            .unwrap_or_default()
+    }
+
     /// The group's latest subscription to `topic`, if it has one.
     pub fn subscription(&self, group: &str, topic: &str) -> Option<&Subscription> {
         self.consumers.get(group)?.subscriptions.get(topic)
@@ -283,6 +291,8 @@ mod tests {
             (vec!["g".to_string()], vec!["a".to_string()])
         );
         assert_eq!(r.consumer_ids("g"), vec!["b".to_string()]);
+        assert_eq!(r.producer_conns("pg"), vec![conn(1)], "b's producer stays");
+        assert!(r.producer_conns("nobody").is_empty());
         assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);
         assert!(r.consumer_ids("g").is_empty());
     }

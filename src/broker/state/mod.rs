@@ -9,6 +9,7 @@
 //! | [`offsets`] | each shard holds the offsets of the queues it owns |
 //! | [`locks`] | each shard holds the locks of the queues it owns |
 //! | [`long_polls`] | each shard parks the pulls of the queues it owns |
+//! | [`transactions`] | each shard holds the half messages it stored (those of the queues it owns) |
 
 pub mod clients;
 pub mod groups;
@@ -16,3 +17,4 @@ pub mod locks;
 pub mod long_polls;
 pub mod offsets;
 pub mod topics;
+pub mod transactions;

@@ -108,7 +108,7 @@ pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
 pub use retry::ConsumerSendMsgBackHeader;
 pub use route::{wants_standard_json, GetRouteInfoHeader, STANDARD_JSON_VERSION};
 pub use send::{send_dialect, SendDialect, SendMessageHeader, SendResultHeader};
-pub use transaction::EndTransactionHeader;
+pub use transaction::{CheckTransactionStateHeader, EndTransactionHeader};
 
 #[cfg(test)]
 mod tests;
