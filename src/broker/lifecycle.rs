@@ -88,6 +88,9 @@ pub async fn run_shard(s: ShardStartup) {
         next_opaque: Cell::new(0),
         metrics: Default::default(),
         hops: super::hops::Hops::new(s.router.shard_count()),
+        runtime: Cell::new(crate::config::RuntimeConfig::from_config(&s.cfg)),
+        boot_ms: crate::clock::now_ms(),
+        tps: Cell::new(Default::default()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

@@ -98,6 +98,12 @@ pub struct Broker {
     pub metrics: crate::metrics::ShardMetrics,
     /// Outboxes and waiters of cross-shard requests.
     pub hops: hops::Hops,
+    /// The settings UPDATE_BROKER_CONFIG may change (every shard holds the same copy).
+    pub runtime: std::cell::Cell<crate::config::RuntimeConfig>,
+    /// Wall time this shard started (GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
+    pub boot_ms: i64,
+    /// Message rates and day marks of this shard's counters (`services::tps`).
+    pub tps: std::cell::Cell<services::tps::TpsSample>,
 }
 
 impl Broker {

@@ -15,7 +15,11 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | NameServer codes (101, 105, 106, 206, 216, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
+//! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
+//! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
+//! | consumer connections, broker config, system topics | `Here(.., Local)` | accepting shard |
 //! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -64,6 +68,16 @@ pub enum Here {
     CreateTopic,
     AllTopicConfig,
     NameServer,
+    DeleteTopic,
+    SystemTopics,
+    TopicStats,
+    ConsumeStats,
+    ConsumerConnection,
+    TopicConsumeByWho,
+    ConsumeTimeSpan,
+    BrokerRuntimeInfo,
+    BrokerConfig,
+    UpdateBrokerConfig,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -180,6 +194,58 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
         Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_TOPIC_IN_BROKER,
+        Route::Here(Here::DeleteTopic, Reach::ShardZero),
+    ),
+    entry(
+        rq::DELETE_TOPIC_IN_NAMESRV,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_TOPICS_BY_CLUSTER,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_SYSTEM_TOPIC_LIST_FROM_NS,
+        Route::Here(Here::SystemTopics, Reach::Local),
+    ),
+    entry(
+        rq::GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+        Route::Here(Here::SystemTopics, Reach::Local),
+    ),
+    entry(
+        rq::GET_TOPIC_STATS_INFO,
+        Route::Here(Here::TopicStats, Reach::QueueOwners),
+    ),
+    entry(
+        rq::GET_CONSUME_STATS,
+        Route::Here(Here::ConsumeStats, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_CONSUMER_CONNECTION_LIST,
+        Route::Here(Here::ConsumerConnection, Reach::Local),
+    ),
+    entry(
+        rq::QUERY_TOPIC_CONSUME_BY_WHO,
+        Route::Here(Here::TopicConsumeByWho, Reach::AllShards),
+    ),
+    entry(
+        rq::QUERY_CONSUME_TIME_SPAN,
+        Route::Here(Here::ConsumeTimeSpan, Reach::QueueOwners),
+    ),
+    entry(
+        rq::GET_BROKER_RUNTIME_INFO,
+        Route::Here(Here::BrokerRuntimeInfo, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_BROKER_CONFIG,
+        Route::Here(Here::BrokerConfig, Reach::Local),
+    ),
+    entry(
+        rq::UPDATE_BROKER_CONFIG,
+        Route::Here(Here::UpdateBrokerConfig, Reach::AllShards),
     ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
@@ -374,6 +440,16 @@ impl Broker {
             Here::CreateTopic => self.create_topic(cmd).await,
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
+            Here::DeleteTopic => self.delete_topic(cmd).await,
+            Here::SystemTopics => self.system_topics(&cmd),
+            Here::TopicStats => self.topic_stats(cmd).await,
+            Here::ConsumeStats => self.consume_stats(cmd).await,
+            Here::ConsumerConnection => self.consumer_connection(&cmd),
+            Here::TopicConsumeByWho => self.topic_consume_by_who(cmd).await,
+            Here::ConsumeTimeSpan => self.consume_time_span(cmd).await,
+            Here::BrokerRuntimeInfo => self.broker_runtime_info(cmd).await,
+            Here::BrokerConfig => self.broker_config(&cmd),
+            Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
         }
     }
 

@@ -19,7 +19,9 @@ use crate::remoting::body::{
     BrokerData, ClusterInfo, QueueData, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
-use crate::remoting::headers::{wants_standard_json, GetRouteInfoHeader};
+use crate::remoting::headers::{
+    wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader, GetRouteInfoHeader,
+};
 use crate::remoting::RemotingCommand;
 
 /// The NameServer request codes, answered by [`handle`].
@@ -30,6 +32,8 @@ pub const CODES: &[i32] = &[
     rq::PUT_KV_CONFIG,
     rq::DELETE_KV_CONFIG,
     rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+    rq::DELETE_TOPIC_IN_NAMESRV,
+    rq::GET_TOPICS_BY_CLUSTER,
 ];
 
 /// The one broker this NameServer knows: the process it runs in.
@@ -104,6 +108,25 @@ pub fn handle(
         ),
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
             let topic_list = topics.keys().cloned().collect();
+            cmd.response(rs::SUCCESS)
+                .with_body(TopicList { topic_list }.to_json())
+        }
+        // Routes are the broker's own topic table: the route goes when DELETE_TOPIC_IN_BROKER
+        // deletes the topic (mqadmin sends that first). Nothing is kept here to delete.
+        rq::DELETE_TOPIC_IN_NAMESRV => match DeleteTopicFromNamesrvHeader::parse(cmd) {
+            Ok(_) => cmd.response(rs::SUCCESS),
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
+        rq::GET_TOPICS_BY_CLUSTER => {
+            let cluster = match ClusterHeader::parse(cmd) {
+                Ok(h) => h.cluster,
+                Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+            };
+            let topic_list = if cluster == b.cluster_name {
+                topics.keys().cloned().collect()
+            } else {
+                Vec::new()
+            };
             cmd.response(rs::SUCCESS)
                 .with_body(TopicList { topic_list }.to_json())
         }

@@ -16,7 +16,8 @@
 //! | [`client`] | 34, 35, 38, 46 | accepting shard (34, 35 fan out to every shard) |
 //! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
 //! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
-//! | [`namesrv`] | 101, 105, 106, 206, ... | accepting shard |
+//! | [`namesrv`] | 101, 105, 106, 206, 216, 224, ... | accepting shard |
+//! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: retry/DLQ (36), transactions (37), query by key (12).
 
@@ -25,6 +26,7 @@ pub mod client;
 pub mod locks;
 pub mod namesrv;
 pub mod offsets;
+pub mod operate;
 pub mod pull;
 pub mod query;
 pub mod send;

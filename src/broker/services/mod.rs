@@ -4,12 +4,14 @@
 //! | service | period | what |
 //! |---|---|---|
 //! | [`offset_persist`] | `offset_persist_interval_ms` (at least 100 ms) | writes this shard's consumer offsets when they changed |
+//! | [`tps`] | [`tps::TPS_INTERVAL_MS`] | message rates and day marks for GET_BROKER_RUNTIME_INFO |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
 //!
 //! Next here: the delay scheduler, the transaction checker, replication.
 
 pub mod client_expiry;
 pub mod offset_persist;
+pub mod tps;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use crate::net::StopSignal;
 pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
+    glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
 }
 
 /// Sleeps `period`; false when `stop` fired first.

@@ -55,6 +55,7 @@ mod client;
 mod lenient;
 mod locks;
 mod route;
+mod stats;
 
 pub use admin::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList};
 pub use client::{
@@ -65,6 +66,11 @@ pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
 };
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
+pub use stats::{
+    fastjson_to_json, parse_properties, write_properties, ConsumeStats, Connection,
+    ConsumerConnection, GroupList, KvTable, OffsetWrapper, QueryConsumeTimeSpanBody,
+    QueueTimeSpan, TopicOffset, TopicStatsTable,
+};
 
 #[cfg(test)]
 mod tests;
