@@ -19,7 +19,7 @@
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
-//! | consumer connections, broker config, system topics | `Here(.., Local)` | accepting shard |
+//! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -78,6 +78,7 @@ pub enum Here {
     BrokerRuntimeInfo,
     BrokerConfig,
     UpdateBrokerConfig,
+    TopicConfig,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -246,6 +247,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::UPDATE_BROKER_CONFIG,
         Route::Here(Here::UpdateBrokerConfig, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_TOPIC_CONFIG,
+        Route::Here(Here::TopicConfig, Reach::Local),
     ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
@@ -450,6 +455,7 @@ impl Broker {
             Here::BrokerRuntimeInfo => self.broker_runtime_info(cmd).await,
             Here::BrokerConfig => self.broker_config(&cmd),
             Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
+            Here::TopicConfig => self.topic_config(&cmd),
         }
     }
 

@@ -45,6 +45,7 @@ pub mod request {
     pub const GET_SYSTEM_TOPIC_LIST_FROM_NS: i32 = 304;
     pub const GET_SYSTEM_TOPIC_LIST_FROM_BROKER: i32 = 305;
     pub const SEND_MESSAGE_V2: i32 = 310;
+    pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
 
@@ -94,6 +95,7 @@ pub mod request {
         GET_SYSTEM_TOPIC_LIST_FROM_NS,
         GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
         SEND_MESSAGE_V2,
+        GET_TOPIC_CONFIG,
         SEND_BATCH_MESSAGE,
         LITE_PULL_MESSAGE,
     ];

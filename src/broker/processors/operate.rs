@@ -11,6 +11,7 @@
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
 //! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
+//! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
 //!
 //! Not kept, so not reported: per-group consume rates (`consumeTps` is 0), thread-pool queues (the
@@ -99,6 +100,23 @@ impl Broker {
             topic: topic.to_string(),
             broker_name: self.cfg.broker_name.clone(),
             queue_id: queue_id as i32,
+        }
+    }
+
+    pub(crate) fn topic_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let h = match TopicHeader::parse(cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(cmd, &e),
+        };
+        match self.topic(&h.topic) {
+            // RocketMQ 5's TopicConfigAndQueueMapping: the topic config (no static-topic mapping).
+            Some(c) => cmd.response(rs::SUCCESS).with_body(
+                serde_json::to_string(&c).unwrap_or_default(),
+            ),
+            None => cmd.error_response(
+                rs::TOPIC_NOT_EXIST,
+                format!("No topic in this broker. topic: {}", h.topic),
+            ),
         }
     }
 
