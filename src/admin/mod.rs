@@ -176,7 +176,11 @@ pub enum AdminCommand {
     QueryMsgTraceById {
         #[arg(short = 'i', long = "msgId")]
         msg_id: String,
-        #[arg(short = 't', long = "traceTopic", default_value = "RMQ_SYS_TRACE_TOPIC")]
+        #[arg(
+            short = 't',
+            long = "traceTopic",
+            default_value = "RMQ_SYS_TRACE_TOPIC"
+        )]
         trace_topic: String,
     },
     /// Move a group's offsets of a topic to the first message stored at or after a time.

@@ -109,11 +109,7 @@ impl Admin {
                 continue;
             }
             for n in names {
-                if let Some(addr) = info
-                    .broker_addr_table
-                    .get(n)
-                    .and_then(|b| b.master_addr())
-                {
+                if let Some(addr) = info.broker_addr_table.get(n).and_then(|b| b.master_addr()) {
                     out.push((c.clone(), n.clone(), addr.to_string()));
                 }
             }
@@ -160,8 +156,16 @@ impl Admin {
         route
             .broker_datas
             .iter()
-            .filter(|b| route.queue_datas.iter().any(|q| q.broker_name == b.broker_name))
-            .filter_map(|b| b.master_addr().map(|a| (b.broker_name.clone(), a.to_string())))
+            .filter(|b| {
+                route
+                    .queue_datas
+                    .iter()
+                    .any(|q| q.broker_name == b.broker_name)
+            })
+            .filter_map(|b| {
+                b.master_addr()
+                    .map(|a| (b.broker_name.clone(), a.to_string()))
+            })
             .collect()
     }
 
@@ -452,7 +456,11 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
                     return Err(AdminError::UnknownGroup(group));
                 }
                 if resp.code != rs::SUCCESS {
-                    return Err(failed(&addr, &format!("delete subscription group {group}"), &resp));
+                    return Err(failed(
+                        &addr,
+                        &format!("delete subscription group {group}"),
+                        &resp,
+                    ));
                 }
                 done.push(addr);
             }
@@ -475,8 +483,8 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             end,
             max,
         } => {
-            let msgs = query_message(a, &topic, &key, false, begin, end.unwrap_or(i64::MAX), max)
-                .await?;
+            let msgs =
+                query_message(a, &topic, &key, false, begin, end.unwrap_or(i64::MAX), max).await?;
             let rows: Vec<Vec<String>> = msgs
                 .iter()
                 .map(|m| {
@@ -492,7 +500,13 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             Ok(Report {
                 json: json!({"topic": topic, "key": key, "messages": msgs.iter().map(Msg::to_json).collect::<Vec<_>>()}),
                 text: render(
-                    &["#Message ID", "#Offset ID", "#QID", "#Offset", "#Store Time"],
+                    &[
+                        "#Message ID",
+                        "#Offset ID",
+                        "#QID",
+                        "#Offset",
+                        "#Store Time",
+                    ],
                     &rows,
                 ),
             })
@@ -500,7 +514,9 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
         C::QueryMsgByUniqueKey { msg_id, topic } => {
             let msgs = query_message(a, &topic, &msg_id, true, 0, i64::MAX, 32).await?;
             let m = msgs.into_iter().next().ok_or_else(|| {
-                AdminError::NotFound(format!("no message with unique key {msg_id} in topic {topic}"))
+                AdminError::NotFound(format!(
+                    "no message with unique key {msg_id} in topic {topic}"
+                ))
             })?;
             Ok(Report {
                 json: m.to_json(),
@@ -708,8 +724,12 @@ async fn delete_topic(a: &Admin, topic: &str, cluster: Option<&str>) -> Result<R
     }
     .write_to(&mut cmd);
     let ns = a.namesrv_addr.clone();
-    a.ok(&ns, &format!("delete topic {topic} from the NameServer"), cmd)
-        .await?;
+    a.ok(
+        &ns,
+        &format!("delete topic {topic} from the NameServer"),
+        cmd,
+    )
+    .await?;
     done.push(ns);
     Ok(done_report(
         &format!("delete topic {topic}"),
@@ -800,7 +820,10 @@ async fn topic_route(a: &Admin, topic: &str) -> Result<Report, AdminError> {
         .queue_datas
         .iter()
         .map(|q| {
-            let b = route.broker_datas.iter().find(|b| b.broker_name == q.broker_name);
+            let b = route
+                .broker_datas
+                .iter()
+                .find(|b| b.broker_name == q.broker_name);
             vec![
                 b.map(|b| b.cluster.clone()).unwrap_or_default(),
                 q.broker_name.clone(),
@@ -814,7 +837,14 @@ async fn topic_route(a: &Admin, topic: &str) -> Result<Report, AdminError> {
     Ok(Report {
         json: route_json(&route),
         text: render(
-            &["#Cluster", "#Broker Name", "#Master Addr", "#Read Queues", "#Write Queues", "#Perm"],
+            &[
+                "#Cluster",
+                "#Broker Name",
+                "#Master Addr",
+                "#Read Queues",
+                "#Write Queues",
+                "#Perm",
+            ],
             &rows,
         ),
     })
@@ -830,7 +860,8 @@ async fn topic_status(a: &Admin, topic: &str) -> Result<Report, AdminError> {
         }
         .write_to(&mut cmd);
         let resp = a.ok(&addr, &format!("stats of topic {topic}"), cmd).await?;
-        let t = TopicStatsTable::parse(&resp.body).map_err(|e| malformed(&addr, "topic stats", e))?;
+        let t =
+            TopicStatsTable::parse(&resp.body).map_err(|e| malformed(&addr, "topic stats", e))?;
         merged.extend(t.offset_table);
     }
     let rows: Vec<Vec<String>> = merged
@@ -855,7 +886,13 @@ async fn topic_status(a: &Admin, topic: &str) -> Result<Report, AdminError> {
     Ok(Report {
         json: json!({"topic": topic, "queues": j}),
         text: render(
-            &["#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated"],
+            &[
+                "#Broker Name",
+                "#QID",
+                "#Min Offset",
+                "#Max Offset",
+                "#Last Updated",
+            ],
             &rows,
         ),
     })
@@ -875,8 +912,11 @@ async fn consume_stats(
             topic: topic.map(str::to_string),
         }
         .write_to(&mut cmd);
-        let resp = a.ok(&addr, &format!("consume stats of group {group}"), cmd).await?;
-        let s = ConsumeStats::parse(&resp.body).map_err(|e| malformed(&addr, "consume stats", e))?;
+        let resp = a
+            .ok(&addr, &format!("consume stats of group {group}"), cmd)
+            .await?;
+        let s =
+            ConsumeStats::parse(&resp.body).map_err(|e| malformed(&addr, "consume stats", e))?;
         merged.consume_tps += s.consume_tps;
         merged.offset_table.extend(s.offset_table);
     }
@@ -908,7 +948,15 @@ async fn consumer_progress(
         })
         .collect();
     let mut text = render(
-        &["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime"],
+        &[
+            "#Topic",
+            "#Broker Name",
+            "#QID",
+            "#Broker Offset",
+            "#Consumer Offset",
+            "#Diff",
+            "#LastTime",
+        ],
         &rows,
     );
     text.push_str(&format!(
@@ -970,7 +1018,10 @@ async fn all_groups_progress(a: &Admin) -> Result<Report, AdminError> {
     }
     Ok(Report {
         json: json!(out),
-        text: render(&["#Group", "#Count", "#Model", "#TPS", "#Diff Total"], &rows),
+        text: render(
+            &["#Group", "#Count", "#Model", "#TPS", "#Diff Total"],
+            &rows,
+        ),
     })
 }
 
@@ -991,7 +1042,13 @@ async fn connection(a: &Admin, group: &str) -> Result<ConsumerConnection, AdminE
                     "consumer group {group} has no consumer online"
                 )))
             }
-            _ => last = Some(failed(&addr, &format!("connections of group {group}"), &resp)),
+            _ => {
+                last = Some(failed(
+                    &addr,
+                    &format!("connections of group {group}"),
+                    &resp,
+                ))
+            }
         }
     }
     Err(last.unwrap_or_else(|| AdminError::UnknownGroup(group.to_string())))
@@ -1011,7 +1068,10 @@ async fn consumer_connection(a: &Admin, group: &str) -> Result<Report, AdminErro
             ]
         })
         .collect();
-    let mut text = render(&["#ClientId", "#ClientAddr", "#Language", "#Version"], &rows);
+    let mut text = render(
+        &["#ClientId", "#ClientAddr", "#Language", "#Version"],
+        &rows,
+    );
     text.push_str("\nBelow is subscription:\n");
     let subs: Vec<Vec<String>> = c
         .subscription_table
@@ -1105,7 +1165,9 @@ async fn query_message(
     if unique {
         out.retain(|m| m.prop(keys::UNIQ_KEY) == key);
     } else {
-        out.retain(|m| m.prop(keys::KEYS).split(' ').any(|k| k == key) || m.prop(keys::UNIQ_KEY) == key);
+        out.retain(|m| {
+            m.prop(keys::KEYS).split(' ').any(|k| k == key) || m.prop(keys::UNIQ_KEY) == key
+        });
     }
     out.sort_by_key(|m| (m.store_ms, m.offset_id.clone()));
     Ok(out)
@@ -1119,7 +1181,10 @@ fn trace_rows(body: &str, msg_id: &str) -> Vec<Vec<String>> {
         .map(|rec| rec.split('\u{1}').collect::<Vec<_>>())
         .filter(|f| f.len() > 2 && f.contains(&msg_id))
         .map(|f| {
-            let time = f[1].parse::<i64>().map(fmt_time).unwrap_or_else(|_| f[1].to_string());
+            let time = f[1]
+                .parse::<i64>()
+                .map(fmt_time)
+                .unwrap_or_else(|_| f[1].to_string());
             vec![
                 f[0].to_string(),
                 time,
@@ -1182,7 +1247,9 @@ async fn reset_offset(
                     mq.queue_id.to_string(),
                     off.to_string(),
                 ]);
-                out.push(json!({"brokerName": mq.broker_name, "queueId": mq.queue_id, "offset": off}));
+                out.push(
+                    json!({"brokerName": mq.broker_name, "queueId": mq.queue_id, "offset": off}),
+                );
             }
         }
     }
@@ -1231,15 +1298,28 @@ async fn cluster_list(a: &Admin) -> Result<Report, AdminError> {
             get("msgGetTotalTodayNow"),
             get("commitLogDiskRatio"),
         ]);
-        out.push(json!({"cluster": cluster, "brokerName": name, "brokerId": 0, "addr": addr,
+        out.push(
+            json!({"cluster": cluster, "brokerName": name, "brokerId": 0, "addr": addr,
             "version": get("brokerVersionDesc"), "inTps": tin, "outTps": tout,
             "inTotalToday": get("msgPutTotalTodayNow"), "outTotalToday": get("msgGetTotalTodayNow"),
-            "diskRatio": get("commitLogDiskRatio")}));
+            "diskRatio": get("commitLogDiskRatio")}),
+        );
     }
     Ok(Report {
         json: json!(out),
         text: render(
-            &["#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS", "#OutTPS", "#InTotalToday", "#OutTotalToday", "#Disk"],
+            &[
+                "#Cluster Name",
+                "#Broker Name",
+                "#BID",
+                "#Addr",
+                "#Version",
+                "#InTPS",
+                "#OutTPS",
+                "#InTotalToday",
+                "#OutTotalToday",
+                "#Disk",
+            ],
             &rows,
         ),
     })
@@ -1384,14 +1464,20 @@ async fn dlq_resend(
     let mut out = Vec::new();
     for m in chosen {
         let Some(topic) = origin_topic(m) else {
-            rows.push(vec![m.offset_id.clone(), String::new(), "skipped: no RETRY_TOPIC property".into()]);
+            rows.push(vec![
+                m.offset_id.clone(),
+                String::new(),
+                "skipped: no RETRY_TOPIC property".into(),
+            ]);
             out.push(json!({"offsetMsgId": m.offset_id, "resent": false, "reason": "no RETRY_TOPIC property"}));
             continue;
         };
         let route = a.topic_route(&topic).await?;
         let brokers = Admin::route_brokers(&route);
         let Some((_, addr)) = brokers.first() else {
-            return Err(AdminError::NotFound(format!("topic {topic} has no writable broker")));
+            return Err(AdminError::NotFound(format!(
+                "topic {topic} has no writable broker"
+            )));
         };
         let props = resend_properties(&m.properties).to_wire();
         let conn = a.conn(addr).await?;
@@ -1406,7 +1492,11 @@ async fn dlq_resend(
         };
         match conn.send(&req).await {
             Ok(r) => {
-                rows.push(vec![m.offset_id.clone(), topic.clone(), format!("sent as {}", r.header.msg_id)]);
+                rows.push(vec![
+                    m.offset_id.clone(),
+                    topic.clone(),
+                    format!("sent as {}", r.header.msg_id),
+                ]);
                 out.push(json!({"offsetMsgId": m.offset_id, "msgId": m.prop(keys::UNIQ_KEY), "topic": topic, "resent": true, "newOffsetMsgId": r.header.msg_id}));
             }
             Err(e) => return Err(AdminError::Client(e)),

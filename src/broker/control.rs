@@ -90,6 +90,9 @@ pub struct QueueStat {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ShardStat {
     pub tps: TpsSample,
+    /// Messages stored and returned by pulls, now.
+    pub in_now: u64,
+    pub out_now: u64,
     /// Bytes of this shard's commit log still readable.
     pub log_bytes: u64,
     pub log_min: u64,
@@ -219,12 +222,11 @@ impl Broker {
                 ControlReply::Names(self.offsets.borrow().groups_of_topic(&topic))
             }
             Control::ShardStats => {
-                let (min, end) = (
-                    self.store.min_physical_offset().0,
-                    self.store.log_end().0,
-                );
+                let (min, end) = (self.store.min_physical_offset().0, self.store.log_end().0);
                 ControlReply::ShardStats(ShardStat {
                     tps: self.tps.get(),
+                    in_now: self.metrics.messages_in.get(),
+                    out_now: self.metrics.messages_out.get(),
                     log_bytes: end.saturating_sub(min),
                     log_min: min,
                     log_end: end,
@@ -273,15 +275,16 @@ impl Broker {
     async fn delete_topic_everywhere(self: &Rc<Self>, name: String) -> ControlReply {
         let table = {
             let mut t = self.topics.borrow_mut();
-            if !t.remove(&name) {
-                drop(t);
-                // Already gone here; the other shards may still hold offsets of it.
-                for s in self.router.shards() {
-                    let _ = self.control(s, Control::ApplyDeleteTopic(name.clone())).await;
-                }
-                return ControlReply::Done;
+            t.remove(&name).then(|| t.clone())
+        };
+        let Some(table) = table else {
+            // Already gone here; the other shards may still hold offsets of it.
+            for s in self.router.shards() {
+                let _ = self
+                    .control(s, Control::ApplyDeleteTopic(name.clone()))
+                    .await;
             }
-            t.clone()
+            return ControlReply::Done;
         };
         let path = self.cfg.data_dir.join("topics.json");
         let saved = glommio::executor()
@@ -293,7 +296,9 @@ impl Broker {
         }
         tracing::info!(topic = %name, "topic deleted");
         for s in self.router.shards() {
-            let _ = self.control(s, Control::ApplyDeleteTopic(name.clone())).await;
+            let _ = self
+                .control(s, Control::ApplyDeleteTopic(name.clone()))
+                .await;
         }
         ControlReply::Done
     }

@@ -23,7 +23,11 @@ pub struct RuntimeConfig {
 }
 
 /// Our names of the keys [`RuntimeConfig`] holds.
-pub const RUNTIME_KEYS: &[&str] = &["auto_create_topic", "message_size_max_bytes", "long_polling"];
+pub const RUNTIME_KEYS: &[&str] = &[
+    "auto_create_topic",
+    "message_size_max_bytes",
+    "long_polling",
+];
 
 impl RuntimeConfig {
     pub fn from_config(c: &BrokerConfig) -> RuntimeConfig {
@@ -131,7 +135,9 @@ impl BrokerConfig {
                     "shard_outbound_bytes_max" => self.shard_outbound_bytes_max.to_string(),
                     "outbound_stall_timeout_ms" => self.outbound_stall_timeout_ms.to_string(),
                     // Its RocketMQ name counts seconds.
-                    "connection_idle_timeout_ms" => (self.connection_idle_timeout_ms / 1000).to_string(),
+                    "connection_idle_timeout_ms" => {
+                        (self.connection_idle_timeout_ms / 1000).to_string()
+                    }
                     "offset_persist_interval_ms" => self.offset_persist_interval_ms.to_string(),
                     "spin_before_park_us" => self.spin_before_park_us.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
@@ -148,7 +154,9 @@ mod tests {
     use super::*;
 
     fn pairs(kv: &[(&str, &str)]) -> Vec<(String, String)> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     /// One row per kind of update: (pairs, accepted?).
@@ -158,25 +166,43 @@ mod tests {
         let rt = RuntimeConfig::from_config(&base);
         let rows: &[(&[(&str, &str)], bool)] = &[
             (&[("autoCreateTopicEnable", "false")], true),
-            (&[("maxMessageSize", "1024"), ("long_polling", "false")], true),
+            (
+                &[("maxMessageSize", "1024"), ("long_polling", "false")],
+                true,
+            ),
             (&[("maxMessageSize", "0")], false),
             (&[("maxMessageSize", "99999999999")], false),
             (&[("autoCreateTopicEnable", "maybe")], false),
             (&[("listenPort", "1")], false),
             (&[("noSuchKey", "1")], false),
-            (&[("autoCreateTopicEnable", "false"), ("brokerName", "x")], false),
+            (
+                &[("autoCreateTopicEnable", "false"), ("brokerName", "x")],
+                false,
+            ),
         ];
         for (kv, ok) in rows {
             assert_eq!(rt.update(&base, &pairs(kv)).is_ok(), *ok, "{kv:?}");
         }
         let new = rt
-            .update(&base, &pairs(&[("maxMessageSize", "1024"), ("autoCreateTopicEnable", "false")]))
+            .update(
+                &base,
+                &pairs(&[
+                    ("maxMessageSize", "1024"),
+                    ("autoCreateTopicEnable", "false"),
+                ]),
+            )
             .unwrap();
         assert_eq!(new.message_size_max_bytes, 1024);
         assert!(!new.auto_create_topic);
         assert!(new.long_polling);
-        let err = rt.update(&base, &pairs(&[("listenPort", "1")])).unwrap_err().to_string();
-        assert!(err.contains("autoCreateTopicEnable, maxMessageSize, longPollingEnable"), "{err}");
+        let err = rt
+            .update(&base, &pairs(&[("listenPort", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("autoCreateTopicEnable, maxMessageSize, longPollingEnable"),
+            "{err}"
+        );
     }
 
     #[test]

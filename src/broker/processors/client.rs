@@ -57,13 +57,7 @@ impl Broker {
             groups: data
                 .consumer_data_set
                 .iter()
-                .map(|c| {
-                    (
-                        c.group_name.clone(),
-                        c.consume_type,
-                        c.consume_from_where,
-                    )
-                })
+                .map(|c| (c.group_name.clone(), c.consume_type, c.consume_from_where))
                 .collect(),
         };
         self.control_all(Control::Heartbeat {

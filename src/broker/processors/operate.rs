@@ -21,18 +21,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::broker::control::{QueueStat, ShardStat};
-use crate::broker::state::topics::{
-    is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX,
-};
+use crate::broker::state::topics::{is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX};
 use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
 use crate::config::runtime_key_names;
 use crate::remoting::body::{
-    parse_properties, write_properties, ConsumeStats, Connection, ConsumerConnection,
-    DataVersion, ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper,
-    QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
-    TopicStatsTable,
+    parse_properties, write_properties, Connection, ConsumeStats, ConsumerConnection, DataVersion,
+    ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper, QueryConsumeTimeSpanBody,
+    QueueTimeSpan, SubscriptionData, TopicList, TopicOffset, TopicStatsTable,
 };
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{ConsumeStatsHeader, ConsumerGroupHeader, TopicHeader};
@@ -110,9 +107,9 @@ impl Broker {
         };
         match self.topic(&h.topic) {
             // RocketMQ 5's TopicConfigAndQueueMapping: the topic config (no static-topic mapping).
-            Some(c) => cmd.response(rs::SUCCESS).with_body(
-                serde_json::to_string(&c).unwrap_or_default(),
-            ),
+            Some(c) => cmd
+                .response(rs::SUCCESS)
+                .with_body(serde_json::to_string(&c).unwrap_or_default()),
             None => cmd.error_response(
                 rs::TOPIC_NOT_EXIST,
                 format!("No topic in this broker. topic: {}", h.topic),
@@ -133,7 +130,10 @@ impl Broker {
         }
         // As the Java broker: deleting a topic that is not there succeeds (mqadmin deletes on
         // every broker of a cluster, not all of which hold it).
-        match self.control(ShardId(0), Control::DeleteTopic(h.topic)).await {
+        match self
+            .control(ShardId(0), Control::DeleteTopic(h.topic))
+            .await
+        {
             ControlReply::Topic(Err(e)) => cmd.error_response(rs::SYSTEM_ERROR, e),
             _ => cmd.response(rs::SUCCESS),
         }
@@ -360,8 +360,8 @@ impl Broker {
         let now = now_ms();
         let sum = |f: fn(&ShardStat) -> u64| shards.iter().map(f).sum::<u64>();
         let sumf = |f: fn(&ShardStat) -> f64| shards.iter().map(f).sum::<f64>();
-        let in_now = sum(|s| s.tps.in_total);
-        let out_now = sum(|s| s.tps.out_total);
+        let in_now = sum(|s| s.in_now);
+        let out_now = sum(|s| s.out_now);
         let mut t = BTreeMap::new();
         let mut put = |k: &str, v: String| {
             t.insert(k.to_string(), v);
@@ -392,7 +392,10 @@ impl Broker {
             sum(|s| s.tps.out_yesterday_morning).to_string(),
         );
         put("putTps", format!("{:.2}", sumf(|s| s.tps.put_tps)));
-        put("getTransferedTps", format!("{:.2}", sumf(|s| s.tps.get_tps)));
+        put(
+            "getTransferedTps",
+            format!("{:.2}", sumf(|s| s.tps.get_tps)),
+        );
         put("sendThreadPoolQueueSize", "0".into());
         put("pullThreadPoolQueueSize", "0".into());
         put("sendThreadPoolQueueHeadWaitTimeMills", "0".into());
@@ -401,11 +404,21 @@ impl Broker {
         put("commitLogDiskBytes", sum(|s| s.log_bytes).to_string());
         put(
             "commitLogMinOffset",
-            shards.iter().map(|s| s.log_min).min().unwrap_or(0).to_string(),
+            shards
+                .iter()
+                .map(|s| s.log_min)
+                .min()
+                .unwrap_or(0)
+                .to_string(),
         );
         put(
             "commitLogMaxOffset",
-            shards.iter().map(|s| s.log_end).max().unwrap_or(0).to_string(),
+            shards
+                .iter()
+                .map(|s| s.log_end)
+                .max()
+                .unwrap_or(0)
+                .to_string(),
         );
         if let Ok(r) = disk {
             put("commitLogDiskRatio", format!("{r:.4}"));
@@ -502,7 +515,11 @@ mod tests {
             ("%DLQ%g", false),
         ];
         for (t, want) in rows {
-            assert_eq!(is_system_topic(t, "DefaultCluster", "broker-a"), want, "{t}");
+            assert_eq!(
+                is_system_topic(t, "DefaultCluster", "broker-a"),
+                want,
+                "{t}"
+            );
         }
     }
 
@@ -512,7 +529,10 @@ mod tests {
             runtime_text(90_061_000),
             "[ 1 days, 1 hours, 1 minutes, 1 seconds ]"
         );
-        assert_eq!(runtime_text(-5), "[ 0 days, 0 hours, 0 minutes, 0 seconds ]");
+        assert_eq!(
+            runtime_text(-5),
+            "[ 0 days, 0 hours, 0 minutes, 0 seconds ]"
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ mod tests {
         assert_eq!((s.put_tps, s.get_tps), (10.0, 2.0));
         // Next day: today's mark is the counter now, yesterday's the previous today mark (0).
         let s = s.advance(300, 40, 6 * DAY_MS + 5);
-        assert_eq!((s.day, s.in_today_morning, s.in_yesterday_morning), (6, 300, 0));
+        assert_eq!(
+            (s.day, s.in_today_morning, s.in_yesterday_morning),
+            (6, 300, 0)
+        );
         let s = s.advance(350, 40, 7 * DAY_MS + 5);
         assert_eq!((s.in_today_morning, s.in_yesterday_morning), (350, 300));
         // Two days skipped: both marks are now.

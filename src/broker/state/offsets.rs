@@ -168,13 +168,18 @@ mod tests {
         t.commit("g2", "T", 1, 1);
         assert_eq!(t.topics_of_group("g1"), vec!["T", "U"]);
         assert_eq!(t.groups_of_topic("T"), vec!["g1", "g2"]);
-        t.save_if_dirty(&std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id())))
-            .unwrap();
+        t.save_if_dirty(
+            &std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id())),
+        )
+        .unwrap();
         t.remove_topic("T");
         assert!(t.is_dirty());
         assert_eq!(t.groups_of_topic("T"), Vec::<String>::new());
         assert_eq!(t.topics_of_group("g1"), vec!["U"]);
-        std::fs::remove_file(std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id()))).ok();
+        std::fs::remove_file(
+            std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id())),
+        )
+        .ok();
     }
 
     #[test]

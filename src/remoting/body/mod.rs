@@ -67,9 +67,9 @@ pub use locks::{
 };
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
-    fastjson_to_json, parse_properties, write_properties, ConsumeStats, Connection,
-    ConsumerConnection, GroupList, KvTable, OffsetWrapper, QueryConsumeTimeSpanBody,
-    QueueTimeSpan, TopicOffset, TopicStatsTable,
+    fastjson_to_json, parse_properties, write_properties, Connection, ConsumeStats,
+    ConsumerConnection, GroupList, KvTable, OffsetWrapper, QueryConsumeTimeSpanBody, QueueTimeSpan,
+    TopicOffset, TopicStatsTable,
 };
 
 #[cfg(test)]

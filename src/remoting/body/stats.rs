@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::lenient::{lenient_i32, lenient_i64, null_as_empty, null_as_empty_string};
 use super::locks::MessageQueue;
-use super::{parse_json, to_json, BodyError, ConsumeFromWhere, ConsumeType, MessageModel};
 use super::SubscriptionData;
+use super::{parse_json, to_json, BodyError, ConsumeFromWhere, ConsumeType, MessageModel};
 
 /// Rewrites fastjson's non-standard map keys into JSON strings: an object or array in key position
 /// becomes the string of its text, an unquoted number key becomes a quoted one. Everything else is
@@ -545,7 +545,10 @@ mod cluster_tests {
         );
         c.cluster_addr_table.insert("C".into(), vec!["b".into()]);
         for standard in [true, false] {
-            assert_eq!(ClusterInfo::parse(c.to_json(standard).as_bytes()).unwrap(), c);
+            assert_eq!(
+                ClusterInfo::parse(c.to_json(standard).as_bytes()).unwrap(),
+                c
+            );
         }
     }
 }
