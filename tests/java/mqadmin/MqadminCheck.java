@@ -175,6 +175,7 @@ public class MqadminCheck {
             NEEDS_UNSERVED.add("retry");
         }
         String topic = "MqaT_" + run, topic2 = "MqaDel_" + run, group = "MqaG_" + run, group2 = "MqaSub_" + run;
+        System.out.println("scene topic=" + topic + " group=" + group);
 
         check("clusterList", null, false, a("clusterList", "-n", ns), cluster, broker);
         check("updateTopic", null, false,
