@@ -145,6 +145,7 @@ else
     admin_check queryMsgByUniqueKey "body-4" queryMsgByUniqueKey -t "$topic" -i "${uniq%% *}"
     admin_check queryMsgById "body-4" queryMsgById -i "${uniq##* }"
     admin_check "queryMsgById (unique key, -t)" "body-4" queryMsgById -t "$topic" -i "${uniq%% *}"
+    admin_check queryMsgTraceById "Pub" queryMsgTraceById -i "${uniq%% *}"
     admin_check resetOffsetByTime "#Offset" resetOffsetByTime -g "$group" -t "$topic" -s now
     admin_check updateSubGroup "success" updateSubGroup -g "${group}_s" -c RefCluster
     admin_check deleteSubGroup "success" deleteSubGroup -g "${group}_s" -c RefCluster

@@ -193,7 +193,8 @@ fn scene() -> Scene {
                         .unwrap();
                     sent.push((r.header.msg_id.clone(), uniq));
                 }
-                // Two dead-letter messages as the broker's retry path leaves them.
+                // Two dead-letter messages as the broker's retry path leaves them (with the trace
+                // record below, MESSAGES + 3 stored in all).
                 for (i, origin) in ["ORIG-A", "ORIG-B"].iter().enumerate() {
                     let p = props(&[
                         ("KEYS", &format!("dlq-{i}")),
@@ -214,6 +215,21 @@ fn scene() -> Scene {
                     .await
                     .unwrap();
                 }
+                // A trace record of message 2, as a traced Java producer writes it (keyed by its id).
+                let trace = format!(
+                    "Pub\u{1}1700000000123\u{1}DefaultRegion\u{1}AdminCliP\u{1}{TOPIC}\u{1}UNIQ0002\u{1}TagA\u{1}key-2\u{1}127.0.0.1:{BROKER_PORT}\u{1}6\u{1}3\u{1}0\u{1}X\u{1}true\u{2}"
+                );
+                conn.send(&SendRequest {
+                    producer_group: "AdminCliP",
+                    topic: "RMQ_SYS_TRACE_TOPIC",
+                    queue_id: 0,
+                    born_timestamp_ms: 1,
+                    properties: &props(&[("KEYS", "UNIQ0002 key-2")]),
+                    body: trace.as_bytes(),
+                    batch: false,
+                })
+                .await
+                .unwrap();
                 let hb = HeartbeatData {
                     client_id: "127.0.0.1@admin-cli".into(),
                     consumer_data_set: vec![ConsumerData {
@@ -292,7 +308,7 @@ fn every_admin_command_against_bolide() {
     );
     let j = json(&["clusterList"]);
     assert_eq!(j[0]["addr"], broker_addr());
-    assert_eq!(j[0]["inTotalToday"], (MESSAGES + 2).to_string());
+    assert_eq!(j[0]["inTotalToday"], (MESSAGES + 3).to_string());
 
     // topicList (plain and -c with the consuming group)
     let j = json(&["topicList"]);
@@ -407,7 +423,7 @@ fn every_admin_command_against_bolide() {
     let j = json(&["brokerStatus", "-b", &broker_addr()]);
     assert_eq!(
         j[broker_addr()]["msgPutTotalTodayNow"],
-        (MESSAGES + 2).to_string()
+        (MESSAGES + 3).to_string()
     );
     assert!(table(&["brokerStatus", "-c", "DefaultCluster"]).contains("putTps"));
     let j = json(&["getBrokerConfig", "-b", &broker_addr()]);

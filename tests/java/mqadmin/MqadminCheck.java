@@ -186,7 +186,8 @@ public class MqadminCheck {
         check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
 
         // Something to show: 10 messages with keys, read by a live push consumer.
-        DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run);
+        // With message trace on: its records go to RMQ_SYS_TRACE_TOPIC, keyed by the message id.
+        DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run, true);
         p.setNamesrvAddr(ns);
         p.setInstanceName("mqa-p-" + run);
         p.start();
@@ -199,6 +200,7 @@ public class MqadminCheck {
                 uniq = r.getMsgId();
             }
         }
+        Thread.sleep(2000); // trace records are sent in the background
         p.shutdown();
         AtomicInteger consumed = new AtomicInteger();
         DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
@@ -242,6 +244,7 @@ public class MqadminCheck {
         check("queryMsgByKey", "sql", false, a("queryMsgByKey", "-n", ns, "-t", topic, "-k", "key-3"), uniq);
         check("queryMsgByUniqueKey", "sql", false,
             a("queryMsgByUniqueKey", "-n", ns, "-t", topic, "-i", uniq), "key-3");
+        check("queryMsgTraceById", "sql", false, a("queryMsgTraceById", "-n", ns, "-i", uniq), "Pub", "MqaP_" + run);
         check("resetOffsetByTime", "retry", false,
             a("resetOffsetByTime", "-n", ns, "-g", group, "-t", topic, "-s", "0"), topic);
         check("updateSubGroup", "retry", false,
