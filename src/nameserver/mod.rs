@@ -134,3 +134,42 @@ pub fn handle(
         _ => cmd.response(rs::SUCCESS),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> LocalBroker<'static> {
+        LocalBroker {
+            cluster_name: "C",
+            broker_name: "b",
+            addr: "127.0.0.1:10911".parse().unwrap(),
+        }
+    }
+
+    fn topics() -> BTreeMap<String, TopicConfig> {
+        BTreeMap::from([("T".to_string(), TopicConfig::new("T", 4, 6))])
+    }
+
+    /// GET_TOPICS_BY_CLUSTER: this cluster's topics, none for another; DELETE_TOPIC_IN_NAMESRV
+    /// succeeds (the route goes with the broker's topic) and wants its topic field.
+    #[test]
+    fn topics_by_cluster_and_namesrv_delete() {
+        for (cluster, want) in [("C", vec!["T".to_string()]), ("Other", vec![])] {
+            let mut c = RemotingCommand::request(rq::GET_TOPICS_BY_CLUSTER);
+            c.set_ext("cluster", cluster);
+            let r = handle(&me(), &topics(), &c);
+            assert_eq!(r.code, rs::SUCCESS);
+            assert_eq!(
+                TopicList::parse(&r.body).unwrap().topic_list,
+                want,
+                "{cluster}"
+            );
+        }
+        let mut c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+        c.set_ext("topic", "T");
+        assert_eq!(handle(&me(), &topics(), &c).code, rs::SUCCESS);
+        let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+        assert_eq!(handle(&me(), &topics(), &c).code, rs::SYSTEM_ERROR);
+    }
+}

@@ -307,6 +307,34 @@ mod tests {
     }
 
     #[test]
+    fn meta_and_subscriptions_for_operators_follow_membership() {
+        let mut r = ClientRegistry::default();
+        let meta = ClientMeta {
+            addr: "127.0.0.1:5".into(),
+            language: "JAVA".into(),
+            version: 401,
+            groups: vec![(
+                "g".into(),
+                ConsumeType::ConsumePassively,
+                ConsumeFromWhere::ConsumeFromFirstOffset,
+            )],
+        };
+        r.set_meta("a", meta.clone());
+        r.heartbeat(&hb("a", "g", "TagA || TagB"), conn(1), 0);
+        assert_eq!(r.meta("a"), Some(&meta));
+        assert_eq!(r.subscriptions("g")[0].tags, vec!["TagA", "TagB"]);
+        assert_eq!(r.groups_subscribed_to("T"), vec!["g"]);
+        assert!(r.groups_subscribed_to("U").is_empty());
+        r.connection_closed(conn(1));
+        assert_eq!(
+            r.meta("a"),
+            None,
+            "dropped with the client's last membership"
+        );
+        assert!(r.groups_subscribed_to("T").is_empty(), "no live member");
+    }
+
+    #[test]
     fn membership_changes_are_reported_once() {
         let mut r = ClientRegistry::default();
         assert_eq!(
