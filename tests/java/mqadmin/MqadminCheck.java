@@ -187,7 +187,7 @@ public class MqadminCheck {
 
         // Something to show: 10 messages with keys, read by a live push consumer.
         // With message trace on: its records go to RMQ_SYS_TRACE_TOPIC, keyed by the message id.
-        DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run, true);
+        DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run, true, null);
         p.setNamesrvAddr(ns);
         p.setInstanceName("mqa-p-" + run);
         p.start();
