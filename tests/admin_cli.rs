@@ -16,7 +16,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bolide::client::{Conn, SendRequest};
-use bolide::remoting::body::{ConsumerData, HeartbeatData, SubscriptionData};
+use bolide::remoting::body::{
+    ConsumerData, HeartbeatData, QueryConsumeTimeSpanBody, SubscriptionData, TopicList,
+};
+use bolide::remoting::codes::request;
+use bolide::remoting::RemotingCommand;
 use serde_json::Value;
 
 const NAMESRV_PORT: u16 = 23800;
@@ -269,6 +273,39 @@ fn scene() -> Scene {
     }
 }
 
+/// QUERY_CONSUME_TIME_SPAN, GET_SYSTEM_TOPIC_LIST_FROM_NS and GET_TOPICS_BY_CLUSTER, raw.
+fn raw_codes() -> (QueryConsumeTimeSpanBody, Vec<String>, Vec<String>) {
+    glommio::LocalExecutorBuilder::default()
+        .spawn(|| async move {
+            let t = Duration::from_secs(20);
+            let b = Conn::connect(&broker_addr(), t).await.unwrap();
+            let mut c = RemotingCommand::request(request::QUERY_CONSUME_TIME_SPAN);
+            c.set_ext("topic", TOPIC);
+            c.set_ext("group", GROUP);
+            let r = b.call(c).await.unwrap();
+            assert_eq!(r.code, 0, "{:?}", r.remark);
+            let span = QueryConsumeTimeSpanBody::parse(&r.body).unwrap();
+            let n = Conn::connect(&ns(), t).await.unwrap();
+            let r = n
+                .call(RemotingCommand::request(
+                    request::GET_SYSTEM_TOPIC_LIST_FROM_NS,
+                ))
+                .await
+                .unwrap();
+            let system = TopicList::parse(&r.body).unwrap().topic_list;
+            let mut c = RemotingCommand::request(request::GET_TOPICS_BY_CLUSTER);
+            c.set_ext("cluster", "DefaultCluster");
+            let r = n.call(c).await.unwrap();
+            let by_cluster = TopicList::parse(&r.body).unwrap().topic_list;
+            b.close();
+            n.close();
+            (span, system, by_cluster)
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
 #[test]
 fn every_admin_command_against_bolide() {
     let _broker = Broker::start();
@@ -379,6 +416,23 @@ fn every_admin_command_against_bolide() {
     );
     assert!(table(&["consumerProgress"]).contains(GROUP));
     assert!(fails(&["consumerProgress", "-g", "NoSuchGroup"]).contains("NoSuchGroup is not known"));
+
+    // Codes no command of ours sends: consume time span (303), system topics (304), topics by
+    // cluster (224).
+    let (span, system, by_cluster) = raw_codes();
+    assert_eq!(span.consume_time_span_set.len(), 4);
+    let q0 = span
+        .consume_time_span_set
+        .iter()
+        .find(|s| s.message_queue.queue_id == 0)
+        .unwrap();
+    assert!(q0.min_time_stamp > 0 && q0.max_time_stamp >= q0.min_time_stamp);
+    assert!(q0.consume_time_stamp >= q0.min_time_stamp, "{q0:?}");
+    assert!(
+        system.contains(&"TBW102".to_string()) && system.contains(&"DefaultCluster".to_string())
+    );
+    assert!(!system.contains(&TOPIC.to_string()));
+    assert!(by_cluster.contains(&TOPIC.to_string()));
 
     // consumerConnection
     let j = json(&["consumerConnection", "-g", GROUP]);
