@@ -65,7 +65,7 @@ run_check() { # NAMESRV BROKER CLUSTER LABEL
     local log="$OUT/mqadmin-$4.log"
     echo "==> mqadmin against $4 ($1)"
     timeout -k 10 900 java -Xmx384m -Duser.home="$WORK/home" -Drocketmq.client.logUseSlf4j=false \
-        -cp "$LIB/*" tests/java/mqadmin/MqadminCheck.java "$1" "$2" "$3" "$4" >"$log" 2>&1
+        -cp "$LIB/*" tests/java/mqadmin/MqadminCheck.java "$1" "$2" "$3" "$4" "$BOLIDE_BIN" >"$log" 2>&1
     local rc=$?
     grep -E '^(PASS|FAIL|SKIP) ' "$log"
     local line p f s
@@ -154,6 +154,7 @@ else
     admin_check updateBrokerConfig "success" updateBrokerConfig -b "$RB" -k maxMessageSize -v 4194304
     admin_check deleteTopic "success" deleteTopic -t "${topic}_b" -c RefCluster
     admin_fails "topicRoute of a deleted topic" "does not exist" topicRoute -t "${topic}_b"
+    admin_fails "consumerStatus (group offline)" "no consumer online" consumerStatus -g "$group"
     admin_fails "consumerConnection (group offline)" "no consumer online" consumerConnection -g "$group"
     admin_fails "consumerProgress of an unknown group" "is not known" consumerProgress -g NoSuchGroup_x
     admin_fails "dlqList without dead letters" "no dead-letter topic" dlqList -g "$group"

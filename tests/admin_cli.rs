@@ -442,6 +442,11 @@ fn every_admin_command_against_bolide() {
     assert!(table(&["consumerConnection", "-g", GROUP]).contains("127.0.0.1@admin-cli"));
     assert!(fails(&["consumerConnection", "-g", "NoSuchGroup"]).contains("not known"));
 
+    // consumerStatus: relayed to the client, which must answer; this one (our Rust client) does not.
+    let e = fails(&["consumerStatus", "-g", GROUP]);
+    assert!(e.contains("did not answer within 5000 ms"), "{e}");
+    assert!(fails(&["consumerStatus", "-g", GROUP, "-i", "nobody"]).contains("not a consumer"));
+
     // queryMsgById (offset id)
     let (offset_id, uniq) = &scene.sent[5];
     let j = json(&["queryMsgById", "-i", offset_id]);

@@ -139,6 +139,16 @@ pub enum AdminCommand {
         #[arg(short = 'g', long = "consumerGroup")]
         group: String,
     },
+    /// What the group's clients say about themselves (asked through the broker): queues held,
+    /// offsets, cached messages, settings.
+    #[command(name = "consumerStatus")]
+    ConsumerStatus {
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+        /// Only this client.
+        #[arg(short = 'i', long = "clientId")]
+        client_id: Option<String>,
+    },
     /// A message by its offset message id (or, with -t, by its unique key).
     #[command(name = "queryMsgById")]
     QueryMsgById {

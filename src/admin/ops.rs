@@ -475,6 +475,7 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             None => all_groups_progress(a).await,
         },
         C::ConsumerConnection { group } => consumer_connection(a, &group).await,
+        C::ConsumerStatus { group, client_id } => consumer_status(a, &group, client_id).await,
         C::QueryMsgById { msg_id, topic } => query_by_id(a, &msg_id, topic.as_deref()).await,
         C::QueryMsgByKey {
             topic,
@@ -1094,6 +1095,80 @@ async fn consumer_connection(a: &Admin, group: &str) -> Result<Report, AdminErro
         "consumeFromWhere": c.consume_from_where.as_java_name(),
     });
     Ok(Report { json: j, text })
+}
+
+async fn consumer_status(
+    a: &Admin,
+    group: &str,
+    only: Option<String>,
+) -> Result<Report, AdminError> {
+    let conn = connection(a, group).await?;
+    let brokers = a.group_brokers(group).await?;
+    let Some((_, addr)) = brokers.first() else {
+        return Err(AdminError::UnknownGroup(group.to_string()));
+    };
+    let mut clients: Vec<String> = conn
+        .connection_set
+        .iter()
+        .map(|c| c.client_id.clone())
+        .collect();
+    if let Some(c) = &only {
+        if !clients.contains(c) {
+            return Err(AdminError::NotFound(format!(
+                "client {c} is not a consumer of group {group} now"
+            )));
+        }
+        clients = vec![c.clone()];
+    }
+    let mut rows = Vec::new();
+    let mut all = serde_json::Map::new();
+    for client in clients {
+        let mut cmd = RemotingCommand::request(rq::GET_CONSUMER_RUNNING_INFO);
+        cmd.set_ext("consumerGroup", group);
+        cmd.set_ext("clientId", &client);
+        cmd.set_ext("jstackEnable", false);
+        let resp = a
+            .ok(addr, &format!("running info of client {client}"), cmd)
+            .await?;
+        let text = crate::remoting::body::fastjson_to_json(&String::from_utf8_lossy(&resp.body));
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| malformed(addr, "consumer running info", e))?;
+        if let Some(mqs) = v.get("mqTable").and_then(Value::as_object) {
+            for (k, pq) in mqs {
+                let mq: MessageQueue = serde_json::from_str(k).unwrap_or_default();
+                let n = |f: &str| pq.get(f).map(|x| x.to_string()).unwrap_or_default();
+                rows.push(vec![
+                    client.clone(),
+                    mq.topic,
+                    mq.broker_name,
+                    mq.queue_id.to_string(),
+                    n("commitOffset"),
+                    n("cachedMsgCount"),
+                    n("lastConsumeTimestamp")
+                        .parse::<i64>()
+                        .map(fmt_time)
+                        .unwrap_or_default(),
+                ]);
+            }
+        }
+        all.insert(client, v);
+    }
+    rows.sort();
+    Ok(Report {
+        json: json!({"group": group, "clients": all}),
+        text: render(
+            &[
+                "#ClientId",
+                "#Topic",
+                "#Broker Name",
+                "#QID",
+                "#Commit Offset",
+                "#Cached Msgs",
+                "#Last Consumed",
+            ],
+            &rows,
+        ),
+    })
 }
 
 async fn view_message(a: &Admin, addr: &str, offset: u64) -> Result<Option<Msg>, AdminError> {

@@ -65,6 +65,12 @@ pub enum Control {
     ShardStats,
     /// Replace the runtime-changeable settings.
     SetRuntime(RuntimeConfig),
+    /// Send a request to a client on a connection this shard holds and wait for its answer.
+    AskClient {
+        conn: u64,
+        cmd: RemotingCommand,
+        timeout_ms: u64,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -110,6 +116,7 @@ pub enum ControlReply {
     QueueStats(Vec<QueueStat>),
     Names(Vec<String>),
     ShardStats(ShardStat),
+    ClientAnswer(Result<RemotingCommand, String>),
 }
 
 impl Broker {
@@ -233,6 +240,14 @@ impl Broker {
                     writes_refused_at: self.store.writes_refused_at(),
                 })
             }
+            Control::AskClient {
+                conn,
+                cmd,
+                timeout_ms,
+            } => ControlReply::ClientAnswer(
+                self.call_client_here(conn, cmd, std::time::Duration::from_millis(timeout_ms))
+                    .await,
+            ),
             Control::SetRuntime(rt) => {
                 self.runtime.set(rt);
                 ControlReply::Done

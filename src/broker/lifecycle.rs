@@ -91,6 +91,7 @@ pub async fn run_shard(s: ShardStartup) {
         runtime: Cell::new(crate::config::RuntimeConfig::from_config(&s.cfg)),
         boot_ms: crate::clock::now_ms(),
         tps: Cell::new(Default::default()),
+        client_calls: RefCell::new(HashMap::new()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

@@ -20,6 +20,7 @@
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
+//! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -79,6 +80,7 @@ pub enum Here {
     BrokerConfig,
     UpdateBrokerConfig,
     TopicConfig,
+    ConsumerRunningInfo,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -252,6 +254,10 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::GET_TOPIC_CONFIG,
         Route::Here(Here::TopicConfig, Reach::Local),
     ),
+    entry(
+        rq::GET_CONSUMER_RUNNING_INFO,
+        Route::Here(Here::ConsumerRunningInfo, Reach::Local),
+    ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
     entry(rq::END_TRANSACTION, Route::NotSupported),
@@ -369,6 +375,12 @@ impl Handler for Broker {
         self.conns.borrow_mut().insert(conn.id, outbox);
     }
 
+    fn response(&self, _conn: ConnId, cmd: RemotingCommand) {
+        if let Some(tx) = self.client_calls.borrow_mut().remove(&cmd.opaque) {
+            let _ = tx.send(cmd);
+        }
+    }
+
     fn closed(&self, conn: ConnId) {
         self.conns.borrow_mut().remove(&conn.id);
         // Every shard drops the clients bound to this connection (and their locks).
@@ -456,6 +468,7 @@ impl Broker {
             Here::BrokerConfig => self.broker_config(&cmd),
             Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
             Here::TopicConfig => self.topic_config(&cmd),
+            Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
         }
     }
 

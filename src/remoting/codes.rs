@@ -44,6 +44,7 @@ pub mod request {
     pub const QUERY_CONSUME_TIME_SPAN: i32 = 303;
     pub const GET_SYSTEM_TOPIC_LIST_FROM_NS: i32 = 304;
     pub const GET_SYSTEM_TOPIC_LIST_FROM_BROKER: i32 = 305;
+    pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
@@ -94,6 +95,7 @@ pub mod request {
         QUERY_CONSUME_TIME_SPAN,
         GET_SYSTEM_TOPIC_LIST_FROM_NS,
         GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+        GET_CONSUMER_RUNNING_INFO,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
         SEND_BATCH_MESSAGE,

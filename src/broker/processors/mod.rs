@@ -17,7 +17,7 @@
 //! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
 //! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
 //! | [`namesrv`] | 101, 105, 106, 206, 216, 224, ... | accepting shard |
-//! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 351 | accepting shard (asks owners / every shard) |
+//! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 307, 351 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: retry/DLQ (36), transactions (37), query by key (12).
 

@@ -10,6 +10,7 @@
 //! | GET_CONSUMER_CONNECTION_LIST (203) | the group's live clients and subscriptions | local registry replica |
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
+//! | GET_CONSUMER_RUNNING_INFO (307) | relayed to the client (`consumerGroup`, `clientId`), its answer returned | the shard holding the client's connection |
 //! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
@@ -36,6 +37,9 @@ use crate::remoting::headers::{ConsumeStatsHeader, ConsumerGroupHeader, TopicHea
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
 use crate::shard::ShardId;
+
+/// How long a client may take to answer a relayed request (the Java broker waits 5 s).
+const CLIENT_CALL_TIMEOUT_MS: u64 = 5_000;
 
 /// Topics that are the broker's own: not deletable, listed by GET_SYSTEM_TOPIC_LIST.
 fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool {
@@ -286,6 +290,55 @@ impl Broker {
             cc.subscription_table.insert(s.topic.clone(), d);
         }
         cmd.response(rs::SUCCESS).with_body(cc.to_json())
+    }
+
+    pub(crate) async fn consumer_running_info(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let (Some(group), Some(client)) = (cmd.ext("consumerGroup"), cmd.ext("clientId")) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                "the custom fields <consumerGroup> and <clientId> are required",
+            );
+        };
+        let Some(conn) = self.clients.borrow().consumer_conn(group, client) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("The Consumer <{client}> not online"),
+            );
+        };
+        let mut ask = RemotingCommand::request(cmd.code);
+        for (k, v) in &cmd.ext_fields {
+            ask.set_ext(k, v);
+        }
+        let timeout = std::time::Duration::from_millis(CLIENT_CALL_TIMEOUT_MS);
+        let answer = if conn.shard == self.shard {
+            Ok(self.call_client_here(conn.id, ask, timeout).await)
+        } else {
+            let op = Control::AskClient {
+                conn: conn.id,
+                cmd: ask,
+                timeout_ms: CLIENT_CALL_TIMEOUT_MS,
+            };
+            match self.control(conn.shard, op).await {
+                ControlReply::ClientAnswer(a) => Ok(a),
+                _ => Err(()),
+            }
+        };
+        match answer {
+            Ok(Ok(a)) => {
+                let mut resp = cmd.response(a.code);
+                resp.remark = a.remark;
+                resp.ext_fields = a.ext_fields;
+                resp.with_body(a.body)
+            }
+            Ok(Err(why)) => cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("invoke consumer <{client}> failed: {why}"),
+            ),
+            Err(()) => cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
+        }
     }
 
     pub(crate) async fn topic_consume_by_who(

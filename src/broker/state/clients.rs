@@ -220,6 +220,11 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// The connection of one member of a consumer group.
+    pub fn consumer_conn(&self, group: &str, client_id: &str) -> Option<ConnId> {
+        Some(self.consumers.get(group)?.members.get(client_id)?.conn)
+    }
+
     /// The group's latest subscription to `topic`, if it has one.
     pub fn subscription(&self, group: &str, topic: &str) -> Option<&Subscription> {
         self.consumers.get(group)?.subscriptions.get(topic)

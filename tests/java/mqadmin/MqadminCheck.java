@@ -17,7 +17,10 @@ import org.apache.rocketmq.tools.command.MQAdminStartup;
  * The Java mqadmin (rocketmq-tools 5.x, `MQAdminStartup`) against one broker: Bolide or the Apache
  * RocketMQ reference. Run by scripts/test-mqadmin.sh with the single-file source launcher:
  *
- * <pre>java -cp 'tests/java/reference/target/lib/*' tests/java/mqadmin/MqadminCheck.java NAMESRV BROKER CLUSTER LABEL</pre>
+ * <pre>java -cp 'tests/java/reference/target/lib/*' tests/java/mqadmin/MqadminCheck.java NAMESRV BROKER CLUSTER LABEL [BOLIDE_BIN]</pre>
+ *
+ * <p>With BOLIDE_BIN, `bolide admin consumerStatus` is run too while the Java consumer is online (it relays
+ * GET_CONSUMER_RUNNING_INFO to that consumer).
  *
  * All commands run in this one JVM (a JVM start per command costs ~20 s on a loaded box); each
  * command's stdout and stderr are captured and checked for what mqadmin prints when it worked, and for
@@ -239,6 +242,22 @@ public class MqadminCheck {
         check("consumerProgress", null, false, a("consumerProgress", "-n", ns), group);
         check("consumerConnection", null, false, a("consumerConnection", "-n", ns, "-g", group),
             "CONSUME_PASSIVELY", "CLUSTERING", topic);
+        check("consumerStatus", null, false, a("consumerStatus", "-n", ns, "-g", group), "mqa-c-" + run);
+        if (argv.length > 4) {
+            // `bolide admin consumerStatus` needs a live Java consumer to answer: this is the one.
+            Process pr = new ProcessBuilder(argv[4], "admin", "-n", ns, "consumerStatus", "-g", group)
+                .redirectErrorStream(true).start();
+            String out = new String(pr.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int rc = pr.waitFor();
+            if (rc == 0 && out.contains(topic) && out.contains("mqa-c-" + run)) {
+                passed++;
+                System.out.println("PASS bolide admin consumerStatus (live Java consumer)");
+            } else {
+                failed++;
+                failures.add("bolide admin consumerStatus");
+                System.out.println("FAIL bolide admin consumerStatus (live Java consumer): exit " + rc + ": " + firstLines(out));
+            }
+        }
         check("queryMsgById", null, false, a("queryMsgById", "-n", ns, "-t", topic, "-i", offsetId),
             "key-3", "MqaG_" + run, "CONSUMED");
         check("queryMsgByKey", "sql", false, a("queryMsgByKey", "-n", ns, "-t", topic, "-k", "key-3"), uniq);
