@@ -64,8 +64,11 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 run_check() { # NAMESRV BROKER CLUSTER LABEL
     local log="$OUT/mqadmin-$4.log"
     echo "==> mqadmin against $4 ($1)"
-    timeout -k 10 900 java -Xmx384m -Duser.home="$WORK/home" -Drocketmq.client.logUseSlf4j=false \
-        -cp "$LIB/*" tests/java/mqadmin/MqadminCheck.java "$1" "$2" "$3" "$4" "$BOLIDE_BIN" >"$log" 2>&1
+    # From a scratch directory: mqadmin consumerStatus writes its files into the working directory.
+    mkdir -p "$WORK/cwd"
+    (cd "$WORK/cwd" && timeout -k 10 900 java -Xmx384m -Duser.home="$WORK/home" \
+        -Drocketmq.client.logUseSlf4j=false -cp "$LIB/*" "$ROOT/tests/java/mqadmin/MqadminCheck.java" \
+        "$1" "$2" "$3" "$4" "$BOLIDE_BIN") >"$log" 2>&1
     local rc=$?
     grep -E '^(PASS|FAIL|SKIP) ' "$log"
     local line p f s
