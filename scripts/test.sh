@@ -3,7 +3,8 @@
 #   cargo fmt --check; cargo clippy --all-targets -- -D warnings; cargo test; cargo build --release;
 #   scripts/test-env.sh (Python venv with the official C++ client); pytest tests/interop;
 #   scripts/test-go.sh (tests/go, official Go client);
-#   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker).
+#   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker);
+#   scripts/test-mqadmin.sh (the Java mqadmin vs Bolide and the reference, bolide admin vs the reference).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -161,6 +162,21 @@ if [ "$release_ok" = 1 ]; then
     fi
 else
     note_failure "java interop not run (release build failed)"
+fi
+if [ "$release_ok" = 1 ]; then
+    echo "==> mqadmin (tests/java/mqadmin: the Java admin tool against Bolide and the Java broker)"
+    rm -f "$OUT/mqadmin-counts"
+    OUT="$OUT" scripts/test-mqadmin.sh
+    rc=$?
+    if read -r p f s < "$OUT/mqadmin-counts" 2>/dev/null; then
+        passed=$((passed + p)); skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && { failed=$((failed + f)); failures+=("mqadmin: $f failed"); }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && note_failure "mqadmin: exit $rc"
+    else
+        note_failure "mqadmin: exit $rc without counts"
+    fi
+else
+    note_failure "mqadmin not run (release build failed)"
 fi
 
 echo

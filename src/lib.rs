@@ -9,11 +9,13 @@
 //! - [`nameserver`]: the NameServer role (routes) served from the same process.
 //! - [`storage`]: commit log, consume queues, index, recovery, retention. Never sees a request code.
 //! - [`client`]: the remoting client (bench, tests, admin, replication follower).
+//! - [`admin`]: `bolide admin`, the operator's tool (mqadmin's commands) on top of [`client`].
 //! - [`config`]: every setting and limit in one place.
 //! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms.
 
 pub mod acl;
+pub mod admin;
 pub mod broker;
 pub mod client;
 pub mod clock;

@@ -38,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the broker and the NameServer role in one process.
     Serve(ServeArgs),
+    /// Operate a running broker (mqadmin's commands; `bolide admin --help`).
+    Admin(bolide::admin::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -84,6 +86,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Admin(args) => bolide::admin::run(args).map_err(anyhow::Error::from),
     };
     if let Err(e) = result {
         let _ = writeln!(std::io::stderr(), "bolide: error: {e:#}");

@@ -3,11 +3,13 @@
 
 use std::rc::Rc;
 
-use super::state::clients::Heartbeat;
+use super::services::tps::TpsSample;
+use super::state::clients::{ClientMeta, Heartbeat};
 use super::state::groups::SubscriptionGroupConfig;
 use super::state::topics::{perm, TopicConfig, TopicView};
 use super::Broker;
 use crate::clock::now_ms;
+use crate::config::RuntimeConfig;
 use crate::net::{ConnId, LocalFuture};
 use crate::remoting::codes::request;
 use crate::remoting::RemotingCommand;
@@ -45,6 +47,7 @@ pub enum Control {
     Heartbeat {
         hb: Heartbeat,
         conn: ConnId,
+        meta: ClientMeta,
     },
     Unregister {
         client_id: String,
@@ -62,6 +65,30 @@ pub enum Control {
         client_id: String,
         queues: Vec<(String, u32)>,
     },
+    /// To shard 0: delete a topic, persist, replicate the deletion to every shard.
+    DeleteTopic(String),
+    /// From shard 0 to every shard: drop the replica's entry and this shard's offsets of the topic.
+    ApplyDeleteTopic(String),
+    /// To a queue's owner: offsets and store times of the queues it owns, and `group`'s committed
+    /// offsets of them.
+    QueueStats {
+        group: Option<String>,
+        queues: Vec<(String, u32)>,
+    },
+    /// Topics a group has committed offsets for on this shard.
+    GroupTopics(String),
+    /// Groups that committed offsets for a topic on this shard.
+    TopicGroups(String),
+    /// This shard's message rates and commit-log extent.
+    ShardStats,
+    /// Replace the runtime-changeable settings.
+    SetRuntime(RuntimeConfig),
+    /// Send a request to a client on a connection this shard holds and wait for its answer.
+    AskClient {
+        conn: u64,
+        cmd: RemotingCommand,
+        timeout_ms: u64,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -73,6 +100,38 @@ enum GroupChange {
     Delete(String),
 }
 
+/// One queue's figures for operators ([`Control::QueueStats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub topic: String,
+    pub queue_id: u32,
+    pub min_offset: i64,
+    pub max_offset: i64,
+    /// Store time of the newest message (0 when the queue is empty).
+    pub last_store_ms: i64,
+    /// Store time of the oldest readable message (0 when empty).
+    pub first_store_ms: i64,
+    /// The group's committed offset, if it committed one.
+    pub consumer_offset: Option<i64>,
+    /// Store time of the last message the group consumed (0 if none).
+    pub consumed_store_ms: i64,
+}
+
+/// A shard's figures for GET_BROKER_RUNTIME_INFO ([`Control::ShardStats`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShardStat {
+    pub tps: TpsSample,
+    /// Messages stored and returned by pulls, now.
+    pub in_now: u64,
+    pub out_now: u64,
+    /// Bytes of this shard's commit log still readable.
+    pub log_bytes: u64,
+    pub log_min: u64,
+    pub log_end: u64,
+    /// Disk usage (percent) at which this shard refuses writes now, if it does.
+    pub writes_refused_at: Option<u8>,
+}
+
 /// Answers to [`Control`] operations.
 #[derive(Debug, Clone)]
 pub enum ControlReply {
@@ -81,6 +140,10 @@ pub enum ControlReply {
     Group(Result<SubscriptionGroupConfig, String>),
     Locked(Vec<(String, u32)>),
     Held(bool),
+    QueueStats(Vec<QueueStat>),
+    Names(Vec<String>),
+    ShardStats(ShardStat),
+    ClientAnswer(Result<RemotingCommand, String>),
 }
 
 impl Broker {
@@ -155,8 +218,12 @@ impl Broker {
                 self.offsets.borrow_mut().remove_group(&group);
                 ControlReply::Done
             }
-            Control::Heartbeat { hb, conn } => {
-                let changed = self.clients.borrow_mut().heartbeat(&hb, conn, now_ms());
+            Control::Heartbeat { hb, conn, meta } => {
+                let changed = {
+                    let mut c = self.clients.borrow_mut();
+                    c.set_meta(&hb.client_id, meta);
+                    c.heartbeat(&hb, conn, now_ms())
+                };
                 self.notify_groups(&changed);
                 ControlReply::Done
             }
@@ -195,6 +262,52 @@ impl Broker {
                 queues,
             } => {
                 self.locks.borrow_mut().unlock(&group, &client_id, &queues);
+                ControlReply::Done
+            }
+            Control::DeleteTopic(name) => {
+                debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
+                self.delete_topic_everywhere(name).await
+            }
+            Control::ApplyDeleteTopic(name) => {
+                self.topics.borrow_mut().remove(&name);
+                self.offsets.borrow_mut().remove_topic(&name);
+                ControlReply::Done
+            }
+            Control::QueueStats { group, queues } => {
+                let mut out = Vec::with_capacity(queues.len());
+                for (topic, q) in queues {
+                    out.push(self.queue_stat(group.as_deref(), topic, q).await);
+                }
+                ControlReply::QueueStats(out)
+            }
+            Control::GroupTopics(group) => {
+                ControlReply::Names(self.offsets.borrow().topics_of_group(&group))
+            }
+            Control::TopicGroups(topic) => {
+                ControlReply::Names(self.offsets.borrow().groups_of_topic(&topic))
+            }
+            Control::ShardStats => {
+                let (min, end) = (self.store.min_physical_offset().0, self.store.log_end().0);
+                ControlReply::ShardStats(ShardStat {
+                    tps: self.tps.get(),
+                    in_now: self.metrics.messages_in.get(),
+                    out_now: self.metrics.messages_out.get(),
+                    log_bytes: end.saturating_sub(min),
+                    log_min: min,
+                    log_end: end,
+                    writes_refused_at: self.store.writes_refused_at(),
+                })
+            }
+            Control::AskClient {
+                conn,
+                cmd,
+                timeout_ms,
+            } => ControlReply::ClientAnswer(
+                self.call_client_here(conn, cmd, std::time::Duration::from_millis(timeout_ms))
+                    .await,
+            ),
+            Control::SetRuntime(rt) => {
+                self.runtime.set(rt);
                 ControlReply::Done
             }
             Control::Shutdown => {
@@ -280,6 +393,90 @@ impl Broker {
             let _ = self.control(s, apply.clone()).await;
         }
         ControlReply::Group(answer)
+    }
+
+    /// Shard 0: remove the topic from the table, persist, replicate the deletion, then answer.
+    async fn delete_topic_everywhere(self: &Rc<Self>, name: String) -> ControlReply {
+        let _permit = self.meta_commit.acquire_permit(1).await;
+        let table = {
+            let mut t = self.topics.borrow_mut();
+            t.remove(&name).then(|| t.clone())
+        };
+        let Some(table) = table else {
+            // Already gone here; the other shards may still hold offsets of it.
+            for s in self.router.shards() {
+                let _ = self
+                    .control(s, Control::ApplyDeleteTopic(name.clone()))
+                    .await;
+            }
+            return ControlReply::Done;
+        };
+        let path = self.cfg.data_dir.join("topics.json");
+        let saved = glommio::executor()
+            .spawn_blocking(move || table.save(&path))
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "cannot persist topics");
+            return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
+        }
+        tracing::info!(topic = %name, "topic deleted");
+        for s in self.router.shards() {
+            let _ = self
+                .control(s, Control::ApplyDeleteTopic(name.clone()))
+                .await;
+        }
+        ControlReply::Done
+    }
+
+    /// Store time of the message at `offset` of a queue; 0 when there is none or it cannot be read.
+    async fn store_time_at(&self, topic: &str, queue_id: u32, offset: i64) -> i64 {
+        let Ok(off) = u64::try_from(offset) else {
+            return 0;
+        };
+        let Some(e) = self
+            .store
+            .queue_entries(topic, queue_id, crate::storage::QueueOffset(off), 1)
+            .into_iter()
+            .next()
+        else {
+            return 0;
+        };
+        match self.store.read_record(e.physical_offset).await {
+            Ok(bytes) => crate::message::decode_record(&bytes, false)
+                .map(|r| r.store_timestamp_ms)
+                .unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    async fn queue_stat(&self, group: Option<&str>, topic: String, q: u32) -> QueueStat {
+        let min = self.store.min_offset(&topic, q).0 as i64;
+        let max = self.store.max_offset(&topic, q).0 as i64;
+        let consumer_offset = group.and_then(|g| self.offsets.borrow().query(g, &topic, q));
+        let last_store_ms = if max > min {
+            self.store_time_at(&topic, q, max - 1).await
+        } else {
+            0
+        };
+        let first_store_ms = if max > min {
+            self.store_time_at(&topic, q, min).await
+        } else {
+            0
+        };
+        let consumed_store_ms = match consumer_offset {
+            Some(c) if c > min => self.store_time_at(&topic, q, c - 1).await,
+            _ => 0,
+        };
+        QueueStat {
+            topic,
+            queue_id: q,
+            min_offset: min,
+            max_offset: max,
+            last_store_ms,
+            first_store_ms,
+            consumer_offset,
+            consumed_store_ms,
+        }
     }
 
     /// Shard 0 tells every member of each group that membership changed (they rebalance at once).

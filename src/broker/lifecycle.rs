@@ -106,6 +106,10 @@ pub async fn run_shard(s: ShardStartup) {
         acl: s.acl.clone(),
         acl_denied: Cell::new((0, 0)),
         transactions: RefCell::new(Default::default()),
+        runtime: Cell::new(crate::config::RuntimeConfig::from_config(&s.cfg)),
+        boot_ms: crate::clock::now_ms(),
+        tps: Cell::new(Default::default()),
+        client_calls: RefCell::new(HashMap::new()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

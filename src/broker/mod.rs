@@ -110,6 +110,14 @@ pub struct Broker {
     pub acl_denied: std::cell::Cell<(u64, i64)>,
     /// Pending transactional half messages stored by this shard.
     pub transactions: RefCell<state::transactions::TransactionTable>,
+    /// The settings UPDATE_BROKER_CONFIG may change (every shard holds the same copy).
+    pub runtime: std::cell::Cell<crate::config::RuntimeConfig>,
+    /// Wall time this shard started (GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
+    pub boot_ms: i64,
+    /// Message rates and day marks of this shard's counters (`services::tps`).
+    pub tps: std::cell::Cell<services::tps::TpsSample>,
+    /// Broker-to-client requests waiting for their answer, by opaque (connections of this shard).
+    pub client_calls: RefCell<HashMap<i32, flume::Sender<RemotingCommand>>>,
 }
 
 impl Broker {
@@ -191,6 +199,43 @@ impl Broker {
             self.router
                 .send_detached(conn.shard, ShardMsg::Push { conn: conn.id, cmd });
         }
+    }
+
+    /// Sends a request to a client on a connection of this shard and waits up to `timeout` for its
+    /// answer; `Err` says why there is none.
+    pub async fn call_client_here(
+        &self,
+        conn: u64,
+        mut cmd: RemotingCommand,
+        timeout: std::time::Duration,
+    ) -> Result<RemotingCommand, String> {
+        let opaque = self.next_opaque.get().wrapping_add(1) & i32::MAX;
+        self.next_opaque.set(opaque);
+        cmd.opaque = opaque;
+        let (tx, rx) = flume::bounded(1);
+        {
+            let conns = self.conns.borrow();
+            let Some(out) = conns.get(&conn) else {
+                return Err("the client's connection is gone".into());
+            };
+            self.client_calls.borrow_mut().insert(opaque, tx);
+            if out.send(cmd).is_err() {
+                self.client_calls.borrow_mut().remove(&opaque);
+                return Err("the client's connection is gone".into());
+            }
+        }
+        let answer = futures_lite::future::or(async { rx.recv_async().await.ok() }, async {
+            glommio::timer::sleep(timeout).await;
+            None
+        })
+        .await;
+        self.client_calls.borrow_mut().remove(&opaque);
+        answer.ok_or_else(|| {
+            format!(
+                "the client did not answer within {} ms",
+                timeout.as_millis()
+            )
+        })
     }
 
     /// The topic's config from this shard's replica.

@@ -20,7 +20,12 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | NameServer codes (101, 105, 106, 206, 216, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
+//! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
+//! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
+//! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
+//! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | known codes not served yet (query, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -79,6 +84,18 @@ pub enum Here {
     AllSubscriptionGroups,
     DeleteSubscriptionGroup,
     ResetOffset,
+    DeleteTopic,
+    SystemTopics,
+    TopicStats,
+    ConsumeStats,
+    ConsumerConnection,
+    TopicConsumeByWho,
+    ConsumeTimeSpan,
+    BrokerRuntimeInfo,
+    BrokerConfig,
+    UpdateBrokerConfig,
+    TopicConfig,
+    ConsumerRunningInfo,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -195,6 +212,66 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
         Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_TOPIC_IN_BROKER,
+        Route::Here(Here::DeleteTopic, Reach::ShardZero),
+    ),
+    entry(
+        rq::DELETE_TOPIC_IN_NAMESRV,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_TOPICS_BY_CLUSTER,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_SYSTEM_TOPIC_LIST_FROM_NS,
+        Route::Here(Here::SystemTopics, Reach::Local),
+    ),
+    entry(
+        rq::GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+        Route::Here(Here::SystemTopics, Reach::Local),
+    ),
+    entry(
+        rq::GET_TOPIC_STATS_INFO,
+        Route::Here(Here::TopicStats, Reach::QueueOwners),
+    ),
+    entry(
+        rq::GET_CONSUME_STATS,
+        Route::Here(Here::ConsumeStats, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_CONSUMER_CONNECTION_LIST,
+        Route::Here(Here::ConsumerConnection, Reach::Local),
+    ),
+    entry(
+        rq::QUERY_TOPIC_CONSUME_BY_WHO,
+        Route::Here(Here::TopicConsumeByWho, Reach::AllShards),
+    ),
+    entry(
+        rq::QUERY_CONSUME_TIME_SPAN,
+        Route::Here(Here::ConsumeTimeSpan, Reach::QueueOwners),
+    ),
+    entry(
+        rq::GET_BROKER_RUNTIME_INFO,
+        Route::Here(Here::BrokerRuntimeInfo, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_BROKER_CONFIG,
+        Route::Here(Here::BrokerConfig, Reach::Local),
+    ),
+    entry(
+        rq::UPDATE_BROKER_CONFIG,
+        Route::Here(Here::UpdateBrokerConfig, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_TOPIC_CONFIG,
+        Route::Here(Here::TopicConfig, Reach::Local),
+    ),
+    entry(
+        rq::GET_CONSUMER_RUNNING_INFO,
+        Route::Here(Here::ConsumerRunningInfo, Reach::Local),
     ),
     entry(rq::QUERY_MESSAGE, Route::NotSupported),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::Owner(Owned::SendMsgBack)),
@@ -348,6 +425,12 @@ impl Handler for Broker {
         self.conns.borrow_mut().insert(conn.id, outbox);
     }
 
+    fn response(&self, _conn: ConnId, cmd: RemotingCommand) {
+        if let Some(tx) = self.client_calls.borrow_mut().remove(&cmd.opaque) {
+            let _ = tx.send(cmd);
+        }
+    }
+
     fn closed(&self, conn: ConnId) {
         self.conns.borrow_mut().remove(&conn.id);
         // Every shard drops the clients bound to this connection (and their locks).
@@ -471,6 +554,18 @@ impl Broker {
             Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
             Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
             Here::ResetOffset => self.reset_offset(cmd, ctx).await,
+            Here::DeleteTopic => self.delete_topic(cmd).await,
+            Here::SystemTopics => self.system_topics(&cmd),
+            Here::TopicStats => self.topic_stats(cmd).await,
+            Here::ConsumeStats => self.consume_stats(cmd).await,
+            Here::ConsumerConnection => self.consumer_connection(&cmd),
+            Here::TopicConsumeByWho => self.topic_consume_by_who(cmd).await,
+            Here::ConsumeTimeSpan => self.consume_time_span(cmd).await,
+            Here::BrokerRuntimeInfo => self.broker_runtime_info(cmd).await,
+            Here::BrokerConfig => self.broker_config(&cmd),
+            Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
+            Here::TopicConfig => self.topic_config(&cmd),
+            Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
         }
     }
 

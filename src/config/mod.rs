@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::storage::FlushMode;
 
+mod runtime;
+pub use runtime::{runtime_key_names, RuntimeConfig, RUNTIME_KEYS};
+
 /// Largest segment we accept (RocketMQ's default is 1 GiB; physical offsets leave 48 bits per shard).
 pub const SEGMENT_SIZE_MAX_BYTES: u64 = 64 << 30;
 /// Smallest segment (tests use small ones; must hold the largest message).

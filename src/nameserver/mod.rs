@@ -19,7 +19,9 @@ use crate::remoting::body::{
     BrokerData, ClusterInfo, QueueData, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
-use crate::remoting::headers::{wants_standard_json, GetRouteInfoHeader};
+use crate::remoting::headers::{
+    wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader, GetRouteInfoHeader,
+};
 use crate::remoting::RemotingCommand;
 
 /// The NameServer request codes, answered by [`handle`].
@@ -30,6 +32,8 @@ pub const CODES: &[i32] = &[
     rq::PUT_KV_CONFIG,
     rq::DELETE_KV_CONFIG,
     rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+    rq::DELETE_TOPIC_IN_NAMESRV,
+    rq::GET_TOPICS_BY_CLUSTER,
 ];
 
 /// The one broker this NameServer knows: the process it runs in.
@@ -107,7 +111,65 @@ pub fn handle(
             cmd.response(rs::SUCCESS)
                 .with_body(TopicList { topic_list }.to_json())
         }
+        // Routes are the broker's own topic table: the route goes when DELETE_TOPIC_IN_BROKER
+        // deletes the topic (mqadmin sends that first). Nothing is kept here to delete.
+        rq::DELETE_TOPIC_IN_NAMESRV => match DeleteTopicFromNamesrvHeader::parse(cmd) {
+            Ok(_) => cmd.response(rs::SUCCESS),
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
+        rq::GET_TOPICS_BY_CLUSTER => {
+            let cluster = match ClusterHeader::parse(cmd) {
+                Ok(h) => h.cluster,
+                Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+            };
+            let topic_list = if cluster == b.cluster_name {
+                topics.keys().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            cmd.response(rs::SUCCESS)
+                .with_body(TopicList { topic_list }.to_json())
+        }
         // KV config is not kept: no client depends on it (only the admin `updateOrderConf`).
         _ => cmd.response(rs::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> LocalBroker<'static> {
+        LocalBroker {
+            cluster_name: "C",
+            broker_name: "b",
+            addr: "127.0.0.1:10911".parse().unwrap(),
+        }
+    }
+
+    fn topics() -> BTreeMap<String, TopicConfig> {
+        BTreeMap::from([("T".to_string(), TopicConfig::new("T", 4, 6))])
+    }
+
+    /// GET_TOPICS_BY_CLUSTER: this cluster's topics, none for another; DELETE_TOPIC_IN_NAMESRV
+    /// succeeds (the route goes with the broker's topic) and wants its topic field.
+    #[test]
+    fn topics_by_cluster_and_namesrv_delete() {
+        for (cluster, want) in [("C", vec!["T".to_string()]), ("Other", vec![])] {
+            let mut c = RemotingCommand::request(rq::GET_TOPICS_BY_CLUSTER);
+            c.set_ext("cluster", cluster);
+            let r = handle(&me(), &topics(), &c);
+            assert_eq!(r.code, rs::SUCCESS);
+            assert_eq!(
+                TopicList::parse(&r.body).unwrap().topic_list,
+                want,
+                "{cluster}"
+            );
+        }
+        let mut c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+        c.set_ext("topic", "T");
+        assert_eq!(handle(&me(), &topics(), &c).code, rs::SUCCESS);
+        let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+        assert_eq!(handle(&me(), &topics(), &c).code, rs::SYSTEM_ERROR);
     }
 }

@@ -244,7 +244,8 @@ impl<H: Handler> Reader<'_, H> {
     /// read and it has an in-flight slot. `false` if the connection can take no more.
     async fn dispatch(&self, cmd: RemotingCommand, grant: Option<Grant>) -> bool {
         if cmd.is_response() {
-            // Answers to broker-initiated oneway requests never come; anything else is ignored.
+            // Answers to broker-initiated requests (oneway ones get none): the handler matches them.
+            self.handler.response(self.ctx.conn, cmd);
             return true;
         }
         let out_max = self.edge.limits.outbound_bytes_max;

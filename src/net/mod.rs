@@ -132,6 +132,9 @@ pub trait Handler: 'static {
     fn opened(&self, conn: ConnId, outbox: Outbox);
     /// A connection closed (peer left, bad frame, or shutdown).
     fn closed(&self, conn: ConnId);
+    /// A response from the peer, to a request the server sent on `conn` (matched by opaque by the
+    /// handler); ignored by default.
+    fn response(&self, _conn: ConnId, _cmd: RemotingCommand) {}
 }
 
 /// Accepts connections on `fd` until `stop` resolves; each admitted connection runs as its own task.

@@ -7,6 +7,9 @@ pub mod request {
     pub const QUERY_CONSUMER_OFFSET: i32 = 14;
     pub const UPDATE_CONSUMER_OFFSET: i32 = 15;
     pub const UPDATE_AND_CREATE_TOPIC: i32 = 17;
+    pub const UPDATE_BROKER_CONFIG: i32 = 25;
+    pub const GET_BROKER_CONFIG: i32 = 26;
+    pub const GET_BROKER_RUNTIME_INFO: i32 = 28;
     pub const GET_ALL_TOPIC_CONFIG: i32 = 21;
     pub const SEARCH_OFFSET_BY_TIMESTAMP: i32 = 29;
     pub const GET_MAX_OFFSET: i32 = 30;
@@ -30,8 +33,20 @@ pub mod request {
     pub const UNREGISTER_BROKER: i32 = 104;
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
+    pub const GET_TOPIC_STATS_INFO: i32 = 202;
+    pub const GET_CONSUMER_CONNECTION_LIST: i32 = 203;
     pub const GET_ALL_TOPIC_LIST_FROM_NAMESERVER: i32 = 206;
+    pub const GET_CONSUME_STATS: i32 = 208;
+    pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
+    pub const DELETE_TOPIC_IN_NAMESRV: i32 = 216;
+    pub const GET_TOPICS_BY_CLUSTER: i32 = 224;
+    pub const QUERY_TOPIC_CONSUME_BY_WHO: i32 = 300;
+    pub const QUERY_CONSUME_TIME_SPAN: i32 = 303;
+    pub const GET_SYSTEM_TOPIC_LIST_FROM_NS: i32 = 304;
+    pub const GET_SYSTEM_TOPIC_LIST_FROM_BROKER: i32 = 305;
+    pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
     pub const SEND_MESSAGE_V2: i32 = 310;
+    pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
     pub const UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: i32 = 200;
@@ -49,6 +64,9 @@ pub mod request {
         QUERY_CONSUMER_OFFSET,
         UPDATE_CONSUMER_OFFSET,
         UPDATE_AND_CREATE_TOPIC,
+        UPDATE_BROKER_CONFIG,
+        GET_BROKER_CONFIG,
+        GET_BROKER_RUNTIME_INFO,
         GET_ALL_TOPIC_CONFIG,
         SEARCH_OFFSET_BY_TIMESTAMP,
         GET_MAX_OFFSET,
@@ -73,7 +91,19 @@ pub mod request {
         GET_ROUTEINFO_BY_TOPIC,
         GET_BROKER_CLUSTER_INFO,
         GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+        GET_TOPIC_STATS_INFO,
+        GET_CONSUMER_CONNECTION_LIST,
+        GET_CONSUME_STATS,
+        DELETE_TOPIC_IN_BROKER,
+        DELETE_TOPIC_IN_NAMESRV,
+        GET_TOPICS_BY_CLUSTER,
+        QUERY_TOPIC_CONSUME_BY_WHO,
+        QUERY_CONSUME_TIME_SPAN,
+        GET_SYSTEM_TOPIC_LIST_FROM_NS,
+        GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+        GET_CONSUMER_RUNNING_INFO,
         SEND_MESSAGE_V2,
+        GET_TOPIC_CONFIG,
         SEND_BATCH_MESSAGE,
         LITE_PULL_MESSAGE,
         UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
@@ -107,6 +137,7 @@ pub mod response {
     pub const SUBSCRIPTION_GROUP_NOT_EXIST: i32 = 26;
     /// RocketMQ 5: a request field out of range (illegal topic name, queue id beyond the topic's).
     pub const INVALID_PARAMETER: i32 = 29;
+    /// GET_CONSUMER_CONNECTION_LIST for a group with no live member.
     pub const CONSUMER_NOT_ONLINE: i32 = 206;
     /// END_TRANSACTION after the message's CHECK_IMMUNITY_TIME_IN_SECONDS (the broker waits for its check).
     pub const ILLEGAL_OPERATION: i32 = 604;

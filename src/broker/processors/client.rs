@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use crate::broker::state::clients::{
-    Heartbeat, HeartbeatConsumerGroup, MessageModel, Subscription,
+    ClientMeta, Heartbeat, HeartbeatConsumerGroup, MessageModel, Subscription,
 };
 use crate::broker::state::topics::{perm, TopicConfig, RETRY_PREFIX};
 use crate::broker::status::header_error;
@@ -52,8 +52,22 @@ impl Broker {
                 }
             }
         }
-        self.control_all(Control::Heartbeat { hb, conn: ctx.conn })
-            .await;
+        let meta = ClientMeta {
+            addr: ctx.peer.to_string(),
+            language: cmd.language.clone(),
+            version: cmd.version,
+            groups: data
+                .consumer_data_set
+                .iter()
+                .map(|c| (c.group_name.clone(), c.consume_type, c.consume_from_where))
+                .collect(),
+        };
+        self.control_all(Control::Heartbeat {
+            hb,
+            conn: ctx.conn,
+            meta,
+        })
+        .await;
         cmd.response(rs::SUCCESS)
     }
 

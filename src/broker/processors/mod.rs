@@ -16,11 +16,12 @@
 //! | [`client`] | 34, 35, 38, 46 | accepting shard (34, 35 fan out to every shard) |
 //! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
 //! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
-//! | [`namesrv`] | 101, 105, 106, 206, ... | accepting shard |
+//! | [`namesrv`] | 101, 105, 106, 206, 216, 224, ... | accepting shard |
 //! | [`retry`] | 36 (and the `%RETRY%` → `%DLQ%` rule of sends) | commit-log owner of the consumed message, then the retry queue's owner |
 //! | [`groups`] | 200, 201, 207 | accepting shard (200, 207 through shard 0) |
 //! | [`reset`] | 222 (pushes 220 to consumers) | accepting shard, each queue reset by its owner |
 //! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
+//! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 307, 351 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: query by key (12).
 
@@ -30,6 +31,7 @@ pub mod groups;
 pub mod locks;
 pub mod namesrv;
 pub mod offsets;
+pub mod operate;
 pub mod pull;
 pub mod query;
 pub mod reset;

@@ -145,7 +145,7 @@ impl Broker {
                 .borrow_mut()
                 .commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
         }
-        let mut may_suspend = h.suspend() && self.cfg.long_polling;
+        let mut may_suspend = h.suspend() && self.runtime.get().long_polling;
         loop {
             let outcome = self
                 .read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub)

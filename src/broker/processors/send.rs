@@ -140,7 +140,7 @@ impl Broker {
             (TopicConfig::new(topic, queues, perm::READ_WRITE), None)
         } else if topic.starts_with(DLQ_PREFIX) {
             (TopicConfig::new(topic, 1, perm::READ_WRITE), None)
-        } else if self.cfg.auto_create_topic {
+        } else if self.runtime.get().auto_create_topic {
             (
                 TopicConfig::new(topic, queues, perm::READ_WRITE),
                 Some(template.to_string()),
@@ -189,13 +189,11 @@ impl Broker {
         ctx: &RequestCtx,
     ) -> Result<AppendMessage, (i32, String)> {
         let (topic, queue_id) = (h.topic.as_str(), h.queue_id as u32);
-        if body.len() > self.cfg.message_size_max_bytes {
+        let size_max = self.runtime.get().message_size_max_bytes;
+        if body.len() > size_max {
             return Err((
                 rs::MESSAGE_ILLEGAL,
-                format!(
-                    "the message body size over max value, MAX: {}",
-                    self.cfg.message_size_max_bytes
-                ),
+                format!("the message body size over max value, MAX: {size_max}"),
             ));
         }
         props.remove(keys::WAIT);

@@ -4,6 +4,7 @@
 //! | service | period | what |
 //! |---|---|---|
 //! | [`offset_persist`] | `offset_persist_interval_ms` (at least 100 ms) | writes this shard's consumer offsets when they changed |
+//! | [`tps`] | [`tps::TPS_INTERVAL_MS`] | message rates and day marks for GET_BROKER_RUNTIME_INFO |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
 //! | [`transaction_check`] | [`transaction_check::ROUND_INTERVAL_MS`] | recovers pending half messages at start, then checks the due ones with their producers, discards those checked too often, records the floors |
 //!
@@ -11,6 +12,7 @@
 
 pub mod client_expiry;
 pub mod offset_persist;
+pub mod tps;
 pub mod transaction_check;
 
 use std::rc::Rc;
@@ -24,6 +26,7 @@ pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
+    glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
 }
 
 /// Sleeps `period`; false when `stop` fired first.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::message::java_hash;
 use crate::net::ConnId;
-use crate::remoting::body::split_tags;
+use crate::remoting::body::{split_tags, ConsumeFromWhere, ConsumeType};
 
 /// A client not heard from for this long is dropped (RocketMQ's channel expiry).
 pub const CLIENT_EXPIRY_MS: i64 = 120_000;
@@ -87,11 +87,25 @@ struct ConsumerGroup {
     message_model: Option<MessageModel>,
 }
 
+/// What operators see of a client (GET_CONSUMER_CONNECTION_LIST): where it connects from, its
+/// language and version (from its heartbeat's request header), and per consumer group how it
+/// consumes (push or pull, where a new group starts), as the wire names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientMeta {
+    pub addr: String,
+    pub language: String,
+    pub version: i32,
+    /// (group, how it consumes, where a new group starts).
+    pub groups: Vec<(String, ConsumeType, ConsumeFromWhere)>,
+}
+
 /// See the module comment.
 #[derive(Debug, Default)]
 pub struct ClientRegistry {
     consumers: HashMap<String, ConsumerGroup>,
     producers: HashMap<String, BTreeMap<String, Member>>,
+    /// By client id; dropped with the client's last membership.
+    meta: HashMap<String, ClientMeta>,
 }
 
 impl ClientRegistry {
@@ -175,6 +189,8 @@ impl ClientRegistry {
         clients.sort();
         clients.dedup();
         changed.sort();
+        let live = self.live_clients();
+        self.meta.retain(|id, _| live.contains(id));
         (changed, clients)
     }
 
@@ -212,6 +228,11 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// The connection of one member of a consumer group.
+    pub fn consumer_conn(&self, group: &str, client_id: &str) -> Option<ConnId> {
+        Some(self.consumers.get(group)?.members.get(client_id)?.conn)
+    }
+
     /// The group's latest subscription to `topic`, if it has one.
     pub fn subscription(&self, group: &str, topic: &str) -> Option<&Subscription> {
         self.consumers.get(group)?.subscriptions.get(topic)
@@ -236,6 +257,47 @@ impl ClientRegistry {
             .collect();
         v.sort();
         v
+    }
+
+    /// Records what a client told about itself in its latest heartbeat.
+    pub fn set_meta(&mut self, client_id: &str, meta: ClientMeta) {
+        self.meta.insert(client_id.to_string(), meta);
+    }
+
+    pub fn meta(&self, client_id: &str) -> Option<&ClientMeta> {
+        self.meta.get(client_id)
+    }
+
+    /// The group's subscriptions, by topic.
+    pub fn subscriptions(&self, group: &str) -> Vec<Subscription> {
+        let mut v: Vec<Subscription> = self
+            .consumers
+            .get(group)
+            .map(|g| g.subscriptions.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.topic.cmp(&b.topic));
+        v
+    }
+
+    /// Groups with a live member subscribed to `topic`, sorted.
+    pub fn groups_subscribed_to(&self, topic: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .consumers
+            .iter()
+            .filter(|(_, g)| !g.members.is_empty() && g.subscriptions.contains_key(topic))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn live_clients(&self) -> std::collections::HashSet<String> {
+        self.consumers
+            .values()
+            .flat_map(|g| g.members.keys())
+            .chain(self.producers.values().flat_map(|p| p.keys()))
+            .cloned()
+            .collect()
     }
 
     /// Consumer group names, sorted.
@@ -268,6 +330,34 @@ mod tests {
             }],
             producer_groups: vec!["pg".into()],
         }
+    }
+
+    #[test]
+    fn meta_and_subscriptions_for_operators_follow_membership() {
+        let mut r = ClientRegistry::default();
+        let meta = ClientMeta {
+            addr: "127.0.0.1:5".into(),
+            language: "JAVA".into(),
+            version: 401,
+            groups: vec![(
+                "g".into(),
+                ConsumeType::ConsumePassively,
+                ConsumeFromWhere::ConsumeFromFirstOffset,
+            )],
+        };
+        r.set_meta("a", meta.clone());
+        r.heartbeat(&hb("a", "g", "TagA || TagB"), conn(1), 0);
+        assert_eq!(r.meta("a"), Some(&meta));
+        assert_eq!(r.subscriptions("g")[0].tags, vec!["TagA", "TagB"]);
+        assert_eq!(r.groups_subscribed_to("T"), vec!["g"]);
+        assert!(r.groups_subscribed_to("U").is_empty());
+        r.connection_closed(conn(1));
+        assert_eq!(
+            r.meta("a"),
+            None,
+            "dropped with the client's last membership"
+        );
+        assert!(r.groups_subscribed_to("T").is_empty(), "no live member");
     }
 
     #[test]

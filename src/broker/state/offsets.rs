@@ -102,6 +102,39 @@ impl OffsetTable {
         m.into_iter().map(|((t, q), o)| (t, q, o)).collect()
     }
 
+    /// Topics `group` has committed offsets for, sorted.
+    pub fn topics_of_group(&self, group: &str) -> Vec<String> {
+        self.table
+            .keys()
+            .filter_map(|k| k.split_once('@'))
+            .filter(|(_, g)| *g == group)
+            .map(|(t, _)| t.to_owned())
+            .collect()
+    }
+
+    /// Groups that committed offsets for `topic`, sorted.
+    pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .table
+            .keys()
+            .filter_map(|k| k.split_once('@'))
+            .filter(|(t, _)| *t == topic)
+            .map(|(_, g)| g.to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Forgets every group's offsets of `topic` (the topic was deleted).
+    pub fn remove_topic(&mut self, topic: &str) {
+        let before = self.table.len();
+        self.table
+            .retain(|k, _| k.split_once('@').map(|(t, _)| t) != Some(topic));
+        if self.table.len() != before {
+            self.dirty = true;
+        }
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
@@ -166,6 +199,28 @@ mod tests {
         assert_eq!(back.query("g", "T", 3), Some(9));
         assert_eq!(back.query("other", "T", 0), None);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn topics_and_groups_by_each_other_and_topic_removal() {
+        let mut t = OffsetTable::default();
+        t.commit("g1", "T", 0, 1);
+        t.commit("g1", "U", 0, 1);
+        t.commit("g2", "T", 1, 1);
+        assert_eq!(t.topics_of_group("g1"), vec!["T", "U"]);
+        assert_eq!(t.groups_of_topic("T"), vec!["g1", "g2"]);
+        t.save_if_dirty(
+            &std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id())),
+        )
+        .unwrap();
+        t.remove_topic("T");
+        assert!(t.is_dirty());
+        assert_eq!(t.groups_of_topic("T"), Vec::<String>::new());
+        assert_eq!(t.topics_of_group("g1"), vec!["U"]);
+        std::fs::remove_file(
+            std::env::temp_dir().join(format!("bolide-off-rm-{}", std::process::id())),
+        )
+        .ok();
     }
 
     #[test]

@@ -134,6 +134,15 @@ impl TopicTable {
         self.version += 1;
     }
 
+    /// Removes a topic; whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let had = self.topics.remove(name).is_some();
+        if had {
+            self.version += 1;
+        }
+        had
+    }
+
     /// Loads the table; a missing file is an empty table.
     pub fn load(path: &Path) -> std::io::Result<Option<TopicTable>> {
         match std::fs::read(path) {

@@ -56,6 +56,7 @@ mod groups;
 mod lenient;
 mod locks;
 mod route;
+mod stats;
 
 pub use admin::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList};
 pub use client::{
@@ -69,6 +70,11 @@ pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
 };
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
+pub use stats::{
+    fastjson_to_json, parse_properties, write_properties, Connection, ConsumeStats,
+    ConsumerConnection, GroupList, KvTable, OffsetWrapper, QueryConsumeTimeSpanBody, QueueTimeSpan,
+    TopicOffset, TopicStatsTable,
+};
 
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,7 @@ pub mod pull_sys_flag {
 pub const DEFAULT_TOPIC: &str = "TBW102";
 
 mod admin;
+mod broker_admin;
 mod client;
 mod groups;
 mod offsets;
@@ -96,6 +97,9 @@ mod send;
 mod transaction;
 
 pub use admin::{CreateTopicHeader, CREATE_TOPIC_DEFAULT_QUEUES};
+pub use broker_admin::{
+    ClusterHeader, ConsumeStatsHeader, DeleteTopicFromNamesrvHeader, TopicHeader,
+};
 pub use client::{ConsumerGroupHeader, UnregisterClientHeader};
 pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};
 pub use offsets::{

@@ -1,0 +1,596 @@
+//! What operators ask a broker (`mqadmin`, `bolide admin`, dashboards), on the accepting shard
+//! (remoting-protocol.md §20):
+//!
+//! | code | what | reaches |
+//! |---|---|---|
+//! | DELETE_TOPIC_IN_BROKER (215) | topic config and every group's offsets of it | shard 0, replicated |
+//! | GET_SYSTEM_TOPIC_LIST_FROM_NS/BROKER (304, 305) | the system topics this broker has | local replica |
+//! | GET_TOPIC_STATS_INFO (202) | min/max offset and last store time per write queue | queue owners |
+//! | GET_CONSUME_STATS (208) | per read queue: max offset, the group's offset, its last consumed store time | every shard (which topics), then queue owners |
+//! | GET_CONSUMER_CONNECTION_LIST (203) | the group's live clients and subscriptions | local registry replica |
+//! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
+//! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
+//! | GET_CONSUMER_RUNNING_INFO (307) | relayed to the client (`consumerGroup`, `clientId`), its answer returned | the shard holding the client's connection |
+//! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
+//! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
+//! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
+//!
+//! Not kept, so not reported: per-group consume rates (`consumeTps` is 0), thread-pool queues (the
+//! broker has none: reported as 0), the page-cache lock (none: 0).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use crate::broker::control::{QueueStat, ShardStat};
+use crate::broker::state::topics::{is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX};
+use crate::broker::status::header_error;
+use crate::broker::{Broker, Control, ControlReply};
+use crate::clock::now_ms;
+use crate::config::runtime_key_names;
+use crate::remoting::body::{
+    parse_properties, write_properties, Connection, ConsumeStats, ConsumerConnection, DataVersion,
+    ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper, QueryConsumeTimeSpanBody,
+    QueueTimeSpan, SubscriptionData, TopicList, TopicOffset, TopicStatsTable,
+};
+use crate::remoting::codes::response as rs;
+use crate::remoting::headers::{ConsumeStatsHeader, ConsumerGroupHeader, TopicHeader};
+use crate::remoting::RemotingCommand;
+use crate::shard::placement::owner;
+use crate::shard::ShardId;
+
+/// How long a client may take to answer a relayed request (the Java broker waits 5 s).
+const CLIENT_CALL_TIMEOUT_MS: u64 = 5_000;
+
+/// Topics that are the broker's own: not deletable, listed by GET_SYSTEM_TOPIC_LIST.
+fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool {
+    topic == DEFAULT_TOPIC
+        || topic == cluster
+        || topic == broker
+        || is_send_forbidden(topic)
+        || topic.starts_with(SYSTEM_TOPIC_PREFIX)
+        || topic.starts_with("RMQ_SYS_")
+}
+
+fn topic_not_exist(cmd: &RemotingCommand, topic: &str) -> RemotingCommand {
+    cmd.error_response(rs::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist"))
+}
+
+impl Broker {
+    /// Asks each owner shard for its queues' figures; results in the order of `queues`.
+    async fn queue_stats(
+        self: &Rc<Self>,
+        group: Option<&str>,
+        queues: Vec<(String, u32)>,
+    ) -> Vec<QueueStat> {
+        let shards = self.router.shard_count();
+        let mut by_owner: BTreeMap<ShardId, Vec<(String, u32)>> = BTreeMap::new();
+        for (t, q) in &queues {
+            by_owner
+                .entry(owner(t, *q, shards))
+                .or_default()
+                .push((t.clone(), *q));
+        }
+        let mut got: BTreeMap<(String, u32), QueueStat> = BTreeMap::new();
+        for (shard, qs) in by_owner {
+            let op = Control::QueueStats {
+                group: group.map(str::to_string),
+                queues: qs,
+            };
+            if let ControlReply::QueueStats(v) = self.control(shard, op).await {
+                for s in v {
+                    got.insert((s.topic.clone(), s.queue_id), s);
+                }
+            }
+        }
+        queues.iter().filter_map(|k| got.remove(k)).collect()
+    }
+
+    /// Every shard's answer to `op`, names merged and sorted.
+    async fn names_everywhere(self: &Rc<Self>, op: Control) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for r in self.control_all(op).await {
+            if let ControlReply::Names(v) = r {
+                out.extend(v);
+            }
+        }
+        out
+    }
+
+    fn mq(&self, topic: &str, queue_id: u32) -> MessageQueue {
+        MessageQueue {
+            topic: topic.to_string(),
+            broker_name: self.cfg.broker_name.clone(),
+            queue_id: queue_id as i32,
+        }
+    }
+
+    pub(crate) fn topic_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let h = match TopicHeader::parse(cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(cmd, &e),
+        };
+        match self.topic(&h.topic) {
+            // RocketMQ 5's TopicConfigAndQueueMapping: the topic config (no static-topic mapping).
+            Some(c) => cmd
+                .response(rs::SUCCESS)
+                .with_body(serde_json::to_string(&c).unwrap_or_default()),
+            None => cmd.error_response(
+                rs::TOPIC_NOT_EXIST,
+                format!("No topic in this broker. topic: {}", h.topic),
+            ),
+        }
+    }
+
+    pub(crate) async fn delete_topic(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        let h = match TopicHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        if is_system_topic(&h.topic, &self.cfg.cluster_name, &self.cfg.broker_name) {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("The topic[{}] is conflict with system topic.", h.topic),
+            );
+        }
+        // As the Java broker: deleting a topic that is not there succeeds (mqadmin deletes on
+        // every broker of a cluster, not all of which hold it).
+        match self
+            .control(ShardId(0), Control::DeleteTopic(h.topic))
+            .await
+        {
+            ControlReply::Topic(Err(e)) => cmd.error_response(rs::SYSTEM_ERROR, e),
+            _ => cmd.response(rs::SUCCESS),
+        }
+    }
+
+    pub(crate) fn system_topics(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let (c, b) = (&self.cfg.cluster_name, &self.cfg.broker_name);
+        let mut topic_list: Vec<String> = self
+            .topics
+            .borrow()
+            .topics
+            .keys()
+            .filter(|t| is_system_topic(t, c, b))
+            .cloned()
+            .collect();
+        // The Java broker lists its cluster and broker names as topics too (routes to a broker).
+        for n in [c, b] {
+            if !topic_list.contains(n) {
+                topic_list.push(n.clone());
+            }
+        }
+        topic_list.sort();
+        cmd.response(rs::SUCCESS)
+            .with_body(TopicList { topic_list }.to_json())
+    }
+
+    pub(crate) async fn topic_stats(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        let h = match TopicHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        let Some(view) = self.topic_view(&h.topic) else {
+            return topic_not_exist(&cmd, &h.topic);
+        };
+        let queues = (0..view.write_queue_nums)
+            .map(|q| (h.topic.clone(), q))
+            .collect();
+        let mut t = TopicStatsTable::default();
+        for s in self.queue_stats(None, queues).await {
+            t.offset_table.insert(
+                self.mq(&s.topic, s.queue_id),
+                TopicOffset {
+                    min_offset: s.min_offset,
+                    max_offset: s.max_offset,
+                    last_update_timestamp: s.last_store_ms,
+                },
+            );
+        }
+        cmd.response(rs::SUCCESS).with_body(t.to_json())
+    }
+
+    pub(crate) async fn consume_stats(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        let h = match ConsumeStatsHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        let group = h.consumer_group;
+        let topics: BTreeSet<String> = match h.topic {
+            Some(t) => BTreeSet::from([t]),
+            None => {
+                let mut t = self
+                    .names_everywhere(Control::GroupTopics(group.clone()))
+                    .await;
+                t.extend(
+                    self.clients
+                        .borrow()
+                        .subscriptions(&group)
+                        .into_iter()
+                        .map(|s| s.topic),
+                );
+                t
+            }
+        };
+        // As the Java broker: a group with live subscriptions is reported for those topics only.
+        let subscribed: BTreeSet<String> = self
+            .clients
+            .borrow()
+            .subscriptions(&group)
+            .into_iter()
+            .map(|s| s.topic)
+            .collect();
+        let mut queues = Vec::new();
+        for t in topics {
+            let Some(view) = self.topic_view(&t) else {
+                continue;
+            };
+            if !subscribed.is_empty() && !subscribed.contains(&t) {
+                continue;
+            }
+            queues.extend((0..view.read_queue_nums).map(|q| (t.clone(), q)));
+        }
+        let mut stats = ConsumeStats::default();
+        for s in self.queue_stats(Some(&group), queues).await {
+            let consumer = s.consumer_offset.unwrap_or(0).max(0);
+            stats.offset_table.insert(
+                self.mq(&s.topic, s.queue_id),
+                OffsetWrapper {
+                    broker_offset: s.max_offset,
+                    consumer_offset: consumer,
+                    pull_offset: consumer,
+                    last_timestamp: s.consumed_store_ms,
+                },
+            );
+        }
+        cmd.response(rs::SUCCESS).with_body(stats.to_json())
+    }
+
+    pub(crate) fn consumer_connection(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let h = match ConsumerGroupHeader::parse(cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(cmd, &e),
+        };
+        let group = h.consumer_group;
+        let reg = self.clients.borrow();
+        let ids = reg.consumer_ids(&group);
+        if ids.is_empty() {
+            return cmd.error_response(
+                rs::CONSUMER_NOT_ONLINE,
+                format!("the consumer group[{group}] not online"),
+            );
+        }
+        let mut cc = ConsumerConnection::default();
+        for id in &ids {
+            let meta = reg.meta(id).cloned().unwrap_or_default();
+            if let Some((_, ty, from)) = meta.groups.iter().find(|(g, _, _)| *g == group) {
+                cc.consume_type = *ty;
+                cc.consume_from_where = *from;
+            }
+            cc.connection_set.push(Connection {
+                client_addr: meta.addr,
+                client_id: id.clone(),
+                language: meta.language,
+                version: meta.version,
+            });
+        }
+        cc.message_model = match reg.message_model(&group) {
+            Some(crate::broker::state::clients::MessageModel::Broadcasting) => {
+                crate::remoting::body::MessageModel::Broadcasting
+            }
+            _ => crate::remoting::body::MessageModel::Clustering,
+        };
+        for s in reg.subscriptions(&group) {
+            let expr = if s.matches_all() {
+                "*".to_string()
+            } else {
+                s.tags.join(" || ")
+            };
+            let mut d = SubscriptionData::from_expression(&s.topic, &expr, ExpressionType::Tag);
+            d.sub_version = s.sub_version;
+            cc.subscription_table.insert(s.topic.clone(), d);
+        }
+        cmd.response(rs::SUCCESS).with_body(cc.to_json())
+    }
+
+    pub(crate) async fn consumer_running_info(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let (Some(group), Some(client)) = (cmd.ext("consumerGroup"), cmd.ext("clientId")) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                "the custom fields <consumerGroup> and <clientId> are required",
+            );
+        };
+        let Some(conn) = self.clients.borrow().consumer_conn(group, client) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("The Consumer <{client}> not online"),
+            );
+        };
+        let mut ask = RemotingCommand::request(cmd.code);
+        for (k, v) in &cmd.ext_fields {
+            ask.set_ext(k, v);
+        }
+        let timeout = std::time::Duration::from_millis(CLIENT_CALL_TIMEOUT_MS);
+        let answer = if conn.shard == self.shard {
+            Ok(self.call_client_here(conn.id, ask, timeout).await)
+        } else {
+            let op = Control::AskClient {
+                conn: conn.id,
+                cmd: ask,
+                timeout_ms: CLIENT_CALL_TIMEOUT_MS,
+            };
+            match self.control(conn.shard, op).await {
+                ControlReply::ClientAnswer(a) => Ok(a),
+                _ => Err(()),
+            }
+        };
+        match answer {
+            Ok(Ok(a)) => {
+                let mut resp = cmd.response(a.code);
+                resp.remark = a.remark;
+                resp.ext_fields = a.ext_fields;
+                resp.with_body(a.body)
+            }
+            Ok(Err(why)) => cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("invoke consumer <{client}> failed: {why}"),
+            ),
+            Err(()) => cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
+        }
+    }
+
+    pub(crate) async fn topic_consume_by_who(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match TopicHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        let mut groups = self
+            .names_everywhere(Control::TopicGroups(h.topic.clone()))
+            .await;
+        groups.extend(self.clients.borrow().groups_subscribed_to(&h.topic));
+        let body = GroupList {
+            group_list: groups.into_iter().collect(),
+        };
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
+    pub(crate) async fn consume_time_span(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match ConsumeStatsHeader::parse_time_span(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        let topic = h.topic.unwrap_or_default();
+        let Some(view) = self.topic_view(&topic) else {
+            return topic_not_exist(&cmd, &topic);
+        };
+        let queues = (0..view.write_queue_nums)
+            .map(|q| (topic.clone(), q))
+            .collect();
+        let now = now_ms();
+        let mut body = QueryConsumeTimeSpanBody::default();
+        for s in self.queue_stats(Some(&h.consumer_group), queues).await {
+            let behind = s.consumer_offset.unwrap_or(0) < s.max_offset;
+            body.consume_time_span_set.push(QueueTimeSpan {
+                message_queue: self.mq(&s.topic, s.queue_id),
+                min_time_stamp: s.first_store_ms,
+                max_time_stamp: s.last_store_ms,
+                consume_time_stamp: s.consumed_store_ms,
+                delay_time: if behind && s.consumed_store_ms > 0 {
+                    now - s.consumed_store_ms
+                } else {
+                    0
+                },
+            });
+        }
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
+    pub(crate) async fn broker_runtime_info(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let shards: Vec<ShardStat> = self
+            .control_all(Control::ShardStats)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                ControlReply::ShardStats(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let dir = self.cfg.data_dir.clone();
+        let disk = glommio::executor()
+            .spawn_blocking(move || disk_used_ratio(&dir))
+            .await;
+        let now = now_ms();
+        let sum = |f: fn(&ShardStat) -> u64| shards.iter().map(f).sum::<u64>();
+        let sumf = |f: fn(&ShardStat) -> f64| shards.iter().map(f).sum::<f64>();
+        let in_now = sum(|s| s.in_now);
+        let out_now = sum(|s| s.out_now);
+        let mut t = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            t.insert(k.to_string(), v);
+        };
+        put(
+            "brokerVersionDesc",
+            format!("Bolide-{}", env!("CARGO_PKG_VERSION")),
+        );
+        put("bootTimestamp", self.boot_ms.to_string());
+        put("runtime", runtime_text(now - self.boot_ms));
+        put("shards", shards.len().to_string());
+        put("msgPutTotalTodayNow", in_now.to_string());
+        put("msgGetTotalTodayNow", out_now.to_string());
+        put(
+            "msgPutTotalTodayMorning",
+            sum(|s| s.tps.in_today_morning).to_string(),
+        );
+        put(
+            "msgGetTotalTodayMorning",
+            sum(|s| s.tps.out_today_morning).to_string(),
+        );
+        put(
+            "msgPutTotalYesterdayMorning",
+            sum(|s| s.tps.in_yesterday_morning).to_string(),
+        );
+        put(
+            "msgGetTotalYesterdayMorning",
+            sum(|s| s.tps.out_yesterday_morning).to_string(),
+        );
+        put("putTps", format!("{:.2}", sumf(|s| s.tps.put_tps)));
+        put(
+            "getTransferedTps",
+            format!("{:.2}", sumf(|s| s.tps.get_tps)),
+        );
+        put("sendThreadPoolQueueSize", "0".into());
+        put("pullThreadPoolQueueSize", "0".into());
+        put("sendThreadPoolQueueHeadWaitTimeMills", "0".into());
+        put("pullThreadPoolQueueHeadWaitTimeMills", "0".into());
+        put("pageCacheLockTimeMills", "0".into());
+        put("commitLogDiskBytes", sum(|s| s.log_bytes).to_string());
+        put(
+            "commitLogMinOffset",
+            shards
+                .iter()
+                .map(|s| s.log_min)
+                .min()
+                .unwrap_or(0)
+                .to_string(),
+        );
+        put(
+            "commitLogMaxOffset",
+            shards
+                .iter()
+                .map(|s| s.log_end)
+                .max()
+                .unwrap_or(0)
+                .to_string(),
+        );
+        if let Ok(r) = disk {
+            put("commitLogDiskRatio", format!("{r:.4}"));
+        }
+        put(
+            "writesRefused",
+            shards
+                .iter()
+                .any(|s| s.writes_refused_at.is_some())
+                .to_string(),
+        );
+        put("brokerActive", "true".into());
+        cmd.response(rs::SUCCESS)
+            .with_body(KvTable { table: t }.to_json())
+    }
+
+    pub(crate) fn broker_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let cfg = self.runtime.get().overlay(&self.cfg);
+        let entries = cfg.entries();
+        let body = write_properties(entries.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut resp = cmd.response(rs::SUCCESS).with_body(body);
+        let version = DataVersion {
+            counter: 0,
+            timestamp: self.boot_ms,
+        };
+        resp.set_ext(
+            "version",
+            serde_json::to_string(&version).unwrap_or_default(),
+        );
+        resp
+    }
+
+    pub(crate) async fn update_broker_config(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let pairs = parse_properties(&cmd.body);
+        if pairs.is_empty() {
+            return cmd.error_response(rs::SYSTEM_ERROR, "no key=value in the request body");
+        }
+        let rt = match self.runtime.get().update(&self.cfg, &pairs) {
+            Ok(rt) => rt,
+            Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        };
+        self.control_all(Control::SetRuntime(rt)).await;
+        tracing::info!(changed = ?pairs, runtime_keys = ?runtime_key_names(), "broker config updated at runtime (not written to the config file)");
+        cmd.response(rs::SUCCESS)
+    }
+}
+
+/// Java's `runtime` text: `[ D days, H hours, M minutes, S seconds ]`.
+fn runtime_text(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!(
+        "[ {} days, {} hours, {} minutes, {} seconds ]",
+        s / 86_400,
+        s % 86_400 / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// Used fraction of the filesystem holding `dir`.
+fn disk_used_ratio(dir: &std::path::Path) -> std::io::Result<f64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs with a valid NUL-terminated path and a pointer to a zeroed local struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let total = st.f_blocks as f64;
+    if total == 0.0 {
+        return Ok(0.0);
+    }
+    Ok((total - st.f_bfree as f64) / total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_topics_are_the_brokers_own() {
+        let rows = [
+            ("TBW102", true),
+            ("DefaultCluster", true),
+            ("broker-a", true),
+            ("SCHEDULE_TOPIC_XXXX", true),
+            ("RMQ_SYS_TRACE_TOPIC", true),
+            ("rmq_sys_wheel_timer", true),
+            ("TopicTest", false),
+            ("%RETRY%g", false),
+            ("%DLQ%g", false),
+        ];
+        for (t, want) in rows {
+            assert_eq!(
+                is_system_topic(t, "DefaultCluster", "broker-a"),
+                want,
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn runtime_text_is_javas() {
+        assert_eq!(
+            runtime_text(90_061_000),
+            "[ 1 days, 1 hours, 1 minutes, 1 seconds ]"
+        );
+        assert_eq!(
+            runtime_text(-5),
+            "[ 0 days, 0 hours, 0 minutes, 0 seconds ]"
+        );
+    }
+
+    #[test]
+    fn disk_ratio_is_a_fraction() {
+        let r = disk_used_ratio(std::path::Path::new("/")).unwrap();
+        assert!((0.0..=1.0).contains(&r), "{r}");
+    }
+}

@@ -1,0 +1,554 @@
+//! Operator bodies (§20): topic statistics (202), consume statistics (208), consumer connections
+//! (203), broker runtime info (28), group lists (300), consume time spans (303).
+//!
+//! Maps keyed by a message queue are written the way fastjson writes them, with the queue object as
+//! the key (`{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{...}}}`, not JSON): Java
+//! clients read exactly that. Reading goes through [`fastjson_to_json`], which turns such object keys
+//! (and fastjson's unquoted integer keys) into JSON strings, so the same parser reads a Java broker's
+//! answer and ours.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::lenient::{lenient_i32, lenient_i64, null_as_empty, null_as_empty_string};
+use super::locks::MessageQueue;
+use super::SubscriptionData;
+use super::{parse_json, to_json, BodyError, ConsumeFromWhere, ConsumeType, MessageModel};
+
+/// Rewrites fastjson's non-standard map keys into JSON strings: an object or array in key position
+/// becomes the string of its text, an unquoted number key becomes a quoted one. Everything else is
+/// copied as is (strings are skipped over whole, escapes included).
+pub fn fastjson_to_json(text: &str) -> String {
+    #[derive(PartialEq)]
+    enum Ctx {
+        /// In an object, the next token is a key.
+        Key,
+        /// In an object, after the key's `:`.
+        Value,
+        Array,
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut i = 0;
+    // Index just past the string starting at `i` (a `"`).
+    let skip_string = |mut j: usize| -> usize {
+        j += 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return j + 1,
+                _ => j += 1,
+            }
+        }
+        b.len()
+    };
+    while i < b.len() {
+        let c = b[i];
+        if stack.last() == Some(&Ctx::Key) && !c.is_ascii_whitespace() && c != b'}' {
+            // A key: a string, an object/array (fastjson object keys), or a bare token.
+            let end = match c {
+                b'"' => skip_string(i),
+                b'{' | b'[' => {
+                    let mut depth = 0usize;
+                    let mut j = i;
+                    while j < b.len() {
+                        match b[j] {
+                            b'"' => {
+                                j = skip_string(j);
+                                continue;
+                            }
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    j += 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    j
+                }
+                _ => {
+                    let mut j = i;
+                    while j < b.len() && b[j] != b':' {
+                        j += 1;
+                    }
+                    j
+                }
+            };
+            let key = &text[i..end];
+            if c == b'"' {
+                out.push_str(key);
+            } else {
+                out.push_str(&serde_json::to_string(key.trim()).unwrap_or_default());
+            }
+            *stack.last_mut().expect("in an object") = Ctx::Value;
+            i = end;
+            continue;
+        }
+        match c {
+            b'"' => {
+                let end = skip_string(i);
+                out.push_str(&text[i..end]);
+                i = end;
+                continue;
+            }
+            b'{' => stack.push(Ctx::Key),
+            b'[' => stack.push(Ctx::Array),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    if *top == Ctx::Value {
+                        *top = Ctx::Key;
+                    }
+                }
+            }
+            _ => {}
+        }
+        out.push(c as char);
+        i += 1;
+    }
+    out
+}
+
+fn parse_fastjson<T: DeserializeOwned>(body: &'static str, bytes: &[u8]) -> Result<T, BodyError> {
+    let text = String::from_utf8_lossy(bytes);
+    parse_json(body, fastjson_to_json(&text).as_bytes())
+}
+
+/// A map keyed by queue, read from either form (object keys, or keys that are JSON strings of the
+/// queue object).
+fn mq_keys<V>(m: BTreeMap<String, V>) -> Result<BTreeMap<MessageQueue, V>, serde_json::Error> {
+    m.into_iter()
+        .map(|(k, v)| Ok((serde_json::from_str::<MessageQueue>(&k)?, v)))
+        .collect()
+}
+
+/// Writes `"name":{MQ:V,...}` with fastjson's object keys.
+fn write_mq_map<V: Serialize>(out: &mut String, name: &str, m: &BTreeMap<MessageQueue, V>) {
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":{");
+    for (i, (mq, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&to_json(mq));
+        out.push(':');
+        out.push_str(&to_json(v));
+    }
+    out.push('}');
+}
+
+/// One queue of GET_TOPIC_STATS_INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicOffset {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub last_update_timestamp: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub max_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub min_offset: i64,
+}
+
+/// GET_TOPIC_STATS_INFO (202) response body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TopicStatsTable {
+    pub offset_table: BTreeMap<MessageQueue, TopicOffset>,
+    /// RocketMQ 5's `topicPutTps`.
+    pub topic_put_tps: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TopicStatsWire {
+    #[serde(default)]
+    offset_table: BTreeMap<String, TopicOffset>,
+    #[serde(default)]
+    topic_put_tps: Option<f64>,
+}
+
+impl TopicStatsTable {
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{");
+        write_mq_map(&mut s, "offsetTable", &self.offset_table);
+        s.push_str(&format!(",\"topicPutTps\":{:?}}}", self.topic_put_tps));
+        s
+    }
+
+    pub fn parse(body: &[u8]) -> Result<TopicStatsTable, BodyError> {
+        let w: TopicStatsWire = parse_fastjson("topic stats", body)?;
+        Ok(TopicStatsTable {
+            offset_table: mq_keys(w.offset_table).map_err(|source| BodyError::Json {
+                body: "topic stats",
+                source,
+            })?,
+            topic_put_tps: w.topic_put_tps.unwrap_or(0.0),
+        })
+    }
+}
+
+/// One queue of GET_CONSUME_STATS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OffsetWrapper {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub broker_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub consumer_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub last_timestamp: i64,
+    /// RocketMQ 5: the next offset a pull would fetch (we report the committed offset).
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub pull_offset: i64,
+}
+
+/// GET_CONSUME_STATS (208) response body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumeStats {
+    pub consume_tps: f64,
+    pub offset_table: BTreeMap<MessageQueue, OffsetWrapper>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsumeStatsWire {
+    #[serde(default)]
+    consume_tps: Option<f64>,
+    #[serde(default)]
+    offset_table: BTreeMap<String, OffsetWrapper>,
+}
+
+impl ConsumeStats {
+    pub fn to_json(&self) -> String {
+        let mut s = format!("{{\"consumeTps\":{:?},", self.consume_tps);
+        write_mq_map(&mut s, "offsetTable", &self.offset_table);
+        s.push('}');
+        s
+    }
+
+    pub fn parse(body: &[u8]) -> Result<ConsumeStats, BodyError> {
+        let w: ConsumeStatsWire = parse_fastjson("consume stats", body)?;
+        Ok(ConsumeStats {
+            consume_tps: w.consume_tps.unwrap_or(0.0),
+            offset_table: mq_keys(w.offset_table).map_err(|source| BodyError::Json {
+                body: "consume stats",
+                source,
+            })?,
+        })
+    }
+
+    /// Messages not yet consumed, summed over the queues.
+    pub fn diff_total(&self) -> i64 {
+        self.offset_table
+            .values()
+            .map(|o| (o.broker_offset - o.consumer_offset).max(0))
+            .sum()
+    }
+}
+
+/// One client connection of GET_CONSUMER_CONNECTION_LIST.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub client_addr: String,
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub client_id: String,
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub language: String,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    pub version: i32,
+}
+
+/// GET_CONSUMER_CONNECTION_LIST (203) response body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerConnection {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub connection_set: Vec<Connection>,
+    #[serde(default)]
+    pub consume_from_where: ConsumeFromWhere,
+    #[serde(default)]
+    pub consume_type: ConsumeType,
+    #[serde(default)]
+    pub message_model: MessageModel,
+    #[serde(default)]
+    pub subscription_table: BTreeMap<String, SubscriptionData>,
+}
+
+impl ConsumerConnection {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<ConsumerConnection, BodyError> {
+        parse_fastjson("consumer connection", body)
+    }
+}
+
+/// GET_BROKER_RUNTIME_INFO (28) response body: every value a string.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct KvTable {
+    #[serde(default)]
+    pub table: BTreeMap<String, String>,
+}
+
+impl KvTable {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<KvTable, BodyError> {
+        parse_fastjson("kv table", body)
+    }
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300) response body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupList {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub group_list: Vec<String>,
+}
+
+impl GroupList {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<GroupList, BodyError> {
+        parse_fastjson("group list", body)
+    }
+}
+
+/// One queue of QUERY_CONSUME_TIME_SPAN (303).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueTimeSpan {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub consume_time_stamp: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub delay_time: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub max_time_stamp: i64,
+    pub message_queue: MessageQueue,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub min_time_stamp: i64,
+}
+
+/// QUERY_CONSUME_TIME_SPAN (303) response body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryConsumeTimeSpanBody {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub consume_time_span_set: Vec<QueueTimeSpan>,
+}
+
+impl QueryConsumeTimeSpanBody {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<QueryConsumeTimeSpanBody, BodyError> {
+        parse_fastjson("consume time span", body)
+    }
+}
+
+/// Java properties text (`key=value` lines) of GET/UPDATE_BROKER_CONFIG (25, 26), in order.
+/// Blank lines and `#` comments are skipped; `\` escapes are not interpreted (broker keys and values
+/// have none).
+pub fn parse_properties(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .map(|l| match l.split_once(['=', ':']) {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// The inverse of [`parse_properties`].
+pub fn write_properties<'a>(kv: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut s = String::new();
+    for (k, v) in kv {
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mq(t: &str, q: i32) -> MessageQueue {
+        MessageQueue {
+            topic: t.into(),
+            broker_name: "b".into(),
+            queue_id: q,
+        }
+    }
+
+    #[test]
+    fn fastjson_keys_become_strings() {
+        let rows = [
+            ("{}", "{}"),
+            (r#"{"a":1}"#, r#"{"a":1}"#),
+            (r#"{0:"x",1:"y"}"#, r#"{"0":"x","1":"y"}"#),
+            (
+                r#"{"t":{{"q":1}:{"v":[1,{"w":2}]}}}"#,
+                r#"{"t":{"{\"q\":1}":{"v":[1,{"w":2}]}}}"#,
+            ),
+            (
+                r#"{"s":"a{b:}c","k":[{"x":"}"}]}"#,
+                r#"{"s":"a{b:}c","k":[{"x":"}"}]}"#,
+            ),
+            (r#"{ "a" : { "b":"c\"}" } }"#, r#"{ "a" : { "b":"c\"}" } }"#),
+        ];
+        for (input, want) in rows {
+            assert_eq!(fastjson_to_json(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn topic_stats_round_trip_in_fastjson_form() {
+        let mut t = TopicStatsTable::default();
+        t.offset_table.insert(
+            mq("T", 0),
+            TopicOffset {
+                min_offset: 0,
+                max_offset: 5,
+                last_update_timestamp: 7,
+            },
+        );
+        t.offset_table.insert(mq("T", 1), TopicOffset::default());
+        let json = t.to_json();
+        assert!(
+            json.starts_with(r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"#),
+            "{json}"
+        );
+        assert_eq!(TopicStatsTable::parse(json.as_bytes()).unwrap(), t);
+    }
+
+    #[test]
+    fn consume_stats_round_trip_and_java_form() {
+        let mut c = ConsumeStats {
+            consume_tps: 1.5,
+            ..Default::default()
+        };
+        c.offset_table.insert(
+            mq("T", 2),
+            OffsetWrapper {
+                broker_offset: 10,
+                consumer_offset: 4,
+                last_timestamp: 9,
+                pull_offset: 4,
+            },
+        );
+        assert_eq!(ConsumeStats::parse(c.to_json().as_bytes()).unwrap(), c);
+        assert_eq!(c.diff_total(), 6);
+        // What a Java 5 broker writes (fastjson, keys sorted, numbers unquoted).
+        let java = br#"{"consumeTps":0.0,"offsetTable":{{"brokerName":"b","queueId":2,"topic":"T"}:{"brokerOffset":3,"consumerOffset":1,"lastTimestamp":0,"pullOffset":1}}}"#;
+        let p = ConsumeStats::parse(java).unwrap();
+        assert_eq!(p.offset_table[&mq("T", 2)].broker_offset, 3);
+    }
+
+    #[test]
+    fn properties_round_trip() {
+        let kv = parse_properties(b"# c\na=1\n\nb = x=y\nc\n");
+        assert_eq!(
+            kv,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x=y".into()),
+                ("c".into(), "".into())
+            ]
+        );
+        assert_eq!(write_properties([("a", "1"), ("b", "2")]), "a=1\nb=2\n");
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterWire {
+    #[serde(default)]
+    broker_addr_table: BTreeMap<String, ClusterBrokerWire>,
+    #[serde(default)]
+    cluster_addr_table: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterBrokerWire {
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    cluster: String,
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    broker_name: String,
+    #[serde(default)]
+    broker_addrs: BTreeMap<String, String>,
+}
+
+impl super::ClusterInfo {
+    /// Reads either dialect (a Java NameServer sends fastjson's unquoted integer keys).
+    pub fn parse(body: &[u8]) -> Result<super::ClusterInfo, BodyError> {
+        let w: ClusterWire = parse_fastjson("cluster info", body)?;
+        Ok(super::ClusterInfo {
+            broker_addr_table: w
+                .broker_addr_table
+                .into_iter()
+                .map(|(name, b)| {
+                    let data = super::BrokerData {
+                        cluster: b.cluster,
+                        broker_name: b.broker_name,
+                        broker_addrs: b
+                            .broker_addrs
+                            .into_iter()
+                            .filter_map(|(k, v)| k.trim().parse::<i64>().ok().map(|k| (k, v)))
+                            .collect(),
+                    };
+                    (name, data)
+                })
+                .collect(),
+            cluster_addr_table: w.cluster_addr_table,
+        })
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::super::{BrokerData, ClusterInfo};
+
+    #[test]
+    fn cluster_info_reads_both_dialects() {
+        let mut c = ClusterInfo::default();
+        c.broker_addr_table.insert(
+            "b".into(),
+            BrokerData {
+                cluster: "C".into(),
+                broker_name: "b".into(),
+                broker_addrs: [(0, "127.0.0.1:10911".to_string())].into(),
+            },
+        );
+        c.cluster_addr_table.insert("C".into(), vec!["b".into()]);
+        for standard in [true, false] {
+            assert_eq!(
+                ClusterInfo::parse(c.to_json(standard).as_bytes()).unwrap(),
+                c
+            );
+        }
+    }
+}

@@ -1,0 +1,285 @@
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendResult;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.tools.command.MQAdminStartup;
+
+/**
+ * The Java mqadmin (rocketmq-tools 5.x, `MQAdminStartup`) against one broker: Bolide or the Apache
+ * RocketMQ reference. Run by scripts/test-mqadmin.sh with the single-file source launcher:
+ *
+ * <pre>java -cp 'tests/java/reference/target/lib/*' tests/java/mqadmin/MqadminCheck.java NAMESRV BROKER CLUSTER LABEL [BOLIDE_BIN]</pre>
+ *
+ * <p>With BOLIDE_BIN, `bolide admin consumerStatus` is run too while the Java consumer is online (it relays
+ * GET_CONSUMER_RUNNING_INFO to that consumer).
+ *
+ * All commands run in this one JVM (a JVM start per command costs ~20 s on a loaded box); each
+ * command's stdout and stderr are captured and checked for what mqadmin prints when it worked, and for
+ * the absence of an exception. A producer stores 10 messages and a push consumer reads them first, so
+ * progress, connections and message queries have something to show.
+ *
+ * <p>Checks whose broker side is another module's are marked with it ("needs: retry", "needs: sql"):
+ * when the broker answers REQUEST_CODE_NOT_SUPPORTED for them they are SKIPPED with that reason, and they
+ * run for real once the broker serves the code. Prints one line per check ("PASS name", "FAIL name:
+ * why", "SKIP name: why") and finally "mqadmin LABEL: P passed, F failed, S skipped"; exit 1 on failure.
+ */
+public class MqadminCheck {
+    static int passed, failed, skipped;
+    /** Branches whose codes the broker does not serve yet (probed at start, see {@link #probe}). */
+    static final java.util.Set<String> NEEDS_UNSERVED = new java.util.HashSet<>();
+
+    /**
+     * Whether the broker answers `code` with anything but REQUEST_CODE_NOT_SUPPORTED (3). mqadmin hides
+     * some refusals (QUERY_MESSAGE's become "no message"), so the tool's output cannot tell.
+     */
+    static boolean serves(String broker, int code) throws Exception {
+        org.apache.rocketmq.remoting.netty.NettyRemotingClient client =
+            new org.apache.rocketmq.remoting.netty.NettyRemotingClient(
+                new org.apache.rocketmq.remoting.netty.NettyClientConfig());
+        client.start();
+        try {
+            org.apache.rocketmq.remoting.protocol.RemotingCommand req =
+                org.apache.rocketmq.remoting.protocol.RemotingCommand.createRequestCommand(code, null);
+            return client.invokeSync(broker, req, 10_000).getCode() != 3;
+        } finally {
+            client.shutdown();
+        }
+    }
+    static final List<String> failures = new ArrayList<>();
+
+    /** ServerUtil.parseCmdLine exits the JVM on a bad command line; here that fails one check. */
+    static final class NoExit extends SecurityException {
+        NoExit(int status) {
+            super("mqadmin called System.exit(" + status + ") (bad command line?)");
+        }
+    }
+
+    @SuppressWarnings("removal")
+    static void forbidExit() {
+        System.setSecurityManager(new SecurityManager() {
+            @Override
+            public void checkExit(int status) {
+                throw new NoExit(status);
+            }
+
+            @Override
+            public void checkPermission(java.security.Permission perm) {}
+        });
+    }
+
+    @SuppressWarnings("removal")
+    static void allowExit() {
+        System.setSecurityManager(null);
+    }
+
+    /** Runs one mqadmin command in this JVM; returns its stdout and stderr together. */
+    static String mqadmin(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream cap = new PrintStream(buf, true, StandardCharsets.UTF_8);
+        System.setOut(cap);
+        System.setErr(cap);
+        forbidExit();
+        try {
+            MQAdminStartup.main0(args, null);
+        } catch (Throwable t) {
+            t.printStackTrace(cap);
+        } finally {
+            allowExit();
+            System.setOut(out);
+            System.setErr(err);
+        }
+        try {
+            Thread.sleep(20); // mqadmin names its client instance after the current millisecond
+        } catch (InterruptedException ignored) {
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * One check: the command must print every `want` and no exception (or, with `expectFailure`, must
+     * print an exception or "failed"). `needs` names the branch serving the code, or null.
+     */
+    static String check(String name, String needs, boolean expectFailure, String[] args, String... want) {
+        String out = mqadmin(args);
+        boolean unsupported = out.contains("not supported") || out.contains("REQUEST_CODE_NOT_SUPPORTED")
+            || out.contains("CODE: 3 ") || (needs != null && NEEDS_UNSERVED.contains(needs));
+        boolean threw = out.contains("Exception") || out.contains("command failed");
+        String why = null;
+        if (expectFailure) {
+            if (!threw && !out.toLowerCase().contains("not exist") && !out.toLowerCase().contains("failed")) {
+                why = "expected a failure, got: " + firstLines(out);
+            }
+        } else if (threw) {
+            why = "threw: " + firstLines(out);
+        }
+        if (why == null) {
+            for (String w : want) {
+                if (!out.contains(w)) {
+                    why = "missing '" + w + "' in: " + firstLines(out);
+                    break;
+                }
+            }
+        }
+        if (why != null && needs != null && unsupported) {
+            skipped++;
+            System.out.println("SKIP " + name + ": needs branch " + needs + " (broker answers REQUEST_CODE_NOT_SUPPORTED)");
+        } else if (why != null) {
+            failed++;
+            failures.add(name);
+            System.out.println("FAIL " + name + ": " + why);
+        } else {
+            passed++;
+            System.out.println("PASS " + name);
+        }
+        if (System.getenv("MQADMIN_VERBOSE") != null) {
+            System.out.println(out);
+        }
+        return out;
+    }
+
+    static String firstLines(String s) {
+        StringBuilder b = new StringBuilder();
+        int n = 0;
+        for (String l : s.split("\n")) {
+            if (l.isBlank() || l.contains("|-INFO") || l.contains("logback")
+                || (l.trim().startsWith("at ") && n > 0)) {
+                continue;
+            }
+            b.append(l.trim()).append(" | ");
+            if (++n >= 6) {
+                break;
+            }
+        }
+        return b.toString();
+    }
+
+    static String[] a(String... s) {
+        return s;
+    }
+
+    public static void main(String[] argv) throws Exception {
+        String ns = argv[0], broker = argv[1], cluster = argv[2], label = argv[3];
+        System.setProperty("rocketmq.client.logUseSlf4j", "false");
+        String run = Long.toString(System.currentTimeMillis() % 100000000L, 36);
+        if (!serves(broker, 12)) {
+            NEEDS_UNSERVED.add("sql");
+        }
+        if (!serves(broker, 200) || !serves(broker, 222)) {
+            NEEDS_UNSERVED.add("retry");
+        }
+        String topic = "MqaT_" + run, topic2 = "MqaDel_" + run, group = "MqaG_" + run, group2 = "MqaSub_" + run;
+        System.out.println("scene topic=" + topic + " group=" + group);
+
+        check("clusterList", null, false, a("clusterList", "-n", ns), cluster, broker);
+        check("updateTopic", null, false,
+            a("updateTopic", "-n", ns, "-c", cluster, "-t", topic, "-r", "4", "-w", "4"), "success");
+        check("updateTopic -b", null, false,
+            a("updateTopic", "-n", ns, "-b", broker, "-t", topic2, "-r", "2", "-w", "2"), "success");
+        check("topicList", null, false, a("topicList", "-n", ns), topic, topic2);
+        check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
+
+        // Something to show: 10 messages with keys, read by a live push consumer.
+        // With message trace on: its records go to RMQ_SYS_TRACE_TOPIC, keyed by the message id.
+        DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run, true, null);
+        p.setNamesrvAddr(ns);
+        p.setInstanceName("mqa-p-" + run);
+        p.start();
+        String offsetId = null, uniq = null;
+        for (int i = 0; i < 10; i++) {
+            Message m = new Message(topic, "TagA", "key-" + i, ("body-" + i).getBytes(StandardCharsets.UTF_8));
+            SendResult r = p.send(m);
+            if (i == 3) {
+                offsetId = r.getOffsetMsgId();
+                uniq = r.getMsgId();
+            }
+        }
+        Thread.sleep(2000); // trace records are sent in the background
+        p.shutdown();
+        AtomicInteger consumed = new AtomicInteger();
+        DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
+        c.setNamesrvAddr(ns);
+        c.setInstanceName("mqa-c-" + run);
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+            consumed.addAndGet(msgs.size());
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        c.start();
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (consumed.get() < 10 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+        }
+        if (consumed.get() < 10) {
+            failed++;
+            failures.add("setup");
+            System.out.println("FAIL setup: the consumer read " + consumed.get() + " of 10 messages in 60 s");
+        }
+        // The consumer commits its offsets every 5 s.
+        c.getDefaultMQPushConsumerImpl().getOffsetStore().persistAll(
+            c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet());
+        Thread.sleep(1000);
+
+        check("topicStatus", null, false, a("topicStatus", "-n", ns, "-t", topic), "#Max Offset", broker.isEmpty() ? "" : "");
+        check("topicList -c", null, false, a("topicList", "-n", ns, "-c"), topic, group);
+        check("brokerStatus", null, false, a("brokerStatus", "-n", ns, "-b", broker), "msgPutTotalTodayNow", "putTps");
+        check("getBrokerConfig -b", null, false, a("getBrokerConfig", "-n", ns, "-b", broker),
+            "brokerClusterName", "autoCreateTopicEnable");
+        check("getBrokerConfig -c", null, false, a("getBrokerConfig", "-n", ns, "-c", cluster), "brokerClusterName");
+        check("updateBrokerConfig", null, false,
+            a("updateBrokerConfig", "-n", ns, "-b", broker, "-k", "maxMessageSize", "-v", "4194304"), "success");
+        check("consumerProgress -g", null, false, a("consumerProgress", "-n", ns, "-g", group), topic, "Diff Total");
+        check("consumerProgress", null, false, a("consumerProgress", "-n", ns), group);
+        check("consumerConnection", null, false, a("consumerConnection", "-n", ns, "-g", group),
+            "CONSUME_PASSIVELY", "CLUSTERING", topic);
+        check("consumerStatus", null, false, a("consumerStatus", "-n", ns, "-g", group), "mqa-c-" + run);
+        if (argv.length > 4) {
+            // `bolide admin consumerStatus` needs a live Java consumer to answer: this is the one.
+            Process pr = new ProcessBuilder(argv[4], "admin", "-n", ns, "consumerStatus", "-g", group)
+                .redirectErrorStream(true).start();
+            String out = new String(pr.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int rc = pr.waitFor();
+            if (rc == 0 && out.contains(topic) && out.contains("mqa-c-" + run)) {
+                passed++;
+                System.out.println("PASS bolide admin consumerStatus (live Java consumer)");
+            } else {
+                failed++;
+                failures.add("bolide admin consumerStatus");
+                System.out.println("FAIL bolide admin consumerStatus (live Java consumer): exit " + rc + ": " + firstLines(out));
+            }
+        }
+        check("queryMsgById", null, false, a("queryMsgById", "-n", ns, "-t", topic, "-i", offsetId),
+            "key-3", "MqaG_" + run, "CONSUMED");
+        check("queryMsgByKey", "sql", false, a("queryMsgByKey", "-n", ns, "-t", topic, "-k", "key-3"), uniq);
+        check("queryMsgByUniqueKey", "sql", false,
+            a("queryMsgByUniqueKey", "-n", ns, "-t", topic, "-i", uniq), "key-3");
+        check("queryMsgTraceById", "sql", false, a("queryMsgTraceById", "-n", ns, "-i", uniq), "Pub", "MqaP_" + run);
+        check("resetOffsetByTime", "retry", false,
+            a("resetOffsetByTime", "-n", ns, "-g", group, "-t", topic, "-s", "0"), topic);
+        check("updateSubGroup", "retry", false,
+            a("updateSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
+        check("deleteSubGroup", "retry", false,
+            a("deleteSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
+        check("deleteTopic", null, false, a("deleteTopic", "-n", ns, "-c", cluster, "-t", topic2), "success");
+        check("topicRoute of a deleted topic", null, true, a("topicRoute", "-n", ns, "-t", topic2));
+        check("topicStatus of an unknown topic", null, true, a("topicStatus", "-n", ns, "-t", "NoSuch_" + run));
+        check("consumerConnection of an unknown group", null, true,
+            a("consumerConnection", "-n", ns, "-g", "NoSuchGroup_" + run));
+        c.shutdown();
+        System.out.printf("mqadmin %s: %d passed, %d failed, %d skipped%n", label, passed, failed, skipped);
+        if (!failures.isEmpty()) {
+            System.out.println("mqadmin " + label + " failures: " + failures);
+        }
+        System.exit(failed == 0 ? 0 : 1);
+    }
+}
