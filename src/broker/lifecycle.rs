@@ -88,6 +88,7 @@ pub async fn run_shard(s: ShardStartup) {
         next_opaque: Cell::new(0),
         metrics: Default::default(),
         hops: super::hops::Hops::new(s.router.shard_count()),
+        scheduler: Default::default(),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

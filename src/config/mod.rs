@@ -95,6 +95,44 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// Delay of each DELAY level, level 1 first, in ms (RocketMQ `messageDelayLevel`, written
+    /// "1s 5s 10s ... 2h"; units ms, s, m, h, d). A level above the last is the last.
+    pub message_delay_level_ms: Vec<u64>,
+    /// How far ahead a timer message (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) may be due;
+    /// further ones are refused with MESSAGE_ILLEGAL (RocketMQ `timerMaxDelaySec`, 3 days there).
+    pub timer_max_delay_sec: u64,
+}
+
+/// RocketMQ's default `messageDelayLevel`.
+pub const MESSAGE_DELAY_LEVEL_DEFAULT: &str =
+    "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+/// Most delay levels (RocketMQ's table has 18; a level is a queue of the schedule topic).
+pub const DELAY_LEVELS_MAX: usize = 64;
+/// Longest timer delay a config may allow (a year; the scheduler re-parks old timers, see
+/// `broker::services::scheduler`).
+pub const TIMER_MAX_DELAY_SEC_MAX: u64 = 366 * 24 * 3600;
+
+/// Parses a `messageDelayLevel` table: space-separated durations with a unit (ms, s, m, h, d).
+pub fn parse_delay_levels(text: &str) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for tok in text.split_whitespace() {
+        let (num, unit_ms) = if let Some(n) = tok.strip_suffix("ms") {
+            (n, 1)
+        } else if let Some(n) = tok.strip_suffix('s') {
+            (n, 1_000)
+        } else if let Some(n) = tok.strip_suffix('m') {
+            (n, 60_000)
+        } else if let Some(n) = tok.strip_suffix('h') {
+            (n, 3_600_000)
+        } else if let Some(n) = tok.strip_suffix('d') {
+            (n, 86_400_000)
+        } else {
+            return None;
+        };
+        let n: u64 = num.parse().ok()?;
+        out.push(n.checked_mul(unit_ms)?);
+    }
+    Some(out)
 }
 
 impl Default for BrokerConfig {
@@ -134,6 +172,9 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            message_delay_level_ms: parse_delay_levels(MESSAGE_DELAY_LEVEL_DEFAULT)
+                .expect("the default table parses"),
+            timer_max_delay_sec: 30 * 24 * 3600,
         }
     }
 }
@@ -304,6 +345,14 @@ pub const KEYS: &[Key] = &[
         name: "spin_before_park_us",
         rocketmq: &[],
     },
+    Key {
+        name: "message_delay_level",
+        rocketmq: &["messageDelayLevel"],
+    },
+    Key {
+        name: "timer_max_delay_sec",
+        rocketmq: &["timerMaxDelaySec"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -420,6 +469,15 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "message_delay_level" => {
+                self.message_delay_level_ms =
+                    parse_delay_levels(v).ok_or_else(|| ConfigError::BadValue {
+                        key: key.into(),
+                        value: v.into(),
+                        expected: "durations like \"1s 5s 10s 1m 2h\" (units ms, s, m, h, d)",
+                    })?
+            }
+            "timer_max_delay_sec" => self.timer_max_delay_sec = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -512,6 +570,19 @@ impl BrokerConfig {
             return bad("connection_inflight_max must be at least 1".into());
         }
         self.validate_edge()?;
+        if self.message_delay_level_ms.is_empty()
+            || self.message_delay_level_ms.len() > DELAY_LEVELS_MAX
+            || self.message_delay_level_ms.contains(&0)
+        {
+            return bad(format!(
+                "message_delay_level must list 1 to {DELAY_LEVELS_MAX} delays, none zero"
+            ));
+        }
+        if self.timer_max_delay_sec == 0 || self.timer_max_delay_sec > TIMER_MAX_DELAY_SEC_MAX {
+            return bad(format!(
+                "timer_max_delay_sec must be between 1 and {TIMER_MAX_DELAY_SEC_MAX}"
+            ));
+        }
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
         }
@@ -652,6 +723,33 @@ mod tests {
         assert_eq!(c.broker_port, 20911);
         assert_eq!(c.data_dir, PathBuf::from("/data/x"));
         assert!(!c.auto_create_topic);
+    }
+
+    #[test]
+    fn delay_levels_and_timer_limit() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.message_delay_level_ms.len(), 18);
+        assert_eq!(c.message_delay_level_ms[0], 1_000);
+        assert_eq!(c.message_delay_level_ms[17], 7_200_000);
+        assert!(c.timer_max_delay_sec >= 30 * 24 * 3600);
+        let mut c = BrokerConfig::default();
+        assert!(c.set("messageDelayLevel", "1s 2s 3s 500ms 1d").unwrap());
+        assert_eq!(
+            c.message_delay_level_ms,
+            vec![1_000, 2_000, 3_000, 500, 86_400_000]
+        );
+        assert!(c.set("timerMaxDelaySec", "60").unwrap());
+        assert_eq!(c.timer_max_delay_sec, 60);
+        c.validate().unwrap();
+        assert!(c.set("messageDelayLevel", "1s 5x").is_err());
+        assert!(c.set("message_delay_level", "1s five").is_err());
+        c.set("message_delay_level", "").unwrap();
+        assert!(c.validate().is_err(), "no levels");
+        c.set("message_delay_level", "0s").unwrap();
+        assert!(c.validate().is_err(), "a zero delay");
+        let mut c = BrokerConfig::default();
+        c.set("timer_max_delay_sec", "0").unwrap();
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! |---|---|---|
 //! | [`offset_persist`] | `offset_persist_interval_ms` (at least 100 ms) | writes this shard's consumer offsets when they changed |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
+//! | [`scheduler`] | until the next due message (ms), a sweep every [`scheduler::WINDOW_MS`]/2 | re-puts parked delayed and timer messages on their real queue when due; progress checkpoint every [`scheduler::PERSIST_INTERVAL_MS`] |
 //!
-//! Next here: the delay scheduler, the transaction checker, replication.
+//! Next here: the transaction checker, replication.
 
 pub mod client_expiry;
 pub mod offset_persist;
+pub mod scheduler;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use crate::net::StopSignal;
 pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
+    glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach();
 }
 
 /// Sleeps `period`; false when `stop` fired first.

@@ -26,10 +26,12 @@ impl Broker {
     /// Storage sees queues and offsets only, never groups or request codes.
     pub(crate) fn push_consumed_floors(&self) {
         let floors = self.offsets.borrow().consumed_floors();
+        // The delay scheduler's parking queues count as consumed up to their `low`.
         self.store.set_consumed_floors(
             floors
                 .into_iter()
-                .map(|(t, q, o)| (t, q, crate::storage::QueueOffset(o))),
+                .map(|(t, q, o)| (t, q, crate::storage::QueueOffset(o)))
+                .chain(self.scheduler.floors()),
         );
     }
 
