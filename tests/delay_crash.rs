@@ -62,6 +62,22 @@ impl Broker {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        // The ports listen before recovery ends: a request answered means the shards serve.
+        // (A connection made earlier may be reset: try again until the deadline.)
+        let served = on_glommio(move || async move {
+            while Instant::now() < deadline {
+                if let Ok(conn) =
+                    Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(5)).await
+                {
+                    if conn.max_offset(TOPIC, 0).await.is_ok() {
+                        return true;
+                    }
+                }
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        });
+        assert!(served, "broker did not serve within 60 s");
         b
     }
 
