@@ -13,7 +13,9 @@
 # Env:   RATE (default 10000)  DELAY_MS (default 1000)  DURATION (s, default 20)  WARMUP (s, default 3)
 #        PENDING_S (s of far-timer sends, default 60)  FAR_MS (default 86400000)  FLUSH (async|sync, default async)
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
-#        OUT (default perf/out/timer-<stamp>)  SHARDS (default 2)
+#        OUT (default perf/out/timer-<stamp>)  SHARDS (default 2)  BROKER_ARGS (extra `bolide serve` flags)
+# VmRSS includes the store's recent-data cache (cache_bytes_max, 256 MiB by default), which the pending
+# phase's writes fill: pass e.g. BROKER_ARGS="--set cache_bytes_max=16777216" to see the rest.
 # Only loopback addresses are used; the broker and its data directory are removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,7 @@ FLUSH=${FLUSH:-async}
 SHARDS=${SHARDS:-2}
 NS_PORT=${NS_PORT:-19876}
 BROKER_PORT=${BROKER_PORT:-20911}
+# shellcheck disable=SC2086
 DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/timer-$(date -u +%Y%m%d-%H%M%S)}
 
@@ -41,7 +44,7 @@ BENCH=$TARGET/release/bolide-bench
 
 DATA_DIR=$(mktemp -d "$DATA_ROOT/bench-timer-XXXX")
 "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
-    --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards "$SHARDS" --flush "$FLUSH" >"$OUT/broker.log" 2>&1 &
+    --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards "$SHARDS" --flush "$FLUSH" ${BROKER_ARGS:-} >"$OUT/broker.log" 2>&1 &
 BROKER_PID=$!
 stop_broker() {
     kill "$BROKER_PID" 2>/dev/null || true
@@ -70,7 +73,7 @@ bench() {
 
 lateness() { # NAME: e2e open loop of timers; consumers start at the latest offset
     bench "$1" --topic TimerLateness --scenario e2e --mode sync --clients 64 --rate "$RATE" \
-        --timer-delay-ms "$DELAY_MS" --size 128 --consumers 2 --duration "$DURATION" --warmup "$WARMUP"
+        --timer-delay-ms "$DELAY_MS" --size 128 --consumers 2 --pull-batch 256 --duration "$DURATION" --warmup "$WARMUP"
 }
 
 lateness lateness-idle

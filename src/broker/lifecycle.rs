@@ -94,7 +94,7 @@ pub async fn run_shard(s: ShardStartup) {
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
-    super::services::start(&broker, &s.stop);
+    let writing_services = super::services::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
@@ -132,6 +132,9 @@ pub async fn run_shard(s: ShardStartup) {
     edge.log_counters();
     let _ = s.drained.send(shard);
     inbox_task.await;
+    for h in writing_services {
+        h.await;
+    }
     drop(connections);
     match Rc::try_unwrap(broker) {
         Ok(b) => {

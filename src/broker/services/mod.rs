@@ -19,11 +19,13 @@ use std::time::Duration;
 use super::Broker;
 use crate::net::StopSignal;
 
-/// Starts every service of the shard (detached; each returns when `stop` fires).
-pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
+/// Starts every service of the shard (each returns when `stop` fires). The handles returned are the
+/// services that append to the store (the delay scheduler): the shard awaits them before it closes
+/// the store, so that their last writes and checkpoints are in.
+pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinHandle<()>> {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
-    glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach();
+    vec![glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach()]
 }
 
 /// Sleeps `period`; false when `stop` fired first.

@@ -160,6 +160,8 @@ struct ParkQueue {
 
 struct Run {
     b: Rc<Broker>,
+    /// Disconnected when the process begins to shut down: long sweeps stop early.
+    stop: StopSignal,
     path: PathBuf,
     queues: Vec<ParkQueue>,
     heap: BinaryHeap<Reverse<Key>>,
@@ -182,7 +184,7 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
         .cfg
         .data_dir
         .join(format!("schedule-shard-{}.json", b.shard.0));
-    let mut r = match Run::open(b.clone(), path).await {
+    let mut r = match Run::open(b.clone(), path, stop.clone()).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(shard = %b.shard, error = %e, "delay scheduler cannot start; parked messages wait for the next start");
@@ -193,6 +195,9 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
         let now = now_ms();
         if now + WINDOW_MS / 2 >= r.horizon_ms {
             r.advance_window(now).await;
+        }
+        if stop.is_disconnected() {
+            break;
         }
         r.scan_new();
         if now >= r.retry_at_ms {
@@ -234,7 +239,7 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
 }
 
 impl Run {
-    async fn open(b: Rc<Broker>, path: PathBuf) -> Result<Run, String> {
+    async fn open(b: Rc<Broker>, path: PathBuf, stop: StopSignal) -> Result<Run, String> {
         let store = &b.store;
         let levels = b.cfg.message_delay_level_ms.len() as u32;
         // Every parking queue the store holds (an old config may have had more levels), and the
@@ -284,6 +289,7 @@ impl Run {
             .collect();
         let mut r = Run {
             b: b.clone(),
+            stop,
             path,
             queues,
             heap: BinaryHeap::new(),
@@ -394,6 +400,9 @@ impl Run {
                     }
                 }
                 glommio::yield_if_needed().await;
+                if self.stop.is_disconnected() {
+                    return; // shutting down: the horizon stays, nothing is lost
+                }
             }
             self.queues[qi].scanned = from.max(self.queues[qi].scanned);
         }
@@ -475,6 +484,9 @@ impl Run {
                 self.dirty = true;
             }
             glommio::yield_if_needed().await;
+            if self.stop.is_disconnected() {
+                break;
+            }
         }
         self.queues[qi].scanned = self.queues[qi].scanned.max(self.queues[qi].low);
     }
@@ -549,7 +561,8 @@ impl Run {
                 break;
             }
             self.heap.pop();
-            if key <= self.watermark {
+            // The heap pops in order: a key pushed twice comes out twice in a row.
+            if key <= self.watermark || batch.last().is_some_and(|(k, _)| *k == key) {
                 continue;
             }
             let copy = self.done.remove(&key.1);
