@@ -31,7 +31,6 @@ FLUSH=${FLUSH:-async}
 SHARDS=${SHARDS:-2}
 NS_PORT=${NS_PORT:-19876}
 BROKER_PORT=${BROKER_PORT:-20911}
-# shellcheck disable=SC2086
 DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/timer-$(date -u +%Y%m%d-%H%M%S)}
 
@@ -43,6 +42,7 @@ BOLIDE=$TARGET/release/bolide
 BENCH=$TARGET/release/bolide-bench
 
 DATA_DIR=$(mktemp -d "$DATA_ROOT/bench-timer-XXXX")
+# shellcheck disable=SC2086 # BROKER_ARGS is a list of flags
 "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
     --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards "$SHARDS" --flush "$FLUSH" ${BROKER_ARGS:-} >"$OUT/broker.log" 2>&1 &
 BROKER_PID=$!
