@@ -81,6 +81,8 @@ pub const BATCH_MAX: usize = 512;
 const SCAN_CHUNK: usize = 4096;
 /// Wait before retrying re-puts the store refused.
 const RETRY_BACKOFF_MS: i64 = 1_000;
+/// Youngest a parked record is re-parked at (see "Retention" in the module docs).
+const ROLL_AGE_MIN_MS: i64 = 60_000;
 /// A checkpoint is also written when the log grew this much since the last one (bounds the
 /// read at restart) even if nothing was delivered.
 const LOG_GROWTH_PERSIST_BYTES: u64 = 16 << 20;
@@ -448,8 +450,10 @@ impl Run {
             self.dirty = true;
         }
         self.queues[qi].scanned = self.queues[qi].scanned.max(self.queues[qi].low);
-        let roll_age_ms =
-            i64::try_from(self.b.cfg.retention_hours.saturating_mul(1_800_000)).unwrap_or(i64::MAX);
+        // Half the retention time; at least a minute (retention 0 would re-park on every sweep).
+        let roll_age_ms = i64::try_from(self.b.cfg.retention_hours.saturating_mul(1_800_000))
+            .unwrap_or(i64::MAX)
+            .max(ROLL_AGE_MIN_MS);
         'chunks: loop {
             let low = self.queues[qi].low;
             let entries = self
