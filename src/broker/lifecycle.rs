@@ -40,6 +40,8 @@ pub struct ShardStartup {
     pub ready: flume::Sender<Result<ShardId, String>>,
     /// The shard reports here once its connections are finished after stop.
     pub drained: flume::Sender<ShardId>,
+    /// The ACL accounts when `aclEnable` is on.
+    pub acl: Option<Arc<crate::acl::Acl>>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -88,6 +90,8 @@ pub async fn run_shard(s: ShardStartup) {
         next_opaque: Cell::new(0),
         metrics: Default::default(),
         hops: super::hops::Hops::new(s.router.shard_count()),
+        acl: s.acl.clone(),
+        acl_denied: Cell::new((0, 0)),
         scheduler: Default::default(),
     });
 

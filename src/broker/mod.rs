@@ -100,6 +100,10 @@ pub struct Broker {
     pub metrics: crate::metrics::ShardMetrics,
     /// Outboxes and waiters of cross-shard requests.
     pub hops: hops::Hops,
+    /// The accounts in force when ACL is on (shared by every shard; reloaded by its own thread).
+    pub acl: Option<Arc<crate::acl::Acl>>,
+    /// ACL refusals on this shard, and when one was last logged (ms): at most one line a second.
+    pub acl_denied: std::cell::Cell<(u64, i64)>,
     /// The delay scheduler's handle: the put path reports parked messages to it.
     pub scheduler: services::scheduler::Scheduler,
 }

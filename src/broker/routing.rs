@@ -321,6 +321,9 @@ impl Broker {
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
+        if let Err(denial) = self.acl_check(&cmd, &ctx) {
+            return Some(cmd.error_response(rs::NO_PERMISSION, denial.to_string()));
+        }
         match route_of(cmd.code) {
             None | Some(Route::NotSupported) => Some(not_supported(&cmd)),
             Some(Route::Here(here, _reach)) => Some(self.serve_here(here, cmd, ctx).await),
@@ -339,6 +342,34 @@ impl Broker {
                 self.forward(to, req, cmd, ctx).await
             }
         }
+    }
+
+    /// ACL (when on): requests to the broker ports must be signed by an account with the permissions
+    /// they need (`acl::decide`); the NameServer port stays open, as RocketMQ's NameServer is.
+    /// Refusals are counted and logged at most once a second per shard (never with secrets).
+    fn acl_check(&self, cmd: &RemotingCommand, ctx: &RequestCtx) -> Result<(), crate::acl::Denial> {
+        let Some(acl) = &self.acl else { return Ok(()) };
+        if ctx.local_port == self.cfg.namesrv_port {
+            return Ok(());
+        }
+        let verdict = crate::acl::decide(
+            &acl.snapshot(),
+            cmd.code,
+            &cmd.ext_fields,
+            &cmd.body,
+            ctx.peer.ip(),
+        );
+        if let Err(denial) = &verdict {
+            let (n, last) = self.acl_denied.get();
+            let now = crate::clock::now_ms();
+            if now - last >= 1000 {
+                tracing::warn!(shard = %self.shard, peer = %ctx.peer, code = cmd.code, denied_total = n + 1, "{denial}");
+                self.acl_denied.set((n + 1, now));
+            } else {
+                self.acl_denied.set((n + 1, last));
+            }
+        }
+        verdict
     }
 
     /// The shard that owns what an owner-routed request names (sends pick their queue first, in

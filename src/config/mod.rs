@@ -95,6 +95,12 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// RocketMQ ACL 1.0 (`aclEnable`): every request to the broker port must be signed by an
+    /// account of `acl_file` with the permissions it needs; the NameServer port stays open, as
+    /// RocketMQ's NameServer does.
+    pub acl_enable: bool,
+    /// The accounts (`aclFile`): RocketMQ's `plain_acl.yml` format, reloaded when it changes.
+    pub acl_file: Option<PathBuf>,
     /// Delay of each DELAY level, level 1 first, in ms (RocketMQ `messageDelayLevel`, written
     /// "1s 5s 10s ... 2h"; units ms, s, m, h, d). A level above the last is the last.
     pub message_delay_level_ms: Vec<u64>,
@@ -172,6 +178,8 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            acl_enable: false,
+            acl_file: None,
             message_delay_level_ms: parse_delay_levels(MESSAGE_DELAY_LEVEL_DEFAULT)
                 .expect("the default table parses"),
             timer_max_delay_sec: 30 * 24 * 3600,
@@ -346,6 +354,14 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "acl_enable",
+        rocketmq: &["aclEnable"],
+    },
+    Key {
+        name: "acl_file",
+        rocketmq: &["aclFile"],
+    },
+    Key {
         name: "message_delay_level",
         rocketmq: &["messageDelayLevel"],
     },
@@ -366,7 +382,6 @@ const ROCKETMQ_IGNORED: &[&str] = &[
     "autoCreateSubscriptionGroup",
     "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums",
-    "aclEnable",
     "traceTopicEnable",
 ];
 
@@ -469,6 +484,8 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "acl_enable" => self.acl_enable = parse_bool(key, v)?,
+            "acl_file" => self.acl_file = Some(PathBuf::from(v)),
             "message_delay_level" => {
                 self.message_delay_level_ms =
                     parse_delay_levels(v).ok_or_else(|| ConfigError::BadValue {
@@ -585,6 +602,11 @@ impl BrokerConfig {
         }
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
+        }
+        if self.acl_enable && self.acl_file.is_none() {
+            return bad(
+                "aclEnable=true needs aclFile=<path of a plain_acl.yml with the accounts>".into(),
+            );
         }
         Ok(())
     }
