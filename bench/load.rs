@@ -58,6 +58,9 @@ pub struct LoadPlan {
     pub connections: usize,
     /// Total target rate in messages per second; 0 = closed loop.
     pub rate: f64,
+    /// Timer messages: each single send is due this many ms after it is sent (TIMER_DELIVER_MS)
+    /// and its body carries the due time, so the end-to-end latency is the lateness. 0 = off.
+    pub timer_delay_ms: u64,
     pub max_inflight: usize,
     pub write_queues: Vec<QueueRef>,
     /// Read queues with their start offsets (consumers); empty = no consumers.
@@ -134,8 +137,13 @@ struct Sender {
 
 /// Stamps the send time into a body made by [`body_template`].
 fn stamp(body: &mut [u8]) {
+    stamp_at(body, now_unix_ns());
+}
+
+/// Stamps `at_ns` (the send time, or a timer message's due time) into a body.
+fn stamp_at(body: &mut [u8], at_ns: u64) {
     if body.len() >= BODY_STAMP_BYTES {
-        body[0..8].copy_from_slice(&now_unix_ns().to_be_bytes());
+        body[0..8].copy_from_slice(&at_ns.to_be_bytes());
     }
 }
 
@@ -212,7 +220,13 @@ impl Sender {
             self.props.push_str("UNIQ_KEY\u{1}");
             self.keys.write_next(&mut self.props);
             self.props.push_str("\u{2}WAIT\u{1}true");
-            stamp(&mut self.body);
+            if self.plan.timer_delay_ms > 0 {
+                let due_ms = now_unix_ns() / 1_000_000 + self.plan.timer_delay_ms;
+                let _ = write!(self.props, "\u{2}TIMER_DELIVER_MS\u{1}{due_ms}");
+                stamp_at(&mut self.body, due_ms * 1_000_000);
+            } else {
+                stamp(&mut self.body);
+            }
         }
         SendRequest {
             producer_group: &self.plan.producer_group,

@@ -102,6 +102,10 @@ struct Args {
     /// Open loop: total messages per second (0 = closed loop).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Send timer messages due this many ms after their send (TIMER_DELIVER_MS); with `e2e` the
+    /// end-to-end latency is then the delivery lateness (body stamped with the due time). 0 = off.
+    #[arg(long, default_value_t = 0)]
+    timer_delay_ms: u64,
     /// Open loop: most requests in flight per connection before sends wait (latency still counts
     /// from the intended send time).
     #[arg(long, default_value_t = 10_000)]
@@ -200,6 +204,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
             } else {
                 args.rate
             },
+            timer_delay_ms: args.timer_delay_ms,
             max_inflight: args.max_inflight,
             write_queues: route.write_queues.clone(),
             read_queues: spec.read_queues.clone(),

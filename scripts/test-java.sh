@@ -9,7 +9,7 @@
 #    failure with the reason printed, never a silent pass.
 # 2. Starts two Bolide processes from the release binary ($BOLIDE_BIN, default
 #    ${CARGO_TARGET_DIR:-target}/release/bolide): one as configured by default, one with
-#    autoCreateTopicEnable=false; runs the suite with each client version in JAVA_CLIENTS.
+#    autoCreateTopicEnable=false (and messageDelayLevel="1s 2s 3s"); runs the suite with each client version in JAVA_CLIENTS.
 # 3. Stops them and starts the reference the same way (NameServer + broker, and NameServer + broker with
 #    auto-create off, plus a second broker on that NameServer for the fail-over test); runs the suite with
 #    each version in JAVA_REF_CLIENTS.
@@ -150,9 +150,11 @@ run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
 }
 
 # --- Bolide ----------------------------------------------------------------------------------------------
+# The auto-create-off brokers also run with a short delay table (DelayTest: a level above the last is the last).
+NOAUTO_DELAY_LEVELS="1s 2s 3s"
 NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14)); NS3=$((BASE + 16)); BR3=$((BASE + 19))
 echo "==> java: Bolide ($BOLIDE_BIN)"
-if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false \
+if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false --set "messageDelayLevel=$NOAUTO_DELAY_LEVELS" \
     && start_bolide bolide-acl "$NS3" "$BR3" --set aclEnable=true --set "aclFile=$ROOT/tests/java/acl/plain_acl.yml"; then
     for v in $CLIENTS; do
         run_suite bolide "$v" "-Dnamesrv=127.0.0.1:$NS" "-Dbroker.addr=127.0.0.1:$BR" \
@@ -173,7 +175,7 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
     REF_DIRS+=("$WORK/ref" "$WORK/ref-noauto" "$WORK/ref-second")
     scripts/rocketmq-ref.sh start "$WORK/ref" "$RNS" "$RBR" >"$OUT/java-ref-start.log" 2>&1 &
     a=$!
-    scripts/rocketmq-ref.sh start "$WORK/ref-noauto" "$RNS2" "$RBR2" autoCreateTopicEnable=false >"$OUT/java-ref-noauto-start.log" 2>&1 &
+    scripts/rocketmq-ref.sh start "$WORK/ref-noauto" "$RNS2" "$RBR2" autoCreateTopicEnable=false "messageDelayLevel=$NOAUTO_DELAY_LEVELS" >"$OUT/java-ref-noauto-start.log" 2>&1 &
     b=$!
     if wait "$a" && wait "$b"; then
         echo "==> java: reference up ($(( $(date +%s) - t0 )) s)"

@@ -110,12 +110,13 @@ pub async fn run_shard(s: ShardStartup) {
         boot_ms: crate::clock::now_ms(),
         tps: Cell::new(Default::default()),
         client_calls: RefCell::new(HashMap::new()),
+        scheduler: Default::default(),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
-    super::services::start(&broker, &s.stop);
+    let writing_services = super::services::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
@@ -153,6 +154,9 @@ pub async fn run_shard(s: ShardStartup) {
     edge.log_counters();
     let _ = s.drained.send(shard);
     inbox_task.await;
+    for h in writing_services {
+        h.await;
+    }
     drop(connections);
     match Rc::try_unwrap(broker) {
         Ok(b) => {

@@ -15,7 +15,8 @@
 //! - [`routing`]: the routing table as data, the accepting-shard entry point, the owner-shard entry.
 //! - [`hops`]: batched cross-shard requests and replies.
 //! - [`control`]: metadata operations applied on one or every shard.
-//! - [`services`]: background duties of a shard (offset persistence, client expiry).
+//! - [`services`]: background duties of a shard (offset persistence, client expiry, delay scheduler).
+//! - [`delay`]: the schedule step of the put path (delayed and timer messages are parked).
 //! - [`status`]: internal outcomes (storage errors, header errors) to response codes.
 //! - [`lifecycle`]: open, serve, shut down.
 //!
@@ -30,6 +31,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod control;
+pub mod delay;
 pub mod hops;
 mod lifecycle;
 pub mod processors;
@@ -118,6 +120,8 @@ pub struct Broker {
     pub tps: std::cell::Cell<services::tps::TpsSample>,
     /// Broker-to-client requests waiting for their answer, by opaque (connections of this shard).
     pub client_calls: RefCell<HashMap<i32, flume::Sender<RemotingCommand>>>,
+    /// The delay scheduler's handle: the put path reports parked messages to it.
+    pub scheduler: services::scheduler::Scheduler,
 }
 
 impl Broker {

@@ -113,6 +113,44 @@ pub struct BrokerConfig {
     pub transaction_check_interval_ms: u64,
     /// Checks a shard sends in one round (one round a second) at most; the rest wait (no storm).
     pub transaction_check_round_max: usize,
+    /// Delay of each DELAY level, level 1 first, in ms (RocketMQ `messageDelayLevel`, written
+    /// "1s 5s 10s ... 2h"; units ms, s, m, h, d). A level above the last is the last.
+    pub message_delay_level_ms: Vec<u64>,
+    /// How far ahead a timer message (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) may be due;
+    /// further ones are refused with MESSAGE_ILLEGAL (RocketMQ `timerMaxDelaySec`, 3 days there).
+    pub timer_max_delay_sec: u64,
+}
+
+/// RocketMQ's default `messageDelayLevel`.
+pub const MESSAGE_DELAY_LEVEL_DEFAULT: &str =
+    "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+/// Most delay levels (RocketMQ's table has 18; a level is a queue of the schedule topic).
+pub const DELAY_LEVELS_MAX: usize = 64;
+/// Longest timer delay a config may allow (a year; the scheduler re-parks old timers, see
+/// `broker::services::scheduler`).
+pub const TIMER_MAX_DELAY_SEC_MAX: u64 = 366 * 24 * 3600;
+
+/// Parses a `messageDelayLevel` table: space-separated durations with a unit (ms, s, m, h, d).
+pub fn parse_delay_levels(text: &str) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for tok in text.split_whitespace() {
+        let (num, unit_ms) = if let Some(n) = tok.strip_suffix("ms") {
+            (n, 1)
+        } else if let Some(n) = tok.strip_suffix('s') {
+            (n, 1_000)
+        } else if let Some(n) = tok.strip_suffix('m') {
+            (n, 60_000)
+        } else if let Some(n) = tok.strip_suffix('h') {
+            (n, 3_600_000)
+        } else if let Some(n) = tok.strip_suffix('d') {
+            (n, 86_400_000)
+        } else {
+            return None;
+        };
+        let n: u64 = num.parse().ok()?;
+        out.push(n.checked_mul(unit_ms)?);
+    }
+    Some(out)
 }
 
 impl Default for BrokerConfig {
@@ -158,6 +196,9 @@ impl Default for BrokerConfig {
             transaction_check_max: 15,
             transaction_check_interval_ms: 30_000,
             transaction_check_round_max: 500,
+            message_delay_level_ms: parse_delay_levels(MESSAGE_DELAY_LEVEL_DEFAULT)
+                .expect("the default table parses"),
+            timer_max_delay_sec: 30 * 24 * 3600,
         }
     }
 }
@@ -352,6 +393,14 @@ pub const KEYS: &[Key] = &[
         name: "transaction_check_round_max",
         rocketmq: &[],
     },
+    Key {
+        name: "message_delay_level",
+        rocketmq: &["messageDelayLevel"],
+    },
+    Key {
+        name: "timer_max_delay_sec",
+        rocketmq: &["timerMaxDelaySec"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -475,6 +524,15 @@ impl BrokerConfig {
                 self.transaction_check_interval_ms = parse_num(key, v)?
             }
             "transaction_check_round_max" => self.transaction_check_round_max = parse_num(key, v)?,
+            "message_delay_level" => {
+                self.message_delay_level_ms =
+                    parse_delay_levels(v).ok_or_else(|| ConfigError::BadValue {
+                        key: key.into(),
+                        value: v.into(),
+                        expected: "durations like \"1s 5s 10s 1m 2h\" (units ms, s, m, h, d)",
+                    })?
+            }
+            "timer_max_delay_sec" => self.timer_max_delay_sec = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -569,6 +627,19 @@ impl BrokerConfig {
         self.validate_edge()?;
         if self.transaction_check_interval_ms < 100 || self.transaction_check_round_max == 0 {
             return bad("transaction_check_interval_ms must be at least 100 and transaction_check_round_max at least 1".into());
+        }
+        if self.message_delay_level_ms.is_empty()
+            || self.message_delay_level_ms.len() > DELAY_LEVELS_MAX
+            || self.message_delay_level_ms.contains(&0)
+        {
+            return bad(format!(
+                "message_delay_level must list 1 to {DELAY_LEVELS_MAX} delays, none zero"
+            ));
+        }
+        if self.timer_max_delay_sec == 0 || self.timer_max_delay_sec > TIMER_MAX_DELAY_SEC_MAX {
+            return bad(format!(
+                "timer_max_delay_sec must be between 1 and {TIMER_MAX_DELAY_SEC_MAX}"
+            ));
         }
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
@@ -733,6 +804,33 @@ mod tests {
         assert!(c.validate().is_ok());
         c.transaction_check_interval_ms = 0;
         assert!(c.validate().is_err(), "a zero interval would spin");
+    }
+
+    #[test]
+    fn delay_levels_and_timer_limit() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.message_delay_level_ms.len(), 18);
+        assert_eq!(c.message_delay_level_ms[0], 1_000);
+        assert_eq!(c.message_delay_level_ms[17], 7_200_000);
+        assert!(c.timer_max_delay_sec >= 30 * 24 * 3600);
+        let mut c = BrokerConfig::default();
+        assert!(c.set("messageDelayLevel", "1s 2s 3s 500ms 1d").unwrap());
+        assert_eq!(
+            c.message_delay_level_ms,
+            vec![1_000, 2_000, 3_000, 500, 86_400_000]
+        );
+        assert!(c.set("timerMaxDelaySec", "60").unwrap());
+        assert_eq!(c.timer_max_delay_sec, 60);
+        c.validate().unwrap();
+        assert!(c.set("messageDelayLevel", "1s 5x").is_err());
+        assert!(c.set("message_delay_level", "1s five").is_err());
+        c.set("message_delay_level", "").unwrap();
+        assert!(c.validate().is_err(), "no levels");
+        c.set("message_delay_level", "0s").unwrap();
+        assert!(c.validate().is_err(), "a zero delay");
+        let mut c = BrokerConfig::default();
+        c.set("timer_max_delay_sec", "0").unwrap();
+        assert!(c.validate().is_err());
     }
 
     #[test]

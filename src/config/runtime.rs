@@ -153,6 +153,19 @@ impl BrokerConfig {
                         self.transaction_check_interval_ms.to_string()
                     }
                     "transaction_check_round_max" => self.transaction_check_round_max.to_string(),
+                    "message_delay_level" => self
+                        .message_delay_level_ms
+                        .iter()
+                        .map(|ms| match ms {
+                            ms if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+                            ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+                            ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+                            ms if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+                            ms => format!("{ms}ms"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    "timer_max_delay_sec" => self.timer_max_delay_sec.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };

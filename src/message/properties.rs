@@ -25,6 +25,17 @@ pub mod keys {
     pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+    /// RocketMQ 5 timer messages: an absolute delivery time, or a delay from the store time.
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// Set by the broker on a parked timer message: its delivery time (also marks it as scheduled).
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+    /// Set by the broker each time it re-parks a far timer (RocketMQ's name for its own rolls).
+    pub const TIMER_ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
+    /// Bolide: on a message the scheduler re-put (or re-parked), the physical offset of the parked
+    /// record it came from; how a restart recognises work done after its last progress checkpoint.
+    pub const SCHEDULE_SOURCE_OFFSET: &str = "SCHEDULE_SOURCE_OFFSET";
 }
 
 /// An ordered list of properties.

@@ -4,14 +4,10 @@ with Message.set_delay_time_level."""
 import threading
 import time
 
-import pytest
-
 import clients
 from clients import SendStatus, make_message, unique, wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="delayed messages are not implemented yet (docs/ARCHITECTURE.md: planned); "
-                   "strict: remove this mark when they land")
 def test_delay_level_defers_delivery(broker):
     topic = unique("Delay")
     group = unique("CG")

@@ -129,8 +129,6 @@ def test_always_failing_message_reaches_the_dlq(broker):
     assert "DELAY" not in rec["properties"] or rec["properties"]["DELAY"] in ("", "0"), rec["properties"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the delay service (branch `delay`): until it merges, retry messages "
-                   "are stored with DELAY=3 but delivered at once. strict: remove this mark when delays land")
 def test_first_retry_waits_delay_level_3(broker):
     """§8.1: the first retry is stored with DELAY = 3 (10 s with the default messageDelayLevel) and must not be
     delivered before that. A lower bound only: a loaded machine makes it later, never sooner."""

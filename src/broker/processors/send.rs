@@ -12,6 +12,9 @@
 //! `SendMessageHeader::parse`), and travels to the owner parsed; a queue the broker picks is written
 //! into the parsed header, not back into the command.
 //!
+//! Every message goes into the store through one path, [`Broker::encode_put`] / [`Broker::put_message`],
+//! whose schedule step parks delayed and timer messages ([`crate::broker::delay`]).
+//!
 //! Append outcome → response code: appended (durable, or async flush mode) → SUCCESS; appended but the
 //! sync flush was slower than the timeout → FLUSH_DISK_TIMEOUT; a storage error → the table of
 //! [`crate::broker::status`].
@@ -21,6 +24,7 @@ use std::rc::Rc;
 
 use bytes::BytesMut;
 
+use crate::broker::delay::Schedule;
 use crate::broker::routing::OwnedRequest;
 use crate::broker::state::topics::{
     is_send_forbidden, perm, validate_topic_name, TopicConfig, TopicView, DLQ_PREFIX, RETRY_PREFIX,
@@ -67,6 +71,35 @@ pub fn born_host(peer: SocketAddr) -> SocketAddrV4 {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
     };
     SocketAddrV4::new(ip, peer.port())
+}
+
+/// One message on its way into this shard's store, before the put path's steps
+/// ([`Broker::encode_put`]): where the sender wants it, and the record's fields.
+#[derive(Debug, Clone)]
+pub(crate) struct PutMessage<'a> {
+    pub topic: &'a str,
+    pub queue_id: u32,
+    pub flag: i32,
+    pub sys_flag: i32,
+    pub born_timestamp_ms: i64,
+    pub born_host: SocketAddrV4,
+    pub store_host: SocketAddrV4,
+    pub reconsume_times: i32,
+    pub prepared_tx_offset: i64,
+    pub body: &'a [u8],
+}
+
+/// An encoded put: the record to append and where the schedule step sent it.
+pub(crate) struct Encoded {
+    pub msg: AppendMessage,
+    pub schedule: Schedule,
+}
+
+/// Why a put did not happen: refused (response code, remark), or the store failed.
+#[derive(Debug)]
+pub(crate) enum PutError {
+    Refused((i32, String)),
+    Storage(crate::storage::StorageError),
 }
 
 impl Broker {
@@ -187,10 +220,32 @@ impl Broker {
         body: &[u8],
         props: &mut Properties,
         ctx: &RequestCtx,
-    ) -> Result<AppendMessage, (i32, String)> {
-        let (topic, queue_id) = (h.topic.as_str(), h.queue_id as u32);
+    ) -> Result<Encoded, (i32, String)> {
+        let put = PutMessage {
+            topic: &h.topic,
+            queue_id: h.queue_id as u32,
+            flag,
+            sys_flag,
+            born_timestamp_ms: h.born_timestamp_ms,
+            born_host: born_host(ctx.peer),
+            store_host: self.store_host,
+            reconsume_times: h.reconsume_times,
+            prepared_tx_offset: 0,
+            body,
+        };
+        self.encode_put(&put, props)
+    }
+
+    /// The owner-side put path every message takes into this shard's store (client sends, the
+    /// scheduler's re-puts, send-back): limits, broker properties, the schedule step
+    /// ([`crate::broker::delay`]: a delayed message is parked), the record, its index keys.
+    pub(crate) fn encode_put(
+        &self,
+        m: &PutMessage<'_>,
+        props: &mut Properties,
+    ) -> Result<Encoded, (i32, String)> {
         let size_max = self.runtime.get().message_size_max_bytes;
-        if body.len() > size_max {
+        if m.body.len() > size_max {
             return Err((
                 rs::MESSAGE_ILLEGAL,
                 format!("the message body size over max value, MAX: {size_max}"),
@@ -198,6 +253,9 @@ impl Broker {
         }
         props.remove(keys::WAIT);
         props.set(keys::CLUSTER, &self.cfg.cluster_name);
+        let schedule = self
+            .schedule_step(m.topic, m.queue_id, m.sys_flag, props)
+            .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
         let properties = props.to_wire();
         if properties.len() > PROPERTIES_MAX_BYTES {
             return Err((
@@ -208,38 +266,86 @@ impl Broker {
                 ),
             ));
         }
-        let tags_code = message::tags_code(topic, props.get(keys::TAGS));
-        let index = index_keys(&properties)
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let (topic, queue_id, tags_code) = match schedule {
+            Schedule::Now => (
+                m.topic,
+                m.queue_id,
+                message::tags_code(m.topic, props.get(keys::TAGS)),
+            ),
+            // A parking queue's tags-code slot holds the delivery time (as in Java).
+            Schedule::Park {
+                topic,
+                queue_id,
+                due_ms,
+            } => (topic, queue_id, due_ms),
+        };
+        // Parked records are not indexed: no client queries the parking topics, and 10M pending
+        // timers would cost ~40 B each there; the delivered copy is indexed under its real topic.
+        let index = match schedule {
+            Schedule::Now => index_keys(&properties)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            Schedule::Park { .. } => Vec::new(),
+        };
         let rec = NewRecord {
             queue_id,
-            flag,
-            sys_flag,
-            born_timestamp_ms: h.born_timestamp_ms,
-            born_host: born_host(ctx.peer),
-            store_host: self.store_host,
-            reconsume_times: h.reconsume_times,
-            prepared_tx_offset: 0,
-            body,
+            flag: m.flag,
+            sys_flag: m.sys_flag,
+            born_timestamp_ms: m.born_timestamp_ms,
+            born_host: m.born_host,
+            store_host: m.store_host,
+            reconsume_times: m.reconsume_times,
+            prepared_tx_offset: m.prepared_tx_offset,
+            body: m.body,
             topic,
             properties: &properties,
         };
         let mut record = BytesMut::with_capacity(message::record_size(
-            body.len(),
+            m.body.len(),
             topic.len(),
             properties.len(),
         ));
         message::encode_record(&rec, &mut record)
             .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
-        Ok(AppendMessage {
-            record,
-            topic: topic.to_string(),
-            queue_id,
-            tags_code,
-            keys: index,
+        Ok(Encoded {
+            msg: AppendMessage {
+                record,
+                topic: topic.to_string(),
+                queue_id,
+                tags_code,
+                keys: index,
+            },
+            schedule,
         })
+    }
+
+    /// [`Broker::encode_put`], append, then what follows an append: long-polling pulls of the queue
+    /// are woken, or the scheduler is told of a parked message.
+    pub(crate) async fn put_message(
+        &self,
+        m: &PutMessage<'_>,
+        props: &mut Properties,
+    ) -> Result<(AppendResult, Schedule), PutError> {
+        let enc = self.encode_put(m, props).map_err(PutError::Refused)?;
+        let schedule = enc.schedule;
+        let r = self
+            .store
+            .append(enc.msg)
+            .await
+            .map_err(PutError::Storage)?;
+        self.after_put(m.topic, m.queue_id, schedule, 1);
+        Ok((r, schedule))
+    }
+
+    fn after_put(&self, topic: &str, queue_id: u32, schedule: Schedule, count: u64) {
+        match schedule {
+            Schedule::Now => self.wake_pulls(topic, queue_id),
+            Schedule::Park { due_ms, .. } => self.scheduler.parked(due_ms),
+        }
+        self.metrics
+            .messages_in
+            .set(self.metrics.messages_in.get() + count);
     }
 
     /// Validates the header against this shard's topic replica; the queue id it names.
@@ -342,18 +448,17 @@ impl Broker {
             return self.put_half_message(h, cmd, ctx).await;
         }
         let mut props = Properties::parse(&h.properties);
-        let msg = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {
+        let enc = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {
             Ok(m) => m,
             Err((code, remark)) => return cmd.error_response(code, remark),
         };
-        let result = self.store.append(msg).await;
+        let schedule = enc.schedule;
+        let result = self.store.append(enc.msg).await;
         match result {
             Ok(r) => {
-                self.wake_pulls(&h.topic, qid);
-                self.metrics
-                    .messages_in
-                    .set(self.metrics.messages_in.get() + 1);
+                self.after_put(&h.topic, qid, schedule, 1);
                 let mut resp = self.send_response(&cmd, &[r]);
+                // A parked message answers with the queue asked for (as Java), its offset in the parking queue.
                 resp.set_ext("queueId", qid);
                 // The Java broker answers a single send with transactionId = the message's
                 // UNIQ_KEY (SendResult.getTransactionId()); a batch has no single id.
@@ -411,17 +516,22 @@ impl Broker {
                 }
             }
             match self.build_message(&h, entry.flag, entry_sys_flag, entry.body, &mut props, &ctx) {
-                Ok(m) => msgs.push(m),
+                // All entries of a batch go to one queue at consecutive offsets: none can be parked
+                // (Java refuses delayed batches too; clients check it first).
+                Ok(m) if m.schedule != Schedule::Now => {
+                    return cmd.error_response(
+                        rs::MESSAGE_ILLEGAL,
+                        "a batch message cannot be delayed (DELAY or timer property)",
+                    )
+                }
+                Ok(m) => msgs.push(m.msg),
                 Err((code, remark)) => return cmd.error_response(code, remark),
             }
         }
         let count = msgs.len() as u64;
         match self.store.append_batch(msgs).await {
             Ok(results) => {
-                self.wake_pulls(&h.topic, qid);
-                self.metrics
-                    .messages_in
-                    .set(self.metrics.messages_in.get() + count);
+                self.after_put(&h.topic, qid, Schedule::Now, count);
                 let mut resp = self.send_response(&cmd, &results);
                 resp.set_ext("queueId", qid);
                 resp

@@ -149,6 +149,16 @@ impl Broker {
             props.set(keys::PGROUP, &h.producer_group);
         }
         let group = props.get(keys::PGROUP).unwrap_or_default().to_string();
+        // A transactional message is never delayed: the Java producer clears DELAY before it sends
+        // one, and a half parked by the schedule step would never reach the half topic.
+        for k in [
+            keys::DELAY,
+            keys::TIMER_DELIVER_MS,
+            keys::TIMER_DELAY_SEC,
+            keys::TIMER_DELAY_MS,
+        ] {
+            props.remove(k);
+        }
         let mut half_h = h.clone();
         half_h.topic = HALF_TOPIC.to_string();
         half_h.queue_id = half_q as i32;
@@ -160,7 +170,7 @@ impl Broker {
         let op_mark = self.store.max_offset(OP_TOPIC, op_q).0;
         let half_end = self.store.max_offset(HALF_TOPIC, half_q).0;
         self.transactions.borrow_mut().reserve(half_end, op_mark);
-        let appended = self.store.append(msg).await;
+        let appended = self.store.append(msg.msg).await;
         self.transactions.borrow_mut().release(half_end, op_mark);
         let r = match appended {
             Ok(r) => r,

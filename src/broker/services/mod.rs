@@ -7,11 +7,13 @@
 //! | [`tps`] | [`tps::TPS_INTERVAL_MS`] | message rates and day marks for GET_BROKER_RUNTIME_INFO |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
 //! | [`transaction_check`] | [`transaction_check::ROUND_INTERVAL_MS`] | recovers pending half messages at start, then checks the due ones with their producers, discards those checked too often, records the floors |
+//! | [`scheduler`] | until the next due message (ms), a sweep every [`scheduler::WINDOW_MS`]/2 | re-puts parked delayed and timer messages on their real queue when due; progress checkpoint every [`scheduler::PERSIST_INTERVAL_MS`] |
 //!
-//! Next here: the delay scheduler, replication.
+//! Next here: replication.
 
 pub mod client_expiry;
 pub mod offset_persist;
+pub mod scheduler;
 pub mod tps;
 pub mod transaction_check;
 
@@ -21,12 +23,15 @@ use std::time::Duration;
 use super::Broker;
 use crate::net::StopSignal;
 
-/// Starts every service of the shard (detached; each returns when `stop` fires).
-pub fn start(broker: &Rc<Broker>, stop: &StopSignal) {
+/// Starts every service of the shard (each returns when `stop` fires). The handles returned are the
+/// services that append to the store (the delay scheduler): the shard awaits them before it closes
+/// the store, so that their last writes and checkpoints are in.
+pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinHandle<()>> {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
+    vec![glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach()]
 }
 
 /// Sleeps `period`; false when `stop` fired first.

@@ -32,10 +32,12 @@ impl Broker {
             .offsets
             .borrow()
             .consumed_floors_with_subscribers(&queues, &subscribed);
+        // The delay scheduler's parking queues count as consumed up to their `low`.
         self.store.set_consumed_floors(
             floors
                 .into_iter()
-                .map(|(t, q, o)| (t, q, crate::storage::QueueOffset(o))),
+                .map(|(t, q, o)| (t, q, crate::storage::QueueOffset(o)))
+                .chain(self.scheduler.floors()),
         );
     }
 
