@@ -95,6 +95,11 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// HTTP port for `/metrics` (Prometheus) and the web console; 0 = no HTTP server (the default).
+    pub http_port: u16,
+    /// Address the HTTP server binds to. Loopback by default: the console can resend messages and
+    /// has no login of its own.
+    pub http_listen_ip: Ipv4Addr,
 }
 
 impl Default for BrokerConfig {
@@ -134,6 +139,8 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            http_port: 0,
+            http_listen_ip: Ipv4Addr::LOCALHOST,
         }
     }
 }
@@ -304,6 +311,14 @@ pub const KEYS: &[Key] = &[
         name: "spin_before_park_us",
         rocketmq: &[],
     },
+    Key {
+        name: "http_port",
+        rocketmq: &["httpPort", "metricsExporterPort"],
+    },
+    Key {
+        name: "http_listen_ip",
+        rocketmq: &["httpListenIp"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -420,6 +435,8 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "http_port" => self.http_port = parse_num(key, v)?,
+            "http_listen_ip" => self.http_listen_ip = parse_ip(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -471,6 +488,16 @@ impl BrokerConfig {
         }
         if self.namesrv_port == self.broker_port {
             return bad("namesrv_port and broker_port must differ".into());
+        }
+        if self.http_port != 0
+            && (self.http_port == self.namesrv_port
+                || self.http_port == self.broker_port
+                || (self.vip_channel && self.http_port == self.broker_port.wrapping_sub(2)))
+        {
+            return bad(format!(
+                "http_port {} collides with a remoting port (namesrv_port, broker_port or its VIP port)",
+                self.http_port
+            ));
         }
         if self.vip_channel {
             if self.broker_port < 3 {

@@ -40,6 +40,8 @@ struct PullOutcome {
     code: i32,
     next_begin: u64,
     body: Option<Bytes>,
+    /// Messages in `body` (for the metrics).
+    messages: u64,
 }
 
 impl Broker {
@@ -148,6 +150,11 @@ impl Broker {
                 .await;
                 continue;
             }
+            if outcome.messages > 0 {
+                let bytes = outcome.body.as_ref().map_or(0, |b| b.len() as u64);
+                self.metrics
+                    .record_out(&h.topic, &h.consumer_group, outcome.messages, bytes);
+            }
             return self.pull_response(&cmd, &h.topic, qid, outcome);
         }
     }
@@ -187,6 +194,7 @@ impl Broker {
             code,
             next_begin,
             body: None,
+            messages: 0,
         };
         if max == 0 {
             return if offset == 0 {
@@ -232,15 +240,12 @@ impl Broker {
             return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
         }
         match self.read_entries(&picked).await {
-            Some(body) => {
-                let out = &self.metrics.messages_out;
-                out.set(out.get() + picked.len() as u64);
-                PullOutcome {
-                    code: rs::SUCCESS,
-                    next_begin,
-                    body: Some(body),
-                }
-            }
+            Some(body) => PullOutcome {
+                code: rs::SUCCESS,
+                next_begin,
+                body: Some(body),
+                messages: picked.len() as u64,
+            },
             None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
         }
     }

@@ -314,13 +314,17 @@ impl Broker {
             Ok(m) => m,
             Err((code, remark)) => return cmd.error_response(code, remark),
         };
+        let started = std::time::Instant::now();
         let result = self.store.append(msg).await;
         match result {
             Ok(r) => {
                 self.wake_pulls(&h.topic, qid);
-                self.metrics
-                    .messages_in
-                    .set(self.metrics.messages_in.get() + 1);
+                self.metrics.record_in(
+                    &h.topic,
+                    1,
+                    cmd.body.len() as u64,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
                 let mut resp = self.send_response(&cmd, &[r]);
                 resp.set_ext("queueId", qid);
                 // The Java broker answers a single send with transactionId = the message's
@@ -384,12 +388,17 @@ impl Broker {
             }
         }
         let count = msgs.len() as u64;
+        let body_bytes: u64 = entries.iter().map(|e| e.body.len() as u64).sum();
+        let started = std::time::Instant::now();
         match self.store.append_batch(msgs).await {
             Ok(results) => {
                 self.wake_pulls(&h.topic, qid);
-                self.metrics
-                    .messages_in
-                    .set(self.metrics.messages_in.get() + count);
+                self.metrics.record_in(
+                    &h.topic,
+                    count,
+                    body_bytes,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
                 let mut resp = self.send_response(&cmd, &results);
                 resp.set_ext("queueId", qid);
                 resp

@@ -5,10 +5,12 @@
 //! |---|---|---|
 //! | [`offset_persist`] | `offset_persist_interval_ms` (at least 100 ms) | writes this shard's consumer offsets when they changed |
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
+//! | [`metrics_publish`] | [`metrics_publish::PUBLISH_INTERVAL_MS`] | copies the shard's figures into the `MetricsHub` the HTTP thread reads (started by `lifecycle` once the edge exists) |
 //!
 //! Next here: the delay scheduler, the transaction checker, replication.
 
 pub mod client_expiry;
+pub mod metrics_publish;
 pub mod offset_persist;
 
 use std::rc::Rc;
