@@ -75,3 +75,19 @@ def send(b, topic, body, props=None, queue_id=-1):
         r = c.request(remoting.SEND_MESSAGE_V2, remoting.send_v2_ext("HttpPG", topic, props, queue_id), body)
     assert r.code == remoting.SUCCESS, "send to %s: code %s remark %r" % (topic, r.code, r.remark)
     return r
+
+
+def commit_offset(b, group, topic, queue_id, offset):
+    with remoting.Conn(b.host, b.broker_port) as c:
+        r = c.request(remoting.UPDATE_CONSUMER_OFFSET, {"consumerGroup": group, "topic": topic,
+                                                        "queueId": str(queue_id), "commitOffset": str(offset)})
+    assert r.code == remoting.SUCCESS, "commit offset: code %s remark %r" % (r.code, r.remark)
+
+
+def pull(b, group, topic, queue_id, offset, max_msgs):
+    """One PULL_MESSAGE with an inline `*` subscription; returns the response frame."""
+    with remoting.Conn(b.host, b.broker_port) as c:
+        return c.request(remoting.PULL_MESSAGE, {
+            "consumerGroup": group, "topic": topic, "queueId": str(queue_id), "queueOffset": str(offset),
+            "maxMsgNums": str(max_msgs), "sysFlag": str(remoting.PULL_SUBSCRIPTION), "commitOffset": "0",
+            "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0"})

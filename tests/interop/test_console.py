@@ -17,7 +17,7 @@ import pytest
 import remoting
 from clients import unique, wait_until
 from conftest import ROOT, work_root
-from httpbroker import get_json, http_broker, send  # noqa: F401 (fixture)
+from httpbroker import commit_offset, get_json, http_broker, send  # noqa: F401 (fixture)
 
 SCRIPT = ROOT / "tests" / "interop" / "console" / "console_e2e.js"
 PLAYWRIGHT_VERSION = "1.65.1"
@@ -71,12 +71,17 @@ def drive(env, scenario, **kw):
 def test_console_shows_a_new_topic_and_finds_a_message_by_id(http_broker, browser_env):
     b = http_broker
     topic = unique("ConsoleT")
-    r = send(b, topic, b"hello console", {"KEYS": "k1", "TAGS": "tagA"})
+    group = unique("ConsoleLagG")
+    r = send(b, topic, b"hello console", {"KEYS": "k1", "TAGS": "tagA"}, queue_id=0)
+    send(b, topic, b"second", queue_id=0)
+    commit_offset(b, group, topic, 0, 0)  # both unconsumed: lag 2
     msg_id = r.ext["msgId"]
-    out = drive(browser_env, "topic_and_id", url=b.http, topic=topic, msgId=msg_id)
+    out = drive(browser_env, "topic_and_id", url=b.http, topic=topic, msgId=msg_id, group=group)
     assert topic in out["rowText"]
     assert out["body"] == "hello console"
     assert "VIEW_MESSAGE_BY_ID" in out["via"]
+    assert "lag 2" in out["groupText"], out["groupText"]
+    assert out["chartPoints"] >= 1
 
 
 def test_console_escapes_bodies_and_properties(http_broker, browser_env):

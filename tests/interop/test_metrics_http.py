@@ -12,9 +12,11 @@ import urllib.parse
 
 import pytest
 
+import remoting
 from clients import unique, wait_until
 from conftest import free_ports
-from httpbroker import get, get_json, http_broker, raw_http, send, status_of  # noqa: F401 (fixture)
+from httpbroker import (commit_offset, get, get_json, http_broker, pull, raw_http, send,  # noqa: F401 (fixture)
+                        status_of)
 
 
 def metric_lines(text, name):
@@ -24,8 +26,12 @@ def metric_lines(text, name):
 def test_metrics_counts_messages_with_rocketmq_names(http_broker):
     b = http_broker
     topic = unique("MetricsT")
+    group = unique("MetricsG")
     for i in range(5):
-        send(b, topic, b"m%d" % i)
+        send(b, topic, b"m%d" % i, queue_id=0)
+    commit_offset(b, group, topic, 0, 2)  # 3 of the 5 not consumed yet
+    r = pull(b, group, topic, 0, 2, 2)
+    assert r.code == remoting.SUCCESS, "pull: code %s remark %r" % (r.code, r.remark)
 
     def counted():
         status, ctype, body = get(b, "/metrics")
@@ -35,7 +41,12 @@ def test_metrics_counts_messages_with_rocketmq_names(http_broker):
 
     wait_until(counted, 15, "rocketmq_messages_in_total for %s to reach 5" % topic)
     text = get(b, "/metrics")[2].decode()
-    assert '%s{topic="%s"} 10' % ("rocketmq_throughput_in_total", topic) in text.splitlines()
+    lines = text.splitlines()
+    assert '%s{topic="%s"} 10' % ("rocketmq_throughput_in_total", topic) in lines
+    assert 'rocketmq_consumer_lag_messages{topic="%s",consumer_group="%s"} 3' % (topic, group) in lines, \
+        metric_lines(text, "rocketmq_consumer_lag_messages")
+    assert 'rocketmq_messages_out_total{topic="%s",consumer_group="%s"} 2' % (topic, group) in lines, \
+        metric_lines(text, "rocketmq_messages_out_total")
     # A histogram per request code, with RocketMQ's labels; 310 = SEND_MESSAGE_V2.
     assert any(l.startswith('rocketmq_rpc_latency_count{protocol_type="remoting",request_code="310"}')
                for l in text.splitlines()), text[:3000]

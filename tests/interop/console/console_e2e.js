@@ -20,7 +20,17 @@ async function run(page) {
     await page.click("#msg-search");
     const card = page.locator(`.message[data-msgid="${args.msgId}"]`);
     await card.waitFor({ timeout: T });
-    return { rowText, body: await card.locator("pre.body").innerText(), via: await page.locator("#msg-status").innerText() };
+    const body = await card.locator("pre.body").innerText(), via = await page.locator("#msg-status").innerText();
+    await page.click("#tab-groups");
+    const group = page.locator(`[data-group="${args.group}"]`);
+    await group.waitFor({ timeout: T });
+    const groupText = await group.innerText();
+    await page.click("#tab-charts");
+    // The live charts draw from /api/stats, sampled once a second.
+    await page.waitForFunction(async () => (await (await fetch("/api/stats")).json()).points.length >= 1, null, { timeout: T, polling: 500 });
+    await page.waitForTimeout(2500);
+    const chartPoints = await page.evaluate(async () => (await (await fetch("/api/stats")).json()).points.length);
+    return { rowText, body, via, groupText, chartPoints };
   }
   if (scenario === "key") {
     await page.click("#tab-messages");
