@@ -150,11 +150,6 @@ impl Broker {
                 .await;
                 continue;
             }
-            if outcome.messages > 0 {
-                let bytes = outcome.body.as_ref().map_or(0, |b| b.len() as u64);
-                self.metrics
-                    .record_out(&h.topic, &h.consumer_group, outcome.messages, bytes);
-            }
             return self.pull_response(&cmd, &h.topic, qid, outcome);
         }
     }
@@ -166,6 +161,12 @@ impl Broker {
         qid: u32,
         outcome: PullOutcome,
     ) -> RemotingCommand {
+        if outcome.messages > 0 {
+            let bytes = outcome.body.as_ref().map_or(0, |b| b.len() as u64);
+            let group = cmd.ext("consumerGroup").unwrap_or_default();
+            self.metrics
+                .record_out(topic, group, outcome.messages, bytes);
+        }
         let mut resp = cmd.response(outcome.code);
         PullResultHeader {
             suggest_which_broker_id: 0,
