@@ -3,8 +3,8 @@
 Needs Debian's `chromium` (apt-get install chromium) and playwright-core from npm; both are installed
 when missing (apt-get only as root; npm into target/interop/node), else the tests skip with the reason.
 
-The key search uses QUERY_MESSAGE (12) and is expected to fail until the broker answers it (branch
-`sql`); the dead-letter test makes its dead letter by sending to %DLQ%<group> directly with the
+The key search and the trace use QUERY_MESSAGE (12): they skip while the broker answers it
+REQUEST_CODE_NOT_SUPPORTED (before branch `sql` is merged) and must pass once it serves it; the dead-letter test makes its dead letter by sending to %DLQ%<group> directly with the
 properties the broker's retry path sets (RETRY_TOPIC), so it runs before that path exists.
 """
 import json
@@ -102,13 +102,32 @@ def test_console_finds_a_message_by_key(http_broker, browser_env):
     topic = unique("ConsoleK")
     key = unique("order")
     r = send(b, topic, b"keyed", {"KEYS": key})
+    _skip_without_query_message(b, topic, key)
+    out = drive(browser_env, "key", url=b.http, topic=topic, key=key)
+    assert r.ext["msgId"] in out["ids"], "key search answered: %s" % out["status"]
+
+
+def _skip_without_query_message(b, topic, key):
     with remoting.Conn(b.host, b.broker_port) as c:
         probe = c.request(12, {"topic": topic, "key": key, "maxNum": "1", "beginTimestamp": "0",
                                "endTimestamp": str(2 ** 62)})
     if probe.code == remoting.REQUEST_CODE_NOT_SUPPORTED:
         pytest.skip("the broker does not serve QUERY_MESSAGE (12) yet (branch `sql`)")
-    out = drive(browser_env, "key", url=b.http, topic=topic, key=key)
-    assert r.ext["msgId"] in out["ids"], "key search answered: %s" % out["status"]
+
+
+def test_console_shows_a_messages_trace(http_broker, browser_env):
+    """A trace record as RocketMQ clients write it (RMQ_SYS_TRACE_TOPIC, keyed by the message id, fields
+    joined by 0x01, records ended by 0x02) is found from the message's card. Needs QUERY_MESSAGE (12)."""
+    b = http_broker
+    topic = unique("ConsoleTr")
+    uniq = unique("U").upper()
+    r = send(b, topic, b"traced", {"UNIQ_KEY": uniq})
+    _skip_without_query_message(b, topic, uniq)
+    fields = ["Pub", "1700000000000", "DefaultRegion", "TracePG", topic, uniq, "", "", b.broker_addr, "6", "3",
+              "0", r.ext["msgId"], "true"]
+    send(b, "RMQ_SYS_TRACE_TOPIC", ("\x01".join(fields) + "\x02").encode(), {"KEYS": "%s %s" % (uniq, r.ext["msgId"])})
+    out = drive(browser_env, "trace", url=b.http, msgId=r.ext["msgId"])
+    assert "Pub" in out["trace"] and "TracePG" in out["trace"], out["trace"]
 
 
 def test_console_resends_a_dead_letter(http_broker, browser_env):

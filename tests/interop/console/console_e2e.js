@@ -53,6 +53,17 @@ async function run(page) {
     await result.waitFor({ timeout: T });
     return { result: await result.innerText() };
   }
+  if (scenario === "trace") {
+    await page.click("#tab-messages");
+    await page.fill("#msg-id", args.msgId);
+    await page.click("#msg-search");
+    const card = page.locator(`.message[data-msgid="${args.msgId}"]`);
+    await card.waitFor({ timeout: T });
+    await card.locator("button", { hasText: "trace" }).click();
+    const trace = card.locator("table.trace");
+    await trace.waitFor({ timeout: T });
+    return { trace: await trace.innerText() };
+  }
   if (scenario === "escaping") {
     await page.click("#tab-messages");
     await page.fill("#msg-id", args.msgId);
