@@ -12,7 +12,8 @@
 //! - [`admin`]: `bolide admin`, the operator's tool (mqadmin's commands) on top of [`client`].
 //! - [`config`]: every setting and limit in one place.
 //! - [`clock`]: the one wall clock, injectable in tests.
-//! - [`metrics`]: counters and latency histograms.
+//! - [`metrics`]: counters and latency histograms, published by each shard for readers.
+//! - [`http`]: the HTTP port (own thread): `/metrics` and the web console.
 
 pub mod acl;
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod http;
 pub mod message;
 pub mod metrics;
 pub mod nameserver;

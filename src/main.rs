@@ -70,6 +70,10 @@ struct ServeArgs {
     /// Commit-log segment size in bytes.
     #[arg(long)]
     segment_size: Option<u64>,
+    /// HTTP port for `/metrics` and the web console (0 = off, the default); binds `http_listen_ip`
+    /// (127.0.0.1 unless set).
+    #[arg(long)]
+    http_port: Option<u16>,
     /// Set any config key, e.g. `--set autoCreateTopicEnable=false` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -138,6 +142,9 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if let Some(s) = args.segment_size {
         cfg.segment_size_bytes = s;
     }
+    if let Some(p) = args.http_port {
+        cfg.http_port = p;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -198,8 +205,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let http_listener = if cfg.http_port != 0 {
+        Some(bolide::http::bind(cfg.http_listen_ip, cfg.http_port)?)
+    } else {
+        None
+    };
+
     let cfg = Arc::new(cfg);
     let (mesh, inboxes) = router::mesh::<ShardMsg>(shards);
+    let metrics_hub = Arc::new(bolide::metrics::MetricsHub::new(shards));
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let (ready_tx, ready_rx) = flume::unbounded();
     let (drained_tx, drained_rx) = flume::unbounded();
@@ -217,6 +231,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ready: ready_tx.clone(),
             drained: drained_tx.clone(),
             acl: acl.clone(),
+            metrics: metrics_hub.clone(),
         })
         .collect();
     let spin =
@@ -250,6 +265,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 bail!("a shard stopped before it was ready")
             }
         }
+    }
+    if let Some(l) = http_listener {
+        let probe = mesh.clone();
+        let inboxes: bolide::http::InboxProbe = Box::new(move || {
+            probe
+                .shards()
+                .map(|s| {
+                    let st = probe.inbox_stats(s);
+                    (s.0, probe.inbox_depth(s) as u64, st.sent, st.waited_full)
+                })
+                .collect()
+        });
+        let ctx = bolide::http::HttpContext::new(cfg.clone(), metrics_hub.clone(), inboxes);
+        bolide::http::start(l, ctx).context("cannot start the HTTP thread")?;
+        tracing::info!(http = %format!("{}:{}", cfg.http_listen_ip, cfg.http_port), "serving /metrics and the console");
     }
     tracing::info!(
         namesrv = %format!("{}:{}", cfg.listen_ip, cfg.namesrv_port),

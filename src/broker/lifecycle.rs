@@ -43,6 +43,8 @@ pub struct ShardStartup {
     pub drained: flume::Sender<ShardId>,
     /// The ACL accounts when `aclEnable` is on.
     pub acl: Option<Arc<crate::acl::Acl>>,
+    /// Where the shard publishes its figures for the HTTP thread.
+    pub metrics: Arc<crate::metrics::MetricsHub>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -101,7 +103,7 @@ pub async fn run_shard(s: ShardStartup) {
         long_polls: RefCell::new(Default::default()),
         stop: s.stop.clone(),
         next_opaque: Cell::new(0),
-        metrics: Default::default(),
+        metrics: crate::metrics::ShardMetrics::new(),
         hops: super::hops::Hops::new(s.router.shard_count()),
         acl: s.acl.clone(),
         acl_denied: Cell::new((0, 0)),
@@ -120,6 +122,13 @@ pub async fn run_shard(s: ShardStartup) {
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
+    glommio::spawn_local(super::services::metrics_publish::run(
+        broker.clone(),
+        edge.clone(),
+        s.metrics.clone(),
+        s.stop.clone(),
+    ))
+    .detach();
     let mut acceptors = Vec::new();
     for fd in s.listen_fds {
         acceptors.push(glommio::spawn_local(accept_loop(

@@ -412,7 +412,11 @@ impl Handler for Broker {
             let oneway = cmd.is_oneway();
             tracing::trace!(shard = %self.shard, code = cmd.code, opaque = cmd.opaque, flag = cmd.flag, ext = ?cmd.ext_fields, body_bytes = cmd.body.len(), peer = %ctx.peer, "request");
             self.metrics.requests.set(self.metrics.requests.get() + 1);
-            let answer = self.route(cmd, ctx).await;
+            // Monotonic duration for rocketmq_rpc_latency (two vDSO reads per request).
+            let (code, started) = (cmd.code, std::time::Instant::now());
+            let answer = self.clone().route(cmd, ctx).await;
+            self.metrics
+                .record_rpc(code, started.elapsed().as_secs_f64() * 1000.0);
             if oneway {
                 None
             } else {

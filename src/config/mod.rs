@@ -119,6 +119,11 @@ pub struct BrokerConfig {
     /// How far ahead a timer message (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) may be due;
     /// further ones are refused with MESSAGE_ILLEGAL (RocketMQ `timerMaxDelaySec`, 3 days there).
     pub timer_max_delay_sec: u64,
+    /// HTTP port for `/metrics` (Prometheus) and the web console; 0 = no HTTP server (the default).
+    pub http_port: u16,
+    /// Address the HTTP server binds to. Loopback by default: the console can resend messages and
+    /// has no login of its own.
+    pub http_listen_ip: Ipv4Addr,
 }
 
 /// RocketMQ's default `messageDelayLevel`.
@@ -199,6 +204,8 @@ impl Default for BrokerConfig {
             message_delay_level_ms: parse_delay_levels(MESSAGE_DELAY_LEVEL_DEFAULT)
                 .expect("the default table parses"),
             timer_max_delay_sec: 30 * 24 * 3600,
+            http_port: 0,
+            http_listen_ip: Ipv4Addr::LOCALHOST,
         }
     }
 }
@@ -401,6 +408,14 @@ pub const KEYS: &[Key] = &[
         name: "timer_max_delay_sec",
         rocketmq: &["timerMaxDelaySec"],
     },
+    Key {
+        name: "http_port",
+        rocketmq: &["httpPort", "metricsExporterPort"],
+    },
+    Key {
+        name: "http_listen_ip",
+        rocketmq: &["httpListenIp"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -533,6 +548,8 @@ impl BrokerConfig {
                     })?
             }
             "timer_max_delay_sec" => self.timer_max_delay_sec = parse_num(key, v)?,
+            "http_port" => self.http_port = parse_num(key, v)?,
+            "http_listen_ip" => self.http_listen_ip = parse_ip(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -584,6 +601,16 @@ impl BrokerConfig {
         }
         if self.namesrv_port == self.broker_port {
             return bad("namesrv_port and broker_port must differ".into());
+        }
+        if self.http_port != 0
+            && (self.http_port == self.namesrv_port
+                || self.http_port == self.broker_port
+                || (self.vip_channel && self.http_port == self.broker_port.wrapping_sub(2)))
+        {
+            return bad(format!(
+                "http_port {} collides with a remoting port (namesrv_port, broker_port or its VIP port)",
+                self.http_port
+            ));
         }
         if self.vip_channel {
             if self.broker_port < 3 {

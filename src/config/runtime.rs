@@ -166,6 +166,8 @@ impl BrokerConfig {
                         .collect::<Vec<_>>()
                         .join(" "),
                     "timer_max_delay_sec" => self.timer_max_delay_sec.to_string(),
+                    "http_port" => self.http_port.to_string(),
+                    "http_listen_ip" => self.http_listen_ip.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };

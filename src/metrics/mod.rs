@@ -1,14 +1,110 @@
-//! Counters each shard owns. Plain `Cell`s: a shard's counters are touched by that shard only.
-//! (Exposition and latency histograms come with the metrics issue.)
+//! What a shard counts, and how the figures leave the shard without touching its hot path.
+//!
+//! - [`ShardMetrics`] (per-topic and per-group counters, latency histograms) and [`NetMetrics`] (the
+//!   network edge) are plain `Cell`/`RefCell` data a shard alone updates: no atomics, no locks on the
+//!   request path. Updating one is a hash lookup and an add.
+//! - Once a second each shard's `broker::services::metrics_publish` copies its figures into a
+//!   [`ShardSnapshot`] (plain `Send` data) and stores it in the process-wide [`MetricsHub`]: one
+//!   `Mutex` held for a pointer swap. Readers (the HTTP thread, `crate::http`) take the latest
+//!   snapshots and never reach into a shard, so a scrape adds no latency to any shard and no
+//!   cross-shard message: shards only write, readers only read. Figures are at most one publish
+//!   interval old.
+//! - [`prometheus`] renders snapshots in the Prometheus text format (pure; names follow RocketMQ 5's
+//!   `BrokerMetricsConstant` where one exists, `bolide_*` for what only Bolide has).
+
+pub mod histogram;
+pub mod hub;
+pub mod prometheus;
+
+pub use histogram::Histogram;
+pub use hub::{GroupFigures, MetricsHub, QueueFigures, ShardSnapshot, StoreFigures, TopicFigures};
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
+/// Per-topic inbound counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// What one shard counts on its request path. Touched by its shard only.
 #[derive(Debug, Default)]
 pub struct ShardMetrics {
     pub requests: Cell<u64>,
     pub messages_in: Cell<u64>,
     /// Messages returned by pulls (not pull responses).
     pub messages_out: Cell<u64>,
+    /// Per topic: messages and bytes stored by this shard.
+    pub topics_in: RefCell<HashMap<String, Flow>>,
+    /// Per topic, per consumer group: messages and bytes returned by pulls.
+    pub topics_out: RefCell<HashMap<String, HashMap<String, Flow>>>,
+    /// Per request code: time from the request's arrival on this shard to its answer (ms).
+    pub rpc_latency: RefCell<HashMap<i32, Histogram>>,
+    /// Time the store took to accept an append (ms; includes the flush wait under SYNC_FLUSH).
+    pub append_latency: RefCell<Histogram>,
+    /// Sizes of stored message bodies (bytes).
+    pub message_size: RefCell<Histogram>,
+}
+
+impl ShardMetrics {
+    pub fn new() -> ShardMetrics {
+        ShardMetrics {
+            append_latency: RefCell::new(Histogram::new(histogram::LATENCY_MS)),
+            message_size: RefCell::new(Histogram::new(histogram::MESSAGE_SIZE_BYTES)),
+            ..Default::default()
+        }
+    }
+
+    /// `messages` messages of `bytes` body bytes stored for `topic`, the append took `append_ms`.
+    pub fn record_in(&self, topic: &str, messages: u64, bytes: u64, append_ms: f64) {
+        self.messages_in.set(self.messages_in.get() + messages);
+        let mut m = self.topics_in.borrow_mut();
+        match m.get_mut(topic) {
+            Some(f) => {
+                f.messages += messages;
+                f.bytes += bytes;
+            }
+            None => {
+                m.insert(topic.to_owned(), Flow { messages, bytes });
+            }
+        }
+        self.append_latency.borrow_mut().observe(append_ms);
+        if messages > 0 {
+            self.message_size
+                .borrow_mut()
+                .observe_n(bytes as f64 / messages as f64, messages);
+        }
+    }
+
+    /// `messages` messages of `bytes` stored bytes returned to `group` from `topic`.
+    pub fn record_out(&self, topic: &str, group: &str, messages: u64, bytes: u64) {
+        self.messages_out.set(self.messages_out.get() + messages);
+        let mut m = self.topics_out.borrow_mut();
+        let groups = match m.get_mut(topic) {
+            Some(g) => g,
+            None => m.entry(topic.to_owned()).or_default(),
+        };
+        match groups.get_mut(group) {
+            Some(f) => {
+                f.messages += messages;
+                f.bytes += bytes;
+            }
+            None => {
+                groups.insert(group.to_owned(), Flow { messages, bytes });
+            }
+        }
+    }
+
+    /// One request of `code` answered after `ms`.
+    pub fn record_rpc(&self, code: i32, ms: f64) {
+        self.rpc_latency
+            .borrow_mut()
+            .entry(code)
+            .or_insert_with(|| Histogram::new(histogram::LATENCY_MS))
+            .observe(ms);
+    }
 }
 
 /// The network edge of one shard (`net`): connections, refusals and closes by reason, budget use.
@@ -67,6 +163,33 @@ impl NetCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_metrics_count_per_topic_and_group() {
+        let m = ShardMetrics::new();
+        m.record_in("T", 2, 200, 0.5);
+        m.record_in("T", 1, 50, 3.0);
+        m.record_in("U", 1, 10, 0.1);
+        m.record_out("T", "g1", 2, 300);
+        m.record_out("T", "g2", 1, 100);
+        m.record_out("T", "g1", 1, 100);
+        m.record_rpc(10, 2.0);
+        m.record_rpc(10, 20.0);
+        assert_eq!(m.messages_in.get(), 4);
+        assert_eq!(m.messages_out.get(), 4);
+        assert_eq!(
+            m.topics_in.borrow()["T"],
+            Flow {
+                messages: 3,
+                bytes: 250
+            }
+        );
+        assert_eq!(m.topics_out.borrow()["T"]["g1"].messages, 3);
+        assert_eq!(m.topics_out.borrow()["T"]["g2"].bytes, 100);
+        assert_eq!(m.rpc_latency.borrow()[&10].count(), 2);
+        assert_eq!(m.append_latency.borrow().count(), 3);
+        assert_eq!(m.message_size.borrow().count(), 4);
+    }
 
     #[test]
     fn counters_update_and_snapshot() {

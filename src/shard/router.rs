@@ -126,6 +126,11 @@ impl<M: 'static> Router<M> {
         }
     }
 
+    /// Messages waiting in shard `to`'s inbox now (for the metrics; any thread).
+    pub fn inbox_depth(&self, to: ShardId) -> usize {
+        self.inboxes[to.index()].len()
+    }
+
     /// Sends, waiting for room when the inbox is full (backpressure; see the module comment).
     pub async fn send(&self, to: ShardId, msg: M) -> Result<(), ShardGone> {
         let counters = &self.counters[to.index()];

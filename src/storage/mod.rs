@@ -155,6 +155,7 @@ impl MessageStore {
             consumed_floors: RefCell::default(),
             writes_refused_at: Cell::new(None),
             forced_unconsumed_deleted: Cell::new(0),
+            stats: Default::default(),
         });
         housekeeping::update_write_refusal(&shared);
         let w = Rc::downgrade(&shared);
@@ -349,6 +350,22 @@ impl MessageStore {
         DerivedMemory {
             consume_queues: self.shared.queues.borrow().memory(),
             index: self.shared.index.borrow().memory(),
+        }
+    }
+
+    /// The store's figures for the metrics: cache hits and misses, flush latency, disk use.
+    pub fn figures(&self) -> crate::metrics::StoreFigures {
+        let sh = &self.shared;
+        let log = sh.log.borrow();
+        let segments = log.segments.len() as u64;
+        crate::metrics::StoreFigures {
+            cache_hits: sh.stats.cache_hits.get(),
+            cache_misses: sh.stats.cache_misses.get(),
+            flush_latency: sh.stats.flush_latency.borrow().clone(),
+            segment_bytes: segments * sh.cfg.segment_size_bytes,
+            segments,
+            flush_behind_bytes: log.offsets.tail() - log.offsets.durable(),
+            writes_refused_at: sh.writes_refused_at.get(),
         }
     }
 

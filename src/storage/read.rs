@@ -36,9 +36,11 @@ impl StoreState {
                 return Err(not_found);
             }
             if let Some(b) = log.read_mem(offset, end) {
+                self.stats.cache_hits.set(self.stats.cache_hits.get() + 1);
                 return Ok(b);
             }
         }
+        let mut went_to_disk = false;
         let mut out = BytesMut::with_capacity(size as usize);
         let mut pos = offset;
         while pos < end {
@@ -62,6 +64,7 @@ impl StoreState {
                 continue;
             }
             let (fut, path, to) = disk.expect("disk read");
+            went_to_disk = true;
             let data = fut
                 .await
                 .map_err(|e| StorageError::from_io("read segment", path.clone(), e))?;
@@ -74,6 +77,12 @@ impl StoreState {
             out.extend_from_slice(&data);
             pos = to;
         }
+        let counter = if went_to_disk {
+            &self.stats.cache_misses
+        } else {
+            &self.stats.cache_hits
+        };
+        counter.set(counter.get() + 1);
         Ok(out.freeze())
     }
 

@@ -63,6 +63,16 @@ pub(crate) struct StoreState {
     pub(super) writes_refused_at: Cell<Option<u8>>,
     /// Messages not yet consumed that forced deletion removed (since open).
     pub(super) forced_unconsumed_deleted: Cell<u64>,
+    /// Read-path and flush figures for the metrics (plain counters: this shard only).
+    pub(super) stats: ReadFlushStats,
+}
+
+/// Reads served from memory vs from disk, and how long the commit log's fdatasync rounds take.
+#[derive(Debug, Default)]
+pub(crate) struct ReadFlushStats {
+    pub(super) cache_hits: Cell<u64>,
+    pub(super) cache_misses: Cell<u64>,
+    pub(super) flush_latency: RefCell<crate::metrics::Histogram>,
 }
 
 impl StoreState {

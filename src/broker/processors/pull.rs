@@ -40,6 +40,8 @@ struct PullOutcome {
     code: i32,
     next_begin: u64,
     body: Option<Bytes>,
+    /// Messages in `body` (for the metrics).
+    messages: u64,
 }
 
 impl Broker {
@@ -185,6 +187,12 @@ impl Broker {
         qid: u32,
         outcome: PullOutcome,
     ) -> RemotingCommand {
+        if outcome.messages > 0 {
+            let bytes = outcome.body.as_ref().map_or(0, |b| b.len() as u64);
+            let group = cmd.ext("consumerGroup").unwrap_or_default();
+            self.metrics
+                .record_out(topic, group, outcome.messages, bytes);
+        }
         let mut resp = cmd.response(outcome.code);
         PullResultHeader {
             suggest_which_broker_id: 0,
@@ -213,6 +221,7 @@ impl Broker {
             code,
             next_begin,
             body: None,
+            messages: 0,
         };
         if max == 0 {
             return if offset == 0 {
@@ -258,15 +267,12 @@ impl Broker {
             return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
         }
         match self.read_entries(&picked).await {
-            Some(body) => {
-                let out = &self.metrics.messages_out;
-                out.set(out.get() + picked.len() as u64);
-                PullOutcome {
-                    code: rs::SUCCESS,
-                    next_begin,
-                    body: Some(body),
-                }
-            }
+            Some(body) => PullOutcome {
+                code: rs::SUCCESS,
+                next_begin,
+                body: Some(body),
+                messages: picked.len() as u64,
+            },
             None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
         }
     }

@@ -453,10 +453,17 @@ impl Broker {
             Err((code, remark)) => return cmd.error_response(code, remark),
         };
         let schedule = enc.schedule;
+        let started = std::time::Instant::now();
         let result = self.store.append(enc.msg).await;
         match result {
             Ok(r) => {
                 self.after_put(&h.topic, qid, schedule, 1);
+                self.metrics.record_in(
+                    &h.topic,
+                    1,
+                    cmd.body.len() as u64,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
                 let mut resp = self.send_response(&cmd, &[r]);
                 // A parked message answers with the queue asked for (as Java), its offset in the parking queue.
                 resp.set_ext("queueId", qid);
@@ -529,9 +536,17 @@ impl Broker {
             }
         }
         let count = msgs.len() as u64;
+        let body_bytes: u64 = entries.iter().map(|e| e.body.len() as u64).sum();
+        let started = std::time::Instant::now();
         match self.store.append_batch(msgs).await {
             Ok(results) => {
                 self.after_put(&h.topic, qid, Schedule::Now, count);
+                self.metrics.record_in(
+                    &h.topic,
+                    count,
+                    body_bytes,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
                 let mut resp = self.send_response(&cmd, &results);
                 resp.set_ext("queueId", qid);
                 resp

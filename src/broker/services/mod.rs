@@ -8,10 +8,12 @@
 //! | [`client_expiry`] | [`client_expiry::EXPIRY_CHECK_INTERVAL_MS`] | drops clients silent for longer than `CLIENT_EXPIRY_MS`, releases their locks, notifies groups |
 //! | [`transaction_check`] | [`transaction_check::ROUND_INTERVAL_MS`] | recovers pending half messages at start, then checks the due ones with their producers, discards those checked too often, records the floors |
 //! | [`scheduler`] | until the next due message (ms), a sweep every [`scheduler::WINDOW_MS`]/2 | re-puts parked delayed and timer messages on their real queue when due; progress checkpoint every [`scheduler::PERSIST_INTERVAL_MS`] |
+//! | [`metrics_publish`] | [`metrics_publish::PUBLISH_INTERVAL_MS`] | copies the shard's figures into the `MetricsHub` the HTTP thread reads (started by `lifecycle` once the edge exists) |
 //!
 //! Next here: replication.
 
 pub mod client_expiry;
+pub mod metrics_publish;
 pub mod offset_persist;
 pub mod scheduler;
 pub mod tps;

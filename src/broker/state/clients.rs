@@ -301,6 +301,34 @@ impl ClientRegistry {
     }
 
     /// Consumer group names, sorted.
+    /// Per consumer group: (group, connected clients, subscribed topics, message model); and per
+    /// producer group: (group, connected clients). Sorted by group.
+    #[allow(clippy::type_complexity)]
+    pub fn summary(
+        &self,
+    ) -> (
+        Vec<(String, usize, Vec<String>, Option<MessageModel>)>,
+        Vec<(String, usize)>,
+    ) {
+        let mut consumers: Vec<_> = self
+            .consumers
+            .iter()
+            .map(|(g, c)| {
+                let mut topics: Vec<String> = c.subscriptions.keys().cloned().collect();
+                topics.sort();
+                (g.clone(), c.members.len(), topics, c.message_model)
+            })
+            .collect();
+        consumers.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut producers: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(g, m)| (g.clone(), m.len()))
+            .collect();
+        producers.sort();
+        (consumers, producers)
+    }
+
     pub fn consumer_groups(&self) -> Vec<String> {
         let mut v: Vec<_> = self.consumers.keys().cloned().collect();
         v.sort();

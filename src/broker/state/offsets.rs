@@ -135,6 +135,20 @@ impl OffsetTable {
         }
     }
 
+    /// Every committed offset: (group, topic, queue, offset), for the metrics and the console.
+    pub fn entries(&self) -> Vec<(String, String, u32, i64)> {
+        let mut out = Vec::new();
+        for (k, qs) in &self.table {
+            let Some((topic, group)) = k.split_once('@') else {
+                continue;
+            };
+            for (q, off) in qs {
+                out.push((group.to_owned(), topic.to_owned(), *q, *off));
+            }
+        }
+        out
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
