@@ -44,6 +44,17 @@ pub enum Control {
         client_id: String,
         queues: Vec<(String, u32)>,
     },
+    /// NameServer role, to every shard: a broker registered (on connection `channel`).
+    RegisterBroker {
+        registration: std::sync::Arc<crate::nameserver::Registration>,
+        channel: crate::nameserver::Channel,
+    },
+    /// NameServer role, to every shard: a broker unregistered.
+    UnregisterBroker {
+        cluster: String,
+        broker_name: String,
+        broker_addr: String,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -54,6 +65,7 @@ pub enum ControlReply {
     Done,
     Topic(Result<TopicConfig, String>),
     Locked(Vec<(String, u32)>),
+    Registered(crate::nameserver::Registered),
 }
 
 impl Broker {
@@ -116,6 +128,7 @@ impl Broker {
                 ControlReply::Done
             }
             Control::ConnectionClosed(conn) => {
+                self.broker_connection_closed(conn);
                 let (changed, gone) = self.clients.borrow_mut().connection_closed(conn);
                 self.locks.borrow_mut().release_clients(&gone);
                 self.notify_groups(&changed);
@@ -137,6 +150,24 @@ impl Broker {
                 queues,
             } => {
                 self.locks.borrow_mut().unlock(&group, &client_id, &queues);
+                ControlReply::Done
+            }
+            Control::RegisterBroker {
+                registration,
+                channel,
+            } => ControlReply::Registered(self.registry.borrow_mut().register(
+                &registration,
+                Some(channel),
+                now_ms(),
+            )),
+            Control::UnregisterBroker {
+                cluster,
+                broker_name,
+                broker_addr,
+            } => {
+                self.registry
+                    .borrow_mut()
+                    .unregister(&cluster, &broker_name, &broker_addr);
                 ControlReply::Done
             }
             Control::Shutdown => {
@@ -170,6 +201,7 @@ impl Broker {
         for s in self.router.shards().filter(|s| *s != self.shard) {
             let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
         }
+        self.kick_registration();
         ControlReply::Topic(Ok(cfg))
     }
 

@@ -88,12 +88,16 @@ pub async fn run_shard(s: ShardStartup) {
         next_opaque: Cell::new(0),
         metrics: Default::default(),
         hops: super::hops::Hops::new(s.router.shard_count()),
+        registry: RefCell::new(Default::default()),
+        registration_kicks: RefCell::new(Vec::new()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
     super::services::start(&broker, &s.stop);
+    // Shard 0 registers with the NameServers; it unregisters at shutdown, before reporting drained.
+    let registration = super::services::registration::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
@@ -129,6 +133,9 @@ pub async fn run_shard(s: ShardStartup) {
         tracing::warn!(%shard, "connections still busy after 10 s; shutting down anyway");
     }
     edge.log_counters();
+    for r in registration {
+        r.await;
+    }
     let _ = s.drained.send(shard);
     inbox_task.await;
     drop(connections);

@@ -98,6 +98,10 @@ pub struct Broker {
     pub metrics: crate::metrics::ShardMetrics,
     /// Outboxes and waiters of cross-shard requests.
     pub hops: hops::Hops,
+    /// The NameServer role's registry replica (empty when the role is off or no broker registered).
+    pub registry: RefCell<crate::nameserver::Registry>,
+    /// Shard 0: wakes the registration loops (one per NameServer) when topics change.
+    pub registration_kicks: RefCell<Vec<flume::Sender<()>>>,
 }
 
 impl Broker {

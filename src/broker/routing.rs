@@ -15,8 +15,9 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
+//! | REGISTER_BROKER, UNREGISTER_BROKER | `Here(.., AllShards)` | every shard's registry replica, then answered |
+//! | known codes not served yet (query, send-back, transactions) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -64,6 +65,8 @@ pub enum Here {
     CreateTopic,
     AllTopicConfig,
     NameServer,
+    RegisterBroker,
+    UnregisterBroker,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -187,9 +190,14 @@ pub const ROUTES: &[RouteEntry] = &[
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
-    // NameServer registration of brokers: this NameServer knows only its own process.
-    entry(rq::REGISTER_BROKER, Route::NotSupported),
-    entry(rq::UNREGISTER_BROKER, Route::NotSupported),
+    entry(
+        rq::REGISTER_BROKER,
+        Route::Here(Here::RegisterBroker, Reach::AllShards),
+    ),
+    entry(
+        rq::UNREGISTER_BROKER,
+        Route::Here(Here::UnregisterBroker, Reach::AllShards),
+    ),
 ];
 
 /// The route of a request code; `None` for codes the broker does not know.
@@ -374,6 +382,8 @@ impl Broker {
             Here::CreateTopic => self.create_topic(cmd).await,
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
+            Here::RegisterBroker => self.register_broker(cmd, ctx).await,
+            Here::UnregisterBroker => self.unregister_broker(cmd).await,
         }
     }
 

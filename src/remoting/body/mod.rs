@@ -39,6 +39,11 @@ pub enum BodyError {
     BatchTooManyEntries { max: usize },
     #[error("batch record field {field} is {len} bytes, more than its length prefix can carry")]
     BatchFieldTooLong { field: &'static str, len: usize },
+    #[error("bad compressed {body} body: {reason}")]
+    Compressed {
+        body: &'static str,
+        reason: &'static str,
+    },
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(body: &'static str, bytes: &'a [u8]) -> Result<T, BodyError> {
@@ -54,6 +59,7 @@ mod admin;
 mod client;
 mod lenient;
 mod locks;
+mod register;
 mod route;
 
 pub use admin::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList};
@@ -63,6 +69,9 @@ pub use client::{
 };
 pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
+};
+pub use register::{
+    RegisterBrokerBody, REGISTER_BODY_INFLATED_MAX_BYTES, REGISTER_BODY_VERSION_MIN,
 };
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 
