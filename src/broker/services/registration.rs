@@ -11,6 +11,12 @@
 //!
 //! The body's data version is (topic table version, process start time): it changes with every
 //! topic change and every restart, which is what a Java NameServer compares.
+//!
+//! A Java NameServer refuses the first registration of an address whose table holds exactly one
+//! topic ("register broker failed": its guard against a 5.x incremental registration arriving
+//! first), which is every default Bolide broker (only `TBW102`). So a link whose table has one
+//! topic first registers with an empty table on each new connection; then the address is known
+//! and the real registration is accepted.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -85,6 +91,8 @@ struct Link {
     addr: String,
     timeout: Duration,
     conn: Option<Rc<Conn>>,
+    /// A registration succeeded on the current connection.
+    known: bool,
 }
 
 impl Link {
@@ -94,6 +102,7 @@ impl Link {
             _ => {
                 let c = Conn::connect(&self.addr, self.timeout).await?;
                 self.conn = Some(c.clone());
+                self.known = false;
                 Ok(c)
             }
         }
@@ -111,9 +120,17 @@ impl Link {
             )
         };
         let conn = self.conn().await?;
-        let answer = conn
-            .register_broker(&broker.registration_header(), &body)
-            .await;
+        let header = broker.registration_header();
+        let table = &body.topic_config_serialize_wrapper;
+        let mut answer = Ok(Default::default());
+        if table.topic_config_table.len() == 1 && !self.known {
+            let hello = RegisterBrokerBody::new(table.data_version, Default::default());
+            answer = conn.register_broker(&header, &hello).await;
+        }
+        if answer.is_ok() {
+            answer = conn.register_broker(&header, &body).await;
+        }
+        self.known = answer.is_ok();
         if answer.is_err() {
             // A timed-out or refused exchange may leave the connection in any state: start afresh.
             if let Some(c) = self.conn.take() {
@@ -159,6 +176,7 @@ async fn run_one(
         addr,
         timeout: Duration::from_millis(broker.cfg.register_timeout_ms),
         conn: None,
+        known: false,
     };
     let mut failing = false;
     let mut registered_once = false;
