@@ -215,6 +215,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if cfg.namesrv_role {
         ports.push(cfg.namesrv_port);
     }
+    if !cfg.namesrv_role && cfg.namesrv_addr.is_empty() {
+        tracing::warn!("NameServer role off and no namesrv_addr: no client can find this broker");
+    }
     if cfg.vip_channel {
         ports.push(cfg.broker_port - 2);
     }
