@@ -15,6 +15,9 @@
 #   scripts/rocketmq-ref.sh add-broker DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
 #       Starts only a broker (its own DIR) that registers with the NameServer already on NAMESRV_PORT: two
 #       brokers behind one NameServer make a cluster of two masters (producer fail-over tests).
+#   scripts/rocketmq-ref.sh namesrv DIR NAMESRV_PORT
+#       Starts only a NameServer (its own DIR): other brokers (Bolide's, for the mixed-cluster runs)
+#       register with it. Waits until it listens.
 #   scripts/rocketmq-ref.sh stop DIR
 #       Stops the processes started with DIR (SIGTERM; SIGKILL after REF_STOP_TIMEOUT s, default 15: the
 #       Java broker's graceful shutdown alone takes several seconds). Safe to call twice.
@@ -126,6 +129,24 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
     echo "namesrv=127.0.0.1:$nport"
 }
 
+start_namesrv() { # DIR NAMESRV_PORT
+    [ $# -ge 2 ] || die "usage: $0 namesrv DIR NAMESRV_PORT"
+    local dir="$1" nport="$2"
+    command -v "$JAVA" >/dev/null || die "Java ($JAVA) not found: install a JDK 11+ (apt-get install openjdk-17-jdk-headless)"
+    fetch
+    mkdir -p "$dir/home"
+    dir="$(cd "$dir" && pwd)"
+    local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-90} ))
+    printf 'listenPort=%s\nbindAddress=127.0.0.1\n' "$nport" > "$dir/namesrv.conf"
+    jvm "$dir" namesrv org.apache.rocketmq.namesrv.NamesrvStartup -c "$dir/namesrv.conf"
+    until port_open "$nport"; do
+        kill -0 "$(cat "$dir/namesrv.pid")" 2>/dev/null || { tail -30 "$dir/namesrv.log" >&2; die "namesrv exited"; }
+        [ "$(date +%s)" -lt "$deadline" ] || { tail -30 "$dir/namesrv.log" >&2; die "namesrv not listening on $nport"; }
+        sleep 0.2
+    done
+    echo "namesrv=127.0.0.1:$nport"
+}
+
 stop_one() { # PIDFILE
     local f="$1" pid
     [ -f "$f" ] || return 0
@@ -149,6 +170,7 @@ case "$cmd" in
     fetch) fetch ;;
     start) start 1 "$@" ;;
     add-broker) start 0 "$@" ;;
+    namesrv) start_namesrv "$@" ;;
     stop) stop "$@" ;;
-    *) die "usage: $0 fetch | start|add-broker DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...] | stop DIR" ;;
+    *) die "usage: $0 fetch | start|add-broker DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...] | namesrv DIR NAMESRV_PORT | stop DIR" ;;
 esac

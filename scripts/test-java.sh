@@ -9,10 +9,17 @@
 #    failure with the reason printed, never a silent pass.
 # 2. Starts two Bolide processes from the release binary ($BOLIDE_BIN, default
 #    ${CARGO_TARGET_DIR:-target}/release/bolide): one as configured by default, one with
-#    autoCreateTopicEnable=false (and messageDelayLevel="1s 2s 3s"); runs the suite with each client version in JAVA_CLIENTS.
+#    autoCreateTopicEnable=false (and messageDelayLevel="1s 2s 3s"), plus a third with the NameServer
+#    role off registered with the second one's NameServer (two masters under one NameServer, for the
+#    fail-over test; restarted for each run), and one with aclEnable (AclTest); runs the suite with
+#    each client version in JAVA_CLIENTS.
 # 3. Stops them and starts the reference the same way (NameServer + broker, and NameServer + broker with
 #    auto-create off, plus a second broker on that NameServer for the fail-over test); runs the suite with
 #    each version in JAVA_REF_CLIENTS.
+# 3b. Mixed clusters (issue #13), with the client version JAVA_MIXED_CLIENT (default 5.5.0) and the scenarios
+#    JAVA_MIXED_TEST (default SendTest,PushConsumerTest,LitePullTest,TagTest): a Bolide broker registered
+#    with the Java NameServer (run "javans+bolide"), then a Java broker registered with `bolide namesrv`
+#    (run "bolidens+reference"). Skipped with JAVA_SKIP_REF=1 or JAVA_SKIP_MIXED=1.
 # 4. Surefire XML goes to $OUT/java-<bolide|reference>-<client version>/, Maven's output to
 #    $OUT/java-<broker>-<version>.log, client logs under the work dir. Prints
 #    'java: N passed, N failed, N skipped' and writes "p f s" to $OUT/java-counts. Exit status 0 only when
@@ -21,7 +28,7 @@
 # Env: OUT (default ${CARGO_TARGET_DIR:-target}/test-output), BOLIDE_BIN,
 #      JAVA_CLIENTS (default "4.9.8 5.5.0"), JAVA_REF_CLIENTS (default "5.5.0 4.9.8"),
 #      JAVA_WORK_DIR (data dirs; a real filesystem, default ${CARGO_TARGET_DIR:-target}/java-interop),
-#      JAVA_PORT_BASE (default 24100; uses base..base+45), JAVA_RUN_TIMEOUT (s per suite run, default 600),
+#      JAVA_PORT_BASE (default 24100; uses base..base+59), JAVA_RUN_TIMEOUT (s per suite run, default 600),
 #      JAVA_TEST (a Surefire -Dtest filter, e.g. 'SendTest'), JAVA_KEEP=1 (keep work dirs),
 #      JAVA_SKIP_REF=1 (Bolide only).
 set -uo pipefail
@@ -41,7 +48,7 @@ POM="$ROOT/tests/java/pom.xml"
 MVN=(mvn -B -q -f "$POM")
 MVN_LOUD=(mvn -B -f "$POM")
 mkdir -p "$OUT" "$WORK"
-rm -rf "$OUT"/java-bolide-* "$OUT"/java-reference-* "$OUT/java-counts"
+rm -rf "$OUT"/java-bolide-* "$OUT"/java-reference-* "$OUT"/java-javans+* "$OUT"/java-bolidens+* "$OUT/java-counts"
 t_start=$(date +%s)
 
 extra_failures=0
@@ -111,19 +118,47 @@ trap 'exit 130' INT TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_bolide() { # NAME NAMESRV_PORT BROKER_PORT [--set K=V...]
+start_bolide() { # NAME NAMESRV_PORT|- BROKER_PORT [--set K=V...]   (-: NameServer role off); sets LAST_PID
     local name="$1" nport="$2" bport="$3"; shift 3
     local dir="$WORK/$name"
     rm -rf "$dir"; mkdir -p "$dir"
-    local cmd=("$BOLIDE_BIN" serve --data-dir "$dir/data" --namesrv-port "$nport" --broker-port "$bport"
-        --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards 2 --segment-size $((64 << 20)) "$@")
+    local cmd=("$BOLIDE_BIN" serve --data-dir "$dir/data" --broker-port "$bport"
+        --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards 2 --segment-size $((64 << 20)))
+    if [ "$nport" = - ]; then cmd+=(--namesrv-role off); else cmd+=(--namesrv-port "$nport"); fi
+    cmd+=("$@")
     command -v setpriv >/dev/null && cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}")
     NO_COLOR=1 "${cmd[@]}" >"$dir/bolide.log" 2>&1 </dev/null &
     local pid=$!
     BOLIDE_PIDS+=("$pid")
+    LAST_PID=$pid
     local deadline=$(( $(date +%s) + 30 ))
-    until grep -q "bolide ready" "$dir/bolide.log" && port_open "$nport" && port_open "$bport"; do
+    until grep -q "bolide ready" "$dir/bolide.log" && { [ "$nport" = - ] || port_open "$nport"; } && port_open "$bport"; do
         kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/bolide.log"; return 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$dir/bolide.log"; return 1; }
+        sleep 0.1
+    done
+    # A broker that registers with NameServers is up once it registered (routes name it).
+    case " $* " in
+        *" --namesrv-addr "*)
+            until grep -q "registered with the NameServer" "$dir/bolide.log"; do
+                kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/bolide.log"; return 1; }
+                [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$dir/bolide.log"; return 1; }
+                sleep 0.1
+            done ;;
+    esac
+}
+
+start_bolide_namesrv() { # NAME PORT; sets LAST_PID
+    local name="$1" port="$2" dir="$WORK/$1"
+    rm -rf "$dir"; mkdir -p "$dir"
+    local cmd=("$BOLIDE_BIN" namesrv --listen-ip 127.0.0.1 --port "$port")
+    command -v setpriv >/dev/null && cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}")
+    NO_COLOR=1 "${cmd[@]}" >"$dir/bolide.log" 2>&1 </dev/null &
+    LAST_PID=$!
+    BOLIDE_PIDS+=("$LAST_PID")
+    local deadline=$(( $(date +%s) + 30 ))
+    until port_open "$port"; do
+        kill -0 "$LAST_PID" 2>/dev/null || { tail -20 "$dir/bolide.log"; return 1; }
         [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$dir/bolide.log"; return 1; }
         sleep 0.1
     done
@@ -152,13 +187,26 @@ run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
 # --- Bolide ----------------------------------------------------------------------------------------------
 # The auto-create-off brokers also run with a short delay table (DelayTest: a level above the last is the last).
 NOAUTO_DELAY_LEVELS="1s 2s 3s"
-NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14)); NS3=$((BASE + 16)); BR3=$((BASE + 19))
+NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14)); BR3=$((BASE + 18))
+NSA=$((BASE + 6)); BRA=$((BASE + 9)) # the ACL broker (its VIP port is BRA - 2)
 echo "==> java: Bolide ($BOLIDE_BIN)"
 if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false --set "messageDelayLevel=$NOAUTO_DELAY_LEVELS" \
-    && start_bolide bolide-acl "$NS3" "$BR3" --set aclEnable=true --set "aclFile=$ROOT/tests/java/acl/plain_acl.yml"; then
+    && start_bolide bolide-acl "$NSA" "$BRA" --set aclEnable=true --set "aclFile=$ROOT/tests/java/acl/plain_acl.yml"; then
+    second_pid=""
     for v in $CLIENTS; do
+        # The fail-over test kills the second broker (a master registered with NS2): (re)start it for each run.
+        [ -n "$second_pid" ] && kill -9 "$second_pid" 2>/dev/null
+        second=()
+        if start_bolide bolide-second - "$BR3" --namesrv-addr "127.0.0.1:$NS2" \
+            --set brokerName=bolide-second --set autoCreateTopicEnable=false --set "messageDelayLevel=$NOAUTO_DELAY_LEVELS"; then
+            second_pid=$LAST_PID
+            second=("-Dbroker.second=127.0.0.1:$BR3" "-Dbroker.second.pid=$second_pid")
+        else
+            echo "==> java: second Bolide broker did not start (fail-over test will skip), see $WORK/bolide-second/bolide.log"
+            extra_failures=$((extra_failures + 1))
+        fi
         run_suite bolide "$v" "-Dnamesrv=127.0.0.1:$NS" "-Dbroker.addr=127.0.0.1:$BR" \
-            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2" "-Dnamesrv.acl=127.0.0.1:$NS3"
+            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2" "-Dnamesrv.acl=127.0.0.1:$NSA" "${second[@]}"
     done
 else
     echo "==> java: Bolide did not start"
@@ -195,6 +243,38 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
     else
         cat "$OUT"/java-ref-*start.log | tail -30
         echo "==> java: the reference did not start"
+        extra_failures=$((extra_failures + 1))
+    fi
+    cleanup
+fi
+
+# --- mixed clusters --------------------------------------------------------------------------------------
+if [ "${JAVA_SKIP_REF:-0}" != 1 ] && [ "${JAVA_SKIP_MIXED:-0}" != 1 ]; then
+    MV="${JAVA_MIXED_CLIENT:-5.5.0}"
+    MTEST="${JAVA_MIXED_TEST:-SendTest,PushConsumerTest,LitePullTest,TagTest}"
+    MNS=$((BASE + 50)); MBR=$((BASE + 54)); MNS2=$((BASE + 51)); MBR2=$((BASE + 57))
+    echo "==> java: mixed cluster 1: a Bolide broker registered with the Java NameServer"
+    rm -rf "$WORK/mixed-javans"
+    REF_DIRS+=("$WORK/mixed-javans")
+    if scripts/rocketmq-ref.sh namesrv "$WORK/mixed-javans" "$MNS" >"$OUT/java-mixed-javans-start.log" 2>&1 \
+        && start_bolide bolide-javans - "$MBR" --namesrv-addr "127.0.0.1:$MNS"; then
+        JAVA_TEST="$MTEST" run_suite javans+bolide "$MV" "-Dnamesrv=127.0.0.1:$MNS" "-Dbroker.addr=127.0.0.1:$MBR"
+    else
+        tail -20 "$OUT/java-mixed-javans-start.log"
+        echo "==> java: mixed cluster 1 did not start"
+        extra_failures=$((extra_failures + 1))
+    fi
+    cleanup
+    echo "==> java: mixed cluster 2: a Java broker registered with bolide namesrv"
+    rm -rf "$WORK/mixed-bolidens"
+    REF_DIRS+=("$WORK/mixed-bolidens")
+    # add-broker waits until the Java broker logged its registration with the NameServer (ours).
+    if start_bolide_namesrv bolide-namesrv "$MNS2" \
+        && scripts/rocketmq-ref.sh add-broker "$WORK/mixed-bolidens" "$MNS2" "$MBR2" >"$OUT/java-mixed-bolidens-start.log" 2>&1; then
+        JAVA_TEST="$MTEST" run_suite bolidens+reference "$MV" "-Dnamesrv=127.0.0.1:$MNS2" "-Dbroker.addr=127.0.0.1:$MBR2"
+    else
+        tail -20 "$OUT/java-mixed-bolidens-start.log"
+        echo "==> java: mixed cluster 2 did not start"
         extra_failures=$((extra_failures + 1))
     fi
     cleanup

@@ -36,10 +36,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the broker and the NameServer role in one process.
+    /// Run the broker, with the NameServer role in the same process unless `--namesrv-role off`.
     Serve(ServeArgs),
     /// Operate a running broker (mqadmin's commands; `bolide admin --help`).
     Admin(bolide::admin::AdminArgs),
+    /// Run a NameServer only (no storage): brokers register here, clients read routes here.
+    Namesrv(NamesrvArgs),
+}
+
+#[derive(clap::Args)]
+struct NamesrvArgs {
+    /// TOML config file or properties file: its edge limits and `namesrv_port` apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port to listen on (default 9876).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on.
+    #[arg(long)]
+    listen_ip: Option<Ipv4Addr>,
+    /// Set any config key (repeatable); the network-edge limits are the ones that matter here.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -74,6 +92,12 @@ struct ServeArgs {
     /// (127.0.0.1 unless set).
     #[arg(long)]
     http_port: Option<u16>,
+    /// Serve the NameServer role in this process: `on` (default) or `off` (broker only).
+    #[arg(long, value_name = "on|off")]
+    namesrv_role: Option<String>,
+    /// NameServers to register with, `host:port;host:port` (RocketMQ namesrvAddr).
+    #[arg(long)]
+    namesrv_addr: Option<String>,
     /// Set any config key, e.g. `--set autoCreateTopicEnable=false` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -91,6 +115,7 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => bolide::admin::run(args).map_err(anyhow::Error::from),
+        Command::Namesrv(args) => namesrv(args),
     };
     if let Err(e) = result {
         let _ = writeln!(std::io::stderr(), "bolide: error: {e:#}");
@@ -98,21 +123,34 @@ fn main() {
     }
 }
 
-fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+/// Defaults < the config file < `--set` pairs.
+fn layer_config(config: Option<&PathBuf>, sets: &[String]) -> anyhow::Result<BrokerConfig> {
     let mut cfg = BrokerConfig::default();
-    if let Some(path) = &args.config {
+    if let Some(path) = config {
         let unknown = cfg.apply_file(path)?;
         if !unknown.is_empty() {
             tracing::warn!(keys = ?unknown, "config keys not understood (ignored)");
         }
     }
-    for kv in &args.sets {
+    for kv in sets {
         let (k, v) = kv
             .split_once('=')
             .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
         if !cfg.set(k.trim(), v)? {
             bail!("--set {kv}: unknown config key `{}`", k.trim());
         }
+    }
+    Ok(cfg)
+}
+
+fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let mut cfg = layer_config(args.config.as_ref(), &args.sets)?;
+    if let Some(v) = &args.namesrv_role {
+        cfg.set("namesrv_role", v)
+            .with_context(|| format!("--namesrv-role {v}: expected on or off"))?;
+    }
+    if let Some(v) = &args.namesrv_addr {
+        cfg.namesrv_addr = bolide::config::parse_namesrv_addr(v);
     }
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
@@ -183,7 +221,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     raise_fd_limit();
 
-    let mut ports = vec![cfg.namesrv_port, cfg.broker_port];
+    let mut ports = vec![cfg.broker_port];
+    if cfg.namesrv_role {
+        ports.push(cfg.namesrv_port);
+    }
+    if !cfg.namesrv_role && cfg.namesrv_addr.is_empty() {
+        tracing::warn!("NameServer role off and no namesrv_addr: no client can find this broker");
+    }
     if cfg.vip_channel {
         ports.push(cfg.broker_port - 2);
     }
@@ -282,7 +326,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(http = %format!("{}:{}", cfg.http_listen_ip, cfg.http_port), "serving /metrics and the console");
     }
     tracing::info!(
-        namesrv = %format!("{}:{}", cfg.listen_ip, cfg.namesrv_port),
+        namesrv = %if cfg.namesrv_role { format!("{}:{}", cfg.listen_ip, cfg.namesrv_port) } else { "off".into() },
+        registers_with = ?cfg.namesrv_addr,
+        cluster = %cfg.cluster_name,
+        broker_name = %cfg.broker_name,
         broker = %format!("{}:{}", cfg.listen_ip, cfg.broker_port),
         advertised = %format!("{}:{}", cfg.broker_ip, cfg.broker_port),
         shards,
@@ -328,6 +375,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = h.join();
     }
     tracing::info!("bolide stopped");
+    Ok(())
+}
+
+/// `bolide namesrv`: one executor serving [`bolide::nameserver::server`] until SIGTERM/SIGINT.
+fn namesrv(args: NamesrvArgs) -> anyhow::Result<()> {
+    let mut cfg = layer_config(args.config.as_ref(), &args.sets)?;
+    if let Some(p) = args.port {
+        cfg.namesrv_port = p;
+    }
+    if let Some(ip) = args.listen_ip {
+        cfg.listen_ip = ip;
+    }
+    cfg.shards = 1;
+    cfg.validate()?;
+    raise_fd_limit();
+    let fd = bind_listeners(cfg.listen_ip, cfg.namesrv_port, 1)?
+        .pop()
+        .context("no listening socket")?;
+    let limits = bolide::net::ConnLimits::from_config(&cfg);
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("bolide-namesrv")
+        .spawn(move || bolide::nameserver::server::run(fd, limits, stop_rx))
+        .map_err(|e| anyhow::anyhow!("cannot start the NameServer executor: {e}"))?;
+    tracing::info!(
+        namesrv = %format!("{}:{}", cfg.listen_ip, cfg.namesrv_port),
+        "bolide namesrv ready"
+    );
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, "shutting down");
+    }
+    drop(stop_tx);
+    let _ = handle.join();
+    tracing::info!("bolide namesrv stopped");
     Ok(())
 }
 

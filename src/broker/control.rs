@@ -89,6 +89,17 @@ pub enum Control {
         cmd: RemotingCommand,
         timeout_ms: u64,
     },
+    /// NameServer role, to every shard: a broker registered (on connection `channel`).
+    RegisterBroker {
+        registration: std::sync::Arc<crate::nameserver::Registration>,
+        channel: crate::nameserver::Channel,
+    },
+    /// NameServer role, to every shard: a broker unregistered.
+    UnregisterBroker {
+        cluster: String,
+        broker_name: String,
+        broker_addr: String,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -144,6 +155,7 @@ pub enum ControlReply {
     Names(Vec<String>),
     ShardStats(ShardStat),
     ClientAnswer(Result<RemotingCommand, String>),
+    Registered(crate::nameserver::Registered),
 }
 
 impl Broker {
@@ -241,6 +253,7 @@ impl Broker {
                 ControlReply::Done
             }
             Control::ConnectionClosed(conn) => {
+                self.broker_connection_closed(conn);
                 let (changed, gone) = self.clients.borrow_mut().connection_closed(conn);
                 self.locks.borrow_mut().release_clients(&gone);
                 self.notify_groups(&changed);
@@ -310,6 +323,24 @@ impl Broker {
                 self.runtime.set(rt);
                 ControlReply::Done
             }
+            Control::RegisterBroker {
+                registration,
+                channel,
+            } => ControlReply::Registered(self.registry.borrow_mut().register(
+                &registration,
+                Some(channel),
+                now_ms(),
+            )),
+            Control::UnregisterBroker {
+                cluster,
+                broker_name,
+                broker_addr,
+            } => {
+                self.registry
+                    .borrow_mut()
+                    .unregister(&cluster, &broker_name, &broker_addr);
+                ControlReply::Done
+            }
             Control::Shutdown => {
                 self.persist_offsets().await;
                 if let Err(e) = self.store.flush().await {
@@ -343,6 +374,7 @@ impl Broker {
         for s in self.router.shards().filter(|s| *s != self.shard) {
             let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
         }
+        self.kick_registration();
         ControlReply::Topic(Ok(cfg))
     }
 

@@ -113,12 +113,16 @@ pub async fn run_shard(s: ShardStartup) {
         tps: Cell::new(Default::default()),
         client_calls: RefCell::new(HashMap::new()),
         scheduler: Default::default(),
+        registry: RefCell::new(Default::default()),
+        registration_kicks: RefCell::new(Vec::new()),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
     let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
     let writing_services = super::services::start(&broker, &s.stop);
+    // Shard 0 registers with the NameServers; it unregisters at shutdown, before reporting drained.
+    let registration = super::services::registration::start(&broker, &s.stop);
 
     let connections = Rc::new(glommio::sync::Gate::new());
     let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
@@ -161,6 +165,9 @@ pub async fn run_shard(s: ShardStartup) {
         tracing::warn!(%shard, "connections still busy after 10 s; shutting down anyway");
     }
     edge.log_counters();
+    for r in registration {
+        r.await;
+    }
     let _ = s.drained.send(shard);
     inbox_task.await;
     for h in writing_services {

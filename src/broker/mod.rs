@@ -122,6 +122,10 @@ pub struct Broker {
     pub client_calls: RefCell<HashMap<i32, flume::Sender<RemotingCommand>>>,
     /// The delay scheduler's handle: the put path reports parked messages to it.
     pub scheduler: services::scheduler::Scheduler,
+    /// The NameServer role's registry replica (empty when the role is off or no broker registered).
+    pub registry: RefCell<crate::nameserver::Registry>,
+    /// Shard 0: wakes the registration loops (one per NameServer) when topics change.
+    pub registration_kicks: RefCell<Vec<flume::Sender<()>>>,
 }
 
 impl Broker {

@@ -20,13 +20,14 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, 216, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
+//! | NameServer codes (101, 105, 106, 206, 216, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
+//! | REGISTER_BROKER, UNREGISTER_BROKER | `Here(.., AllShards)` | every shard's registry replica, then answered |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
-//! | known codes not served yet (query, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (query), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -96,6 +97,8 @@ pub enum Here {
     UpdateBrokerConfig,
     TopicConfig,
     ConsumerRunningInfo,
+    RegisterBroker,
+    UnregisterBroker,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -296,9 +299,14 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
     entry(rq::RESET_CONSUMER_CLIENT_OFFSET, Route::NotSupported),
-    // NameServer registration of brokers: this NameServer knows only its own process.
-    entry(rq::REGISTER_BROKER, Route::NotSupported),
-    entry(rq::UNREGISTER_BROKER, Route::NotSupported),
+    entry(
+        rq::REGISTER_BROKER,
+        Route::Here(Here::RegisterBroker, Reach::AllShards),
+    ),
+    entry(
+        rq::UNREGISTER_BROKER,
+        Route::Here(Here::UnregisterBroker, Reach::AllShards),
+    ),
 ];
 
 /// The route of a request code; `None` for codes the broker does not know.
@@ -570,6 +578,8 @@ impl Broker {
             Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
             Here::TopicConfig => self.topic_config(&cmd),
             Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
+            Here::RegisterBroker => self.register_broker(cmd, ctx).await,
+            Here::UnregisterBroker => self.unregister_broker(cmd).await,
         }
     }
 

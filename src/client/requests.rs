@@ -13,6 +13,8 @@
 //! | `heartbeat`               | HEART_BEAT              | SUCCESS                                      |
 //! | `get_route`               | GET_ROUTEINFO_BY_TOPIC  | SUCCESS -> Some(route), TOPIC_NOT_EXIST -> None |
 //! | `create_topic`            | UPDATE_AND_CREATE_TOPIC | SUCCESS                                      |
+//! | `register_broker`         | REGISTER_BROKER         | SUCCESS -> the slave's master (header)       |
+//! | `unregister_broker`       | UNREGISTER_BROKER       | SUCCESS                                      |
 //!
 //! Any other response code is [`ClientError::Refused`] with the code and remark.
 //!
@@ -26,12 +28,13 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use crate::message::{decode_record, RecordError, RecordView};
-use crate::remoting::body::{HeartbeatData, TopicRouteData};
+use crate::remoting::body::{HeartbeatData, RegisterBrokerBody, TopicRouteData};
 use crate::remoting::codes::{request, response};
 use crate::remoting::headers::{
-    parse_offset, CreateTopicHeader, GetRouteInfoHeader, PullMessageHeader, PullResultHeader,
-    QueryConsumerOffsetHeader, QueueHeader, SendResultHeader, UpdateConsumerOffsetHeader,
-    DEFAULT_TOPIC,
+    body_crc32, parse_offset, CreateTopicHeader, GetRouteInfoHeader, PullMessageHeader,
+    PullResultHeader, QueryConsumerOffsetHeader, QueueHeader, RegisterBrokerHeader,
+    RegisterBrokerResponseHeader, SendResultHeader, UnregisterBrokerHeader,
+    UpdateConsumerOffsetHeader, DEFAULT_TOPIC,
 };
 use crate::remoting::{encode_frame_ref, CommandRef, RemotingCommand};
 
@@ -452,6 +455,37 @@ impl Conn {
         header: &CreateTopicHeader,
     ) -> impl Future<Output = Result<(), ClientError>> + 'static {
         let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC);
+        header.write_to(&mut cmd);
+        self.expect_success(cmd)
+    }
+
+    /// REGISTER_BROKER (to a NameServer): the JSON body, its CRC in the header (`compressed` and
+    /// `body_crc32` of `header` are overwritten).
+    pub fn register_broker(
+        &self,
+        header: &RegisterBrokerHeader,
+        body: &RegisterBrokerBody,
+    ) -> impl Future<Output = Result<RegisterBrokerResponseHeader, ClientError>> + 'static {
+        let json = body.to_json();
+        let mut h = header.clone();
+        h.compressed = false;
+        h.body_crc32 = body_crc32(json.as_bytes());
+        let mut cmd = RemotingCommand::request(request::REGISTER_BROKER).with_body(json);
+        h.write_to(&mut cmd);
+        let (asked, resp) = self.ask(cmd);
+        async move {
+            asked
+                .success(resp.await?)
+                .map(|r| RegisterBrokerResponseHeader::parse(&r))
+        }
+    }
+
+    /// UNREGISTER_BROKER (to a NameServer).
+    pub fn unregister_broker(
+        &self,
+        header: &UnregisterBrokerHeader,
+    ) -> impl Future<Output = Result<(), ClientError>> + 'static {
+        let mut cmd = RemotingCommand::request(request::UNREGISTER_BROKER);
         header.write_to(&mut cmd);
         self.expect_success(cmd)
     }

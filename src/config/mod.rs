@@ -27,6 +27,10 @@ pub const SHARDS_MAX: usize = 256;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 15 << 20;
 /// Longest a pull may be held (clients time out at 30 s).
 pub const LONG_POLL_MAX_MS: u64 = 25_000;
+/// Registration period bounds: Java clamps `registerNameServerPeriod` to 10..60 s; we allow
+/// shorter periods (tests), never longer (a NameServer drops a broker silent for 120 s).
+pub const REGISTER_PERIOD_MIN_MS: u64 = 1_000;
+pub const REGISTER_PERIOD_MAX_MS: u64 = 60_000;
 /// Shortest timeout of the network edge (frame, outbound stall, idle): its sweeper looks every 100 ms.
 pub const EDGE_TIMEOUT_MIN_MS: u64 = 500;
 
@@ -124,6 +128,18 @@ pub struct BrokerConfig {
     /// Address the HTTP server binds to. Loopback by default: the console can resend messages and
     /// has no login of its own.
     pub http_listen_ip: Ipv4Addr,
+    /// Serve the NameServer role on `namesrv_port` in this process (routes from this broker and from
+    /// every broker that registers here). Off: a broker only, registering with `namesrv_addr`.
+    pub namesrv_role: bool,
+    /// NameServers this broker registers with (RocketMQ `namesrvAddr`, `host:port;host:port`).
+    pub namesrv_addr: Vec<String>,
+    /// 0 = master; 1.. = slave of the group `broker_name` (RocketMQ `brokerId`).
+    pub broker_id: i64,
+    /// How often the broker registers with each NameServer (RocketMQ `registerNameServerPeriod`),
+    /// and at once when its topics change.
+    pub register_period_ms: u64,
+    /// How long one registration may take (RocketMQ `registerBrokerTimeoutMills`).
+    pub register_timeout_ms: u64,
 }
 
 /// RocketMQ's default `messageDelayLevel`.
@@ -206,6 +222,11 @@ impl Default for BrokerConfig {
             timer_max_delay_sec: 30 * 24 * 3600,
             http_port: 0,
             http_listen_ip: Ipv4Addr::LOCALHOST,
+            namesrv_role: true,
+            namesrv_addr: Vec::new(),
+            broker_id: 0,
+            register_period_ms: 30_000,
+            register_timeout_ms: 24_000,
         }
     }
 }
@@ -416,12 +437,30 @@ pub const KEYS: &[Key] = &[
         name: "http_listen_ip",
         rocketmq: &["httpListenIp"],
     },
+    Key {
+        name: "namesrv_role",
+        rocketmq: &[],
+    },
+    Key {
+        name: "namesrv_addr",
+        rocketmq: &["namesrvAddr"],
+    },
+    Key {
+        name: "broker_id",
+        rocketmq: &["brokerId"],
+    },
+    Key {
+        name: "register_period_ms",
+        rocketmq: &["registerNameServerPeriod"],
+    },
+    Key {
+        name: "register_timeout_ms",
+        rocketmq: &["registerBrokerTimeoutMills"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
 const ROCKETMQ_IGNORED: &[&str] = &[
-    "namesrvAddr",
-    "brokerId",
     "deleteWhen",
     "brokerRole",
     "storePathCommitLog",
@@ -464,6 +503,16 @@ fn parse_ip(key: &str, value: &str) -> Result<Ipv4Addr, ConfigError> {
         value: value.into(),
         expected: "an IPv4 address",
     })
+}
+
+/// RocketMQ's `namesrvAddr`: addresses separated by `;` (blanks ignored).
+pub fn parse_namesrv_addr(value: &str) -> Vec<String> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses `sync`/`async` and RocketMQ's `SYNC_FLUSH`/`ASYNC_FLUSH`.
@@ -550,6 +599,11 @@ impl BrokerConfig {
             "timer_max_delay_sec" => self.timer_max_delay_sec = parse_num(key, v)?,
             "http_port" => self.http_port = parse_num(key, v)?,
             "http_listen_ip" => self.http_listen_ip = parse_ip(key, v)?,
+            "namesrv_role" => self.namesrv_role = parse_bool(key, v)?,
+            "namesrv_addr" => self.namesrv_addr = parse_namesrv_addr(v),
+            "broker_id" => self.broker_id = parse_num(key, v)?,
+            "register_period_ms" => self.register_period_ms = parse_num(key, v)?,
+            "register_timeout_ms" => self.register_timeout_ms = parse_num(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -599,7 +653,7 @@ impl BrokerConfig {
         if self.shard_count() > SHARDS_MAX {
             return bad(format!("shards must be at most {SHARDS_MAX}"));
         }
-        if self.namesrv_port == self.broker_port {
+        if self.namesrv_role && self.namesrv_port == self.broker_port {
             return bad("namesrv_port and broker_port must differ".into());
         }
         if self.http_port != 0
@@ -612,12 +666,13 @@ impl BrokerConfig {
                 self.http_port
             ));
         }
+        self.validate_cluster()?;
         if self.vip_channel {
             if self.broker_port < 3 {
                 return bad("broker_port must be at least 3 when vip_channel is on".into());
             }
             let vip = self.broker_port - 2;
-            if vip == self.namesrv_port {
+            if self.namesrv_role && vip == self.namesrv_port {
                 return bad(format!(
                     "broker_port - 2 ({vip}) is the old-client VIP port and collides with namesrv_port; pick other ports or set vip_channel = false"
                 ));
@@ -675,6 +730,34 @@ impl BrokerConfig {
             return bad(
                 "aclEnable=true needs aclFile=<path of a plain_acl.yml with the accounts>".into(),
             );
+        }
+        Ok(())
+    }
+
+    /// Cluster membership: the NameServers to register with, this broker's id, the periods.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for a in &self.namesrv_addr {
+            let port = a
+                .rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then_some(p));
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+                return bad(format!("namesrv_addr: `{a}` is not host:port"));
+            }
+        }
+        if self.broker_id != 0 {
+            return bad(format!(
+                "broker_id {}: a slave (broker_id > 0) needs replication, which Bolide does not have yet; use 0",
+                self.broker_id
+            ));
+        }
+        if !(REGISTER_PERIOD_MIN_MS..=REGISTER_PERIOD_MAX_MS).contains(&self.register_period_ms) {
+            return bad(format!(
+                "register_period_ms must be between {REGISTER_PERIOD_MIN_MS} and {REGISTER_PERIOD_MAX_MS} (a NameServer drops a broker silent for 120 s)"
+            ));
+        }
+        if !(1_000..=60_000).contains(&self.register_timeout_ms) {
+            return bad("register_timeout_ms must be between 1000 and 60000".into());
         }
         Ok(())
     }
@@ -804,10 +887,8 @@ mod tests {
         assert!(c.set("listenPort", "20911").unwrap());
         assert!(c.set("storePathRootDir", "/data/x").unwrap());
         assert!(c.set("autoCreateTopicEnable", "false").unwrap());
-        assert!(
-            c.set("namesrvAddr", "1.2.3.4:9876").unwrap(),
-            "known, ignored"
-        );
+        assert!(c.set("namesrvAddr", "1.2.3.4:9876").unwrap());
+        assert!(c.set("deleteWhen", "04").unwrap(), "known, ignored");
         assert!(!c.set("noSuchKey", "1").unwrap());
         assert_eq!(c.flush_mode, FlushMode::Sync);
         assert_eq!(c.broker_port, 20911);
@@ -858,6 +939,32 @@ mod tests {
         let mut c = BrokerConfig::default();
         c.set("timer_max_delay_sec", "0").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn cluster_keys() {
+        let mut c = BrokerConfig::default();
+        assert!(c
+            .set("namesrvAddr", " 10.0.0.1:9876; 10.0.0.2:9876 ;")
+            .unwrap());
+        assert_eq!(c.namesrv_addr, vec!["10.0.0.1:9876", "10.0.0.2:9876"]);
+        assert!(c.set("brokerId", "0").unwrap());
+        assert!(c.set("registerNameServerPeriod", "10000").unwrap());
+        assert!(c.set("namesrv_role", "off").unwrap());
+        assert!(!c.namesrv_role);
+        c.namesrv_port = c.broker_port;
+        assert!(c.validate().is_ok(), "no NameServer port without the role");
+        let refused = |f: &dyn Fn(&mut BrokerConfig)| {
+            let mut c = BrokerConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        let e = refused(&|c| c.namesrv_addr = vec!["nohost".into()]);
+        assert!(e.contains("namesrv_addr"), "{e}");
+        let e = refused(&|c| c.broker_id = 1);
+        assert!(e.contains("replication"), "{e}");
+        let e = refused(&|c| c.register_period_ms = 120_000);
+        assert!(e.contains("register_period_ms"), "{e}");
     }
 
     #[test]

@@ -168,6 +168,11 @@ impl BrokerConfig {
                     "timer_max_delay_sec" => self.timer_max_delay_sec.to_string(),
                     "http_port" => self.http_port.to_string(),
                     "http_listen_ip" => self.http_listen_ip.to_string(),
+                    "namesrv_role" => self.namesrv_role.to_string(),
+                    "namesrv_addr" => self.namesrv_addr.join(";"),
+                    "broker_id" => self.broker_id.to_string(),
+                    "register_period_ms" => self.register_period_ms.to_string(),
+                    "register_timeout_ms" => self.register_timeout_ms.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };
@@ -239,8 +244,8 @@ mod tests {
         let e = c.entries();
         assert_eq!(e.len(), KEYS.len());
         for (k, v) in &e {
-            if *k == "aclFile" {
-                assert!(v.is_empty(), "no accounts file by default");
+            if *k == "aclFile" || *k == "namesrvAddr" {
+                assert!(v.is_empty(), "{k}: none by default");
                 continue;
             }
             assert!(!v.is_empty() || *k == "listen_ip", "{k} has no value");

@@ -1,30 +1,61 @@
-//! The NameServer role, served by every shard from its own topic replica: a client's
-//! `setNamesrvAddr("127.0.0.1:9876")` reaches the same process as the broker, and routes name this
-//! broker as the master (id 0) of every topic it holds.
+//! The NameServer role: a [`Registry`] of the brokers that registered (REGISTER_BROKER 103,
+//! UNREGISTER_BROKER 104, expiry, closed connections), and the answers clients read from it: routes
+//! (105), cluster info (106), the topic list (206).
+//!
+//! Where it runs:
+//! - inside `bolide serve` (NameServer role on, the default): every shard answers from its own
+//!   registry replica (broker/processors/namesrv.rs) merged with the process's own broker, the
+//!   [`LocalBroker`], read live from the shard's topic table. A lone broker never registers with
+//!   itself: its registry stays empty and routes are built from the topic table alone, as fast as
+//!   before the registry existed ([`route`]'s first row);
+//! - alone, as `bolide namesrv` ([`server`]): one executor, one registry, no storage.
+//!
+//! Merging the local broker into what the registry says ([`route`], [`cluster_info`]):
+//!
+//! | registry | local broker (master) serves the topic | route |
+//! |---|---|---|
+//! | empty | yes / no | the local broker alone / TOPIC_NOT_EXIST |
+//! | other groups serve it | no | the registry's route |
+//! | other groups serve it | yes | the registry's route plus the local group |
+//! | lists the local group too (the broker registered with its own NameServer) | yes | the local group's queues from the live topic table, its addresses merged (local id -> local address) |
+//! | lists only the local group | no | TOPIC_NOT_EXIST: the local table is authoritative for its own group |
+//!
+//! A local slave (brokerId > 0, once replication exists) is not authoritative for its group's
+//! queues: its address is merged into the group, the queues come from the registry (the master).
 //!
 //! Route JSON follows the Java NameServer's dialect rule (remoting-protocol.md §3.1): standard JSON for
 //! clients of version ≥ 401 (V4_9_4) or asking `acceptStandardJsonOnly`, fastjson's unquoted integer
 //! keys otherwise (old Go clients parse `brokerAddrs` by hand); the rule is
 //! [`crate::remoting::headers::wants_standard_json`].
 //!
-//! Pure: this module knows the wire types and nothing of the broker. The broker calls [`handle`] with
-//! its identity ([`LocalBroker`]) and its shard's topic replica; the dependency is one-way
-//! (`broker` -> `nameserver` -> `remoting`).
+//! [`registry`], [`answer`] and the registration parsing here are pure (no I/O, no clock: callers pass
+//! the time); [`server`] is the standalone process's network edge. Dependencies point one way:
+//! `broker` -> `nameserver` -> (`remoting`, and `net` for [`server`]).
+//!
+//! Parsing helpers return `Result<T, RemotingCommand>`, the error being the response to send (as in
+//! `broker`): the rare path, so clippy's `result_large_err` is allowed.
+#![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
+pub mod registry;
+pub mod server;
 
+pub use registry::{Channel, Registered, Registration, Registry, Removed, BROKER_EXPIRY_MS};
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
 
 use crate::remoting::body::{
-    BrokerData, ClusterInfo, QueueData, TopicConfig, TopicList, TopicRouteData,
+    BrokerData, ClusterInfo, QueueData, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader, GetRouteInfoHeader,
+    body_crc32, wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader,
+    GetRouteInfoHeader, RegisterBrokerHeader, RegisterBrokerResponseHeader, UnregisterBrokerHeader,
 };
 use crate::remoting::RemotingCommand;
 
-/// The NameServer request codes, answered by [`handle`].
+/// The read codes, answered by [`answer`] (registration and unregistration change the registry:
+/// [`parse_registration`], [`parse_unregistration`]).
 pub const CODES: &[i32] = &[
     rq::GET_ROUTEINFO_BY_TOPIC,
     rq::GET_BROKER_CLUSTER_INFO,
@@ -36,29 +67,154 @@ pub const CODES: &[i32] = &[
     rq::GET_TOPICS_BY_CLUSTER,
 ];
 
-/// The one broker this NameServer knows: the process it runs in.
+/// The broker of the process the NameServer runs in, seen live.
 #[derive(Debug, Clone, Copy)]
 pub struct LocalBroker<'a> {
     pub cluster_name: &'a str,
     pub broker_name: &'a str,
-    /// The address clients reach the broker at (master, id 0).
+    /// 0 = master.
+    pub broker_id: i64,
+    /// The address clients reach the broker at.
     pub addr: SocketAddrV4,
+    /// Its topic table (this shard's replica).
+    pub topics: &'a BTreeMap<String, TopicConfig>,
 }
 
-fn broker_data(b: &LocalBroker<'_>) -> BrokerData {
-    let mut addrs = BTreeMap::new();
-    addrs.insert(0i64, b.addr.to_string());
-    BrokerData {
-        cluster: b.cluster_name.to_string(),
-        broker_name: b.broker_name.to_string(),
-        broker_addrs: addrs,
+fn queue_data(broker_name: &str, cfg: &TopicConfig) -> QueueData {
+    QueueData {
+        broker_name: broker_name.to_string(),
+        read_queue_nums: cfg.read_queue_nums,
+        write_queue_nums: cfg.write_queue_nums,
+        perm: cfg.perm,
+        topic_sys_flag: cfg.topic_sys_flag,
     }
 }
 
-/// Answers a NameServer request (one of [`CODES`]) from `topics`, the caller's topic table.
-pub fn handle(
-    b: &LocalBroker<'_>,
-    topics: &BTreeMap<String, TopicConfig>,
+/// The local broker's group: what the registry knows of it (slaves), with the local address at the
+/// local id (and at no other id).
+fn local_group(me: &LocalBroker<'_>, reg: &Registry) -> BrokerData {
+    let mut b = reg
+        .broker(me.broker_name)
+        .cloned()
+        .unwrap_or_else(|| BrokerData {
+            cluster: String::new(),
+            broker_name: me.broker_name.to_string(),
+            broker_addrs: BTreeMap::new(),
+        });
+    b.cluster = me.cluster_name.to_string();
+    let addr = me.addr.to_string();
+    b.broker_addrs
+        .retain(|id, a| *id == me.broker_id || *a != addr);
+    b.broker_addrs.insert(me.broker_id, addr);
+    b
+}
+
+/// A topic's route: the registry's, merged with the local broker (see the module comment's table).
+pub fn route(
+    local: Option<&LocalBroker<'_>>,
+    reg: &Registry,
+    topic: &str,
+) -> Option<TopicRouteData> {
+    let Some(me) = local else {
+        return reg.route(topic);
+    };
+    let mine = me.topics.get(topic).filter(|_| me.broker_id == 0);
+    if reg.is_empty() {
+        return mine.map(|cfg| TopicRouteData {
+            order_topic_conf: None,
+            queue_datas: vec![queue_data(me.broker_name, cfg)],
+            broker_datas: vec![local_group(me, reg)],
+        });
+    }
+    let mut route = reg.route(topic).unwrap_or_default();
+    if me.broker_id == 0 {
+        route
+            .queue_datas
+            .retain(|q| q.broker_name != me.broker_name);
+        if let Some(cfg) = mine {
+            route.queue_datas.push(queue_data(me.broker_name, cfg));
+        }
+    }
+    let serves = route
+        .queue_datas
+        .iter()
+        .any(|q| q.broker_name == me.broker_name);
+    route
+        .broker_datas
+        .retain(|b| b.broker_name != me.broker_name);
+    if serves {
+        route.broker_datas.push(local_group(me, reg));
+    }
+    if route.queue_datas.is_empty() || route.broker_datas.is_empty() {
+        return None;
+    }
+    route
+        .queue_datas
+        .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+    route
+        .broker_datas
+        .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+    Some(route)
+}
+
+/// GET_BROKER_CLUSTER_INFO: every registered group, and the local one.
+pub fn cluster_info(local: Option<&LocalBroker<'_>>, reg: &Registry) -> ClusterInfo {
+    let mut info = reg.cluster_info();
+    if let Some(me) = local {
+        info.broker_addr_table
+            .insert(me.broker_name.to_string(), local_group(me, reg));
+        let names = info
+            .cluster_addr_table
+            .entry(me.cluster_name.to_string())
+            .or_default();
+        if !names.iter().any(|n| n == me.broker_name) {
+            names.push(me.broker_name.to_string());
+            names.sort();
+        }
+    }
+    info
+}
+
+/// GET_ALL_TOPIC_LIST_FROM_NAMESERVER: every topic a registered group or the local broker serves.
+pub fn topic_list(local: Option<&LocalBroker<'_>>, reg: &Registry) -> Vec<String> {
+    let mut all: BTreeSet<&str> = reg.topic_names().collect();
+    if let Some(me) = local {
+        all.extend(me.topics.keys().map(String::as_str));
+    }
+    all.into_iter().map(str::to_string).collect()
+}
+
+/// GET_TOPICS_BY_CLUSTER: the topics served by a broker of `cluster` (the local one, and the
+/// registered ones whose routes name a broker of that cluster).
+pub fn topics_of_cluster(
+    local: Option<&LocalBroker<'_>>,
+    reg: &Registry,
+    cluster: &str,
+) -> Vec<String> {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    if let Some(me) = local.filter(|me| me.cluster_name == cluster) {
+        all.extend(me.topics.keys().cloned());
+    }
+    let info = reg.cluster_info();
+    if let Some(names) = info.cluster_addr_table.get(cluster) {
+        for t in reg.topic_names() {
+            let serves = reg.route(t).is_some_and(|r| {
+                r.broker_datas
+                    .iter()
+                    .any(|b| names.contains(&b.broker_name))
+            });
+            if serves {
+                all.insert(t.to_string());
+            }
+        }
+    }
+    all.into_iter().collect()
+}
+
+/// Answers a read request (one of [`CODES`]).
+pub fn answer(
+    local: Option<&LocalBroker<'_>>,
+    reg: &Registry,
     cmd: &RemotingCommand,
 ) -> RemotingCommand {
     let standard = wants_standard_json(cmd);
@@ -68,36 +224,17 @@ pub fn handle(
                 Ok(h) => h.topic,
                 Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
             };
-            let Some(cfg) = topics.get(&topic) else {
-                return cmd.error_response(
+            match route(local, reg, &topic) {
+                Some(r) => cmd.response(rs::SUCCESS).with_body(r.to_json(standard)),
+                None => cmd.error_response(
                     rs::TOPIC_NOT_EXIST,
                     format!("No topic route info in name server for the topic: {topic}"),
-                );
-            };
-            let route = TopicRouteData {
-                order_topic_conf: None,
-                queue_datas: vec![QueueData {
-                    broker_name: b.broker_name.to_string(),
-                    read_queue_nums: cfg.read_queue_nums,
-                    write_queue_nums: cfg.write_queue_nums,
-                    perm: cfg.perm,
-                    topic_sys_flag: cfg.topic_sys_flag,
-                }],
-                broker_datas: vec![broker_data(b)],
-            };
-            cmd.response(rs::SUCCESS).with_body(route.to_json(standard))
+                ),
+            }
         }
-        rq::GET_BROKER_CLUSTER_INFO => {
-            let bd = broker_data(b);
-            let info = ClusterInfo {
-                broker_addr_table: BTreeMap::from([(bd.broker_name.clone(), bd)]),
-                cluster_addr_table: BTreeMap::from([(
-                    b.cluster_name.to_string(),
-                    vec![b.broker_name.to_string()],
-                )]),
-            };
-            cmd.response(rs::SUCCESS).with_body(info.to_json(standard))
-        }
+        rq::GET_BROKER_CLUSTER_INFO => cmd
+            .response(rs::SUCCESS)
+            .with_body(cluster_info(local, reg).to_json(standard)),
         rq::GET_KV_CONFIG => cmd.error_response(
             rs::QUERY_NOT_FOUND,
             format!(
@@ -106,70 +243,74 @@ pub fn handle(
                 cmd.ext("key").unwrap_or_default()
             ),
         ),
-        rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-            let topic_list = topics.keys().cloned().collect();
-            cmd.response(rs::SUCCESS)
-                .with_body(TopicList { topic_list }.to_json())
-        }
-        // Routes are the broker's own topic table: the route goes when DELETE_TOPIC_IN_BROKER
-        // deletes the topic (mqadmin sends that first). Nothing is kept here to delete.
+        rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => cmd.response(rs::SUCCESS).with_body(
+            TopicList {
+                topic_list: topic_list(local, reg),
+            }
+            .to_json(),
+        ),
+        // A route goes when its broker deletes the topic (DELETE_TOPIC_IN_BROKER, which mqadmin sends
+        // first) and registers again: nothing is kept here to delete.
         rq::DELETE_TOPIC_IN_NAMESRV => match DeleteTopicFromNamesrvHeader::parse(cmd) {
             Ok(_) => cmd.response(rs::SUCCESS),
             Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
         },
-        rq::GET_TOPICS_BY_CLUSTER => {
-            let cluster = match ClusterHeader::parse(cmd) {
-                Ok(h) => h.cluster,
-                Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
-            };
-            let topic_list = if cluster == b.cluster_name {
-                topics.keys().cloned().collect()
-            } else {
-                Vec::new()
-            };
-            cmd.response(rs::SUCCESS)
-                .with_body(TopicList { topic_list }.to_json())
-        }
+        rq::GET_TOPICS_BY_CLUSTER => match ClusterHeader::parse(cmd) {
+            Ok(h) => cmd.response(rs::SUCCESS).with_body(
+                TopicList {
+                    topic_list: topics_of_cluster(local, reg, &h.cluster),
+                }
+                .to_json(),
+            ),
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
         // KV config is not kept: no client depends on it (only the admin `updateOrderConf`).
         _ => cmd.response(rs::SUCCESS),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn me() -> LocalBroker<'static> {
-        LocalBroker {
-            cluster_name: "C",
-            broker_name: "b",
-            addr: "127.0.0.1:10911".parse().unwrap(),
-        }
+/// Reads a REGISTER_BROKER: header, body CRC (when the broker sent one) and body in any of its forms.
+/// The error is the response to send (SYSTEM_ERROR, as the Java NameServer answers).
+pub fn parse_registration(cmd: &RemotingCommand) -> Result<Registration, RemotingCommand> {
+    let h = RegisterBrokerHeader::parse(cmd)
+        .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))?;
+    if h.body_crc32 != 0 && body_crc32(&cmd.body) != h.body_crc32 {
+        return Err(cmd.error_response(rs::SYSTEM_ERROR, "crc32 not match"));
     }
-
-    fn topics() -> BTreeMap<String, TopicConfig> {
-        BTreeMap::from([("T".to_string(), TopicConfig::new("T", 4, 6))])
-    }
-
-    /// GET_TOPICS_BY_CLUSTER: this cluster's topics, none for another; DELETE_TOPIC_IN_NAMESRV
-    /// succeeds (the route goes with the broker's topic) and wants its topic field.
-    #[test]
-    fn topics_by_cluster_and_namesrv_delete() {
-        for (cluster, want) in [("C", vec!["T".to_string()]), ("Other", vec![])] {
-            let mut c = RemotingCommand::request(rq::GET_TOPICS_BY_CLUSTER);
-            c.set_ext("cluster", cluster);
-            let r = handle(&me(), &topics(), &c);
-            assert_eq!(r.code, rs::SUCCESS);
-            assert_eq!(
-                TopicList::parse(&r.body).unwrap().topic_list,
-                want,
-                "{cluster}"
-            );
-        }
-        let mut c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
-        c.set_ext("topic", "T");
-        assert_eq!(handle(&me(), &topics(), &c).code, rs::SUCCESS);
-        let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
-        assert_eq!(handle(&me(), &topics(), &c).code, rs::SYSTEM_ERROR);
-    }
+    let body = RegisterBrokerBody::parse(&cmd.body, h.compressed, cmd.version)
+        .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))?;
+    let w = body.topic_config_serialize_wrapper;
+    Ok(Registration {
+        cluster: h.cluster_name,
+        broker_name: h.broker_name,
+        broker_addr: h.broker_addr,
+        broker_id: h.broker_id,
+        ha_server_addr: h.ha_server_addr,
+        timeout_ms: h.heartbeat_timeout_ms.filter(|ms| *ms > 0),
+        data_version: w.data_version,
+        topics: w.topic_config_table,
+    })
 }
+
+/// The REGISTER_BROKER answer: SUCCESS, a slave's master in the header, an empty order-topic KV
+/// table as body (what a Java broker reads it into).
+pub fn registered_response(cmd: &RemotingCommand, r: &Registered) -> RemotingCommand {
+    let mut resp = cmd.response(rs::SUCCESS);
+    RegisterBrokerResponseHeader {
+        ha_server_addr: r.master_ha_server_addr.clone(),
+        master_addr: r.master_addr.clone(),
+    }
+    .write_to(&mut resp);
+    resp.with_body(&b"{\"table\":{}}"[..])
+}
+
+/// Reads an UNREGISTER_BROKER header; the error is the response to send.
+pub fn parse_unregistration(
+    cmd: &RemotingCommand,
+) -> Result<UnregisterBrokerHeader, RemotingCommand> {
+    UnregisterBrokerHeader::parse(cmd)
+        .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,17 +1,113 @@
-//! The NameServer role's codes, answered on the accepting shard from its topic replica by the pure
-//! [`crate::nameserver`] module (which knows nothing of the broker).
+//! The NameServer role inside `bolide serve` (`namesrv_role`, on by default).
+//!
+//! Reads (routes, cluster info, topic list) are answered on the accepting shard from its registry
+//! replica merged with this process's own broker, by the pure [`crate::nameserver`] module.
+//! REGISTER_BROKER and UNREGISTER_BROKER are parsed once on the accepting shard and applied to every
+//! shard's replica before the answer (like heartbeats to the client registry); a closed connection
+//! drops what registered on it on every shard (`Control::ConnectionClosed`), and every shard expires
+//! silent brokers by the same rule (`services::namesrv_expiry`).
+//!
+//! With the role off, these codes are answered REQUEST_CODE_NOT_SUPPORTED, as a Java broker does.
 
-use crate::broker::Broker;
-use crate::nameserver::{self, LocalBroker};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::broker::{Broker, Control, ControlReply};
+use crate::nameserver::server::channel_of;
+use crate::nameserver::{self, LocalBroker, Registered};
+use crate::net::{ConnId, RequestCtx};
+use crate::remoting::codes::response as rs;
 use crate::remoting::RemotingCommand;
+
+fn role_off(cmd: &RemotingCommand) -> RemotingCommand {
+    cmd.error_response(
+        rs::REQUEST_CODE_NOT_SUPPORTED,
+        format!(
+            " request type {} not supported (the NameServer role is off in this process)",
+            cmd.code
+        ),
+    )
+}
 
 impl Broker {
     pub(crate) fn nameserver(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(cmd);
+        }
+        let topics = self.topics.borrow();
         let me = LocalBroker {
             cluster_name: &self.cfg.cluster_name,
             broker_name: &self.cfg.broker_name,
+            broker_id: self.cfg.broker_id,
             addr: self.store_host,
+            topics: &topics.topics,
         };
-        nameserver::handle(&me, &self.topics.borrow().topics, cmd)
+        nameserver::answer(Some(&me), &self.registry.borrow(), cmd)
+    }
+
+    pub(crate) async fn register_broker(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let registration = match nameserver::parse_registration(&cmd) {
+            Ok(r) => Arc::new(r),
+            Err(resp) => return resp,
+        };
+        let first = self
+            .registry
+            .borrow()
+            .data_version(&registration.cluster, &registration.broker_addr)
+            .is_none();
+        if first {
+            tracing::info!(cluster = %registration.cluster, broker = %registration.broker_name, id = registration.broker_id, addr = %registration.broker_addr, topics = registration.topics.len(), "broker registered");
+        }
+        let op = Control::RegisterBroker {
+            registration,
+            channel: channel_of(ctx.conn),
+        };
+        // The first reply is this shard's own.
+        let answer = match self.control_all(op).await.into_iter().next() {
+            Some(ControlReply::Registered(r)) => r,
+            _ => Registered::default(),
+        };
+        nameserver::registered_response(&cmd, &answer)
+    }
+
+    pub(crate) async fn unregister_broker(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let h = match nameserver::parse_unregistration(&cmd) {
+            Ok(h) => h,
+            Err(resp) => return resp,
+        };
+        tracing::info!(cluster = %h.cluster_name, broker = %h.broker_name, addr = %h.broker_addr, "broker unregistered");
+        self.control_all(Control::UnregisterBroker {
+            cluster: h.cluster_name,
+            broker_name: h.broker_name,
+            broker_addr: h.broker_addr,
+        })
+        .await;
+        cmd.response(rs::SUCCESS)
+    }
+
+    /// A connection closed: brokers that registered on it leave this shard's replica.
+    pub(crate) fn broker_connection_closed(&self, conn: ConnId) {
+        if self.registry.borrow().is_empty() {
+            return;
+        }
+        let gone = self.registry.borrow_mut().channel_closed(channel_of(conn));
+        if self.shard.0 == 0 {
+            for r in gone {
+                tracing::info!(cluster = %r.cluster, broker = %r.broker_name, addr = %r.broker_addr, "broker connection closed: unregistered");
+            }
+        }
     }
 }

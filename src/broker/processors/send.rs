@@ -329,23 +329,28 @@ impl Broker {
     ) -> Result<(AppendResult, Schedule), PutError> {
         let enc = self.encode_put(m, props).map_err(PutError::Refused)?;
         let schedule = enc.schedule;
+        let started = std::time::Instant::now();
         let r = self
             .store
             .append(enc.msg)
             .await
             .map_err(PutError::Storage)?;
-        self.after_put(m.topic, m.queue_id, schedule, 1);
+        self.after_put(m.topic, m.queue_id, schedule);
+        self.metrics.record_in(
+            m.topic,
+            1,
+            m.body.len() as u64,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
         Ok((r, schedule))
     }
 
-    fn after_put(&self, topic: &str, queue_id: u32, schedule: Schedule, count: u64) {
+    /// What follows an append (counting is the caller's: `metrics.record_in`).
+    fn after_put(&self, topic: &str, queue_id: u32, schedule: Schedule) {
         match schedule {
             Schedule::Now => self.wake_pulls(topic, queue_id),
             Schedule::Park { due_ms, .. } => self.scheduler.parked(due_ms),
         }
-        self.metrics
-            .messages_in
-            .set(self.metrics.messages_in.get() + count);
     }
 
     /// Validates the header against this shard's topic replica; the queue id it names.
@@ -457,7 +462,7 @@ impl Broker {
         let result = self.store.append(enc.msg).await;
         match result {
             Ok(r) => {
-                self.after_put(&h.topic, qid, schedule, 1);
+                self.after_put(&h.topic, qid, schedule);
                 self.metrics.record_in(
                     &h.topic,
                     1,
@@ -540,7 +545,7 @@ impl Broker {
         let started = std::time::Instant::now();
         match self.store.append_batch(msgs).await {
             Ok(results) => {
-                self.after_put(&h.topic, qid, Schedule::Now, count);
+                self.after_put(&h.topic, qid, Schedule::Now);
                 self.metrics.record_in(
                     &h.topic,
                     count,

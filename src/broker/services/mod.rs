@@ -9,12 +9,16 @@
 //! | [`transaction_check`] | [`transaction_check::ROUND_INTERVAL_MS`] | recovers pending half messages at start, then checks the due ones with their producers, discards those checked too often, records the floors |
 //! | [`scheduler`] | until the next due message (ms), a sweep every [`scheduler::WINDOW_MS`]/2 | re-puts parked delayed and timer messages on their real queue when due; progress checkpoint every [`scheduler::PERSIST_INTERVAL_MS`] |
 //! | [`metrics_publish`] | [`metrics_publish::PUBLISH_INTERVAL_MS`] | copies the shard's figures into the `MetricsHub` the HTTP thread reads (started by `lifecycle` once the edge exists) |
+//! | [`namesrv_expiry`] | 5 s (NameServer role on) | drops registered brokers silent for longer than their timeout (120 s) |
+//! | [`registration`] | `register_period_ms` and on topic changes (shard 0, one loop per NameServer in `namesrv_addr`) | REGISTER_BROKER; UNREGISTER_BROKER at shutdown (started by `lifecycle`, which awaits it) |
 //!
 //! Next here: replication.
 
 pub mod client_expiry;
 pub mod metrics_publish;
+pub mod namesrv_expiry;
 pub mod offset_persist;
+pub mod registration;
 pub mod scheduler;
 pub mod tps;
 pub mod transaction_check;
@@ -33,6 +37,9 @@ pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinH
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
+    if broker.cfg.namesrv_role {
+        glommio::spawn_local(namesrv_expiry::run(broker.clone(), stop.clone())).detach();
+    }
     vec![glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach()]
 }
 

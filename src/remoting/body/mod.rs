@@ -39,6 +39,11 @@ pub enum BodyError {
     BatchTooManyEntries { max: usize },
     #[error("batch record field {field} is {len} bytes, more than its length prefix can carry")]
     BatchFieldTooLong { field: &'static str, len: usize },
+    #[error("bad compressed {body} body: {reason}")]
+    Compressed {
+        body: &'static str,
+        reason: &'static str,
+    },
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(body: &'static str, bytes: &'a [u8]) -> Result<T, BodyError> {
@@ -55,6 +60,7 @@ mod client;
 mod groups;
 mod lenient;
 mod locks;
+mod register;
 mod route;
 mod stats;
 
@@ -68,6 +74,9 @@ pub use groups::{
 };
 pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
+};
+pub use register::{
+    RegisterBrokerBody, REGISTER_BODY_INFLATED_MAX_BYTES, REGISTER_BODY_VERSION_MIN,
 };
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{

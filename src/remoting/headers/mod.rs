@@ -110,7 +110,10 @@ pub use offsets::{
 pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
 pub use retry::ConsumerSendMsgBackHeader;
-pub use route::{wants_standard_json, GetRouteInfoHeader, STANDARD_JSON_VERSION};
+pub use route::{
+    body_crc32, wants_standard_json, GetRouteInfoHeader, RegisterBrokerHeader,
+    RegisterBrokerResponseHeader, UnregisterBrokerHeader, STANDARD_JSON_VERSION,
+};
 pub use send::{send_dialect, SendDialect, SendMessageHeader, SendResultHeader};
 pub use transaction::{CheckTransactionStateHeader, EndTransactionHeader};
 

@@ -79,7 +79,7 @@ class FailoverTest {
     void sendMovesToAnotherBrokerWhenOneDies() throws Exception {
         assumeFalse(Env.BROKER_SECOND.isEmpty() || Env.BROKER_SECOND_PID.isEmpty(),
             "needs two brokers registered with one NameServer (-Dbroker.second, -Dbroker.second.pid); "
-                + "Bolide has no cluster mode yet");
+                + "scripts/test-java.sh starts one for Bolide and for the reference");
         String topic = Env.unique("JFailover");
         Raw raw = Raw.shared();
         raw.createTopic(Env.BROKER_NOAUTO, topic, 2, Raw.PERM_READ | Raw.PERM_WRITE);

@@ -1,0 +1,302 @@
+//! The merge table of the module comment, row by row, and the request/response shapes.
+
+use super::*;
+use crate::remoting::body::{perm, DataVersion};
+use crate::remoting::headers::body_crc32;
+
+fn topics(list: &[(&str, i32)]) -> BTreeMap<String, TopicConfig> {
+    list.iter()
+        .map(|(t, q)| (t.to_string(), TopicConfig::new(t, *q, perm::READ_WRITE)))
+        .collect()
+}
+
+fn me<'a>(table: &'a BTreeMap<String, TopicConfig>) -> LocalBroker<'a> {
+    LocalBroker {
+        cluster_name: "C",
+        broker_name: "local",
+        broker_id: 0,
+        addr: "127.0.0.1:10911".parse().unwrap(),
+        topics: table,
+    }
+}
+
+fn registration(name: &str, id: i64, addr: &str, list: &[(&str, i32)]) -> Registration {
+    Registration {
+        cluster: "C".into(),
+        broker_name: name.into(),
+        broker_addr: addr.into(),
+        broker_id: id,
+        ha_server_addr: String::new(),
+        timeout_ms: None,
+        data_version: DataVersion::default(),
+        topics: topics(list),
+    }
+}
+
+/// (broker name, write queues) of each queue data, and (broker name, addresses) of each group.
+type Shape = (Vec<(String, i32)>, Vec<(String, Vec<(i64, String)>)>);
+
+fn shape(r: &TopicRouteData) -> Shape {
+    (
+        r.queue_datas
+            .iter()
+            .map(|q| (q.broker_name.clone(), q.write_queue_nums))
+            .collect(),
+        r.broker_datas
+            .iter()
+            .map(|b| {
+                (
+                    b.broker_name.clone(),
+                    b.broker_addrs
+                        .iter()
+                        .map(|(i, a)| (*i, a.clone()))
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn s(x: &str) -> String {
+    x.to_string()
+}
+
+#[test]
+fn row_empty_registry_is_the_local_broker_alone() {
+    let table = topics(&[("T", 4)]);
+    let reg = Registry::default();
+    let r = route(Some(&me(&table)), &reg, "T").unwrap();
+    assert_eq!(
+        shape(&r),
+        (
+            vec![(s("local"), 4)],
+            vec![(s("local"), vec![(0, s("127.0.0.1:10911"))])]
+        )
+    );
+    assert!(route(Some(&me(&table)), &reg, "Other").is_none());
+    // The general path gives the same answer as the fast path.
+    let mut other = Registry::default();
+    other.register(&registration("x", 0, "h:9", &[("Unrelated", 1)]), None, 0);
+    assert_eq!(route(Some(&me(&table)), &other, "T"), Some(r));
+}
+
+#[test]
+fn row_other_groups_only() {
+    let table = topics(&[]);
+    let mut reg = Registry::default();
+    reg.register(&registration("b", 0, "h:2", &[("T", 8)]), None, 0);
+    let r = route(Some(&me(&table)), &reg, "T").unwrap();
+    assert_eq!(
+        shape(&r),
+        (vec![(s("b"), 8)], vec![(s("b"), vec![(0, s("h:2"))])])
+    );
+    assert_eq!(
+        route(None, &reg, "T"),
+        Some(r),
+        "standalone: the registry's route"
+    );
+}
+
+#[test]
+fn row_other_groups_and_the_local_one() {
+    let table = topics(&[("T", 4)]);
+    let mut reg = Registry::default();
+    reg.register(&registration("b", 0, "h:2", &[("T", 8)]), None, 0);
+    let r = route(Some(&me(&table)), &reg, "T").unwrap();
+    assert_eq!(
+        shape(&r),
+        (
+            vec![(s("b"), 8), (s("local"), 4)],
+            vec![
+                (s("b"), vec![(0, s("h:2"))]),
+                (s("local"), vec![(0, s("127.0.0.1:10911"))])
+            ]
+        )
+    );
+}
+
+#[test]
+fn row_registry_lists_the_local_group_the_live_table_wins() {
+    let table = topics(&[("T", 4)]);
+    let mut reg = Registry::default();
+    // A stale self-registration with 2 queues, and a slave of the local group.
+    reg.register(
+        &registration("local", 0, "127.0.0.1:10911", &[("T", 2)]),
+        None,
+        0,
+    );
+    reg.register(&registration("local", 1, "h:slave", &[]), None, 0);
+    let r = route(Some(&me(&table)), &reg, "T").unwrap();
+    assert_eq!(
+        shape(&r),
+        (
+            vec![(s("local"), 4)],
+            vec![(
+                s("local"),
+                vec![(0, s("127.0.0.1:10911")), (1, s("h:slave"))]
+            )]
+        )
+    );
+}
+
+#[test]
+fn row_registry_lists_only_the_local_group_for_a_topic_it_no_longer_serves() {
+    let table = topics(&[]);
+    let mut reg = Registry::default();
+    reg.register(
+        &registration("local", 0, "127.0.0.1:10911", &[("Gone", 2)]),
+        None,
+        0,
+    );
+    assert!(route(Some(&me(&table)), &reg, "Gone").is_none());
+}
+
+#[test]
+fn a_local_slave_takes_queues_from_the_registry() {
+    let table = topics(&[("T", 4)]);
+    let mut local = me(&table);
+    local.broker_id = 1;
+    let mut reg = Registry::default();
+    assert!(
+        route(Some(&local), &reg, "T").is_none(),
+        "a slave alone routes nothing"
+    );
+    reg.register(&registration("local", 0, "h:master", &[("T", 8)]), None, 0);
+    let r = route(Some(&local), &reg, "T").unwrap();
+    assert_eq!(
+        shape(&r),
+        (
+            vec![(s("local"), 8)],
+            vec![(
+                s("local"),
+                vec![(0, s("h:master")), (1, s("127.0.0.1:10911"))]
+            )]
+        )
+    );
+}
+
+#[test]
+fn cluster_info_and_topic_list_merge_the_local_broker() {
+    let table = topics(&[("T", 4), ("Mine", 1)]);
+    let mut reg = Registry::default();
+    reg.register(
+        &registration("b", 0, "h:2", &[("T", 8), ("Theirs", 1)]),
+        None,
+        0,
+    );
+    let info = cluster_info(Some(&me(&table)), &reg);
+    assert_eq!(info.cluster_addr_table["C"], vec![s("b"), s("local")]);
+    assert_eq!(
+        info.broker_addr_table["local"].master_addr(),
+        Some("127.0.0.1:10911")
+    );
+    assert_eq!(info.broker_addr_table["b"].master_addr(), Some("h:2"));
+    assert_eq!(
+        topic_list(Some(&me(&table)), &reg),
+        vec![s("Mine"), s("T"), s("Theirs")]
+    );
+    assert_eq!(topic_list(None, &reg), vec![s("T"), s("Theirs")]);
+}
+
+fn register_cmd(body: &[u8], crc: i32) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(rq::REGISTER_BROKER).with_body(body.to_vec());
+    RegisterBrokerHeader {
+        broker_name: s("b"),
+        broker_addr: s("h:2"),
+        cluster_name: s("C"),
+        ha_server_addr: s("h:3"),
+        broker_id: 0,
+        heartbeat_timeout_ms: None,
+        compressed: false,
+        body_crc32: crc,
+    }
+    .write_to(&mut cmd);
+    cmd
+}
+
+#[test]
+fn registration_requests_are_checked_and_answered() {
+    let body = RegisterBrokerBody::new(
+        DataVersion {
+            counter: 2,
+            timestamp: 3,
+        },
+        topics(&[("T", 4)]),
+    )
+    .to_json();
+    let ok =
+        parse_registration(&register_cmd(body.as_bytes(), body_crc32(body.as_bytes()))).unwrap();
+    assert_eq!(
+        (ok.broker_name.as_str(), ok.broker_id, ok.topics.len()),
+        ("b", 0, 1)
+    );
+    assert_eq!(ok.data_version.counter, 2);
+    let unchecked = parse_registration(&register_cmd(body.as_bytes(), 0)).unwrap();
+    assert_eq!(unchecked, ok, "crc 0 is not checked");
+    let bad = parse_registration(&register_cmd(body.as_bytes(), 12345)).unwrap_err();
+    assert_eq!(
+        (bad.code, bad.remark.as_deref()),
+        (rs::SYSTEM_ERROR, Some("crc32 not match"))
+    );
+    let garbage = parse_registration(&register_cmd(b"{nope", 0)).unwrap_err();
+    assert_eq!(garbage.code, rs::SYSTEM_ERROR);
+
+    let cmd = register_cmd(body.as_bytes(), 0);
+    let resp = registered_response(
+        &cmd,
+        &Registered {
+            master_addr: Some(s("h:1")),
+            master_ha_server_addr: Some(s("h:1ha")),
+        },
+    );
+    assert_eq!(resp.code, rs::SUCCESS);
+    assert_eq!(resp.ext("masterAddr"), Some("h:1"));
+    assert_eq!(resp.ext("haServerAddr"), Some("h:1ha"));
+}
+
+#[test]
+fn answers_route_and_refuse_unknown_topics() {
+    let table = topics(&[("T", 4)]);
+    let reg = Registry::default();
+    let mut cmd = RemotingCommand::request(rq::GET_ROUTEINFO_BY_TOPIC);
+    GetRouteInfoHeader {
+        topic: s("T"),
+        accept_standard_json_only: true,
+    }
+    .write_to(&mut cmd);
+    let resp = answer(Some(&me(&table)), &reg, &cmd);
+    assert_eq!(resp.code, rs::SUCCESS);
+    let parsed = TopicRouteData::parse(&resp.body).unwrap();
+    assert_eq!(parsed.queue_datas[0].write_queue_nums, 4);
+    let resp = answer(None, &reg, &cmd);
+    assert_eq!(resp.code, rs::TOPIC_NOT_EXIST);
+}
+
+/// GET_TOPICS_BY_CLUSTER: this cluster's topics (local and registered), none for another;
+/// DELETE_TOPIC_IN_NAMESRV succeeds (the route goes with the broker's topic) and wants its topic.
+#[test]
+fn topics_by_cluster_and_namesrv_delete() {
+    let table = topics(&[("T", 4)]);
+    let local = me(&table);
+    let mut reg = Registry::default();
+    reg.register(&registration("remote", 0, "h:3", &[("R", 2)]), None, 0);
+    for (cluster, want) in [
+        ("C", vec!["R".to_string(), "T".to_string()]),
+        ("Other", vec![]),
+    ] {
+        let mut c = RemotingCommand::request(rq::GET_TOPICS_BY_CLUSTER);
+        c.set_ext("cluster", cluster);
+        let r = answer(Some(&local), &reg, &c);
+        assert_eq!(r.code, rs::SUCCESS);
+        assert_eq!(
+            TopicList::parse(&r.body).unwrap().topic_list,
+            want,
+            "{cluster}"
+        );
+    }
+    let mut c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+    c.set_ext("topic", "T");
+    assert_eq!(answer(Some(&local), &reg, &c).code, rs::SUCCESS);
+    let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
+    assert_eq!(answer(Some(&local), &reg, &c).code, rs::SYSTEM_ERROR);
+}
