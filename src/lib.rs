@@ -10,6 +10,7 @@
 //! - [`storage`]: commit log, consume queues, index, recovery, retention. Never sees a request code.
 //! - [`client`]: the remoting client (bench, tests, admin, replication follower).
 //! - [`config`]: every setting and limit in one place.
+//! - [`filter`]: SQL92 message filters (parse once, evaluate per message). Pure.
 //! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms.
 
@@ -17,6 +18,7 @@ pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod filter;
 pub mod message;
 pub mod metrics;
 pub mod nameserver;

@@ -11,12 +11,13 @@
 //! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
 //! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
+//! | QUERY_MESSAGE | `Here(.., AllShards)` | accepting shard asks every shard's index (`Owned::QueryMessageShard`), merges |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (query, send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -30,8 +31,8 @@ use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,
-    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader,
+    SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -50,6 +51,9 @@ pub enum Owned {
     SearchOffsetByTimestamp,
     GetEarliestMsgStoreTime,
     ViewMessageById,
+    /// One shard's part of a QUERY_MESSAGE (no ROUTES row: the accepting shard of
+    /// `Here::QueryMessage` sends it to every shard).
+    QueryMessageShard,
 }
 
 /// Requests run by the accepting shard.
@@ -64,6 +68,7 @@ pub enum Here {
     CreateTopic,
     AllTopicConfig,
     NameServer,
+    QueryMessage,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -181,7 +186,10 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
         Route::Here(Here::NameServer, Reach::Local),
     ),
-    entry(rq::QUERY_MESSAGE, Route::NotSupported),
+    entry(
+        rq::QUERY_MESSAGE,
+        Route::Here(Here::QueryMessage, Reach::AllShards),
+    ),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
     entry(rq::END_TRANSACTION, Route::NotSupported),
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
@@ -209,6 +217,7 @@ pub enum OwnedRequest {
     SearchOffsetByTimestamp(SearchOffsetHeader),
     GetEarliestMsgStoreTime(QueueHeader),
     ViewMessageById(ViewMessageByIdHeader),
+    QueryMessageShard(QueryMessageHeader),
 }
 
 impl OwnedRequest {
@@ -234,6 +243,9 @@ impl OwnedRequest {
             Owned::ViewMessageById => {
                 OwnedRequest::ViewMessageById(ViewMessageByIdHeader::parse(cmd)?)
             }
+            Owned::QueryMessageShard => {
+                OwnedRequest::QueryMessageShard(QueryMessageHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -249,6 +261,7 @@ impl OwnedRequest {
             OwnedRequest::SearchOffsetByTimestamp(_) => Owned::SearchOffsetByTimestamp,
             OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
+            OwnedRequest::QueryMessageShard(_) => Owned::QueryMessageShard,
         }
     }
 
@@ -256,7 +269,9 @@ impl OwnedRequest {
     /// picked by the broker) and for VIEW_MESSAGE_BY_ID (addressed by commit-log position).
     fn queue(&self) -> Option<(&str, i32)> {
         match self {
-            OwnedRequest::Send(_) | OwnedRequest::ViewMessageById(_) => None,
+            OwnedRequest::Send(_)
+            | OwnedRequest::ViewMessageById(_)
+            | OwnedRequest::QueryMessageShard(_) => None,
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::UpdateConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -370,10 +385,14 @@ impl Broker {
             Here::UnregisterClient => self.unregister_client(cmd).await,
             Here::ConsumerListByGroup => self.consumer_list(&cmd),
             Here::LockBatch | Here::UnlockBatch => self.lock_batch(cmd).await,
-            Here::CheckClientConfig => super::processors::client::check_client_config(&cmd),
+            Here::CheckClientConfig => super::processors::client::check_client_config(
+                &cmd,
+                self.cfg.enable_property_filter,
+            ),
             Here::CreateTopic => self.create_topic(cmd).await,
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
+            Here::QueryMessage => self.query_message(cmd, ctx).await,
         }
     }
 
@@ -400,6 +419,7 @@ impl Broker {
                     self.earliest_msg_store_time(h, &cmd).await
                 }
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
+                OwnedRequest::QueryMessageShard(h) => self.query_message_here(h, &cmd).await,
             };
             if oneway {
                 None
