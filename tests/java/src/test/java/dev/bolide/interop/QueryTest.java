@@ -106,6 +106,9 @@ class QueryTest {
             byDefault.get();
             byCustom.get();
         } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Error) {
+                throw (Error) e.getCause();
+            }
             throw (Exception) e.getCause();
         } finally {
             pool.shutdownNow();
@@ -156,7 +159,7 @@ class QueryTest {
                 });
                 // Trace records are batched by the clients (up to 500 ms) and indexed under the traced id.
                 String[] want = {"Pub", "SubBefore", "SubAfter"};
-                String text = Env.await("trace records (Pub, SubBefore, SubAfter) of " + id, 30_000, () -> {
+                String text = Env.await("trace records (Pub, SubBefore, SubAfter) of " + id, 60_000, () -> {
                     StringBuilder all = new StringBuilder();
                     try {
                         QueryResult q = p.queryMessage(traceTopic, id, 64, 0, System.currentTimeMillis() + 60_000);
