@@ -2,8 +2,11 @@
 """Tabulate and plot bolide-bench JSON reports.
 
 Usage: plot.py OUT_DIR   (reads OUT_DIR/*.json written by `bolide-bench --json`)
-Writes OUT_DIR/results.md (a Markdown table, one row per run) and OUT_DIR/latency.png (send and
-end-to-end latency percentiles per run, log scale). The table needs only the standard library;
+Writes OUT_DIR/results.md (a Markdown table, one row per run), OUT_DIR/latency.png (send and
+end-to-end latency percentiles per run, log scale) and, per run, OUT_DIR/<run>-timeline.png: latency
+over time (p50, p99 and max of each report interval, log scale) above the throughput of each
+interval, so that a stall shows as a spike at the moment it happened, not only as a worse p99.9.
+Finer intervals show shorter stalls: `bolide-bench --interval 0.1`. The table needs only the standard library;
 the plot needs matplotlib (perf/run.sh installs it in .venv) and is skipped without it.
 """
 import json
@@ -20,12 +23,12 @@ def load(out_dir):
             r = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if r.get("tool") != "bolide-bench":
+        if r.get("tool") not in ("bolide-bench", "bolide-bench-std"):
             continue
         r["_file"] = p.name
         runs.append(r)
     order = {n: i for i, n in enumerate(
-        ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "tail-consume",
+        ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "open-loop-half-peak-std", "tail-consume",
          "catch-up", "sync-100b"])}
     runs.sort(key=lambda r: (order.get(r.get("label"), 99), r["_file"]))
     return runs
@@ -119,6 +122,52 @@ def plot(runs, path):
     return True
 
 
+def plot_timeline(r, path, plt):
+    pts = r.get("intervals") or []
+    if not pts:
+        return False
+    ts = [p["t_s"] for p in pts]
+    fig, (lat, rate) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for key, name, style in (("send_max_us", "send max", "-"), ("send_p99_us", "send p99", "-"),
+                             ("send_p50_us", "send p50", "-"), ("e2e_p99_us", "e2e p99", "--")):
+        ys = [p.get(key, 0) for p in pts]
+        if not any(ys):
+            continue
+        lat.plot(ts, [max(y, 1) for y in ys], style, label=name, linewidth=1)
+    lat.set_yscale("log")
+    lat.set_ylabel("latency per interval (µs)")
+    lat.grid(True, which="both", alpha=0.3)
+    lat.legend(fontsize=8, loc="upper right")
+    rate.plot(ts, [p.get("send_msgs_per_sec", 0) for p in pts], label="sent/s", linewidth=1)
+    if any(p.get("recv_msgs_per_sec", 0) for p in pts):
+        rate.plot(ts, [p.get("recv_msgs_per_sec", 0) for p in pts], label="received/s", linewidth=1)
+    rate.set_ylabel("msgs/s")
+    rate.set_xlabel("time since start (s; warm-up included)")
+    rate.grid(True, alpha=0.3)
+    rate.legend(fontsize=8, loc="lower right")
+    lat.set_title(f"{r.get('label') or r['_file']}: latency over time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_timelines(runs, out):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made = []
+    for r in runs:
+        name = (r.get("label") or Path(r["_file"]).stem).replace("/", "_")
+        path = out / f"{name}-timeline.png"
+        if plot_timeline(r, path, plt):
+            made.append(path)
+    return made
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -133,6 +182,8 @@ def main():
     print(md)
     if plot(runs, out / "latency.png"):
         print(f"plot: {out / 'latency.png'}")
+    for path in plot_timelines(runs, out):
+        print(f"timeline: {path}")
     return 0
 
 

@@ -23,17 +23,18 @@ DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak tail-consume catch-up sync-100b)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std tail-consume catch-up sync-100b)
 
 mkdir -p "$OUT" "$DATA_ROOT"
 echo "== building (release)"
-cargo build --release --bin bolide --bin bolide-bench 2>&1 | tail -1
+cargo build --release --bin bolide --bin bolide-bench --bin bolide-bench-std 2>&1 | tail -1
 BOLIDE=$ROOT/target/release/bolide
 BENCH=$ROOT/target/release/bolide-bench
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then
     BOLIDE=$CARGO_TARGET_DIR/release/bolide
     BENCH=$CARGO_TARGET_DIR/release/bolide-bench
 fi
+BENCH_STD=${BENCH}-std
 
 BROKER_PID=
 DATA_DIR=
@@ -72,7 +73,8 @@ bench() {
     local name=$1; shift
     echo "== $name: bolide-bench $*"
     timeout $((DURATION + WARMUP + 600)) "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
-        --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.json" --label "$name" "$@" \
+        --duration "$DURATION" --warmup "$WARMUP" --interval "${INTERVAL:-0.5}" \
+        --json "$OUT/$name.json" --label "$name" "$@" \
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
 }
 
@@ -95,6 +97,18 @@ for run in "${RUNS[@]}"; do
         if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
         start_broker "$run" async
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
+    open-loop-half-peak-std)
+        # The same open-loop load from the plain-threads driver (no glommio, no io_uring): a stall that
+        # both drivers see at the same moment belongs to the broker, not to the load generator.
+        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
+        rate=$(python3 -c "print(int(float('$peak') / 2))")
+        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        start_broker "$run" async
+        echo "== $run: bolide-bench-std --rate $rate"
+        timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic Bench_open_std \
+            --rate "$rate" --connections 16 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+            --interval "${INTERVAL:-0.5}" --json "$OUT/$run.json" --label "$run" 2>&1 | tee "$OUT/$run.log" \
+            || echo "!! $run failed (see $OUT/$run.log)" ;;
     tail-consume)
         start_broker "$run" async
         bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE" ;;

@@ -150,12 +150,13 @@ run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
 }
 
 # --- Bolide ----------------------------------------------------------------------------------------------
-NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14))
+NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14)); NS3=$((BASE + 16)); BR3=$((BASE + 19))
 echo "==> java: Bolide ($BOLIDE_BIN)"
-if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false; then
+if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false \
+    && start_bolide bolide-acl "$NS3" "$BR3" --set aclEnable=true --set "aclFile=$ROOT/tests/java/acl/plain_acl.yml"; then
     for v in $CLIENTS; do
         run_suite bolide "$v" "-Dnamesrv=127.0.0.1:$NS" "-Dbroker.addr=127.0.0.1:$BR" \
-            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2"
+            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2" "-Dnamesrv.acl=127.0.0.1:$NS3"
     done
 else
     echo "==> java: Bolide did not start"

@@ -14,6 +14,7 @@
 //! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms.
 
+pub mod acl;
 pub mod broker;
 pub mod client;
 pub mod clock;

@@ -196,6 +196,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    let acl = match (&cfg.acl_enable, &cfg.acl_file) {
+        (true, Some(path)) => {
+            let acl = bolide::acl::Acl::load(path).map_err(|e| anyhow::anyhow!("ACL: {e}"))?;
+            acl.watch(Duration::from_secs(1));
+            Some(acl)
+        }
+        _ => None,
+    };
     let cfg = Arc::new(cfg);
     let (mesh, inboxes) = router::mesh::<ShardMsg>(shards);
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
@@ -214,6 +222,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stop: stop_rx.clone(),
             ready: ready_tx.clone(),
             drained: drained_tx.clone(),
+            acl: acl.clone(),
         })
         .collect();
     let spin =

@@ -2,9 +2,7 @@
 //! loopback (ports 23500/23511, data under the target directory), driven through every typed
 //! request. Checks what the broker stored, not only that calls returned Ok.
 
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bolide::client::{self, ClientError, Conn, PullStatus, SendRequest, SendStatus};
@@ -14,72 +12,25 @@ use bolide::remoting::codes::{request, response};
 use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
 use bytes::BytesMut;
 
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{on_glommio, BrokerProcess};
+
 const NAMESRV_PORT: u16 = 23500;
 const BROKER_PORT: u16 = 23511;
 
 /// The broker process and its data directory; both go away on drop (also when a test panics).
-struct Broker {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("client-it-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
-            .args(["serve", "--data-dir"])
-            .arg(&dir)
-            .args([
-                "--namesrv-port",
-                &NAMESRV_PORT.to_string(),
-                "--broker-port",
-                &BROKER_PORT.to_string(),
-                "--listen-ip",
-                "127.0.0.1",
-                "--segment-size",
-                &(16u64 << 20).to_string(),
-                "--shards",
-                "2",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut broker = Broker { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [NAMESRV_PORT, BROKER_PORT] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = broker.child.try_wait() {
-                    panic!("broker exited early: {status}");
-                }
-                assert!(Instant::now() < deadline, "broker did not listen on {port}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
+fn start_broker() -> BrokerProcess {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("client-it-{}", std::process::id()));
+    BrokerProcess::start(
+        &dir,
+        &dir.with_extension("log"),
+        NAMESRV_PORT,
+        BROKER_PORT,
+        &["--shards".into(), "2".into()],
+        &[],
+    )
 }
 
 fn now_ms() -> i64 {
@@ -107,7 +58,7 @@ fn pull_header(topic: &str, queue_id: i32, offset: i64) -> PullMessageHeader {
 
 #[test]
 fn every_typed_request_against_a_real_broker() {
-    let _broker = Broker::start();
+    let _broker = start_broker();
     on_glommio(|| async {
         let timeout = Duration::from_secs(10);
         let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");

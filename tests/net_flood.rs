@@ -20,15 +20,18 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bolide::client::{self, Conn, PullStatus, SendRequest, SendStatus};
+
+#[path = "common/broker_process.rs"]
+mod broker_process;
 use bolide::remoting::codes::request;
 use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
 use bolide::remoting::{encode_frame, RemotingCommand};
+use broker_process::BrokerProcess;
 use bytes::BytesMut;
 
 const NAMESRV_PORT: u16 = 28100;
@@ -80,11 +83,8 @@ fn allowance_bytes() -> usize {
         + (64 << 20)
 }
 
-struct Broker {
-    child: Child,
-    dir: PathBuf,
-    log: PathBuf,
-}
+/// The broker process; its log is removed with it (the flood makes it large).
+struct Broker(BrokerProcess);
 
 fn data_root() -> PathBuf {
     let scratch = PathBuf::from("/work/scratch-net");
@@ -98,10 +98,9 @@ fn data_root() -> PathBuf {
 impl Broker {
     fn start() -> Broker {
         let dir = data_root().join(format!("flood-it-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
         let log = dir.with_extension("log");
-        let sets = [
+        let mut extra: Vec<String> = vec!["--shards".into(), SHARDS.to_string()];
+        for s in [
             format!("connections_max={CONNECTIONS_MAX}"),
             format!("shard_frame_buffer_bytes_max={SHARD_BUDGET_BYTES}"),
             format!("peer_frame_buffer_bytes_max={}", SHARD_BUDGET_BYTES / 2),
@@ -110,39 +109,23 @@ impl Broker {
             format!("writeBufferHighWaterMark={OUTBOUND_MAX_BYTES}"),
             format!("shard_outbound_bytes_max={SHARD_OUTBOUND_BYTES}"),
             format!("cache_bytes_max={}", 16 << 20),
-        ];
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bolide"));
-        cmd.args(["serve", "--data-dir"])
-            .arg(&dir)
-            .args(["--namesrv-port", &NAMESRV_PORT.to_string()])
-            .args(["--broker-port", &BROKER_PORT.to_string()])
-            .args(["--listen-ip", "127.0.0.1", "--shards", &SHARDS.to_string()])
-            .args(["--segment-size", &(16u64 << 20).to_string()]);
-        for s in &sets {
-            cmd.args(["--set", s]);
+        ] {
+            extra.push("--set".into());
+            extra.push(s);
         }
-        let child = cmd
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut broker = Broker { child, dir, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [NAMESRV_PORT, BROKER_PORT] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = broker.child.try_wait() {
-                    panic!("broker exited early: {status}");
-                }
-                assert!(Instant::now() < deadline, "broker did not listen on {port}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        broker
+        Broker(BrokerProcess::start(
+            &dir,
+            &log,
+            NAMESRV_PORT,
+            BROKER_PORT,
+            &extra,
+            &[("RUST_LOG", "info")],
+        ))
     }
 
     fn rss_bytes(&self) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.0.child.id())).unwrap();
         let kb: usize = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -154,13 +137,13 @@ impl Broker {
     /// SIGTERM, wait, and the sum over shards of each counter of the final "network edge" lines.
     fn stop_and_count(&mut self) -> HashMap<String, u64> {
         // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.0.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
+        while self.0.child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "broker did not stop");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let log = std::fs::read_to_string(&self.log).unwrap();
+        let log = self.0.log_text();
         // The last line per shard is the one logged at shutdown.
         let mut last: HashMap<String, &str> = HashMap::new();
         for line in log.lines().filter(|l| l.contains("network edge")) {
@@ -189,10 +172,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.0.log);
     }
 }
 

@@ -125,7 +125,7 @@ fn disk_full_fails_cleanly_and_loses_nothing_acknowledged() {
     run(|| async {
         let sim = SimIo::new(3);
         let (store, _) = MessageStore::open_with(cfg(), opts(&sim)).await.unwrap();
-        // Room for the active segment and two more (dispatch files and checkpoint are small).
+        // Room for the active segment and two more (consume-queue, index and checkpoint files are small).
         sim.set_capacity(Some(3 * (64 << 10) + 8192));
         let mut acked = 0u64;
         let mut err = None;

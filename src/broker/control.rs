@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::state::clients::Heartbeat;
+use super::state::groups::SubscriptionGroupConfig;
 use super::state::topics::{perm, TopicConfig, TopicView};
 use super::Broker;
 use crate::clock::now_ms;
@@ -24,6 +25,23 @@ pub enum Control {
     },
     /// From shard 0 to every shard: replace the replica's entry.
     ApplyTopic(TopicConfig),
+    /// To shard 0, from the owner of a queue whose topic its replica lacks: waits for the topic
+    /// change in progress (replication included) and answers the topic, if it exists.
+    SyncTopic(String),
+    /// To shard 0: create or replace a subscription group, persist, replicate.
+    UpsertGroup(SubscriptionGroupConfig),
+    /// To shard 0: create the group with Java's defaults if it is missing.
+    EnsureGroup(String),
+    /// To shard 0: delete the group's config, persist, replicate.
+    DeleteGroup(String),
+    /// From shard 0 to every shard: replace the replica's entry.
+    ApplyGroup(SubscriptionGroupConfig),
+    /// From shard 0 to every shard: remove the replica's entry.
+    ApplyGroupDelete(String),
+    /// To every shard: whether the group holds unexpired queue locks there ([`ControlReply::Held`]).
+    GroupLocked(String),
+    /// To every shard: drop the group's committed offsets of the queues the shard owns.
+    DropGroupOffsets(String),
     Heartbeat {
         hb: Heartbeat,
         conn: ConnId,
@@ -48,12 +66,21 @@ pub enum Control {
     Shutdown,
 }
 
+/// A subscription-group change made by shard 0 ([`Broker::commit_group`]).
+enum GroupChange {
+    Ensure(String),
+    Upsert(SubscriptionGroupConfig),
+    Delete(String),
+}
+
 /// Answers to [`Control`] operations.
 #[derive(Debug, Clone)]
 pub enum ControlReply {
     Done,
     Topic(Result<TopicConfig, String>),
+    Group(Result<SubscriptionGroupConfig, String>),
     Locked(Vec<(String, u32)>),
+    Held(bool),
 }
 
 impl Broker {
@@ -95,6 +122,37 @@ impl Broker {
             }
             Control::ApplyTopic(cfg) => {
                 self.topics.borrow_mut().upsert(cfg);
+                ControlReply::Done
+            }
+            Control::SyncTopic(name) => {
+                debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
+                let _permit = self.meta_commit.acquire_permit(1).await;
+                ControlReply::Topic(
+                    self.topic(&name)
+                        .ok_or_else(|| format!("topic[{name}] not exist")),
+                )
+            }
+            Control::UpsertGroup(cfg) => self.commit_group(GroupChange::Upsert(cfg)).await,
+            Control::EnsureGroup(name) => {
+                if let Some(g) = self.groups.borrow().get(&name) {
+                    return ControlReply::Group(Ok(g.clone()));
+                }
+                self.commit_group(GroupChange::Ensure(name)).await
+            }
+            Control::DeleteGroup(name) => self.commit_group(GroupChange::Delete(name)).await,
+            Control::ApplyGroup(cfg) => {
+                self.groups.borrow_mut().upsert(cfg);
+                ControlReply::Done
+            }
+            Control::ApplyGroupDelete(name) => {
+                self.groups.borrow_mut().remove(&name);
+                ControlReply::Done
+            }
+            Control::GroupLocked(group) => {
+                ControlReply::Held(self.locks.borrow().group_holds_any(&group, now_ms()))
+            }
+            Control::DropGroupOffsets(group) => {
+                self.offsets.borrow_mut().remove_group(&group);
                 ControlReply::Done
             }
             Control::Heartbeat { hb, conn } => {
@@ -149,8 +207,10 @@ impl Broker {
         }
     }
 
-    /// Shard 0: persist the new table, replicate the change to every shard, then answer.
+    /// Shard 0: persist the new table, replicate the change to every shard, then answer. One change
+    /// at a time ([`Broker::meta_commit`]): an owner that misses the topic waits on it.
     async fn commit_topic(self: &Rc<Self>, cfg: TopicConfig) -> ControlReply {
+        let _permit = self.meta_commit.acquire_permit(1).await;
         let table = {
             let mut t = self.topics.borrow_mut();
             t.upsert(cfg.clone());
@@ -171,6 +231,55 @@ impl Broker {
             let _ = self.control(s, Control::ApplyTopic(cfg.clone())).await;
         }
         ControlReply::Topic(Ok(cfg))
+    }
+
+    /// Shard 0: apply a group change, persist the table, replicate to every shard, then answer.
+    async fn commit_group(self: &Rc<Self>, change: GroupChange) -> ControlReply {
+        debug_assert_eq!(self.shard, ShardId(0), "groups change on shard 0 only");
+        let _permit = self.meta_commit.acquire_permit(1).await;
+        let (table, apply, answer) = {
+            let mut t = self.groups.borrow_mut();
+            let (apply, answer) = match change {
+                GroupChange::Ensure(name) => {
+                    if let Some(g) = t.get(&name) {
+                        return ControlReply::Group(Ok(g.clone()));
+                    }
+                    let g = SubscriptionGroupConfig::new(&name);
+                    t.upsert(g.clone());
+                    (Control::ApplyGroup(g.clone()), Ok(g))
+                }
+                GroupChange::Upsert(g) => {
+                    t.upsert(g.clone());
+                    (Control::ApplyGroup(g.clone()), Ok(g))
+                }
+                GroupChange::Delete(name) => {
+                    let old = t.get(&name).cloned();
+                    if !t.remove(&name) {
+                        return ControlReply::Group(Err(format!(
+                            "the subscription group[{name}] does not exist"
+                        )));
+                    }
+                    let old = old.unwrap_or_else(|| SubscriptionGroupConfig::new(&name));
+                    (Control::ApplyGroupDelete(name), Ok(old))
+                }
+            };
+            (t.clone(), apply, answer)
+        };
+        let path = self.cfg.data_dir.join(super::state::groups::GROUPS_FILE);
+        let shown = path.display().to_string();
+        let saved = glommio::executor()
+            .spawn_blocking(move || table.save(&path))
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(path = %shown, error = %e, "cannot persist subscription groups");
+            return ControlReply::Group(Err(format!(
+                "cannot persist subscription group config: {e}"
+            )));
+        }
+        for s in self.router.shards().filter(|s| *s != self.shard) {
+            let _ = self.control(s, apply.clone()).await;
+        }
+        ControlReply::Group(answer)
     }
 
     /// Shard 0 tells every member of each group that membership changed (they rebalance at once).

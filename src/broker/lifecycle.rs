@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::state::clients::ClientRegistry;
+use super::state::groups::{GroupTable, GROUPS_FILE};
 use super::state::locks::LockTable;
 use super::state::offsets::OffsetTable;
 use super::state::topics::TopicTable;
@@ -40,6 +41,8 @@ pub struct ShardStartup {
     pub ready: flume::Sender<Result<ShardId, String>>,
     /// The shard reports here once its connections are finished after stop.
     pub drained: flume::Sender<ShardId>,
+    /// The ACL accounts when `aclEnable` is on.
+    pub acl: Option<Arc<crate::acl::Acl>>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -72,6 +75,16 @@ pub async fn run_shard(s: ShardStartup) {
             return;
         }
     };
+    let groups_path = s.cfg.data_dir.join(GROUPS_FILE);
+    let groups = match GroupTable::load(&groups_path) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = s.ready.send(Err(format!(
+                "{shard}: cannot read subscription groups: {e}"
+            )));
+            return;
+        }
+    };
     let broker = Rc::new(Broker {
         store_host: SocketAddrV4::new(s.cfg.broker_ip, s.cfg.broker_port),
         cfg: s.cfg.clone(),
@@ -79,6 +92,8 @@ pub async fn run_shard(s: ShardStartup) {
         router: s.router.clone(),
         store,
         topics: RefCell::new(s.topics),
+        groups: RefCell::new(groups),
+        meta_commit: glommio::sync::Semaphore::new(1),
         clients: RefCell::new(ClientRegistry::default()),
         offsets: RefCell::new(offsets),
         locks: RefCell::new(LockTable::default()),
@@ -88,6 +103,8 @@ pub async fn run_shard(s: ShardStartup) {
         next_opaque: Cell::new(0),
         metrics: Default::default(),
         hops: super::hops::Hops::new(s.router.shard_count()),
+        acl: s.acl.clone(),
+        acl_denied: Cell::new((0, 0)),
     });
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.

@@ -56,6 +56,7 @@ use crate::storage::MessageStore;
 
 pub use control::{Control, ControlReply};
 use state::clients::ClientRegistry;
+use state::groups::{GroupTable, SubscriptionGroupConfig};
 use state::locks::LockTable;
 use state::long_polls::LongPolls;
 use state::offsets::OffsetTable;
@@ -85,6 +86,11 @@ pub struct Broker {
     /// The address written into records and message ids (advertised ip, broker port).
     pub store_host: SocketAddrV4,
     pub topics: RefCell<TopicTable>,
+    /// Subscription-group configs (replica; shard 0 authoritative, like topics).
+    pub groups: RefCell<GroupTable>,
+    /// Shard 0: one topic or group change at a time, from persistence to the last replica; a send
+    /// whose owner has not seen its new topic yet waits on it ([`Control::SyncTopic`]).
+    pub meta_commit: glommio::sync::Semaphore,
     pub clients: RefCell<ClientRegistry>,
     pub offsets: RefCell<OffsetTable>,
     pub locks: RefCell<LockTable>,
@@ -98,6 +104,10 @@ pub struct Broker {
     pub metrics: crate::metrics::ShardMetrics,
     /// Outboxes and waiters of cross-shard requests.
     pub hops: hops::Hops,
+    /// The accounts in force when ACL is on (shared by every shard; reloaded by its own thread).
+    pub acl: Option<Arc<crate::acl::Acl>>,
+    /// ACL refusals on this shard, and when one was last logged (ms): at most one line a second.
+    pub acl_denied: std::cell::Cell<(u64, i64)>,
 }
 
 impl Broker {
@@ -184,6 +194,11 @@ impl Broker {
     /// The topic's config from this shard's replica.
     pub fn topic(&self, name: &str) -> Option<TopicConfig> {
         self.topics.borrow().get(name).cloned()
+    }
+
+    /// The group's config from this shard's replica (Java's auto-created defaults when absent).
+    pub fn group(&self, name: &str) -> SubscriptionGroupConfig {
+        self.groups.borrow().effective(name)
     }
 
     /// The request path's view of a topic (no allocation).

@@ -12,12 +12,16 @@
 //! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
 //! | QUERY_MESSAGE | `Here(.., AllShards)` | accepting shard asks every shard's index (`Owned::QueryMessageShard`), merges |
+//! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
+//! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
+//! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
+//! | INVOKE_BROKER_TO_RESET_OFFSET | `Here(.., QueueOwners)` | each queue's owner resets it (`Owned::ResetQueueOffset`, internal), then consumers are told |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, ...) | `Here(NameServer, Local)` | accepting shard, from its topic replica |
-//! | known codes not served yet (send-back, transactions, broker registration) | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | known codes not served yet (transactions, broker registration), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -31,8 +35,9 @@ use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    HeaderError, PullMessageHeader, QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader,
-    SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    ConsumerSendMsgBackHeader, HeaderError, PullMessageHeader, QueryConsumerOffsetHeader,
+    QueryMessageHeader, QueueHeader, ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader,
+    UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -54,6 +59,10 @@ pub enum Owned {
     /// One shard's part of a QUERY_MESSAGE (no ROUTES row: the accepting shard of
     /// `Here::QueryMessage` sends it to every shard).
     QueryMessageShard,
+    SendMsgBack,
+    /// One queue's step of INVOKE_BROKER_TO_RESET_OFFSET (no code of its own: sent by the
+    /// accepting shard of a 222 to each queue owner).
+    ResetQueueOffset,
 }
 
 /// Requests run by the accepting shard.
@@ -69,6 +78,10 @@ pub enum Here {
     AllTopicConfig,
     NameServer,
     QueryMessage,
+    UpdateSubscriptionGroup,
+    AllSubscriptionGroups,
+    DeleteSubscriptionGroup,
+    ResetOffset,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -190,11 +203,28 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::QUERY_MESSAGE,
         Route::Here(Here::QueryMessage, Reach::AllShards),
     ),
-    entry(rq::CONSUMER_SEND_MSG_BACK, Route::NotSupported),
+    entry(rq::CONSUMER_SEND_MSG_BACK, Route::Owner(Owned::SendMsgBack)),
+    entry(
+        rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        Route::Here(Here::UpdateSubscriptionGroup, Reach::ShardZero),
+    ),
+    entry(
+        rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        Route::Here(Here::AllSubscriptionGroups, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_SUBSCRIPTIONGROUP,
+        Route::Here(Here::DeleteSubscriptionGroup, Reach::ShardZero),
+    ),
+    entry(
+        rq::INVOKE_BROKER_TO_RESET_OFFSET,
+        Route::Here(Here::ResetOffset, Reach::QueueOwners),
+    ),
     entry(rq::END_TRANSACTION, Route::NotSupported),
     // Broker-to-client requests: a client sending them gets REQUEST_CODE_NOT_SUPPORTED.
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
+    entry(rq::RESET_CONSUMER_CLIENT_OFFSET, Route::NotSupported),
     // NameServer registration of brokers: this NameServer knows only its own process.
     entry(rq::REGISTER_BROKER, Route::NotSupported),
     entry(rq::UNREGISTER_BROKER, Route::NotSupported),
@@ -218,6 +248,8 @@ pub enum OwnedRequest {
     GetEarliestMsgStoreTime(QueueHeader),
     ViewMessageById(ViewMessageByIdHeader),
     QueryMessageShard(QueryMessageHeader),
+    SendMsgBack(ConsumerSendMsgBackHeader),
+    ResetQueueOffset(ResetOffsetHeader),
 }
 
 impl OwnedRequest {
@@ -246,6 +278,10 @@ impl OwnedRequest {
             Owned::QueryMessageShard => {
                 OwnedRequest::QueryMessageShard(QueryMessageHeader::parse(cmd)?)
             }
+            Owned::SendMsgBack => OwnedRequest::SendMsgBack(ConsumerSendMsgBackHeader::parse(cmd)?),
+            Owned::ResetQueueOffset => {
+                OwnedRequest::ResetQueueOffset(ResetOffsetHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -262,6 +298,8 @@ impl OwnedRequest {
             OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
             OwnedRequest::QueryMessageShard(_) => Owned::QueryMessageShard,
+            OwnedRequest::SendMsgBack(_) => Owned::SendMsgBack,
+            OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
         }
     }
 
@@ -271,7 +309,9 @@ impl OwnedRequest {
         match self {
             OwnedRequest::Send(_)
             | OwnedRequest::ViewMessageById(_)
-            | OwnedRequest::QueryMessageShard(_) => None,
+            | OwnedRequest::QueryMessageShard(_)
+            | OwnedRequest::SendMsgBack(_) => None,
+            OwnedRequest::ResetQueueOffset(h) => Some((&h.topic, h.queue_id.unwrap_or(-1))),
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::UpdateConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -336,6 +376,9 @@ impl Broker {
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
+        if let Err(denial) = self.acl_check(&cmd, &ctx) {
+            return Some(cmd.error_response(rs::NO_PERMISSION, denial.to_string()));
+        }
         match route_of(cmd.code) {
             None | Some(Route::NotSupported) => Some(not_supported(&cmd)),
             Some(Route::Here(here, _reach)) => Some(self.serve_here(here, cmd, ctx).await),
@@ -356,13 +399,46 @@ impl Broker {
         }
     }
 
+    /// ACL (when on): requests to the broker ports must be signed by an account with the permissions
+    /// they need (`acl::decide`); the NameServer port stays open, as RocketMQ's NameServer is.
+    /// Refusals are counted and logged at most once a second per shard (never with secrets).
+    fn acl_check(&self, cmd: &RemotingCommand, ctx: &RequestCtx) -> Result<(), crate::acl::Denial> {
+        let Some(acl) = &self.acl else { return Ok(()) };
+        if ctx.local_port == self.cfg.namesrv_port {
+            return Ok(());
+        }
+        let verdict = crate::acl::decide(
+            &acl.snapshot(),
+            cmd.code,
+            &cmd.ext_fields,
+            &cmd.body,
+            ctx.peer.ip(),
+        );
+        if let Err(denial) = &verdict {
+            let (n, last) = self.acl_denied.get();
+            let now = crate::clock::now_ms();
+            if now - last >= 1000 {
+                tracing::warn!(shard = %self.shard, peer = %ctx.peer, code = cmd.code, denied_total = n + 1, "{denial}");
+                self.acl_denied.set((n + 1, now));
+            } else {
+                self.acl_denied.set((n + 1, last));
+            }
+        }
+        verdict
+    }
+
     /// The shard that owns what an owner-routed request names (sends pick their queue first, in
     /// [`Broker::route_send`]); the error is the remark of a SYSTEM_ERROR.
     fn owner_of(&self, req: &OwnedRequest) -> Result<ShardId, String> {
-        if let OwnedRequest::ViewMessageById(h) = req {
-            let shard = PhysicalOffset(h.offset as u64).shard();
+        let by_log_offset = match req {
+            OwnedRequest::ViewMessageById(h) => Some(h.offset),
+            OwnedRequest::SendMsgBack(h) => Some(h.offset),
+            _ => None,
+        };
+        if let Some(offset) = by_log_offset {
+            let shard = PhysicalOffset(offset as u64).shard();
             if usize::from(shard) >= self.router.shard_count() {
-                return Err(format!("can not find message by the offset, {}", h.offset));
+                return Err(format!("can not find message by the offset, {offset}"));
             }
             return Ok(ShardId(shard));
         }
@@ -393,6 +469,10 @@ impl Broker {
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
             Here::QueryMessage => self.query_message(cmd, ctx).await,
+            Here::UpdateSubscriptionGroup => self.update_subscription_group(cmd).await,
+            Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
+            Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
+            Here::ResetOffset => self.reset_offset(cmd, ctx).await,
         }
     }
 
@@ -420,6 +500,8 @@ impl Broker {
                 }
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
                 OwnedRequest::QueryMessageShard(h) => self.query_message_here(h, &cmd).await,
+                OwnedRequest::SendMsgBack(h) => self.consumer_send_msg_back(h, &cmd, ctx).await,
+                OwnedRequest::ResetQueueOffset(h) => self.reset_queue_offset(h, &cmd).await,
             };
             if oneway {
                 None
@@ -481,6 +563,8 @@ mod tests {
             ("commitOffset", "3"),
             ("timestamp", "7"),
             ("offset", "9"),
+            ("group", "g"),
+            ("delayLevel", "0"),
         ] {
             c.set_ext(k, v);
         }
@@ -497,7 +581,9 @@ mod tests {
                 .unwrap_or_else(|err| panic!("code {}: {err}", e.code));
             assert_eq!(req.kind(), kind, "code {}", e.code);
             match kind {
-                Owned::Send | Owned::ViewMessageById => assert_eq!(req.queue(), None),
+                Owned::Send | Owned::ViewMessageById | Owned::SendMsgBack => {
+                    assert_eq!(req.queue(), None)
+                }
                 _ => assert_eq!(req.queue(), Some(("T", 1)), "code {}", e.code),
             }
         }

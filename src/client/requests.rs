@@ -102,6 +102,18 @@ impl SendRequest<'_> {
     }
 }
 
+impl SendRequest<'_> {
+    /// The same request as an owned command (the slower path, for signing it).
+    pub fn to_command(&self) -> RemotingCommand {
+        let mut buf = BytesMut::new();
+        self.encode(0, 0, &mut buf);
+        crate::remoting::decode_frame(&mut buf, usize::MAX)
+            .ok()
+            .flatten()
+            .expect("a frame we encoded decodes")
+    }
+}
+
 /// How a broker stored a message it accepted (RocketMQ's `SendStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendStatus {
@@ -272,7 +284,10 @@ impl Conn {
             addr: self.addr_rc(),
             request: req.code(),
         };
-        let resp = self.call_with(|opaque, out| req.encode(opaque, 0, out));
+        let resp = match self.credentials() {
+            None => self.call_with(|opaque, out| req.encode(opaque, 0, out)),
+            Some(_) => self.call(req.to_command()),
+        };
         async move {
             let resp = resp.await?;
             let status = send_status(resp.code).ok_or_else(|| asked.refused(&resp))?;
@@ -283,7 +298,19 @@ impl Conn {
 
     /// The same request as [`Conn::send`], oneway: Ok means written to the output buffer.
     pub fn send_oneway(&self, req: &SendRequest<'_>) -> Result<(), ClientError> {
-        self.send_oneway_with(|opaque, flag, out| req.encode(opaque, flag, out))
+        match self.credentials() {
+            None => self.send_oneway_with(|opaque, flag, out| req.encode(opaque, flag, out)),
+            Some(c) => {
+                // The opaque and flag are not signed: sign once, then stamp them.
+                let mut cmd = req.to_command();
+                crate::acl::sign::sign_command(&mut cmd, &c);
+                self.send_oneway_with(|opaque, flag, out| {
+                    cmd.opaque = opaque;
+                    cmd.flag = flag;
+                    crate::remoting::encode_frame(&cmd, out);
+                })
+            }
+        }
     }
 
     /// PULL_MESSAGE. With SUSPEND in `header.sys_flag` the broker holds the request up to

@@ -108,6 +108,12 @@ pub struct BrokerConfig {
     pub trace_topic_enable: bool,
     /// Its name (RocketMQ `msgTraceTopicName`).
     pub msg_trace_topic_name: String,
+    /// RocketMQ ACL 1.0 (`aclEnable`): every request to the broker port must be signed by an
+    /// account of `acl_file` with the permissions it needs; the NameServer port stays open, as
+    /// RocketMQ's NameServer does.
+    pub acl_enable: bool,
+    /// The accounts (`aclFile`): RocketMQ's `plain_acl.yml` format, reloaded when it changes.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -152,6 +158,8 @@ impl Default for BrokerConfig {
             unique_key_query_max_num: 32,
             trace_topic_enable: true,
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
+            acl_enable: false,
+            acl_file: None,
         }
     }
 }
@@ -342,6 +350,14 @@ pub const KEYS: &[Key] = &[
         name: "msg_trace_topic_name",
         rocketmq: &["msgTraceTopicName"],
     },
+    Key {
+        name: "acl_enable",
+        rocketmq: &["aclEnable"],
+    },
+    Key {
+        name: "acl_file",
+        rocketmq: &["aclFile"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -355,7 +371,6 @@ const ROCKETMQ_IGNORED: &[&str] = &[
     "autoCreateSubscriptionGroup",
     "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums",
-    "aclEnable",
 ];
 
 fn canonical_key(key: &str) -> Option<&'static str> {
@@ -462,6 +477,8 @@ impl BrokerConfig {
             "unique_key_query_max_num" => self.unique_key_query_max_num = parse_num(key, v)?,
             "trace_topic_enable" => self.trace_topic_enable = parse_bool(key, v)?,
             "msg_trace_topic_name" => self.msg_trace_topic_name = v.into(),
+            "acl_enable" => self.acl_enable = parse_bool(key, v)?,
+            "acl_file" => self.acl_file = Some(PathBuf::from(v)),
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -566,6 +583,11 @@ impl BrokerConfig {
         self.validate_edge()?;
         if self.broker_name.is_empty() || self.cluster_name.is_empty() {
             return bad("broker_name and cluster_name must not be empty".into());
+        }
+        if self.acl_enable && self.acl_file.is_none() {
+            return bad(
+                "aclEnable=true needs aclFile=<path of a plain_acl.yml with the accounts>".into(),
+            );
         }
         Ok(())
     }

@@ -34,6 +34,12 @@ pub mod request {
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
+    pub const UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: i32 = 200;
+    pub const GET_ALL_SUBSCRIPTIONGROUP_CONFIG: i32 = 201;
+    pub const DELETE_SUBSCRIPTIONGROUP: i32 = 207;
+    /// Broker to client (oneway): rewind or forward a group's queues (§20).
+    pub const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
+    pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
 
     /// Every request code above, so a dispatcher can check it has an answer for each.
     pub const ALL: &[i32] = &[
@@ -70,6 +76,11 @@ pub mod request {
         SEND_MESSAGE_V2,
         SEND_BATCH_MESSAGE,
         LITE_PULL_MESSAGE,
+        UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        DELETE_SUBSCRIPTIONGROUP,
+        RESET_CONSUMER_CLIENT_OFFSET,
+        INVOKE_BROKER_TO_RESET_OFFSET,
     ];
 }
 
@@ -96,4 +107,5 @@ pub mod response {
     pub const SUBSCRIPTION_GROUP_NOT_EXIST: i32 = 26;
     /// RocketMQ 5: a request field out of range (illegal topic name, queue id beyond the topic's).
     pub const INVALID_PARAMETER: i32 = 29;
+    pub const CONSUMER_NOT_ONLINE: i32 = 206;
 }

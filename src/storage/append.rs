@@ -1,5 +1,5 @@
 //! The append path: validate, wait for room (back-pressure, the ASYNC_FLUSH gate, a ready segment),
-//! place every message of a call at once (commit log, consume queue, index, dispatch buffer: no await
+//! place every message of a call at once (commit log, consume queue tail, index tail: no await
 //! in between, so a batch is atomic for readers), then wait as the flush mode says.
 //!
 //! Hot path: one clock read and one borrow of each structure per call, one (asserted) tail update per
@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use futures_lite::future;
 
-use super::dispatch::{DispatchEntry, DispatchRecordRef};
 use super::state::StoreState;
 use super::{flusher, index};
 use super::{AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, StorageError};
@@ -85,15 +84,8 @@ impl StoreState {
                 self.prealloc_notify.notify();
                 return Placement::NeedSegment;
             };
-            let old = log.active_base;
             log.roll(next);
             sealed = true;
-            self.dispatch.borrow_mut().push(
-                old,
-                &DispatchEntry::Seal {
-                    end: log.active_base,
-                },
-            );
             self.prealloc_notify.notify();
             assert!(total <= log.room(), "batch larger than a segment");
         }
@@ -105,9 +97,7 @@ impl StoreState {
         }
         let mut queues = self.queues.borrow_mut();
         let mut index = self.index.borrow_mut();
-        let mut dispatch = self.dispatch.borrow_mut();
         let mut end = log.offsets.tail();
-        let mut key_hashes: Vec<u64> = Vec::new();
         for m in msgs.iter_mut() {
             let q = queues.get_mut_or_create(&m.topic, m.queue_id);
             let qoff = q.max_offset();
@@ -116,29 +106,9 @@ impl StoreState {
             crate::message::patch_record(&mut m.record, qoff.get(), phys.get(), ts);
             sealed |= log.copy_in(&m.record);
             q.push(qoff, phys, size, m.tags_code);
-            key_hashes.clear();
-            key_hashes.extend(
-                m.keys
-                    .iter()
-                    .filter(|k| !k.is_empty())
-                    .map(|k| index::key_hash(&m.topic, k)),
-            );
-            for h in &key_hashes {
-                index.insert(*h, phys, ts);
+            for k in m.keys.iter().filter(|k| !k.is_empty()) {
+                index.insert(index::key_hash(&m.topic, k), phys, ts);
             }
-            dispatch.push_record(
-                seg_base,
-                &DispatchRecordRef {
-                    topic: &m.topic,
-                    queue_id: m.queue_id,
-                    queue_offset: qoff,
-                    physical_offset: phys,
-                    size_bytes: size,
-                    tags_code: m.tags_code,
-                    store_timestamp_ms: ts,
-                    key_hashes: &key_hashes,
-                },
-            );
             end = phys + u64::from(size);
             out.push(AppendResult {
                 physical_offset: phys,

@@ -1,12 +1,17 @@
-//! The checkpoint: the commit-log offset up to which the dispatch files (consume queues, index) are
-//! complete and durable, whether the store was closed cleanly, and every queue's next offset (so a
-//! queue whose messages all expired keeps its offsets across a restart).
+//! The checkpoint: the commit-log offset C up to which the derived files (consume queues, key index)
+//! are complete and durable, whether the store was closed cleanly, every queue's `(min, next)` at C
+//! (the consume-queue files hold entries `[min, next)`; a queue whose messages all expired keeps its
+//! offsets across a restart), each segment's newest store time (retention by age without reading the
+//! segment), and the key index's open file with its entry count at C.
 //!
 //! Written atomically: temp file, fdatasync, rename, fsync of the directory. A missing or corrupt
-//! checkpoint means "nothing derived is trusted": recovery rescans the log from its first segment.
+//! checkpoint (or one of an older version) means "nothing derived is trusted": recovery deletes the
+//! derived files and rescans the log from its first segment.
 //!
 //! Format: `magic u32 ‖ version u32 ‖ durable_offset u64 ‖ clean u8 ‖ queue_count u32 ‖
-//! (topic_len u8 ‖ topic ‖ queue_id u32 ‖ next_offset u64)… ‖ crc32 u32`.
+//! (topic_len u8 ‖ topic ‖ queue_id u32 ‖ min u64 ‖ next u64)… ‖ segment_count u32 ‖
+//! (base u64 ‖ newest_store_ts i64)… ‖ index_open_base u64 ‖ index_open_count u64 ‖ crc32 u32`.
+//! Its size grows with the number of queues and segments, never with the number of messages.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,7 +24,10 @@ use super::StorageError;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 const MAGIC: u32 = 0x424C_4350; // "BLCP"
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// One queue of the checkpoint's table: (topic, queue id, min queue offset, next queue offset).
+pub type QueueRow = (String, u32, QueueOffset, QueueOffset);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -27,8 +35,12 @@ pub struct Checkpoint {
     pub durable_offset: PhysicalOffset,
     /// Written by `close()`: the log ends exactly at `durable_offset`.
     pub clean: bool,
-    /// (topic, queue id, next queue offset).
-    pub queues: Vec<(String, u32, QueueOffset)>,
+    /// (topic, queue id, min queue offset, next queue offset).
+    pub queues: Vec<QueueRow>,
+    /// (segment base, newest store time in it) for the segments below C.
+    pub segments: Vec<(PhysicalOffset, i64)>,
+    /// The key index's open file (its first entry's physical offset) and its entries below C.
+    pub index_open: (PhysicalOffset, u64),
 }
 
 impl Checkpoint {
@@ -39,13 +51,21 @@ impl Checkpoint {
         out.put_u64(self.durable_offset.get());
         out.put_u8(u8::from(self.clean));
         out.put_u32(self.queues.len() as u32);
-        for (t, q, next) in &self.queues {
+        for (t, q, min, next) in &self.queues {
             let t = &t.as_bytes()[..t.len().min(255)];
             out.put_u8(t.len() as u8);
             out.put_slice(t);
             out.put_u32(*q);
+            out.put_u64(min.get());
             out.put_u64(next.get());
         }
+        out.put_u32(self.segments.len() as u32);
+        for (b, ts) in &self.segments {
+            out.put_u64(b.get());
+            out.put_i64(*ts);
+        }
+        out.put_u64(self.index_open.0.get());
+        out.put_u64(self.index_open.1);
         let crc = crc32fast::hash(&out);
         out.put_u32(crc);
         out
@@ -70,17 +90,35 @@ impl Checkpoint {
         for _ in 0..n {
             let tl = *b.first()? as usize;
             b.advance(1);
-            if b.len() < tl + 12 {
+            if b.len() < tl + 20 {
                 return None;
             }
             let t = std::str::from_utf8(&b[..tl]).ok()?.to_owned();
             b.advance(tl);
-            queues.push((t, b.get_u32(), QueueOffset(b.get_u64())));
+            queues.push((
+                t,
+                b.get_u32(),
+                QueueOffset(b.get_u64()),
+                QueueOffset(b.get_u64()),
+            ));
         }
+        if b.len() < 4 {
+            return None;
+        }
+        let n = b.get_u32() as usize;
+        if b.len() != n * 16 + 16 {
+            return None;
+        }
+        let segments = (0..n)
+            .map(|_| (PhysicalOffset(b.get_u64()), b.get_i64()))
+            .collect();
+        let index_open = (PhysicalOffset(b.get_u64()), b.get_u64());
         b.is_empty().then_some(Checkpoint {
             durable_offset,
             clean,
             queues,
+            segments,
+            index_open,
         })
     }
 }
@@ -140,9 +178,11 @@ mod tests {
             durable_offset: PhysicalOffset(123_456),
             clean: true,
             queues: vec![
-                ("T".into(), 0, QueueOffset(5)),
-                ("%RETRY%g".into(), 1, QueueOffset(0)),
+                ("T".into(), 0, QueueOffset(2), QueueOffset(5)),
+                ("%RETRY%g".into(), 1, QueueOffset(0), QueueOffset(0)),
             ],
+            segments: vec![(PhysicalOffset(0), 17), (PhysicalOffset(1 << 30), 18)],
+            index_open: (PhysicalOffset(77), 3),
         };
         let b = cp.encode();
         assert_eq!(Checkpoint::decode(&b), Some(cp));

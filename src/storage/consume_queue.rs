@@ -1,131 +1,184 @@
 //! Consume queues: per (topic, queue), the dense sequence of 20-byte entries (physical offset i64,
-//! size i32, tags code i64) that maps a queue offset to a record in the commit log.
+//! size i32, tags code i64, big-endian: Java's ConsumeQueue unit) that maps a queue offset to a record
+//! in the commit log. They live on disk; memory holds a fixed amount per queue, the entries not yet
+//! written (the tail) and a bounded cache of recently read blocks.
 //!
-//! Held in memory (struct of arrays, exactly 20 bytes per entry) because the broker's lookups are
-//! synchronous; persisted through the per-segment dispatch files ([`super::dispatch`]) and the queue
-//! table of the checkpoint, and rebuilt from the commit log past the checkpoint on recovery.
+//! Files: `consumequeue/<topic>@<queue id>@<first queue offset, 20 digits>`, each holding
+//! `file_entries` entries (entry q at byte `(q - first) * 20`; the first offset is a multiple of
+//! `file_entries`, so the file of an offset is computed, not looked up: no per-file table in memory).
+//! Topic bytes outside `[A-Za-z0-9_%|-]` are written `~XX`.
+//!
+//! ```text
+//!   min            written                     max
+//!    |── on disk ────|── pending (memory) ──────|
+//!    reads: block cache (256 entries a block,   reads: straight from memory
+//!           bounded bytes, FIFO) or pread
+//! ```
+//!
+//! Durability: a checkpoint at commit-log offset C writes, per queue, the pending entries whose
+//! record lies below C (never beyond: every entry on disk below the table's `next` is durable and
+//! belongs to the log below C), fsyncs the files, then the checkpoint records `(min, next)` per queue
+//! ([`super::checkpoint`]). Recovery trusts files up to `next` and rebuilds the rest from the log scan,
+//! so its work is bounded by what was written since the checkpoint. Files of unknown queues, beyond
+//! `next`, or wholly below `min` are deleted.
 //!
 //! Invariants:
-//! - Queue offsets are dense: entry i has queue offset `min + i`; `max = min + len` is the next offset.
+//! - Queue offsets are dense: `min <= written <= max`, `max = written + pending.len()`.
 //! - Physical offsets increase with queue offset (records are appended in order).
-//! - A "hole" (size 0) stands for a record lost to mid-log corruption; readers skip it.
-//! - Retention only removes a prefix, so `min` only grows.
+//! - A "hole" (size 0) stands for a record lost to mid-log corruption; readers skip it. Its physical
+//!   offset is the next record's, so binary searches by physical offset stay monotone.
+//! - Retention only moves `min` up; files wholly below it are deleted.
+//! - Entries below `written` never change on disk while the store is open, so cached blocks stay true.
 //!
-//! Rejected: one file per queue (Java's layout): thousands of small files to fsync before every
-//! checkpoint, and retention per queue directory; the dispatch file per segment costs one fsync and
-//! one unlink.
+//! Reads are synchronous (`pread` through the page cache, [`super::io::IoFile::read_now`]): the
+//! broker's lookups are synchronous. A cold read blocks the shard for one disk read, as a page fault on
+//! RocketMQ's mmapped ConsumeQueue blocks its thread. Rejected: async lookups (a facade change for
+//! every caller); one file per segment holding every queue's entries in log order (the first format
+//! here): a queue's entries are scattered, so it had to be loaded whole into memory at start, which
+//! made RSS and start-up grow with the backlog; mmap (pages count as RSS, faults unbounded).
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
+use bytes::{Buf, BufMut};
+
+use super::io::{IoFile, OpenMode, StorageIo};
 use super::{PhysicalOffset, QueueEntry, QueueOffset};
 
-/// Size of one entry in Java's consume-queue unit (and in memory here).
+/// Size of one entry on disk (Java's consume-queue unit).
 pub const CQ_ENTRY_BYTES: usize = 20;
+/// Entries per read (and cache) block: 5 KiB.
+pub const CQ_BLOCK_ENTRIES: u64 = 256;
+/// Directory of the consume-queue files, below the store's directory.
+pub const CQ_DIR: &str = "consumequeue";
 
-/// One (topic, queue).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    phys: PhysicalOffset,
+    size: u32,
+    tags: i64,
+}
+
+impl Entry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.phys.get());
+        out.put_u32(self.size);
+        out.put_i64(self.tags);
+    }
+
+    fn decode(mut b: &[u8]) -> Entry {
+        Entry {
+            phys: PhysicalOffset(b.get_u64()),
+            size: b.get_u32(),
+            tags: b.get_i64(),
+        }
+    }
+}
+
+/// File name of the consume-queue file of `(topic, queue_id)` starting at queue offset `first`.
+pub fn cq_file_name(topic: &str, queue_id: u32, first: u64) -> String {
+    let mut s = String::with_capacity(topic.len() + 32);
+    for b in topic.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|') {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("~{b:02X}"));
+        }
+    }
+    s.push_str(&format!("@{queue_id}@{first:020}"));
+    s
+}
+
+/// Parses [`cq_file_name`]: (topic, queue id, first offset).
+pub fn parse_cq_file_name(name: &str) -> Option<(String, u32, u64)> {
+    let mut parts = name.rsplitn(3, '@');
+    let first = parts.next()?;
+    let qid = parts.next()?.parse().ok()?;
+    let enc = parts.next()?;
+    if first.len() != 20 || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut topic = Vec::with_capacity(enc.len());
+    let b = enc.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'~' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            topic.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            topic.push(b[i]);
+            i += 1;
+        }
+    }
+    Some((String::from_utf8(topic).ok()?, qid, first.parse().ok()?))
+}
+
+/// One (topic, queue): offsets, the unwritten tail, and open file handles (at most two).
+#[derive(Default)]
 pub struct ConsumeQueue {
+    /// Cache key of this queue (unique per store).
+    id: u32,
     min: QueueOffset,
-    phys: VecDeque<PhysicalOffset>,
-    size: VecDeque<u32>,
-    tags: VecDeque<i64>,
+    /// Entries below are in the files.
+    written: QueueOffset,
+    /// Entries `[written, max)`.
+    pending: VecDeque<Entry>,
+    /// Lowest file start that may still exist on disk.
+    first_file: u64,
+    /// The file checkpoints write to, by its first offset.
+    tail_file: Option<(u64, Rc<dyn IoFile>)>,
+    /// The file last read from.
+    read_file: Option<(u64, Rc<dyn IoFile>)>,
 }
 
 impl ConsumeQueue {
-    pub fn starting_at(min: QueueOffset) -> ConsumeQueue {
-        ConsumeQueue {
-            min,
-            ..Default::default()
-        }
-    }
-
     pub fn min_offset(&self) -> QueueOffset {
         self.min
     }
 
     pub fn max_offset(&self) -> QueueOffset {
-        self.min + self.phys.len() as u64
+        self.written + self.pending.len() as u64
     }
 
-    pub fn len(&self) -> usize {
-        self.phys.len()
+    /// Entries held in memory (not yet written).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.phys.is_empty()
+        self.min == self.max_offset()
     }
 
     /// Appends the entry for queue offset `q`, which must be `max_offset()` or beyond it (the gap is
     /// filled with holes: records lost to corruption).
     pub fn push(&mut self, q: QueueOffset, phys: PhysicalOffset, size: u32, tags: i64) {
-        assert!(
-            q >= self.max_offset(),
-            "consume queue offset {q} below max {}",
-            self.max_offset()
-        );
-        if self.phys.is_empty() && q > self.min {
-            // Nothing held yet (all expired or a fresh queue from the checkpoint table): start at q.
+        let max = self.max_offset();
+        assert!(q >= max, "consume queue offset {q} below max {max}");
+        if self.is_empty() && q > max {
+            // Nothing readable (all expired or a fresh queue): start at q. Pending entries below min
+            // are expired; they need not be written.
+            self.pending.clear();
+            self.written = q;
             self.min = q;
+        }
+        if let Some(last) = self.pending.back() {
+            assert!(
+                phys >= last.phys,
+                "consume queue physical offsets out of order"
+            );
         }
         while self.max_offset() < q {
-            self.phys.push_back(phys);
-            self.size.push_back(0);
-            self.tags.push_back(0);
+            self.pending.push_back(Entry {
+                phys,
+                size: 0,
+                tags: 0,
+            });
         }
-        if let Some(&last) = self.phys.back() {
-            assert!(phys >= last, "consume queue physical offsets out of order");
-        }
-        self.phys.push_back(phys);
-        self.size.push_back(size);
-        self.tags.push_back(tags);
-    }
-
-    /// Raises `max_offset` to `q` without entries (queue table of the checkpoint).
-    pub fn ensure_max(&mut self, q: QueueOffset) {
-        if self.phys.is_empty() && q > self.min {
-            self.min = q;
-        }
-    }
-
-    /// Up to `max` non-hole entries from `from`.
-    pub fn entries(&self, from: QueueOffset, max: usize) -> Vec<QueueEntry> {
-        let start = from.max(self.min);
-        let mut out = Vec::new();
-        let mut i = (start - self.min) as usize;
-        while i < self.phys.len() && out.len() < max {
-            if self.size[i] != 0 {
-                out.push(QueueEntry {
-                    queue_offset: self.min + i as u64,
-                    physical_offset: self.phys[i],
-                    size_bytes: self.size[i],
-                    tags_code: self.tags[i],
-                });
-            }
-            i += 1;
-        }
-        out
-    }
-
-    /// Physical offset and size of the entry at queue offset `q` (for binary searches by store time).
-    pub fn entry_at(&self, q: QueueOffset) -> Option<(PhysicalOffset, u32)> {
-        let i = q.get().checked_sub(self.min.get())? as usize;
-        Some((*self.phys.get(i)?, self.size[i]))
-    }
-
-    /// The next queue offset counting only records below physical offset `phys` (checkpoint table).
-    pub fn offset_at(&self, phys: PhysicalOffset) -> QueueOffset {
-        self.min + self.phys.partition_point(|&p| p < phys) as u64
-    }
-
-    /// Drops entries whose record is below `log_min` (deleted segments).
-    pub fn trim_below(&mut self, log_min: PhysicalOffset) {
-        let n = self.phys.partition_point(|&p| p < log_min);
-        self.phys.drain(..n);
-        self.size.drain(..n);
-        self.tags.drain(..n);
-        self.min += n as u64;
+        self.pending.push_back(Entry { phys, size, tags });
     }
 }
 
@@ -213,13 +266,109 @@ impl Hasher for FxHasher {
     }
 }
 
+/// Recently read blocks of every queue, at most `bytes_max` bytes, evicted oldest-inserted first.
+#[derive(Default)]
+struct BlockCache {
+    map: HashMap<(u32, u64), Rc<Vec<u8>>>,
+    order: VecDeque<(u32, u64)>,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+impl BlockCache {
+    /// The cached block if it holds at least `need` bytes.
+    fn get(&self, key: (u32, u64), need: usize) -> Option<Rc<Vec<u8>>> {
+        self.map.get(&key).filter(|b| b.len() >= need).cloned()
+    }
+
+    fn insert(&mut self, key: (u32, u64), b: Rc<Vec<u8>>) {
+        if b.len() > self.bytes_max {
+            return;
+        }
+        if let Some(old) = self.map.remove(&key) {
+            self.bytes -= old.len();
+        }
+        while self.bytes + b.len() > self.bytes_max {
+            let Some(k) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&k) {
+                self.bytes -= old.len();
+            }
+        }
+        self.bytes += b.len();
+        self.map.insert(key, b);
+        self.order.push_back(key);
+        // Keys re-inserted leave stale order entries; keep the deque bounded by the map.
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+    }
+}
+
+/// What the consume queues hold in memory (for the memory bound and its test).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CqMemory {
+    pub queues: usize,
+    /// Entries not yet written, all queues.
+    pub pending_entries: usize,
+    pub cache_bytes: usize,
+    pub cache_bytes_max: usize,
+}
+
+/// One file write of a checkpoint: entries `[from, to)` of a queue, all in the file at `file_first`.
+pub struct CqWrite {
+    pub key: (String, u32),
+    pub from: QueueOffset,
+    pub to: QueueOffset,
+    pub file_first: u64,
+    pub path: PathBuf,
+    pub pos: u64,
+    pub data: Vec<u8>,
+    pub file: Option<Rc<dyn IoFile>>,
+}
+
 /// All queues of a shard.
-#[derive(Debug, Default)]
 pub struct ConsumeQueues {
+    dir: PathBuf,
+    io: Rc<dyn StorageIo>,
+    file_entries: u64,
     queues: HashMap<(String, u32), ConsumeQueue, BuildHasherDefault<FxHasher>>,
+    cache: BlockCache,
+    next_id: u32,
 }
 
 impl ConsumeQueues {
+    /// Queues whose files live in `store_dir/consumequeue`, `file_entries` entries a file (a multiple
+    /// of [`CQ_BLOCK_ENTRIES`]), reading through a cache of at most `cache_bytes_max`.
+    pub fn new(
+        store_dir: &Path,
+        io: Rc<dyn StorageIo>,
+        file_entries: u64,
+        cache_bytes_max: usize,
+    ) -> ConsumeQueues {
+        assert!(
+            file_entries > 0 && file_entries.is_multiple_of(CQ_BLOCK_ENTRIES),
+            "consume-queue file entries {file_entries} must be a multiple of {CQ_BLOCK_ENTRIES}"
+        );
+        ConsumeQueues {
+            dir: store_dir.join(CQ_DIR),
+            io,
+            file_entries,
+            queues: HashMap::default(),
+            cache: BlockCache {
+                bytes_max: cache_bytes_max,
+                ..Default::default()
+            },
+            next_id: 0,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn get(&self, topic: &str, queue_id: u32) -> Option<&ConsumeQueue> {
         self.queues.get(&(topic, queue_id) as &dyn QueueKey)
     }
@@ -230,12 +379,26 @@ impl ConsumeQueues {
             .queues
             .contains_key(&(topic, queue_id) as &dyn QueueKey)
         {
-            self.queues
-                .insert((topic.to_owned(), queue_id), ConsumeQueue::default());
+            self.next_id += 1;
+            let q = ConsumeQueue {
+                id: self.next_id,
+                ..Default::default()
+            };
+            self.queues.insert((topic.to_owned(), queue_id), q);
         }
         self.queues
             .get_mut(&(topic, queue_id) as &dyn QueueKey)
             .expect("queue just ensured")
+    }
+
+    /// Recreates a queue from the checkpoint's table: entries `[min, next)` are in its files.
+    pub fn restore(&mut self, topic: &str, queue_id: u32, min: QueueOffset, next: QueueOffset) {
+        let e = self.file_entries;
+        let q = self.get_mut_or_create(topic, queue_id);
+        q.min = min.min(next);
+        q.written = next;
+        q.pending.clear();
+        q.first_file = q.min.get() / e * e;
     }
 
     pub fn next_offset(&self, topic: &str, queue_id: u32) -> QueueOffset {
@@ -247,16 +410,263 @@ impl ConsumeQueues {
         self.queues.iter()
     }
 
-    pub fn trim_below(&mut self, log_min: PhysicalOffset) {
-        for q in self.queues.values_mut() {
-            q.trim_below(log_min);
+    pub fn memory(&self) -> CqMemory {
+        CqMemory {
+            queues: self.queues.len(),
+            pending_entries: self.queues.values().map(|q| q.pending.len()).sum(),
+            cache_bytes: self.cache.bytes,
+            cache_bytes_max: self.cache.bytes_max,
         }
+    }
+
+    fn file_path(&self, topic: &str, queue_id: u32, first: u64) -> PathBuf {
+        self.dir.join(cq_file_name(topic, queue_id, first))
+    }
+
+    /// The entry at `o` (`min <= o < max`), from memory, the cache or the file. `None` when the file
+    /// cannot be read (logged).
+    fn entry(&mut self, topic: &str, queue_id: u32, o: QueueOffset) -> Option<Entry> {
+        let e = self.file_entries;
+        let path_of = |first| self.dir.join(cq_file_name(topic, queue_id, first));
+        let q = self.queues.get_mut(&(topic, queue_id) as &dyn QueueKey)?;
+        if o >= q.written {
+            return q.pending.get((o - q.written) as usize).copied();
+        }
+        let block = o.get() / CQ_BLOCK_ENTRIES;
+        let block_start = block * CQ_BLOCK_ENTRIES;
+        let valid = (q.written.get() - block_start).min(CQ_BLOCK_ENTRIES);
+        let at = ((o.get() - block_start) as usize) * CQ_ENTRY_BYTES;
+        let need = at + CQ_ENTRY_BYTES;
+        let data = match self.cache.get((q.id, block), need) {
+            Some(d) => d,
+            None => {
+                let first = block_start / e * e;
+                let file = match &q.read_file {
+                    Some((f, h)) if *f == first => h.clone(),
+                    _ => {
+                        let path = path_of(first);
+                        match self.io.open_now(&path, OpenMode::Existing) {
+                            Ok(h) => {
+                                q.read_file = Some((first, h.clone()));
+                                h
+                            }
+                            Err(err) => {
+                                tracing::error!(path = %path.display(), error = %err, "consume-queue file cannot be opened");
+                                return None;
+                            }
+                        }
+                    }
+                };
+                let pos = (block_start - first) * CQ_ENTRY_BYTES as u64;
+                match file.read_now(pos, valid as usize * CQ_ENTRY_BYTES) {
+                    Ok(b) if b.len() >= need => {
+                        let b = Rc::new(b);
+                        self.cache.insert((q.id, block), b.clone());
+                        b
+                    }
+                    Ok(b) => {
+                        tracing::error!(
+                            topic,
+                            queue_id,
+                            offset = o.get(),
+                            got = b.len(),
+                            "consume-queue file shorter than its entries"
+                        );
+                        return None;
+                    }
+                    Err(err) => {
+                        tracing::error!(topic, queue_id, offset = o.get(), error = %err, "consume-queue read failed");
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(Entry::decode(&data[at..need]))
+    }
+
+    /// Up to `max` non-hole entries from `from`.
+    pub fn entries(
+        &mut self,
+        topic: &str,
+        queue_id: u32,
+        from: QueueOffset,
+        max: usize,
+    ) -> Vec<QueueEntry> {
+        let Some(q) = self.get(topic, queue_id) else {
+            return Vec::new();
+        };
+        let (mut o, end) = (from.max(q.min), q.max_offset());
+        let mut out = Vec::new();
+        while o < end && out.len() < max {
+            let Some(e) = self.entry(topic, queue_id, o) else {
+                break;
+            };
+            if e.size != 0 {
+                out.push(QueueEntry {
+                    queue_offset: o,
+                    physical_offset: e.phys,
+                    size_bytes: e.size,
+                    tags_code: e.tags,
+                });
+            }
+            o += 1;
+        }
+        out
+    }
+
+    /// Physical offset and size of the entry at queue offset `q` (for binary searches by store time).
+    pub fn entry_at(
+        &mut self,
+        topic: &str,
+        queue_id: u32,
+        o: QueueOffset,
+    ) -> Option<(PhysicalOffset, u32)> {
+        let q = self.get(topic, queue_id)?;
+        if o < q.min || o >= q.max_offset() {
+            return None;
+        }
+        self.entry(topic, queue_id, o).map(|e| (e.phys, e.size))
+    }
+
+    /// The first queue offset in `[min, max)` whose record is at or above `phys` (`max` if none).
+    pub fn offset_at(&mut self, topic: &str, queue_id: u32, phys: PhysicalOffset) -> QueueOffset {
+        let Some(q) = self.get(topic, queue_id) else {
+            return QueueOffset(0);
+        };
+        let (mut lo, mut hi) = (q.min, q.max_offset());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(topic, queue_id, mid) {
+                Some(e) if e.phys < phys => lo = mid + 1,
+                Some(_) => hi = mid,
+                // Unreadable: treat as below (retention keeps nothing it cannot see).
+                None => lo = mid + 1,
+            }
+        }
+        lo
+    }
+
+    /// Moves every queue's minimum past entries whose record is below `log_min` (deleted segments);
+    /// returns the files now wholly below their queue's minimum, to delete.
+    pub fn trim_below(&mut self, log_min: PhysicalOffset) -> Vec<PathBuf> {
+        let e = self.file_entries;
+        let keys: Vec<(String, u32)> = self.queues.keys().cloned().collect();
+        let mut gone = Vec::new();
+        for (t, qid) in keys {
+            let new_min = self.offset_at(&t, qid, log_min);
+            let files: Vec<u64> = {
+                let q = self.get_mut_or_create(&t, qid);
+                q.min = q.min.max(new_min);
+                let keep_from = q.min.get() / e * e;
+                let files = (q.first_file..keep_from).step_by(e as usize).collect();
+                q.first_file = q.first_file.max(keep_from);
+                let first_file = q.first_file;
+                if q.read_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
+                    q.read_file = None;
+                }
+                if q.tail_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
+                    q.tail_file = None;
+                }
+                files
+            };
+            gone.extend(files.into_iter().map(|f| self.file_path(&t, qid, f)));
+        }
+        gone
+    }
+
+    /// The checkpoint's writes at commit-log offset `c`: per queue, the pending entries whose record
+    /// is below `c`, split at file boundaries; and the queue table `(topic, queue, min, next)` that
+    /// holds once they are written.
+    pub fn checkpoint_writes(
+        &self,
+        c: PhysicalOffset,
+    ) -> (Vec<CqWrite>, Vec<super::checkpoint::QueueRow>) {
+        let e = self.file_entries;
+        let mut writes = Vec::new();
+        let mut table = Vec::with_capacity(self.queues.len());
+        for ((t, qid), q) in &self.queues {
+            let n = q.pending.partition_point(|x| x.phys < c) as u64;
+            let next = q.written + n;
+            table.push((t.clone(), *qid, q.min.min(next), next));
+            let mut o = q.written;
+            while o < next {
+                let first = o.get() / e * e;
+                let to = next.min(QueueOffset(first + e));
+                let mut data = Vec::with_capacity(((to - o) as usize) * CQ_ENTRY_BYTES);
+                let skip = (o - q.written) as usize;
+                for x in q.pending.range(skip..skip + (to - o) as usize) {
+                    x.encode(&mut data);
+                }
+                writes.push(CqWrite {
+                    key: (t.clone(), *qid),
+                    from: o,
+                    to,
+                    file_first: first,
+                    path: self.file_path(t, *qid, first),
+                    pos: (o.get() - first) * CQ_ENTRY_BYTES as u64,
+                    data,
+                    file: q
+                        .tail_file
+                        .as_ref()
+                        .filter(|(f, _)| *f == first)
+                        .map(|(_, h)| h.clone()),
+                });
+                o = to;
+            }
+        }
+        (writes, table)
+    }
+
+    /// A checkpoint wrote entries `[from, to)` of a queue (durably) through `file`: they leave memory.
+    /// Ignored if the queue moved on meanwhile (it restarted at a higher offset).
+    pub fn written(&mut self, w: &CqWrite, file: Rc<dyn IoFile>) {
+        let Some(q) = self.queues.get_mut(&w.key) else {
+            return;
+        };
+        if q.tail_file.as_ref().is_none_or(|(f, _)| *f != w.file_first) {
+            q.tail_file = Some((w.file_first, file));
+        }
+        if q.written != w.from {
+            return;
+        }
+        let n = (w.to - w.from) as usize;
+        q.pending.drain(..n.min(q.pending.len()));
+        q.written = w.to;
+    }
+
+    /// At recovery, after [`ConsumeQueues::restore`] of the checkpoint's table: deletes the files of
+    /// queues not in it, past a queue's `next` and wholly below its `min`.
+    pub async fn remove_stale_files(&self) -> Result<(), super::StorageError> {
+        let names = self
+            .io
+            .list_dir(&self.dir)
+            .map_err(|e| super::StorageError::from_io("list", self.dir.clone(), e))?;
+        let e = self.file_entries;
+        for n in names {
+            let keep = parse_cq_file_name(&n).is_some_and(|(t, qid, first)| {
+                self.get(&t, qid).is_some_and(|q| {
+                    first.is_multiple_of(e)
+                        && first >= q.first_file
+                        && (first < q.written.get() || first == q.written.get() / e * e)
+                })
+            });
+            if !keep {
+                let p = self.dir.join(&n);
+                match self.io.remove_file(&p).await {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(super::StorageError::from_io("remove", p, err)),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
+    use crate::storage::sim::SimIo;
 
     fn q(v: u64) -> QueueOffset {
         QueueOffset(v)
@@ -266,63 +676,105 @@ mod tests {
         PhysicalOffset(v)
     }
 
-    #[test]
-    fn dense_offsets_holes_and_trim() {
-        let mut cq = ConsumeQueue::default();
-        cq.push(q(0), p(100), 10, 7);
-        cq.push(q(1), p(110), 10, 8);
-        cq.push(q(3), p(130), 10, 9); // offset 2 lost to corruption: a hole
-        assert_eq!((cq.min_offset(), cq.max_offset()), (q(0), q(4)));
-        let e = cq.entries(q(0), 10);
-        assert_eq!(
-            e.iter().map(|e| e.queue_offset.0).collect::<Vec<_>>(),
-            vec![0, 1, 3]
-        );
-        assert_eq!(e[2].physical_offset, p(130));
-        assert_eq!(e[2].tags_code, 9);
-        assert_eq!(cq.entries(q(1), 1).len(), 1);
-        cq.trim_below(p(115));
-        assert_eq!((cq.min_offset(), cq.max_offset()), (q(2), q(4)));
-        assert_eq!(cq.entries(q(0), 10)[0].queue_offset, q(3));
-        cq.trim_below(p(1_000));
-        assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(4)));
-        assert!(cq.entries(q(0), 10).is_empty());
-        cq.push(q(4), p(2_000), 5, 0);
-        assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(5)));
+    fn queues(sim: &SimIo, cache: usize) -> ConsumeQueues {
+        ConsumeQueues::new(Path::new("/s"), Rc::new(sim.clone()), 512, cache)
     }
 
-    #[test]
-    fn lookups_by_borrowed_key_find_owned_keys() {
-        let mut qs = ConsumeQueues::default();
-        for t in [
-            "TopicTest",
-            "A",
-            "a-much-longer-topic-name-than-eight-bytes",
-        ] {
-            for i in 0..4 {
-                qs.get_mut_or_create(t, i).push(q(0), p(u64::from(i)), 1, 0);
-            }
+    /// Runs a checkpoint's consume-queue writes at `c` synchronously-enough for tests.
+    fn write_all(qs: &mut ConsumeQueues, c: PhysicalOffset) {
+        let (writes, _) = qs.checkpoint_writes(c);
+        for w in writes {
+            let f = qs.io.open_now(&w.path, OpenMode::Create).unwrap();
+            futures_lite::future::block_on(f.write_at(&w.data, w.pos)).unwrap();
+            qs.written(&w, f);
         }
-        assert_eq!(qs.iter().count(), 12);
-        assert_eq!(qs.next_offset("TopicTest", 3), q(1));
-        assert_eq!(
-            qs.get("A", 2).map(|cq| cq.entry_at(q(0))),
-            Some(Some((p(2), 1)))
-        );
-        assert!(qs.get("A", 4).is_none());
-        assert!(qs.get("B", 0).is_none());
-        qs.get_mut_or_create("A", 2).push(q(1), p(5), 1, 0);
-        assert_eq!(qs.next_offset("A", 2), q(2));
-        assert_eq!(qs.iter().count(), 12);
     }
 
     #[test]
-    fn ensure_max_moves_an_empty_queue() {
-        let mut cq = ConsumeQueue::default();
-        cq.ensure_max(q(42));
+    fn names_round_trip() {
+        for t in ["TopicTest", "%RETRY%g-1", "a/b c@d~", "中文"] {
+            let n = cq_file_name(t, 7, 1024);
+            assert!(!n.contains('/'));
+            assert_eq!(parse_cq_file_name(&n), Some((t.to_owned(), 7, 1024)));
+        }
+        assert_eq!(parse_cq_file_name("x@1@12"), None);
+    }
+
+    #[test]
+    fn dense_offsets_holes_trim_from_memory_and_disk() {
+        for on_disk in [false, true] {
+            let sim = SimIo::new(1);
+            let mut qs = queues(&sim, 1 << 20);
+            let cq = qs.get_mut_or_create("T", 0);
+            cq.push(q(0), p(100), 10, 7);
+            cq.push(q(1), p(110), 10, 8);
+            cq.push(q(3), p(130), 10, 9); // offset 2 lost to corruption: a hole
+            if on_disk {
+                write_all(&mut qs, p(1_000));
+                assert_eq!(qs.memory().pending_entries, 0);
+            }
+            let cq = qs.get("T", 0).unwrap();
+            assert_eq!((cq.min_offset(), cq.max_offset()), (q(0), q(4)));
+            let e = qs.entries("T", 0, q(0), 10);
+            assert_eq!(
+                e.iter().map(|e| e.queue_offset.0).collect::<Vec<_>>(),
+                vec![0, 1, 3]
+            );
+            assert_eq!((e[2].physical_offset, e[2].tags_code), (p(130), 9));
+            assert_eq!(qs.entries("T", 0, q(1), 1).len(), 1);
+            assert_eq!(qs.offset_at("T", 0, p(111)), q(2));
+            assert_eq!(qs.entry_at("T", 0, q(1)), Some((p(110), 10)));
+            qs.trim_below(p(115));
+            let cq = qs.get("T", 0).unwrap();
+            assert_eq!((cq.min_offset(), cq.max_offset()), (q(2), q(4)));
+            assert_eq!(qs.entries("T", 0, q(0), 10)[0].queue_offset, q(3));
+            qs.trim_below(p(1_000));
+            let cq = qs.get("T", 0).unwrap();
+            assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(4)));
+            assert!(qs.entries("T", 0, q(0), 10).is_empty());
+            qs.get_mut_or_create("T", 0).push(q(4), p(2_000), 5, 0);
+            let cq = qs.get("T", 0).unwrap();
+            assert_eq!((cq.min_offset(), cq.max_offset()), (q(4), q(5)));
+        }
+    }
+
+    #[test]
+    fn checkpoint_writes_only_below_c_and_across_files() {
+        let sim = SimIo::new(2);
+        let mut qs = queues(&sim, 64 << 10);
+        for i in 0..1_500u64 {
+            qs.get_mut_or_create("T", 1)
+                .push(q(i), p(i * 10), 10, i as i64);
+        }
+        let (writes, table) = qs.checkpoint_writes(p(7_005));
+        assert_eq!(table, vec![("T".to_owned(), 1, q(0), q(701))]);
+        assert_eq!(writes.len(), 2, "split at the 512-entry file boundary");
+        write_all(&mut qs, p(7_005));
+        assert_eq!(qs.memory().pending_entries, 1_500 - 701);
+        write_all(&mut qs, p(u64::MAX));
+        assert_eq!(qs.memory().pending_entries, 0);
+        let all = qs.entries("T", 1, q(0), usize::MAX);
+        assert_eq!(all.len(), 1_500);
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.physical_offset == p(i as u64 * 10) && e.tags_code == i as i64));
+        // Deleted below the minimum: whole files only.
+        let gone = qs.trim_below(p(6_000));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(qs.get("T", 1).unwrap().min_offset(), q(600));
+        assert!(qs.memory().cache_bytes <= 64 << 10);
+    }
+
+    #[test]
+    fn ensure_restart_at_higher_offset() {
+        let sim = SimIo::new(3);
+        let mut qs = queues(&sim, 0);
+        qs.restore("T", 0, q(42), q(42));
+        let cq = qs.get("T", 0).unwrap();
         assert_eq!((cq.min_offset(), cq.max_offset()), (q(42), q(42)));
-        cq.push(q(42), p(1), 1, 0);
-        assert_eq!(cq.max_offset(), q(43));
+        qs.get_mut_or_create("T", 0).push(q(42), p(1), 1, 0);
+        assert_eq!(qs.next_offset("T", 0), q(43));
     }
 
     #[test]

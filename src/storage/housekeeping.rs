@@ -1,10 +1,13 @@
-//! Background housekeeping on the shard's executor: writing the dispatch files and the checkpoint, and
-//! retention (deleting whole old segments).
+//! Background housekeeping on the shard's executor: writing the consume-queue and index entries and
+//! the checkpoint, and retention (deleting whole old segments).
 //!
-//! Checkpoint procedure: take `C = durable`; every dispatch entry of a record below C is already
-//! buffered (dispatch happens at append); write the buffered dispatch bytes, fdatasync those files,
-//! then write the checkpoint (C, per-queue next offsets as of C) atomically. A crash anywhere in between
-//! leaves the previous checkpoint in force, whose dispatch prefix is still intact.
+//! Checkpoint procedure: take `C = durable`; every consume-queue and index entry of a record below C
+//! is already in memory (placed at append); write the consume-queue entries below C and every pending
+//! index entry, seal full index files whose entries all lie below C, fdatasync those files, then write
+//! the checkpoint (C, per-queue `(min, next)` as of C, segment times, the index's open file and its
+//! count below C) atomically. Written entries leave memory as soon as their file is synced (the file
+//! serves them from then on). A crash anywhere in between leaves the previous checkpoint in force: the
+//! entries it covers are untouched (writes only go past them).
 //!
 //! Retention decision (one function, [`retention_decision`], asked again after each deletion with
 //! fresh disk usage). "Unconsumed": the segment holds a message at or past its queue's consumed floor
@@ -25,9 +28,11 @@
 //! takes them again; reads, pulls and the broker's offset commits are untouched. The flusher's own
 //! ENOSPC handling (keep the data in memory, retry) stays the last line.
 //!
-//! Deleting a segment: it leaves the segment table first (readers get NotFound, an in-flight read keeps
-//! its file open), consume-queue entries, index entries and cached chunks below the new minimum go,
-//! then the file and its dispatch file are unlinked on the blocking pool: appends never wait for it.
+//! Deleting a segment: only below the last checkpoint (so a checkpoint never lies below the first
+//! segment); it leaves the segment table first (readers get NotFound, an in-flight read keeps its file
+//! open), queue minimums move past it and cached chunks below the new minimum go, then the segment,
+//! the consume-queue files and index files wholly below the new minimum are unlinked on the blocking
+//! pool: appends never wait for it.
 
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -35,8 +40,7 @@ use std::time::Duration;
 use futures_lite::future;
 
 use super::checkpoint::{self, Checkpoint};
-use super::commitlog::segment_name;
-use super::io::{FileKind, OpenMode};
+use super::io::OpenMode;
 use super::state::StoreState;
 use super::StorageError;
 
@@ -117,109 +121,90 @@ pub(super) fn update_write_refusal(sh: &StoreState) {
 /// floor whose record lies in the range.
 fn unconsumed_in(sh: &StoreState, from: super::PhysicalOffset, to: super::PhysicalOffset) -> u64 {
     let floors = sh.consumed_floors.borrow();
-    let qs = sh.queues.borrow();
-    floors
-        .iter()
-        .filter_map(|((t, q), floor)| {
-            let cq = qs.get(t, *q)?;
-            let lo = cq.offset_at(from).max(*floor);
-            let hi = cq.offset_at(to);
-            Some(hi.get().saturating_sub(lo.get()))
-        })
-        .sum()
+    let mut qs = sh.queues.borrow_mut();
+    let mut n = 0;
+    for ((t, q), floor) in floors.iter() {
+        if qs.get(t, *q).is_none() {
+            continue;
+        }
+        let lo = qs.offset_at(t, *q, from).max(*floor);
+        let hi = qs.offset_at(t, *q, to);
+        n += hi.get().saturating_sub(lo.get());
+    }
+    n
 }
 
-/// Largest single write of dispatch bytes.
-const DISPATCH_WRITE_BYTES_MAX: usize = 1 << 20;
+/// Largest single write of derived bytes.
+const DERIVED_WRITE_BYTES_MAX: usize = 1 << 20;
 
-/// Writes the buffered dispatch bytes and the checkpoint.
+async fn write_pieces(f: &Rc<dyn super::io::IoFile>, data: &[u8], at: u64) -> std::io::Result<()> {
+    // In pieces: each write copies its input, and 1 MiB copies reuse heap memory where one copy of
+    // a second's worth of entries (tens of MB) was fresh pages every time.
+    let mut pos = at;
+    for piece in data.chunks(DERIVED_WRITE_BYTES_MAX) {
+        f.write_at(piece, pos).await?;
+        pos += piece.len() as u64;
+    }
+    Ok(())
+}
+
+/// Writes the consume-queue and index entries below the durable offset, then the checkpoint.
 pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
     let _one_at_a_time = sh.checkpoint_lock.acquire_permit(1).await;
     let c = sh.log.borrow().offsets.durable();
-    let dir = sh.cfg.dir.join("dispatch");
-    type Job = (
-        super::PhysicalOffset,
-        Vec<u8>,
-        u64,
-        Option<Rc<dyn super::io::IoFile>>,
-    );
-    let jobs: Vec<Job> = {
-        let mut d = sh.dispatch.borrow_mut();
-        d.files
-            .iter_mut()
-            .filter(|(_, f)| !f.pending.is_empty())
-            .map(|(b, f)| {
-                let mut data = std::mem::take(&mut f.pending);
-                super::dispatch::fill_checks(&mut data);
-                let at = f.len_on_disk;
-                f.len_on_disk += data.len() as u64;
-                (*b, data, at, f.file.clone())
-            })
+    let (cq_writes, queues) = sh.queues.borrow().checkpoint_writes(c);
+    let (ix_writes, index_open) = sh.index.borrow().checkpoint_writes(c);
+    let segments = {
+        let log = sh.log.borrow();
+        log.segments
+            .range(..c)
+            .map(|(b, s)| (*b, s.last_store_ts_ms))
             .collect()
     };
-    let mut failed: Option<StorageError> = None;
-    for (base, data, at, file) in jobs {
-        let path = dir.join(segment_name(base));
-        let r = async {
-            let f = match file {
-                Some(f) => f,
-                None => {
-                    let f = sh
-                        .io
-                        .open(&path, FileKind::Buffered, OpenMode::Create)
-                        .await
-                        .map_err(|e| ("create", e))?;
-                    if let Some(df) = sh.dispatch.borrow_mut().files.get_mut(&base) {
-                        df.file = Some(f.clone());
-                    }
-                    f
-                }
-            };
-            // In pieces: each write copies its input, and 1 MiB copies reuse heap memory where one
-            // copy of a second's worth of entries (tens of MB) was fresh pages every time.
-            let mut pos = at;
-            for piece in data.chunks(DISPATCH_WRITE_BYTES_MAX) {
-                f.write_at(piece, pos).await.map_err(|e| ("write", e))?;
-                pos += piece.len() as u64;
-            }
-            f.sync().await.map_err(|e| ("fdatasync", e))
-        }
-        .await;
-        if r.is_ok() {
-            // Hand the grown buffer back to the newest file (the one appends go to), so appends do
-            // not regrow one from empty every checkpoint.
-            let mut d = sh.dispatch.borrow_mut();
-            let newest = d.files.last_key_value().is_some_and(|(b, _)| *b == base);
-            if let Some(df) = d.files.get_mut(&base).filter(|_| newest) {
-                if df.pending.capacity() < data.capacity() {
-                    let mut buf = data;
-                    buf.clear();
-                    buf.extend_from_slice(&df.pending);
-                    df.pending = buf;
-                }
-            }
-            continue;
-        }
-        if let Err((op, e)) = r {
-            // Put the bytes back so the next checkpoint retries them at the same place.
-            if let Some(df) = sh.dispatch.borrow_mut().files.get_mut(&base) {
-                let mut back = data;
-                back.append(&mut df.pending);
-                df.pending = back;
-                df.len_on_disk = at;
-            }
-            failed.get_or_insert(StorageError::from_io(op, path, e));
-        }
-    }
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let queues = {
-        let qs = sh.queues.borrow();
-        qs.iter()
-            .map(|((t, q), cq)| (t.clone(), *q, cq.offset_at(c)))
-            .collect()
+    let err = |op, path: &std::path::Path, e| StorageError::from_io(op, path.to_path_buf(), e);
+    let open = |w_file: &Option<Rc<dyn super::io::IoFile>>, path: &std::path::Path| match w_file {
+        Some(f) => Ok(f.clone()),
+        None => sh
+            .io
+            .open_now(path, OpenMode::Create)
+            .map_err(|e| err("create", path, e)),
     };
+    // Consume queues: write every file, then sync each, then the entries leave memory.
+    let mut cq_done = Vec::with_capacity(cq_writes.len());
+    for w in &cq_writes {
+        let f = open(&w.file, &w.path)?;
+        write_pieces(&f, &w.data, w.pos)
+            .await
+            .map_err(|e| err("write consume queue", &w.path, e))?;
+        cq_done.push(f);
+    }
+    for (w, f) in cq_writes.iter().zip(&cq_done) {
+        f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
+    }
+    {
+        let mut qs = sh.queues.borrow_mut();
+        for (w, f) in cq_writes.iter().zip(cq_done) {
+            qs.written(w, f);
+        }
+    }
+    // Index: entries, then for a file being sealed its slot table, a sync and its header.
+    for w in &ix_writes {
+        let f = open(&w.file, &w.path)?;
+        write_pieces(&f, &w.data, w.pos)
+            .await
+            .map_err(|e| err("write index", &w.path, e))?;
+        if let Some((slots, header)) = &w.seal {
+            write_pieces(&f, slots, 4096)
+                .await
+                .map_err(|e| err("write index", &w.path, e))?;
+            f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
+            f.write_at(header, 0)
+                .await
+                .map_err(|e| err("write index", &w.path, e))?;
+        }
+        f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
+        sh.index.borrow_mut().written(w, f);
+    }
     let clean = clean && c == sh.log.borrow().offsets.tail();
     checkpoint::write(
         &sh.io,
@@ -228,9 +213,15 @@ pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), Stora
             durable_offset: c,
             clean,
             queues,
+            segments,
+            index_open,
         },
     )
-    .await
+    .await?;
+    if c > sh.last_checkpoint.get() {
+        sh.last_checkpoint.set(c);
+    }
+    Ok(())
 }
 
 /// Deletes what retention says must go; returns how many segments were deleted.
@@ -238,6 +229,8 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
     let retention_ms =
         i64::try_from(sh.cfg.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
     let mut deleted = 0;
+    // Only segments below a checkpoint go (recovery then never finds its checkpoint below the log).
+    checkpoint(sh, false).await?;
     loop {
         let usage = sh
             .io
@@ -251,8 +244,9 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
             };
             let seg_end = base + log.segment_size_bytes;
             let newest = oldest.last_store_ts_ms;
-            // Never the active segment, nor one with bytes not yet durable.
-            let in_use = base >= log.active_base || seg_end > durable;
+            // Never the active segment, nor one with bytes not yet durable or checkpointed.
+            let in_use =
+                base >= log.active_base || seg_end > durable || seg_end > sh.last_checkpoint.get();
             drop(log);
             let unconsumed = if in_use {
                 0
@@ -290,19 +284,20 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
             log.offsets.set_min(min);
             log.cache.trim_below(min);
             drop(log);
-            sh.queues.borrow_mut().trim_below(min);
-            sh.index.borrow_mut().trim_below(min);
-            sh.dispatch.borrow_mut().files.remove(&base);
-            seg
+            let mut gone = sh.queues.borrow_mut().trim_below(min);
+            gone.extend(sh.index.borrow_mut().trim_below(min));
+            (seg, gone)
         };
+        let (seg, gone) = seg;
         sh.io
             .remove_file(&seg.path)
             .await
             .map_err(|e| StorageError::from_io("remove segment", seg.path.clone(), e))?;
-        let dp = sh.cfg.dir.join("dispatch").join(segment_name(seg.base));
-        if let Err(e) = sh.io.remove_file(&dp).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(StorageError::from_io("remove dispatch file", dp, e));
+        for p in gone {
+            if let Err(e) = sh.io.remove_file(&p).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(StorageError::from_io("remove derived file", p, e));
+                }
             }
         }
         tracing::info!(segment = %seg.path.display(), "retention deleted a commit-log segment");

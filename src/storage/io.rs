@@ -59,11 +59,20 @@ pub trait IoFile {
     /// Allocates blocks up to `size` bytes (fallocate), growing the file size.
     fn allocate(&self, size: u64) -> IoFuture<'static, ()>;
     fn truncate(&self, size: u64) -> IoFuture<'static, ()>;
+    /// Reads up to `len` bytes at `pos` now, blocking the thread (fewer only at end of file). Only
+    /// files opened with [`StorageIo::open_now`] support it; the others return `Unsupported`.
+    fn read_now(&self, _pos: u64, _len: usize) -> io::Result<Vec<u8>> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// A directory tree of files.
 pub trait StorageIo {
     fn open(&self, path: &Path, kind: FileKind, mode: OpenMode) -> IoFuture<'_, Rc<dyn IoFile>>;
+    /// Opens a page-cache file now (blocking the thread for the open), whose reads may also be made
+    /// synchronously ([`IoFile::read_now`]): the consume queues and the key index, which the broker
+    /// reads from synchronous lookups. Writes and syncs still go through the futures.
+    fn open_now(&self, path: &Path, mode: OpenMode) -> io::Result<Rc<dyn IoFile>>;
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Names of the entries of `dir` (empty if it does not exist).
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
@@ -205,6 +214,69 @@ impl IoFile for RealBuffered {
     }
 }
 
+/// A page-cache file read synchronously with `pread` ([`StorageIo::open_now`]). Writes, syncs and
+/// size changes run on glommio's blocking pool: a buffered write can block for long under dirty-page
+/// throttling, and the shard thread serves every connection.
+struct StdFile(std::sync::Arc<std::fs::File>);
+
+impl IoFile for StdFile {
+    fn write_at(&self, data: &[u8], pos: u64) -> IoFuture<'static, ()> {
+        use std::os::unix::fs::FileExt;
+        let (f, data) = (self.0.clone(), data.to_vec());
+        Box::pin(blocking(move || f.write_all_at(&data, pos)))
+    }
+
+    fn read_at(&self, pos: u64, len: usize) -> IoFuture<'static, Vec<u8>> {
+        let f = self.0.clone();
+        Box::pin(blocking(move || pread_all(&f, pos, len)))
+    }
+
+    fn sync(&self) -> IoFuture<'static, ()> {
+        let f = self.0.clone();
+        Box::pin(blocking(move || f.sync_data()))
+    }
+
+    fn size(&self) -> IoFuture<'static, u64> {
+        let r = self.0.metadata().map(|m| m.len());
+        Box::pin(async move { r })
+    }
+
+    fn allocate(&self, size: u64) -> IoFuture<'static, ()> {
+        let f = self.0.clone();
+        Box::pin(blocking(move || {
+            if f.metadata()?.len() < size {
+                f.set_len(size)?;
+            }
+            Ok(())
+        }))
+    }
+
+    fn truncate(&self, size: u64) -> IoFuture<'static, ()> {
+        let f = self.0.clone();
+        Box::pin(blocking(move || f.set_len(size)))
+    }
+
+    fn read_now(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        pread_all(&self.0, pos, len)
+    }
+}
+
+fn pread_all(f: &std::fs::File, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut out = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match f.read_at(&mut out[got..], pos + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.truncate(got);
+    Ok(out)
+}
+
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     glommio::executor().spawn_blocking(f).await
 }
@@ -265,6 +337,16 @@ impl StorageIo for DmaIo {
             };
             Ok(f)
         })
+    }
+
+    fn open_now(&self, path: &Path, mode: OpenMode) -> io::Result<Rc<dyn IoFile>> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(mode == OpenMode::Create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Rc::new(StdFile(std::sync::Arc::new(f))))
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {

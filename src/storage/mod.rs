@@ -18,8 +18,8 @@
 //! Map: [`types`] and [`error`] (the boundary's data), [`offsets`] (the offset types), `state` (what the
 //! store shares with its tasks), `append` and `read` (the two paths), [`commitlog`] (segments, appender
 //! chunks, cache), `flusher` (writes, group commit, pre-allocation), [`recovery`] (open, scan,
-//! decision table), [`housekeeping`] (checkpoint, retention), [`consume_queue`], [`index`],
-//! [`dispatch`] (their persisted form), [`checkpoint`], [`io`] (the file I/O the store is generic over)
+//! decision table), [`housekeeping`] (checkpoint, retention), [`consume_queue`] and [`index`] (on
+//! disk, bounded memory), [`checkpoint`], [`io`] (the file I/O the store is generic over)
 //! and `sim` (its simulation for tests, behind the `sim` feature).
 //!
 //! Offsets are typed ([`PhysicalOffset`], [`QueueOffset`]). The commit log's offsets are in order,
@@ -36,7 +36,6 @@ pub mod checkpoint;
 pub mod commitlog;
 pub mod consume_queue;
 pub mod datadir;
-pub mod dispatch;
 pub mod error;
 mod flusher;
 pub mod housekeeping;
@@ -59,6 +58,13 @@ pub use types::{
 };
 
 use state::StoreState;
+
+/// See [`MessageStore::derived_memory`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DerivedMemory {
+    pub consume_queues: consume_queue::CqMemory,
+    pub index: index::IndexMemory,
+}
 use waiter::OffsetWatch;
 
 /// One shard's store. See the module contract.
@@ -99,7 +105,14 @@ impl MessageStore {
             .record_size_max_bytes
             .min((seg - commitlog::BLANK_MIN_BYTES) as usize);
         let io = opts.io.clone();
-        let rec = recovery::recover(&cfg, &io, record_size_max as u64, cfg.cache_bytes_max).await?;
+        let rec = recovery::recover(
+            &cfg,
+            &opts,
+            &io,
+            record_size_max as u64,
+            cfg.cache_bytes_max,
+        )
+        .await?;
         let end = rec.log.offsets.tail();
         tracing::info!(
             dir = %cfg.dir.display(),
@@ -122,7 +135,7 @@ impl MessageStore {
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
             index: RefCell::new(rec.index),
-            dispatch: RefCell::new(rec.dispatch),
+            last_checkpoint: Cell::new(rec.report.scan_start),
             written: OffsetWatch::new(end),
             durable: OffsetWatch::new(end),
             segment_ready: OffsetWatch::new(0),
@@ -179,9 +192,10 @@ impl MessageStore {
         from: QueueOffset,
         max: usize,
     ) -> Vec<QueueEntry> {
-        let qs = self.shared.queues.borrow();
-        qs.get(topic, queue_id)
-            .map_or_else(Vec::new, |q| q.entries(from, max))
+        self.shared
+            .queues
+            .borrow_mut()
+            .entries(topic, queue_id, from, max)
     }
 
     /// Lowest queue offset still readable (0 for an unknown queue).
@@ -293,7 +307,7 @@ impl MessageStore {
         housekeeping::run_retention(&self.shared).await
     }
 
-    /// Writes the dispatch files and a checkpoint now.
+    /// Writes the consume-queue and index entries below the durable offset and a checkpoint now.
     pub async fn checkpoint(&self) -> Result<(), StorageError> {
         housekeeping::checkpoint(&self.shared, false).await
     }
@@ -326,6 +340,16 @@ impl MessageStore {
     /// Messages not yet consumed that forced deletion removed since the store was opened.
     pub fn forced_unconsumed_deleted(&self) -> u64 {
         self.shared.forced_unconsumed_deleted.get()
+    }
+
+    /// What the consume queues and the key index hold in memory now. Bounded by configuration, not by
+    /// the backlog: per queue a fixed part, the entries not yet checkpointed, the block cache
+    /// (`cq_cache_bytes_max`); the index's open file's slot table and its unwritten entries.
+    pub fn derived_memory(&self) -> DerivedMemory {
+        DerivedMemory {
+            consume_queues: self.shared.queues.borrow().memory(),
+            index: self.shared.index.borrow().memory(),
+        }
     }
 
     /// Base offsets of the commit-log segments (oldest first).

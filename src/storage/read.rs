@@ -124,10 +124,7 @@ impl StoreState {
         };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let entry = {
-                let qs = self.queues.borrow();
-                qs.get(topic, queue_id).and_then(|q| q.entry_at(mid))
-            };
+            let entry = self.queues.borrow_mut().entry_at(topic, queue_id, mid);
             let Some((phys, _)) = entry else {
                 // Expired under us: everything below the new minimum is older.
                 lo = mid + 1;
@@ -153,11 +150,12 @@ impl StoreState {
         topic: &str,
         queue_id: u32,
     ) -> Result<Option<i64>, StorageError> {
-        let first = {
-            let qs = self.queues.borrow();
-            qs.get(topic, queue_id)
-                .and_then(|q| q.entries(q.min_offset(), 1).first().copied())
-        };
+        let first = self
+            .queues
+            .borrow_mut()
+            .entries(topic, queue_id, QueueOffset(0), 1)
+            .first()
+            .copied();
         match first {
             Some(e) => Ok(Some(self.store_ts_at(e.physical_offset).await?)),
             None => Ok(None),

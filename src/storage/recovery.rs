@@ -1,14 +1,15 @@
-//! Opening a store: find the segments, load the derived data (dispatch files) up to the checkpoint,
-//! scan the commit log past it verifying every record, decide what each bad spot is, and leave the log
-//! ready to append at its true end.
+//! Opening a store: find the segments, take the derived data (consume-queue and index files) as the
+//! checkpoint left it, scan the commit log past it verifying every record and extending them, decide
+//! what each bad spot is, and leave the log ready to append at its true end.
 //!
 //! Cost: the log is read only past the checkpoint (at most a checkpoint interval of data after a crash,
 //! nothing after a clean close), each byte once (one windowed reader per segment that reads on from
 //! its window's end: a reader per record re-read a 4 MiB window for every record, thousands of times
 //! the tail, which made recovery of a backlog after kill -9 take minutes), plus a fixed look-ahead past
 //! the end to prove that nothing valid follows ([`lookahead_read_bytes_max`]; a zeroed pre-allocated
-//! segment is judged by its first page). The dispatch files (~60 B per record) are read whole. The
-//! report counts the bytes read ([`RecoveryReport::log_bytes_read`]); a long scan logs its progress.
+//! segment is judged by its first page). Of the derived files only the key index's open file is read
+//! (its slot table is rebuilt: at most one index file, whatever the backlog); consume-queue files are
+//! read when a consumer asks (see [`super::consume_queue`]). The report counts the bytes read ([`RecoveryReport::log_bytes_read`]); a long scan logs its progress.
 //!
 //! The recovery decision table (one function, [`decide`], tested row by row):
 //!
@@ -26,20 +27,22 @@
 //! Segment files after the end segment hold nothing valid (row 3 said so) and are deleted.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::commitlog::{
-    align_down, align_up, parse_segment_name, segment_name, Cache, LogState, Segment, BLANK_MAGIC,
+    align_down, align_up, parse_segment_name, Cache, LogState, Segment, BLANK_MAGIC,
     BLANK_MIN_BYTES, CHUNK_BYTES,
 };
 use super::consume_queue::ConsumeQueues;
-use super::dispatch::{self, DispatchEntry, DispatchFile, DispatchFiles, DispatchRecord};
 use super::index::{key_hash, KeyIndex};
 use super::io::{FileKind, IoFile, OpenMode, StorageIo, IO_ALIGN_BYTES};
 use super::offsets::LogOffsets;
-use super::{checkpoint, PhysicalOffset, QueueOffset, RecoveryReport, StorageError, StoreConfig};
+use super::{
+    checkpoint, PhysicalOffset, QueueOffset, RecoveryReport, StorageError, StoreConfig,
+    StoreOptions,
+};
 use crate::message::{self, properties, MAGIC_V1, RECORD_FIXED_BYTES};
 
 const WINDOW_BYTES: u64 = 4 << 20;
@@ -143,17 +146,15 @@ pub(super) struct Recovered {
     pub log: LogState,
     pub queues: ConsumeQueues,
     pub index: KeyIndex,
-    pub dispatch: DispatchFiles,
     pub report: RecoveryReport,
 }
 
-/// What recovery rebuilds from the dispatch files and the log scan, and the facts it needs for it.
+/// What recovery rebuilds from the log scan past the checkpoint, and the facts it needs for it.
 struct Rebuild<'a> {
     cfg: &'a StoreConfig,
     record_max: u64,
     queues: ConsumeQueues,
     index: KeyIndex,
-    dispatch: DispatchFiles,
     last_ts: i64,
     corrupted: u64,
     /// Commit-log bytes read so far (every [`SegReader`] and the direct reads count into it).
@@ -161,7 +162,7 @@ struct Rebuild<'a> {
 }
 
 impl Rebuild<'_> {
-    fn apply(&mut self, seg: &mut Segment, r: DispatchRecord, persisted: bool) {
+    fn apply(&mut self, seg: &mut Segment, r: ScannedRecord) {
         let q = self.queues.get_mut_or_create(&r.topic, r.queue_id);
         q.push(r.queue_offset, r.physical_offset, r.size_bytes, r.tags_code);
         for h in &r.key_hashes {
@@ -170,9 +171,6 @@ impl Rebuild<'_> {
         }
         seg.last_store_ts_ms = seg.last_store_ts_ms.max(r.store_timestamp_ms);
         self.last_ts = self.last_ts.max(r.store_timestamp_ms);
-        if !persisted {
-            self.dispatch.push(seg.base, &DispatchEntry::Record(r));
-        }
     }
 
     /// Classifies the bytes at `rel` in `seg`.
@@ -181,7 +179,7 @@ impl Rebuild<'_> {
         rd: &mut SegReader,
         base: PhysicalOffset,
         rel: u64,
-    ) -> Result<(Found, Option<DispatchRecord>), StorageError> {
+    ) -> Result<(Found, Option<ScannedRecord>), StorageError> {
         let seg_size = self.cfg.segment_size_bytes;
         let pos = base + rel;
         let bad = |reason: String| Ok((Found::Bad { reason }, None));
@@ -224,7 +222,7 @@ impl Rebuild<'_> {
             ));
         }
         let tags = properties::find(v.properties, properties::keys::TAGS);
-        let rec = DispatchRecord {
+        let rec = ScannedRecord {
             topic: v.topic.to_owned(),
             queue_id: v.queue_id,
             queue_offset: QueueOffset(v.queue_offset),
@@ -239,6 +237,19 @@ impl Rebuild<'_> {
         };
         Ok((Found::Valid { size }, Some(rec)))
     }
+}
+
+/// What the scan learns from a valid record: its consume-queue entry and index keys.
+#[derive(Debug, Clone)]
+struct ScannedRecord {
+    topic: String,
+    queue_id: u32,
+    queue_offset: QueueOffset,
+    physical_offset: PhysicalOffset,
+    size_bytes: u32,
+    tags_code: i64,
+    store_timestamp_ms: i64,
+    key_hashes: Vec<u64>,
 }
 
 fn is_valid_candidate(buf: &[u8], pos: PhysicalOffset, record_max: u64) -> bool {
@@ -352,10 +363,6 @@ async fn zero_range(
     seg.file.sync().await.map_err(|e| err("fdatasync", e))
 }
 
-fn dispatch_path(dir: &Path, base: PhysicalOffset) -> PathBuf {
-    dir.join("dispatch").join(segment_name(base))
-}
-
 /// Logs how far the log scan is, at most once a second (start-up has no time limit: a long scan says
 /// that it is moving instead).
 struct Progress {
@@ -420,6 +427,7 @@ pub fn lookahead_read_bytes_max(record_max: u64, segment_bytes: u64, later_segme
 
 pub(super) async fn recover(
     cfg: &StoreConfig,
+    opts: &StoreOptions,
     io: &Rc<dyn StorageIo>,
     record_max: u64,
     cache_bytes_max: usize,
@@ -427,10 +435,32 @@ pub(super) async fn recover(
     let seg_size = cfg.segment_size_bytes;
     let shard_base = PhysicalOffset::shard_base(cfg.shard_id);
     let cl_dir = cfg.dir.join("commitlog");
-    let ds_dir = cfg.dir.join("dispatch");
-    for d in [&cl_dir, &ds_dir] {
+    let mut queues = ConsumeQueues::new(
+        &cfg.dir,
+        io.clone(),
+        opts.cq_file_entries,
+        opts.cq_cache_bytes_max,
+    );
+    let mut index = KeyIndex::new(&cfg.dir, io.clone(), opts.index_shape);
+    for d in [
+        &cl_dir,
+        &queues.dir().to_path_buf(),
+        &index.dir().to_path_buf(),
+    ] {
         io.create_dir_all(d)
             .map_err(|e| StorageError::from_io("create directory", d.clone(), e))?;
+    }
+    // The per-segment dispatch files of the previous format: the checkpoint of that format is not
+    // read either, so everything is rebuilt from the log once.
+    let old = cfg.dir.join("dispatch");
+    for n in io
+        .list_dir(&old)
+        .map_err(|e| StorageError::from_io("list", old.clone(), e))?
+    {
+        let p = old.join(n);
+        io.remove_file(&p)
+            .await
+            .map_err(|e| StorageError::from_io("remove", p, e))?;
     }
     let names = io
         .list_dir(&cl_dir)
@@ -471,131 +501,43 @@ pub(super) async fn recover(
     let first_base = bases.first().copied().unwrap_or(shard_base);
     let log_limit = bases.last().map_or(shard_base, |&b| b + seg_size);
 
-    // Orphan dispatch files (their segment was deleted) go.
-    for n in io
-        .list_dir(&ds_dir)
-        .map_err(|e| StorageError::from_io("list", ds_dir.clone(), e))?
-    {
-        match parse_segment_name(&n) {
-            Some(b) if bases.binary_search(&b).is_ok() => {}
-            _ => {
-                let p = ds_dir.join(&n);
-                io.remove_file(&p)
-                    .await
-                    .map_err(|e| StorageError::from_io("remove", p, e))?;
-            }
-        }
-    }
-
-    let cp = checkpoint::read(io, &cfg.dir).await?;
-    let cp_offset = cp
-        .as_ref()
-        .map(|c| c.durable_offset)
-        .filter(|&c| c >= first_base && c <= log_limit)
-        .unwrap_or(first_base);
-
-    let mut ctx = Rebuild {
-        cfg,
-        record_max,
-        queues: ConsumeQueues::default(),
-        index: KeyIndex::default(),
-        dispatch: DispatchFiles::default(),
-        last_ts: 0,
-        corrupted: 0,
-        log_bytes_read: Rc::default(),
-    };
+    // 1. The derived files as the checkpoint left them; without one (or one below the first
+    //    segment) nothing derived is trusted and the whole log is scanned.
+    let cp = checkpoint::read(io, &cfg.dir)
+        .await?
+        .filter(|c| c.durable_offset >= first_base && c.durable_offset <= log_limit);
     let mut report = RecoveryReport {
         segments: segs.len(),
         ..Default::default()
     };
-
-    // 1. Dispatch files below the checkpoint.
-    let mut scan_start = first_base;
-    for seg in segs.iter_mut() {
-        if seg.base >= cp_offset {
-            break;
-        }
-        let path = dispatch_path(&cfg.dir, seg.base);
-        let f = match io.open(&path, FileKind::Buffered, OpenMode::Existing).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(StorageError::from_io("open dispatch file", path, e)),
-        };
-        let len = f
-            .size()
-            .await
-            .map_err(|e| StorageError::from_io("stat", path.clone(), e))?;
-        let buf = f
-            .read_at(0, len as usize)
-            .await
-            .map_err(|e| StorageError::from_io("read dispatch file", path.clone(), e))?;
-        report.dispatch_bytes_read += buf.len() as u64;
-        let mut at = 0;
-        let mut sealed = false;
-        while let Some((e, n)) = dispatch::decode(&buf[at..]) {
-            match e {
-                DispatchEntry::Record(r)
-                    if r.physical_offset >= scan_start
-                        && r.physical_offset < cp_offset
-                        && r.physical_offset + u64::from(r.size_bytes) <= seg.base + seg_size
-                        && r.queue_offset >= ctx.queues.next_offset(&r.topic, r.queue_id) =>
-                {
-                    scan_start = r.physical_offset + u64::from(r.size_bytes);
-                    ctx.apply(seg, r, true);
+    let scan_start = match &cp {
+        Some(cp) => {
+            for (t, q, min, next) in &cp.queues {
+                queues.restore(t, *q, *min, *next);
+            }
+            for (b, ts) in &cp.segments {
+                if let Some(s) = segs.iter_mut().find(|s| s.base == *b) {
+                    s.last_store_ts_ms = s.last_store_ts_ms.max(*ts);
                 }
-                DispatchEntry::Seal { end } if end == seg.base + seg_size && end <= cp_offset => {
-                    scan_start = end;
-                    sealed = true;
-                }
-                _ => break,
             }
-            at += n;
+            report.dispatch_bytes_read = index.recover(Some(cp.index_open)).await?;
+            cp.durable_offset
         }
-        if (at as u64) < len {
-            f.truncate(at as u64)
-                .await
-                .map_err(|e| StorageError::from_io("truncate dispatch file", path.clone(), e))?;
+        None => {
+            index.recover(None).await?;
+            first_base
         }
-        ctx.dispatch.files.insert(
-            seg.base,
-            DispatchFile {
-                pending: Vec::new(),
-                len_on_disk: at as u64,
-                file: Some(f),
-            },
-        );
-        if !sealed {
-            break;
-        }
-    }
-    // Dispatch files past the one being continued are rebuilt from the log.
-    let continue_base = first_base + (scan_start - first_base) / seg_size * seg_size;
-    let stale: Vec<PhysicalOffset> = segs
-        .iter()
-        .map(|s| s.base)
-        .filter(|&b| {
-            b > continue_base || (b == continue_base && !ctx.dispatch.files.contains_key(&b))
-        })
-        .collect();
-    for b in stale {
-        ctx.dispatch.files.remove(&b);
-        let p = dispatch_path(&cfg.dir, b);
-        if let Err(e) = io.remove_file(&p).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(StorageError::from_io("remove", p, e));
-            }
-        }
-    }
-
-    // The queue table says where queues without any entry left (all expired) continue.
-    if let Some(cp) = &cp {
-        for (t, q, next) in &cp.queues {
-            let cq = ctx.queues.get_mut_or_create(t, *q);
-            if cq.is_empty() {
-                cq.ensure_max(*next);
-            }
-        }
-    }
+    };
+    queues.remove_stale_files().await?;
+    let mut ctx = Rebuild {
+        cfg,
+        record_max,
+        queues,
+        index,
+        last_ts: segs.iter().map(|s| s.last_store_ts_ms).max().unwrap_or(0),
+        corrupted: 0,
+        log_bytes_read: Rc::default(),
+    };
 
     // 2. Scan the log from there, one reader per segment (a sequential scan reads each byte once).
     let mut pos = scan_start;
@@ -625,19 +567,13 @@ pub(super) async fn recover(
         };
         match decide(pos, &found, later) {
             Decision::Accept { next } => {
-                let r = rec.expect("valid record has dispatch facts");
-                ctx.apply(&mut segs[si], r, false);
+                let r = rec.expect("valid record has its facts");
+                ctx.apply(&mut segs[si], r);
                 report.records_scanned += 1;
                 pos = next;
                 progress.tick(pos, ctx.log_bytes_read.get());
             }
             Decision::NextSegment => {
-                ctx.dispatch.push(
-                    base,
-                    &DispatchEntry::Seal {
-                        end: base + seg_size,
-                    },
-                );
                 pos = base + seg_size;
             }
             Decision::CutTail => {
@@ -664,7 +600,16 @@ pub(super) async fn recover(
         io.remove_file(&s.path)
             .await
             .map_err(|e| StorageError::from_io("remove segment", s.path.clone(), e))?;
-        ctx.dispatch.files.remove(&s.base);
+    }
+    // Entries of records below the first segment (deleted after the checkpoint) go.
+    let mut gone = ctx.queues.trim_below(first_base);
+    gone.extend(ctx.index.trim_below(first_base));
+    for p in gone {
+        match io.remove_file(&p).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::from_io("remove", p, e)),
+        }
     }
 
     // 4. The active segment (created if the log ends exactly at a segment boundary or is empty).
@@ -720,7 +665,6 @@ pub(super) async fn recover(
         log,
         queues: ctx.queues,
         index: ctx.index,
-        dispatch: ctx.dispatch,
         report,
     })
 }

@@ -178,6 +178,46 @@ impl SimIo {
     }
 }
 
+impl SimIo {
+    fn open_sim(
+        &self,
+        path: PathBuf,
+        kind: FileKind,
+        mode: OpenMode,
+    ) -> io::Result<Rc<dyn IoFile>> {
+        let s = path.to_string_lossy();
+        if self
+            .refuse_open
+            .borrow()
+            .iter()
+            .any(|n| s.contains(n.as_str()))
+        {
+            return Err(io::Error::from_raw_os_error(libc::EACCES));
+        }
+        let data = {
+            let mut w = self.world.borrow_mut();
+            match (w.files.get(&path), mode) {
+                (Some(d), _) => d.clone(),
+                (None, OpenMode::Existing) => return Err(io::Error::from(io::ErrorKind::NotFound)),
+                (None, OpenMode::Create) => {
+                    let d = Rc::new(RefCell::new(FileData::default()));
+                    w.files.insert(path.clone(), d.clone());
+                    d
+                }
+            }
+        };
+        Ok(Rc::new(SimFile {
+            inner: Rc::new(SimFileInner {
+                io: self.clone(),
+                path,
+                kind,
+                data,
+                epoch: self.epoch.get(),
+            }),
+        }))
+    }
+}
+
 fn apply(buf: &mut Vec<u8>, pos: u64, data: &[u8]) {
     let pos = pos as usize;
     if buf.len() < pos + data.len() {
@@ -192,6 +232,16 @@ impl SimFileInner {
             return Err(crashed());
         }
         Ok(())
+    }
+}
+
+impl SimFileInner {
+    fn read(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.live()?;
+        let d = self.data.borrow();
+        let start = (pos as usize).min(d.current.len());
+        let end = (pos as usize + len).min(d.current.len());
+        Ok(d.current[start..end].to_vec())
     }
 }
 
@@ -223,13 +273,11 @@ impl IoFile for SimFile {
 
     fn read_at(&self, pos: u64, len: usize) -> IoFuture<'static, Vec<u8>> {
         let me = self.inner.clone();
-        Box::pin(async move {
-            me.live()?;
-            let d = me.data.borrow();
-            let start = (pos as usize).min(d.current.len());
-            let end = (pos as usize + len).min(d.current.len());
-            Ok(d.current[start..end].to_vec())
-        })
+        Box::pin(async move { me.read(pos, len) })
+    }
+
+    fn read_now(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.inner.read(pos, len)
     }
 
     fn sync(&self) -> IoFuture<'static, ()> {
@@ -286,41 +334,11 @@ impl IoFile for SimFile {
 impl StorageIo for SimIo {
     fn open(&self, path: &Path, kind: FileKind, mode: OpenMode) -> IoFuture<'_, Rc<dyn IoFile>> {
         let path = path.to_path_buf();
-        Box::pin(async move {
-            let s = path.to_string_lossy();
-            if self
-                .refuse_open
-                .borrow()
-                .iter()
-                .any(|n| s.contains(n.as_str()))
-            {
-                return Err(io::Error::from_raw_os_error(libc::EACCES));
-            }
-            let data = {
-                let mut w = self.world.borrow_mut();
-                match (w.files.get(&path), mode) {
-                    (Some(d), _) => d.clone(),
-                    (None, OpenMode::Existing) => {
-                        return Err(io::Error::from(io::ErrorKind::NotFound))
-                    }
-                    (None, OpenMode::Create) => {
-                        let d = Rc::new(RefCell::new(FileData::default()));
-                        w.files.insert(path.clone(), d.clone());
-                        d
-                    }
-                }
-            };
-            let f: Rc<dyn IoFile> = Rc::new(SimFile {
-                inner: Rc::new(SimFileInner {
-                    io: self.clone(),
-                    path,
-                    kind,
-                    data,
-                    epoch: self.epoch.get(),
-                }),
-            });
-            Ok(f)
-        })
+        Box::pin(async move { self.open_sim(path, kind, mode) })
+    }
+
+    fn open_now(&self, path: &Path, mode: OpenMode) -> io::Result<Rc<dyn IoFile>> {
+        self.open_sim(path.to_path_buf(), FileKind::Buffered, mode)
     }
 
     fn create_dir_all(&self, _path: &Path) -> io::Result<()> {

@@ -11,7 +11,6 @@ use std::rc::Rc;
 
 use super::commitlog::LogState;
 use super::consume_queue::ConsumeQueues;
-use super::dispatch::DispatchFiles;
 use super::index::KeyIndex;
 use super::io::StorageIo;
 use super::waiter::{Notify, OffsetWatch};
@@ -26,11 +25,13 @@ pub(crate) struct StoreState {
     pub(super) record_size_max: usize,
     pub(super) log: RefCell<LogState>,
     /// One checkpoint at a time: the background one and an explicit `checkpoint()` share the
-    /// dispatch files and `checkpoint.tmp`, so a second must wait for the first to rename.
+    /// derived files' pending entries and `checkpoint.tmp`, so a second must wait for the first.
     pub(super) checkpoint_lock: glommio::sync::Semaphore,
     pub(super) queues: RefCell<ConsumeQueues>,
     pub(super) index: RefCell<KeyIndex>,
-    pub(super) dispatch: RefCell<DispatchFiles>,
+    /// Commit-log offset of the last checkpoint written (retention deletes only segments below it,
+    /// so a checkpoint never lies below the first segment).
+    pub(super) last_checkpoint: std::cell::Cell<PhysicalOffset>,
     /// Waiters on `log.offsets.written()` and `durable()`: each mirrors the tracker's value, advanced
     /// right after the tracker moved it (the tracker is the one that asserts; read it, not these).
     pub(super) written: OffsetWatch<PhysicalOffset>,

@@ -115,15 +115,16 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Records found corrupted in the middle of the log (offset, reason), kept out of the queues.
     pub corrupted: Vec<(PhysicalOffset, String)>,
-    /// Where the log scan started: the checkpoint (what the dispatch files covered), or the first
-    /// segment without one.
+    /// Where the log scan started: the checkpoint (what the consume-queue and index files covered),
+    /// or the first segment without one.
     pub scan_start: PhysicalOffset,
     /// Where the log ends after recovery.
     pub end: PhysicalOffset,
     /// Commit-log bytes recovery read (scan, look-ahead past the end, tail page). Bounded by
     /// `end - scan_start` plus [`crate::storage::recovery::LOOKAHEAD_READ_BYTES_MAX`]: not by the backlog.
     pub log_bytes_read: u64,
-    /// Dispatch-file bytes recovery read (the persisted consume queues and index below the checkpoint).
+    /// Derived-data bytes recovery read (the key index's open file and sealed headers; consume-queue
+    /// files are not read at start). At most one index file's entries, whatever the backlog.
     pub dispatch_bytes_read: u64,
 }
 
@@ -140,6 +141,12 @@ pub struct StoreOptions {
     pub retention_interval_ms: u64,
     /// Appends wait once this many bytes are not yet written to disk.
     pub unwritten_bytes_max: u64,
+    /// Entries per consume-queue file (a multiple of 256; 20 B each).
+    pub cq_file_entries: u64,
+    /// Bytes of recently read consume-queue blocks kept in memory (all queues of the shard).
+    pub cq_cache_bytes_max: usize,
+    /// Slots and entries of a key-index file (the open file's slot table is in memory).
+    pub index_shape: super::index::IndexShape,
 }
 
 impl Default for StoreOptions {
@@ -151,6 +158,9 @@ impl Default for StoreOptions {
             checkpoint_interval_ms: 1_000,
             retention_interval_ms: 10_000,
             unwritten_bytes_max: 64 << 20,
+            cq_file_entries: 1 << 20,
+            cq_cache_bytes_max: 8 << 20,
+            index_shape: super::index::IndexShape::default(),
         }
     }
 }

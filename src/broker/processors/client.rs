@@ -19,8 +19,8 @@ use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
 impl Broker {
-    /// Creates the `%RETRY%` topic of each consumer group (through shard 0), then applies the
-    /// heartbeat on every shard.
+    /// Creates the config and the `%RETRY%` topic of each consumer group it has not seen (through
+    /// shard 0), then applies the heartbeat on every shard.
     pub(crate) async fn heartbeat(
         self: &Rc<Self>,
         cmd: RemotingCommand,
@@ -34,9 +34,11 @@ impl Broker {
         };
         let hb = heartbeat_from_wire(&data, &self.clients.borrow());
         for c in &hb.consumers {
+            let group = self.ensure_group(&c.group).await;
             let retry = format!("{RETRY_PREFIX}{}", c.group);
             if self.topic(&retry).is_none() {
-                let cfg = TopicConfig::new(&retry, 1, perm::READ_WRITE);
+                let queues = group.retry_queue_nums.max(1);
+                let cfg = TopicConfig::new(&retry, queues, perm::READ_WRITE);
                 if let ControlReply::Topic(Err(e)) = self
                     .control(
                         ShardId(0),

@@ -17,14 +17,20 @@
 //! | [`locks`] | 41, 42 | accepting shard, split by queue owner |
 //! | [`admin`] | 17, 21 | accepting shard (17 through shard 0) |
 //! | [`namesrv`] | 101, 105, 106, 206, ... | accepting shard |
+//! | [`retry`] | 36 (and the `%RETRY%` → `%DLQ%` rule of sends) | commit-log owner of the consumed message, then the retry queue's owner |
+//! | [`groups`] | 200, 201, 207 | accepting shard (200, 207 through shard 0) |
+//! | [`reset`] | 222 (pushes 220 to consumers) | accepting shard, each queue reset by its owner |
 //!
-//! Next here: retry/DLQ (36), transactions (37), query by key (12).
+//! Next here: transactions (37), query by key (12).
 
 pub mod admin;
 pub mod client;
+pub mod groups;
 pub mod locks;
 pub mod namesrv;
 pub mod offsets;
 pub mod pull;
 pub mod query;
+pub mod reset;
+pub mod retry;
 pub mod send;

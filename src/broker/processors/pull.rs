@@ -53,6 +53,29 @@ struct PullOutcome {
 }
 
 impl Broker {
+    /// The group's config refuses this pull (Java's order of checks): `consumeEnable = false`, or
+    /// a broadcasting group with `consumeBroadcastEnable = false`. Both NO_PERMISSION.
+    fn group_refuses_pull(&self, group: &str, cmd: &RemotingCommand) -> Option<RemotingCommand> {
+        let groups = self.groups.borrow();
+        let cfg = groups.get(group)?;
+        if !cfg.consume_enable {
+            return Some(cmd.error_response(
+                rs::NO_PERMISSION,
+                format!("subscription group no permission, {group}"),
+            ));
+        }
+        if !cfg.consume_broadcast_enable
+            && self.clients.borrow().message_model(group)
+                == Some(crate::broker::state::clients::MessageModel::Broadcasting)
+        {
+            return Some(cmd.error_response(
+                rs::NO_PERMISSION,
+                format!("the consumer group[{group}] can not consume by broadcast way"),
+            ));
+        }
+        None
+    }
+
     pub(crate) fn wake_pulls(&self, topic: &str, queue_id: u32) {
         self.long_polls.borrow_mut().wake(topic, queue_id);
     }
@@ -63,6 +86,9 @@ impl Broker {
         h: PullMessageHeader,
         cmd: RemotingCommand,
     ) -> RemotingCommand {
+        if let Some(refused) = self.group_refuses_pull(&h.consumer_group, &cmd) {
+            return refused;
+        }
         let Some(cfg) = self.topic_view(&h.topic) else {
             return cmd.error_response(
                 rs::TOPIC_NOT_EXIST,

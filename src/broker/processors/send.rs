@@ -76,6 +76,10 @@ impl Broker {
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
+        // A send to `%RETRY%<group>` past its retries is a dead letter (processors/retry.rs).
+        if let Err(r) = self.redirect_retry_send(&mut h, &cmd).await {
+            return Some(r);
+        }
         let topic = h.topic.as_str();
         if let Err(e) = validate_topic_name(topic) {
             return Some(cmd.error_response(rs::INVALID_PARAMETER, e.to_string()));
@@ -122,14 +126,18 @@ impl Broker {
         self.forward(to, OwnedRequest::Send(h), cmd, ctx).await
     }
 
-    /// Creates a topic on first send: `%RETRY%`/`%DLQ%` topics with one queue, others from the template.
+    /// Creates a topic on first send: `%RETRY%` topics with the group's retryQueueNums, `%DLQ%`
+    /// topics with one queue, others from the template.
     async fn auto_create(
         self: &Rc<Self>,
         topic: &str,
         template: &str,
         queues: i32,
     ) -> Result<TopicConfig, String> {
-        let (cfg, template) = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
+        let (cfg, template) = if let Some(group) = topic.strip_prefix(RETRY_PREFIX) {
+            let queues = self.group(group).retry_queue_nums.max(1);
+            (TopicConfig::new(topic, queues, perm::READ_WRITE), None)
+        } else if topic.starts_with(DLQ_PREFIX) {
             (TopicConfig::new(topic, 1, perm::READ_WRITE), None)
         } else if self.cfg.auto_create_topic {
             (
@@ -155,7 +163,7 @@ impl Broker {
     }
 
     /// A random writable queue, preferring the ones this shard owns.
-    fn pick_queue(&self, topic: &str, cfg: &TopicView) -> u32 {
+    pub(crate) fn pick_queue(&self, topic: &str, cfg: &TopicView) -> u32 {
         let n = cfg.write_queue_nums.max(1);
         let seed = self.next_opaque.get() as u32 ^ (now_ms() as u32).rotate_left(7);
         self.next_opaque.set(self.next_opaque.get().wrapping_add(1));
@@ -299,15 +307,32 @@ impl Broker {
         storage_error(cmd, "[STORE] ", e)
     }
 
+    /// Owner: a send for a topic this shard's replica does not have yet. The accepting shard saw
+    /// the topic (or just had it created), so a change is being replicated: wait for shard 0 to
+    /// finish it ([`Control::SyncTopic`]) rather than refuse the send (a refused oneway send is a
+    /// lost message).
+    async fn await_new_topic(self: &Rc<Self>, topic: &str) {
+        let _ = self
+            .control(ShardId(0), Control::SyncTopic(topic.to_string()))
+            .await;
+    }
+
     /// Owner half of a send (single or batch).
     pub(crate) async fn process_send(
-        &self,
+        self: &Rc<Self>,
         h: SendMessageHeader,
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> RemotingCommand {
         let qid = match self.send_target(&cmd, &h) {
             Ok(q) => q,
+            Err(_) if self.topic_view(&h.topic).is_none() => {
+                self.await_new_topic(&h.topic).await;
+                match self.send_target(&cmd, &h) {
+                    Ok(q) => q,
+                    Err(r) => return r,
+                }
+            }
             Err(r) => return r,
         };
         if h.batch {

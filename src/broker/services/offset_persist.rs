@@ -1,8 +1,8 @@
 //! Consumer-offset persistence: every `offset_persist_interval_ms`, and once more at shutdown
 //! ([`super::super::Control::Shutdown`]), this shard's offsets are written to
 //! `offsets-shard-<k>.json` if they changed. A crash loses at most one interval of commits.
-//! Each round also hands storage the consumed floors (lowest committed offset per queue) that
-//! retention keeps.
+//! Each round also hands storage the consumed floors that retention keeps: per queue the lowest
+//! committed offset, or 0 while a subscribed clustering group has not committed there yet.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -22,10 +22,16 @@ pub async fn run(broker: Rc<Broker>, stop: StopSignal) {
 }
 
 impl Broker {
-    /// Hands storage the lowest committed offset per queue (what retention must keep by default).
+    /// Hands storage the lowest offset per queue a group still needs (what retention must keep by
+    /// default): committed offsets, and everything for a subscribed group that has not committed.
     /// Storage sees queues and offsets only, never groups or request codes.
     pub(crate) fn push_consumed_floors(&self) {
-        let floors = self.offsets.borrow().consumed_floors();
+        let subscribed = self.clients.borrow().clustering_subscriptions();
+        let queues = self.store.queues();
+        let floors = self
+            .offsets
+            .borrow()
+            .consumed_floors_with_subscribers(&queues, &subscribed);
         self.store.set_consumed_floors(
             floors
                 .into_iter()

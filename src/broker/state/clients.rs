@@ -283,6 +283,19 @@ impl ClientRegistry {
         self.consumers.contains_key(group)
     }
 
+    /// (group, topic) of every subscription of clustering groups (the groups whose offsets the broker
+    /// keeps), sorted.
+    pub fn clustering_subscriptions(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .consumers
+            .iter()
+            .filter(|(_, c)| c.message_model != Some(MessageModel::Broadcasting))
+            .flat_map(|(g, c)| c.subscriptions.keys().map(move |t| (g.clone(), t.clone())))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Consumer group names, sorted.
     pub fn consumer_groups(&self) -> Vec<String> {
         let mut v: Vec<_> = self.consumers.keys().cloned().collect();

@@ -55,6 +55,13 @@ impl LockTable {
         held
     }
 
+    /// Whether `group` holds any lock that has not expired (RocketMQ's `isLockAllExpired`, negated).
+    pub fn group_holds_any(&self, group: &str, now_ms: i64) -> bool {
+        self.locks.iter().any(|((g, _, _), h)| {
+            g == group && now_ms.saturating_sub(h.last_update_ms) <= LOCK_EXPIRY_MS
+        })
+    }
+
     /// Releases the queues `client_id` holds among `queues`.
     pub fn unlock(&mut self, group: &str, client_id: &str, queues: &[(String, u32)]) {
         for (topic, qid) in queues {

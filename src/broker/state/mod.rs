@@ -4,12 +4,14 @@
 //! | table | replicated how |
 //! |---|---|
 //! | [`topics`] | shard 0 authoritative, replica on every shard |
+//! | [`groups`] | shard 0 authoritative, replica on every shard |
 //! | [`clients`] | replica on every shard (heartbeats fan out) |
 //! | [`offsets`] | each shard holds the offsets of the queues it owns |
 //! | [`locks`] | each shard holds the locks of the queues it owns |
 //! | [`long_polls`] | each shard parks the pulls of the queues it owns |
 
 pub mod clients;
+pub mod groups;
 pub mod locks;
 pub mod long_polls;
 pub mod offsets;

@@ -43,6 +43,17 @@ impl OffsetTable {
         }
     }
 
+    /// Forgets every committed offset of `group` (DELETE_SUBSCRIPTIONGROUP with cleanOffset).
+    pub fn remove_group(&mut self, group: &str) {
+        let before = self.table.len();
+        // Keys are `topic@group`; topic names cannot hold '@'.
+        self.table
+            .retain(|k, _| k.split_once('@').map(|(_, g)| g) != Some(group));
+        if self.table.len() != before {
+            self.dirty = true;
+        }
+    }
+
     /// Per (topic, queue): the lowest offset any group has committed, the consumed floor that
     /// retention keeps (storage's `set_consumed_floors`). Queues no group committed have none.
     pub fn consumed_floors(&self) -> Vec<(String, u32, u64)> {
@@ -56,6 +67,36 @@ impl OffsetTable {
                 m.entry((topic.to_owned(), *q))
                     .and_modify(|v| *v = (*v).min(off))
                     .or_insert(off);
+            }
+        }
+        m.into_iter().map(|((t, q), o)| (t, q, o)).collect()
+    }
+
+    /// [`OffsetTable::consumed_floors`], plus floor 0 (keep everything not expired) for each queue of
+    /// `queues` whose topic a clustering group subscribed to (`subscribed`: (group, topic), from
+    /// heartbeats) without having committed an offset for that queue yet: such a group has consumed
+    /// nothing the broker knows of. A RocketMQ user expects a subscribed group's backlog to stay; once
+    /// it commits, its floor is its offset. Broadcasting groups keep offsets on the client: not here.
+    pub fn consumed_floors_with_subscribers(
+        &self,
+        queues: &[(String, u32)],
+        subscribed: &[(String, String)],
+    ) -> Vec<(String, u32, u64)> {
+        let mut m: BTreeMap<(String, u32), u64> = self
+            .consumed_floors()
+            .into_iter()
+            .map(|(t, q, o)| ((t, q), o))
+            .collect();
+        let mut groups_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (g, t) in subscribed {
+            groups_of.entry(t.as_str()).or_default().push(g.as_str());
+        }
+        for (t, q) in queues {
+            let Some(groups) = groups_of.get(t.as_str()) else {
+                continue;
+            };
+            if groups.iter().any(|g| self.query(g, t, *q).is_none()) {
+                m.insert((t.clone(), *q), 0);
             }
         }
         m.into_iter().map(|((t, q), o)| (t, q, o)).collect()
@@ -141,6 +182,49 @@ mod tests {
                 ("T".to_owned(), 1, 5),
                 ("U".to_owned(), 0, 0),
             ]
+        );
+    }
+
+    #[test]
+    fn a_subscribed_group_without_commits_keeps_its_queues() {
+        let mut t = OffsetTable::default();
+        t.commit("fast", "T", 0, 90);
+        t.commit("new", "T", 1, 40);
+        let queues: Vec<(String, u32)> = [("T", 0), ("T", 1), ("T", 2), ("V", 0)]
+            .iter()
+            .map(|(t, q)| (t.to_string(), *q))
+            .collect();
+        let subs = vec![
+            ("new".to_owned(), "T".to_owned()),
+            ("fast".to_owned(), "T".to_owned()),
+        ];
+        // Rows: T/0 "new" never committed there -> 0; T/1 "new" committed, "fast" not -> 0, as
+        // "fast" has no commit on queue 1; T/2 nobody committed, subscribed -> 0; V/0 nobody subscribed,
+        // nobody committed -> no floor.
+        assert_eq!(
+            t.consumed_floors_with_subscribers(&queues, &subs),
+            vec![
+                ("T".to_owned(), 0, 0),
+                ("T".to_owned(), 1, 0),
+                ("T".to_owned(), 2, 0),
+            ]
+        );
+        t.commit("fast", "T", 1, 50);
+        t.commit("new", "T", 0, 70);
+        t.commit("fast", "T", 2, 3);
+        t.commit("new", "T", 2, 4);
+        assert_eq!(
+            t.consumed_floors_with_subscribers(&queues, &subs),
+            vec![
+                ("T".to_owned(), 0, 70),
+                ("T".to_owned(), 1, 40),
+                ("T".to_owned(), 2, 3),
+            ]
+        );
+        // Without subscribers, exactly the committed floors.
+        assert_eq!(
+            t.consumed_floors_with_subscribers(&queues, &[]),
+            t.consumed_floors()
         );
     }
 }

@@ -52,6 +52,7 @@ fn to_json<T: Serialize>(v: &T) -> String {
 
 mod admin;
 mod client;
+mod groups;
 mod lenient;
 mod locks;
 mod route;
@@ -60,6 +61,9 @@ pub use admin::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList
 pub use client::{
     split_tags, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody, ExpressionType,
     HeartbeatData, MessageModel, ProducerData, SubscriptionData, SUB_ALL,
+};
+pub use groups::{
+    ResetOffsetBody, SubscriptionGroupConfig, SubscriptionGroupWrapper, RETRY_MAX_TIMES_DEFAULT,
 };
 pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,

@@ -86,6 +86,7 @@ pub const DEFAULT_TOPIC: &str = "TBW102";
 
 mod admin;
 mod client;
+mod groups;
 mod offsets;
 mod pull;
 mod query;
@@ -96,6 +97,7 @@ mod transaction;
 
 pub use admin::{CreateTopicHeader, CREATE_TOPIC_DEFAULT_QUEUES};
 pub use client::{ConsumerGroupHeader, UnregisterClientHeader};
+pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};
 pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,
     GetMinOffsetHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,

@@ -28,4 +28,21 @@ impl ConsumerSendMsgBackHeader {
             max_reconsume_times: opt_i32(cmd, "maxReconsumeTimes")?,
         })
     }
+
+    /// What a Java 4.9.8 consumer sends.
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("offset", self.offset);
+        cmd.set_ext("group", &self.group);
+        cmd.set_ext("delayLevel", self.delay_level);
+        if let Some(id) = &self.origin_msg_id {
+            cmd.set_ext("originMsgId", id);
+        }
+        if let Some(t) = &self.origin_topic {
+            cmd.set_ext("originTopic", t);
+        }
+        cmd.set_ext("unitMode", self.unit_mode);
+        if let Some(m) = self.max_reconsume_times {
+            cmd.set_ext("maxReconsumeTimes", m);
+        }
+    }
 }

@@ -41,10 +41,12 @@ final class Env {
     static final String BROKER_SECOND_PID = System.getProperty("broker.second.pid", "");
     /** "bolide" or "reference": only for messages, the expectations are the same for both. */
     static final String KIND = System.getProperty("broker.kind", "unknown");
+    /** NameServer of a Bolide with aclEnable=true and tests/java/acl/plain_acl.yml; empty: AclTest skips. */
+    static final String NAMESRV_ACL = System.getProperty("namesrv.acl", "");
 
     private static final AtomicLong SEQ = new AtomicLong();
     private static final String RUN = Long.toString(System.currentTimeMillis() % 100000000L, 36);
-    private static final Set<AutoCloseable> OPEN = ConcurrentHashMap.newKeySet();
+    static final Set<AutoCloseable> OPEN = ConcurrentHashMap.newKeySet();
 
     private Env() {}
 

@@ -22,12 +22,16 @@ final class Reader {
             for (MessageQueue mq : mqs) {
                 c.seek(mq, 0);
             }
-            List<MessageExt> got = new ArrayList<>();
+            // Distinct by (queue, offset): a pull that raced the seeks can deliver a queue's start twice, and
+            // counting the repeat would end the read before another queue was read at all.
+            java.util.Map<String, MessageExt> got = new java.util.LinkedHashMap<>();
             Env.awaitTrue(() -> count + " messages from " + topic + " (got " + got.size() + ")", 15_000, () -> {
-                got.addAll(c.poll(200));
+                for (MessageExt m : c.poll(200)) {
+                    got.putIfAbsent(m.getQueueId() + "@" + m.getQueueOffset(), m);
+                }
                 return got.size() >= count;
             });
-            return got;
+            return new ArrayList<>(got.values());
         } finally {
             c.shutdown();
         }

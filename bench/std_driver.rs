@@ -1,0 +1,437 @@
+//! `bolide-bench-std`: an open-loop send driver on plain OS threads and blocking sockets, no glommio
+//! and no io_uring. It exists to rule out the main load generator's own scheduling when a latency
+//! stall is seen: if both drivers see the same stall at the same time, the broker owns it.
+//!
+//! Shape: per connection, a writer thread that sends SEND_MESSAGE_V2 frames at fixed intended times
+//! (`--rate` spread evenly over the connections; a late writer sends at once and never skips, so a
+//! stall shows as latency measured from the intended time, with no coordinated omission), and a
+//! reader thread that matches responses by opaque. The intended time of each opaque sits in a ring of
+//! atomics (the writer stores it, the reader takes it), so the two threads share no lock on the hot
+//! path. Readers record into HDR histograms behind one mutex per connection; the main thread merges
+//! them every `--interval` for the progress line and the timeline, and at the end for the report.
+//!
+//! The broker address is given directly (no route lookup), and the broker picks the queue
+//! (queueId -1), so the topic must exist or the broker must auto-create it. The JSON report has the
+//! fields `perf/plot.py` reads (`send.latency_us`, `intervals`) with `tool: "bolide-bench-std"`.
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use bolide::client::{send_status, SendRequest};
+use bolide::remoting::decode_frame;
+
+#[derive(Debug, Clone, Parser, Serialize)]
+#[command(
+    name = "bolide-bench-std",
+    about = "Open-loop send driver on OS threads and blocking sockets (a second opinion on latency)"
+)]
+struct Args {
+    /// Broker address (not the NameServer: no route lookup).
+    #[arg(long, default_value = "127.0.0.1:10911")]
+    broker: String,
+    #[arg(long, default_value = "BenchStd")]
+    topic: String,
+    /// Total intended sends per second, spread evenly over the connections.
+    #[arg(long)]
+    rate: f64,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Seconds measured after the warm-up.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Seconds between progress lines (and timeline points).
+    #[arg(long, default_value_t = 0.5)]
+    interval: f64,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<String>,
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+/// Opaques in flight per connection that the ring can tell apart; a connection with more requests
+/// outstanding than this is reported as overrun (its oldest intended times were overwritten).
+const RING: usize = 1 << 16;
+
+/// Highest latency recorded (µs): one minute; anything slower is clamped to it.
+const LATENCY_MAX_US: u64 = 60_000_000;
+
+struct Windows {
+    interval: Histogram<u64>,
+    total: Histogram<u64>,
+    interval_failed: u64,
+    total_failed: u64,
+}
+
+impl Windows {
+    fn new() -> Windows {
+        let h = || Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("histogram bounds");
+        Windows {
+            interval: h(),
+            total: h(),
+            interval_failed: 0,
+            total_failed: 0,
+        }
+    }
+}
+
+struct ConnShared {
+    /// Intended send time (ns since `start`) + 1 per opaque slot; 0 = empty.
+    intended: Vec<AtomicU64>,
+    windows: Mutex<Windows>,
+    overrun: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+struct LatencySummary {
+    count: u64,
+    mean: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    p99_9: f64,
+    p99_99: f64,
+    max: f64,
+}
+
+fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        count: h.len(),
+        mean: h.mean(),
+        p50: h.value_at_quantile(0.50) as f64,
+        p90: h.value_at_quantile(0.90) as f64,
+        p99: h.value_at_quantile(0.99) as f64,
+        p99_9: h.value_at_quantile(0.999) as f64,
+        p99_99: h.value_at_quantile(0.9999) as f64,
+        max: h.max() as f64,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SendSide {
+    messages: u64,
+    msgs_per_sec: f64,
+    mb_per_sec: f64,
+    send_failed: u64,
+    response_failed: u64,
+    latency_us: LatencySummary,
+}
+
+#[derive(Debug, Serialize)]
+struct IntervalPoint {
+    t_s: f64,
+    send_msgs_per_sec: f64,
+    send_p50_us: f64,
+    send_p99_us: f64,
+    send_max_us: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Settings {
+    scenario: &'static str,
+    mode: &'static str,
+    clients: usize,
+    size: usize,
+    rate: f64,
+    broker: String,
+    topic: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    tool: &'static str,
+    label: String,
+    started_unix_s: u64,
+    load_avg_start: String,
+    load_avg_end: String,
+    settings: Settings,
+    measured_s: f64,
+    send: SendSide,
+    intervals: Vec<IntervalPoint>,
+    notes: Vec<String>,
+}
+
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sends at the intended times until `stop`; returns when the socket fails or the run ends.
+fn writer(
+    mut sock: TcpStream,
+    shared: Arc<ConnShared>,
+    start: Instant,
+    period_ns: f64,
+    offset_ns: f64,
+    args: Arc<Args>,
+    stop: Arc<AtomicBool>,
+) {
+    let body = vec![b'x'; args.size];
+    let mut out = BytesMut::with_capacity(args.size + 512);
+    let mut i: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let due_ns = (offset_ns + i as f64 * period_ns) as u64;
+        let now_ns = start.elapsed().as_nanos() as u64;
+        if due_ns > now_ns {
+            let wait = due_ns - now_ns;
+            // Sleep most of the wait; the last 50 µs are spun so the send leaves close to its time.
+            if wait > 100_000 {
+                thread::sleep(Duration::from_nanos(wait - 50_000));
+            }
+            while (start.elapsed().as_nanos() as u64) < due_ns {
+                std::hint::spin_loop();
+            }
+        }
+        let opaque = (i % i32::MAX as u64) as i32;
+        let slot = &shared.intended[opaque as usize % RING];
+        if slot.swap(due_ns + 1, Ordering::AcqRel) != 0 {
+            shared.overrun.fetch_add(1, Ordering::Relaxed);
+        }
+        let born_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let req = SendRequest {
+            producer_group: "bolide_bench_std",
+            topic: &args.topic,
+            queue_id: -1,
+            born_timestamp_ms: born_ms,
+            properties: "",
+            body: &body,
+            batch: false,
+        };
+        out.clear();
+        req.encode(opaque, 0, &mut out);
+        if sock.write_all(&out).is_err() {
+            return;
+        }
+        i += 1;
+    }
+}
+
+/// Reads responses and records their latency from the intended time.
+fn reader(sock: TcpStream, shared: Arc<ConnShared>, start: Instant, measuring: Arc<AtomicBool>) {
+    let mut r = BufReader::with_capacity(64 * 1024, sock);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        loop {
+            match decode_frame(&mut buf, 16 << 20) {
+                Ok(Some(cmd)) => {
+                    let now_ns = start.elapsed().as_nanos() as u64;
+                    let slot = &shared.intended[cmd.opaque as usize % RING];
+                    let intended = slot.swap(0, Ordering::AcqRel);
+                    if intended == 0 {
+                        continue;
+                    }
+                    let lat_us =
+                        (now_ns.saturating_sub(intended - 1) / 1000).clamp(1, LATENCY_MAX_US);
+                    let ok = send_status(cmd.code).is_some();
+                    let mut w = shared.windows.lock().unwrap_or_else(|e| e.into_inner());
+                    let measuring = measuring.load(Ordering::Relaxed);
+                    if ok {
+                        let _ = w.interval.record(lat_us);
+                        if measuring {
+                            let _ = w.total.record(lat_us);
+                        }
+                    } else {
+                        w.interval_failed += 1;
+                        if measuring {
+                            w.total_failed += 1;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("bolide-bench-std: bad frame from the broker: {e:?}");
+                    return;
+                }
+            }
+        }
+        match r.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Arc::new(Args::parse());
+    if args.rate <= 0.0 || args.connections == 0 {
+        eprintln!("bolide-bench-std: --rate and --connections must be positive");
+        return ExitCode::from(2);
+    }
+    let start = Instant::now();
+    let started_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let load_avg_start = load_avg();
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let per_conn_rate = args.rate / args.connections as f64;
+    let period_ns = 1e9 / per_conn_rate;
+    let mut conns = Vec::new();
+    let mut threads = Vec::new();
+    for c in 0..args.connections {
+        let sock = match TcpStream::connect(&args.broker) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bolide-bench-std: connect {}: {e}", args.broker);
+                return ExitCode::from(1);
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let shared = Arc::new(ConnShared {
+            intended: (0..RING).map(|_| AtomicU64::new(0)).collect(),
+            windows: Mutex::new(Windows::new()),
+            overrun: AtomicU64::new(0),
+        });
+        conns.push(shared.clone());
+        let read_sock = sock.try_clone().expect("clone socket");
+        // Connections start staggered over one period, so the sends of all connections interleave.
+        let offset_ns = period_ns * c as f64 / args.connections as f64;
+        let (s, a, st) = (shared.clone(), args.clone(), stop.clone());
+        threads.push(thread::spawn(move || {
+            writer(sock, s, start, period_ns, offset_ns, a, st)
+        }));
+        let m = measuring.clone();
+        threads.push(thread::spawn(move || reader(read_sock, shared, start, m)));
+    }
+    println!(
+        "bolide-bench-std: {} at {} msgs/s open loop over {} connections (OS threads, blocking sockets), {} B",
+        args.broker, args.rate, args.connections, args.size
+    );
+    let mut intervals = Vec::new();
+    let mut last = Instant::now();
+    let end = args.warmup + args.duration;
+    let mut measure_start = None;
+    loop {
+        thread::sleep(Duration::from_secs_f64(args.interval.max(0.05)));
+        let t = start.elapsed().as_secs_f64();
+        if measure_start.is_none() && t >= args.warmup {
+            measuring.store(true, Ordering::Relaxed);
+            measure_start = Some(Instant::now());
+        }
+        let dt = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        let mut merged = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
+        let mut failed = 0;
+        for c in &conns {
+            let mut w = c.windows.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = merged.add(&w.interval);
+            w.interval.reset();
+            failed += w.interval_failed;
+            w.interval_failed = 0;
+        }
+        let l = summarize(&merged);
+        println!(
+            "[{t:7.1}s]{} Send TPS: {:.0} | p50(ms): {:.3} | p99(ms): {:.3} | Max RT(ms): {:.3} | failed: {failed}",
+            if t < args.warmup { " (warm-up)" } else { "" },
+            l.count as f64 / dt,
+            l.p50 / 1e3,
+            l.p99 / 1e3,
+            l.max / 1e3,
+        );
+        intervals.push(IntervalPoint {
+            t_s: t,
+            send_msgs_per_sec: l.count as f64 / dt,
+            send_p50_us: l.p50,
+            send_p99_us: l.p99,
+            send_max_us: l.max,
+        });
+        if t >= end {
+            break;
+        }
+    }
+    let measured_s = measure_start
+        .map(|m| m.elapsed().as_secs_f64())
+        .unwrap_or(0.0);
+    stop.store(true, Ordering::Relaxed);
+    measuring.store(false, Ordering::Relaxed);
+    let mut total = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
+    let (mut failed, mut overrun) = (0, 0);
+    for c in &conns {
+        let w = c.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = total.add(&w.total);
+        failed += w.total_failed;
+        overrun += c.overrun.load(Ordering::Relaxed);
+    }
+    let lat = summarize(&total);
+    let msgs_per_sec = if measured_s > 0.0 {
+        lat.count as f64 / measured_s
+    } else {
+        0.0
+    };
+    println!("---- result over {measured_s:.1} s (after warm-up) ----");
+    println!(
+        "send: {msgs_per_sec:.0} msgs/s | {} msgs | failed {failed} | latency from intended time: p50 {:.1} | p90 {:.1} | p99 {:.1} | p99.9 {:.1} | p99.99 {:.1} | max {:.1} (µs)",
+        lat.count, lat.p50, lat.p90, lat.p99, lat.p99_9, lat.p99_99, lat.max
+    );
+    let mut notes = Vec::new();
+    if overrun > 0 {
+        notes.push(format!("{overrun} sends overran the opaque ring ({RING} in flight per connection): the broker fell far behind"));
+        println!("note: {}", notes[0]);
+    }
+    if let Some(path) = &args.json {
+        let report = Report {
+            tool: "bolide-bench-std",
+            label: args.label.clone(),
+            started_unix_s,
+            load_avg_start,
+            load_avg_end: load_avg(),
+            settings: Settings {
+                scenario: "produce",
+                mode: "pipelined",
+                clients: args.connections,
+                size: args.size,
+                rate: args.rate,
+                broker: args.broker.clone(),
+                topic: args.topic.clone(),
+            },
+            measured_s,
+            send: SendSide {
+                messages: lat.count,
+                msgs_per_sec,
+                mb_per_sec: msgs_per_sec * args.size as f64 / 1e6,
+                send_failed: 0,
+                response_failed: failed,
+                latency_us: lat,
+            },
+            intervals,
+            notes,
+        };
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => {
+                if let Err(e) = std::fs::write(path, s) {
+                    eprintln!("bolide-bench-std: write {path}: {e}");
+                }
+            }
+            Err(e) => eprintln!("bolide-bench-std: json: {e}"),
+        }
+    }
+    // The threads block on their sockets; the process exit closes them.
+    ExitCode::SUCCESS
+}

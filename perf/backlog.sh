@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Backlog benchmark (issue #9): fill a broker with a large backlog of small messages that nobody
+# consumes, and record
+#   1. broker RSS against stored messages (after each fill step, and the peak, VmHWM),
+#   2. start-up time (until the broker logs that it is ready) after a clean stop (SIGTERM) and after kill -9
+#      in the middle of sends, with the broker's own recovery line (records rescanned, bytes read),
+#   3. consume throughput from cold disk (a fresh group reading the backlog from the start).
+# Output: perf/out/backlog-<stamp>/{rss.csv,summary.md,*.json,broker-*.log}.
+#
+# Usage: perf/backlog.sh
+# Env:   TARGET_MESSAGES (default 10000000)  STEP_S (seconds per fill step, default 30)
+#        MAX_STEPS (default 40: the fill stops at TARGET_MESSAGES or MAX_STEPS steps)
+#        SIZE (body bytes, default 100)  CLIENTS (default 8)  BATCH (default 64)
+#        CONSUME_S (cold-consume seconds, default 30)  PULL_BATCH (default 32, the Java client's)
+#        NO_BUILD=1 (use the release binaries as they are)  NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support
+#        O_DIRECT, and hold TARGET_MESSAGES x ~(SIZE + 150) bytes)  BROKER_ARGS (extra `bolide serve` flags)
+# Every wait is bounded; only loopback addresses are used; the data directory is deleted at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TARGET_MESSAGES=${TARGET_MESSAGES:-10000000}
+STEP_S=${STEP_S:-30}
+MAX_STEPS=${MAX_STEPS:-40}
+SIZE=${SIZE:-100}
+CLIENTS=${CLIENTS:-8}
+BATCH=${BATCH:-64}
+CONSUME_S=${CONSUME_S:-30}
+PULL_BATCH=${PULL_BATCH:-32}
+NS_PORT=${NS_PORT:-19876}
+BROKER_PORT=${BROKER_PORT:-20911}
+DATA_ROOT=${DATA_ROOT:-$ROOT/data}
+OUT=${OUT:-$ROOT/perf/out/backlog-$(date -u +%Y%m%d-%H%M%S)}
+BROKER_ARGS=${BROKER_ARGS:-}
+TOPIC=BacklogTopic
+
+mkdir -p "$OUT" "$DATA_ROOT"
+if [ -z "${NO_BUILD:-}" ]; then
+    echo "== building (release)"
+    cargo build --release --bin bolide --bin bolide-bench 2>&1 | tail -1
+fi
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+BOLIDE=$BIN/bolide
+BENCH=$BIN/bolide-bench
+DATA_DIR=$(mktemp -d "$DATA_ROOT/backlog-XXXXXX")
+
+BROKER_PID=
+stop_broker() { # $1: TERM or KILL
+    [ -n "$BROKER_PID" ] || return 0
+    kill "-$1" "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 600); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=
+}
+cleanup() { stop_broker TERM; rm -rf "$DATA_DIR"; }
+trap cleanup EXIT
+
+# Starts the broker; sets STARTUP_S to the seconds until it logs "bolide ready" (every shard recovered
+# its store and serves; the listening ports are bound before that, so an open port proves nothing).
+# Bounded: 300 s.
+start_broker() { # $1: log name
+    local t0 t1 log=$OUT/broker-$1.log
+    t0=$(date +%s.%N)
+    RUST_LOG=${RUST_LOG:-bolide=info} "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" \
+        --broker-port "$BROKER_PORT" --flush async $BROKER_ARGS >"$log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 30000); do
+        grep -q "bolide ready" "$log" && break
+        kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited; see $log" >&2; exit 1; }
+        sleep 0.01
+    done
+    t1=$(date +%s.%N)
+    STARTUP_S=$(echo "$t1 - $t0" | bc)
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$BROKER_PID/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$BROKER_PID/status"; }
+
+bench() { # $1: label, rest: bolide-bench flags
+    local name=$1
+    shift
+    timeout 3600 "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "$TOPIC" --queues 8 --size "$SIZE" \
+        --json "$OUT/$name.json" --label "$name" --interval 10 "$@" >"$OUT/$name.out" 2>&1
+}
+
+stored_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('stored_messages') or 0)" "$1"; }
+
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), data in $DATA_DIR"
+echo "step,elapsed_s,stored_messages,rss_mib,hwm_mib" >"$OUT/rss.csv"
+start_broker first
+echo "== first start: ${STARTUP_S}s"
+stored=0
+t_fill=$(date +%s)
+for step in $(seq 1 "$MAX_STEPS"); do
+    bench "fill-$step" --scenario produce --mode batch --batch "$BATCH" --clients "$CLIENTS" \
+        --duration "$STEP_S" --warmup 0
+    stored=$((stored + $(stored_of "$OUT/fill-$step.json")))
+    line="$step,$(($(date +%s) - t_fill)),$stored,$(($(rss_kib) / 1024)),$(($(hwm_kib) / 1024))"
+    echo "$line" | tee -a "$OUT/rss.csv"
+    [ "$stored" -ge "$TARGET_MESSAGES" ] && break
+done
+DISK=$(du -sh "$DATA_DIR" | cut -f1)
+
+echo "== clean stop, restart"
+stop_broker TERM
+start_broker clean-restart
+CLEAN_S=$STARTUP_S
+CLEAN_RSS=$(($(rss_kib) / 1024))
+echo "   started in ${CLEAN_S}s, RSS ${CLEAN_RSS} MiB"
+
+echo "== kill -9 during sends, restart"
+bench "before-kill" --scenario produce --mode batch --batch "$BATCH" --clients "$CLIENTS" --duration 30 --warmup 0 &
+BENCH_PID=$!
+sleep 12
+stop_broker KILL
+wait "$BENCH_PID" 2>/dev/null || true
+start_broker kill9-restart
+KILL_S=$STARTUP_S
+KILL_RSS=$(($(rss_kib) / 1024))
+echo "   started in ${KILL_S}s, RSS ${KILL_RSS} MiB"
+RECOVERED=$(grep -h "store recovered" "$OUT/broker-kill9-restart.log" | sed 's/\x1b\[[0-9;]*m//g' || true)
+
+echo "== cold consume (a new group from the earliest offset, ${CONSUME_S}s, pull batch ${PULL_BATCH})"
+bench "cold-consume" --scenario consume --from earliest --consumers 2 --pull-batch "$PULL_BATCH" \
+    --duration "$CONSUME_S" --warmup 0 --consumer-group "cold_$(date +%s)" || true
+CONSUME=$(grep -h "Consume TPS" "$OUT/cold-consume.out" | tail -1 || true)
+AFTER_CONSUME_RSS=$(($(rss_kib) / 1024))
+
+{
+    echo "# Backlog run $(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse --short HEAD)"
+    echo
+    echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load at end $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Settings: ${SIZE} B bodies, batch ${BATCH}, ${CLIENTS} clients, ${STEP_S} s steps; broker args: --flush async ${BROKER_ARGS}"
+    echo
+    echo "| step | elapsed s | stored messages | RSS MiB | peak RSS MiB |"
+    echo "|---|---|---|---|---|"
+    tail -n +2 "$OUT/rss.csv" | tr ',' '|' | sed 's/^/|/; s/$/|/'
+    echo
+    echo "- data directory: $DISK"
+    echo "- start-up until \"bolide ready\": after a clean stop ${CLEAN_S} s (RSS ${CLEAN_RSS} MiB), after kill -9 ${KILL_S} s (RSS ${KILL_RSS} MiB)"
+    echo "- recovery after kill -9: \`${RECOVERED:-n/a}\`"
+    echo "- cold consume, last progress line: \`${CONSUME:-n/a}\`; RSS after it ${AFTER_CONSUME_RSS} MiB"
+} >"$OUT/summary.md"
+cat "$OUT/summary.md"

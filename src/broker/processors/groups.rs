@@ -1,0 +1,99 @@
+//! Subscription-group administration, on the accepting shard: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
+//! (200) and DELETE_SUBSCRIPTIONGROUP (207) are applied by shard 0 (authoritative table, persisted,
+//! replicated to every shard before the answer); GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) reads this
+//! shard's replica. A deletion with `cleanOffset`/`removeOffset` also drops the group's committed
+//! offsets on every shard.
+//!
+//! What the broker does with a group's config: `retryMaxTimes` and `retryQueueNums` shape retries
+//! ([`super::retry`]); `consumeEnable = false` refuses the group's pulls, and
+//! `consumeBroadcastEnable = false` refuses a broadcasting group's pulls, both with NO_PERMISSION
+//! as the Java broker does ([`super::pull`]).
+
+use std::rc::Rc;
+
+use crate::broker::state::groups::SubscriptionGroupConfig;
+use crate::broker::status::header_error;
+use crate::broker::{Broker, Control, ControlReply};
+use crate::clock::now_ms;
+use crate::remoting::body::{DataVersion, SubscriptionGroupWrapper};
+use crate::remoting::codes::response as rs;
+use crate::remoting::headers::DeleteSubscriptionGroupHeader;
+use crate::remoting::RemotingCommand;
+use crate::shard::ShardId;
+
+/// Longest group name (RocketMQ 5 `TopicValidator` applies the topic rule to groups).
+pub const GROUP_NAME_MAX_BYTES: usize = 255;
+
+impl Broker {
+    pub(crate) async fn update_subscription_group(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let cfg = match SubscriptionGroupConfig::parse(&cmd.body) {
+            Ok(c) => c,
+            Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        };
+        let name = &cfg.group_name;
+        if name.is_empty()
+            || name.len() > GROUP_NAME_MAX_BYTES
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+        {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("the group name [{name}] is illegal, allowing only ^[%|a-zA-Z0-9_-]+$"),
+            );
+        }
+        match self.control(ShardId(0), Control::UpsertGroup(cfg)).await {
+            ControlReply::Group(Ok(_)) => cmd.response(rs::SUCCESS),
+            ControlReply::Group(Err(e)) => cmd.error_response(rs::SYSTEM_ERROR, e),
+            _ => cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
+        }
+    }
+
+    pub(crate) fn all_subscription_groups(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let t = self.groups.borrow();
+        let body = SubscriptionGroupWrapper {
+            data_version: DataVersion {
+                counter: t.version as i64,
+                timestamp: now_ms(),
+            },
+            subscription_group_table: t.groups.clone(),
+        };
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
+    pub(crate) async fn delete_subscription_group(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match DeleteSubscriptionGroupHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        // As the Java broker: deleting a group that has no config is not an error.
+        let _ = self
+            .control(ShardId(0), Control::DeleteGroup(h.group_name.clone()))
+            .await;
+        if h.clean_offset {
+            self.control_all(Control::DropGroupOffsets(h.group_name))
+                .await;
+        }
+        cmd.response(rs::SUCCESS)
+    }
+
+    /// Makes sure a group the broker hears of has a config (Java auto-creates it, and lists it).
+    pub(crate) async fn ensure_group(self: &Rc<Self>, group: &str) -> SubscriptionGroupConfig {
+        if let Some(g) = self.groups.borrow().get(group) {
+            return g.clone();
+        }
+        match self
+            .control(ShardId(0), Control::EnsureGroup(group.to_string()))
+            .await
+        {
+            ControlReply::Group(Ok(g)) => g,
+            _ => self.group(group),
+        }
+    }
+}
