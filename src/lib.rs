@@ -11,6 +11,7 @@
 //! - [`client`]: the remoting client (bench, tests, admin, replication follower).
 //! - [`admin`]: `bolide admin`, the operator's tool (mqadmin's commands) on top of [`client`].
 //! - [`config`]: every setting and limit in one place.
+//! - [`filter`]: SQL92 message filters (parse once, evaluate per message). Pure.
 //! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms, published by each shard for readers.
 //! - [`http`]: the HTTP port (own thread): `/metrics` and the web console.
@@ -21,6 +22,7 @@ pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod filter;
 pub mod http;
 pub mod message;
 pub mod metrics;

@@ -219,6 +219,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .topics
             .remove(bolide::broker::state::topics::DEFAULT_TOPIC);
     }
+    if cfg.trace_topic_enable {
+        // Like the Java broker's traceTopicEnable: one queue, readable and writable.
+        use bolide::broker::state::topics::{perm, TopicConfig};
+        let name = cfg.msg_trace_topic_name.clone();
+        topics
+            .topics
+            .entry(name.clone())
+            .or_insert_with(|| TopicConfig::new(&name, 1, perm::READ_WRITE));
+    }
     raise_fd_limit();
 
     let mut ports = vec![cfg.broker_port];

@@ -11,6 +11,7 @@
 //! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
 //! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
+//! | QUERY_MESSAGE | `Here(.., AllShards)` | accepting shard asks every shard's index (`Owned::QueryMessageShard`), merges |
 //! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
 //! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
 //! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
@@ -27,7 +28,7 @@
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
-//! | known codes not served yet (query), broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
+//! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
 //! A test checks that every code in `remoting::codes::request::ALL` has exactly one entry. A new
@@ -42,8 +43,8 @@ use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
     ConsumerSendMsgBackHeader, EndTransactionHeader, HeaderError, PullMessageHeader,
-    QueryConsumerOffsetHeader, QueueHeader, ResetOffsetHeader, SearchOffsetHeader,
-    SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader, ResetOffsetHeader,
+    SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -62,6 +63,9 @@ pub enum Owned {
     SearchOffsetByTimestamp,
     GetEarliestMsgStoreTime,
     ViewMessageById,
+    /// One shard's part of a QUERY_MESSAGE (no ROUTES row: the accepting shard of
+    /// `Here::QueryMessage` sends it to every shard).
+    QueryMessageShard,
     SendMsgBack,
     /// One queue's step of INVOKE_BROKER_TO_RESET_OFFSET (no code of its own: sent by the
     /// accepting shard of a 222 to each queue owner).
@@ -81,6 +85,7 @@ pub enum Here {
     CreateTopic,
     AllTopicConfig,
     NameServer,
+    QueryMessage,
     UpdateSubscriptionGroup,
     AllSubscriptionGroups,
     DeleteSubscriptionGroup,
@@ -276,7 +281,10 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::GET_CONSUMER_RUNNING_INFO,
         Route::Here(Here::ConsumerRunningInfo, Reach::Local),
     ),
-    entry(rq::QUERY_MESSAGE, Route::NotSupported),
+    entry(
+        rq::QUERY_MESSAGE,
+        Route::Here(Here::QueryMessage, Reach::AllShards),
+    ),
     entry(rq::CONSUMER_SEND_MSG_BACK, Route::Owner(Owned::SendMsgBack)),
     entry(
         rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
@@ -326,6 +334,7 @@ pub enum OwnedRequest {
     SearchOffsetByTimestamp(SearchOffsetHeader),
     GetEarliestMsgStoreTime(QueueHeader),
     ViewMessageById(ViewMessageByIdHeader),
+    QueryMessageShard(QueryMessageHeader),
     SendMsgBack(ConsumerSendMsgBackHeader),
     ResetQueueOffset(ResetOffsetHeader),
     EndTransaction(EndTransactionHeader),
@@ -354,6 +363,9 @@ impl OwnedRequest {
             Owned::ViewMessageById => {
                 OwnedRequest::ViewMessageById(ViewMessageByIdHeader::parse(cmd)?)
             }
+            Owned::QueryMessageShard => {
+                OwnedRequest::QueryMessageShard(QueryMessageHeader::parse(cmd)?)
+            }
             Owned::SendMsgBack => OwnedRequest::SendMsgBack(ConsumerSendMsgBackHeader::parse(cmd)?),
             Owned::ResetQueueOffset => {
                 OwnedRequest::ResetQueueOffset(ResetOffsetHeader::parse(cmd)?)
@@ -376,6 +388,7 @@ impl OwnedRequest {
             OwnedRequest::SearchOffsetByTimestamp(_) => Owned::SearchOffsetByTimestamp,
             OwnedRequest::GetEarliestMsgStoreTime(_) => Owned::GetEarliestMsgStoreTime,
             OwnedRequest::ViewMessageById(_) => Owned::ViewMessageById,
+            OwnedRequest::QueryMessageShard(_) => Owned::QueryMessageShard,
             OwnedRequest::SendMsgBack(_) => Owned::SendMsgBack,
             OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
             OwnedRequest::EndTransaction(_) => Owned::EndTransaction,
@@ -389,6 +402,7 @@ impl OwnedRequest {
         match self {
             OwnedRequest::Send(_)
             | OwnedRequest::ViewMessageById(_)
+            | OwnedRequest::QueryMessageShard(_)
             | OwnedRequest::SendMsgBack(_)
             | OwnedRequest::EndTransaction(_) => None,
             OwnedRequest::ResetQueueOffset(h) => Some((&h.topic, h.queue_id.unwrap_or(-1))),
@@ -558,10 +572,14 @@ impl Broker {
             Here::UnregisterClient => self.unregister_client(cmd).await,
             Here::ConsumerListByGroup => self.consumer_list(&cmd),
             Here::LockBatch | Here::UnlockBatch => self.lock_batch(cmd).await,
-            Here::CheckClientConfig => super::processors::client::check_client_config(&cmd),
+            Here::CheckClientConfig => super::processors::client::check_client_config(
+                &cmd,
+                self.cfg.enable_property_filter,
+            ),
             Here::CreateTopic => self.create_topic(cmd).await,
             Here::AllTopicConfig => self.all_topic_config(&cmd),
             Here::NameServer => self.nameserver(&cmd),
+            Here::QueryMessage => self.query_message(cmd, ctx).await,
             Here::UpdateSubscriptionGroup => self.update_subscription_group(cmd).await,
             Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
             Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
@@ -606,6 +624,7 @@ impl Broker {
                     self.earliest_msg_store_time(h, &cmd).await
                 }
                 OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
+                OwnedRequest::QueryMessageShard(h) => self.query_message_here(h, &cmd).await,
                 OwnedRequest::SendMsgBack(h) => self.consumer_send_msg_back(h, &cmd, ctx).await,
                 OwnedRequest::ResetQueueOffset(h) => self.reset_queue_offset(h, &cmd).await,
                 OwnedRequest::EndTransaction(h) => self.end_transaction(h, &cmd).await,

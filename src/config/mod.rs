@@ -31,6 +31,8 @@ pub const LONG_POLL_MAX_MS: u64 = 25_000;
 /// shorter periods (tests), never longer (a NameServer drops a broker silent for 120 s).
 pub const REGISTER_PERIOD_MIN_MS: u64 = 1_000;
 pub const REGISTER_PERIOD_MAX_MS: u64 = 60_000;
+/// Ceiling of `query_max_num` (a query's answer is also bounded in bytes by the broker).
+pub const QUERY_MAX_NUM_MAX: usize = 1024;
 /// Shortest timeout of the network edge (frame, outbound stall, idle): its sweeper looks every 100 ms.
 pub const EDGE_TIMEOUT_MIN_MS: u64 = 500;
 
@@ -102,6 +104,17 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// Serve SQL92 subscriptions (RocketMQ `enablePropertyFilter`, off there by default, on here).
+    pub enable_property_filter: bool,
+    /// Most messages one QUERY_MESSAGE answers (RocketMQ `maxMsgsNumBatch`); a larger `maxNum` is cut.
+    pub query_max_num: usize,
+    /// `maxNum` of a unique-key QUERY_MESSAGE, whatever the client asked (RocketMQ `defaultQueryMaxNum`).
+    pub unique_key_query_max_num: usize,
+    /// Create the message-trace topic at start (RocketMQ `traceTopicEnable`), so traces work even
+    /// with auto-creation off.
+    pub trace_topic_enable: bool,
+    /// Its name (RocketMQ `msgTraceTopicName`).
+    pub msg_trace_topic_name: String,
     /// RocketMQ ACL 1.0 (`aclEnable`): every request to the broker port must be signed by an
     /// account of `acl_file` with the permissions it needs; the NameServer port stays open, as
     /// RocketMQ's NameServer does.
@@ -211,6 +224,11 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            enable_property_filter: true,
+            query_max_num: 64,
+            unique_key_query_max_num: 32,
+            trace_topic_enable: true,
+            msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
             acl_enable: false,
             acl_file: None,
             transaction_timeout_ms: 6_000,
@@ -398,6 +416,26 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "enable_property_filter",
+        rocketmq: &["enablePropertyFilter"],
+    },
+    Key {
+        name: "query_max_num",
+        rocketmq: &["maxMsgsNumBatch"],
+    },
+    Key {
+        name: "unique_key_query_max_num",
+        rocketmq: &["defaultQueryMaxNum"],
+    },
+    Key {
+        name: "trace_topic_enable",
+        rocketmq: &["traceTopicEnable"],
+    },
+    Key {
+        name: "msg_trace_topic_name",
+        rocketmq: &["msgTraceTopicName"],
+    },
+    Key {
         name: "acl_enable",
         rocketmq: &["aclEnable"],
     },
@@ -468,7 +506,6 @@ const ROCKETMQ_IGNORED: &[&str] = &[
     "autoCreateSubscriptionGroup",
     "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums",
-    "traceTopicEnable",
 ];
 
 fn canonical_key(key: &str) -> Option<&'static str> {
@@ -580,6 +617,11 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "enable_property_filter" => self.enable_property_filter = parse_bool(key, v)?,
+            "query_max_num" => self.query_max_num = parse_num(key, v)?,
+            "unique_key_query_max_num" => self.unique_key_query_max_num = parse_num(key, v)?,
+            "trace_topic_enable" => self.trace_topic_enable = parse_bool(key, v)?,
+            "msg_trace_topic_name" => self.msg_trace_topic_name = v.into(),
             "acl_enable" => self.acl_enable = parse_bool(key, v)?,
             "acl_file" => self.acl_file = Some(PathBuf::from(v)),
             "transaction_timeout_ms" => self.transaction_timeout_ms = parse_num(key, v)?,
@@ -684,6 +726,16 @@ impl BrokerConfig {
             return bad(format!(
                 "segment_size_bytes must be a multiple of 4096 between {SEGMENT_SIZE_MIN_BYTES} and {SEGMENT_SIZE_MAX_BYTES}"
             ));
+        }
+        if !(1..=QUERY_MAX_NUM_MAX).contains(&self.query_max_num)
+            || !(1..=QUERY_MAX_NUM_MAX).contains(&self.unique_key_query_max_num)
+        {
+            return bad(format!(
+                "query_max_num and unique_key_query_max_num must be between 1 and {QUERY_MAX_NUM_MAX}"
+            ));
+        }
+        if self.trace_topic_enable && self.msg_trace_topic_name.trim().is_empty() {
+            return bad("msg_trace_topic_name must not be empty".into());
         }
         if self.message_size_max_bytes == 0 || self.message_size_max_bytes > MESSAGE_SIZE_MAX_BYTES
         {

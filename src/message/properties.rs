@@ -36,6 +36,8 @@ pub mod keys {
     /// Bolide: on a message the scheduler re-put (or re-parked), the physical offset of the parked
     /// record it came from; how a restart recognises work done after its last progress checkpoint.
     pub const SCHEDULE_SOURCE_OFFSET: &str = "SCHEDULE_SOURCE_OFFSET";
+    pub const MSG_REGION: &str = "MSG_REGION";
+    pub const TRACE_ON: &str = "TRACE_ON";
 }
 
 /// An ordered list of properties.

@@ -1,11 +1,12 @@
 //! Client registry requests, on the accepting shard: HEART_BEAT (34) and UNREGISTER_CLIENT (35) are
 //! applied on every shard's registry replica before they are answered; GET_CONSUMER_LIST_BY_GROUP
-//! (38) reads this shard's replica; CHECK_CLIENT_CONFIG (46) looks at the subscription only.
+//! (38) reads this shard's replica; CHECK_CLIENT_CONFIG (46) looks at the subscription only (a SQL92
+//! one is compiled to report where it fails).
 
 use std::rc::Rc;
 
 use crate::broker::state::clients::{
-    ClientMeta, Heartbeat, HeartbeatConsumerGroup, MessageModel, Subscription,
+    ClientMeta, ClientRegistry, Heartbeat, HeartbeatConsumerGroup, MessageModel, Subscription,
 };
 use crate::broker::state::topics::{perm, TopicConfig, RETRY_PREFIX};
 use crate::broker::status::header_error;
@@ -31,7 +32,7 @@ impl Broker {
                 return cmd.error_response(rs::SYSTEM_ERROR, format!("bad heartbeat body: {e}"))
             }
         };
-        let hb = heartbeat_from_wire(&data);
+        let hb = heartbeat_from_wire(&data, &self.clients.borrow());
         for c in &hb.consumers {
             let group = self.ensure_group(&c.group).await;
             let retry = format!("{RETRY_PREFIX}{}", c.group);
@@ -109,28 +110,45 @@ impl Broker {
     }
 }
 
-/// Answers SUCCESS for TAG subscriptions; SQL92 is refused until property filters exist.
-pub(crate) fn check_client_config(cmd: &RemotingCommand) -> RemotingCommand {
-    let is_sql = serde_json::from_slice::<serde_json::Value>(&cmd.body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/subscriptionData/expressionType")
-                .and_then(|t| t.as_str())
-                .map(|t| t.eq_ignore_ascii_case("SQL92"))
-        })
-        .unwrap_or(false);
-    if is_sql {
-        cmd.error_response(
-            rs::SYSTEM_ERROR,
-            "The broker does not support consumer to filter message by SQL92",
-        )
-    } else {
-        cmd.response(rs::SUCCESS)
+/// The Java broker's remark when SQL92 is off (`enablePropertyFilter=false`).
+pub(crate) const SQL92_DISABLED: &str =
+    "The broker does not support consumer to filter message by SQL92";
+
+/// CHECK_CLIENT_CONFIG (46), like Java `ClientManageProcessor.checkClientConfig`:
+///
+/// | subscription | property filter | answer |
+/// |---|---|---|
+/// | TAG (or no subscription) | any | SUCCESS |
+/// | SQL92 | off | SYSTEM_ERROR, [`SQL92_DISABLED`] |
+/// | SQL92, does not compile | on | SUBSCRIPTION_PARSE_FAILED, the parser's reason and position |
+/// | SQL92, compiles | on | SUCCESS |
+pub(crate) fn check_client_config(cmd: &RemotingCommand, property_filter: bool) -> RemotingCommand {
+    let v = serde_json::from_slice::<serde_json::Value>(&cmd.body).ok();
+    let sub = v.as_ref().and_then(|v| v.pointer("/subscriptionData"));
+    let is_sql = sub
+        .and_then(|s| s.get("expressionType"))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("SQL92"));
+    if !is_sql {
+        return cmd.response(rs::SUCCESS);
+    }
+    if !property_filter {
+        return cmd.error_response(rs::SYSTEM_ERROR, SQL92_DISABLED);
+    }
+    let text = sub
+        .and_then(|s| s.get("subString"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    match crate::filter::parse(text) {
+        Ok(_) => cmd.response(rs::SUCCESS),
+        Err(e) => cmd.error_response(rs::SUBSCRIPTION_PARSE_FAILED, e.to_string()),
     }
 }
 
-/// The broker's view of a wire heartbeat: tag codes recomputed from the tags (clients' codeSets differ).
-fn heartbeat_from_wire(data: &body::HeartbeatData) -> Heartbeat {
+/// The broker's view of a wire heartbeat: tag codes recomputed from the tags (clients' codeSets differ);
+/// SQL92 expressions compiled here, once, unless `registry` (this shard's replica) already holds the
+/// same expression compiled.
+fn heartbeat_from_wire(data: &body::HeartbeatData, registry: &ClientRegistry) -> Heartbeat {
     Heartbeat {
         client_id: data.client_id.clone(),
         consumers: data
@@ -145,7 +163,17 @@ fn heartbeat_from_wire(data: &body::HeartbeatData) -> Heartbeat {
                 subscriptions: c
                     .subscription_data_set
                     .iter()
-                    .map(|s| Subscription::from_expression(&s.topic, &s.sub_string, s.sub_version))
+                    .map(|s| match s.expression_type {
+                        body::ExpressionType::Sql92 => {
+                            let known = registry
+                                .subscription(&c.group_name, &s.topic)
+                                .and_then(|k| k.sql.as_ref());
+                            Subscription::from_sql(&s.topic, &s.sub_string, s.sub_version, known)
+                        }
+                        body::ExpressionType::Tag => {
+                            Subscription::from_expression(&s.topic, &s.sub_string, s.sub_version)
+                        }
+                    })
                     .collect(),
             })
             .collect(),

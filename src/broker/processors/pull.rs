@@ -13,18 +13,28 @@
 //! | offset == max | PULL_NOT_FOUND (long-poll) | offset |
 //! | offset > max | PULL_OFFSET_MOVED | max |
 //!
+//! Filters: a TAG subscription is matched on the consume-queue tag code; a SQL92 one (the pull header's
+//! expression or the group's heartbeat subscription, compiled once, see `state::clients::SqlFilter`)
+//! on each record's properties, read from the log. With `enable_property_filter` off a SQL92 pull
+//! answers SYSTEM_ERROR, and an expression that does not compile SUBSCRIPTION_PARSE_FAILED with where
+//! it failed.
+//!
 //! Long polling: a PULL_NOT_FOUND with the SUSPEND flag parks the request on its queue until a message
 //! is appended there, the hold time passes (the client's `suspendTimeoutMillis`, at most
-//! [`LONG_POLL_MAX_MS`]), or the broker shuts down; then the pull runs once more, without suspending,
-//! and its result is the answer.
+//! [`LONG_POLL_MAX_MS`]), or the broker shuts down; then the pull runs once more. If what arrived
+//! does not match the filter (PULL_RETRY_IMMEDIATELY), the pull moves past it and parks again until
+//! the same deadline, as the Java broker only wakes a held pull for a matching message; otherwise its
+//! result is the answer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::broker::state::clients::Subscription;
+use crate::broker::processors::client::SQL92_DISABLED;
+use crate::broker::state::clients::{SqlFilter, Subscription};
 use crate::broker::Broker;
 use crate::config::LONG_POLL_MAX_MS;
+use crate::filter::Expression;
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{PullMessageHeader, PullResultHeader};
 use crate::remoting::RemotingCommand;
@@ -108,16 +118,25 @@ impl Broker {
                 .as_deref()
                 .is_some_and(|t| t.eq_ignore_ascii_case("SQL92"))
             {
-                return cmd.error_response(
-                    rs::SUBSCRIPTION_PARSE_FAILED,
-                    "SQL92 filtering is not supported by this broker yet",
-                );
+                // Lite-pull consumers send their expression with every pull: reuse the filter the
+                // group's heartbeat compiled when the text is the same.
+                let clients = self.clients.borrow();
+                let known = clients
+                    .subscription(&h.consumer_group, &h.topic)
+                    .and_then(|s| s.sql.as_ref());
+                Subscription::from_sql(
+                    &h.topic,
+                    h.subscription.as_deref().unwrap_or(""),
+                    h.sub_version,
+                    known,
+                )
+            } else {
+                Subscription::from_expression(
+                    &h.topic,
+                    h.subscription.as_deref().unwrap_or("*"),
+                    h.sub_version,
+                )
             }
-            Subscription::from_expression(
-                &h.topic,
-                h.subscription.as_deref().unwrap_or("*"),
-                h.sub_version,
-            )
         } else {
             let clients = self.clients.borrow();
             match clients.subscription(&h.consumer_group, &h.topic) {
@@ -142,41 +161,65 @@ impl Broker {
                 }
             }
         };
+        match &sub.sql {
+            Some(_) if !self.cfg.enable_property_filter => {
+                return cmd.error_response(rs::SYSTEM_ERROR, SQL92_DISABLED)
+            }
+            Some(SqlFilter::Invalid { error, .. }) => {
+                return cmd.error_response(rs::SUBSCRIPTION_PARSE_FAILED, error.to_string())
+            }
+            _ => {}
+        }
         if h.has_commit_offset() && h.commit_offset >= 0 {
             self.offsets
                 .borrow_mut()
                 .commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
         }
-        let mut may_suspend = h.suspend() && self.runtime.get().long_polling;
+        let may_suspend = h.suspend() && self.runtime.get().long_polling;
+        // Long polling (see the module comment): `offset` moves past messages that arrived while
+        // parked but did not match the filter, so a parked pull answers only with matching
+        // messages, or at the deadline.
+        let mut offset = h.queue_offset;
+        let mut parked_until: Option<Instant> = None;
         loop {
             let outcome = self
-                .read_queue(&h.topic, qid, h.queue_offset, h.max_msg_nums, &sub)
+                .read_queue(&h.topic, qid, offset, h.max_msg_nums, &sub)
                 .await;
-            if outcome.code == rs::PULL_NOT_FOUND && may_suspend {
-                may_suspend = false;
-                let woken = self.long_polls.borrow_mut().register(&h.topic, qid);
-                if self.store.max_offset(&h.topic, qid).0 as i64 > h.queue_offset {
-                    continue; // a message landed while we were reading
-                }
+            let park = match outcome.code {
+                rs::PULL_NOT_FOUND => may_suspend,
+                rs::PULL_RETRY_IMMEDIATELY => parked_until.is_some(),
+                _ => false,
+            };
+            if !park {
+                return self.pull_response(&cmd, &h.topic, qid, outcome);
+            }
+            let until = *parked_until.get_or_insert_with(|| {
                 let hold_ms = if h.suspend_timeout_ms > 0 {
                     h.suspend_timeout_ms as u64
                 } else {
                     15_000
                 };
-                let hold = Duration::from_millis(hold_ms.min(LONG_POLL_MAX_MS));
-                let stop = self.stop.clone();
-                futures_lite::future::or(
-                    async {
-                        let _ = woken.recv_async().await;
-                    },
-                    futures_lite::future::or(glommio::timer::sleep(hold), async {
-                        let _ = stop.recv_async().await;
-                    }),
-                )
-                .await;
-                continue;
+                Instant::now() + Duration::from_millis(hold_ms.min(LONG_POLL_MAX_MS))
+            });
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.is_disconnected() {
+                return self.pull_response(&cmd, &h.topic, qid, outcome);
             }
-            return self.pull_response(&cmd, &h.topic, qid, outcome);
+            offset = outcome.next_begin as i64;
+            let woken = self.long_polls.borrow_mut().register(&h.topic, qid);
+            if self.store.max_offset(&h.topic, qid).0 as i64 > offset {
+                continue; // a message landed while we were reading
+            }
+            let stop = self.stop.clone();
+            futures_lite::future::or(
+                async {
+                    let _ = woken.recv_async().await;
+                },
+                futures_lite::future::or(glommio::timer::sleep(left), async {
+                    let _ = stop.recv_async().await;
+                }),
+            )
+            .await;
         }
     }
 
@@ -247,6 +290,9 @@ impl Broker {
             QueueOffset(offset),
             PULL_SCAN_MAX_ENTRIES.min(want.max(64) * 4),
         );
+        if let Some(SqlFilter::Compiled(expr)) = &sub.sql {
+            return self.read_queue_sql(offset, &entries, want, expr).await;
+        }
         let mut picked: Vec<QueueEntry> = Vec::with_capacity(want);
         let mut scanned = 0u64;
         let mut bytes = 0usize;
@@ -275,6 +321,100 @@ impl Broker {
             },
             None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
         }
+    }
+
+    /// The SQL92 half of [`Broker::read_queue`]: the filter needs each message's properties, so
+    /// entries are read in batches of `want` and evaluated record by record until `want` matched,
+    /// the body is full, or the scanned entries ran out. `nextBeginOffset` counts every entry looked
+    /// at (matched or not); an unreadable record counts as not matched.
+    async fn read_queue_sql(
+        &self,
+        offset: u64,
+        entries: &[QueueEntry],
+        want: usize,
+        expr: &Expression,
+    ) -> PullOutcome {
+        let mut body = BytesMut::new();
+        let (mut matched, mut scanned) = (0usize, 0u64);
+        'batches: for batch in entries.chunks(want.max(16)) {
+            let records = self.read_entry_records(batch).await;
+            for (e, rec) in batch.iter().zip(records) {
+                if matched >= want
+                    || (!body.is_empty()
+                        && body.len() + e.size_bytes as usize > PULL_BODY_MAX_BYTES)
+                {
+                    break 'batches;
+                }
+                scanned += 1;
+                let Some(rec) = rec else { continue };
+                let hit = match crate::message::decode_record(&rec, false) {
+                    Ok(view) => expr.matches_properties(view.properties),
+                    Err(err) => {
+                        tracing::warn!(shard = %self.shard, offset = e.physical_offset.0, error = %err, "undecodable record skipped by a SQL92 pull");
+                        false
+                    }
+                };
+                if hit {
+                    body.extend_from_slice(&rec);
+                    matched += 1;
+                }
+            }
+        }
+        let next_begin = offset + scanned;
+        if matched == 0 {
+            return PullOutcome {
+                code: rs::PULL_RETRY_IMMEDIATELY,
+                next_begin,
+                body: None,
+                messages: 0,
+            };
+        }
+        // Counted out by the response (`metrics.record_out` in `pull_response`).
+        PullOutcome {
+            code: rs::SUCCESS,
+            next_begin,
+            body: Some(body.freeze()),
+            messages: matched as u64,
+        }
+    }
+
+    /// Each entry's record (None when unreadable), one storage read per run of adjacent records.
+    async fn read_entry_records(&self, entries: &[QueueEntry]) -> Vec<Option<Bytes>> {
+        let mut out = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while i < entries.len() {
+            let start = entries[i].physical_offset.0;
+            let mut len = 0u64;
+            let mut j = i;
+            while j < entries.len()
+                && entries[j].physical_offset.0 == start + len
+                && (len == 0
+                    || len + u64::from(entries[j].size_bytes) <= PULL_BODY_MAX_BYTES as u64)
+            {
+                len += u64::from(entries[j].size_bytes);
+                j += 1;
+            }
+            match self
+                .store
+                .read(crate::storage::PhysicalOffset(start), len as u32)
+                .await
+            {
+                Ok(run) if run.len() as u64 == len => {
+                    let mut at = 0usize;
+                    for e in &entries[i..j] {
+                        let n = e.size_bytes as usize;
+                        out.push(Some(run.slice(at..at + n)));
+                        at += n;
+                    }
+                }
+                Ok(_) | Err(_) => {
+                    tracing::warn!(shard = %self.shard, offset = start, "skipping unreadable records");
+                    out.extend(std::iter::repeat_n(None, j - i));
+                }
+            }
+            i = j;
+        }
+        out
     }
 
     /// Reads the records of `entries`, one storage read per run of adjacent records.

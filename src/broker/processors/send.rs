@@ -253,6 +253,10 @@ impl Broker {
         }
         props.remove(keys::WAIT);
         props.set(keys::CLUSTER, &self.cfg.cluster_name);
+        // The Java broker stores these in every sent message (`buildMsgContext`): consumers' trace
+        // records take their region from the message, and the 5.x client drops those without one.
+        props.set(keys::MSG_REGION, "DefaultRegion");
+        props.set(keys::TRACE_ON, "true");
         let schedule = self
             .schedule_step(m.topic, m.queue_id, m.sys_flag, props)
             .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;

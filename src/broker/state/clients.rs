@@ -9,6 +9,9 @@
 //! The registry is plain data with no I/O and no clock: callers pass `now_ms`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::filter::{self, Expression, ParseError};
 
 use crate::message::java_hash;
 use crate::net::ConnId;
@@ -24,15 +27,56 @@ pub enum MessageModel {
     Broadcasting,
 }
 
-/// A consumer's filter for one topic: tags (matched by hash code on the broker, by string on clients).
+/// A consumer's filter for one topic: tags (matched by hash code on the broker, by string on clients),
+/// or a SQL92 expression (matched on the stored message's properties).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub topic: String,
-    /// Empty = every message (`*`).
+    /// Empty = every message (`*`), and for SQL92 subscriptions.
     pub tags: Vec<String>,
     pub codes: BTreeSet<i32>,
     pub sub_version: i64,
+    /// A SQL92 subscription: its expression, compiled once when the subscription was learnt.
+    pub sql: Option<SqlFilter>,
 }
+
+/// A SQL92 subscription's expression: compiled (shared by every shard's replica), or why it was
+/// refused (a pull with it answers SUBSCRIPTION_PARSE_FAILED with that reason).
+#[derive(Debug, Clone)]
+pub enum SqlFilter {
+    Compiled(Arc<Expression>),
+    Invalid { text: String, error: ParseError },
+}
+
+impl SqlFilter {
+    /// Compiles `text`.
+    pub fn compile(text: &str) -> SqlFilter {
+        match filter::parse(text) {
+            Ok(e) => SqlFilter::Compiled(Arc::new(e)),
+            Err(error) => SqlFilter::Invalid {
+                text: text.to_owned(),
+                error,
+            },
+        }
+    }
+
+    /// The expression text.
+    pub fn text(&self) -> &str {
+        match self {
+            SqlFilter::Compiled(e) => e.text(),
+            SqlFilter::Invalid { text, .. } => text,
+        }
+    }
+}
+
+/// Equal when compiled from the same text (compilation is deterministic).
+impl PartialEq for SqlFilter {
+    fn eq(&self, other: &SqlFilter) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for SqlFilter {}
 
 impl Subscription {
     /// Builds a TAG subscription from an expression like `TagA || TagB` (`*` or empty = everything).
@@ -44,6 +88,28 @@ impl Subscription {
             tags,
             codes,
             sub_version,
+            sql: None,
+        }
+    }
+
+    /// Builds a SQL92 subscription; `known` is a filter compiled earlier, reused when its text is
+    /// the same (so a heartbeat every 30 s does not recompile).
+    pub fn from_sql(
+        topic: &str,
+        expression: &str,
+        sub_version: i64,
+        known: Option<&SqlFilter>,
+    ) -> Subscription {
+        let sql = match known {
+            Some(f) if f.text() == expression => f.clone(),
+            _ => SqlFilter::compile(expression),
+        };
+        Subscription {
+            topic: topic.into(),
+            tags: Vec::new(),
+            codes: BTreeSet::new(),
+            sub_version,
+            sql: Some(sql),
         }
     }
 
