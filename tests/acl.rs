@@ -244,6 +244,47 @@ fn signed_requests_pass_unsigned_and_unpermitted_ones_are_refused() {
         send(&late, "AclOrders", b"still").await.unwrap();
     });
 
+    // The admin tool signs with the account given in ROCKETMQ_ACCESS_KEY / ROCKETMQ_SECRET_KEY.
+    let admin_cli = |env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bolide"));
+        c.args([
+            "admin",
+            "-n",
+            &format!("127.0.0.1:{NAMESRV_PORT}"),
+            "updateTopic",
+        ])
+        .args([
+            "-b",
+            &format!("127.0.0.1:{BROKER_PORT}"),
+            "-t",
+            "AclByAdminTool",
+        ])
+        .env_remove("ROCKETMQ_ACCESS_KEY")
+        .env_remove("ROCKETMQ_SECRET_KEY");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let unsigned = admin_cli(&[]);
+    let text = String::from_utf8_lossy(&unsigned.stderr).to_string()
+        + &String::from_utf8_lossy(&unsigned.stdout);
+    assert!(
+        !unsigned.status.success() && text.contains("No accessKey"),
+        "{text}"
+    );
+    let signed = admin_cli(&[
+        ("ROCKETMQ_ACCESS_KEY", "adminAK01"),
+        ("ROCKETMQ_SECRET_KEY", "adminSK01"),
+    ]);
+    let text = String::from_utf8_lossy(&signed.stderr).to_string()
+        + &String::from_utf8_lossy(&signed.stdout);
+    assert!(signed.status.success(), "{text}");
+    assert!(
+        !text.contains("adminSK01"),
+        "the secret was printed: {text}"
+    );
+
     let log = broker.log_text();
     for secret in [
         "adminSK01",

@@ -36,6 +36,13 @@ pub struct AdminArgs {
     /// Per-request timeout in milliseconds.
     #[arg(long = "timeout-ms", global = true, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// ACL: sign every request with this account (a broker with aclEnable needs it). Default:
+    /// $ROCKETMQ_ACCESS_KEY. The secret comes from $ROCKETMQ_SECRET_KEY, or `--secretKey`
+    /// (visible to other users in the process list: prefer the variable).
+    #[arg(long = "accessKey", global = true)]
+    pub access_key: Option<String>,
+    #[arg(long = "secretKey", global = true, hide = true)]
+    pub secret_key: Option<String>,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -287,6 +294,26 @@ pub enum AdminError {
 }
 
 /// Runs one admin command and prints its report; the error is for `main` to print.
+/// The ACL account to sign with: flags, else $ROCKETMQ_ACCESS_KEY / $ROCKETMQ_SECRET_KEY; none when
+/// no access key is given. An access key without a secret is a usage error.
+fn credentials(
+    access_key: Option<String>,
+    secret_key: Option<String>,
+) -> Result<Option<crate::acl::sign::Credentials>, AdminError> {
+    let access_key = access_key.or_else(|| std::env::var("ROCKETMQ_ACCESS_KEY").ok());
+    let secret_key = secret_key.or_else(|| std::env::var("ROCKETMQ_SECRET_KEY").ok());
+    match (access_key, secret_key) {
+        (None, _) => Ok(None),
+        (Some(access_key), Some(secret_key)) => Ok(Some(crate::acl::sign::Credentials {
+            access_key,
+            secret_key,
+        })),
+        (Some(_), None) => Err(AdminError::Usage(
+            "--accessKey needs a secret: set ROCKETMQ_SECRET_KEY (or --secretKey)".into(),
+        )),
+    }
+}
+
 pub fn run(args: AdminArgs) -> Result<(), AdminError> {
     let json = args.json;
     let namesrv = args
@@ -300,10 +327,11 @@ pub fn run(args: AdminArgs) -> Result<(), AdminError> {
         .trim()
         .to_string();
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let credentials = credentials(args.access_key, args.secret_key)?;
     let command = args.command;
     let report = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name("bolide-admin")
-        .spawn(move || async move { ops::execute(&namesrv, timeout, command).await })
+        .spawn(move || async move { ops::execute(&namesrv, timeout, credentials, command).await })
         .map_err(|e| AdminError::Usage(format!("cannot start the executor: {e}")))?
         .join()
         .map_err(|e| AdminError::Usage(format!("the executor failed: {e}")))??;

@@ -44,6 +44,8 @@ const ADMIN_CONSUMER_GROUP: &str = "BOLIDE_ADMIN_CONSUMER";
 struct Admin {
     namesrv_addr: String,
     timeout: Duration,
+    /// ACL account every request is signed with, if any.
+    credentials: Option<crate::acl::sign::Credentials>,
     conns: RefCell<HashMap<String, Rc<Conn>>>,
 }
 
@@ -55,6 +57,7 @@ impl Admin {
             }
         }
         let c = Conn::connect(addr, self.timeout).await?;
+        c.set_credentials(self.credentials.clone());
         self.conns.borrow_mut().insert(addr.to_string(), c.clone());
         Ok(c)
     }
@@ -379,11 +382,13 @@ fn records(body: &[u8]) -> Vec<Msg> {
 pub async fn execute(
     namesrv: &str,
     timeout: Duration,
+    credentials: Option<crate::acl::sign::Credentials>,
     command: AdminCommand,
 ) -> Result<Report, AdminError> {
     let admin = Admin {
         namesrv_addr: namesrv.to_string(),
         timeout,
+        credentials,
         conns: RefCell::new(HashMap::new()),
     };
     let r = dispatch(&admin, command).await;
