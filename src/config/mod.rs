@@ -121,6 +121,11 @@ pub struct BrokerConfig {
     pub acl_enable: bool,
     /// The accounts (`aclFile`): RocketMQ's `plain_acl.yml` format, reloaded when it changes.
     pub acl_file: Option<PathBuf>,
+    /// The account the web console signs its requests to this broker with when ACL is on
+    /// (`console_access_key` / `console_secret_key`, like the RocketMQ dashboard's
+    /// `rocketmq.config.accessKey` / `secretKey`). The secret is never listed by GET_BROKER_CONFIG.
+    pub console_access_key: Option<String>,
+    pub console_secret_key: Option<Secret>,
     /// A half message is first checked this long after it was born (RocketMQ `transactionTimeOut`),
     /// or after its CHECK_IMMUNITY_TIME_IN_SECONDS when longer.
     pub transaction_timeout_ms: u64,
@@ -153,6 +158,16 @@ pub struct BrokerConfig {
     pub register_period_ms: u64,
     /// How long one registration may take (RocketMQ `registerBrokerTimeoutMills`).
     pub register_timeout_ms: u64,
+}
+
+/// A secret setting: its `Debug` never shows it, so a logged config leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// RocketMQ's default `messageDelayLevel`.
@@ -231,6 +246,8 @@ impl Default for BrokerConfig {
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
             acl_enable: false,
             acl_file: None,
+            console_access_key: None,
+            console_secret_key: None,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
             transaction_check_interval_ms: 30_000,
@@ -444,6 +461,14 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["aclFile"],
     },
     Key {
+        name: "console_access_key",
+        rocketmq: &[],
+    },
+    Key {
+        name: "console_secret_key",
+        rocketmq: &[],
+    },
+    Key {
         name: "transaction_timeout_ms",
         rocketmq: &["transactionTimeOut"],
     },
@@ -624,6 +649,8 @@ impl BrokerConfig {
             "msg_trace_topic_name" => self.msg_trace_topic_name = v.into(),
             "acl_enable" => self.acl_enable = parse_bool(key, v)?,
             "acl_file" => self.acl_file = Some(PathBuf::from(v)),
+            "console_access_key" => self.console_access_key = Some(v.to_string()),
+            "console_secret_key" => self.console_secret_key = Some(Secret(v.to_string())),
             "transaction_timeout_ms" => self.transaction_timeout_ms = parse_num(key, v)?,
             "transaction_check_max" => self.transaction_check_max = parse_num(key, v)?,
             "transaction_check_interval_ms" => {

@@ -147,6 +147,9 @@ impl BrokerConfig {
                         .as_ref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default(),
+                    "console_access_key" => self.console_access_key.clone().unwrap_or_default(),
+                    // Never shown: GET_BROKER_CONFIG answers any client.
+                    "console_secret_key" => String::new(),
                     "transaction_timeout_ms" => self.transaction_timeout_ms.to_string(),
                     "transaction_check_max" => self.transaction_check_max.to_string(),
                     "transaction_check_interval_ms" => {
@@ -249,7 +252,14 @@ mod tests {
         let e = c.entries();
         assert_eq!(e.len(), KEYS.len());
         for (k, v) in &e {
-            if *k == "aclFile" || *k == "namesrvAddr" {
+            if [
+                "aclFile",
+                "namesrvAddr",
+                "console_access_key",
+                "console_secret_key",
+            ]
+            .contains(k)
+            {
                 assert!(v.is_empty(), "{k}: none by default");
                 continue;
             }

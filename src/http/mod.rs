@@ -75,6 +75,13 @@ impl HttpContext {
         let peers = remote::Peers {
             broker: local(cfg.listen_ip, cfg.broker_port),
             namesrv: local(cfg.listen_ip, cfg.namesrv_port),
+            credentials: match (&cfg.console_access_key, &cfg.console_secret_key) {
+                (Some(a), Some(s)) => Some(crate::acl::sign::Credentials {
+                    access_key: a.clone(),
+                    secret_key: s.0.clone(),
+                }),
+                _ => None,
+            },
         };
         HttpContext {
             remote: remote::Remote::new(peers),

@@ -56,6 +56,8 @@ pub enum Ask {
 pub struct Peers {
     pub broker: String,
     pub namesrv: String,
+    /// ACL account the console signs with (`console_access_key` / `console_secret_key`).
+    pub credentials: Option<crate::acl::sign::Credentials>,
 }
 
 type Job = (Ask, flume::Sender<Result<Value, String>>);
@@ -135,6 +137,7 @@ impl Client {
             return Ok(c);
         }
         let c = Conn::connect(addr, TIMEOUT).await.map_err(err)?;
+        c.set_credentials(self.peers.credentials.clone());
         *slot.borrow_mut() = Some(c.clone());
         Ok(c)
     }

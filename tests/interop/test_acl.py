@@ -133,3 +133,36 @@ def test_raw_frames_signed_here_and_refusals(acl_broker):
     # The NameServer port stays open (RocketMQ's NameServer checks nothing).
     with remoting.Conn(b.host, b.namesrv_port) as n:
         assert n.request(remoting.GET_ROUTEINFO_BY_TOPIC, {"topic": topic}).code == remoting.SUCCESS
+
+
+def test_console_signs_with_its_account(bolide_bin, workdir):
+    """The console reaches the broker through its remoting port: under ACL it signs with
+    console_access_key / console_secret_key, and without them it is refused like any client."""
+    import json
+    import urllib.request
+    acl_file = workdir / "plain_acl.yml"
+    acl_file.write_text(ACCOUNTS)
+    http_port, _ = conftest.free_ports()
+    b = conftest.Broker(workdir, sets=["aclEnable=true", "aclFile=%s" % acl_file, "http_port=%d" % http_port,
+                                       "console_access_key=adminAK01", "console_secret_key=adminSecret01"])
+    b.start()
+    try:
+        topic = unique("AclConsole")
+        ext = remoting.send_v2_ext("PG", topic, {"UNIQ_KEY": "C1"}, 0)
+        with remoting.Conn(b.host, b.broker_port) as c:
+            r = c.request(remoting.SEND_MESSAGE_V2, signed(ext, b"console-body", *GOOD), b"console-body")
+        assert r.code == remoting.SUCCESS, r
+        msg_id = r.ext["msgId"]
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/message?id=%s" % (http_port, msg_id), timeout=30) as resp:
+            got = json.loads(resp.read())
+        assert "console-body" in json.dumps(got), got
+        # The secret is not in what the broker tells about its config, nor in its log.
+        with remoting.Conn(b.host, b.broker_port) as c:
+            r = c.request(26, signed({}, b"", "adminAK01", "adminSecret01"))  # GET_BROKER_CONFIG
+        assert r.code == remoting.SUCCESS, r
+        assert b"adminSecret01" not in r.body
+    finally:
+        b.stop()
+    # (The harness writes the command line, with its --set, as each log's first line: not the broker's.)
+    logged = "".join(l for p in b.logs for l in open(p, errors="replace") if not l.startswith("$ "))
+    assert "adminSecret01" not in logged
