@@ -166,6 +166,29 @@ pub fn check_shard_count(dir: &Path, shards: usize) -> Result<(), DataDirError> 
     Ok(())
 }
 
+/// Reads a JSON file the broker keeps (topics, subscription groups, offsets): `None` when it does
+/// not exist, an `InvalidData` error naming the file when it does not parse.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `value` as pretty JSON with [`write_atomically`].
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    write_atomically(
+        path,
+        &serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?,
+    )
+}
+
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, so readers see old or new, never
 /// half. Blocking: for small metadata files, off the shard threads.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

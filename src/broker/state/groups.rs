@@ -14,7 +14,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use crate::remoting::body::SubscriptionGroupConfig;
-use crate::storage::datadir::write_atomically;
 
 /// File name of the table in the data directory.
 pub const GROUPS_FILE: &str = "subscriptionGroups.json";
@@ -56,24 +55,12 @@ impl GroupTable {
 
     /// Loads the table; a missing file is an empty table.
     pub fn load(path: &Path) -> std::io::Result<GroupTable> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(GroupTable::default()),
-            Err(e) => Err(e),
-        }
+        Ok(crate::storage::datadir::read_json(path)?.unwrap_or_default())
     }
 
     /// Writes the table atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_atomically(
-            path,
-            &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
-        )
+        crate::storage::datadir::write_json(path, self)
     }
 }
 

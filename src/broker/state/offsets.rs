@@ -154,16 +154,7 @@ impl OffsetTable {
     }
 
     pub fn load(path: &Path) -> std::io::Result<OffsetTable> {
-        match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OffsetTable::default()),
-            Err(e) => Err(e),
-        }
+        Ok(crate::storage::datadir::read_json(path)?.unwrap_or_default())
     }
 
     /// Writes the table if it changed since the last save.

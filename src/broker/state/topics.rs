@@ -5,7 +5,6 @@
 //! rename), then applied to every other shard's replica before the change is acknowledged. Readers
 //! (routes, sends, pulls) use their own shard's replica without crossing cores.
 
-use crate::storage::datadir::write_atomically;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -145,24 +144,12 @@ impl TopicTable {
 
     /// Loads the table; a missing file is an empty table.
     pub fn load(path: &Path) -> std::io::Result<Option<TopicTable>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::storage::datadir::read_json(path)
     }
 
     /// Writes the table atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_atomically(
-            path,
-            &serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
-        )
+        crate::storage::datadir::write_json(path, self)
     }
 }
 
