@@ -278,7 +278,7 @@ impl Shared {
         match self.heartbeat_inner(&hb).await {
             Ok(a) => {
                 if a.epoch > hb.epoch {
-                    tracing::info!(group = %hb.broker_name, broker = hb.broker_id, their_epoch = hb.epoch,
+                    tracing::debug!(group = %hb.broker_name, broker = hb.broker_id, their_epoch = hb.epoch,
                         epoch = a.epoch, role = ?a.role, "broker told of a newer epoch");
                 }
                 HeartbeatReply::Assignment(a)
