@@ -4,7 +4,8 @@
 //!
 //! What it shows: a raft leader is elected; killing it, another takes over and the state (master,
 //! epoch) survives; a master that stops heartbeating is replaced by its slave at epoch + 1; the old
-//! master, back with its stale epoch, is told it is a slave; a restarted node catches up.
+//! master, back with its stale epoch, is told it is a slave; a restarted node catches up; a node left
+//! without a quorum gives no assignment.
 //!
 //! Waits have generous deadlines (60 s) and assert on content, never on speed.
 
@@ -235,6 +236,28 @@ fn three_nodes_fail_over_a_master_and_survive_losing_the_raft_leader() {
     assert_eq!(
         caught_up.state.groups["broker-a"],
         leader_state.groups["broker-a"]
+    );
+
+    // Two of three nodes gone: no quorum, so no assignment and no decision at all.
+    let survivor = *group.nodes.keys().next().unwrap();
+    let others: Vec<u64> = group
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != survivor)
+        .collect();
+    for id in others {
+        group.kill(id);
+    }
+    let refused = broker1.heartbeat(&hb(1, 2, 330));
+    assert!(
+        refused.is_err(),
+        "no quorum must give no assignment: {refused:?}"
+    );
+    let st = group.status(survivor).unwrap();
+    assert_eq!(
+        st.state.groups["broker-a"].epoch, 2,
+        "nothing decided without a quorum"
     );
 }
 
