@@ -163,6 +163,25 @@ impl Controller {
     }
 }
 
+/// Whether a member counts as live on this leader:
+///
+/// | heartbeat seen by this leader | live when                                    |
+/// |-------------------------------|----------------------------------------------|
+/// | no                            | `now - leader_since < timeout` (grace)       |
+/// | yes, at `t`                   | `now - max(t, leader_since) < timeout`       |
+///
+/// A heartbeat from before this leadership (`t < leader_since`) cannot exist, as the table is reset
+/// then; the `max` keeps the rule total.
+fn is_live(
+    now: Instant,
+    seen_at: Option<Instant>,
+    leader_since: Instant,
+    timeout: Duration,
+) -> bool {
+    let since = seen_at.map_or(leader_since, |t| t.max(leader_since));
+    now.saturating_duration_since(since) < timeout
+}
+
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     // Connections live in the set: aborting this task drops them all.
     let mut conns = JoinSet::new();
@@ -338,11 +357,15 @@ impl Shared {
                 .iter()
                 .map(|(&id, member)| {
                     let seen = live.seen.get(&(name.to_string(), id));
-                    let since = seen.map_or(live.leader_since, |s| s.at.max(live.leader_since));
                     let offsets = seen.map_or(&member.durable_offsets, |s| &s.durable_offsets);
                     let candidate = Candidate {
                         broker_id: id,
-                        live: now.duration_since(since) < self.broker_timeout,
+                        live: is_live(
+                            now,
+                            seen.map(|s| s.at),
+                            live.leader_since,
+                            self.broker_timeout,
+                        ),
                         durable_bytes: durable_bytes(offsets),
                     };
                     (candidate, (id, offsets.clone()))
@@ -385,6 +408,40 @@ impl Shared {
                 Err(ProposeError::NotLeader(self.not_leader(f.leader_id)))
             }
             Err(e) => Err(ProposeError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_table_row_by_row() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let timeout = s(10);
+        // (name, now, seen_at, leader_since, live)
+        let rows = [
+            ("never seen, within the grace", t0 + s(9), None, t0, true),
+            ("never seen, grace over", t0 + s(10), None, t0, false),
+            ("seen recently", t0 + s(25), Some(t0 + s(20)), t0, true),
+            ("seen too long ago", t0 + s(31), Some(t0 + s(20)), t0, false),
+            (
+                "seen before this leadership: grace from leadership",
+                t0 + s(15),
+                Some(t0),
+                t0 + s(10),
+                true,
+            ),
+            ("clock reads before leader_since", t0, None, t0 + s(1), true),
+        ];
+        for (name, now, seen_at, leader_since, want) in rows {
+            assert_eq!(
+                is_live(now, seen_at, leader_since, timeout),
+                want,
+                "row: {name}"
+            );
         }
     }
 }
