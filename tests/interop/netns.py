@@ -16,16 +16,18 @@ the namespaces.
         b.cut(); ...; b.restore()               # `ip link set p<n> down/up` on the switch side
         n = b.call(stored, b1.broker_addr, topic)   # socket work from pytest, inside b's namespace
 
-Cleanup: `Net.close()` (the fixture calls it, pass or fail) kills every process started through a
-host (SIGKILL, then waits) and deletes the namespaces, which takes their veths and the bridge with
-them. Processes also carry PR_SET_PDEATHSIG=KILL (`setpriv`), so they die with pytest even when
-pytest is killed; namespaces a killed run left behind are deleted by the next run (`sweep_stale`,
-names whose pid is gone).
+Cleanup: `Net.close()` (the fixture calls it, pass or fail; so do SIGTERM, e.g. scripts/test.sh's
+per-file timeout, and interpreter exit) kills every process started through a host (SIGKILL, then
+waits) and deletes the namespaces, which takes their veths and the bridge with them. Processes also
+carry PR_SET_PDEATHSIG=KILL (`setpriv`), so they die with pytest even when pytest is SIGKILLed;
+namespaces such a run left behind are deleted by the next run (`sweep_stale`, names whose pid is
+gone).
 
 Skips (never failures) when the machine cannot: not root, no `ip` (iproute2) or `setpriv`
 (util-linux), or creating a namespace, bridge or veth is refused (a container without
 CAP_SYS_ADMIN / CAP_NET_ADMIN); the reason names which.
 """
+import atexit
 import collections
 import ctypes
 import json
@@ -49,6 +51,23 @@ CLONE_NEWNET = 0x40000000
 IP_TIMEOUT_S = 30
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _unavailable = None  # cached reason, "" when available
+_open_nets = []  # closed on SIGTERM (scripts/test.sh's per-file timeout) and at exit
+
+
+def _close_open_nets():
+    for n in list(_open_nets):
+        n.close()
+
+
+def _on_sigterm(signum, frame):
+    _close_open_nets()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+atexit.register(_close_open_nets)
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def ip(*args, check=True):
@@ -112,6 +131,7 @@ class Net:
         self.hosts = {}
         self.closed = False
         self._created = []  # namespaces, in creation order
+        _open_nets.append(self)
         try:
             ip("netns", "add", self.switch)
             self._created.append(self.switch)
@@ -152,6 +172,8 @@ class Net:
         if self.closed:
             return []
         self.closed = True
+        if self in _open_nets:
+            _open_nets.remove(self)
         problems = []
         for h in self.hosts.values():
             problems += h.kill_all()
