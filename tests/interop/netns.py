@@ -8,13 +8,17 @@ packet of a test leaves its Net, and two runs at once (or two tests of one run) 
 every namespace name carries the pytest pid and a random tag, and interface names live inside
 the namespaces.
 
-    def test_x(net, workdir):                  # the `net` fixture: skips unless root with `ip`
+    def test_x(workdir, net):                  # the `net` fixture: skips unless root with `ip`
         a, b = net.host("ns"), net.host("b1")
-        ns = NetServer.namesrv(a, workdir / "ns").start()
-        b1 = NetServer.broker(b, workdir / "b1", "b1", namesrv=ns.addr).start()
+        ns = NetServer.namesrv(a, workdir)
+        b1 = NetServer.broker(b, workdir, "b1", namesrv=ns.addr)
+        net.servers += [ns, b1]                 # stopped first, log tails shown on failure
+        ns.start(); b1.start()
         p = net.host("cli").popen([sys.executable, CLIENT, ...], log=workdir / "p.log")
         b.cut(); ...; b.restore()               # `ip link set p<n> down/up` on the switch side
-        n = b.call(stored, b1.broker_addr, topic)   # socket work from pytest, inside b's namespace
+        n = b.call(fn, *args)                   # socket work from pytest, inside b's namespace
+
+`Cluster` builds the usual topology (NameServer host, one host per broker, a client host) on top.
 
 Cleanup: `Net.close()` (the fixture calls it, pass or fail; so do SIGTERM, e.g. scripts/test.sh's
 per-file timeout, and interpreter exit) kills every process started through a host (SIGKILL, then
@@ -582,35 +586,48 @@ class Cluster:
     """A NameServer host `ns` (`bolide namesrv`), one host per broker, and a client host `cli`:
 
         c = Cluster(net, workdir, ["b1", "b2"])       # masters b1, b2, each on its own host
-        c.topic("T")                                  # created on every broker; routed over all
+        c.add("s1", broker_name="b1", sets=["brokerId=1", ...])   # e.g. a slave of b1, host s1
+        c.topic("T")                                  # created on every master; routed over all
         c.brokers["b1"].kill(); c.hosts["b1"].cut()
         c.stored("b1", "T"); c.route("T"); c.producer("T"); c.read_all("T")
 
-    Brokers get FAST_REGISTRATION plus `sets`; `broker_sets` maps a broker name to more settings."""
+    Brokers get FAST_REGISTRATION, autoCreateTopicEnable=false, `sets`, and `broker_sets[label]`.
+    `brokers`, `hosts` and `stored` are keyed by label (the host's name)."""
 
     def __init__(self, net, workdir, names, sets=(), broker_sets=None, queues=2):
         self.net = net
         self.workdir = Path(workdir)
         self.queues = queues
+        self.sets = list(FAST_REGISTRATION) + ["autoCreateTopicEnable=false"] + list(sets)
         self.hosts = {"ns": net.host("ns")}
         self.namesrv = NetServer.namesrv(self.hosts["ns"], workdir)
         net.servers.append(self.namesrv)
         self.namesrv.start()
         self.brokers = {}
+        self.masters = []
         for name in names:
-            self.hosts[name] = net.host(name)
-            b = NetServer.broker(self.hosts[name], workdir, name, namesrv=self.namesrv.addr,
-                                 sets=list(FAST_REGISTRATION) + ["autoCreateTopicEnable=false"] + list(sets)
-                                 + list((broker_sets or {}).get(name, ())))
-            net.servers.append(b)
-            self.brokers[name] = b
-            b.start()
+            self.add(name, sets=(broker_sets or {}).get(name, ()))
         self.cli = self.hosts["cli"] = net.host("cli")
 
+    def add(self, label, broker_name=None, sets=(), start=True):
+        """A broker on a new host `label` (brokerName `broker_name`, default `label`), started
+        unless `start` is false. Brokers added with a `broker_name` of their own are not masters
+        for `topic()` (a slave takes its master's topics)."""
+        self.hosts[label] = self.net.host(label)
+        b = NetServer.broker(self.hosts[label], self.workdir, broker_name or label, namesrv=self.namesrv.addr,
+                             sets=self.sets + list(sets), label=label)
+        self.net.servers.append(b)
+        self.brokers[label] = b
+        if broker_name is None or broker_name == label:
+            self.masters.append(label)
+        if start:
+            b.start()
+        return b
+
     def topic(self, topic, timeout=60):
-        for b in self.brokers.values():
-            create_topic(self.cli, b.broker_addr, topic, self.queues)
-        want = sorted(self.brokers)
+        for label in self.masters:
+            create_topic(self.cli, self.brokers[label].broker_addr, topic, self.queues)
+        want = sorted(self.brokers[label].name for label in self.masters)
         wait_for(lambda: self.route(topic) == want, timeout,
                  lambda: "route of %s over %s (have %s)" % (topic, want, self.route(topic)))
         return topic
