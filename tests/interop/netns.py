@@ -364,6 +364,9 @@ class NetServer:
 
     def _start_once(self):
         assert not self.alive(), "already running"
+        if not Path(self.argv[0]).is_file():
+            pytest.fail("broker binary %s not found: run `cargo build --release` first (or set BOLIDE_BIN)"
+                        % self.argv[0])
         # Logs are files directly in the work dir: the `workdir` fixture keeps those of a failing
         # test and deletes its subdirectories (the data).
         log = self.workdir / ("%s-%d.log" % (self.label, len(self.logs) + 1))
