@@ -158,6 +158,12 @@ pub struct BrokerConfig {
     pub register_period_ms: u64,
     /// How long one registration may take (RocketMQ `registerBrokerTimeoutMills`).
     pub register_timeout_ms: u64,
+    /// How long a NameServer may go without hearing from this broker before dropping it, sent with
+    /// every registration (RocketMQ `brokerNotActiveTimeoutMillis`, carried as the header's
+    /// `heartbeatTimeoutMillis`). 0, the default: not sent, so the NameServer applies its own 120 s.
+    /// Java sends it only with `enableSlaveActingMaster`; here setting it is enough. Must exceed
+    /// `register_period_ms`, or a healthy broker would be dropped between two registrations.
+    pub broker_not_active_timeout_ms: u64,
 }
 
 /// A secret setting: its `Debug` never shows it, so a logged config leaks nothing.
@@ -262,6 +268,7 @@ impl Default for BrokerConfig {
             broker_id: 0,
             register_period_ms: 30_000,
             register_timeout_ms: 24_000,
+            broker_not_active_timeout_ms: 0,
         }
     }
 }
@@ -520,6 +527,10 @@ pub const KEYS: &[Key] = &[
         name: "register_timeout_ms",
         rocketmq: &["registerBrokerTimeoutMills"],
     },
+    Key {
+        name: "broker_not_active_timeout_ms",
+        rocketmq: &["brokerNotActiveTimeoutMillis"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -673,6 +684,9 @@ impl BrokerConfig {
             "broker_id" => self.broker_id = parse_num(key, v)?,
             "register_period_ms" => self.register_period_ms = parse_num(key, v)?,
             "register_timeout_ms" => self.register_timeout_ms = parse_num(key, v)?,
+            "broker_not_active_timeout_ms" => {
+                self.broker_not_active_timeout_ms = parse_num(key, v)?
+            }
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -837,6 +851,13 @@ impl BrokerConfig {
         }
         if !(1_000..=60_000).contains(&self.register_timeout_ms) {
             return bad("register_timeout_ms must be between 1000 and 60000".into());
+        }
+        let not_active = self.broker_not_active_timeout_ms;
+        if not_active != 0 && not_active <= self.register_period_ms {
+            return bad(format!(
+                "broker_not_active_timeout_ms ({not_active}) must be 0 (the NameServer's 120 s) or longer than register_period_ms ({})",
+                self.register_period_ms
+            ));
         }
         Ok(())
     }
@@ -1044,6 +1065,10 @@ mod tests {
         assert!(e.contains("replication"), "{e}");
         let e = refused(&|c| c.register_period_ms = 120_000);
         assert!(e.contains("register_period_ms"), "{e}");
+        assert!(c.set("brokerNotActiveTimeoutMillis", "6000").unwrap());
+        assert_eq!(c.broker_not_active_timeout_ms, 6000);
+        let e = refused(&|c| c.broker_not_active_timeout_ms = c.register_period_ms);
+        assert!(e.contains("broker_not_active_timeout_ms"), "{e}");
     }
 
     #[test]

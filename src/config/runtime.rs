@@ -181,6 +181,7 @@ impl BrokerConfig {
                     "broker_id" => self.broker_id.to_string(),
                     "register_period_ms" => self.register_period_ms.to_string(),
                     "register_timeout_ms" => self.register_timeout_ms.to_string(),
+                    "broker_not_active_timeout_ms" => self.broker_not_active_timeout_ms.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };
