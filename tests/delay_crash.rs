@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bolide::client::{self, Conn, PullStatus, SendRequest, SendStatus};
+use bolide::client::{Conn, PullStatus, SendRequest, SendStatus};
 use bolide::clock::now_ms;
 use bolide::message::properties::Properties;
 use bolide::remoting::headers::PullMessageHeader;
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
-use broker_process::{on_glommio, sets, test_dir, BrokerProcess};
+use broker_process::{on_glommio, sets, test_dir, topic_conn, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 24260;
 const BROKER_PORT: u16 = 24271;
@@ -53,14 +53,14 @@ struct Sent {
 /// Sends every message (SYNC_FLUSH: acknowledged = durable) and returns them.
 fn send_all() -> Vec<Sent> {
     on_glommio(|| async {
-        let timeout = Duration::from_secs(20);
-        let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");
-        client::lookup_or_create(&namesrv, TOPIC, QUEUES, timeout)
-            .await
-            .unwrap();
-        let conn = Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), timeout)
-            .await
-            .unwrap();
+        let conn = topic_conn(
+            NAMESRV_PORT,
+            BROKER_PORT,
+            TOPIC,
+            QUEUES,
+            Duration::from_secs(20),
+        )
+        .await;
         let mut sent = Vec::new();
         let mut pending = Vec::new();
         for i in 0..MESSAGES {

@@ -32,7 +32,7 @@ use bolide::clock::now_ms;
 use bolide::remoting::codes::request;
 use bolide::remoting::headers::PullMessageHeader;
 use bolide::remoting::{encode_frame, RemotingCommand};
-use broker_process::BrokerProcess;
+use broker_process::{topic_conn, BrokerProcess};
 use bytes::BytesMut;
 
 const NAMESRV_PORT: u16 = 28100;
@@ -404,13 +404,7 @@ fn flood(stop: Arc<AtomicBool>, stats: Arc<Stats>) {
 /// Returns (messages acknowledged, slowest request in ms); panics on any error.
 async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u128) {
     let timeout = Duration::from_secs(10);
-    let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");
-    client::lookup_or_create(&namesrv, TOPIC, QUEUES, timeout)
-        .await
-        .unwrap();
-    let conn = Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), timeout)
-        .await
-        .unwrap();
+    let conn = topic_conn(NAMESRV_PORT, BROKER_PORT, TOPIC, QUEUES, timeout).await;
     // acked[queue][offset] = message number
     let mut acked: Vec<HashMap<i64, u64>> = vec![HashMap::new(); QUEUES as usize];
     let mut next_read = vec![0i64; QUEUES as usize];

@@ -14,8 +14,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bolide::client::{self, Conn};
 use bolide::remoting::codes::request;
 use bolide::remoting::{encode_frame, RemotingCommand};
 use bytes::BytesMut;
@@ -283,6 +285,21 @@ pub fn sets(settings: &[&str]) -> Vec<String> {
 /// `127.0.0.1:PORT`.
 pub fn addr(port: u16) -> String {
     format!("127.0.0.1:{port}")
+}
+
+/// Creates `topic` with `queues` queues through the NameServer on `namesrv_port` (from TBW102's
+/// brokers) unless it exists, then connects to the broker on `broker_port`.
+pub async fn topic_conn(
+    namesrv_port: u16,
+    broker_port: u16,
+    topic: &str,
+    queues: i32,
+    timeout: Duration,
+) -> Rc<Conn> {
+    client::lookup_or_create(&addr(namesrv_port), topic, queues, timeout)
+        .await
+        .unwrap();
+    Conn::connect(&addr(broker_port), timeout).await.unwrap()
 }
 
 /// Runs `f` on a fresh glommio executor and returns its output.
