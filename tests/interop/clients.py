@@ -259,13 +259,16 @@ def failing_consumer(namesrv, group, topic, fail):
 
 
 @contextlib.contextmanager
-def ready_consumer(namesrv, group, topic, name="c", props=(), **consumer_options):
-    """A producer and, on `topic` (created), a push consumer `name` of `group` whose deliveries go to
-    a Received (with the user properties `props`), past the probe barrier (await_consumers_ready).
-    Yields (producer, Received). `consumer_options` go to push_consumer (orderly=True, ...)."""
+def ready_consumers(namesrv, group, topic, names=("c",), props=(), timeout=60, mode="split", **consumer_options):
+    """A producer and, on `topic` (created), one push consumer of `group` per name in `names` (started
+    in that order), whose deliveries go to one Received (with the user properties `props`), past the
+    probe barrier (await_consumers_ready with `timeout` and `mode`). Yields (producer, Received).
+    `consumer_options` go to push_consumer (orderly=True, model=..., ...)."""
     received = Received()
-    with producer(namesrv) as p:
+    with producer(namesrv) as p, contextlib.ExitStack() as consumers:
         create_topic(p, topic)
-        with push_consumer(namesrv, group, topic, received.callback(name, props), **consumer_options):
-            await_consumers_ready(p, topic, received, [name])
-            yield p, received
+        for name in names:
+            consumers.enter_context(
+                push_consumer(namesrv, group, topic, received.callback(name, props), **consumer_options))
+        await_consumers_ready(p, topic, received, list(names), timeout=timeout, mode=mode)
+        yield p, received

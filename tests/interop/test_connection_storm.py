@@ -121,7 +121,7 @@ def test_thousand_connections_with_garbage_while_clients_carry_on(broker):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     topic = unique("Storm")
     group = unique("CG")
-    with clients.ready_consumer(broker.namesrv, group, topic) as (p, received):
+    with clients.ready_consumers(broker.namesrv, group, topic) as (p, received):
         fds_before = broker.fd_count()
         storm = Storm(broker.host, broker.broker_port, topic)
         storm.start()

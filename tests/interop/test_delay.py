@@ -11,7 +11,7 @@ from clients import SendStatus, make_message, unique, wait_until
 def test_delay_level_defers_delivery(broker):
     topic = unique("Delay")
     group = unique("CG")
-    with clients.ready_consumer(broker.namesrv, group, topic, props=("color",)) as (p, received):
+    with clients.ready_consumers(broker.namesrv, group, topic, props=("color",)) as (p, received):
         m = make_message(topic, "later", keys="delayed", tags="D", props={"color": "red"})
         m.set_delay_time_level(2)
         t0 = time.monotonic()

@@ -15,7 +15,7 @@ SHARDING_KEYS = (1, 2)
 def test_orderly_one_key_arrives_in_send_order(broker):
     topic = unique("Orderly")
     group = unique("CG")
-    with clients.ready_consumer(broker.namesrv, group, topic, orderly=True) as (p, received):
+    with clients.ready_consumers(broker.namesrv, group, topic, orderly=True) as (p, received):
         send_offsets = {k: [] for k in SHARDING_KEYS}
         for i in range(N):
             for key in SHARDING_KEYS:

@@ -151,7 +151,7 @@ def test_running_consumer_resumes_after_kill_and_restart(broker):
     receives every acknowledged message, sent before, during and after the outage (duplicates allowed)."""
     topic = unique("Live")
     group = unique("CG")
-    with clients.ready_consumer(broker.namesrv, group, topic) as (p, received):
+    with clients.ready_consumers(broker.namesrv, group, topic) as (p, received):
         loop = SendLoop(p, topic)
         loop.start()
         wait_until(lambda: len(loop.acked) >= KILL_AFTER_ACKS or not loop.is_alive(), 60,
