@@ -4,18 +4,18 @@
 //! nothing, the permissions per topic, group and admin code, the reload without restart, and that
 //! no secret reaches the broker's log.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bolide::acl::sign::Credentials;
 use bolide::client::{ClientError, Conn, PullStatus, SendRequest};
 use bolide::remoting::codes::response;
-use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+use bolide::remoting::headers::{CreateTopicHeader, PullMessageHeader};
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
-use broker_process::{on_glommio, BrokerProcess};
+use broker_process::{fresh_dir, on_glommio, sets, test_dir, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 23600;
 const BROKER_PORT: u16 = 23611;
@@ -37,11 +37,11 @@ accounts:
 "#;
 
 fn start_broker(dir: &Path, acl_file: &Path) -> BrokerProcess {
-    let extra: Vec<String> = ["--shards", "2", "--set", "aclEnable=true", "--set"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!("aclFile={}", acl_file.display())])
-        .collect();
+    let mut extra = vec!["--shards".to_string(), "2".to_string()];
+    extra.extend(sets(&[
+        "aclEnable=true",
+        &format!("aclFile={}", acl_file.display()),
+    ]));
     BrokerProcess::start(
         &dir.join("data"),
         &dir.join("broker.log"),
@@ -95,27 +95,13 @@ fn topic_header(topic: &str) -> CreateTopicHeader {
 }
 
 fn pull_header(topic: &str, group: &str) -> PullMessageHeader {
-    PullMessageHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: 0,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: pull_sys_flag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_ms: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    }
+    PullMessageHeader::all_tags(group, topic, 0, 0, 32)
 }
 
 #[test]
 fn signed_requests_pass_unsigned_and_unpermitted_ones_are_refused() {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("acl-it-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = test_dir("acl-it");
+    fresh_dir(&dir);
     let acl_file = dir.join("plain_acl.yml");
     std::fs::write(&acl_file, ACCOUNTS).unwrap();
     let broker = start_broker(&dir, &acl_file);

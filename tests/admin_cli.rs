@@ -10,10 +10,8 @@
 //! REQUEST_CODE_NOT_SUPPORTED the test prints that it skipped their checks, and once it serves them
 //! their output is checked like the others'.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use bolide::client::{Conn, SendRequest};
 use bolide::remoting::body::{
@@ -23,65 +21,28 @@ use bolide::remoting::codes::request;
 use bolide::remoting::RemotingCommand;
 use serde_json::Value;
 
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{strings, test_dir, BrokerProcess};
+
 const NAMESRV_PORT: u16 = 23800;
 const BROKER_PORT: u16 = 23811;
 const TOPIC: &str = "AdminCliT";
 const GROUP: &str = "AdminCliG";
 const MESSAGES: usize = 12;
 
-struct Broker {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("admin-cli-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
-            .args(["serve", "--data-dir"])
-            .arg(&dir)
-            .args([
-                "--namesrv-port",
-                &NAMESRV_PORT.to_string(),
-                "--broker-port",
-                &BROKER_PORT.to_string(),
-                "--listen-ip",
-                "127.0.0.1",
-                "--broker-ip",
-                "127.0.0.1",
-                "--segment-size",
-                &(16u64 << 20).to_string(),
-                "--shards",
-                "2",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut broker = Broker { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [NAMESRV_PORT, BROKER_PORT] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = broker.child.try_wait() {
-                    panic!("broker exited early: {status}");
-                }
-                assert!(Instant::now() < deadline, "broker did not listen on {port}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The broker, with data under the target directory; killed and removed on drop.
+fn start_broker() -> BrokerProcess {
+    let dir = test_dir("admin-cli");
+    let extra = strings(&["--broker-ip", "127.0.0.1", "--shards", "2"]);
+    BrokerProcess::start(
+        &dir,
+        &dir.with_extension("log"),
+        NAMESRV_PORT,
+        BROKER_PORT,
+        &extra,
+        &[],
+    )
 }
 
 fn ns() -> String {
@@ -308,7 +269,7 @@ fn raw_codes() -> (QueryConsumeTimeSpanBody, Vec<String>, Vec<String>) {
 
 #[test]
 fn every_admin_command_against_bolide() {
-    let _broker = Broker::start();
+    let _broker = start_broker();
     // Topics first, as an operator would.
     let out = table(&[
         "updateTopic",

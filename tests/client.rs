@@ -2,27 +2,26 @@
 //! loopback (ports 23500/23511, data under the target directory), driven through every typed
 //! request. Checks what the broker stored, not only that calls returned Ok.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bolide::client::{self, ClientError, Conn, PullStatus, SendRequest, SendStatus};
+use bolide::clock::now_ms;
 use bolide::remoting::batch::{encode_batch, BatchEntry};
 use bolide::remoting::body::{ConsumerData, HeartbeatData, ProducerData};
 use bolide::remoting::codes::{request, response};
-use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+use bolide::remoting::headers::{CreateTopicHeader, PullMessageHeader};
 use bytes::BytesMut;
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
-use broker_process::{on_glommio, BrokerProcess};
+use broker_process::{on_glommio, test_dir, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 23500;
 const BROKER_PORT: u16 = 23511;
 
 /// The broker process and its data directory; both go away on drop (also when a test panics).
 fn start_broker() -> BrokerProcess {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("client-it-{}", std::process::id()));
+    let dir = test_dir("client-it");
     BrokerProcess::start(
         &dir,
         &dir.with_extension("log"),
@@ -33,27 +32,8 @@ fn start_broker() -> BrokerProcess {
     )
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 fn pull_header(topic: &str, queue_id: i32, offset: i64) -> PullMessageHeader {
-    PullMessageHeader {
-        consumer_group: "client-it-cg".into(),
-        topic: topic.into(),
-        queue_id,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: pull_sys_flag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_ms: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    }
+    PullMessageHeader::all_tags("client-it-cg", topic, queue_id, offset, 32)
 }
 
 #[test]

@@ -8,9 +8,6 @@
 //! Waits have generous deadlines and assert on content: registration is immediate on topic changes,
 //! the expiry scan runs every 5 s.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,145 +17,75 @@ use bolide::remoting::codes::{request, response};
 use bolide::remoting::headers::{CreateTopicHeader, RegisterBrokerHeader};
 use bolide::remoting::RemotingCommand;
 
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{addr, fresh_dir, on_glommio, sets, strings, test_dir, BrokerProcess};
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A child process (and its data directory); killed and removed on drop.
-struct Proc {
-    child: Child,
-    dir: Option<PathBuf>,
+/// A standalone `bolide namesrv` on `port`; killed on drop.
+fn namesrv(port: u16) -> BrokerProcess {
+    let dir = test_dir(&format!("cluster-it-ns-{port}"));
+    let args = strings(&[
+        "namesrv",
+        "--listen-ip",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ]);
+    BrokerProcess::spawn(args, &dir, &dir.with_extension("log"), &[port], &[])
 }
 
-impl Proc {
-    fn spawn(args: &[String], dir: Option<PathBuf>, wait_ports: &[u16]) -> Proc {
-        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut p = Proc { child, dir };
-        let deadline = Instant::now() + DEADLINE;
-        for port in wait_ports {
-            while TcpStream::connect(("127.0.0.1", *port)).is_err() {
-                if let Ok(Some(status)) = p.child.try_wait() {
-                    panic!("{args:?} exited early: {status}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{args:?} did not listen on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        p
-    }
-
-    fn namesrv(port: u16) -> Proc {
-        let args = [
-            "namesrv",
-            "--listen-ip",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ];
-        Proc::spawn(&args.map(String::from), None, &[port])
-    }
-
-    /// A broker named `name` on `port`; `namesrv_port`: its own NameServer role, else off.
-    fn broker(name: &str, port: u16, namesrv_port: Option<u16>, register_with: &str) -> Proc {
-        Proc::broker_with(name, port, namesrv_port, register_with, &[])
-    }
-
-    /// [`Proc::broker`] with more `--set KEY=VALUE` settings.
-    fn broker_with(
-        name: &str,
-        port: u16,
-        namesrv_port: Option<u16>,
-        register_with: &str,
-        sets: &[&str],
-    ) -> Proc {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("cluster-it-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = [
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--broker-port",
-            &port.to_string(),
-            "--listen-ip",
-            "127.0.0.1",
-            "--broker-ip",
-            "127.0.0.1",
-            "--segment-size",
-            &(4u64 << 20).to_string(),
-            "--shards",
-            "2",
-            "--set",
-            &format!("brokerName={name}"),
-            "--set",
-            "maxMessageSize=1048576",
-            "--set",
-            "autoCreateTopicEnable=false",
-        ]
-        .map(String::from)
-        .to_vec();
-        let mut ports = vec![port];
-        match namesrv_port {
-            Some(p) => {
-                args.extend(["--namesrv-port".into(), p.to_string()]);
-                ports.push(p);
-            }
-            None => args.extend(["--namesrv-role".into(), "off".into()]),
-        }
-        if !register_with.is_empty() {
-            args.extend(["--namesrv-addr".into(), register_with.into()]);
-        }
-        for kv in sets {
-            args.extend(["--set".into(), kv.to_string()]);
-        }
-        Proc::spawn(&args, Some(dir), &ports)
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: plain libc call on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn wait_exit(&mut self) {
-        let deadline = Instant::now() + DEADLINE;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "process did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// A broker named `name` on `port`; `namesrv_port`: its own NameServer role, else off. Killed,
+/// and its data directory removed, on drop.
+fn broker(name: &str, port: u16, namesrv_port: Option<u16>, register_with: &str) -> BrokerProcess {
+    broker_with(name, port, namesrv_port, register_with, &[])
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(d) = &self.dir {
-            let _ = std::fs::remove_dir_all(d);
+/// [`broker`] with more `--set KEY=VALUE` settings.
+fn broker_with(
+    name: &str,
+    port: u16,
+    namesrv_port: Option<u16>,
+    register_with: &str,
+    settings: &[&str],
+) -> BrokerProcess {
+    let dir = test_dir(&format!("cluster-it-{name}"));
+    fresh_dir(&dir);
+    let mut args = strings(&[
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--broker-port",
+        &port.to_string(),
+        "--listen-ip",
+        "127.0.0.1",
+        "--broker-ip",
+        "127.0.0.1",
+        "--segment-size",
+        &(4u64 << 20).to_string(),
+        "--shards",
+        "2",
+    ]);
+    args.extend(sets(&[
+        &format!("brokerName={name}"),
+        "maxMessageSize=1048576",
+        "autoCreateTopicEnable=false",
+    ]));
+    let mut ports = vec![port];
+    match namesrv_port {
+        Some(p) => {
+            args.extend(["--namesrv-port".into(), p.to_string()]);
+            ports.push(p);
         }
+        None => args.extend(["--namesrv-role".into(), "off".into()]),
     }
-}
-
-fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
-
-fn addr(port: u16) -> String {
-    format!("127.0.0.1:{port}")
+    if !register_with.is_empty() {
+        args.extend(["--namesrv-addr".into(), register_with.into()]);
+    }
+    args.extend(sets(settings));
+    BrokerProcess::spawn(args, &dir, &dir.with_extension("log"), &ports, &[])
 }
 
 async fn create_topic(broker_port: u16, topic: &str, queues: i32) {
@@ -229,9 +156,9 @@ async fn cluster_brokers(namesrv: &Conn) -> serde_json::Value {
 #[test]
 fn two_masters_under_a_standalone_namesrv() {
     let ns = 23760;
-    let _namesrv = Proc::namesrv(ns);
-    let a = Proc::broker("a", 23764, None, &addr(ns));
-    let mut b = Proc::broker("b", 23768, None, &addr(ns));
+    let _namesrv = namesrv(ns);
+    let a = broker("a", 23764, None, &addr(ns));
+    let mut b = broker("b", 23768, None, &addr(ns));
     on_glommio(move || async move {
         let conn: Rc<Conn> = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
         create_topic(23764, "ClusterT", 2).await;
@@ -264,8 +191,8 @@ fn two_masters_under_a_standalone_namesrv() {
 #[test]
 fn a_broker_registers_with_a_serving_broker_namesrv() {
     let (ns, own) = (23780, 23784);
-    let _main = Proc::broker("main", own, Some(ns), "");
-    let _other = Proc::broker("other", 23788, None, &addr(ns));
+    let _main = broker("main", own, Some(ns), "");
+    let _other = broker("other", 23788, None, &addr(ns));
     on_glommio(move || async move {
         let conn = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
         create_topic(own, "Shared", 4).await;
@@ -288,7 +215,7 @@ fn a_broker_registers_with_a_serving_broker_namesrv() {
 #[test]
 fn a_broker_that_stops_registering_expires() {
     let ns = 23792;
-    let _namesrv = Proc::namesrv(ns);
+    let _namesrv = namesrv(ns);
     on_glommio(move || async move {
         let conn = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
         let table = [("Ephemeral".to_string(), TopicConfig::new("Ephemeral", 2, 6))]
@@ -323,8 +250,8 @@ fn a_broker_that_stops_registering_expires() {
 #[test]
 fn a_silent_broker_leaves_after_its_not_active_timeout() {
     let ns = 24400;
-    let _namesrv = Proc::namesrv(ns);
-    let b = Proc::broker_with(
+    let _namesrv = namesrv(ns);
+    let b = broker_with(
         "quiet",
         24404,
         None,

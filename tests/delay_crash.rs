@@ -8,14 +8,17 @@
 //! scheduler checkpoint) must not duplicate anything either.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bolide::client::{self, Conn, PullStatus, SendRequest, SendStatus};
+use bolide::client::{Conn, PullStatus, SendRequest, SendStatus};
+use bolide::clock::now_ms;
 use bolide::message::properties::Properties;
-use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
+use bolide::remoting::headers::PullMessageHeader;
+
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{on_glommio, sets, test_dir, topic_conn, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 24260;
 const BROKER_PORT: u16 = 24271;
@@ -24,93 +27,17 @@ const QUEUES: i32 = 4;
 /// Messages sent: a mix of delay level 1 (1 s) and timers due 1..6 s after the send.
 const MESSAGES: usize = 300;
 
-struct Broker {
-    child: Child,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        let child = Command::new(env!("CARGO_BIN_EXE_bolide"))
-            .args(["serve", "--data-dir"])
-            .arg(dir)
-            .args([
-                "--namesrv-port",
-                &NAMESRV_PORT.to_string(),
-                "--broker-port",
-                &BROKER_PORT.to_string(),
-                "--listen-ip",
-                "127.0.0.1",
-                "--segment-size",
-                &(16u64 << 20).to_string(),
-                "--shards",
-                "2",
-                "--set",
-                "flushDiskType=SYNC_FLUSH",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut b = Broker { child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [NAMESRV_PORT, BROKER_PORT] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = b.child.try_wait() {
-                    panic!("broker exited early: {status}");
-                }
-                assert!(Instant::now() < deadline, "broker did not listen on {port}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        // The ports listen before recovery ends: a request answered means the shards serve.
-        // (A connection made earlier may be reset: try again until the deadline.)
-        let served = on_glommio(move || async move {
-            while Instant::now() < deadline {
-                if let Ok(conn) =
-                    Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(5)).await
-                {
-                    if conn.max_offset(TOPIC, 0).await.is_ok() {
-                        return true;
-                    }
-                }
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        });
-        assert!(served, "broker did not serve within 60 s");
-        b
-    }
-
-    fn kill_9(mut self) {
-        // Child::kill sends SIGKILL.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+/// The broker on fresh data in `dir`, answering requests (the ports listen before recovery ends).
+fn start_broker(dir: &Path) -> BrokerProcess {
+    let mut extra = vec!["--shards".to_string(), "2".to_string()];
+    extra.extend(sets(&["flushDiskType=SYNC_FLUSH"]));
+    BrokerProcess::start_answering(
+        dir,
+        &dir.with_extension("log"),
+        NAMESRV_PORT,
+        BROKER_PORT,
+        &extra,
+    )
 }
 
 /// What one sent message must look like once delivered.
@@ -126,14 +53,14 @@ struct Sent {
 /// Sends every message (SYNC_FLUSH: acknowledged = durable) and returns them.
 fn send_all() -> Vec<Sent> {
     on_glommio(|| async {
-        let timeout = Duration::from_secs(20);
-        let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");
-        client::lookup_or_create(&namesrv, TOPIC, QUEUES, timeout)
-            .await
-            .unwrap();
-        let conn = Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), timeout)
-            .await
-            .unwrap();
+        let conn = topic_conn(
+            NAMESRV_PORT,
+            BROKER_PORT,
+            TOPIC,
+            QUEUES,
+            Duration::from_secs(20),
+        )
+        .await;
         let mut sent = Vec::new();
         let mut pending = Vec::new();
         for i in 0..MESSAGES {
@@ -211,19 +138,7 @@ fn pull_all() -> (HashMap<String, Vec<Got>>, i64) {
         for q in 0..QUEUES {
             let mut offset = 0i64;
             loop {
-                let h = PullMessageHeader {
-                    consumer_group: "delay-crash-cg".into(),
-                    topic: TOPIC.into(),
-                    queue_id: q,
-                    queue_offset: offset,
-                    max_msg_nums: 32,
-                    sys_flag: pull_sys_flag::SUBSCRIPTION,
-                    commit_offset: 0,
-                    suspend_timeout_ms: 0,
-                    subscription: Some("*".into()),
-                    sub_version: 0,
-                    expression_type: Some("TAG".into()),
-                };
+                let h = PullMessageHeader::all_tags("delay-crash-cg", TOPIC, q, offset, 32);
                 let r = conn.pull(&h).await.expect("pull");
                 if r.status != PullStatus::Found {
                     break;
@@ -294,12 +209,8 @@ fn check_delivered(sent: &[Sent], got: &HashMap<String, Vec<Got>>, pulled_at: i6
 
 #[test]
 fn delayed_and_timer_messages_survive_kill_9_exactly_once() {
-    let dir: PathBuf = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("delay-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-
-    let broker = Broker::start(&dir);
+    let dir = test_dir("delay-crash");
+    let mut broker = start_broker(&dir);
     let sent = send_all();
     // Part of them comes due while the broker runs: look, then kill it in the middle.
     std::thread::sleep(Duration::from_millis(2_500));
@@ -314,10 +225,9 @@ fn delayed_and_timer_messages_survive_kill_9_exactly_once() {
 
     // Restart: everything due is delivered at once; kill -9 again shortly after (re-puts that
     // no scheduler checkpoint covers yet), then restart once more.
-    let broker = Broker::start(&dir);
+    broker.restart();
     std::thread::sleep(Duration::from_millis(300));
-    broker.kill_9();
-    let broker = Broker::start(&dir);
+    broker.kill_9_and_restart();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (got, pulled_at) = pull_all();
@@ -328,6 +238,4 @@ fn delayed_and_timer_messages_survive_kill_9_exactly_once() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    drop(broker);
-    let _ = std::fs::remove_dir_all(&dir);
 }

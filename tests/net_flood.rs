@@ -28,10 +28,11 @@ use bolide::client::{self, Conn, PullStatus, SendRequest, SendStatus};
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
+use bolide::clock::now_ms;
 use bolide::remoting::codes::request;
-use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
+use bolide::remoting::headers::PullMessageHeader;
 use bolide::remoting::{encode_frame, RemotingCommand};
-use broker_process::BrokerProcess;
+use broker_process::{topic_conn, BrokerProcess};
 use bytes::BytesMut;
 
 const NAMESRV_PORT: u16 = 28100;
@@ -136,13 +137,8 @@ impl Broker {
 
     /// SIGTERM, wait, and the sum over shards of each counter of the final "network edge" lines.
     fn stop_and_count(&mut self) -> HashMap<String, u64> {
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.0.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "broker did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.signal(libc::SIGTERM);
+        self.0.wait_exit();
         let log = self.0.log_text();
         // The last line per shard is the one logged at shutdown.
         let mut last: HashMap<String, &str> = HashMap::new();
@@ -197,19 +193,7 @@ fn raise_fd_limit() {
 }
 
 fn pull_header(queue_id: i32, offset: i64) -> PullMessageHeader {
-    PullMessageHeader {
-        consumer_group: "flood-it-cg".into(),
-        topic: TOPIC.into(),
-        queue_id,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: pull_sys_flag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_ms: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    }
+    PullMessageHeader::all_tags("flood-it-cg", TOPIC, queue_id, offset, 32)
 }
 
 /// Message `n`'s body: 1 KiB, or 1 MiB when `n` has the `BIG` bit.
@@ -222,13 +206,6 @@ fn body_of(n: u64) -> Vec<u8> {
     };
     b.resize(size, b'x');
     b
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// `n` pipelined pulls of queue 0 from offset 0, encoded.
@@ -427,13 +404,7 @@ fn flood(stop: Arc<AtomicBool>, stats: Arc<Stats>) {
 /// Returns (messages acknowledged, slowest request in ms); panics on any error.
 async fn client_run(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> (u64, u128) {
     let timeout = Duration::from_secs(10);
-    let namesrv = format!("127.0.0.1:{NAMESRV_PORT}");
-    client::lookup_or_create(&namesrv, TOPIC, QUEUES, timeout)
-        .await
-        .unwrap();
-    let conn = Conn::connect(&format!("127.0.0.1:{BROKER_PORT}"), timeout)
-        .await
-        .unwrap();
+    let conn = topic_conn(NAMESRV_PORT, BROKER_PORT, TOPIC, QUEUES, timeout).await;
     // acked[queue][offset] = message number
     let mut acked: Vec<HashMap<i64, u64>> = vec![HashMap::new(); QUEUES as usize];
     let mut next_read = vec![0i64; QUEUES as usize];

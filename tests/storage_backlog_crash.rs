@@ -17,9 +17,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bolide::message;
 use bolide::storage::recovery::lookahead_read_bytes_max;
-use bolide::storage::{FlushMode, MessageStore, QueueOffset, StoreConfig};
+use bolide::storage::{FlushMode, MessageStore, StoreConfig};
 
 const CHILD_ENV: &str = "BOLIDE_BACKLOG_CHILD";
 const TEST_NAME: &str = "kill_9_with_a_backlog_recovers_every_ack_reading_only_the_tail";
@@ -158,23 +157,13 @@ fn kill_9_with_a_backlog_recovers_every_ack_reading_only_the_tail() {
             .await
             .expect("reopen after kill -9");
         let mut stored = HashMap::new();
-        let mut from = QueueOffset(0);
-        loop {
-            let es = store.queue_entries(TOPIC, 0, from, 4096);
-            let Some(last) = es.last() else { break };
-            from = QueueOffset(last.queue_offset.0 + 1);
-            for e in es {
-                let rec = store
-                    .read(e.physical_offset, e.size_bytes)
-                    .await
-                    .expect("read");
-                let v = message::decode_record(&rec, true).expect("record intact");
-                assert_eq!(v.queue_offset, e.queue_offset.0);
-                let id = u64::from_be_bytes(v.body[..8].try_into().unwrap());
-                assert_eq!(v.body, body(id).as_slice(), "body of id {id}");
-                stored.insert(e.queue_offset.0, id);
-            }
-        }
+        helpers::for_each_record(&store, TOPIC, 4096, |e, v| {
+            assert_eq!(v.queue_offset, e.queue_offset.0);
+            let id = helpers::body_id(v.body);
+            assert_eq!(v.body, body(id).as_slice(), "body of id {id}");
+            stored.insert(e.queue_offset.0, id);
+        })
+        .await;
         store.close().await.expect("close");
         // After a clean close nothing is scanned but the partial last page.
         let (store, second) = MessageStore::open(cfg(d)).await.expect("clean reopen");

@@ -10,8 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bolide::message;
-use bolide::storage::{FlushMode, MessageStore, QueueOffset, StoreConfig};
+use bolide::storage::{FlushMode, MessageStore, StoreConfig};
 
 #[test]
 fn kill_9_loses_no_acknowledged_record() {
@@ -62,22 +61,12 @@ fn kill_9_loses_no_acknowledged_record() {
             cfg.flush_mode = FlushMode::Sync;
             let (store, report) = MessageStore::open(cfg).await.expect("reopen after kill -9");
             let mut stored = HashMap::new();
-            let mut from = QueueOffset(0);
-            loop {
-                let es = store.queue_entries("BenchTopic", 0, from, 4096);
-                let Some(last) = es.last() else { break };
-                from = QueueOffset(last.queue_offset.0 + 1);
-                for e in es {
-                    let rec = store
-                        .read(e.physical_offset, e.size_bytes)
-                        .await
-                        .expect("read");
-                    let v = message::decode_record(&rec, true).expect("record intact");
-                    let id = u64::from_be_bytes(v.body[..8].try_into().unwrap());
-                    assert_eq!(v.queue_offset, e.queue_offset.0);
-                    stored.insert(e.queue_offset.0, id);
-                }
-            }
+            helpers::for_each_record(&store, "BenchTopic", 4096, |e, v| {
+                let id = helpers::body_id(v.body);
+                assert_eq!(v.queue_offset, e.queue_offset.0);
+                stored.insert(e.queue_offset.0, id);
+            })
+            .await;
             store.close().await.expect("close");
             (stored, format!("{report:?}"))
         });

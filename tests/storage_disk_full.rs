@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bolide::message;
 use bolide::storage::{
     FlushMode, MessageStore, QueueOffset, StorageError, StoreConfig, StoreOptions,
 };
@@ -262,22 +261,12 @@ fn full_disk_refuses_writes_keeps_unconsumed_and_resumes() {
         store.set_consumed_floors([(TOPIC.to_owned(), 0, QueueOffset(0))]);
         let first_segment = store.segment_bases().first().copied();
         let mut stored = HashMap::new();
-        let mut from = QueueOffset(0);
-        loop {
-            let es = store.queue_entries(TOPIC, 0, from, 1024);
-            let Some(last) = es.last() else { break };
-            from = QueueOffset(last.queue_offset.0 + 1);
-            for e in es {
-                let rec = store
-                    .read(e.physical_offset, e.size_bytes)
-                    .await
-                    .expect("read");
-                let v = message::decode_record(&rec, true).expect("record intact");
-                let id = u64::from_be_bytes(v.body[..8].try_into().unwrap());
-                assert_eq!(v.body, body(id).as_slice());
-                stored.insert(e.queue_offset.0, id);
-            }
-        }
+        helpers::for_each_record(&store, TOPIC, 1024, |e, v| {
+            let id = helpers::body_id(v.body);
+            assert_eq!(v.body, body(id).as_slice());
+            stored.insert(e.queue_offset.0, id);
+        })
+        .await;
         store.close().await.expect("close");
         (stored, first_segment)
     });

@@ -12,95 +12,40 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bolide::clock::now_ms;
 use bolide::config::BrokerConfig;
 use bolide::message::properties::Properties;
 use bolide::message::{decode_record, encode_record, properties, sys_flag, tags_code, NewRecord};
 use bolide::remoting::body::{HeartbeatData, ProducerData};
 use bolide::remoting::codes::{request, response};
 use bolide::remoting::headers::{
-    pull_sys_flag, CheckTransactionStateHeader, EndTransactionHeader, PullMessageHeader,
-    SendResultHeader,
+    CheckTransactionStateHeader, EndTransactionHeader, PullMessageHeader, SendResultHeader,
 };
 use bolide::remoting::{decode_frame, encode_frame, RemotingCommand, FRAME_MAX_BYTES};
 use bolide::storage::{AppendMessage, FlushMode, MessageStore, PhysicalOffset};
 use bytes::BytesMut;
 
-/// A broker child process on (namesrv, broker) ports with a data directory; killed on drop.
+#[path = "common/broker_process.rs"]
+mod broker_process;
+use broker_process::{on_glommio, sets, strings, test_dir, BrokerProcess};
+
+/// A broker child process on (namesrv, broker) ports with a data directory, answering requests;
+/// killed on drop.
 struct Broker {
-    child: Child,
-    dir: PathBuf,
+    process: BrokerProcess,
     port: u16,
-    namesrv: u16,
-    sets: Vec<String>,
 }
 
 impl Broker {
-    fn start(name: &str, namesrv: u16, port: u16, sets: &[&str]) -> Broker {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("txn-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut b = Broker {
-            child: spawn(&dir, namesrv, port, sets),
-            dir,
-            port,
-            namesrv,
-            sets: sets.iter().map(|s| s.to_string()).collect(),
-        };
-        b.wait_listening();
-        b
-    }
-
-    /// Waits until the broker answers a request. A port that accepts is not enough: with
-    /// SO_REUSEPORT, a killed broker whose io_uring teardown is not finished may still hold a
-    /// listener of the same port for a moment, and connections landing there are reset.
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(log_path(&self.dir)).unwrap_or_default();
-                panic!("broker exited early: {status}\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "broker did not answer on {}",
-                self.port
-            );
-            if probe(self.port) && probe(self.namesrv) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// kill -9, then start again on the same data directory.
-    fn kill_9_and_restart(&mut self) {
-        self.kill_9();
-        self.restart();
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-        // The killed process may hold its listeners until its io_uring teardown ends.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while [self.namesrv, self.port]
-            .iter()
-            .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-        {
-            assert!(Instant::now() < deadline, "killed broker still listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn restart(&mut self) {
-        let sets: Vec<&str> = self.sets.iter().map(String::as_str).collect();
-        self.child = spawn(&self.dir, self.namesrv, self.port, &sets);
-        self.wait_listening();
+    fn start(name: &str, namesrv: u16, port: u16, settings: &[&str]) -> Broker {
+        let dir = test_dir(&format!("txn-{name}"));
+        let mut extra = strings(&["--shards", "2", "--flush", "sync"]);
+        extra.extend(sets(settings));
+        let process =
+            BrokerProcess::start_answering(&dir, &dir.with_extension("log"), namesrv, port, &extra);
+        Broker { process, port }
     }
 
     fn connect(&self) -> Raw {
@@ -108,70 +53,16 @@ impl Broker {
     }
 }
 
-fn spawn(dir: &PathBuf, namesrv: u16, port: u16, sets: &[&str]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bolide"));
-    cmd.args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--namesrv-port", &namesrv.to_string()])
-        .args(["--broker-port", &port.to_string()])
-        .args([
-            "--listen-ip",
-            "127.0.0.1",
-            "--shards",
-            "2",
-            "--flush",
-            "sync",
-        ])
-        .args(["--segment-size", &(16u64 << 20).to_string()]);
-    for s in sets {
-        cmd.args(["--set", s]);
+impl std::ops::Deref for Broker {
+    type Target = BrokerProcess;
+    fn deref(&self) -> &BrokerProcess {
+        &self.process
     }
-    // TXN_TEST_LOG=1 shows the broker's log; else it goes to a file shown when the broker dies.
-    let stderr = if std::env::var_os("TXN_TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log_path(dir))
-                .unwrap(),
-        )
-    };
-    cmd.stdout(Stdio::null()).stderr(stderr).spawn().unwrap()
 }
 
-fn log_path(dir: &std::path::Path) -> PathBuf {
-    dir.with_extension("log")
-}
-
-/// Whether a GET_MAX_OFFSET on `port` gets an answer (any code) on five fresh connections in a row.
-fn probe(port: u16) -> bool {
-    (0..5).all(|_| {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let cmd = RemotingCommand::request(request::GET_MAX_OFFSET)
-            .with_ext("topic", "probe")
-            .with_ext("queueId", 0)
-            .with_opaque(1);
-        let mut out = BytesMut::new();
-        encode_frame(&cmd, &mut out);
-        if s.write_all(&out).is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 4];
-        s.read_exact(&mut buf).is_ok()
-    })
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(log_path(&self.dir));
+impl std::ops::DerefMut for Broker {
+    fn deref_mut(&mut self) -> &mut BrokerProcess {
+        &mut self.process
     }
 }
 
@@ -368,20 +259,7 @@ impl Raw {
     /// Every stored record of a queue: (body, properties, sysFlag, prepared offset).
     fn pull_all(&mut self, topic: &str, queue: i32) -> Vec<(String, String, i32, i64)> {
         let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
-        PullMessageHeader {
-            consumer_group: "txn-it-cg".into(),
-            topic: topic.into(),
-            queue_id: queue,
-            queue_offset: 0,
-            max_msg_nums: 32,
-            sys_flag: pull_sys_flag::SUBSCRIPTION,
-            commit_offset: 0,
-            suspend_timeout_ms: 0,
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-        }
-        .write_to(&mut cmd);
+        PullMessageHeader::all_tags("txn-it-cg", topic, queue, 0, 32).write_to(&mut cmd);
         let r = self.call(cmd);
         if r.code != response::SUCCESS {
             return Vec::new();
@@ -405,13 +283,6 @@ impl Raw {
 
 fn offset_of(msg_id: &str) -> i64 {
     bolide::message::decode_offset_msg_id(msg_id).unwrap().1 as i64
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 const COMMIT: i32 = 8;
@@ -534,20 +405,7 @@ fn commit_rollback_and_the_corners() {
 /// The offset of the committed message of queue 0 (a stored message that is no half).
 fn got_offset(c: &mut Raw, topic: &str) -> i64 {
     let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
-    PullMessageHeader {
-        consumer_group: "txn-it-cg".into(),
-        topic: topic.into(),
-        queue_id: 0,
-        queue_offset: 0,
-        max_msg_nums: 1,
-        sys_flag: pull_sys_flag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_ms: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-    }
-    .write_to(&mut cmd);
+    PullMessageHeader::all_tags("txn-it-cg", topic, 0, 0, 1).write_to(&mut cmd);
     let r = c.call(cmd);
     decode_record(&r.body, true).unwrap().physical_offset as i64
 }
@@ -700,7 +558,7 @@ fn a_commit_whose_op_record_was_lost_is_not_applied_twice() {
     broker.kill_9();
 
     let phys = offset_of(&half.msg_id) as u64;
-    let dir = broker.dir.clone();
+    let dir = broker.data_dir.clone();
     on_glommio(move || async move {
         let cfg = BrokerConfig {
             data_dir: dir,
@@ -754,15 +612,4 @@ fn a_commit_whose_op_record_was_lost_is_not_applied_twice() {
     let got = c.pull_all(t, 0);
     assert_eq!(got.len(), 1, "committed once, not again: {got:?}");
     assert_eq!(got[0].3, phys as i64);
-}
-
-fn on_glommio<T: Send + 'static, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
 }

@@ -272,6 +272,11 @@ accounts:
         out
     }
 
+    /// A request signed by the producer account, with an empty body.
+    fn producer<'a>(fields: Vec<(&'a str, &'a str)>) -> Vec<(String, String)> {
+        signed("producerAK", "producerSK", fields, b"")
+    }
+
     const LOCAL: &str = "127.0.0.1";
 
     /// Row by row through the module table.
@@ -385,12 +390,7 @@ accounts:
             (
                 "send V1 names",
                 10,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("topic", "orders"), ("producerGroup", "pg")],
-                    b"",
-                ),
+                producer(vec![("topic", "orders"), ("producerGroup", "pg")]),
                 b"",
                 LOCAL,
                 Ok(()),
@@ -398,12 +398,7 @@ accounts:
             (
                 "batch send, default DENY",
                 320,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("b", "other"), ("a", "pg")],
-                    b"",
-                ),
+                producer(vec![("b", "other"), ("a", "pg")]),
                 b"",
                 LOCAL,
                 Err("No permission for topic:other"),
@@ -411,12 +406,7 @@ accounts:
             (
                 "send, explicit DENY",
                 310,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("b", "secret"), ("a", "pg")],
-                    b"",
-                ),
+                producer(vec![("b", "secret"), ("a", "pg")]),
                 b"",
                 LOCAL,
                 Err("topic:secret"),
@@ -424,12 +414,7 @@ accounts:
             (
                 "trace topic always",
                 310,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("b", TRACE_TOPIC), ("a", "pg")],
-                    b"",
-                ),
+                producer(vec![("b", TRACE_TOPIC), ("a", "pg")]),
                 b"",
                 LOCAL,
                 Ok(()),
@@ -437,12 +422,7 @@ accounts:
             (
                 "send to retry needs group SUB",
                 310,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("b", "%RETRY%banned"), ("a", "banned")],
-                    b"",
-                ),
+                producer(vec![("b", "%RETRY%banned"), ("a", "banned")]),
                 b"",
                 LOCAL,
                 Err("topic:%RETRY%banned"),
@@ -450,12 +430,7 @@ accounts:
             (
                 "pull, topic PUB only",
                 11,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("topic", "orders"), ("consumerGroup", "g")],
-                    b"",
-                ),
+                producer(vec![("topic", "orders"), ("consumerGroup", "g")]),
                 b"",
                 LOCAL,
                 Err("topic:orders"),
@@ -463,12 +438,7 @@ accounts:
             (
                 "pull, PUB|SUB and group default SUB",
                 11,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("topic", "audit"), ("consumerGroup", "g")],
-                    b"",
-                ),
+                producer(vec![("topic", "audit"), ("consumerGroup", "g")]),
                 b"",
                 LOCAL,
                 Ok(()),
@@ -476,12 +446,7 @@ accounts:
             (
                 "pull, denied group",
                 11,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("topic", "audit"), ("consumerGroup", "banned")],
-                    b"",
-                ),
+                producer(vec![("topic", "audit"), ("consumerGroup", "banned")]),
                 b"",
                 LOCAL,
                 Err("group:banned"),
@@ -489,12 +454,7 @@ accounts:
             (
                 "lite pull like pull",
                 361,
-                signed(
-                    "producerAK",
-                    "producerSK",
-                    vec![("topic", "orders"), ("consumerGroup", "g")],
-                    b"",
-                ),
+                producer(vec![("topic", "orders"), ("consumerGroup", "g")]),
                 b"",
                 LOCAL,
                 Err("topic:orders"),
@@ -526,7 +486,7 @@ accounts:
             (
                 "send back, denied group",
                 36,
-                signed("producerAK", "producerSK", vec![("group", "banned")], b""),
+                producer(vec![("group", "banned")]),
                 b"",
                 LOCAL,
                 Err("group:banned"),
@@ -534,7 +494,7 @@ accounts:
             (
                 "admin code, not admin",
                 17,
-                signed("producerAK", "producerSK", vec![("topic", "x")], b""),
+                producer(vec![("topic", "x")]),
                 b"",
                 LOCAL,
                 Err("Need admin permission for request code=17"),
@@ -563,7 +523,7 @@ accounts:
             (
                 "other code, signature only",
                 105,
-                signed("producerAK", "producerSK", vec![("topic", "secret")], b""),
+                producer(vec![("topic", "secret")]),
                 b"",
                 LOCAL,
                 Ok(()),

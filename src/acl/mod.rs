@@ -99,9 +99,10 @@ impl Acl {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reload_keeps_old_accounts_when_the_new_file_is_bad() {
-        let dir = std::env::temp_dir().join(format!("bolide-acl-{}", std::process::id()));
+    /// A temp directory named `name` with a `plain_acl.yml` of one account (`first1`), loaded;
+    /// returns (directory, file, ACL).
+    fn first_acl(name: &str) -> (PathBuf, PathBuf, Arc<Acl>) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("plain_acl.yml");
         std::fs::write(
@@ -110,6 +111,12 @@ mod tests {
         )
         .unwrap();
         let acl = Acl::load(&path).unwrap();
+        (dir, path, acl)
+    }
+
+    #[test]
+    fn reload_keeps_old_accounts_when_the_new_file_is_bad() {
+        let (dir, path, acl) = first_acl("bolide-acl");
         assert!(acl.snapshot().accounts.contains_key("first1"));
         std::fs::write(
             &path,
@@ -127,15 +134,7 @@ mod tests {
 
     #[test]
     fn watcher_picks_up_a_change() {
-        let dir = std::env::temp_dir().join(format!("bolide-acl-w-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("plain_acl.yml");
-        std::fs::write(
-            &path,
-            "accounts:\n  - {accessKey: first1, secretKey: secret1}\n",
-        )
-        .unwrap();
-        let acl = Acl::load(&path).unwrap();
+        let (dir, path, acl) = first_acl("bolide-acl-w");
         acl.watch(Duration::from_millis(20));
         // A different size, so the change is seen even within the file system's mtime granularity.
         std::fs::write(

@@ -22,8 +22,8 @@ use crate::remoting::body::{
 };
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    pull_sys_flag, ConsumeStatsHeader, CreateTopicHeader, DeleteTopicFromNamesrvHeader,
-    PullMessageHeader, TopicHeader, DEFAULT_TOPIC,
+    ConsumeStatsHeader, CreateTopicHeader, DeleteTopicFromNamesrvHeader, PullMessageHeader,
+    TopicHeader, DEFAULT_TOPIC,
 };
 use crate::remoting::RemotingCommand;
 
@@ -88,16 +88,26 @@ impl Admin {
         }
     }
 
-    async fn cluster_info(&self) -> Result<ClusterInfo, AdminError> {
+    /// Asks the NameServer for `code` (a request without header), wants SUCCESS, and reads the
+    /// answer's body with `parse`; `what` names the request in errors.
+    async fn ask_namesrv<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        code: i32,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<T, AdminError> {
         let addr = self.namesrv_addr.clone();
-        let resp = self
-            .ok(
-                &addr,
-                "cluster info",
-                RemotingCommand::request(rq::GET_BROKER_CLUSTER_INFO),
-            )
-            .await?;
-        ClusterInfo::parse(&resp.body).map_err(|e| malformed(&addr, "cluster info", e))
+        let resp = self.ok(&addr, what, RemotingCommand::request(code)).await?;
+        parse(&resp.body).map_err(|e| malformed(&addr, what, e))
+    }
+
+    async fn cluster_info(&self) -> Result<ClusterInfo, AdminError> {
+        self.ask_namesrv(
+            "cluster info",
+            rq::GET_BROKER_CLUSTER_INFO,
+            ClusterInfo::parse,
+        )
+        .await
     }
 
     /// (cluster, broker name, master address) of every master, or of one cluster's.
@@ -431,19 +441,17 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
                 "whichBrokerWhenConsumeSlowly": 1,
                 "notifyConsumerIdsChangedEnable": true,
             });
-            let mut done = Vec::new();
-            for addr in a.targets(&target).await? {
-                let cmd = RemotingCommand::request(rq_ext::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-                    .with_body(body.to_string());
-                a.ok(&addr, &format!("update subscription group {group}"), cmd)
-                    .await?;
-                done.push(addr);
-            }
-            Ok(done_report(
+            on_targets(
+                a,
+                &target,
                 &format!("update subscription group {group}"),
-                &done,
+                || {
+                    RemotingCommand::request(rq_ext::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                        .with_body(body.to_string())
+                },
                 json!({"group": group, "config": body}),
-            ))
+            )
+            .await
         }
         C::DeleteSubGroup {
             group,
@@ -541,72 +549,41 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
         } => reset_offset(a, &group, &topic, &timestamp, force).await,
         C::ClusterList => cluster_list(a).await,
         C::BrokerStatus { target } => {
-            let mut all = serde_json::Map::new();
-            let mut text = String::new();
-            for addr in a.targets(&target).await? {
-                let resp = a
-                    .ok(
-                        &addr,
-                        "broker runtime info",
-                        RemotingCommand::request(rq::GET_BROKER_RUNTIME_INFO),
-                    )
-                    .await?;
-                let kv = KvTable::parse(&resp.body)
-                    .map_err(|e| malformed(&addr, "broker runtime info", e))?;
-                let rows: Vec<Vec<String>> = kv
-                    .table
-                    .iter()
-                    .map(|(k, v)| vec![format!("{addr}"), k.clone(), v.clone()])
-                    .collect();
-                text.push_str(&render(&["#Broker", "#Key", "#Value"], &rows));
-                all.insert(addr, json!(kv.table));
-            }
-            Ok(Report {
-                json: Value::Object(all),
-                text,
-            })
+            broker_pairs(
+                a,
+                &target,
+                "broker runtime info",
+                rq::GET_BROKER_RUNTIME_INFO,
+                |addr, body| {
+                    let kv = KvTable::parse(body)
+                        .map_err(|e| malformed(addr, "broker runtime info", e))?;
+                    Ok(kv.table.into_iter().collect())
+                },
+            )
+            .await
         }
         C::GetBrokerConfig { target } => {
-            let mut all = serde_json::Map::new();
-            let mut text = String::new();
-            for addr in a.targets(&target).await? {
-                let resp = a
-                    .ok(
-                        &addr,
-                        "broker config",
-                        RemotingCommand::request(rq::GET_BROKER_CONFIG),
-                    )
-                    .await?;
-                let kv = parse_properties(&resp.body);
-                let rows: Vec<Vec<String>> = kv
-                    .iter()
-                    .map(|(k, v)| vec![addr.clone(), k.clone(), v.clone()])
-                    .collect();
-                text.push_str(&render(&["#Broker", "#Key", "#Value"], &rows));
-                all.insert(
-                    addr,
-                    Value::Object(kv.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
-                );
-            }
-            Ok(Report {
-                json: Value::Object(all),
-                text,
-            })
+            broker_pairs(
+                a,
+                &target,
+                "broker config",
+                rq::GET_BROKER_CONFIG,
+                |_, body| Ok(parse_properties(body)),
+            )
+            .await
         }
         C::UpdateBrokerConfig { key, value, target } => {
-            let mut done = Vec::new();
-            for addr in a.targets(&target).await? {
-                let cmd = RemotingCommand::request(rq::UPDATE_BROKER_CONFIG)
-                    .with_body(format!("{key}={value}\n"));
-                a.ok(&addr, &format!("update broker config {key}={value}"), cmd)
-                    .await?;
-                done.push(addr);
-            }
-            Ok(done_report(
+            on_targets(
+                a,
+                &target,
                 &format!("update broker config {key}={value}"),
-                &done,
+                || {
+                    RemotingCommand::request(rq::UPDATE_BROKER_CONFIG)
+                        .with_body(format!("{key}={value}\n"))
+                },
                 json!({"key": key, "value": value}),
-            ))
+            )
+            .await
         }
         C::DlqList { group, max } => {
             let msgs = dlq_messages(a, &group, max).await?;
@@ -663,6 +640,54 @@ mod rq_ext {
     pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
 }
 
+/// Sends the command `cmd` makes to every target broker, each of which must succeed; reports `what`
+/// done at each, and `j` with the brokers added.
+async fn on_targets(
+    a: &Admin,
+    target: &Target,
+    what: &str,
+    cmd: impl Fn() -> RemotingCommand,
+    j: Value,
+) -> Result<Report, AdminError> {
+    let mut done = Vec::new();
+    for addr in a.targets(target).await? {
+        a.ok(&addr, what, cmd()).await?;
+        done.push(addr);
+    }
+    Ok(done_report(what, &done, j))
+}
+
+/// Asks every target broker for `code` (a request without header) and lists the key/value pairs
+/// `parse` reads from each answer: one (broker, key, value) table per broker, and a JSON object of
+/// strings per broker.
+async fn broker_pairs(
+    a: &Admin,
+    target: &Target,
+    what: &str,
+    code: i32,
+    parse: impl Fn(&str, &[u8]) -> Result<Vec<(String, String)>, AdminError>,
+) -> Result<Report, AdminError> {
+    let mut all = serde_json::Map::new();
+    let mut text = String::new();
+    for addr in a.targets(target).await? {
+        let resp = a.ok(&addr, what, RemotingCommand::request(code)).await?;
+        let kv = parse(&addr, &resp.body)?;
+        let rows: Vec<Vec<String>> = kv
+            .iter()
+            .map(|(k, v)| vec![addr.clone(), k.clone(), v.clone()])
+            .collect();
+        text.push_str(&render(&["#Broker", "#Key", "#Value"], &rows));
+        all.insert(
+            addr,
+            Value::Object(kv.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
+        );
+    }
+    Ok(Report {
+        json: Value::Object(all),
+        text,
+    })
+}
+
 fn done_report(what: &str, addrs: &[String], mut j: Value) -> Report {
     let mut text = String::new();
     for a in addrs {
@@ -696,18 +721,18 @@ async fn update_topic(
         topic_sys_flag: 0,
         order,
     };
-    let mut done = Vec::new();
-    for addr in a.targets(target).await? {
-        let mut cmd = RemotingCommand::request(rq::UPDATE_AND_CREATE_TOPIC);
-        h.write_to(&mut cmd);
-        a.ok(&addr, &format!("create topic {topic}"), cmd).await?;
-        done.push(addr);
-    }
-    Ok(done_report(
+    on_targets(
+        a,
+        target,
         &format!("create topic {topic}"),
-        &done,
+        || {
+            let mut cmd = RemotingCommand::request(rq::UPDATE_AND_CREATE_TOPIC);
+            h.write_to(&mut cmd);
+            cmd
+        },
         json!({"topic": topic, "readQueueNums": read, "writeQueueNums": write, "perm": perm, "order": order}),
-    ))
+    )
+    .await
 }
 
 async fn delete_topic(a: &Admin, topic: &str, cluster: Option<&str>) -> Result<Report, AdminError> {
@@ -744,18 +769,20 @@ async fn delete_topic(a: &Admin, topic: &str, cluster: Option<&str>) -> Result<R
     ))
 }
 
-async fn topic_list(a: &Admin, with_cluster: bool) -> Result<Report, AdminError> {
-    let ns = a.namesrv_addr.clone();
-    let resp = a
-        .ok(
-            &ns,
+/// Every topic the NameServer knows.
+async fn all_topics(a: &Admin) -> Result<Vec<String>, AdminError> {
+    let list = a
+        .ask_namesrv(
             "topic list",
-            RemotingCommand::request(rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
+            rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+            TopicList::parse,
         )
         .await?;
-    let mut topics = TopicList::parse(&resp.body)
-        .map_err(|e| malformed(&ns, "topic list", e))?
-        .topic_list;
+    Ok(list.topic_list)
+}
+
+async fn topic_list(a: &Admin, with_cluster: bool) -> Result<Report, AdminError> {
+    let mut topics = all_topics(a).await?;
     topics.sort();
     if !with_cluster {
         return Ok(Report {
@@ -986,17 +1013,7 @@ async fn consumer_progress(
 }
 
 async fn all_groups_progress(a: &Admin) -> Result<Report, AdminError> {
-    let ns = a.namesrv_addr.clone();
-    let resp = a
-        .ok(
-            &ns,
-            "topic list",
-            RemotingCommand::request(rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
-        )
-        .await?;
-    let topics = TopicList::parse(&resp.body)
-        .map_err(|e| malformed(&ns, "topic list", e))?
-        .topic_list;
+    let topics = all_topics(a).await?;
     let mut groups: Vec<String> = topics
         .iter()
         .filter_map(|t| t.strip_prefix(RETRY_PREFIX))
@@ -1431,19 +1448,7 @@ async fn dlq_messages(a: &Admin, group: &str, max: usize) -> Result<Vec<Msg>, Ad
             );
             let mut off = min;
             while off < maxo && out.len() < max {
-                let h = PullMessageHeader {
-                    consumer_group: ADMIN_CONSUMER_GROUP.to_string(),
-                    topic: topic.clone(),
-                    queue_id: qid,
-                    queue_offset: off,
-                    max_msg_nums: 32,
-                    sys_flag: pull_sys_flag::SUBSCRIPTION,
-                    commit_offset: 0,
-                    suspend_timeout_ms: 0,
-                    subscription: Some("*".to_string()),
-                    sub_version: 0,
-                    expression_type: Some("TAG".to_string()),
-                };
+                let h = PullMessageHeader::all_tags(ADMIN_CONSUMER_GROUP, &topic, qid, off, 32);
                 let r = conn.pull(&h).await?;
                 if r.status != PullStatus::Found {
                     break;

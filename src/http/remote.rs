@@ -22,7 +22,7 @@ use crate::client::{ClientError, Conn, SendRequest};
 use crate::message::properties::{self, keys};
 use crate::message::{decode_record, RecordView};
 use crate::remoting::codes::{request, response};
-use crate::remoting::headers::{pull_sys_flag, PullMessageHeader};
+use crate::remoting::headers::PullMessageHeader;
 use crate::remoting::RemotingCommand;
 
 /// Group the console pulls dead letters with and produces resends under.
@@ -262,19 +262,8 @@ impl Client {
             if from >= max {
                 continue;
             }
-            let h = PullMessageHeader {
-                consumer_group: CONSOLE_GROUP.into(),
-                topic: topic.clone(),
-                queue_id: qid,
-                queue_offset: from,
-                max_msg_nums: RESULTS_MAX as i32,
-                sys_flag: pull_sys_flag::SUBSCRIPTION,
-                commit_offset: 0,
-                suspend_timeout_ms: 0,
-                subscription: Some("*".into()),
-                sub_version: 0,
-                expression_type: Some("TAG".into()),
-            };
+            let h =
+                PullMessageHeader::all_tags(CONSOLE_GROUP, &topic, qid, from, RESULTS_MAX as i32);
             let r = c.pull(&h).await.map_err(err)?;
             for rec in r.records().flatten() {
                 out.push(message_json(&rec));

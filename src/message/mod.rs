@@ -91,6 +91,32 @@ pub struct RecordView<'a> {
     pub properties: &'a str,
 }
 
+impl<'a> NewRecord<'a> {
+    /// Stored record `v` written again on `topic`/`queue_id` with `properties`: its flags, birth,
+    /// store host, reconsume times, transaction offset and body as stored. A caller that changes
+    /// more overrides it (`NewRecord { prepared_tx_offset: 0, ..NewRecord::copy_of(..) }`).
+    pub fn copy_of(
+        v: &RecordView<'a>,
+        topic: &'a str,
+        queue_id: u32,
+        properties: &'a str,
+    ) -> NewRecord<'a> {
+        NewRecord {
+            queue_id,
+            flag: v.flag,
+            sys_flag: v.sys_flag,
+            born_timestamp_ms: v.born_timestamp_ms,
+            born_host: v.born_host,
+            store_host: v.store_host,
+            reconsume_times: v.reconsume_times,
+            prepared_tx_offset: v.prepared_tx_offset,
+            body: v.body,
+            topic,
+            properties,
+        }
+    }
+}
+
 /// Why a byte range is not a valid record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {

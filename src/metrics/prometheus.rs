@@ -83,6 +83,39 @@ impl Writer {
         let _ = writeln!(self.out, " {}", fmt_value(v));
     }
 
+    /// A whole family: HELP and TYPE, then one sample per (labels, value).
+    fn family_of<'a, L: AsRef<[(&'a str, &'a str)]>>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, f64)>,
+    ) {
+        self.family(name, kind, help);
+        for (labels, v) in samples {
+            self.sample(name, labels.as_ref(), v);
+        }
+    }
+
+    /// A gauge family of one unlabelled sample.
+    fn single(&mut self, name: &str, help: &str, v: f64) {
+        self.family_of(name, "gauge", help, [([], v)]);
+    }
+
+    /// A family with one sample per shard, labelled `shard`.
+    fn per_shard(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (u16, f64)>,
+    ) {
+        self.family(name, kind, help);
+        for (shard, v) in samples {
+            self.sample(name, &[("shard", &shard.to_string())], v);
+        }
+    }
+
     fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
         let bucket = format!("{name}_bucket");
         for (le, c) in h.cumulative() {
@@ -149,53 +182,46 @@ pub fn render(snaps: &[Arc<ShardSnapshot>], process: &ProcessFigures) -> String 
         }
     }
 
-    w.family(
-        "rocketmq_messages_in_total",
-        "counter",
-        "Messages stored, by topic.",
-    );
-    for (t, f) in &topics_in {
-        w.sample(
+    // The four flow counters: one series per topic (in) or per (topic, group) (out).
+    type Series<'a> = Vec<(Vec<(&'a str, &'a str)>, Flow)>;
+    let by_topic: Series = topics_in
+        .iter()
+        .map(|(t, f)| (vec![("topic", *t)], *f))
+        .collect();
+    let by_group: Series = topics_out
+        .iter()
+        .map(|((t, g), f)| (vec![("topic", *t), ("consumer_group", *g)], *f))
+        .collect();
+    type FlowGet = fn(&Flow) -> u64;
+    let flows: [(&str, &str, &Series, FlowGet); 4] = [
+        (
             "rocketmq_messages_in_total",
-            &[("topic", t)],
-            f.messages as f64,
-        );
-    }
-    w.family(
-        "rocketmq_throughput_in_total",
-        "counter",
-        "Message body bytes stored, by topic.",
-    );
-    for (t, f) in &topics_in {
-        w.sample(
+            "Messages stored, by topic.",
+            &by_topic,
+            |f| f.messages,
+        ),
+        (
             "rocketmq_throughput_in_total",
-            &[("topic", t)],
-            f.bytes as f64,
-        );
-    }
-    w.family(
-        "rocketmq_messages_out_total",
-        "counter",
-        "Messages returned by pulls, by topic and consumer group.",
-    );
-    for ((t, g), f) in &topics_out {
-        w.sample(
+            "Message body bytes stored, by topic.",
+            &by_topic,
+            |f| f.bytes,
+        ),
+        (
             "rocketmq_messages_out_total",
-            &[("topic", t), ("consumer_group", g)],
-            f.messages as f64,
-        );
-    }
-    w.family(
-        "rocketmq_throughput_out_total",
-        "counter",
-        "Stored bytes returned by pulls, by topic and consumer group.",
-    );
-    for ((t, g), f) in &topics_out {
-        w.sample(
+            "Messages returned by pulls, by topic and consumer group.",
+            &by_group,
+            |f| f.messages,
+        ),
+        (
             "rocketmq_throughput_out_total",
-            &[("topic", t), ("consumer_group", g)],
-            f.bytes as f64,
-        );
+            "Stored bytes returned by pulls, by topic and consumer group.",
+            &by_group,
+            |f| f.bytes,
+        ),
+    ];
+    for (name, help, series, get) in flows {
+        let samples = series.iter().map(|(labels, f)| (labels, get(f) as f64));
+        w.family_of(name, "counter", help, samples);
     }
     if let Some(h) = &sizes {
         w.family(
@@ -218,86 +244,67 @@ pub fn render(snaps: &[Arc<ShardSnapshot>], process: &ProcessFigures) -> String 
             h,
         );
     }
-    w.family(
+    let lag = consumer_lag(snaps);
+    w.family_of(
         "rocketmq_consumer_lag_messages",
         "gauge",
         "Messages stored but not yet committed by the group, by topic and consumer group.",
+        lag.iter().map(|((t, g), n)| {
+            (
+                [("topic", t.as_str()), ("consumer_group", g.as_str())],
+                *n as f64,
+            )
+        }),
     );
-    for ((t, g), lag) in consumer_lag(snaps) {
-        w.sample(
-            "rocketmq_consumer_lag_messages",
-            &[("topic", &t), ("consumer_group", &g)],
-            lag as f64,
-        );
-    }
     if let Some(first) = snaps.first() {
-        w.family(
+        w.family_of(
             "rocketmq_consumer_connections",
             "gauge",
             "Consumer clients connected, by group.",
+            first
+                .groups
+                .iter()
+                .map(|g| ([("consumer_group", g.group.as_str())], g.clients as f64)),
         );
-        for g in &first.groups {
-            w.sample(
-                "rocketmq_consumer_connections",
-                &[("consumer_group", &g.group)],
-                g.clients as f64,
-            );
-        }
-        w.family(
+        w.family_of(
             "rocketmq_producer_connections",
             "gauge",
             "Producer clients connected, by group.",
+            first
+                .producers
+                .iter()
+                .map(|(g, n)| ([("producer_group", g.as_str())], *n as f64)),
         );
-        for (g, n) in &first.producers {
-            w.sample(
-                "rocketmq_producer_connections",
-                &[("producer_group", g)],
-                *n as f64,
-            );
-        }
-        w.family("rocketmq_topic_number", "gauge", "Topics.");
-        w.sample("rocketmq_topic_number", &[], first.topics.len() as f64);
-        w.family(
+        w.single(
+            "rocketmq_topic_number",
+            "Topics.",
+            first.topics.len() as f64,
+        );
+        w.single(
             "rocketmq_consumer_group_number",
-            "gauge",
             "Consumer groups with connected clients.",
-        );
-        w.sample(
-            "rocketmq_consumer_group_number",
-            &[],
             first.groups.len() as f64,
         );
     }
-    w.family(
+    w.single(
         "rocketmq_storage_size",
-        "gauge",
         "Bytes of commit-log segment files.",
-    );
-    w.sample(
-        "rocketmq_storage_size",
-        &[],
         snaps.iter().map(|s| s.store.segment_bytes).sum::<u64>() as f64,
     );
-    w.family(
+    w.single(
         "rocketmq_storage_flush_behind_bytes",
-        "gauge",
         "Bytes appended but not yet durable.",
-    );
-    w.sample(
-        "rocketmq_storage_flush_behind_bytes",
-        &[],
         snaps
             .iter()
             .map(|s| s.store.flush_behind_bytes)
             .sum::<u64>() as f64,
     );
     if let Some(r) = process.disk_usage_ratio {
-        w.family(
+        w.single(
             "bolide_disk_usage_ratio",
-            "gauge",
             "Used fraction of the data directory's filesystem.",
+            r,
         );
-        w.sample("bolide_disk_usage_ratio", &[], r);
     }
     render_shards(&mut w, snaps, process);
     w.out
@@ -370,16 +377,15 @@ fn render_shards(w: &mut Writer, snaps: &[Arc<ShardSnapshot>], process: &Process
         ),
     ];
     for (name, kind, help, get) in simple {
-        w.family(name, kind, help);
-        for s in snaps {
-            let shard = s.shard.to_string();
+        let samples = snaps.iter().map(|s| {
             let v = if *name == "bolide_snapshot_age_seconds" {
                 ((process.now_ms - s.taken_ms).max(0) as f64) / 1000.0
             } else {
                 get(s)
             };
-            w.sample(name, &[("shard", &shard)], v);
-        }
+            (s.shard, v)
+        });
+        w.per_shard(name, kind, help, samples);
     }
     type Hist = fn(&ShardSnapshot) -> &Histogram;
     let hists: &[(&str, &str, Hist)] = &[
@@ -393,35 +399,34 @@ fn render_shards(w: &mut Writer, snaps: &[Arc<ShardSnapshot>], process: &Process
             w.histogram(name, &[("shard", &shard)], get(s));
         }
     }
-    let inbox: &[(&str, &str, &str)] = &[
+    type InboxGet = fn(&(u16, u64, u64, u64)) -> u64;
+    let inbox: &[(&str, &str, &str, InboxGet)] = &[
         (
             "bolide_shard_inbox_depth",
             "gauge",
             "Messages waiting in the shard's inbox (cross-shard router).",
+            |i| i.1,
         ),
         (
             "bolide_shard_inbox_sent_total",
             "counter",
             "Messages delivered into the shard's inbox.",
+            |i| i.2,
         ),
         (
             "bolide_shard_inbox_waited_full_total",
             "counter",
             "Sends that found the shard's inbox full and waited (backpressure).",
+            |i| i.3,
         ),
     ];
-    for (i, (name, kind, help)) in inbox.iter().enumerate() {
-        w.family(name, kind, help);
-        for (shard, depth, sent, waited) in &process.inboxes {
-            let v = [*depth, *sent, *waited][i];
-            w.sample(name, &[("shard", &shard.to_string())], v as f64);
-        }
+    for (name, kind, help, get) in inbox {
+        let samples = process.inboxes.iter().map(|i| (i.0, get(i) as f64));
+        w.per_shard(name, kind, help, samples);
     }
     for (name, kind, help, get) in NET_FAMILIES {
-        w.family(name, kind, help);
-        for s in snaps {
-            w.sample(name, &[("shard", &s.shard.to_string())], get(&s.net) as f64);
-        }
+        let samples = snaps.iter().map(|s| (s.shard, get(&s.net) as f64));
+        w.per_shard(name, kind, help, samples);
     }
 }
 

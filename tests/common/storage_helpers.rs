@@ -9,8 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
-use bolide::message::{self, properties::Properties, NewRecord};
-use bolide::storage::{AppendMessage, FlushMode, StoreConfig};
+use bolide::message::{self, properties::Properties, NewRecord, RecordView};
+use bolide::storage::{
+    AppendMessage, FlushMode, MessageStore, QueueEntry, QueueOffset, StoreConfig,
+};
 use bytes::BytesMut;
 
 pub fn store_host() -> SocketAddrV4 {
@@ -118,6 +120,36 @@ where
         .expect("spawn executor")
         .join()
         .expect("executor thread")
+}
+
+/// Reads queue 0 of `topic` from offset 0 to its end, `batch` entries at a time, and hands `each`
+/// every entry with its record, decoded with its CRC checked (a record that fails fails the test).
+/// The kill -9 tests read back what a crashed process left this way.
+pub async fn for_each_record(
+    store: &MessageStore,
+    topic: &str,
+    batch: usize,
+    mut each: impl FnMut(&QueueEntry, &RecordView<'_>),
+) {
+    let mut from = QueueOffset(0);
+    loop {
+        let es = store.queue_entries(topic, 0, from, batch);
+        let Some(last) = es.last() else { break };
+        from = QueueOffset(last.queue_offset.0 + 1);
+        for e in es {
+            let rec = store
+                .read(e.physical_offset, e.size_bytes)
+                .await
+                .expect("read");
+            let v = message::decode_record(&rec, true).expect("record intact");
+            each(&e, &v);
+        }
+    }
+}
+
+/// The id a kill -9 test writes in the first 8 bytes (big-endian) of each body.
+pub fn body_id(body: &[u8]) -> u64 {
+    u64::from_be_bytes(body[..8].try_into().unwrap())
 }
 
 /// Re-runs this test binary as a child process that runs only `test_name`, with `env_key` set to

@@ -211,3 +211,64 @@ def push_consumer_with_status(namesrv, group, topic, on_message, expression="*",
         yield c
     finally:
         c.shutdown()
+
+
+class Deliveries:
+    """Thread-safe record of what a status-returning push consumer was handed, in delivery order:
+    (keys, reconsume_times, topic, body, monotonic time) per delivery."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.all = []
+
+    def record(self, msg):
+        """Records `msg`; returns (its keys, whether this is the first delivery of those keys)."""
+        keys = (msg.keys or b"").decode()
+        with self.lock:
+            self.all.append((keys, msg.reconsume_times, msg.topic, msg.body, time.monotonic()))
+            first = sum(1 for d in self.all if d[0] == keys) == 1
+        return keys, first
+
+    def of(self, keys):
+        """The deliveries of the message with `keys`, in order."""
+        with self.lock:
+            return [d for d in self.all if d[0] == keys]
+
+    def snapshot(self):
+        """The probes seen, as Received.snapshot lists them (for await_consumers_ready)."""
+        with self.lock:
+            return [{"keys": d[0], "consumer": "c", "queue_id": 0} for d in self.all if d[0].startswith("probe-")]
+
+
+@contextlib.contextmanager
+def failing_consumer(namesrv, group, topic, fail):
+    """A producer and, on `topic` (created), a push consumer of `group` that records every delivery
+    and answers RECONSUME_LATER when `fail(keys, first_delivery)` is true, else CONSUME_SUCCESS.
+    Yields (producer, Deliveries) once the consumer takes messages (await_consumers_ready)."""
+    deliveries = Deliveries()
+
+    def on_message(msg):
+        keys, first = deliveries.record(msg)
+        return 1 if fail(keys, first) else 0
+
+    with producer(namesrv) as p:
+        create_topic(p, topic)
+        with push_consumer_with_status(namesrv, group, topic, on_message):
+            await_consumers_ready(p, topic, deliveries, ["c"])
+            yield p, deliveries
+
+
+@contextlib.contextmanager
+def ready_consumers(namesrv, group, topic, names=("c",), props=(), timeout=60, mode="split", **consumer_options):
+    """A producer and, on `topic` (created), one push consumer of `group` per name in `names` (started
+    in that order), whose deliveries go to one Received (with the user properties `props`), past the
+    probe barrier (await_consumers_ready with `timeout` and `mode`). Yields (producer, Received).
+    `consumer_options` go to push_consumer (orderly=True, model=..., ...)."""
+    received = Received()
+    with producer(namesrv) as p, contextlib.ExitStack() as consumers:
+        create_topic(p, topic)
+        for name in names:
+            consumers.enter_context(
+                push_consumer(namesrv, group, topic, received.callback(name, props), **consumer_options))
+        await_consumers_ready(p, topic, received, list(names), timeout=timeout, mode=mode)
+        yield p, received

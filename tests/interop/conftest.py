@@ -77,6 +77,25 @@ def free_ports():
     raise RuntimeError("no free ports found")
 
 
+def apt_tool(package, names=()):
+    """The path of a command of Debian's `package` (the first of `names` found, default the package's
+    name), installed with apt-get when missing and we are root; else the test is skipped with the reason."""
+    names = tuple(names) or (package,)
+    for name in names:
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("%s is not installed and cannot be (not root or no apt-get): apt-get install %s"
+                    % (package, package))
+    r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", package],
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), capture_output=True, text=True)
+    exe = shutil.which(names[0])
+    if not exe:
+        pytest.skip("apt-get install %s failed (exit %d): %s" % (package, r.returncode, r.stderr[-500:]))
+    return exe
+
+
 def strip_ansi(s):
     import re
     return re.sub(r"\x1b\[[0-9;]*m", "", s)

@@ -79,15 +79,8 @@ class Storm(threading.Thread):
         while time.monotonic() < deadline and not (want <= set(self.answers)):
             for key, _ in sel.select(timeout=0.2):
                 i, kind, buf = key.data
-                try:
-                    chunk = key.fileobj.recv(65536)
-                except (ConnectionResetError, BrokenPipeError):
-                    chunk = b""
-                except BlockingIOError:
-                    continue
+                chunk = self._recv(sel, key)
                 if not chunk:
-                    self.closed_by_peer.add(i)
-                    sel.unregister(key.fileobj)
                     continue
                 buf += chunk
                 if kind == "valid" and len(buf) >= 4:
@@ -100,17 +93,22 @@ class Storm(threading.Thread):
         end = time.monotonic() + 5
         while time.monotonic() < end:
             for key, _ in sel.select(timeout=0.2):
-                i = key.data[0]
-                try:
-                    chunk = key.fileobj.recv(65536)
-                except (ConnectionResetError, BrokenPipeError):
-                    chunk = b""
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    self.closed_by_peer.add(i)
-                    sel.unregister(key.fileobj)
+                self._recv(sel, key)
         sel.close()
+
+    def _recv(self, sel, key):
+        """What a readable connection sent: None if nothing after all; b"" when the broker closed
+        (or reset) it, which is recorded and the connection unregistered."""
+        try:
+            chunk = key.fileobj.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        except BlockingIOError:
+            return None
+        if not chunk:
+            self.closed_by_peer.add(key.data[0])
+            sel.unregister(key.fileobj)
+        return chunk
 
     def close_all(self):
         for s, _ in self.socks.values():
@@ -123,32 +121,28 @@ def test_thousand_connections_with_garbage_while_clients_carry_on(broker):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     topic = unique("Storm")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c")):
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            fds_before = broker.fd_count()
-            storm = Storm(broker.host, broker.broker_port, topic)
-            storm.start()
-            sent, failed = [], []
-            try:
-                for i in range(MESSAGES):
-                    k = "m-%d" % i
-                    try:
-                        r = p.send_sync(make_message(topic, "storm %d" % i, keys=k, tags="S"))
-                        (sent if r.status == SendStatus.OK else failed).append((k, r.status))
-                    except Exception as e:
-                        failed.append((k, str(e)[:200]))
-                    if i % 50 == 0:
-                        time.sleep(0.05)  # spread the sends over the storm
-                storm.done.wait(90)
-                assert storm.done.is_set(), "storm thread did not finish"
-                wait_until(lambda: {k for k, _ in sent} <= received.keys("m-"), 60,
-                           lambda: "consumer to receive all %d messages sent during the storm; missing %s" % (
-                               len(sent), sorted({k for k, _ in sent} - received.keys("m-"))[:10]))
-            finally:
-                storm.close_all()
+    with clients.ready_consumers(broker.namesrv, group, topic) as (p, received):
+        fds_before = broker.fd_count()
+        storm = Storm(broker.host, broker.broker_port, topic)
+        storm.start()
+        sent, failed = [], []
+        try:
+            for i in range(MESSAGES):
+                k = "m-%d" % i
+                try:
+                    r = p.send_sync(make_message(topic, "storm %d" % i, keys=k, tags="S"))
+                    (sent if r.status == SendStatus.OK else failed).append((k, r.status))
+                except Exception as e:
+                    failed.append((k, str(e)[:200]))
+                if i % 50 == 0:
+                    time.sleep(0.05)  # spread the sends over the storm
+            storm.done.wait(90)
+            assert storm.done.is_set(), "storm thread did not finish"
+            wait_until(lambda: {k for k, _ in sent} <= received.keys("m-"), 60,
+                       lambda: "consumer to receive all %d messages sent during the storm; missing %s" % (
+                           len(sent), sorted({k for k, _ in sent} - received.keys("m-"))[:10]))
+        finally:
+            storm.close_all()
     assert not storm.errors, "storm thread: %s" % storm.errors
     assert not failed, "%d sends failed during the storm: %s" % (len(failed), failed[:5])
     kinds = {}

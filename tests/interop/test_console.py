@@ -16,7 +16,7 @@ import pytest
 
 import remoting
 from clients import unique, wait_until
-from conftest import ROOT, work_root
+from conftest import ROOT, apt_tool, work_root
 from httpbroker import commit_offset, get_json, http_broker, send  # noqa: F401 (fixture)
 
 SCRIPT = ROOT / "tests" / "interop" / "console" / "console_e2e.js"
@@ -24,18 +24,7 @@ PLAYWRIGHT_VERSION = "1.65.1"
 
 
 def _install_chromium():
-    for name in ("chromium", "chromium-browser"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("chromium is not installed and cannot be (not root or no apt-get): apt-get install chromium")
-    r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), capture_output=True, text=True)
-    exe = shutil.which("chromium")
-    if not exe:
-        pytest.skip("apt-get install chromium failed (exit %d): %s" % (r.returncode, r.stderr[-500:]))
-    return exe
+    return apt_tool("chromium", ("chromium", "chromium-browser"))
 
 
 def _install_playwright():

@@ -26,16 +26,11 @@ def send_numbered(p, topic, n, prefix):
 def test_clustering_two_consumers_split_queues(broker):
     topic = unique("Cluster")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("A")), \
-                clients.push_consumer(broker.namesrv, group, topic, received.callback("B")):
-            clients.await_consumers_ready(p, topic, received, ["A", "B"], timeout=90)
-            keys = send_numbered(p, topic, N, "m")
-            wait_until(lambda: set(keys) <= received.keys("m-"), 60,
-                       lambda: "all %d messages; missing %s" % (N, sorted(set(keys) - received.keys("m-"))[:20]))
-            time.sleep(0.5)
+    with clients.ready_consumers(broker.namesrv, group, topic, ("A", "B"), timeout=90) as (p, received):
+        keys = send_numbered(p, topic, N, "m")
+        wait_until(lambda: set(keys) <= received.keys("m-"), 60,
+                   lambda: "all %d messages; missing %s" % (N, sorted(set(keys) - received.keys("m-"))[:20]))
+        time.sleep(0.5)
     msgs = [m for m in received.snapshot() if m["keys"].startswith("m-")]
     by_consumer = {c: [m for m in msgs if m["consumer"] == c] for c in ("A", "B")}
     queues = {c: sorted({m["queue_id"] for m in ms}) for c, ms in by_consumer.items()}
@@ -55,25 +50,19 @@ def test_clustering_two_consumers_split_queues(broker):
 def test_broadcasting_each_consumer_gets_everything(broker):
     topic = unique("Bcast")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("A"),
-                                   model=MessageModel.BROADCASTING), \
-                clients.push_consumer(broker.namesrv, group, topic, received.callback("B"),
-                                      model=MessageModel.BROADCASTING):
-            clients.await_consumers_ready(p, topic, received, ["A", "B"], mode="each", timeout=90)
-            keys = send_numbered(p, topic, N, "m")
+    with clients.ready_consumers(broker.namesrv, group, topic, ("A", "B"), timeout=90, mode="each",
+                                 model=MessageModel.BROADCASTING) as (p, received):
+        keys = send_numbered(p, topic, N, "m")
 
-            def per_consumer():
-                snap = received.snapshot()
-                return {c: {m["keys"] for m in snap if m["consumer"] == c and m["keys"].startswith("m-")}
-                        for c in ("A", "B")}
+        def per_consumer():
+            snap = received.snapshot()
+            return {c: {m["keys"] for m in snap if m["consumer"] == c and m["keys"].startswith("m-")}
+                    for c in ("A", "B")}
 
-            wait_until(lambda: all(set(keys) <= s for s in per_consumer().values()), 60,
-                       lambda: "each consumer to get all %d; missing A=%s B=%s" % (
-                           N, sorted(set(keys) - per_consumer()["A"])[:10],
-                           sorted(set(keys) - per_consumer()["B"])[:10]))
+        wait_until(lambda: all(set(keys) <= s for s in per_consumer().values()), 60,
+                   lambda: "each consumer to get all %d; missing A=%s B=%s" % (
+                       N, sorted(set(keys) - per_consumer()["A"])[:10],
+                       sorted(set(keys) - per_consumer()["B"])[:10]))
 
 
 def test_survivor_takes_over_the_queues_of_a_consumer_that_left(broker):

@@ -11,19 +11,15 @@ from clients import SendStatus, make_message, unique, wait_until
 def test_delay_level_defers_delivery(broker):
     topic = unique("Delay")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c", ("color",))):
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            m = make_message(topic, "later", keys="delayed", tags="D", props={"color": "red"})
-            m.set_delay_time_level(2)
-            t0 = time.monotonic()
-            r = p.send_sync(m)
-            assert r.status == SendStatus.OK, "delayed send: %r" % (r,)
-            p.send_sync(make_message(topic, "now", keys="immediate", tags="D"))
-            wait_until(lambda: "delayed" in received.keys() and "immediate" in received.keys(), 30,
-                       lambda: "both messages (have %s)" % sorted(received.keys() - {""})[-5:])
+    with clients.ready_consumers(broker.namesrv, group, topic, props=("color",)) as (p, received):
+        m = make_message(topic, "later", keys="delayed", tags="D", props={"color": "red"})
+        m.set_delay_time_level(2)
+        t0 = time.monotonic()
+        r = p.send_sync(m)
+        assert r.status == SendStatus.OK, "delayed send: %r" % (r,)
+        p.send_sync(make_message(topic, "now", keys="immediate", tags="D"))
+        wait_until(lambda: "delayed" in received.keys() and "immediate" in received.keys(), 30,
+                   lambda: "both messages (have %s)" % sorted(received.keys() - {""})[-5:])
     recs = received.by_key()
     after = recs["delayed"][0]["t"] - t0
     assert after >= 4.5, "a DELAY=2 (5 s) message was delivered %.2f s after the send" % after

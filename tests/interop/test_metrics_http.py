@@ -4,17 +4,13 @@ refusals of bad HTTP input.
 Prometheus is Debian's `prometheus` package: installed with apt-get when missing and we are root,
 else the scrape test is skipped with the reason.
 """
-import os
-import shutil
 import subprocess
 import time
 import urllib.parse
 
-import pytest
-
 import remoting
 from clients import unique, wait_until
-from conftest import free_ports
+from conftest import apt_tool, free_ports
 from httpbroker import (commit_offset, get, get_json, http_broker, pull, raw_http, send,  # noqa: F401 (fixture)
                         status_of)
 
@@ -59,17 +55,7 @@ def test_metrics_counts_messages_with_rocketmq_names(http_broker):
 
 
 def ensure_prometheus():
-    exe = shutil.which("prometheus")
-    if exe:
-        return exe
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("prometheus is not installed and cannot be (not root or no apt-get): apt-get install prometheus")
-    r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "prometheus"],
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), capture_output=True, text=True)
-    exe = shutil.which("prometheus")
-    if not exe:
-        pytest.skip("apt-get install prometheus failed (exit %d): %s" % (r.returncode, r.stderr[-500:]))
-    return exe
+    return apt_tool("prometheus")
 
 
 def test_prometheus_scrapes_the_metrics(http_broker, workdir):

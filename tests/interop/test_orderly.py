@@ -15,25 +15,20 @@ SHARDING_KEYS = (1, 2)
 def test_orderly_one_key_arrives_in_send_order(broker):
     topic = unique("Orderly")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c"),
-                                   orderly=True):
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            send_offsets = {k: [] for k in SHARDING_KEYS}
-            for i in range(N):
-                for key in SHARDING_KEYS:
-                    msg = make_message(topic, "%d:%d" % (key, i), keys="k%d-%d" % (key, i), tags="O")
-                    r = p.send_orderly(msg, key)
-                    assert r.status == SendStatus.OK, "orderly send key %d #%d: %r" % (key, i, r)
-                    send_offsets[key].append(r.offset)
-            for key, offs in send_offsets.items():
-                assert offs == sorted(offs) and len(set(offs)) == len(offs), \
-                    "queue offsets returned for key %d are not strictly increasing: %s" % (key, offs)
-            wait_until(lambda: all(len(received.keys("k%d-" % k)) == N for k in SHARDING_KEYS), 60,
-                       lambda: "all %d messages per key; have %s" % (
-                           N, {k: len(received.keys("k%d-" % k)) for k in SHARDING_KEYS}))
+    with clients.ready_consumers(broker.namesrv, group, topic, orderly=True) as (p, received):
+        send_offsets = {k: [] for k in SHARDING_KEYS}
+        for i in range(N):
+            for key in SHARDING_KEYS:
+                msg = make_message(topic, "%d:%d" % (key, i), keys="k%d-%d" % (key, i), tags="O")
+                r = p.send_orderly(msg, key)
+                assert r.status == SendStatus.OK, "orderly send key %d #%d: %r" % (key, i, r)
+                send_offsets[key].append(r.offset)
+        for key, offs in send_offsets.items():
+            assert offs == sorted(offs) and len(set(offs)) == len(offs), \
+                "queue offsets returned for key %d are not strictly increasing: %s" % (key, offs)
+        wait_until(lambda: all(len(received.keys("k%d-" % k)) == N for k in SHARDING_KEYS), 60,
+                   lambda: "all %d messages per key; have %s" % (
+                       N, {k: len(received.keys("k%d-" % k)) for k in SHARDING_KEYS}))
     for key in SHARDING_KEYS:
         recs = [m for m in received.snapshot() if m["keys"].startswith("k%d-" % key)]
         seq = [int(m["body"].split(b":")[1]) for m in recs]

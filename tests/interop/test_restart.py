@@ -151,25 +151,21 @@ def test_running_consumer_resumes_after_kill_and_restart(broker):
     receives every acknowledged message, sent before, during and after the outage (duplicates allowed)."""
     topic = unique("Live")
     group = unique("CG")
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic, received.callback("c")):
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            loop = SendLoop(p, topic)
-            loop.start()
-            wait_until(lambda: len(loop.acked) >= KILL_AFTER_ACKS or not loop.is_alive(), 60,
-                       "acknowledged sends before the kill")
-            at_stop = loop.progress
-            broker.restart(signal.SIGKILL)
-            t_back = time.monotonic()
-            assert at_stop < N_B - 50, "stopped after %d of %d sends: not mid-stream" % (at_stop, N_B)
-            loop.join(timeout=180)
-            assert not loop.is_alive(), "producer loop stuck (progress %d/%d)" % (loop.progress, N_B)
-            acked = set(loop.acked)
-            wait_until(lambda: acked <= received.keys("b-"), 90,
-                       lambda: "the running consumer to get every acknowledged message; %d of %d missing, e.g. %s" % (
-                           len(acked - received.keys("b-")), len(acked), sorted(acked - received.keys("b-"))[:10]))
-            print("all acknowledged messages delivered %.1f s after the restart" % (time.monotonic() - t_back))
+    with clients.ready_consumers(broker.namesrv, group, topic) as (p, received):
+        loop = SendLoop(p, topic)
+        loop.start()
+        wait_until(lambda: len(loop.acked) >= KILL_AFTER_ACKS or not loop.is_alive(), 60,
+                   "acknowledged sends before the kill")
+        at_stop = loop.progress
+        broker.restart(signal.SIGKILL)
+        t_back = time.monotonic()
+        assert at_stop < N_B - 50, "stopped after %d of %d sends: not mid-stream" % (at_stop, N_B)
+        loop.join(timeout=180)
+        assert not loop.is_alive(), "producer loop stuck (progress %d/%d)" % (loop.progress, N_B)
+        acked = set(loop.acked)
+        wait_until(lambda: acked <= received.keys("b-"), 90,
+                   lambda: "the running consumer to get every acknowledged message; %d of %d missing, e.g. %s" % (
+                       len(acked - received.keys("b-")), len(acked), sorted(acked - received.keys("b-"))[:10]))
+        print("all acknowledged messages delivered %.1f s after the restart" % (time.monotonic() - t_back))
     dups = sum(len(v) - 1 for v in received.by_key("b-").values())
     print("B: %d acknowledged, %d failed while down, %d duplicate deliveries" % (len(acked), len(loop.failed), dups))

@@ -5,7 +5,6 @@ message in %RETRY%<group> with delay level 3 + reconsumeTimes (10 s for the firs
 consumer, subscribed to its retry topic, gets it again with reconsumeTimes 1 under the original topic.
 """
 import json
-import threading
 import time
 
 import pytest
@@ -18,38 +17,16 @@ from clients import SendStatus, make_message, unique, wait_until
 def test_reconsume_later_is_redelivered(broker):
     topic = unique("Retry")
     group = unique("CG")
-    deliveries = []
-    lock = threading.Lock()
-
-    def on_message(msg):
-        keys = (msg.keys or b"").decode()
-        with lock:
-            deliveries.append((keys, msg.reconsume_times, msg.topic, msg.body, time.monotonic()))
-            first = sum(1 for d in deliveries if d[0] == keys) == 1
-        return 1 if keys == "retry-me" and first else 0
-
-    received = clients.Received()  # probes only
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer_with_status(broker.namesrv, group, topic, on_message):
-            # probe barrier, recording the probes through the Received helper
-            def probe_view():
-                with lock:
-                    return [{"keys": k, "consumer": "c", "queue_id": 0} for k, *_ in deliveries if k.startswith("probe-")]
-            received.snapshot = probe_view
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            t_sent = time.monotonic()
-            for k in ("before", "retry-me", "after"):
-                r = p.send_sync(make_message(topic, "body of " + k, keys=k, tags="R"))
-                assert r.status == SendStatus.OK
-
-            def seen(k):
-                with lock:
-                    return [d for d in deliveries if d[0] == k]
-
-            wait_until(lambda: seen("before") and seen("after") and len(seen("retry-me")) >= 2, 40,
-                       lambda: "redelivery of the message that asked for RECONSUME_LATER (deliveries so far: %s)"
-                       % [(d[0], d[1]) for d in deliveries if not d[0].startswith("probe-")])
+    with clients.failing_consumer(broker.namesrv, group, topic,
+                                  lambda keys, first: keys == "retry-me" and first) as (p, deliveries):
+        t_sent = time.monotonic()
+        for k in ("before", "retry-me", "after"):
+            r = p.send_sync(make_message(topic, "body of " + k, keys=k, tags="R"))
+            assert r.status == SendStatus.OK
+        seen = deliveries.of
+        wait_until(lambda: seen("before") and seen("after") and len(seen("retry-me")) >= 2, 40,
+                   lambda: "redelivery of the message that asked for RECONSUME_LATER (deliveries so far: %s)"
+                   % [(d[0], d[1]) for d in deliveries.all if not d[0].startswith("probe-")])
     again = seen("retry-me")[1]
     print("redelivered %.1f s after the send, reconsumeTimes %d, topic %s" % (again[4] - t_sent, again[1], again[2]))
     assert again[2] == topic, "redelivered under topic %r (the client renames %%RETRY%% back to RETRY_TOPIC)" % again[2]
@@ -82,15 +59,6 @@ def test_always_failing_message_reaches_the_dlq(broker):
     retries wait 10 s and 30 s.)"""
     topic = unique("Dlq")
     group = unique("CGD")
-    deliveries = []
-    lock = threading.Lock()
-
-    def on_message(msg):
-        keys = (msg.keys or b"").decode()
-        with lock:
-            deliveries.append((keys, msg.reconsume_times))
-        return 1 if keys == "doomed" else 0
-
     with remoting.Conn(broker.host, broker.broker_port) as c:
         cfg = {"groupName": group, "retryMaxTimes": 2, "retryQueueNums": 1, "consumeEnable": True}
         r = c.request(UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, body=json.dumps(cfg).encode())
@@ -98,27 +66,20 @@ def test_always_failing_message_reaches_the_dlq(broker):
         r = c.request(GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
         assert json.loads(r.body)["subscriptionGroupTable"][group]["retryMaxTimes"] == 2
 
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer_with_status(broker.namesrv, group, topic, on_message):
-            def probe_view():
-                with lock:
-                    return [{"keys": k, "consumer": "c", "queue_id": 0} for k, _ in deliveries if k.startswith("probe-")]
-            received.snapshot = probe_view
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            r = p.send_sync(make_message(topic, "body of doomed", keys="doomed", tags="D"))
-            assert r.status == SendStatus.OK
-            dlq = "%DLQ%" + group
-            with remoting.Conn(broker.host, broker.broker_port) as c:
-                def in_dlq():
-                    return [rec for rec in _pull_all(c, "tools", dlq)[1]
-                            if rec["properties"].get("KEYS") == "doomed"]
-                wait_until(in_dlq, 180, lambda: "the message in %s (deliveries so far: %s)" % (
-                    dlq, [d for d in deliveries if d[0] == "doomed"]))
-                time.sleep(2)  # a stray redelivery or a second dead letter would show up here
-                dead = in_dlq()
-    doomed = [d for d in deliveries if d[0] == "doomed"]
+    with clients.failing_consumer(broker.namesrv, group, topic,
+                                  lambda keys, first: keys == "doomed") as (p, deliveries):
+        r = p.send_sync(make_message(topic, "body of doomed", keys="doomed", tags="D"))
+        assert r.status == SendStatus.OK
+        dlq = "%DLQ%" + group
+        with remoting.Conn(broker.host, broker.broker_port) as c:
+            def in_dlq():
+                return [rec for rec in _pull_all(c, "tools", dlq)[1]
+                        if rec["properties"].get("KEYS") == "doomed"]
+            wait_until(in_dlq, 180, lambda: "the message in %s (deliveries so far: %s)" % (
+                dlq, [d[:2] for d in deliveries.of("doomed")]))
+            time.sleep(2)  # a stray redelivery or a second dead letter would show up here
+            dead = in_dlq()
+    doomed = [d[:2] for d in deliveries.of("doomed")]
     assert [t for _, t in doomed] == [0, 1, 2], "deliveries (reconsumeTimes) before the DLQ: %s" % doomed
     assert len(dead) == 1, dead
     rec = dead[0]
@@ -134,36 +95,19 @@ def test_first_retry_waits_delay_level_3(broker):
     delivered before that. A lower bound only: a loaded machine makes it later, never sooner."""
     topic = unique("RetryDelay")
     group = unique("CGRD")
-    deliveries = []
-    lock = threading.Lock()
-
-    def on_message(msg):
-        keys = (msg.keys or b"").decode()
-        with lock:
-            deliveries.append((keys, msg.reconsume_times, time.monotonic()))
-            first = sum(1 for d in deliveries if d[0] == keys) == 1
-        return 1 if keys == "later" and first else 0
 
     # The retry topic exists before the consumer starts, so the client pulls it from its first rebalance:
     # otherwise it finds its route only at a later rebalance (~10 s), which would hide a missing delay.
     with remoting.Conn(broker.host, broker.broker_port) as c:
         r = c.request(17, {"topic": "%RETRY%" + group, "readQueueNums": 1, "writeQueueNums": 1, "perm": 6})
         assert r.code == remoting.SUCCESS, r
-    received = clients.Received()
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer_with_status(broker.namesrv, group, topic, on_message):
-            def probe_view():
-                with lock:
-                    return [{"keys": k, "consumer": "c", "queue_id": 0} for k, *_ in deliveries if k.startswith("probe-")]
-            received.snapshot = probe_view
-            clients.await_consumers_ready(p, topic, received, ["c"])
-            assert p.send_sync(make_message(topic, "b", keys="later", tags="L")).status == SendStatus.OK
+    with clients.failing_consumer(broker.namesrv, group, topic,
+                                  lambda keys, first: keys == "later" and first) as (p, deliveries):
+        assert p.send_sync(make_message(topic, "b", keys="later", tags="L")).status == SendStatus.OK
 
-            def seen():
-                with lock:
-                    return [d for d in deliveries if d[0] == "later"]
-            wait_until(lambda: len(seen()) >= 2, 60, lambda: "the retry (deliveries %s)" % seen())
+        def seen():
+            return [(k, n, t) for k, n, _, _, t in deliveries.of("later")]
+        wait_until(lambda: len(seen()) >= 2, 60, lambda: "the retry (deliveries %s)" % seen())
     first, second = seen()[:2]
     waited = second[2] - first[2]
     print("first retry after %.1f s" % waited)

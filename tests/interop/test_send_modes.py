@@ -65,61 +65,56 @@ def check_delivery(expected, received, prefix):
 def test_sync_oneway_async_arrive_intact(broker):
     topic = unique("SendModes")
     group = unique("CG")
-    received = clients.Received()
     n = 20
-    with clients.producer(broker.namesrv) as p:
-        clients.create_topic(p, topic)
-        with clients.push_consumer(broker.namesrv, group, topic,
-                                   received.callback("c1", USER_PROPS)):
-            clients.await_consumers_ready(p, topic, received, ["c1"])
-            expected = {}
+    with clients.ready_consumers(broker.namesrv, group, topic, ("c1",), USER_PROPS) as (p, received):
+        expected = {}
 
-            # sync
-            for i in range(n):
-                spec, msg = sent_message(topic, "sync", i)
-                r = p.send_sync(msg)
-                assert r.status == SendStatus.OK, "sync send %d: %r" % (i, r)
-                spec["id"], spec["queue_offset"] = r.msg_id, r.offset
-                expected[spec["keys"]] = spec
+        # sync
+        for i in range(n):
+            spec, msg = sent_message(topic, "sync", i)
+            r = p.send_sync(msg)
+            assert r.status == SendStatus.OK, "sync send %d: %r" % (i, r)
+            spec["id"], spec["queue_offset"] = r.msg_id, r.offset
+            expected[spec["keys"]] = spec
 
-            # oneway: no acknowledgement, but the broker must store them all
-            for i in range(n):
-                spec, msg = sent_message(topic, "oneway", i)
-                p.send_oneway(msg)
-                expected[spec["keys"]] = spec
+        # oneway: no acknowledgement, but the broker must store them all
+        for i in range(n):
+            spec, msg = sent_message(topic, "oneway", i)
+            p.send_oneway(msg)
+            expected[spec["keys"]] = spec
 
-            # async: every callback must report success
-            results, errors = {}, {}
-            lock = threading.Lock()
-            keep = []
-            for i in range(n):
-                spec, msg = sent_message(topic, "async", i)
-                k = spec["keys"]
+        # async: every callback must report success
+        results, errors = {}, {}
+        lock = threading.Lock()
+        keep = []
+        for i in range(n):
+            spec, msg = sent_message(topic, "async", i)
+            k = spec["keys"]
 
-                def ok(res, k=k):
-                    with lock:
-                        results[k] = res
+            def ok(res, k=k):
+                with lock:
+                    results[k] = res
 
-                def err(exc, k=k):
-                    with lock:
-                        errors[k] = exc
+            def err(exc, k=k):
+                with lock:
+                    errors[k] = exc
 
-                keep.append(msg)  # the C++ client reads the message after send_async returns
-                p.send_async(msg, ok, err)
-                expected[k] = spec
-            wait_until(lambda: len(results) + len(errors) == n, 30,
-                       lambda: "async callbacks (%d ok, %d errors of %d)" % (len(results), len(errors), n))
-            assert not errors, "async sends failed: %r" % errors
-            bad = {k: r for k, r in results.items() if r.status != SendStatus.OK}
-            assert not bad, "async send results not OK: %r" % bad
-            for k, r in results.items():
-                expected[k]["id"], expected[k]["queue_offset"] = r.msg_id, r.offset
+            keep.append(msg)  # the C++ client reads the message after send_async returns
+            p.send_async(msg, ok, err)
+            expected[k] = spec
+        wait_until(lambda: len(results) + len(errors) == n, 30,
+                   lambda: "async callbacks (%d ok, %d errors of %d)" % (len(results), len(errors), n))
+        assert not errors, "async sends failed: %r" % errors
+        bad = {k: r for k, r in results.items() if r.status != SendStatus.OK}
+        assert not bad, "async send results not OK: %r" % bad
+        for k, r in results.items():
+            expected[k]["id"], expected[k]["queue_offset"] = r.msg_id, r.offset
 
-            wait_until(lambda: set(expected) <= set(received.by_key()), 60,
-                       lambda: "all %d messages; missing %s" % (
-                           len(expected), sorted(set(expected) - set(received.by_key()))[:20]))
-            time.sleep(0.5)  # let any duplicate show up before judging
-            missing, dups, problems = check_delivery(expected, received, "")
+        wait_until(lambda: set(expected) <= set(received.by_key()), 60,
+                   lambda: "all %d messages; missing %s" % (
+                       len(expected), sorted(set(expected) - set(received.by_key()))[:20]))
+        time.sleep(0.5)  # let any duplicate show up before judging
+        missing, dups, problems = check_delivery(expected, received, "")
     assert not missing, "never delivered: %s" % missing
     assert not problems, "delivered with different content:\n" + "\n".join(problems[:40])
     if dups:

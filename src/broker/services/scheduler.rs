@@ -522,19 +522,7 @@ impl Run {
         props.set(keys::TIMER_ROLL_TIMES, &(rolls + 1).to_string());
         props.set(keys::SCHEDULE_SOURCE_OFFSET, &phys.0.to_string());
         let properties = props.to_wire();
-        let nr = NewRecord {
-            queue_id: id,
-            flag: v.flag,
-            sys_flag: v.sys_flag,
-            born_timestamp_ms: v.born_timestamp_ms,
-            born_host: v.born_host,
-            store_host: v.store_host,
-            reconsume_times: v.reconsume_times,
-            prepared_tx_offset: v.prepared_tx_offset,
-            body: v.body,
-            topic,
-            properties: &properties,
-        };
+        let nr = NewRecord::copy_of(&v, topic, id, &properties);
         let mut record = bytes::BytesMut::new();
         if message::encode_record(&nr, &mut record).is_err() {
             return true;

@@ -245,17 +245,8 @@ impl Broker {
         props.set(keys::TRANSACTION_CHECK_TIMES, &(p.checks + 1).to_string());
         let props = props.to_wire();
         let rec = NewRecord {
-            queue_id: qid,
-            flag: v.flag,
-            sys_flag: v.sys_flag,
-            born_timestamp_ms: v.born_timestamp_ms,
-            born_host: v.born_host,
-            store_host: v.store_host,
-            reconsume_times: v.reconsume_times,
             prepared_tx_offset: 0,
-            body: v.body,
-            topic: &topic,
-            properties: &props,
+            ..NewRecord::copy_of(v, &topic, qid, &props)
         };
         let mut body =
             BytesMut::with_capacity(message::record_size(v.body.len(), topic.len(), props.len()));
@@ -365,17 +356,9 @@ async fn discard(broker: &Rc<Broker>, off: u64, p: &PendingHalf, v: &RecordView<
             .await;
     }
     let rec = NewRecord {
-        queue_id: q,
-        flag: v.flag,
-        sys_flag: v.sys_flag,
-        born_timestamp_ms: v.born_timestamp_ms,
-        born_host: v.born_host,
         store_host: broker.store_host,
-        reconsume_times: v.reconsume_times,
         prepared_tx_offset: 0,
-        body: v.body,
-        topic: CHECK_MAX_TOPIC,
-        properties: v.properties,
+        ..NewRecord::copy_of(v, CHECK_MAX_TOPIC, q, v.properties)
     };
     let stored = match crate::broker::processors::transaction::to_append(
         &rec,

@@ -25,6 +25,30 @@ pub struct PullMessageHeader {
 }
 
 impl PullMessageHeader {
+    /// A pull of every tag (`*`, TAG) of one queue from `queue_offset`: no long polling, no
+    /// committed offset. What tools send (admin, console, tests), not a push consumer.
+    pub fn all_tags(
+        consumer_group: &str,
+        topic: &str,
+        queue_id: i32,
+        queue_offset: i64,
+        max_msg_nums: i32,
+    ) -> PullMessageHeader {
+        PullMessageHeader {
+            consumer_group: consumer_group.to_string(),
+            topic: topic.to_string(),
+            queue_id,
+            queue_offset,
+            max_msg_nums,
+            sys_flag: pull_sys_flag::SUBSCRIPTION,
+            commit_offset: 0,
+            suspend_timeout_ms: 0,
+            subscription: Some("*".to_string()),
+            sub_version: 0,
+            expression_type: Some("TAG".to_string()),
+        }
+    }
+
     pub fn parse(cmd: &RemotingCommand) -> Result<PullMessageHeader, HeaderError> {
         Ok(PullMessageHeader {
             consumer_group: ext_str(cmd, "consumerGroup")?.to_string(),

@@ -136,6 +136,20 @@ fn pull_header_round_trip_and_flags() {
 }
 
 #[test]
+fn all_tags_pull_subscribes_to_star_without_suspending() {
+    let h = PullMessageHeader::all_tags("g", "T", 2, 7, 16);
+    let mut c = RemotingCommand::request(request::PULL_MESSAGE);
+    h.write_to(&mut c);
+    let p = PullMessageHeader::parse(&c).unwrap();
+    assert_eq!(p, h);
+    assert_eq!((p.queue_id, p.queue_offset, p.max_msg_nums), (2, 7, 16));
+    assert_eq!(p.subscription.as_deref(), Some("*"));
+    assert_eq!(p.expression_type.as_deref(), Some("TAG"));
+    assert!(p.has_subscription() && !p.suspend() && !p.has_commit_offset());
+    assert_eq!((p.commit_offset, p.suspend_timeout_ms), (0, 0));
+}
+
+#[test]
 fn unregister_empty_groups_are_none() {
     let c = cmd(
         request::UNREGISTER_CLIENT,
