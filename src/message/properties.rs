@@ -136,6 +136,11 @@ pub fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Looks a key up in a properties string without allocating.
 pub fn find<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    // A key that is not a substring is not a key: one substring search instead of splitting every
+    // segment (TRAN_MSG is looked up on every send and is rarely there).
+    if !s.contains(key) {
+        return None;
+    }
     // The last occurrence wins, as in Java's map.
     pairs(s).filter(|(k, _)| *k == key).last().map(|(_, v)| v)
 }
