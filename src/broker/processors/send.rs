@@ -475,7 +475,8 @@ impl Broker {
                 resp.set_ext("queueId", qid);
                 // The Java broker answers a single send with transactionId = the message's
                 // UNIQ_KEY (SendResult.getTransactionId()); a batch has no single id.
-                if let Some(id) = crate::message::properties::find(&h.properties, keys::UNIQ_KEY) {
+                // (From the parsed list: its value is the string's last one, as `find` would give.)
+                if let Some(id) = props.get(keys::UNIQ_KEY) {
                     resp.set_ext("transactionId", id);
                 }
                 resp
