@@ -151,6 +151,18 @@ pub fn mark_parked(
     props.set(keys::REAL_QID, &real_queue_id.to_string());
 }
 
+/// Whether `props` holds a property [`schedule_decision`] can park on (DELAY or a timer property).
+/// Without one every row decides now, whatever the transaction type, topic or TIMER_OUT_MS: one
+/// pass over the list, where the full step reads the clock and looks five keys up.
+pub fn has_schedule_property(props: &Properties) -> bool {
+    props.entries.iter().any(|(k, _)| {
+        matches!(
+            k.as_str(),
+            keys::DELAY | keys::TIMER_DELAY_SEC | keys::TIMER_DELAY_MS | keys::TIMER_DELIVER_MS
+        )
+    })
+}
+
 impl super::Broker {
     /// The schedule step (module docs): decides for one message about to be put on `topic` /
     /// `queue_id`, and marks a parked one's properties. The caller stores it where the decision says.
@@ -161,6 +173,10 @@ impl super::Broker {
         sys_flag: i32,
         props: &mut Properties,
     ) -> Result<Schedule, TimerIllegal> {
+        if !has_schedule_property(props) {
+            // Rows 1, 3 and 4 without looking further (no clock read): the common send.
+            return Ok(Schedule::Now);
+        }
         let now_ms = crate::clock::now_ms().max(self.scheduler.delivered_up_to_ms());
         let facts = ScheduleFacts {
             sys_flag,
@@ -211,6 +227,44 @@ mod tests {
             queue_id,
             due_ms,
         })
+    }
+
+    #[test]
+    fn without_a_schedule_property_every_row_decides_now() {
+        // The shortcut in `Broker::schedule_step`: no DELAY and no timer property means now, for
+        // every transaction type, topic and TIMER_OUT_MS; any one of the four keys takes the table.
+        let plain = Properties::parse(
+            "KEYS\u{1}k\u{2}TAGS\u{1}t\u{2}TIMER_OUT_MS\u{1}5\u{2}TRAN_MSG\u{1}true",
+        );
+        assert!(!has_schedule_property(&plain));
+        for flag in [
+            0,
+            sys_flag::TRANSACTION_PREPARED,
+            sys_flag::TRANSACTION_COMMIT,
+            sys_flag::TRANSACTION_ROLLBACK,
+        ] {
+            for topic in ["T", SCHEDULE_TOPIC, TIMER_TOPIC] {
+                for timer_out_set in [false, true] {
+                    let f = ScheduleFacts {
+                        sys_flag: flag,
+                        topic,
+                        timer_out_set,
+                        ..facts()
+                    };
+                    assert_eq!(schedule_decision(&f), Ok(Schedule::Now));
+                }
+            }
+        }
+        for key in [
+            keys::DELAY,
+            keys::TIMER_DELAY_SEC,
+            keys::TIMER_DELAY_MS,
+            keys::TIMER_DELIVER_MS,
+        ] {
+            let mut p = plain.clone();
+            p.set(key, "1");
+            assert!(has_schedule_property(&p), "{key}");
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub mod keys {
     pub const TRACE_ON: &str = "TRACE_ON";
 }
 
+/// Properties the broker may add to a message on the put path; [`Properties::parse`] leaves room.
+const BROKER_ADDED_MAX: usize = 4;
+
 /// An ordered list of properties.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
@@ -50,7 +53,12 @@ impl Properties {
     /// Parses a properties string leniently (never fails).
     pub fn parse(s: &str) -> Properties {
         // Java puts each pair into a map: a repeated key keeps its first position and its last value.
-        let mut p = Properties::default();
+        // Room for every pair and the few the broker adds (CLUSTER, MSG_REGION, TRACE_ON, ...):
+        // no regrowth on the send path.
+        let n = s.bytes().filter(|b| *b == PROPERTY_SEPARATOR as u8).count() + 1;
+        let mut p = Properties {
+            entries: Vec::with_capacity(n + BROKER_ADDED_MAX),
+        };
         for (k, v) in pairs(s) {
             p.set(k, v);
         }
@@ -67,7 +75,10 @@ impl Properties {
     /// Sets (replacing an existing value) a property.
     pub fn set(&mut self, key: &str, value: &str) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value.to_owned(),
+            Some((_, v)) => {
+                v.clear();
+                v.push_str(value);
+            }
             None => self.entries.push((key.to_owned(), value.to_owned())),
         }
     }
@@ -75,6 +86,19 @@ impl Properties {
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.entries.iter().position(|(k, _)| k == key)?;
         Some(self.entries.remove(i).1)
+    }
+
+    /// What [`index_keys`] gives for this list's [`Properties::to_wire`] form, without serialising
+    /// and re-splitting it (a list holds each key once, with the value a string's last occurrence).
+    pub fn index_keys(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let Some(k) = self.get(keys::KEYS) {
+            out.extend(k.split(' ').filter(|t| !t.is_empty()));
+        }
+        if let Some(u) = self.get(keys::UNIQ_KEY) {
+            out.push(u);
+        }
+        out
     }
 
     /// Canonical string form.
@@ -101,7 +125,8 @@ impl Properties {
 /// shorter than 3 chars, split at the first 0x01, keep only non-empty keys and values.
 pub fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
     s.split(PROPERTY_SEPARATOR).filter_map(|seg| {
-        if seg.chars().count() < 3 {
+        // 12 bytes hold at least 3 chars: only short segments are counted (this runs per send).
+        if seg.len() < 12 && seg.chars().count() < 3 {
             return None;
         }
         let (k, v) = seg.split_once(NAME_VALUE_SEPARATOR)?;
@@ -111,6 +136,11 @@ pub fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Looks a key up in a properties string without allocating.
 pub fn find<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    // A key that is not a substring is not a key: one substring search instead of splitting every
+    // segment (TRAN_MSG is looked up on every send and is rarely there).
+    if !s.contains(key) {
+        return None;
+    }
     // The last occurrence wins, as in Java's map.
     pairs(s).filter(|(k, _)| *k == key).last().map(|(_, v)| v)
 }
@@ -150,6 +180,40 @@ mod tests {
         assert_eq!(find(s, "TAGS"), Some("TagA"));
         assert_eq!(find(s, "NOPE"), None);
         assert_eq!(index_keys(s), vec!["a", "b", "ID1"]);
+        assert_eq!(p.index_keys(), vec!["a", "b", "ID1"]);
+    }
+
+    #[test]
+    fn index_keys_of_the_list_match_those_of_its_wire_form() {
+        for s in [
+            "",
+            "KEYS\u{1}k1  k2 \u{2}UNIQ_KEY\u{1}U",
+            "KEYS\u{1}a\u{2}KEYS\u{1}b c\u{2}UNIQ_KEY\u{1}U1\u{2}UNIQ_KEY\u{1}U2",
+            "UNIQ_KEY\u{1}only",
+            "KEYS\u{1} \u{2}x\u{2}TAGS\u{1}t",
+            "KEYS\u{1}é\u{2}é\u{1}\u{2}UNIQ_KEY\u{1}\u{1}x",
+        ] {
+            let p = Properties::parse(s);
+            let wire = p.to_wire();
+            assert_eq!(p.index_keys(), index_keys(&wire), "{s:?}");
+            assert_eq!(index_keys(s), index_keys(&wire), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn segments_are_counted_in_chars_not_bytes() {
+        // Java skips segments shorter than 3 chars; "é\u{1}" is 3 bytes but 2 chars.
+        assert_eq!(pairs("é\u{1}x").count(), 1);
+        assert_eq!(pairs("é\u{1}").count(), 0);
+        assert_eq!(pairs("ab").count(), 0);
+        assert_eq!(
+            pairs("\u{1F600}\u{1}\u{1F600}").collect::<Vec<_>>(),
+            vec![("\u{1F600}", "\u{1F600}")]
+        );
+        assert_eq!(
+            Properties::parse("a\u{1}bc\u{2}a\u{1}b").get("a"),
+            Some("b")
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::broker::state::topics::{
 use crate::broker::status::storage_error;
 use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
-use crate::message::properties::{index_keys, keys, Properties};
+use crate::message::properties::{keys, Properties};
 use crate::message::{self, NewRecord};
 use crate::net::RequestCtx;
 use crate::remoting::batch::decode_batch;
@@ -286,10 +286,7 @@ impl Broker {
         // Parked records are not indexed: no client queries the parking topics, and 10M pending
         // timers would cost ~40 B each there; the delivered copy is indexed under its real topic.
         let index = match schedule {
-            Schedule::Now => index_keys(&properties)
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            Schedule::Now => props.index_keys().into_iter().map(String::from).collect(),
             Schedule::Park { .. } => Vec::new(),
         };
         let rec = NewRecord {
@@ -478,7 +475,8 @@ impl Broker {
                 resp.set_ext("queueId", qid);
                 // The Java broker answers a single send with transactionId = the message's
                 // UNIQ_KEY (SendResult.getTransactionId()); a batch has no single id.
-                if let Some(id) = crate::message::properties::find(&h.properties, keys::UNIQ_KEY) {
+                // (From the parsed list: its value is the string's last one, as `find` would give.)
+                if let Some(id) = props.get(keys::UNIQ_KEY) {
                     resp.set_ext("transactionId", id);
                 }
                 resp
