@@ -15,6 +15,12 @@
 //! when no reader holds them: a fresh 1 MiB allocation costs 256 page faults on first touch, which
 //! the first profile showed as a quarter of the append path's CPU.
 //!
+//! Memory: the cache, the spare buffers and the appender's chunks share one budget, the shard's
+//! `cache_bytes_max` ([`LogState::fit_budget`]); the chunks are bounded by the append back-pressure
+//! (at most half the budget), and the cache gives way to them while the disk is behind. Outside the
+//! budget: the copies of writes in flight (at most `WRITES_IN_FLIGHT_MAX` chunks) and buffers
+//! readers still hold after eviction (a pull's answer until it is sent).
+//!
 //! Invariants (asserted): `min <= durable <= written <= tail` (in [`LogOffsets`]); chunks are contiguous and in
 //! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk;
 //! `written` only covers chunks written without a gap (writes may complete out of order).
