@@ -5,8 +5,7 @@
 #
 # Usage: perf/ab.sh BIN_A BIN_B [RUNS] [-- bolide-bench flags...]
 #   e.g. perf/ab.sh /tmp/bolide-old target/release/bolide 3 -- --mode sync --clients 128
-# Env: SHARDS (broker --shards), EXTRA (more broker flags), DURATION (s, default 6),
-#      NS_PORT / BROKER_PORT (default 19899 / 20971)
+# Env: SHARDS (broker --shards), EXTRA (more broker flags), DURATION (s, default 6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; RUNS=${3:-3}; shift 2; [ $# -gt 0 ] && shift
@@ -14,19 +13,17 @@ A=$1; B=$2; RUNS=${3:-3}; shift 2; [ $# -gt 0 ] && shift
 BENCH_ARGS=("$@"); [ ${#BENCH_ARGS[@]} -eq 0 ] && BENCH_ARGS=(--mode sync --clients 128)
 TARGET=${CARGO_TARGET_DIR:-target}
 DURATION=${DURATION:-6}
-NS_PORT=${NS_PORT:-19899}
-BROKER_PORT=${BROKER_PORT:-20971}
 command -v perf >/dev/null || { echo "ab.sh needs perf (apt-get install linux-perf)"; exit 2; }
 
 one() { # bin label
     local data; data=$(mktemp -d "$PWD/data-ab-XXXX")
-    "$1" serve --data-dir "$data" --namesrv-port $NS_PORT --broker-port $BROKER_PORT --listen-ip 127.0.0.1 \
+    "$1" serve --data-dir "$data" --namesrv-port 19899 --broker-port 20971 --listen-ip 127.0.0.1 \
         --segment-size 268435456 ${SHARDS:+--shards $SHARDS} ${EXTRA:-} >"$data.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$BROKER_PORT) 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/20971) 2>/dev/null && break; sleep 0.1; done
     perf stat -e task-clock,context-switches -p "$pid" -o "$data.stat" -- sleep $((DURATION + 3)) &
     local stat=$!
-    "$TARGET/release/bolide-bench" --namesrv 127.0.0.1:$NS_PORT --duration "$DURATION" --warmup 1 \
+    "$TARGET/release/bolide-bench" --namesrv 127.0.0.1:19899 --duration "$DURATION" --warmup 1 \
         --interval 100 "${BENCH_ARGS[@]}" >"$data.bench" 2>&1
     wait $stat
     local n ms cs
