@@ -14,6 +14,7 @@
 #        CONSUME_S (cold-consume seconds, default 30)  PULL_BATCH (default 32, the Java client's)
 #        NO_BUILD=1 (use the release binaries as they are)  NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support
 #        O_DIRECT, and hold TARGET_MESSAGES x ~(SIZE + 150) bytes)  BROKER_ARGS (extra `bolide serve` flags)
+#        CACHE_BYTES_MAX (the broker's cache_bytes_max, default 268435456: the summary states the bound)
 # Every wait is bounded; only loopback addresses are used; the data directory is deleted at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ BROKER_PORT=${BROKER_PORT:-20911}
 DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/backlog-$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
+CACHE_BYTES_MAX=${CACHE_BYTES_MAX:-268435456}
 TOPIC=BacklogTopic
 
 mkdir -p "$OUT" "$DATA_ROOT"
@@ -63,7 +65,7 @@ start_broker() { # $1: log name
     local t0 t1 log=$OUT/broker-$1.log
     t0=$(date +%s.%N)
     RUST_LOG=${RUST_LOG:-bolide=info} "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" \
-        --broker-port "$BROKER_PORT" --flush async $BROKER_ARGS >"$log" 2>&1 &
+        --broker-port "$BROKER_PORT" --flush async --set "cache_bytes_max=$CACHE_BYTES_MAX" $BROKER_ARGS >"$log" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 1 30000); do
         grep -q "bolide ready" "$log" && break
@@ -101,6 +103,7 @@ for step in $(seq 1 "$MAX_STEPS"); do
     [ "$stored" -ge "$TARGET_MESSAGES" ] && break
 done
 DISK=$(du -sh "$DATA_DIR" | cut -f1)
+FILL_HWM=$(($(hwm_kib) / 1024))
 
 echo "== clean stop, restart"
 stop_broker TERM
@@ -138,6 +141,7 @@ AFTER_CONSUME_RSS=$(($(rss_kib) / 1024))
     tail -n +2 "$OUT/rss.csv" | tr ',' '|' | sed 's/^/|/; s/$/|/'
     echo
     echo "- data directory: $DISK"
+    echo "- peak RSS (VmHWM) over the fill: ${FILL_HWM} MiB; issue #9's bound is 256 MiB + cache_bytes_max ($((CACHE_BYTES_MAX / 1048576)) MiB here) = $((256 + CACHE_BYTES_MAX / 1048576)) MiB"
     echo "- start-up until \"bolide ready\": after a clean stop ${CLEAN_S} s (RSS ${CLEAN_RSS} MiB), after kill -9 ${KILL_S} s (RSS ${KILL_RSS} MiB)"
     echo "- recovery after kill -9: \`${RECOVERED:-n/a}\`"
     echo "- cold consume, last progress line: \`${CONSUME:-n/a}\`; RSS after it ${AFTER_CONSUME_RSS} MiB"

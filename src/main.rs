@@ -228,8 +228,12 @@ fn raise_fd_limit() {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let cfg = build_config(&args)?;
+    let mut cfg = build_config(&args)?;
     let shards = cfg.shard_count();
+    // Pinned here, on the main thread: inside a shard, whose executor is bound to one core,
+    // `available_parallelism` says 1, so "one per core" would give every shard the whole of the
+    // settings split over the shards (`cache_bytes_max`, `connections_max`).
+    cfg.shards = shards;
     bolide::storage::datadir::prepare(&cfg.data_dir, shards)?;
     let topics_path = cfg.data_dir.join("topics.json");
     let mut topics = TopicTable::load(&topics_path)

@@ -719,7 +719,9 @@ impl BrokerConfig {
         Ok(unknown)
     }
 
-    /// Number of shards to run: the configured count, or one per available core.
+    /// Number of shards to run: the configured count, or one per available core. Resolve it on the
+    /// main thread (`serve` pins it into `shards`): a shard's thread is bound to one core, where
+    /// "available" is 1.
     pub fn shard_count(&self) -> usize {
         if self.shards > 0 {
             self.shards

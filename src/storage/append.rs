@@ -181,7 +181,7 @@ impl StoreState {
             let log = self.log.borrow();
             (log.offsets.tail(), log.offsets.written())
         };
-        let max = self.opts.unwritten_bytes_max;
+        let max = self.unwritten_bytes_max;
         if tail - written > max {
             self.flush_notify.notify();
             if !self

@@ -15,6 +15,12 @@
 //! when no reader holds them: a fresh 1 MiB allocation costs 256 page faults on first touch, which
 //! the first profile showed as a quarter of the append path's CPU.
 //!
+//! Memory: the cache, the spare buffers and the appender's chunks share one budget, the shard's
+//! `cache_bytes_max` ([`LogState::fit_budget`]); the chunks are bounded by the append back-pressure
+//! (at most half the budget), and the cache gives way to them while the disk is behind. Outside the
+//! budget: the copies of writes in flight (at most `WRITES_IN_FLIGHT_MAX` chunks) and buffers
+//! readers still hold after eviction (a pull's answer until it is sent).
+//!
 //! Invariants (asserted): `min <= durable <= written <= tail` (in [`LogOffsets`]); chunks are contiguous and in
 //! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk;
 //! `written` only covers chunks written without a gap (writes may complete out of order).
@@ -152,14 +158,17 @@ impl Chunk {
     }
 }
 
-/// Recently written, fully written chunks, oldest first, bounded by bytes.
+/// Recently written, fully written chunks, oldest first. Its bound is the log's memory budget
+/// (`cache_bytes_max`), shared with the appender's chunks and the spare buffers: see [`LogState::fit_budget`].
 #[derive(Default)]
 pub struct Cache {
     chunks: VecDeque<(PhysicalOffset, Bytes)>,
     bytes: usize,
+    /// The log's memory budget: cache, spare buffers and the appender's chunks together.
     bytes_max: usize,
     /// Buffers of evicted chunks that no reader holds, for new chunks.
     spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
 }
 
 /// Spare chunk buffers kept at most.
@@ -173,22 +182,37 @@ impl Cache {
         }
     }
 
+    /// Appends a written chunk. The caller then fits the budget ([`LogState::fit_budget`]).
     pub fn insert(&mut self, start: PhysicalOffset, b: Bytes) {
-        if b.len() > self.bytes_max {
-            return;
-        }
         if let Some((s, last)) = self.chunks.back() {
             assert!(start >= *s + last.len() as u64, "cache chunks out of order");
         }
         self.bytes += b.len();
         self.chunks.push_back((start, b));
-        while self.bytes > self.bytes_max {
-            let Some((_, b)) = self.chunks.pop_front() else {
+    }
+
+    /// Evicts and drops (spare buffers first, then the oldest chunks) until the cache and the spare
+    /// buffers fit in the budget beside `others` bytes (the appender's chunks).
+    fn fit(&mut self, others: usize) {
+        while self.bytes + self.spare_bytes + others > self.bytes_max {
+            if let Some(v) = self.spare.pop() {
+                self.spare_bytes -= v.capacity();
+            } else if let Some((_, b)) = self.chunks.pop_front() {
+                self.bytes -= b.len();
+            } else {
                 break;
-            };
-            self.bytes -= b.len();
-            self.keep_spare(b);
+            }
         }
+    }
+
+    /// Evicts the oldest chunk; its buffer goes to the spare list when no reader holds it.
+    fn evict_front(&mut self) -> bool {
+        let Some((_, b)) = self.chunks.pop_front() else {
+            return false;
+        };
+        self.bytes -= b.len();
+        self.keep_spare(b);
+        true
     }
 
     fn keep_spare(&mut self, b: Bytes) {
@@ -198,6 +222,7 @@ impl Cache {
         if let Ok(m) = b.try_into_mut() {
             let v = Vec::from(m);
             if v.capacity() >= CHUNK_BYTES {
+                self.spare_bytes += v.capacity();
                 self.spare.push(v);
             }
         }
@@ -206,7 +231,24 @@ impl Cache {
     /// A spare buffer of at least `cap` bytes of capacity, if one is kept.
     fn take_spare(&mut self, cap: usize) -> Option<Vec<u8>> {
         let i = self.spare.iter().position(|v| v.capacity() >= cap)?;
-        Some(self.spare.swap_remove(i))
+        let v = self.spare.swap_remove(i);
+        self.spare_bytes -= v.capacity();
+        Some(v)
+    }
+
+    /// A buffer for a new chunk of `cap` bytes when the appender's chunks hold `others` bytes: a
+    /// spare one, or, when a fresh one would not fit in the budget, the oldest chunk's (evicted).
+    /// Recycling keeps a full cache from costing a fresh allocation (and its page faults) per chunk.
+    fn buffer_for_chunk(&mut self, cap: usize, others: usize) -> Option<Vec<u8>> {
+        if let Some(v) = self.take_spare(cap) {
+            return Some(v);
+        }
+        while self.bytes + self.spare_bytes + others + cap > self.bytes_max && self.evict_front() {
+            if let Some(v) = self.take_spare(cap) {
+                return Some(v);
+            }
+        }
+        None
     }
 
     fn find(&self, pos: PhysicalOffset) -> Option<&(PhysicalOffset, Bytes)> {
@@ -225,15 +267,30 @@ impl Cache {
             if *s + b.len() as u64 > min {
                 break;
             }
-            self.bytes -= b.len();
-            if let Some((_, b)) = self.chunks.pop_front() {
-                self.keep_spare(b);
-            }
+            self.evict_front();
         }
     }
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+}
+
+/// What the commit log holds in memory, in bytes: the recent-data cache, the spare buffers and the
+/// appender's chunks (their capacity) share `budget` (`cache_bytes_max`); the chunks alone may
+/// exceed it (see [`LogState::fit_budget`]). Writes in flight hold a copy of their bytes besides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogMemory {
+    pub cache_bytes: usize,
+    pub spare_bytes: usize,
+    pub chunk_bytes: usize,
+    pub budget_bytes: usize,
+}
+
+impl LogMemory {
+    /// Everything counted against the budget.
+    pub fn total(&self) -> usize {
+        self.cache_bytes + self.spare_bytes + self.chunk_bytes
     }
 }
 
@@ -246,6 +303,9 @@ pub struct LogState {
     /// synced) `<= tail` (next offset to assign); changed only through its asserting setter.
     pub offsets: LogOffsets,
     pub chunks: VecDeque<Chunk>,
+    /// Capacity of the buffers of `chunks` (kept in step by `start_chunk` and `retire_written_chunks`,
+    /// the only places that add or remove chunks).
+    pub chunk_bytes: usize,
     pub cache: Cache,
     /// The pre-created segment that follows the active one.
     pub next_segment: Option<Segment>,
@@ -275,12 +335,33 @@ impl LogState {
     pub fn start_chunk(&mut self, start: PhysicalOffset, prefix: &[u8]) {
         assert_eq!(start.get() % IO_ALIGN_BYTES, 0);
         let cap = (self.active_end() - start).min(CHUNK_BYTES as u64) as usize;
-        let reuse = self.cache.take_spare(cap);
+        let reuse = self.cache.buffer_for_chunk(cap, self.chunk_bytes);
         let mut c = Chunk::new(start, self.active_base, cap, reuse);
         c.data[..prefix.len()].copy_from_slice(prefix);
         c.len = prefix.len();
         c.written = prefix.len();
+        self.chunk_bytes += c.data.capacity();
         self.chunks.push_back(c);
+        self.fit_budget();
+    }
+
+    /// Keeps `cache + spare buffers + chunks <= budget` by dropping spare buffers, then the oldest
+    /// cached chunks: while the disk is behind and the appender's chunks grow, the cache shrinks, and
+    /// it grows back as they are written. The chunks themselves are bounded by the back-pressure
+    /// bound (`StoreState::unwritten_bytes_max`, at most half the budget unless the budget is tiny),
+    /// so the cache keeps at least the other half under any write load.
+    pub fn fit_budget(&mut self) {
+        self.cache.fit(self.chunk_bytes);
+    }
+
+    /// What the log holds in memory now.
+    pub fn memory(&self) -> LogMemory {
+        LogMemory {
+            cache_bytes: self.cache.bytes,
+            spare_bytes: self.cache.spare_bytes,
+            chunk_bytes: self.chunk_bytes,
+            budget_bytes: self.cache.bytes_max,
+        }
     }
 
     /// Copies `bytes` at the tail. Returns whether a chunk was sealed (became due for writing).
@@ -347,9 +428,11 @@ impl LogState {
             }
             let mut c = self.chunks.pop_front().expect("front chunk");
             self.offsets.raise_written(c.end);
+            self.chunk_bytes -= c.data.capacity();
             c.data.truncate(c.len);
             let start = c.start;
             self.cache.insert(start, Bytes::from(c.data));
+            self.fit_budget();
         }
     }
 
@@ -454,44 +537,69 @@ mod tests {
     fn cache_is_bounded_and_ordered() {
         let p = PhysicalOffset;
         let mut c = Cache::new(10);
-        c.insert(p(0), Bytes::from_static(b"abcd"));
-        c.insert(p(4), Bytes::from_static(b"efgh"));
-        c.insert(p(8), Bytes::from_static(b"ijkl"));
+        let put = |c: &mut Cache, at, b: &'static [u8]| {
+            c.insert(p(at), Bytes::from_static(b));
+            c.fit(0);
+        };
+        put(&mut c, 0, b"abcd");
+        put(&mut c, 4, b"efgh");
+        put(&mut c, 8, b"ijkl");
         assert_eq!(c.bytes(), 8);
         assert!(c.find(p(1)).is_none());
         assert_eq!(c.find(p(9)).map(|x| x.0), Some(p(8)));
         assert_eq!(c.next_start_after(p(5)), Some(p(8)));
         c.trim_below(p(8));
         assert_eq!(c.bytes(), 4);
-        c.insert(p(100), Bytes::from(vec![0; 11])); // larger than the cache: not kept
-        assert_eq!(c.bytes(), 4);
+        c.insert(p(100), Bytes::from(vec![0; 11])); // larger than the budget: not kept
+        c.fit(0);
+        assert_eq!(c.bytes(), 0);
     }
 
     #[test]
-    fn evicted_chunk_buffers_are_reused_unless_a_reader_holds_them() {
-        let mut c = Cache::new(CHUNK_BYTES);
-        let mut v = vec![7u8; CHUNK_BYTES];
-        v.truncate(100);
+    fn the_cache_gives_way_to_the_appenders_chunks_and_recycles_their_buffers() {
         let p = PhysicalOffset;
-        c.insert(p(0), Bytes::from(v));
-        let held = c.find(p(0)).map(|x| x.1.clone()).unwrap();
-        c.insert(p(CHUNK_BYTES as u64), Bytes::from(vec![1u8; CHUNK_BYTES]));
-        assert!(c.take_spare(CHUNK_BYTES).is_none(), "a reader holds it");
+        let chunk = CHUNK_BYTES as u64;
+        let mut c = Cache::new(4 * CHUNK_BYTES);
+        for i in 0..4u8 {
+            c.insert(p(u64::from(i) * chunk), Bytes::from(vec![i; CHUNK_BYTES]));
+            c.fit(0);
+        }
+        assert_eq!(c.bytes(), 4 * CHUNK_BYTES, "a full budget of cached chunks");
+
+        // A new chunk with the budget full: the oldest cached chunk's buffer, not a fresh one.
+        let v = c.buffer_for_chunk(CHUNK_BYTES, 0).expect("recycled");
+        assert!(v.capacity() >= CHUNK_BYTES);
+        assert_eq!(c.bytes(), 3 * CHUNK_BYTES);
+        assert!(c.find(p(0)).is_none() && c.find(p(chunk)).is_some());
+
+        // A reader holds the next oldest: it is evicted all the same, but its buffer is not reused.
+        let held = c.find(p(chunk)).map(|x| x.1.clone()).unwrap();
+        assert!(c.buffer_for_chunk(CHUNK_BYTES, CHUNK_BYTES).is_none());
+        assert_eq!(c.bytes() + CHUNK_BYTES + CHUNK_BYTES, 4 * CHUNK_BYTES);
         drop(held);
-        c.insert(
-            p(2 * CHUNK_BYTES as u64),
-            Bytes::from(vec![2u8; CHUNK_BYTES]),
+
+        // The appender's chunks grew to three: the cache keeps what is left of the budget.
+        c.fit(3 * CHUNK_BYTES);
+        assert_eq!(c.bytes(), CHUNK_BYTES);
+        assert_eq!(
+            c.find(p(3 * chunk)).map(|x| x.0),
+            Some(p(3 * chunk)),
+            "the newest stays"
         );
-        let spare = c.take_spare(CHUNK_BYTES).expect("evicted and unique");
-        assert!(spare.capacity() >= CHUNK_BYTES);
-        let mut chunk = Chunk::new(p(0), p(0), CHUNK_BYTES, Some(spare));
-        assert_eq!(chunk.data.len(), CHUNK_BYTES);
-        chunk.data[..10].copy_from_slice(&[9; 10]);
-        chunk.len = 10;
-        assert_eq!(chunk.zero_padding(), 4096);
+        // Spare buffers count too, and go first.
+        c.trim_below(p(4 * chunk));
+        assert_eq!((c.bytes(), c.spare_bytes), (0, CHUNK_BYTES));
+        c.fit(4 * CHUNK_BYTES);
+        assert_eq!(c.spare_bytes, 0);
+
+        let mut ch = Chunk::new(p(0), p(0), CHUNK_BYTES, Some(v));
+        assert_eq!(ch.data.len(), CHUNK_BYTES);
+        ch.data[..10].copy_from_slice(&[9; 10]);
+        ch.len = 10;
+        assert_eq!(ch.zero_padding(), 4096);
         assert!(
-            chunk.data[10..4096].iter().all(|&b| b == 0),
-            "the padding is zeroed"
+            ch.data[10..4096].iter().all(|&b| b == 0),
+            "the padding of a reused buffer is zeroed"
         );
     }
 }

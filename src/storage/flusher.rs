@@ -43,6 +43,8 @@ struct WriteJob {
     fut: super::io::IoFuture<'static, ()>,
     start: PhysicalOffset,
     len: usize,
+    /// Bytes the write copied (and holds until it completes).
+    copy_len: usize,
     seg_base: PhysicalOffset,
     file: Rc<dyn IoFile>,
 }
@@ -59,6 +61,8 @@ pub(super) fn start_writes(sh: &Rc<StoreState>, with_active: bool) {
         };
         let Some(job) = job else { return };
         sh.writes_in_flight.set(sh.writes_in_flight.get() + 1);
+        sh.write_copy_bytes
+            .set(sh.write_copy_bytes.get() + job.copy_len);
         glommio::spawn_local(run_write(Rc::downgrade(sh), job)).detach();
     }
 }
@@ -73,6 +77,8 @@ async fn run_write(weak: Weak<StoreState>, job: WriteJob) {
     let r = job.fut.await;
     let Some(sh) = weak.upgrade() else { return };
     sh.writes_in_flight.set(sh.writes_in_flight.get() - 1);
+    sh.write_copy_bytes
+        .set(sh.write_copy_bytes.get() - job.copy_len);
     match r {
         Ok(()) => {
             let mut log = sh.log.borrow_mut();
@@ -143,6 +149,7 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
         fut,
         start: c.start,
         len: c.len,
+        copy_len: to - from,
         seg_base: c.seg_base,
         file,
     })

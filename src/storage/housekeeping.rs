@@ -307,6 +307,29 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
     Ok(deleted)
 }
 
+/// What the store holds in memory, at debug level once a round (`RUST_LOG=bolide::storage=debug`).
+fn log_memory(sh: &StoreState) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let log = sh.log.borrow().memory();
+    let cq = sh.queues.borrow().memory();
+    let ix = sh.index.borrow().memory();
+    tracing::debug!(
+        shard = sh.cfg.shard_id,
+        budget = log.budget_bytes,
+        cache = log.cache_bytes,
+        spare = log.spare_bytes,
+        chunks = log.chunk_bytes,
+        write_copies = sh.write_copy_bytes.get(),
+        cq_pending = cq.pending_entries,
+        cq_cache = cq.cache_bytes,
+        index_pending = ix.pending_entries,
+        index_slots = ix.slot_bytes,
+        "store memory"
+    );
+}
+
 /// The housekeeping task.
 pub(super) async fn housekeeper(weak: Weak<StoreState>) {
     let mut since_retention = Duration::ZERO;
@@ -331,6 +354,7 @@ pub(super) async fn housekeeper(weak: Weak<StoreState>) {
         if let Err(e) = checkpoint(&sh, false).await {
             tracing::warn!(error = %e, "checkpoint failed; will retry");
         }
+        log_memory(&sh);
         update_write_refusal(&sh);
         if since_retention >= retention_every {
             since_retention = Duration::ZERO;

@@ -51,6 +51,7 @@ pub mod types;
 mod waiter;
 
 pub use error::StorageError;
+pub use flusher::WRITES_IN_FLIGHT_MAX;
 pub use offsets::{PhysicalOffset, QueueOffset, SHARD_OFFSET_SHIFT};
 pub use types::{
     AppendMessage, AppendResult, AppendStatus, FlushMode, QueueEntry, RecoveryReport, StoreConfig,
@@ -126,11 +127,15 @@ impl MessageStore {
             dispatch_bytes_read = rec.report.dispatch_bytes_read,
             "store recovered"
         );
+        let unwritten_bytes_max =
+            state::unwritten_bytes_max(opts.unwritten_bytes_max, cfg.cache_bytes_max);
         let shared = Rc::new(StoreState {
             cfg,
             opts,
             io,
             record_size_max,
+            unwritten_bytes_max,
+            write_copy_bytes: Cell::new(0),
             checkpoint_lock: glommio::sync::Semaphore::new(1),
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
@@ -351,6 +356,22 @@ impl MessageStore {
             consume_queues: self.shared.queues.borrow().memory(),
             index: self.shared.index.borrow().memory(),
         }
+    }
+
+    /// What the commit log holds in memory now (cache, spare buffers, the appender's chunks: together
+    /// within `cache_bytes_max` unless the chunks alone exceed it), and the bytes copied for writes in
+    /// flight.
+    pub fn log_memory(&self) -> (commitlog::LogMemory, usize) {
+        (
+            self.shared.log.borrow().memory(),
+            self.shared.write_copy_bytes.get(),
+        )
+    }
+
+    /// Appends wait once this many bytes are not yet written (the configured
+    /// `unwritten_bytes_max`, at most half of `cache_bytes_max`, at least the writes in flight at once).
+    pub fn unwritten_bytes_max(&self) -> u64 {
+        self.shared.unwritten_bytes_max
     }
 
     /// The store's figures for the metrics: cache hits and misses, flush latency, disk use.

@@ -621,6 +621,7 @@ pub(super) async fn recover(
         active_base,
         offsets: LogOffsets::new(first_base, end),
         chunks: Default::default(),
+        chunk_bytes: 0,
         cache: Cache::new(cache_bytes_max),
         next_segment: None,
         stalled: false,

@@ -9,7 +9,8 @@
 //! as `rename_durable` promises).
 //!
 //! Faults: a capacity (writes/allocations beyond it fail with ENOSPC, having written nothing) and
-//! paths that refuse to open.
+//! paths that refuse to open. A slow disk: [`SimIo::hold_log_writes`] keeps every O_DIRECT (commit
+//! log) write pending until released, so tests can fill the appender's buffers deterministically.
 //!
 //! Rejected: reordering unflushed writes arbitrarily. It is legal for real disks, but then a crash can
 //! leave later records without earlier ones, which recovery reports as mid-log corruption rather than a
@@ -56,6 +57,9 @@ pub struct SimIo {
     capacity_bytes: Rc<Cell<Option<u64>>>,
     refuse_open: Rc<RefCell<Vec<String>>>,
     usage_percent: Rc<Cell<u8>>,
+    /// O_DIRECT writes wait while set; `log_writes_released` counts releases (waiters wait for the next).
+    hold_log_writes: Rc<Cell<bool>>,
+    log_writes_released: Rc<super::waiter::OffsetWatch<u64>>,
 }
 
 struct SimFile {
@@ -83,6 +87,18 @@ impl SimIo {
             capacity_bytes: Rc::default(),
             refuse_open: Rc::default(),
             usage_percent: Rc::default(),
+            hold_log_writes: Rc::default(),
+            log_writes_released: Rc::new(super::waiter::OffsetWatch::new(0)),
+        }
+    }
+
+    /// While `hold`, O_DIRECT (commit-log) writes do not complete: a disk that fell behind. Releasing
+    /// lets every held write complete.
+    pub fn hold_log_writes(&self, hold: bool) {
+        self.hold_log_writes.set(hold);
+        if !hold {
+            let r = &self.log_writes_released;
+            r.advance(r.get() + 1);
         }
     }
 
@@ -258,6 +274,10 @@ impl IoFile for SimFile {
         }
         let data = data.to_vec();
         Box::pin(async move {
+            while me.kind == FileKind::Direct && me.io.hold_log_writes.get() {
+                let r = &me.io.log_writes_released;
+                r.wait(r.get() + 1).await;
+            }
             me.live()?;
             let old_len = me.data.borrow().current.len() as u64;
             me.io.check_room(old_len, pos + data.len() as u64)?;

@@ -23,6 +23,13 @@ pub(crate) struct StoreState {
     pub(super) opts: StoreOptions,
     pub(super) io: Rc<dyn StorageIo>,
     pub(super) record_size_max: usize,
+    /// Appends wait once this many bytes are not yet written: `opts.unwritten_bytes_max`, at most
+    /// half the log's memory budget (`cfg.cache_bytes_max`) but at least
+    /// [`UNWRITTEN_BYTES_MIN`] (see [`unwritten_bytes_max`]).
+    pub(super) unwritten_bytes_max: u64,
+    /// Bytes copied for commit-log writes in flight (each write copies its chunk into an aligned
+    /// I/O buffer until it completes): at most [`super::flusher::WRITES_IN_FLIGHT_MAX`] chunks.
+    pub(super) write_copy_bytes: Cell<usize>,
     pub(super) log: RefCell<LogState>,
     /// One checkpoint at a time: the background one and an explicit `checkpoint()` share the
     /// derived files' pending entries and `checkpoint.tmp`, so a second must wait for the first.
@@ -65,6 +72,19 @@ pub(crate) struct StoreState {
     pub(super) forced_unconsumed_deleted: Cell<u64>,
     /// Read-path and flush figures for the metrics (plain counters: this shard only).
     pub(super) stats: ReadFlushStats,
+}
+
+/// Least back-pressure bound, whatever the budget: the writes in flight at once, so that a small
+/// cache setting does not starve the disk of queued writes.
+pub(crate) const UNWRITTEN_BYTES_MIN: u64 =
+    (super::flusher::WRITES_IN_FLIGHT_MAX * super::commitlog::CHUNK_BYTES) as u64;
+
+/// The back-pressure bound of a store whose log may hold `budget` bytes in memory (cache, spare
+/// buffers and the appender's chunks together): the configured bound, at most half the budget, so
+/// that a full write buffer leaves the recent-data cache half of it; never under
+/// [`UNWRITTEN_BYTES_MIN`].
+pub(crate) fn unwritten_bytes_max(configured: u64, budget: usize) -> u64 {
+    configured.min(budget as u64 / 2).max(UNWRITTEN_BYTES_MIN)
 }
 
 /// Reads served from memory vs from disk, and how long the commit log's fdatasync rounds take.
@@ -136,6 +156,34 @@ impl StoreState {
             Ok(())
         } else {
             Err(self.failure_or_closed())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwritten_bound_rows() {
+        let mib = 1u64 << 20;
+        let min = UNWRITTEN_BYTES_MIN;
+        // (configured, budget) -> bound
+        let rows = [
+            // Defaults (64 MiB; 256 MiB over 2 shards): the configured bound, half the budget.
+            ((64 * mib, 128 << 20), 64 * mib),
+            // A smaller budget: half of it.
+            ((64 * mib, 32 << 20), 16 * mib),
+            // A larger budget: the configured bound.
+            ((64 * mib, 1 << 30), 64 * mib),
+            // A tiny or no cache: the floor (the writes in flight at once).
+            ((64 * mib, 0), min),
+            ((64 * mib, 4 << 20), min),
+            // A configured bound under the floor is raised to it.
+            ((mib, 1 << 30), min),
+        ];
+        for (i, ((configured, budget), want)) in rows.into_iter().enumerate() {
+            assert_eq!(unwritten_bytes_max(configured, budget), want, "row {i}");
         }
     }
 }
