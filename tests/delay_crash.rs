@@ -1,5 +1,5 @@
 //! Delayed and timer messages survive kill -9 (issue #10): the `bolide` binary runs as a child
-//! process in SYNC_FLUSH (2 shards, loopback ports 24260/24271, data under the target directory),
+//! process in SYNC_FLUSH (2 shards, loopback ports 24260/24271 and 24264/24277, data under the target directory),
 //! takes delay-level and timer messages (TIMER_DELAY_MS, TIMER_DELIVER_MS, TIMER_DELAY_SEC) due
 //! over the next seconds, and is killed with SIGKILL while it delivers them; some fall due while
 //! it is down. After a restart every acknowledged message is on its real queue exactly once, with
@@ -18,7 +18,7 @@ use bolide::remoting::headers::PullMessageHeader;
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
-use broker_process::{on_glommio, sets, test_dir, topic_conn, BrokerProcess};
+use broker_process::{on_glommio, sets, strings, test_dir, topic_conn, BrokerProcess};
 
 const NAMESRV_PORT: u16 = 24260;
 const BROKER_PORT: u16 = 24271;
@@ -237,5 +237,106 @@ fn delayed_and_timer_messages_survive_kill_9_exactly_once() {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The scheduler's start-up read after kill -9 covers about a second of writes, not what the
+/// broker wrote since the scheduler last had work: after delayed messages were delivered, 64 MiB
+/// of plain sends, 5 s idle, kill -9: the restart reads nothing (it read everything written since
+/// the task's last wake, up to a 30 s window of writes, before).
+#[test]
+fn scheduler_start_up_read_after_kill_9_is_bounded_by_its_checkpoint() {
+    // Not 24269..24273: the other test's broker (24271) and its VIP port (24269).
+    const NS: u16 = 24264;
+    const BROKER: u16 = 24277;
+    const BULK_BODY: usize = 4096;
+    const BULK: usize = (64 << 20) / BULK_BODY;
+    let dir = test_dir("delay-crash-bounded");
+    let mut broker = BrokerProcess::start_answering(
+        &dir,
+        &dir.with_extension("log"),
+        NS,
+        BROKER,
+        &strings(&["--shards", "2"]),
+    );
+    let started_at = Instant::now();
+    on_glommio(move || async move {
+        let conn = topic_conn(NS, BROKER, "DelayBounded", QUEUES, Duration::from_secs(20)).await;
+        let send = |queue_id: i32, props: String, body: Vec<u8>| {
+            let conn = conn.clone();
+            async move {
+                conn.send(&SendRequest {
+                    producer_group: "delay-bounded-pg",
+                    topic: "DelayBounded",
+                    queue_id,
+                    born_timestamp_ms: now_ms(),
+                    properties: &props,
+                    body: &body,
+                    batch: false,
+                })
+                .await
+                .expect("send")
+            }
+        };
+        // One delayed message per queue (level 1 = 1 s), delivered before the bulk.
+        let mut p = Properties::default();
+        p.set("DELAY", "1");
+        for q in 0..QUEUES {
+            assert_eq!(
+                send(q, p.to_wire(), b"d".to_vec()).await.status,
+                SendStatus::Ok
+            );
+        }
+        // The bulk starts once the scheduler's first window move (15 s after its start) is past:
+        // before the fix the task then slept until the next one, 15 s later, and the kill came
+        // first, so the start-up read covered all 64 MiB.
+        let since_start = started_at.elapsed();
+        glommio::timer::sleep(Duration::from_secs(17).saturating_sub(since_start)).await;
+        for chunk in 0..BULK / 256 {
+            let batch: Vec<_> = (0..256)
+                .map(|i| {
+                    send(
+                        ((chunk * 256 + i) % QUEUES as usize) as i32,
+                        String::new(),
+                        vec![b'x'; BULK_BODY],
+                    )
+                })
+                .collect();
+            for s in batch {
+                assert_eq!(s.await.status, SendStatus::Ok);
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    broker.kill_9();
+    let before = broker.log_text().len();
+    broker.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let started: Vec<u64> = loop {
+        let log = broker.log_text();
+        let read: Vec<u64> = log[before..]
+            .lines()
+            .filter(|l| l.contains("delay scheduler started"))
+            .filter_map(|l| {
+                let v = l.split("bytes_read=").nth(1)?;
+                v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+            })
+            .collect();
+        if read.len() == 2 {
+            break read;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both shards' schedulers did not start:\n{}",
+            &log[before..]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for bytes in started {
+        assert_eq!(
+            bytes, 0,
+            "the start-up read covered {bytes} bytes: the checkpoint was not moved to the log end \
+             within 5 s of the last write"
+        );
     }
 }

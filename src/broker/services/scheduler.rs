@@ -34,7 +34,9 @@
 //! each queue's `low` (below it everything is done), and `log_position`, the log end at that moment
 //! (no re-put of the scheduler is in flight then). Each re-put carries `SCHEDULE_SOURCE_OFFSET` =
 //! the physical offset of its parked record. After a crash, the records from `log_position` to the
-//! end of the log (at most one interval of writes) are read once; the sources named there are
+//! end of the log (about a second of writes: the task looks at the log's growth every
+//! `LOG_CHECK_MS` and writes the file when it grew) are read once, and not at all when no parking
+//! queue had anything pending; a stop interrupts that read; the sources named there are
 //! done, and are skipped when they come due: a message whose re-put was durable is not re-put, one
 //! whose re-put was lost is. A message due while the broker was down is delivered at start.
 //!
@@ -83,9 +85,12 @@ const SCAN_CHUNK: usize = 4096;
 const RETRY_BACKOFF_MS: i64 = 1_000;
 /// Youngest a parked record is re-parked at (see "Retention" in the module docs).
 const ROLL_AGE_MIN_MS: i64 = 60_000;
-/// A checkpoint is also written when the log grew this much since the last one (bounds the
-/// read at restart) even if nothing was delivered.
-const LOG_GROWTH_PERSIST_BYTES: u64 = 16 << 20;
+/// Longest the task sleeps without looking at the log's growth (a checkpoint follows when it
+/// grew): what bounds the start-up read to about a second of writes. A window-long sleep let a
+/// busy broker write gigabytes past the checkpoint, all read again after a kill -9.
+const LOG_CHECK_MS: i64 = 1_000;
+/// Records read between two looks at the stop signal during the start-up read.
+const READ_STOP_CHECK_RECORDS: u64 = 4096;
 
 /// Due time, then physical offset of the parked record: the delivery order.
 type Key = (i64, u64);
@@ -176,7 +181,8 @@ struct Run {
     done: HashMap<u64, u64>,
     dirty: bool,
     persisted_at_ms: i64,
-    persisted_log_position: u64,
+    /// The log end when the last checkpoint was written (or the start-up read ended).
+    persisted_log_end: u64,
     retry_at_ms: i64,
 }
 
@@ -187,7 +193,13 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
         .data_dir
         .join(format!("schedule-shard-{}.json", b.shard.0));
     let mut r = match Run::open(b.clone(), path, stop.clone()).await {
-        Ok(r) => r,
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            // Stopped during the start-up read: the progress file stays as it was (what was read
+            // is incomplete), and the next start reads again.
+            tracing::info!(shard = %b.shard, "delay scheduler stopped during its start-up read");
+            return;
+        }
         Err(e) => {
             tracing::error!(shard = %b.shard, error = %e, "delay scheduler cannot start; parked messages wait for the next start");
             return;
@@ -241,7 +253,8 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
 }
 
 impl Run {
-    async fn open(b: Rc<Broker>, path: PathBuf, stop: StopSignal) -> Result<Run, String> {
+    /// `Ok(None)`: stopped before the start-up read was complete.
+    async fn open(b: Rc<Broker>, path: PathBuf, stop: StopSignal) -> Result<Option<Run>, String> {
         let store = &b.store;
         let levels = b.cfg.message_delay_level_ms.len() as u32;
         // Every parking queue the store holds (an old config may have had more levels), and the
@@ -301,22 +314,35 @@ impl Run {
             done: HashMap::new(),
             dirty: false,
             persisted_at_ms: now_ms(),
-            persisted_log_position: progress.log_position,
+            persisted_log_end: store.log_end().0,
             retry_at_ms: i64::MIN,
         };
         b.scheduler
             .delivered_up_to_ms
             .set(progress.watermark_due_ms.max(0));
-        let from = PhysicalOffset(progress.log_position);
-        let (records, bytes) = r.read_done_since(from).await;
+        // Nothing pending at the checkpoint and nothing parked since: no re-put can be in the log
+        // past it, so there is nothing to read.
+        let nothing_pending = r
+            .queues
+            .iter()
+            .all(|q| q.low >= store.max_offset(q.topic, q.id).0);
+        let from = if nothing_pending {
+            store.log_end()
+        } else {
+            PhysicalOffset(progress.log_position)
+        };
+        let Some((records, bytes)) = r.read_done_since(from).await else {
+            return Ok(None);
+        };
         tracing::info!(shard = %b.shard, from = from.0, records_read = records, bytes_read = bytes, done_since_checkpoint = r.done.len(), "delay scheduler started");
         r.publish_floors();
-        Ok(r)
+        Ok(Some(r))
     }
 
     /// The start-up read: every record from `from` to the log end that the scheduler wrote (it
-    /// names its source) marks that source done. Returns (records, bytes) read.
-    async fn read_done_since(&mut self, from: PhysicalOffset) -> (u64, u64) {
+    /// names its source) marks that source done. Returns (records, bytes) read, or None when the
+    /// shard stopped before the end was reached.
+    async fn read_done_since(&mut self, from: PhysicalOffset) -> Option<(u64, u64)> {
         let store = &self.b.store;
         let end = store.log_end();
         let bases = store.segment_bases();
@@ -345,6 +371,12 @@ impl Run {
             };
             records += 1;
             bytes += rec.len() as u64;
+            if records % READ_STOP_CHECK_RECORDS == 0 {
+                glommio::yield_if_needed().await;
+                if self.stop.is_disconnected() {
+                    return None;
+                }
+            }
             if let Ok(v) = message::decode_record(&rec, false) {
                 if let Some(src) =
                     message::properties::find(v.properties, keys::SCHEDULE_SOURCE_OFFSET)
@@ -355,7 +387,7 @@ impl Run {
             }
             pos += rec.len() as u64;
         }
-        (records, bytes)
+        Some((records, bytes))
     }
 
     /// Moves the window to `now + WINDOW_MS`: advances each queue's `low` (rolling old far
@@ -606,14 +638,10 @@ impl Run {
         }
     }
 
+    /// Something delivered, or the log grew (its new records must not be read again at the next
+    /// start), and the last checkpoint is older than PERSIST_INTERVAL_MS.
     fn should_persist(&self, now: i64) -> bool {
-        let grown = self
-            .b
-            .store
-            .log_end()
-            .0
-            .saturating_sub(self.persisted_log_position)
-            > LOG_GROWTH_PERSIST_BYTES;
+        let grown = self.b.store.log_end().0 > self.persisted_log_end;
         (self.dirty || grown) && now >= self.persisted_at_ms + PERSIST_INTERVAL_MS
     }
 
@@ -623,12 +651,13 @@ impl Run {
             tracing::warn!(shard = %self.b.shard, error = %e, "flush before the scheduler checkpoint failed");
             return;
         }
+        let log_end = self.b.store.log_end().0;
         // Re-puts remembered as done (above the watermark) must be read again after a crash.
         let position = self
             .done
             .values()
             .copied()
-            .chain(std::iter::once(self.b.store.log_end().0))
+            .chain(std::iter::once(log_end))
             .min()
             .unwrap_or(0);
         let p = Progress {
@@ -652,7 +681,7 @@ impl Run {
             Ok(()) => {
                 self.dirty = false;
                 self.persisted_at_ms = now_ms();
-                self.persisted_log_position = position;
+                self.persisted_log_end = log_end;
             }
             Err(e) => {
                 tracing::error!(path = %self.path.display(), error = %e, "cannot write the scheduler checkpoint")
@@ -676,7 +705,7 @@ impl Run {
         if self.dirty {
             next = next.min(self.persisted_at_ms + PERSIST_INTERVAL_MS);
         }
-        next
+        next.min(now_ms() + LOG_CHECK_MS)
     }
 }
 
