@@ -33,6 +33,18 @@ impl BrokerProcess {
         env: &[(&str, &str)],
     ) -> BrokerProcess {
         let _ = std::fs::remove_dir_all(data_dir);
+        BrokerProcess::resume(data_dir, log, namesrv_port, broker_port, extra, env)
+    }
+
+    /// [`BrokerProcess::start`] on the data directory as it is (a restart after a kill).
+    pub fn resume(
+        data_dir: &Path,
+        log: &Path,
+        namesrv_port: u16,
+        broker_port: u16,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> BrokerProcess {
         std::fs::create_dir_all(data_dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bolide"));
         cmd.args(["serve", "--data-dir"])
