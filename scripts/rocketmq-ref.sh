@@ -106,7 +106,7 @@ start() { # with_namesrv DIR NAMESRV_PORT BROKER_PORT [KEY=VALUE...]
         echo "osPageCacheBusyTimeOutMills=5000"
         for kv in "$@"; do echo "$kv"; done
     } > "$conf"
-    local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-90} ))
+    local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-180} ))
     if [ "$with_namesrv" = 1 ]; then
         # -c takes a properties file; bindAddress keeps the NameServer on loopback (its default is 0.0.0.0).
         printf 'listenPort=%s\nbindAddress=127.0.0.1\n' "$nport" > "$dir/namesrv.conf"
@@ -136,7 +136,7 @@ start_namesrv() { # DIR NAMESRV_PORT
     fetch
     mkdir -p "$dir/home"
     dir="$(cd "$dir" && pwd)"
-    local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-90} ))
+    local deadline=$(( $(date +%s) + ${REF_START_TIMEOUT:-180} ))
     printf 'listenPort=%s\nbindAddress=127.0.0.1\n' "$nport" > "$dir/namesrv.conf"
     jvm "$dir" namesrv org.apache.rocketmq.namesrv.NamesrvStartup -c "$dir/namesrv.conf"
     until port_open "$nport"; do

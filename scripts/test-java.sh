@@ -23,7 +23,9 @@
 # 4. Surefire XML goes to $OUT/java-<bolide|reference>-<client version>/, Maven's output to
 #    $OUT/java-<broker>-<version>.log, client logs under the work dir. Prints
 #    'java: N passed, N failed, N skipped' and writes "p f s" to $OUT/java-counts. Exit status 0 only when
-#    nothing failed. Everything started is stopped on exit (trap).
+#    nothing failed. A scenario that fails is rerun once (tests/java/pom.xml, java.rerun); one that passes
+#    on the rerun counts as passed and is listed as FLAKY with its first failure.
+#    Everything started is stopped on exit (trap).
 #
 # Env: OUT (default ${CARGO_TARGET_DIR:-target}/test-output), BOLIDE_BIN,
 #      JAVA_CLIENTS (default "4.9.8 5.5.0"), JAVA_REF_CLIENTS (default "5.5.0 4.9.8"),
@@ -53,10 +55,10 @@ t_start=$(date +%s)
 
 extra_failures=0
 finish() { # prints and writes the counts from all reports, plus extra_failures
-    local p f s
-    read -r p f s < <(python3 - "$OUT" <<'PYEOF'
+    local p f s k
+    read -r p f s k < <(python3 - "$OUT" <<'PYEOF'
 import glob, sys, xml.etree.ElementTree as ET
-p = f = s = 0
+p = f = s = k = 0
 for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
     for case in ET.parse(path).getroot().iter("testcase"):
         kinds = {c.tag for c in case}
@@ -66,12 +68,14 @@ for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
             s += 1
         else:
             p += 1
-print(p, f, s)
+            k += bool(kinds & {"flakyFailure", "flakyError"})
+print(p, f, s, k)
 PYEOF
 )
     f=$((${f:-0} + extra_failures))
     echo "${p:-0} $f ${s:-0}" > "$OUT/java-counts"
     echo "java: ${p:-0} passed, $f failed, ${s:-0} skipped ($(( $(date +%s) - t_start )) s)"
+    [ "${k:-0}" -eq 0 ] || echo "java: ${k} of the passed scenarios failed once and passed on their rerun (FLAKY lines above)"
     [ "$f" -eq 0 ]
 }
 give_up() { echo "test-java: $*" >&2; extra_failures=$((extra_failures + 1)); finish; exit 1; }
@@ -287,10 +291,11 @@ for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
     run = os.path.basename(os.path.dirname(path))[len("java-"):]
     for c in ET.parse(path).getroot().iter("testcase"):
         kinds = {x.tag for x in c}
-        r = "FAIL" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds else "ok"
+        flaky = kinds & {"flakyFailure", "flakyError"}
+        r = "FAIL" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds else "ok*" if flaky else "ok"
         rows.setdefault(c.get("classname", "").split(".")[-1] + "." + c.get("name", ""), {})[run] = (r, float(c.get("time", 0)))
 runs = sorted({r for v in rows.values() for r in v})
-print("==> java results per scenario (" + ", ".join(runs) + "):")
+print("==> java results per scenario (" + ", ".join(runs) + "; ok* = passed on its rerun):")
 for name in sorted(rows):
     print("    %-62s %s" % (name, "  ".join("%4s %5.1fs" % rows[name].get(r, ("-", 0)) for r in runs)))
 # Each failure's reason, so that a CI log that keeps only the tail still says why.
@@ -301,5 +306,8 @@ for path in sorted(glob.glob(sys.argv[1] + "/java-*/TEST-*.xml")):
             if x.tag in ("failure", "error"):
                 msg = " ".join((x.get("message") or x.text or "").split())[:400]
                 print("    FAIL %s %s.%s: %s" % (run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
+            elif x.tag in ("flakyFailure", "flakyError"):
+                msg = " ".join((x.get("message") or x.text or "").split())[:400]
+                print("    FLAKY (passed on rerun) %s %s.%s: %s" % (run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
 PYEOF
 finish

@@ -11,6 +11,7 @@
 //! - [`client`]: the remoting client (bench, tests, admin, replication follower).
 //! - [`admin`]: `bolide admin`, the operator's tool (mqadmin's commands) on top of [`client`].
 //! - [`config`]: every setting and limit in one place.
+//! - [`controller`]: `bolide controller`, the failover controller (openraft): master and epoch per broker group.
 //! - [`filter`]: SQL92 message filters (parse once, evaluate per message). Pure.
 //! - [`clock`]: the one wall clock, injectable in tests.
 //! - [`metrics`]: counters and latency histograms, published by each shard for readers.
@@ -22,6 +23,7 @@ pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod controller;
 pub mod filter;
 pub mod http;
 pub mod message;

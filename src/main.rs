@@ -42,6 +42,31 @@ enum Command {
     Admin(bolide::admin::AdminArgs),
     /// Run a NameServer only (no storage): brokers register here, clients read routes here.
     Namesrv(NamesrvArgs),
+    /// Run a failover controller node (openraft): decides each broker group's master and epoch.
+    Controller(ControllerArgs),
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// This node's id, one of `--peers`.
+    #[arg(long)]
+    id: u64,
+    /// Every node of the controller group (1 or 3), `ID=HOST:PORT;ID=HOST:PORT;...`; this node
+    /// listens on its own entry's port.
+    #[arg(long)]
+    peers: String,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1")]
+    listen_ip: Ipv4Addr,
+    /// Where the raft log, vote and snapshot are kept.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// A broker not heard from for this long is not live (ms).
+    #[arg(long, default_value_t = 10_000)]
+    broker_timeout_ms: u64,
+    /// Raft heartbeat interval (ms); elections time out after 4 to 8 of them.
+    #[arg(long, default_value_t = 250)]
+    raft_heartbeat_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -116,6 +141,7 @@ fn main() {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => bolide::admin::run(args).map_err(anyhow::Error::from),
         Command::Namesrv(args) => namesrv(args),
+        Command::Controller(args) => controller(args),
     };
     if let Err(e) = result {
         let _ = writeln!(std::io::stderr(), "bolide: error: {e:#}");
@@ -433,6 +459,53 @@ fn namesrv(args: NamesrvArgs) -> anyhow::Result<()> {
     drop(stop_tx);
     let _ = handle.join();
     tracing::info!("bolide namesrv stopped");
+    Ok(())
+}
+
+/// `bolide controller`: one controller node on a single-threaded tokio runtime (openraft's) until
+/// SIGTERM/SIGINT.
+fn controller(args: ControllerArgs) -> anyhow::Result<()> {
+    use bolide::controller::{parse_peers, Controller, ControllerConfig};
+    let cfg = ControllerConfig {
+        id: args.id,
+        peers: parse_peers(&args.peers)?,
+        data_dir: args.data_dir,
+        broker_timeout: Duration::from_millis(args.broker_timeout_ms),
+        raft_heartbeat_interval: Duration::from_millis(args.raft_heartbeat_ms),
+    };
+    cfg.validate()?;
+    let own = &cfg.peers[&cfg.id];
+    let port: u16 = own
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .context("own peer address has no port")?;
+    let listener = std::net::TcpListener::bind((args.listen_ip, port))
+        .with_context(|| format!("cannot listen on {}:{port}", args.listen_ip))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the controller runtime")?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<i32>();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let _ = stop_tx.send(sig);
+        }
+    });
+    runtime.block_on(async move {
+        let node = Controller::start(cfg, listener).await?;
+        tracing::info!(id = node.id(), "bolide controller ready");
+        if let Ok(sig) = stop_rx.await {
+            tracing::info!(signal = sig, "shutting down");
+        }
+        node.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("bolide controller stopped");
     Ok(())
 }
 

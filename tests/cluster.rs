@@ -1,8 +1,9 @@
-//! Several brokers under one NameServer, with real processes on loopback (ports 23760-23799, data
-//! under the target directory): brokers with the NameServer role off register with a standalone
+//! Several brokers under one NameServer, with real processes on loopback (ports 23760-23799 and
+//! 24400-24409, data under the target directory): brokers with the NameServer role off register with a standalone
 //! `bolide namesrv` or with a `bolide serve` that keeps the role; routes and cluster info list every
 //! broker; a broker killed with SIGKILL leaves the routes when its connection closes, one stopped
-//! with SIGTERM unregisters, and one that stops registering expires.
+//! with SIGTERM unregisters, and one that stops registering expires (after 120 s or the
+//! `brokerNotActiveTimeoutMillis` it registered with).
 //!
 //! Waits have generous deadlines and assert on content: registration is immediate on topic changes,
 //! the expiry scan runs every 5 s.
@@ -66,6 +67,17 @@ impl Proc {
 
     /// A broker named `name` on `port`; `namesrv_port`: its own NameServer role, else off.
     fn broker(name: &str, port: u16, namesrv_port: Option<u16>, register_with: &str) -> Proc {
+        Proc::broker_with(name, port, namesrv_port, register_with, &[])
+    }
+
+    /// [`Proc::broker`] with more `--set KEY=VALUE` settings.
+    fn broker_with(
+        name: &str,
+        port: u16,
+        namesrv_port: Option<u16>,
+        register_with: &str,
+        sets: &[&str],
+    ) -> Proc {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("cluster-it-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -103,6 +115,9 @@ impl Proc {
         }
         if !register_with.is_empty() {
             args.extend(["--namesrv-addr".into(), register_with.into()]);
+        }
+        for kv in sets {
+            args.extend(["--set".into(), kv.to_string()]);
         }
         Proc::spawn(&args, Some(dir), &ports)
     }
@@ -299,5 +314,32 @@ fn a_broker_that_stops_registering_expires() {
         // The connection stays open: only the expiry scan (every 5 s) can drop it.
         await_route(&conn, "Ephemeral", &[]).await;
         assert!(!conn.is_closed());
+    });
+}
+
+/// `brokerNotActiveTimeoutMillis` reaches the NameServer with each registration: a broker that
+/// stops (SIGSTOP: its registering connection stays open, silent) is dropped after that long, not
+/// after 120 s. Ports 24400-24409.
+#[test]
+fn a_silent_broker_leaves_after_its_not_active_timeout() {
+    let ns = 24400;
+    let _namesrv = Proc::namesrv(ns);
+    let b = Proc::broker_with(
+        "quiet",
+        24404,
+        None,
+        &addr(ns),
+        &[
+            "registerNameServerPeriod=1000",
+            "brokerNotActiveTimeoutMillis=10000",
+        ],
+    );
+    on_glommio(move || async move {
+        let conn = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+        create_topic(24404, "Quiet", 1).await;
+        await_route(&conn, "Quiet", &[("quiet", addr(24404), 1)]).await;
+        b.signal(libc::SIGSTOP);
+        // await_route gives up after 60 s: well before the NameServer's own 120 s.
+        await_route(&conn, "Quiet", &[]).await;
     });
 }

@@ -177,6 +177,12 @@ pub struct BrokerConfig {
     /// SYNC_MASTER: a slave further behind than this counts as not available (RocketMQ
     /// `haSlaveFallbehindMax`).
     pub ha_slave_fallbehind_max_bytes: u64,
+    /// How long a NameServer may go without hearing from this broker before dropping it, sent with
+    /// every registration (RocketMQ `brokerNotActiveTimeoutMillis`, carried as the header's
+    /// `heartbeatTimeoutMillis`). 0, the default: not sent, so the NameServer applies its own 120 s.
+    /// Java sends it only with `enableSlaveActingMaster`; here setting it is enough. Must exceed
+    /// `register_period_ms`, or a healthy broker would be dropped between two registrations.
+    pub broker_not_active_timeout_ms: u64,
 }
 
 /// A broker's replication role (RocketMQ `brokerRole`).
@@ -319,6 +325,7 @@ impl Default for BrokerConfig {
             ha_send_heartbeat_interval_ms: 5_000,
             slave_timeout_ms: 3_000,
             ha_slave_fallbehind_max_bytes: 256 << 20,
+            broker_not_active_timeout_ms: 0,
         }
     }
 }
@@ -601,6 +608,10 @@ pub const KEYS: &[Key] = &[
         name: "ha_slave_fallbehind_max_bytes",
         rocketmq: &["haSlaveFallbehindMax"],
     },
+    Key {
+        name: "broker_not_active_timeout_ms",
+        rocketmq: &["brokerNotActiveTimeoutMillis"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
@@ -768,6 +779,9 @@ impl BrokerConfig {
             "slave_timeout_ms" => self.slave_timeout_ms = parse_num(key, v)?,
             "ha_slave_fallbehind_max_bytes" => {
                 self.ha_slave_fallbehind_max_bytes = parse_num(key, v)?
+            }
+            "broker_not_active_timeout_ms" => {
+                self.broker_not_active_timeout_ms = parse_num(key, v)?
             }
             _ => unreachable!("every key in KEYS is handled"),
         }
@@ -981,6 +995,13 @@ impl BrokerConfig {
         if !(1_000..=60_000).contains(&self.register_timeout_ms) {
             return bad("register_timeout_ms must be between 1000 and 60000".into());
         }
+        let not_active = self.broker_not_active_timeout_ms;
+        if not_active != 0 && not_active <= self.register_period_ms {
+            return bad(format!(
+                "broker_not_active_timeout_ms ({not_active}) must be 0 (the NameServer's 120 s) or longer than register_period_ms ({})",
+                self.register_period_ms
+            ));
+        }
         Ok(())
     }
 
@@ -1191,6 +1212,10 @@ mod tests {
         assert!(e.contains("ha_master_address"), "{e}");
         let e = refused(&|c| c.register_period_ms = 120_000);
         assert!(e.contains("register_period_ms"), "{e}");
+        assert!(c.set("brokerNotActiveTimeoutMillis", "6000").unwrap());
+        assert_eq!(c.broker_not_active_timeout_ms, 6000);
+        let e = refused(&|c| c.broker_not_active_timeout_ms = c.register_period_ms);
+        assert!(e.contains("broker_not_active_timeout_ms"), "{e}");
     }
 
     #[test]
