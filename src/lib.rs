@@ -31,5 +31,6 @@ pub mod metrics;
 pub mod nameserver;
 pub mod net;
 pub mod remoting;
+pub mod replication;
 pub mod shard;
 pub mod storage;

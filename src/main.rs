@@ -280,6 +280,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Replication listeners of a master: shard k on ha_listen_port + k (docs/REPLICATION.md).
+    let mut ha_fds: Vec<Option<RawFd>> = vec![None; shards];
+    if cfg.ha_listens() {
+        for (k, slot) in ha_fds.iter_mut().enumerate() {
+            let port = cfg.ha_port() + k as u16;
+            *slot = bind_listeners(cfg.listen_ip, port, 1)?.into_iter().next();
+        }
+    }
+
     let acl = match (&cfg.acl_enable, &cfg.acl_file) {
         (true, Some(path)) => {
             let acl = bolide::acl::Acl::load(path).map_err(|e| anyhow::anyhow!("ACL: {e}"))?;
@@ -315,6 +324,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             drained: drained_tx.clone(),
             acl: acl.clone(),
             metrics: metrics_hub.clone(),
+            ha_listen_fd: ha_fds[k],
         })
         .collect();
     let spin =

@@ -65,6 +65,8 @@ pub enum Control {
         client_id: String,
         queues: Vec<(String, u32)>,
     },
+    /// To every shard of a slave: the master's replication address (from the NameServer).
+    HaMasterAddress(String),
     /// To shard 0: delete a topic, persist, replicate the deletion to every shard.
     DeleteTopic(String),
     /// From shard 0 to every shard: drop the replica's entry and this shard's offsets of the topic.
@@ -225,6 +227,10 @@ impl Broker {
             }
             Control::GroupLocked(group) => {
                 ControlReply::Held(self.locks.borrow().group_holds_any(&group, now_ms()))
+            }
+            Control::HaMasterAddress(addr) => {
+                *self.ha.master_addr.borrow_mut() = Some(addr);
+                ControlReply::Done
             }
             Control::DropGroupOffsets(group) => {
                 self.offsets.borrow_mut().remove_group(&group);

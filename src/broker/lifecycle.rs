@@ -45,6 +45,8 @@ pub struct ShardStartup {
     pub acl: Option<Arc<crate::acl::Acl>>,
     /// Where the shard publishes its figures for the HTTP thread.
     pub metrics: Arc<crate::metrics::MetricsHub>,
+    /// A master's replication listener for this shard (`haListenPort + k`); `None` on a slave.
+    pub ha_listen_fd: Option<RawFd>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -115,7 +117,11 @@ pub async fn run_shard(s: ShardStartup) {
         scheduler: Default::default(),
         registry: RefCell::new(Default::default()),
         registration_kicks: RefCell::new(Vec::new()),
+        ha: super::replication::HaState::new(s.cfg.ha_master_address.clone()),
     });
+    if s.cfg.broker_role == crate::config::BrokerRole::Slave {
+        broker.store.set_replica(true);
+    }
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
@@ -133,6 +139,14 @@ pub async fn run_shard(s: ShardStartup) {
         s.stop.clone(),
     ))
     .detach();
+    if let Some(fd) = s.ha_listen_fd {
+        glommio::spawn_local(super::services::ha_master::run(
+            broker.clone(),
+            fd,
+            s.stop.clone(),
+        ))
+        .detach();
+    }
     let mut acceptors = Vec::new();
     for fd in s.listen_fds {
         acceptors.push(glommio::spawn_local(accept_loop(

@@ -18,6 +18,7 @@
 //! - [`services`]: background duties of a shard (offset persistence, client expiry, delay scheduler).
 //! - [`delay`]: the schedule step of the put path (delayed and timer messages are parked).
 //! - [`status`]: internal outcomes (storage errors, header errors) to response codes.
+//! - [`replication`]: a shard's replication state; the SYNC_MASTER wait of the send path.
 //! - [`lifecycle`]: open, serve, shut down.
 //!
 //! Invariants:
@@ -35,6 +36,7 @@ pub mod delay;
 pub mod hops;
 mod lifecycle;
 pub mod processors;
+pub mod replication;
 pub mod routing;
 pub mod services;
 pub mod state;
@@ -126,6 +128,9 @@ pub struct Broker {
     pub registry: RefCell<crate::nameserver::Registry>,
     /// Shard 0: wakes the registration loops (one per NameServer) when topics change.
     pub registration_kicks: RefCell<Vec<flume::Sender<()>>>,
+    /// Replication: connected slaves and their acknowledgements (master), the master's address
+    /// (slave). See [`replication`].
+    pub ha: replication::HaState,
 }
 
 impl Broker {

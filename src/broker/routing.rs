@@ -492,6 +492,11 @@ impl Broker {
                     Err(e) => return Some(header_error(&cmd, &e)),
                 };
                 if let OwnedRequest::Send(h) = req {
+                    if self.cfg.broker_role == crate::config::BrokerRole::Slave {
+                        // Before auto-creation: a slave creates no topic (the store refuses too).
+                        let remark = crate::broker::status::SLAVE_REMARK;
+                        return Some(cmd.error_response(rs::SERVICE_NOT_AVAILABLE, remark));
+                    }
                     return self.route_send(h, cmd, ctx).await;
                 }
                 let to = match self.owner_of(&req) {

@@ -8,6 +8,8 @@
 //! | `RecordTooLarge` | MESSAGE_ILLEGAL | the client sent too much; retrying the same message fails again |
 //! | `DiskFull` (ENOSPC) | SERVICE_NOT_AVAILABLE | the broker cannot take writes; clients try another broker |
 //! | `DiskUsageHigh` | SERVICE_NOT_AVAILABLE | writes refused until space comes back; reads go on |
+//! | `Replica` | SERVICE_NOT_AVAILABLE | a slave takes no writes (Java's SLAVE role answers so); clients try the master |
+//! | `ReplicaGap` | SYSTEM_ERROR | only the replication link appends to a replica; never a client's outcome |
 //! | `NotFound` | SYSTEM_ERROR | a read named a position that holds no message (what Java answers) |
 //! | `Io`, `Corrupted`, `Config` | SYSTEM_ERROR | a broker-side failure |
 //!
@@ -29,10 +31,11 @@ use crate::storage::StorageError;
 pub fn storage_error_code(e: &StorageError) -> i32 {
     match e {
         StorageError::RecordTooLarge { .. } => rs::MESSAGE_ILLEGAL,
-        StorageError::DiskFull { .. } | StorageError::DiskUsageHigh { .. } => {
-            rs::SERVICE_NOT_AVAILABLE
-        }
+        StorageError::DiskFull { .. }
+        | StorageError::DiskUsageHigh { .. }
+        | StorageError::Replica => rs::SERVICE_NOT_AVAILABLE,
         StorageError::NotFound { .. }
+        | StorageError::ReplicaGap { .. }
         | StorageError::Io { .. }
         | StorageError::Corrupted { .. }
         | StorageError::Config(_) => rs::SYSTEM_ERROR,
@@ -50,11 +53,16 @@ pub fn disk_full_remark(usage_percent: u8) -> String {
     )
 }
 
+/// What a slave answers to a write (Java words it as for a full disk; this says which reason holds).
+pub const SLAVE_REMARK: &str = "service not available now: messages are put to the slave \
+     (brokerRole=SLAVE); send to its master";
+
 /// The response to `req` for a storage error: remark `{context}{error}`, or the Java full-disk remark.
 pub fn storage_error(req: &RemotingCommand, context: &str, e: &StorageError) -> RemotingCommand {
     let remark = match e {
         StorageError::DiskUsageHigh { usage_percent, .. } => disk_full_remark(*usage_percent),
         StorageError::DiskFull { .. } => disk_full_remark(100),
+        StorageError::Replica => SLAVE_REMARK.to_string(),
         _ => format!("{context}{e}"),
     };
     req.error_response(storage_error_code(e), remark)
@@ -109,6 +117,14 @@ mod tests {
                 rs::SYSTEM_ERROR,
             ),
             (StorageError::Config("x".into()), rs::SYSTEM_ERROR),
+            (StorageError::Replica, rs::SERVICE_NOT_AVAILABLE),
+            (
+                StorageError::ReplicaGap {
+                    expected: 1.into(),
+                    got: 2.into(),
+                },
+                rs::SYSTEM_ERROR,
+            ),
             (
                 StorageError::DiskUsageHigh {
                     usage_percent: 96,

@@ -158,12 +158,63 @@ pub struct BrokerConfig {
     pub register_period_ms: u64,
     /// How long one registration may take (RocketMQ `registerBrokerTimeoutMills`).
     pub register_timeout_ms: u64,
+    /// Replication role (RocketMQ `brokerRole`): see [`BrokerRole`] and `docs/REPLICATION.md`.
+    pub broker_role: BrokerRole,
+    /// First port of the replication listeners (RocketMQ `haListenPort`); shard k listens on this
+    /// port + k. 0 = `broker_port + 1`, as Java; an ASYNC_MASTER listens only when it is set
+    /// ([`BrokerConfig::ha_listens`]).
+    pub ha_listen_port: u16,
+    /// A slave's master replication address `host:port` (RocketMQ `haMasterAddress`); shard k
+    /// connects to port + k. Unset: learnt from the NameServer's REGISTER_BROKER answer (the master's
+    /// `haServerAddr`), as Java does.
+    pub ha_master_address: Option<String>,
+    /// Heartbeat and acknowledgement period of an idle replication link (RocketMQ
+    /// `haSendHeartbeatInterval`).
+    pub ha_send_heartbeat_interval_ms: u64,
+    /// SYNC_MASTER: how long a send waits for the slave's acknowledgement before FLUSH_SLAVE_TIMEOUT
+    /// (RocketMQ 5 `slaveTimeout`).
+    pub slave_timeout_ms: u64,
+    /// SYNC_MASTER: a slave further behind than this counts as not available (RocketMQ
+    /// `haSlaveFallbehindMax`).
+    pub ha_slave_fallbehind_max_bytes: u64,
     /// How long a NameServer may go without hearing from this broker before dropping it, sent with
     /// every registration (RocketMQ `brokerNotActiveTimeoutMillis`, carried as the header's
     /// `heartbeatTimeoutMillis`). 0, the default: not sent, so the NameServer applies its own 120 s.
     /// Java sends it only with `enableSlaveActingMaster`; here setting it is enough. Must exceed
     /// `register_period_ms`, or a healthy broker would be dropped between two registrations.
     pub broker_not_active_timeout_ms: u64,
+}
+
+/// A broker's replication role (RocketMQ `brokerRole`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRole {
+    /// Master; answers a send as a single broker does, slaves follow when they can.
+    AsyncMaster,
+    /// Master; a send is answered once a slave has the bytes (or FLUSH_SLAVE_TIMEOUT /
+    /// SLAVE_NOT_AVAILABLE).
+    SyncMaster,
+    /// Follows its master shard by shard; refuses sends, serves pulls.
+    Slave,
+}
+
+impl BrokerRole {
+    pub fn parse(v: &str) -> Option<BrokerRole> {
+        match v.trim().to_ascii_uppercase().as_str() {
+            "ASYNC_MASTER" => Some(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Some(BrokerRole::SyncMaster),
+            "SLAVE" => Some(BrokerRole::Slave),
+            _ => None,
+        }
+    }
+
+    /// RocketMQ's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
 }
 
 /// A secret setting: its `Debug` never shows it, so a logged config leaks nothing.
@@ -268,6 +319,12 @@ impl Default for BrokerConfig {
             broker_id: 0,
             register_period_ms: 30_000,
             register_timeout_ms: 24_000,
+            broker_role: BrokerRole::AsyncMaster,
+            ha_listen_port: 0,
+            ha_master_address: None,
+            ha_send_heartbeat_interval_ms: 5_000,
+            slave_timeout_ms: 3_000,
+            ha_slave_fallbehind_max_bytes: 256 << 20,
             broker_not_active_timeout_ms: 0,
         }
     }
@@ -528,6 +585,30 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["registerBrokerTimeoutMills"],
     },
     Key {
+        name: "broker_role",
+        rocketmq: &["brokerRole"],
+    },
+    Key {
+        name: "ha_listen_port",
+        rocketmq: &["haListenPort"],
+    },
+    Key {
+        name: "ha_master_address",
+        rocketmq: &["haMasterAddress"],
+    },
+    Key {
+        name: "ha_send_heartbeat_interval_ms",
+        rocketmq: &["haSendHeartbeatInterval"],
+    },
+    Key {
+        name: "slave_timeout_ms",
+        rocketmq: &["slaveTimeout"],
+    },
+    Key {
+        name: "ha_slave_fallbehind_max_bytes",
+        rocketmq: &["haSlaveFallbehindMax"],
+    },
+    Key {
         name: "broker_not_active_timeout_ms",
         rocketmq: &["brokerNotActiveTimeoutMillis"],
     },
@@ -536,7 +617,6 @@ pub const KEYS: &[Key] = &[
 /// RocketMQ keys we understand but that need no setting here (accepted silently).
 const ROCKETMQ_IGNORED: &[&str] = &[
     "deleteWhen",
-    "brokerRole",
     "storePathCommitLog",
     "storePathConsumeQueue",
     "autoCreateSubscriptionGroup",
@@ -684,6 +764,22 @@ impl BrokerConfig {
             "broker_id" => self.broker_id = parse_num(key, v)?,
             "register_period_ms" => self.register_period_ms = parse_num(key, v)?,
             "register_timeout_ms" => self.register_timeout_ms = parse_num(key, v)?,
+            "broker_role" => {
+                self.broker_role = BrokerRole::parse(v).ok_or_else(|| ConfigError::BadValue {
+                    key: key.into(),
+                    value: v.into(),
+                    expected: "ASYNC_MASTER, SYNC_MASTER or SLAVE",
+                })?
+            }
+            "ha_listen_port" => self.ha_listen_port = parse_num(key, v)?,
+            "ha_master_address" => self.ha_master_address = (!v.is_empty()).then(|| v.to_string()),
+            "ha_send_heartbeat_interval_ms" => {
+                self.ha_send_heartbeat_interval_ms = parse_num(key, v)?
+            }
+            "slave_timeout_ms" => self.slave_timeout_ms = parse_num(key, v)?,
+            "ha_slave_fallbehind_max_bytes" => {
+                self.ha_slave_fallbehind_max_bytes = parse_num(key, v)?
+            }
             "broker_not_active_timeout_ms" => {
                 self.broker_not_active_timeout_ms = parse_num(key, v)?
             }
@@ -717,6 +813,25 @@ impl BrokerConfig {
             }
         }
         Ok(unknown)
+    }
+
+    /// The first replication port (shard k: this + k): `ha_listen_port`, or `broker_port + 1`.
+    pub fn ha_port(&self) -> u16 {
+        if self.ha_listen_port != 0 {
+            self.ha_listen_port
+        } else {
+            self.broker_port.wrapping_add(1)
+        }
+    }
+
+    /// Whether this broker opens replication listeners: a SYNC_MASTER always; an ASYNC_MASTER when
+    /// `ha_listen_port` is set (a single broker takes no port it was not given); a slave never.
+    pub fn ha_listens(&self) -> bool {
+        match self.broker_role {
+            BrokerRole::SyncMaster => true,
+            BrokerRole::AsyncMaster => self.ha_listen_port != 0,
+            BrokerRole::Slave => false,
+        }
     }
 
     /// Number of shards to run: the configured count, or one per available core. Resolve it on the
@@ -840,10 +955,38 @@ impl BrokerConfig {
                 return bad(format!("namesrv_addr: `{a}` is not host:port"));
             }
         }
-        if self.broker_id != 0 {
+        match (self.broker_role, self.broker_id) {
+            (BrokerRole::Slave, id) if id <= 0 => {
+                return bad(format!(
+                    "broker_id {id}: a slave (brokerRole=SLAVE) has broker_id 1 or more (0 is the master)"
+                ))
+            }
+            (BrokerRole::AsyncMaster | BrokerRole::SyncMaster, id) if id != 0 => {
+                return bad(format!(
+                    "broker_id {id}: a master (brokerRole={}) has broker_id 0; a slave sets brokerRole=SLAVE",
+                    self.broker_role.name()
+                ))
+            }
+            _ => {}
+        }
+        if let Some(a) = &self.ha_master_address {
+            let port = a
+                .rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then_some(p));
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+                return bad(format!("ha_master_address: `{a}` is not host:port"));
+            }
+        }
+        if !(100..=60_000).contains(&self.ha_send_heartbeat_interval_ms) {
+            return bad("ha_send_heartbeat_interval_ms must be between 100 and 60000".into());
+        }
+        if !(10..=600_000).contains(&self.slave_timeout_ms) {
+            return bad("slave_timeout_ms must be between 10 and 600000".into());
+        }
+        let ha = self.ha_port() as usize;
+        if self.ha_listens() && ha + self.shard_count() > 65_536 {
             return bad(format!(
-                "broker_id {}: a slave (broker_id > 0) needs replication, which Bolide does not have yet; use 0",
-                self.broker_id
+                "ha_listen_port {ha} + shards must stay below 65536 (shard k listens on ha_listen_port + k)"
             ));
         }
         if !(REGISTER_PERIOD_MIN_MS..=REGISTER_PERIOD_MAX_MS).contains(&self.register_period_ms) {
@@ -1064,13 +1207,54 @@ mod tests {
         let e = refused(&|c| c.namesrv_addr = vec!["nohost".into()]);
         assert!(e.contains("namesrv_addr"), "{e}");
         let e = refused(&|c| c.broker_id = 1);
-        assert!(e.contains("replication"), "{e}");
+        assert!(e.contains("brokerRole=SLAVE"), "{e}");
+        let e = refused(&|c| c.broker_role = BrokerRole::Slave);
+        assert!(e.contains("1 or more"), "{e}");
+        let e = refused(&|c| c.ha_master_address = Some("nohost".into()));
+        assert!(e.contains("ha_master_address"), "{e}");
         let e = refused(&|c| c.register_period_ms = 120_000);
         assert!(e.contains("register_period_ms"), "{e}");
         assert!(c.set("brokerNotActiveTimeoutMillis", "6000").unwrap());
         assert_eq!(c.broker_not_active_timeout_ms, 6000);
         let e = refused(&|c| c.broker_not_active_timeout_ms = c.register_period_ms);
         assert!(e.contains("broker_not_active_timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn replication_keys_take_rocketmq_names() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.broker_role, BrokerRole::AsyncMaster);
+        assert_eq!(c.ha_port(), c.broker_port + 1);
+        for (k, v) in [
+            ("brokerRole", "slave"),
+            ("brokerId", "1"),
+            ("haListenPort", "20912"),
+            ("haMasterAddress", "10.0.0.1:10912"),
+            ("haSendHeartbeatInterval", "1000"),
+            ("slaveTimeout", "500"),
+            ("haSlaveFallbehindMax", "1024"),
+        ] {
+            assert!(c.set(k, v).unwrap(), "{k}");
+        }
+        assert_eq!(c.broker_role, BrokerRole::Slave);
+        assert_eq!(c.ha_port(), 20912);
+        assert_eq!(c.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
+        assert_eq!(c.ha_send_heartbeat_interval_ms, 1000);
+        assert_eq!(c.slave_timeout_ms, 500);
+        assert_eq!(c.ha_slave_fallbehind_max_bytes, 1024);
+        c.validate().unwrap();
+        assert!(c.set("brokerRole", "SYNC_MASTER").unwrap());
+        assert_eq!(c.broker_role, BrokerRole::SyncMaster);
+        assert!(c.set("brokerRole", "LEADER").is_err());
+        // Who listens for slaves: a SYNC_MASTER; an ASYNC_MASTER given a port; never a slave.
+        assert!(c.ha_listens());
+        c.broker_id = 0;
+        c.broker_role = BrokerRole::AsyncMaster;
+        assert!(c.ha_listens());
+        c.ha_listen_port = 0;
+        assert!(!c.ha_listens());
+        c.broker_role = BrokerRole::Slave;
+        assert!(!c.ha_listens());
     }
 
     #[test]

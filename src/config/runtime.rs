@@ -179,6 +179,16 @@ impl BrokerConfig {
                     "namesrv_role" => self.namesrv_role.to_string(),
                     "namesrv_addr" => self.namesrv_addr.join(";"),
                     "broker_id" => self.broker_id.to_string(),
+                    "broker_role" => self.broker_role.name().to_string(),
+                    "ha_listen_port" => self.ha_port().to_string(),
+                    "ha_master_address" => self.ha_master_address.clone().unwrap_or_default(),
+                    "ha_send_heartbeat_interval_ms" => {
+                        self.ha_send_heartbeat_interval_ms.to_string()
+                    }
+                    "slave_timeout_ms" => self.slave_timeout_ms.to_string(),
+                    "ha_slave_fallbehind_max_bytes" => {
+                        self.ha_slave_fallbehind_max_bytes.to_string()
+                    }
                     "register_period_ms" => self.register_period_ms.to_string(),
                     "register_timeout_ms" => self.register_timeout_ms.to_string(),
                     "broker_not_active_timeout_ms" => self.broker_not_active_timeout_ms.to_string(),
@@ -256,6 +266,7 @@ mod tests {
             if [
                 "aclFile",
                 "namesrvAddr",
+                "haMasterAddress",
                 "console_access_key",
                 "console_secret_key",
             ]

@@ -210,6 +210,7 @@ impl StoreState {
                 }
             }
         };
+        self.appended.advance(end);
         match self.cfg.flush_mode {
             FlushMode::Async => {
                 if sealed {

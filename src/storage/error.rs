@@ -36,6 +36,15 @@ pub enum StorageError {
     },
     #[error("{0}")]
     Config(String),
+    /// This store is a replica: its log grows only from its master (`append_replica`).
+    #[error("this store is a replica (slave): it takes records from its master only")]
+    Replica,
+    /// A replica was handed bytes that do not continue its log where it ends.
+    #[error("replica log ends at {expected}, bytes offered at {got}")]
+    ReplicaGap {
+        expected: PhysicalOffset,
+        got: PhysicalOffset,
+    },
 }
 
 impl StorageError {
@@ -80,6 +89,11 @@ impl StorageError {
                 refuse_percent: *refuse_percent,
             },
             StorageError::Config(s) => StorageError::Config(s.clone()),
+            StorageError::Replica => StorageError::Replica,
+            StorageError::ReplicaGap { expected, got } => StorageError::ReplicaGap {
+                expected: *expected,
+                got: *got,
+            },
         }
     }
 }

@@ -240,6 +240,7 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
         if closing {
             sh.flusher_done.set(true);
             sh.durable.break_all();
+            sh.appended.break_all();
             return;
         }
         let wait = if dirty && sh.cfg.flush_mode == FlushMode::Async {

@@ -44,11 +44,12 @@ pub mod io;
 pub mod offsets;
 mod read;
 pub mod recovery;
+mod replica;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod state;
 pub mod types;
-mod waiter;
+pub mod waiter;
 
 pub use error::StorageError;
 pub use flusher::WRITES_IN_FLIGHT_MAX;
@@ -161,6 +162,8 @@ impl MessageStore {
             writes_refused_at: Cell::new(None),
             forced_unconsumed_deleted: Cell::new(0),
             stats: Default::default(),
+            replica: Cell::new(false),
+            appended: OffsetWatch::new(end),
         });
         housekeeping::update_write_refusal(&shared);
         let w = Rc::downgrade(&shared);
@@ -388,6 +391,41 @@ impl MessageStore {
             flush_behind_bytes: log.offsets.tail() - log.offsets.durable(),
             writes_refused_at: sh.writes_refused_at.get(),
         }
+    }
+
+    /// Makes this store a replica (a slave's): [`MessageStore::append`] and `append_batch` answer
+    /// [`StorageError::Replica`]; the log grows only through [`MessageStore::append_replica`].
+    pub fn set_replica(&self, on: bool) {
+        self.shared.replica.set(on);
+    }
+
+    /// Replica path: appends records a master wrote, at the same physical offsets. `bytes` starts at
+    /// `at`, which must be this log's end ([`StorageError::ReplicaGap`] otherwise), and holds whole
+    /// records or a segment-end blank marker (its 8-byte header); each record is checked (CRC, its
+    /// PHYSICALOFFSET field) and dispatched to the consume queues and the index as recovery does.
+    /// Returns the new end of the log.
+    pub async fn append_replica(
+        &self,
+        at: PhysicalOffset,
+        bytes: &[u8],
+    ) -> Result<PhysicalOffset, StorageError> {
+        self.shared.append_replica(at, bytes).await
+    }
+
+    /// Master side of the replica path: whole records (or a segment's blank marker, 8 bytes) from
+    /// `from`, at most `max_bytes` unless the first record is larger; `None` at the end of the log.
+    pub async fn read_log(
+        &self,
+        from: PhysicalOffset,
+        max_bytes: usize,
+    ) -> Result<Option<Bytes>, StorageError> {
+        self.shared.read_log(from, max_bytes).await
+    }
+
+    /// Resolves once the log's end is past `pos` (after an append call placed its records), or
+    /// `false` if the store closed or failed first.
+    pub async fn wait_appended_past(&self, pos: PhysicalOffset) -> bool {
+        self.shared.appended.wait(pos + 1).await
     }
 
     /// Base offsets of the commit-log segments (oldest first).

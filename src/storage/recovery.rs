@@ -163,13 +163,7 @@ struct Rebuild<'a> {
 
 impl Rebuild<'_> {
     fn apply(&mut self, seg: &mut Segment, r: ScannedRecord) {
-        let q = self.queues.get_mut_or_create(&r.topic, r.queue_id);
-        q.push(r.queue_offset, r.physical_offset, r.size_bytes, r.tags_code);
-        for h in &r.key_hashes {
-            self.index
-                .insert(*h, r.physical_offset, r.store_timestamp_ms);
-        }
-        seg.last_store_ts_ms = seg.last_store_ts_ms.max(r.store_timestamp_ms);
+        dispatch(&mut self.queues, &mut self.index, seg, &r);
         self.last_ts = self.last_ts.max(r.store_timestamp_ms);
     }
 
@@ -221,35 +215,59 @@ impl Rebuild<'_> {
                 v.queue_offset
             ));
         }
-        let tags = properties::find(v.properties, properties::keys::TAGS);
-        let rec = ScannedRecord {
-            topic: v.topic.to_owned(),
-            queue_id: v.queue_id,
-            queue_offset: QueueOffset(v.queue_offset),
-            physical_offset: pos,
-            size_bytes: size as u32,
-            tags_code: message::tags_code(v.topic, tags),
-            store_timestamp_ms: v.store_timestamp_ms,
-            key_hashes: properties::index_keys(v.properties)
-                .into_iter()
-                .map(|k| key_hash(v.topic, k))
-                .collect(),
-        };
-        Ok((Found::Valid { size }, Some(rec)))
+        Ok((Found::Valid { size }, Some(scanned(&v, pos, size as u32))))
     }
+}
+
+/// What a valid record contributes to the derived data (recovery and the replica path alike).
+pub(super) fn scanned(
+    v: &message::RecordView<'_>,
+    pos: PhysicalOffset,
+    size: u32,
+) -> ScannedRecord {
+    let tags = properties::find(v.properties, properties::keys::TAGS);
+    ScannedRecord {
+        topic: v.topic.to_owned(),
+        queue_id: v.queue_id,
+        queue_offset: QueueOffset(v.queue_offset),
+        physical_offset: pos,
+        size_bytes: size,
+        tags_code: message::tags_code(v.topic, tags),
+        store_timestamp_ms: v.store_timestamp_ms,
+        key_hashes: properties::index_keys(v.properties)
+            .into_iter()
+            .map(|k| key_hash(v.topic, k))
+            .collect(),
+    }
+}
+
+/// Adds a record's consume-queue entry and index keys, and its store time to its segment's: the
+/// one dispatch of a record found in the log (recovery's scan, a replica's append).
+pub(super) fn dispatch(
+    queues: &mut ConsumeQueues,
+    index: &mut KeyIndex,
+    seg: &mut Segment,
+    r: &ScannedRecord,
+) {
+    let q = queues.get_mut_or_create(&r.topic, r.queue_id);
+    q.push(r.queue_offset, r.physical_offset, r.size_bytes, r.tags_code);
+    for h in &r.key_hashes {
+        index.insert(*h, r.physical_offset, r.store_timestamp_ms);
+    }
+    seg.last_store_ts_ms = seg.last_store_ts_ms.max(r.store_timestamp_ms);
 }
 
 /// What the scan learns from a valid record: its consume-queue entry and index keys.
 #[derive(Debug, Clone)]
-struct ScannedRecord {
-    topic: String,
-    queue_id: u32,
-    queue_offset: QueueOffset,
-    physical_offset: PhysicalOffset,
-    size_bytes: u32,
-    tags_code: i64,
-    store_timestamp_ms: i64,
-    key_hashes: Vec<u64>,
+pub(super) struct ScannedRecord {
+    pub(super) topic: String,
+    pub(super) queue_id: u32,
+    pub(super) queue_offset: QueueOffset,
+    pub(super) physical_offset: PhysicalOffset,
+    pub(super) size_bytes: u32,
+    pub(super) tags_code: i64,
+    pub(super) store_timestamp_ms: i64,
+    pub(super) key_hashes: Vec<u64>,
 }
 
 fn is_valid_candidate(buf: &[u8], pos: PhysicalOffset, record_max: u64) -> bool {

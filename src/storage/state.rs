@@ -72,6 +72,10 @@ pub(crate) struct StoreState {
     pub(super) forced_unconsumed_deleted: Cell<u64>,
     /// Read-path and flush figures for the metrics (plain counters: this shard only).
     pub(super) stats: ReadFlushStats,
+    /// A replica (slave) store: appends are refused, the log grows only by `append_replica`.
+    pub(super) replica: Cell<bool>,
+    /// Mirrors the log's tail after each append call (the replication master waits on it).
+    pub(super) appended: OffsetWatch<PhysicalOffset>,
 }
 
 /// Least back-pressure bound, whatever the budget: the writes in flight at once, so that a small
@@ -117,6 +121,9 @@ impl StoreState {
         }
         if self.closing.get() {
             return Err(self.closed_error());
+        }
+        if self.replica.get() {
+            return Err(StorageError::Replica);
         }
         if let Some(usage_percent) = self.writes_refused_at.get() {
             return Err(StorageError::DiskUsageHigh {

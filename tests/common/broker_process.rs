@@ -52,6 +52,20 @@ impl BrokerProcess {
         env: &[(&str, &str)],
     ) -> BrokerProcess {
         fresh_dir(data_dir);
+        BrokerProcess::resume(data_dir, log, namesrv_port, broker_port, extra, env)
+    }
+
+    /// [`BrokerProcess::start`] on the data directory as it is (a restart after a kill, under a
+    /// new log or command line).
+    pub fn resume(
+        data_dir: &Path,
+        log: &Path,
+        namesrv_port: u16,
+        broker_port: u16,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> BrokerProcess {
+        std::fs::create_dir_all(data_dir).expect("create the data dir");
         let mut args: Vec<String> = vec!["serve".into(), "--data-dir".into()];
         args.push(data_dir.to_str().expect("UTF-8 data dir").into());
         args.extend(strings(&[

@@ -17,7 +17,8 @@
 //!
 //! Append outcome → response code: appended (durable, or async flush mode) → SUCCESS; appended but the
 //! sync flush was slower than the timeout → FLUSH_DISK_TIMEOUT; a storage error → the table of
-//! [`crate::broker::status`].
+//! [`crate::broker::status`]; SYNC_MASTER, the slave's acknowledgement missing → SLAVE_NOT_AVAILABLE
+//! or FLUSH_SLAVE_TIMEOUT ([`crate::broker::replication`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
@@ -471,7 +472,8 @@ impl Broker {
                     started.elapsed().as_secs_f64() * 1000.0,
                 );
                 let mut resp = self.send_response(&cmd, &[r]);
-                // A parked message answers with the queue asked for (as Java), its offset in the parking queue.
+                self.await_slave(&[r], &mut resp).await; // SYNC_MASTER (broker/replication.rs)
+                                                         // A parked message answers with the queue asked for (as Java), its offset in the parking queue.
                 resp.set_ext("queueId", qid);
                 // The Java broker answers a single send with transactionId = the message's
                 // UNIQ_KEY (SendResult.getTransactionId()); a batch has no single id.
@@ -555,6 +557,7 @@ impl Broker {
                     started.elapsed().as_secs_f64() * 1000.0,
                 );
                 let mut resp = self.send_response(&cmd, &results);
+                self.await_slave(&results, &mut resp).await; // SYNC_MASTER (broker/replication.rs)
                 resp.set_ext("queueId", qid);
                 resp
             }

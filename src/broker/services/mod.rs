@@ -11,10 +11,16 @@
 //! | [`metrics_publish`] | [`metrics_publish::PUBLISH_INTERVAL_MS`] | copies the shard's figures into the `MetricsHub` the HTTP thread reads (started by `lifecycle` once the edge exists) |
 //! | [`namesrv_expiry`] | 5 s (NameServer role on) | drops registered brokers silent for longer than their timeout (120 s) |
 //! | [`registration`] | `register_period_ms` and on topic changes (shard 0, one loop per NameServer in `namesrv_addr`) | REGISTER_BROKER; UNREGISTER_BROKER at shutdown (started by `lifecycle`, which awaits it) |
+//! | [`ha_master`] | on appends, `haSendHeartbeatInterval` when idle (masters; started by `lifecycle` on the shard's replication listener) | streams the log and metadata to slave shard k, takes its ACKs |
+//! | [`ha_slave`] | a link held open, retried every second (brokerRole=SLAVE) | follows master shard k: appends its records, acknowledges, applies its metadata |
 //!
-//! Next here: replication.
+//! A slave runs neither the delay scheduler nor the transaction check: its log grows only from its
+//! master (whose own services do that work; their records reach the slave like any other).
 
 pub mod client_expiry;
+pub mod ha_master;
+pub mod ha_meta;
+pub mod ha_slave;
 pub mod metrics_publish;
 pub mod namesrv_expiry;
 pub mod offset_persist;
@@ -35,11 +41,14 @@ use crate::net::StopSignal;
 pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinHandle<()>> {
     glommio::spawn_local(offset_persist::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(client_expiry::run(broker.clone(), stop.clone())).detach();
-    glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
     glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
     if broker.cfg.namesrv_role {
         glommio::spawn_local(namesrv_expiry::run(broker.clone(), stop.clone())).detach();
     }
+    if broker.cfg.broker_role == crate::config::BrokerRole::Slave {
+        return vec![glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach()];
+    }
+    glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
     vec![glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach()]
 }
 

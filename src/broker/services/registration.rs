@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use glommio::task::JoinHandle;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Control};
 use crate::client::{ClientError, Conn};
 use crate::clock::now_ms;
+use crate::config::BrokerRole;
 use crate::net::StopSignal;
 use crate::remoting::body::{DataVersion, RegisterBrokerBody};
 use crate::remoting::headers::{RegisterBrokerHeader, UnregisterBrokerHeader};
@@ -73,16 +74,33 @@ impl Broker {
         }
     }
 
+    /// A slave without `haMasterAddress` follows the master the NameServer names (Java's
+    /// `updateMasterHAServerAddrPeriodically`): every shard learns it ([`Control::HaMasterAddress`]).
+    fn learn_master_ha_addr(self: &Rc<Self>, addr: Option<&str>) {
+        if self.cfg.broker_role != BrokerRole::Slave || self.cfg.ha_master_address.is_some() {
+            return;
+        }
+        let Some(addr) = addr.filter(|a| !a.is_empty()) else {
+            return;
+        };
+        if self.ha.master_addr.borrow().as_deref() == Some(addr) {
+            return;
+        }
+        tracing::info!(master = %addr, "replication: the NameServer names the master");
+        let b = self.clone();
+        let op = Control::HaMasterAddress(addr.to_string());
+        glommio::spawn_local(async move {
+            b.control_all(op).await;
+        })
+        .detach();
+    }
+
     fn registration_header(&self) -> RegisterBrokerHeader {
         RegisterBrokerHeader {
             broker_name: self.cfg.broker_name.clone(),
             broker_addr: self.store_host.to_string(),
             cluster_name: self.cfg.cluster_name.clone(),
-            ha_server_addr: format!(
-                "{}:{}",
-                self.cfg.broker_ip,
-                self.cfg.broker_port.wrapping_add(1)
-            ),
+            ha_server_addr: format!("{}:{}", self.cfg.broker_ip, self.cfg.ha_port()),
             broker_id: self.cfg.broker_id,
             heartbeat_timeout_ms: (self.cfg.broker_not_active_timeout_ms > 0)
                 .then_some(self.cfg.broker_not_active_timeout_ms as i64),
@@ -114,7 +132,7 @@ impl Link {
         }
     }
 
-    async fn register(&mut self, broker: &Broker, booted_ms: i64) -> Result<(), ClientError> {
+    async fn register(&mut self, broker: &Rc<Broker>, booted_ms: i64) -> Result<(), ClientError> {
         let body = {
             let t = broker.topics.borrow();
             RegisterBrokerBody::new(
@@ -137,6 +155,9 @@ impl Link {
             answer = conn.register_broker(&header, &body).await;
         }
         self.known = answer.is_ok();
+        if let Ok(reply) = &answer {
+            broker.learn_master_ha_addr(reply.ha_server_addr.as_deref());
+        }
         if answer.is_err() {
             // A timed-out or refused exchange may leave the connection in any state: start afresh.
             if let Some(c) = self.conn.take() {

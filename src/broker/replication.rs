@@ -1,0 +1,99 @@
+//! A shard's replication state and the SYNC_MASTER hook of the send path.
+//!
+//! Master: the slaves connected to this shard's link (`broker::services::ha_master`) and the
+//! highest durable offset one acknowledged; a SYNC_MASTER send waits here, on the owner shard (like
+//! SYNC_FLUSH waiters wait in the store), until the slave's ACK covers its record
+//! ([`Broker::await_slave`]). Slave: the master's replication address learnt from the NameServer.
+//!
+//! Policy: [`crate::replication::sync_ack`] (the decision table); this file alone maps its outcome
+//! to response codes:
+//!
+//! | outcome | code |
+//! |---|---|
+//! | Acked, or acknowledged within `slaveTimeout` | the code the store's outcome gave (SUCCESS, or FLUSH_DISK_TIMEOUT) |
+//! | NoSlave | SLAVE_NOT_AVAILABLE (11) |
+//! | no acknowledgement within `slaveTimeout` | FLUSH_SLAVE_TIMEOUT (12) |
+//!
+//! The message is stored on the master in every row (as in Java): the codes tell the producer that
+//! the second copy is not confirmed, never that the first is missing.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use super::Broker;
+use crate::config::BrokerRole;
+use crate::remoting::codes::response as rs;
+use crate::remoting::RemotingCommand;
+use crate::replication::{sync_ack, SyncAck};
+use crate::storage::waiter::OffsetWatch;
+use crate::storage::{AppendResult, PhysicalOffset};
+
+/// One shard's replication state.
+pub struct HaState {
+    /// Master: slave links open on this shard now.
+    pub slaves: Cell<u32>,
+    /// Master: the highest durable log offset a slave acknowledged (only rises).
+    pub acked: OffsetWatch<PhysicalOffset>,
+    /// Slave: the master's replication address (`host:port` of its shard 0), from `haMasterAddress`
+    /// or learnt from the NameServer's REGISTER_BROKER answer.
+    pub master_addr: RefCell<Option<String>>,
+}
+
+impl HaState {
+    pub fn new(master_addr: Option<String>) -> HaState {
+        HaState {
+            slaves: Cell::new(0),
+            acked: OffsetWatch::new(PhysicalOffset(0)),
+            master_addr: RefCell::new(master_addr),
+        }
+    }
+
+    /// A slave acknowledged `durable`: wakes the sends it covers.
+    pub fn acknowledged(&self, durable: PhysicalOffset) {
+        if durable > self.acked.get() {
+            self.acked.advance(durable);
+        }
+    }
+}
+
+impl Broker {
+    /// SYNC_MASTER: waits until a slave has the records of `results` durably and rewrites `resp`'s
+    /// code as the module table says. Any other role returns at once.
+    pub(crate) async fn await_slave(&self, results: &[AppendResult], resp: &mut RemotingCommand) {
+        if self.cfg.broker_role != BrokerRole::SyncMaster {
+            return;
+        }
+        let Some(end) = results
+            .iter()
+            .map(|r| r.physical_offset + u64::from(r.size_bytes))
+            .max()
+        else {
+            return;
+        };
+        let ha = &self.ha;
+        let code = match sync_ack(
+            ha.slaves.get() > 0,
+            ha.acked.get().get(),
+            end.get(),
+            self.store.log_end().get(),
+            self.cfg.ha_slave_fallbehind_max_bytes,
+        ) {
+            SyncAck::Acked => return,
+            SyncAck::NoSlave => rs::SLAVE_NOT_AVAILABLE,
+            SyncAck::Wait => {
+                let timeout = Duration::from_millis(self.cfg.slave_timeout_ms);
+                let acked = futures_lite::future::or(ha.acked.wait(end), async {
+                    glommio::timer::sleep(timeout).await;
+                    false
+                })
+                .await;
+                if acked {
+                    return;
+                }
+                rs::FLUSH_SLAVE_TIMEOUT
+            }
+        };
+        tracing::debug!(shard = %self.shard, code, "SYNC_MASTER send not confirmed by a slave");
+        resp.code = code;
+    }
+}

@@ -1,0 +1,94 @@
+//! Replication of metadata to a slave: what a master's link sends as METADATA frames and how a slave
+//! applies them ([`crate::replication`]: `what` TOPICS, GROUPS, OFFSETS).
+//!
+//! | what | sent on | JSON | the slave |
+//! |---|---|---|---|
+//! | TOPICS | shard 0's link | `{name: TopicConfig}` (the whole table) | upserts each topic that differs through its shard 0 (persisted, replicated to its shards) |
+//! | GROUPS | shard 0's link | `{name: SubscriptionGroupConfig}` | upserts each group that differs, the same way |
+//! | OFFSETS | every shard's link | `[[group, topic, queue, offset], ...]` this shard's committed offsets | commits each on the same shard (same placement: same owner), persisted by `offset_persist` |
+//!
+//! A table is sent when its JSON differs from the last one sent on the link (checked at most once a
+//! second), so a new link starts with a full copy. Deletions are not carried (a topic or group
+//! deleted on the master stays on the slave until an operator deletes it there too).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::broker::state::groups::SubscriptionGroupConfig;
+use crate::broker::state::topics::TopicConfig;
+use crate::broker::{Broker, Control};
+use crate::replication::{what, Frame};
+use crate::shard::ShardId;
+
+/// What a link last sent, per table.
+#[derive(Default)]
+pub struct Sent {
+    last: RefCell<BTreeMap<u8, Bytes>>,
+}
+
+impl Sent {
+    /// The METADATA frames whose table changed since the last call.
+    pub fn changed(&self, b: &Broker) -> Vec<Frame> {
+        let mut tables = vec![(what::OFFSETS, offsets_json(b))];
+        if b.shard == ShardId(0) {
+            let topics = serde_json::to_vec(&b.topics.borrow().topics).unwrap_or_default();
+            let groups = serde_json::to_vec(&b.groups.borrow().groups).unwrap_or_default();
+            tables.push((what::TOPICS, topics));
+            tables.push((what::GROUPS, groups));
+        }
+        let mut last = self.last.borrow_mut();
+        let mut out = Vec::new();
+        for (w, json) in tables {
+            let json = Bytes::from(json);
+            if last.get(&w) != Some(&json) {
+                last.insert(w, json.clone());
+                out.push(Frame::Metadata { what: w, json });
+            }
+        }
+        out
+    }
+}
+
+fn offsets_json(b: &Broker) -> Vec<u8> {
+    let entries = b.offsets.borrow().entries();
+    serde_json::to_vec(&entries).unwrap_or_default()
+}
+
+/// Slave: applies one METADATA frame; the error says what was wrong with it.
+pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
+    match w {
+        what::OFFSETS => {
+            let entries: Vec<(String, String, u32, i64)> =
+                serde_json::from_slice(json).map_err(|e| format!("offsets: {e}"))?;
+            let mut t = b.offsets.borrow_mut();
+            for (group, topic, queue, offset) in entries {
+                if t.query(&group, &topic, queue) != Some(offset) {
+                    t.commit(&group, &topic, queue, offset);
+                }
+            }
+        }
+        what::TOPICS => {
+            let topics: BTreeMap<String, TopicConfig> =
+                serde_json::from_slice(json).map_err(|e| format!("topics: {e}"))?;
+            for (name, cfg) in topics {
+                if b.topic(&name).as_ref() != Some(&cfg) {
+                    b.control(ShardId(0), Control::UpsertTopic(cfg)).await;
+                }
+            }
+        }
+        what::GROUPS => {
+            let groups: BTreeMap<String, SubscriptionGroupConfig> =
+                serde_json::from_slice(json).map_err(|e| format!("groups: {e}"))?;
+            for (name, cfg) in groups {
+                if b.groups.borrow().groups.get(&name) != Some(&cfg) {
+                    b.control(ShardId(0), Control::UpsertGroup(cfg)).await;
+                }
+            }
+        }
+        other => return Err(format!("unknown metadata kind {other}")),
+    }
+    Ok(())
+}

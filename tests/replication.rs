@@ -1,0 +1,433 @@
+//! Master/slave replication with real processes on loopback (ports 24300-24399, data under the
+//! target directory): a SYNC_MASTER acknowledges sends once its slave has them, and everything it
+//! acknowledged is readable from the slave, with the consumer offsets, also after the master was
+//! killed with SIGKILL mid-stream; with no slave it answers SLAVE_NOT_AVAILABLE; a slave that was
+//! down catches up when it comes back; a slave refuses sends and finds its master through the
+//! NameServer.
+//!
+//! Waits have generous deadlines and assert on content, not speed.
+
+#[path = "common/broker_process.rs"]
+mod broker_process;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bolide::client::{ClientError, Conn, SendRequest, SendStatus};
+use bolide::clock::now_ms;
+use bolide::remoting::codes::response;
+use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+use broker_process::{on_glommio, BrokerProcess};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(90);
+const QUEUES: i32 = 4;
+
+fn dir(name: &str) -> (PathBuf, PathBuf) {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    (
+        base.join(format!("repl-it-{}-{name}", std::process::id())),
+        base.join(format!("repl-it-{}-{name}.log", std::process::id())),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    let mut v = vec!["--shards".to_string(), "2".to_string()];
+    for a in list {
+        v.push("--set".into());
+        v.push(a.to_string());
+    }
+    v
+}
+
+/// A SYNC_MASTER named `name`: NameServer role on `ns`, broker port `port`, replication `ha` (+1).
+fn master(name: &str, ns: u16, port: u16, ha: u16) -> BrokerProcess {
+    let (d, log) = dir(&format!("{name}-master"));
+    BrokerProcess::start(
+        &d,
+        &log,
+        ns,
+        port,
+        &args(&[
+            "brokerRole=SYNC_MASTER",
+            &format!("brokerName={name}"),
+            &format!("haListenPort={ha}"),
+            "haSendHeartbeatInterval=500",
+            "slaveTimeout=10000",
+            "brokerIP1=127.0.0.1",
+            &format!("namesrvAddr=127.0.0.1:{ns}"),
+        ]),
+        &[],
+    )
+}
+
+/// Its slave: own (unused) NameServer role on `ns`, broker port `port`; finds the master through
+/// `master_ns`'s REGISTER_BROKER answer, or at `ha_master` when given.
+fn slave_args(name: &str, master_ns: u16, ha_master: Option<u16>) -> Vec<String> {
+    let mut a = args(&[
+        "brokerRole=SLAVE",
+        "brokerId=1",
+        &format!("brokerName={name}"),
+        "haSendHeartbeatInterval=500",
+        "brokerIP1=127.0.0.1",
+        "registerNameServerPeriod=1000",
+    ]);
+    a.extend(["--namesrv-addr".into(), format!("127.0.0.1:{master_ns}")]);
+    if let Some(p) = ha_master {
+        a.extend(["--set".into(), format!("haMasterAddress=127.0.0.1:{p}")]);
+    }
+    a
+}
+
+fn slave(name: &str, ns: u16, port: u16, master_ns: u16, ha: Option<u16>) -> BrokerProcess {
+    let (d, log) = dir(&format!("{name}-slave"));
+    BrokerProcess::start(&d, &log, ns, port, &slave_args(name, master_ns, ha), &[])
+}
+
+async fn connect(port: u16) -> std::rc::Rc<Conn> {
+    Conn::connect(&format!("127.0.0.1:{port}"), TIMEOUT)
+        .await
+        .unwrap()
+}
+
+async fn create_topic(conn: &Conn, topic: &str) {
+    let h = CreateTopicHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: QUEUES,
+        write_queue_nums: QUEUES,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: 0,
+        order: false,
+    };
+    conn.create_topic(&h).await.unwrap();
+}
+
+async fn send(
+    conn: &Conn,
+    topic: &str,
+    queue_id: i32,
+    body: &str,
+) -> Result<SendStatus, ClientError> {
+    conn.send(&SendRequest {
+        producer_group: "repl-it-pg",
+        topic,
+        queue_id,
+        born_timestamp_ms: now_ms(),
+        properties: "",
+        body: body.as_bytes(),
+        batch: false,
+    })
+    .await
+    .map(|r| r.status)
+}
+
+/// Sends to `topic` queue 0 until the master answers SEND_OK (its slave is connected and caught up).
+async fn wait_slave_ok(conn: &Conn, topic: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut i = 0;
+    loop {
+        i += 1;
+        let s = send(conn, topic, 0, &format!("probe-{i}")).await.unwrap();
+        if s == SendStatus::Ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slave never acknowledged (last {s:?})"
+        );
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every body stored in `topic` on the broker at `conn`, all queues, read from offset 0.
+async fn read_all(conn: &Conn, topic: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in 0..QUEUES {
+        let mut offset = 0i64;
+        loop {
+            let h = PullMessageHeader {
+                consumer_group: "repl-it-cg".into(),
+                topic: topic.into(),
+                queue_id: q,
+                queue_offset: offset,
+                max_msg_nums: 32,
+                sys_flag: pull_sys_flag::SUBSCRIPTION,
+                commit_offset: 0,
+                suspend_timeout_ms: 0,
+                subscription: Some("*".into()),
+                sub_version: 0,
+                expression_type: Some("TAG".into()),
+            };
+            let r = conn.pull(&h).await.unwrap();
+            let mut n = 0;
+            for rec in r.records() {
+                let rec = rec.unwrap();
+                out.push(String::from_utf8(rec.body.to_vec()).unwrap());
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            offset = r.header.next_begin_offset;
+        }
+    }
+    out
+}
+
+/// Waits until the slave holds every body of `want`.
+async fn wait_slave_has(conn: &Conn, topic: &str, want: &BTreeSet<String>) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let have: BTreeSet<String> = read_all(conn, topic).await.into_iter().collect();
+        let missing: Vec<_> = want.difference(&have).take(5).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slave lacks {} of {} messages, e.g. {missing:?}",
+            want.difference(&have).count(),
+            want.len()
+        );
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
+    let (ns, mport, ha, sns, sport) = (24300, 24301, 24302, 24305, 24306);
+    let m = master("ra", ns, mport, ha);
+    // No haMasterAddress: the slave learns the master's from the NameServer.
+    let s = slave("ra", sns, sport, ns, None);
+    on_glommio(move || async move {
+        let mc = connect(mport).await;
+        let sc = connect(sport).await;
+        create_topic(&mc, "ReplA").await;
+        wait_slave_ok(&mc, "ReplA").await;
+
+        let n = 300;
+        let mut want = BTreeSet::new();
+        for i in 0..n {
+            let body = format!("a-{i}");
+            let st = send(&mc, "ReplA", i % QUEUES, &body).await.unwrap();
+            assert_eq!(st, SendStatus::Ok, "send {i}");
+            want.insert(body);
+        }
+        wait_slave_has(&sc, "ReplA", &want).await;
+        // Nothing the master does not hold either (the probes are in queue 0).
+        let on_master: BTreeSet<String> = read_all(&mc, "ReplA").await.into_iter().collect();
+        let on_slave: BTreeSet<String> = read_all(&sc, "ReplA").await.into_iter().collect();
+        assert_eq!(on_master, on_slave);
+
+        // Consumer offsets committed on the master reach the slave.
+        mc.update_consumer_offset("repl-it-cg", "ReplA", 1, 42)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while sc
+            .query_consumer_offset("repl-it-cg", "ReplA", 1)
+            .await
+            .unwrap()
+            != Some(42)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the offset never reached the slave"
+            );
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+        // The topic config reached the slave: its max offset answers for every queue.
+        for q in 0..QUEUES {
+            assert_eq!(
+                sc.max_offset("ReplA", q).await.unwrap(),
+                mc.max_offset("ReplA", q).await.unwrap()
+            );
+        }
+
+        // A slave refuses sends (Java's SLAVE role answers SERVICE_NOT_AVAILABLE).
+        match send(&sc, "ReplA", 0, "to-the-slave").await {
+            Err(ClientError::Refused { code, .. }) => {
+                assert_eq!(code, response::SERVICE_NOT_AVAILABLE)
+            }
+            other => panic!("a slave took a send: {other:?}"),
+        }
+
+        // The route names the slave as brokerId 1 of the group.
+        let nc = connect(ns).await;
+        let route = nc.get_route("ReplA").await.unwrap().unwrap();
+        let bd = route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == "ra")
+            .expect("group ra in the route");
+        let deadline = Instant::now() + DEADLINE;
+        let mut bd = bd.clone();
+        while !bd.broker_addrs.contains_key(&1) {
+            assert!(
+                Instant::now() < deadline,
+                "the slave never appeared: {bd:?}"
+            );
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            let route = nc.get_route("ReplA").await.unwrap().unwrap();
+            bd = route
+                .broker_datas
+                .into_iter()
+                .find(|b| b.broker_name == "ra")
+                .unwrap();
+        }
+        assert_eq!(bd.broker_addrs[&1], format!("127.0.0.1:{sport}"));
+    });
+    drop(s);
+    drop(m);
+}
+
+#[test]
+fn sync_master_killed_mid_stream_loses_no_acknowledged_message() {
+    let (ns, mport, ha, sns, sport) = (24320, 24321, 24322, 24325, 24326);
+    let m = Arc::new(Mutex::new(Some(master("rb", ns, mport, ha))));
+    let s = slave("rb", sns, sport, ns, Some(ha));
+    let acked = Arc::new(AtomicUsize::new(0));
+    // Kills the master with SIGKILL once 400 sends were acknowledged, while four senders go on.
+    let killer = {
+        let (m, acked) = (m.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + DEADLINE * 2;
+            while acked.load(Ordering::SeqCst) < 400 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let mut g = m.lock().unwrap();
+            let p = g.as_mut().unwrap();
+            p.child.kill().unwrap();
+            p.child.wait().unwrap();
+        })
+    };
+    let want = on_glommio({
+        let acked = acked.clone();
+        move || async move {
+            let mc = connect(mport).await;
+            create_topic(&mc, "ReplB").await;
+            wait_slave_ok(&mc, "ReplB").await;
+            let want = std::rc::Rc::new(std::cell::RefCell::new(BTreeSet::new()));
+            let mut tasks = Vec::new();
+            for t in 0..4 {
+                let (mc, want, acked) = (mc.clone(), want.clone(), acked.clone());
+                tasks.push(glommio::spawn_local(async move {
+                    for i in 0.. {
+                        let body = format!("b-{t}-{i}");
+                        match send(&mc, "ReplB", (i % QUEUES as i64) as i32, &body).await {
+                            Ok(SendStatus::Ok) => {
+                                want.borrow_mut().insert(body);
+                                acked.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(other) => panic!("send {body}: {other:?} before the kill"),
+                            Err(_) => break,
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await;
+            }
+            let w = want.borrow().clone();
+            w
+        }
+    });
+    killer.join().unwrap();
+    assert!(
+        want.len() >= 400,
+        "only {} sends were acknowledged",
+        want.len()
+    );
+    on_glommio(move || async move {
+        let sc = connect(sport).await;
+        wait_slave_has(&sc, "ReplB", &want).await;
+    });
+    drop(s);
+    drop(m);
+}
+
+#[test]
+fn no_slave_answers_slave_not_available_and_a_returning_slave_catches_up() {
+    let (ns, mport, ha, sns, sport) = (24340, 24341, 24342, 24345, 24346);
+    let m = master("rc", ns, mport, ha);
+    let (sdir, slog) = dir("rc-slave");
+    let (_, slog2) = dir("rc-slave-again");
+    let sargs = slave_args("rc", ns, Some(ha));
+    let s1 = Arc::new(Mutex::new(None::<BrokerProcess>));
+    let s2 = Arc::new(Mutex::new(None::<BrokerProcess>));
+    let (s1c, s2c) = (s1.clone(), s2.clone());
+    on_glommio(move || async move {
+        let mc = connect(mport).await;
+        create_topic(&mc, "ReplC").await;
+        // No slave yet: stored on the master, answered SLAVE_NOT_AVAILABLE.
+        let mut want = BTreeSet::new();
+        for i in 0..20 {
+            let body = format!("c-alone-{i}");
+            let st = send(&mc, "ReplC", i % QUEUES, &body).await.unwrap();
+            assert_eq!(st, SendStatus::SlaveNotAvailable, "send {i}");
+            want.insert(body);
+        }
+        // The slave starts, catches up with what was sent without it, and confirms new sends.
+        *s1c.lock().unwrap() = Some(BrokerProcess::start(&sdir, &slog, sns, sport, &sargs, &[]));
+        wait_slave_ok(&mc, "ReplC").await;
+        for i in 0..50 {
+            let body = format!("c-with-{i}");
+            assert_eq!(
+                send(&mc, "ReplC", i % QUEUES, &body).await.unwrap(),
+                SendStatus::Ok
+            );
+            want.insert(body);
+        }
+        let sc = connect(sport).await;
+        wait_slave_has(&sc, "ReplC", &want).await;
+        sc.close();
+
+        // The slave is killed: sends are stored and answered as not confirmed, never SEND_OK.
+        {
+            let mut g = s1c.lock().unwrap();
+            let p = g.as_mut().unwrap();
+            p.child.kill().unwrap();
+            p.child.wait().unwrap();
+        }
+        let deadline = Instant::now() + DEADLINE;
+        let mut i = 0;
+        loop {
+            let body = format!("c-down-{i}");
+            i += 1;
+            let st = send(&mc, "ReplC", i % QUEUES, &body).await.unwrap();
+            want.insert(body);
+            assert_ne!(st, SendStatus::Ok, "SEND_OK with the slave down");
+            if st == SendStatus::SlaveNotAvailable && i >= 20 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never SLAVE_NOT_AVAILABLE (last {st:?})"
+            );
+        }
+
+        // Restarted on its data, it catches up from where it was.
+        *s2c.lock().unwrap() = Some(BrokerProcess::resume(
+            &sdir,
+            &slog2,
+            sns,
+            sport,
+            &sargs,
+            &[],
+        ));
+        wait_slave_ok(&mc, "ReplC").await;
+        let sc = connect(sport).await;
+        wait_slave_has(&sc, "ReplC", &want).await;
+        let on_master: BTreeSet<String> = read_all(&mc, "ReplC").await.into_iter().collect();
+        let on_slave: BTreeSet<String> = read_all(&sc, "ReplC").await.into_iter().collect();
+        assert_eq!(on_master, on_slave);
+    });
+    drop(s2.lock().unwrap().take());
+    drop(s1.lock().unwrap().take());
+    drop(m);
+}
