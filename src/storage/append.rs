@@ -162,21 +162,10 @@ impl StoreState {
         Ok(out)
     }
 
-    /// Appends a non-empty run of messages; one result per message goes to `out`.
-    pub(super) async fn append_into(
-        self: &Rc<Self>,
-        msgs: &mut [AppendMessage],
-        out: &mut impl ResultSink,
-    ) -> Result<(), StorageError> {
-        let total = self.validate(msgs)?;
-        self.check_failure()?;
-        // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
-        while self.gate_closed.get() {
-            let g = self.gate.get();
-            self.gate.wait(g + 1).await;
-        }
-        // Back-pressure: bounded memory for bytes not yet written. Past the bound, wait until half of
-        // it is written (not just one byte under it): waiters wake once per many chunks, in order.
+    /// Back-pressure: bounded memory for bytes not yet written. Past the bound
+    /// (`unwritten_bytes_max`), waits until half of it is written (not just one byte under it):
+    /// waiters wake once per many chunks, in order. Appends and replica appends both wait here.
+    pub(super) async fn wait_unwritten_room(&self) -> Result<(), StorageError> {
         let (tail, written) = {
             let log = self.log.borrow();
             (log.offsets.tail(), log.offsets.written())
@@ -192,6 +181,23 @@ impl StoreState {
                 return Err(self.failure_or_closed());
             }
         }
+        Ok(())
+    }
+
+    /// Appends a non-empty run of messages; one result per message goes to `out`.
+    pub(super) async fn append_into(
+        self: &Rc<Self>,
+        msgs: &mut [AppendMessage],
+        out: &mut impl ResultSink,
+    ) -> Result<(), StorageError> {
+        let total = self.validate(msgs)?;
+        self.check_failure()?;
+        // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
+        while self.gate_closed.get() {
+            let g = self.gate.get();
+            self.gate.wait(g + 1).await;
+        }
+        self.wait_unwritten_room().await?;
         let (end, sealed) = loop {
             self.check_failure()?;
             match self.try_place(msgs, total, out) {

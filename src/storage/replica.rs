@@ -144,26 +144,6 @@ impl StoreState {
         }
     }
 
-    /// Back-pressure as on the append path: bounded memory for bytes not yet written.
-    async fn wait_unwritten_room(&self) -> Result<(), StorageError> {
-        let (tail, written) = {
-            let log = self.log.borrow();
-            (log.offsets.tail(), log.offsets.written())
-        };
-        let max = self.opts.unwritten_bytes_max;
-        if tail - written > max {
-            self.flush_notify.notify();
-            if !self
-                .written
-                .wait(PhysicalOffset(tail.get() - max / 2))
-                .await
-            {
-                return Err(self.failure_or_closed());
-            }
-        }
-        Ok(())
-    }
-
     /// Checks one record (or blank header) at the tail and places it; no await.
     fn place_replica(&self, rec: &[u8]) -> Result<Step, StorageError> {
         let mut log = self.log.borrow_mut();
