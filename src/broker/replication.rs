@@ -37,6 +37,10 @@ pub struct HaState {
     /// Slave: the master's replication address (`host:port` of its shard 0), from `haMasterAddress`
     /// or learnt from the NameServer's REGISTER_BROKER answer.
     pub master_addr: RefCell<Option<String>>,
+    /// Slave: this shard's link to the master is up (a frame arrived on it and it has not failed
+    /// since). Java's `minBrokerIdInGroup == 0`: while it holds, a slave sends consumers of warm
+    /// data back to the master (`broker::processors::pull::suggest_broker`).
+    pub master_linked: Cell<bool>,
 }
 
 impl HaState {
@@ -45,6 +49,7 @@ impl HaState {
             slaves: Cell::new(0),
             acked: OffsetWatch::new(PhysicalOffset(0)),
             master_addr: RefCell::new(master_addr),
+            master_linked: Cell::new(false),
         }
     }
 

@@ -262,6 +262,10 @@ pub const KEYS: &[Key] = &[
         name: "broker_not_active_timeout_ms",
         rocketmq: &["brokerNotActiveTimeoutMillis"],
     },
+    Key {
+        name: "slave_read_enable",
+        rocketmq: &["slaveReadEnable"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).

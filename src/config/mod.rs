@@ -189,6 +189,10 @@ pub struct BrokerConfig {
     /// Java sends it only with `enableSlaveActingMaster`; here setting it is enough. Must exceed
     /// `register_period_ms`, or a healthy broker would be dropped between two registrations.
     pub broker_not_active_timeout_ms: u64,
+    /// Reads from the slave (RocketMQ `slaveReadEnable`): a master's pull answer points a consumer
+    /// whose data is no longer in memory at the slave (`suggestWhichBrokerId`); see
+    /// `broker::processors::pull::suggest_broker`.
+    pub slave_read_enable: bool,
 }
 
 /// A broker's replication role (RocketMQ `brokerRole`).
@@ -332,6 +336,7 @@ impl Default for BrokerConfig {
             slave_timeout_ms: 3_000,
             ha_slave_fallbehind_max_bytes: 256 << 20,
             broker_not_active_timeout_ms: 0,
+            slave_read_enable: false,
         }
     }
 }
@@ -463,6 +468,7 @@ impl BrokerConfig {
             "broker_not_active_timeout_ms" => {
                 self.broker_not_active_timeout_ms = parse_num(key, v)?
             }
+            "slave_read_enable" => self.slave_read_enable = parse_bool(key, v)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)

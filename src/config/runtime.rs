@@ -192,6 +192,7 @@ impl BrokerConfig {
                     "register_period_ms" => self.register_period_ms.to_string(),
                     "register_timeout_ms" => self.register_timeout_ms.to_string(),
                     "broker_not_active_timeout_ms" => self.broker_not_active_timeout_ms.to_string(),
+                    "slave_read_enable" => self.slave_read_enable.to_string(),
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };

@@ -227,6 +227,14 @@ impl MessageStore {
         self.shared.read(offset, size).await
     }
 
+    /// Whether memory (the appender's chunks or the recent-data cache) holds the byte at `offset`:
+    /// `false` means reading there goes to disk (a cold read). A fact for the broker, which decides
+    /// what to make of it (a pull far behind is pointed at the slave, `slaveReadEnable`).
+    pub fn in_memory(&self, offset: PhysicalOffset) -> bool {
+        let log = self.shared.log.borrow();
+        log.mem_piece(offset, offset + 1).is_some()
+    }
+
     /// Reads the whole record at `offset` (size unknown to the caller).
     pub async fn read_record(&self, offset: PhysicalOffset) -> Result<Bytes, StorageError> {
         self.shared.read_record(offset).await

@@ -25,6 +25,12 @@
 //! does not match the filter (PULL_RETRY_IMMEDIATELY), the pull moves past it and parks again until
 //! the same deadline, as the Java broker only wakes a held pull for a matching message; otherwise its
 //! result is the answer.
+//!
+//! Reads from the slave (`slaveReadEnable`, Java's `PullMessageProcessor` rule): the answer's
+//! `suggestWhichBrokerId` tells the client where to pull next, from whether the first record read
+//! was cold (storage's fact [`crate::storage::MessageStore::in_memory`]: not in the appender's chunks
+//! nor the recent-data cache, so served from disk; Java's "more than `accessMessageInMemoryMaxRatio`
+//! of RAM behind the log's end"). See [`suggest_broker`] for the table.
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +58,60 @@ struct PullOutcome {
     body: Option<Bytes>,
     /// Messages in `body` (for the metrics).
     messages: u64,
+    /// The first record read was not in memory (see [`suggest_broker`]); false when none was read.
+    cold: bool,
+}
+
+/// Where a pull answer points the consumer, and whether a miss becomes PULL_RETRY_IMMEDIATELY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Suggestion {
+    /// `suggestWhichBrokerId`.
+    pub broker_id: i64,
+    /// A code other than SUCCESS is answered as PULL_RETRY_IMMEDIATELY (the consumer is sent back
+    /// to the master at once rather than parked on the slave).
+    pub retry_at_master: bool,
+}
+
+/// Java's rule (`PullMessageProcessor.composeResponseHeader`), in two steps. `slow` and `usual` are
+/// the group's `whichBrokerWhenConsumeSlowly` (1) and `brokerId` (0); `linked`: this slave's
+/// link to its master is up (Java: `minBrokerIdInGroup == 0`, the master is registered).
+///
+/// | slaveReadEnable | cold | this broker | master linked | suggest | a miss becomes |
+/// |---|---|---|---|---|---|
+/// | off | any | master | - | 0 | as is |
+/// | on | yes | master | - | slow | as is |
+/// | on | no | master | - | usual | as is |
+/// | off | any | slave | any | 0 | as is |
+/// | on | no | slave | yes | 0 | PULL_RETRY_IMMEDIATELY |
+/// | on | yes | slave | any | slow | as is |
+/// | on | no | slave | no | usual | as is |
+///
+/// With the key off a Java slave serves no messages at all (4.x: PULL_RETRY_IMMEDIATELY to the
+/// master; 5.x: rejected); a Bolide slave serves them (docs/compat-java.md), so that consumers
+/// keep reading when the master is dead and the key was never set.
+pub(crate) fn suggest_broker(
+    slave_read_enable: bool,
+    cold: bool,
+    slow: i64,
+    usual: i64,
+    is_slave: bool,
+    linked: bool,
+) -> Suggestion {
+    let broker_id = match (slave_read_enable, cold) {
+        (false, _) => 0,
+        (true, true) => slow,
+        (true, false) => usual,
+    };
+    if slave_read_enable && is_slave && linked && !cold {
+        return Suggestion {
+            broker_id: 0,
+            retry_at_master: true,
+        };
+    }
+    Suggestion {
+        broker_id,
+        retry_at_master: false,
+    }
 }
 
 impl Broker {
@@ -175,7 +235,10 @@ impl Broker {
                 .borrow_mut()
                 .commit(&h.consumer_group, &h.topic, qid, h.commit_offset);
         }
-        let may_suspend = h.suspend() && self.runtime.get().long_polling;
+        // A slave whose master is up sends a consumer at the tail back to the master at once
+        // (PULL_RETRY_IMMEDIATELY, `suggest_broker`) instead of holding it.
+        let may_suspend =
+            h.suspend() && self.runtime.get().long_polling && !self.slave_sends_back();
         // Long polling (see the module comment): `offset` moves past messages that arrived while
         // parked but did not match the filter, so a parked pull answers only with matching
         // messages, or at the deadline.
@@ -223,6 +286,13 @@ impl Broker {
         }
     }
 
+    /// A slave that sends consumers of warm data back to its master ([`suggest_broker`]).
+    fn slave_sends_back(&self) -> bool {
+        self.cfg.slave_read_enable
+            && self.cfg.broker_role == crate::config::BrokerRole::Slave
+            && self.ha.master_linked.get()
+    }
+
     fn pull_response(
         &self,
         cmd: &RemotingCommand,
@@ -230,15 +300,34 @@ impl Broker {
         qid: u32,
         outcome: PullOutcome,
     ) -> RemotingCommand {
+        let group = cmd.ext("consumerGroup").unwrap_or_default();
+        let suggestion = {
+            let groups = self.groups.borrow();
+            let (slow, usual) = groups.get(group).map_or((1, 0), |g| {
+                (g.which_broker_when_consume_slowly, g.broker_id)
+            });
+            suggest_broker(
+                self.cfg.slave_read_enable,
+                outcome.cold,
+                slow,
+                usual,
+                self.cfg.broker_role == crate::config::BrokerRole::Slave,
+                self.ha.master_linked.get(),
+            )
+        };
+        let code = if suggestion.retry_at_master && outcome.code != rs::SUCCESS {
+            rs::PULL_RETRY_IMMEDIATELY
+        } else {
+            outcome.code
+        };
         if outcome.messages > 0 {
             let bytes = outcome.body.as_ref().map_or(0, |b| b.len() as u64);
-            let group = cmd.ext("consumerGroup").unwrap_or_default();
             self.metrics
                 .record_out(topic, group, outcome.messages, bytes);
         }
-        let mut resp = cmd.response(outcome.code);
+        let mut resp = cmd.response(code);
         PullResultHeader {
-            suggest_which_broker_id: 0,
+            suggest_which_broker_id: suggestion.broker_id,
             next_begin_offset: outcome.next_begin as i64,
             min_offset: self.store.min_offset(topic, qid).0 as i64,
             max_offset: self.store.max_offset(topic, qid).0 as i64,
@@ -265,6 +354,7 @@ impl Broker {
             next_begin,
             body: None,
             messages: 0,
+            cold: false,
         };
         if max == 0 {
             return if offset == 0 {
@@ -290,8 +380,13 @@ impl Broker {
             QueueOffset(offset),
             PULL_SCAN_MAX_ENTRIES.min(want.max(64) * 4),
         );
+        let cold = entries
+            .first()
+            .is_some_and(|e| !self.store.in_memory(e.physical_offset));
         if let Some(SqlFilter::Compiled(expr)) = &sub.sql {
-            return self.read_queue_sql(offset, &entries, want, expr).await;
+            let mut outcome = self.read_queue_sql(offset, &entries, want, expr).await;
+            outcome.cold = cold;
+            return outcome;
         }
         let mut picked: Vec<QueueEntry> = Vec::with_capacity(want);
         let mut scanned = 0u64;
@@ -309,8 +404,12 @@ impl Broker {
             }
         }
         let next_begin = offset + scanned;
+        let retry = PullOutcome {
+            cold,
+            ..found(rs::PULL_RETRY_IMMEDIATELY, next_begin)
+        };
         if picked.is_empty() {
-            return found(rs::PULL_RETRY_IMMEDIATELY, next_begin);
+            return retry;
         }
         match self.read_entries(&picked).await {
             Some(body) => PullOutcome {
@@ -318,8 +417,9 @@ impl Broker {
                 next_begin,
                 body: Some(body),
                 messages: picked.len() as u64,
+                cold,
             },
-            None => found(rs::PULL_RETRY_IMMEDIATELY, next_begin),
+            None => retry,
         }
     }
 
@@ -367,6 +467,7 @@ impl Broker {
                 next_begin,
                 body: None,
                 messages: 0,
+                cold: false,
             };
         }
         // Counted out by the response (`metrics.record_out` in `pull_response`).
@@ -375,6 +476,7 @@ impl Broker {
             next_begin,
             body: Some(body.freeze()),
             messages: matched as u64,
+            cold: false,
         }
     }
 
@@ -451,6 +553,49 @@ impl Broker {
                 }
                 Some(body.freeze())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{suggest_broker, Suggestion};
+
+    fn s(broker_id: i64, retry_at_master: bool) -> Suggestion {
+        Suggestion {
+            broker_id,
+            retry_at_master,
+        }
+    }
+
+    /// One row of the table on [`suggest_broker`] each, in its order (slow = 1, usual = 0 as a
+    /// group's defaults, except where a changed value shows which one is used).
+    #[test]
+    fn suggestion_table_rows() {
+        // (slaveReadEnable, cold, slow, usual, is_slave, linked) -> suggestion
+        let rows = [
+            ((false, true, 1, 0, false, false), s(0, false)),
+            ((false, false, 1, 0, false, false), s(0, false)),
+            ((true, true, 1, 0, false, false), s(1, false)),
+            ((true, true, 2, 0, false, false), s(2, false)),
+            ((true, false, 1, 0, false, false), s(0, false)),
+            ((true, false, 1, 3, false, false), s(3, false)),
+            ((false, true, 1, 0, true, true), s(0, false)),
+            ((false, false, 1, 0, true, true), s(0, false)),
+            ((false, true, 1, 0, true, false), s(0, false)),
+            ((false, false, 1, 0, true, false), s(0, false)),
+            ((true, false, 1, 0, true, true), s(0, true)),
+            ((true, false, 1, 3, true, true), s(0, true)),
+            ((true, true, 1, 0, true, true), s(1, false)),
+            ((true, true, 2, 0, true, false), s(2, false)),
+            ((true, false, 1, 3, true, false), s(3, false)),
+        ];
+        for ((enable, cold, slow, usual, slave, linked), want) in rows {
+            assert_eq!(
+                suggest_broker(enable, cold, slow, usual, slave, linked),
+                want,
+                "enable={enable} cold={cold} slow={slow} usual={usual} slave={slave} linked={linked}"
+            );
         }
     }
 }

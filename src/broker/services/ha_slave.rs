@@ -12,6 +12,8 @@
 //! that do not continue the log) closes the link; the shard reconnects every second, logging when it
 //! starts and stops failing, not each retry. Parked pulls are woken after each DATA frame so that
 //! consumers reading from the slave see new messages without waiting for their poll to expire.
+//! `HaState::master_linked` is up from the link's first frame until it fails: with `slaveReadEnable`
+//! the pull path then sends consumers of warm data back to the master (`processors::pull`).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -45,6 +47,7 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
                 Ok(())
             })
             .await;
+            b.ha.master_linked.set(false);
             match r {
                 Ok(()) if stop.is_disconnected() => return,
                 Ok(()) => {}
@@ -90,6 +93,7 @@ async fn follow(b: &Rc<Broker>, addr: &str) -> Result<(), String> {
         if !announced {
             tracing::info!(shard = %b.shard, master = %addr, from = b.store.log_end().get(), "following the master");
             announced = true;
+            b.ha.master_linked.set(true);
         }
         match f {
             Frame::Data { offset, bytes, .. } => {
