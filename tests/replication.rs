@@ -126,21 +126,25 @@ async fn send(
     .map(|r| r.status)
 }
 
-/// Sends to `topic` queue 0 until the master answers SEND_OK (its slave is connected and caught up).
+/// Sends to every queue of `topic` until the master answers SEND_OK for each (the slave of every shard is connected and caught up).
 async fn wait_slave_ok(conn: &Conn, topic: &str) {
+    // Every shard has its own peer link and they connect independently, so one
+    // confirmed queue says nothing about the others: probe each queue.
     let deadline = Instant::now() + DEADLINE;
     let mut i = 0;
-    loop {
-        i += 1;
-        let s = send(conn, topic, 0, &format!("probe-{i}")).await.unwrap();
-        if s == SendStatus::Ok {
-            return;
+    for q in 0..QUEUES {
+        loop {
+            i += 1;
+            let s = send(conn, topic, q, &format!("probe-{i}")).await.unwrap();
+            if s == SendStatus::Ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the slave never acknowledged queue {q} (last {s:?})"
+            );
+            glommio::timer::sleep(Duration::from_millis(200)).await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the slave never acknowledged (last {s:?})"
-        );
-        glommio::timer::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -219,7 +223,7 @@ fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
             want.insert(body);
         }
         wait_slave_has(&sc, "ReplA", &want).await;
-        // Nothing the master does not hold either (the probes are in queue 0).
+        // Nothing the master does not hold either (the probes included).
         let on_master: BTreeSet<String> = read_all(&mc, "ReplA").await.into_iter().collect();
         let on_slave: BTreeSet<String> = read_all(&sc, "ReplA").await.into_iter().collect();
         assert_eq!(on_master, on_slave);
