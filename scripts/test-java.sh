@@ -194,7 +194,8 @@ run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
 # --- replication pairs (ReplicationTest) ----------------------------------------------------------------
 # One NameServer and two SYNC_MASTER + slave pairs on base+60..base+89 (a Bolide master also listens on
 # port+1 and port+2, its shards' HA ports; the Java one on port+1; both on port-2 for VIP). Both sides run
-# slaveReadEnable=true: a Java 5.x slave refuses every pull without it. Sets REPL (the -D arguments).
+# slaveReadEnable=true: a Java 5.x slave refuses every pull without it; the Java master also inSyncReplicas=2:
+# without it a 5.x SYNC_MASTER confirms sends without waiting for its slave. Sets REPL (the -D arguments).
 REPL_PIDS=()
 RNSR=$((BASE + 60)); REPL_PORTS=("a $((BASE + 64)) $((BASE + 69))" "b $((BASE + 74)) $((BASE + 79))")
 repl_wanted() { [ -z "${JAVA_TEST:-}" ] || [[ "$JAVA_TEST" == *ReplicationTest* ]]; }
@@ -237,7 +238,7 @@ start_repl_ref() {
             rm -rf "$d"; REF_DIRS+=("$d")
         done
         REF_HEAP=256m scripts/rocketmq-ref.sh add-broker "$WORK/ref-repl-$pair-m" "$RNSR" "$mport" "brokerName=repl-$pair" \
-            brokerRole=SYNC_MASTER slaveReadEnable=true >>"$OUT/java-ref-repl-start.log" 2>&1 \
+            brokerRole=SYNC_MASTER slaveReadEnable=true inSyncReplicas=2 >>"$OUT/java-ref-repl-start.log" 2>&1 \
             || { tail -20 "$OUT/java-ref-repl-start.log"; echo "==> java: reference repl-$pair master did not start"; return 1; }
         args+=("-Drepl.$pair.master=127.0.0.1:$mport" "-Drepl.$pair.master.pid=$(cat "$WORK/ref-repl-$pair-m/broker.pid")")
         REF_HEAP=256m scripts/rocketmq-ref.sh add-broker "$WORK/ref-repl-$pair-s" "$RNSR" "$sport" "brokerName=repl-$pair" \

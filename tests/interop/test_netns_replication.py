@@ -15,8 +15,8 @@ connect independently, so a test first sends to every queue until the master ans
   resumes on the slave from that committed offset (the offsets reached the slave), losing nothing.
 - the master-slave link cut (the slave's host off the network, `ip link set ... down`): the master
   answers sends FLUSH_SLAVE_TIMEOUT, then SLAVE_NOT_AVAILABLE once it closed the silent link (raw
-  sends, every queue); the C++ producer, sending on, gets no SEND_OK (its client turns those
-  statuses into an error after its retries); every SEND_OK is on the slave (its own content, read
+  sends, every queue); the C++ producer, sending on, gets no SEND_OK (its client reports those
+  answers as its own error after its retries); every SEND_OK is on the slave (its own content, read
   on the slave's host while it is cut off) and nothing sent during the cut is; after the link is
   restored the producer is acknowledged again and the slave catches up: it holds, queue by queue,
   offset by offset, what the master stored.
@@ -293,8 +293,8 @@ def test_link_cut_between_master_and_slave_never_acks_what_the_slave_lacks_then_
             return code == CODE_SLAVE_NOT_AVAILABLE
         wait_for(answered_not_available, 180, lambda: "SLAVE_NOT_AVAILABLE on queue %d (codes %s)" % (q, codes[-10:]))
     # The C++ producer sends on: no SEND_OK since the cut (the send in flight at the cut aside). The
-    # C++ client 1.2 retries a send answered with a status other than SEND_OK on another queue, then
-    # gives up with its own error ("No route info of this topic"), so it reports errors, not statuses.
+    # C++ client 1.2 retries a send answered with a status other than SEND_OK, then gives up with its
+    # own error ("No route info of this topic"), so it reports errors here, not the statuses.
     wait_for(lambda: len(p.records()) >= at_cut + 5, 180, lambda: "5 sends after the cut (have %d)" % (
         len(p.records()) - at_cut))
     acks = p.acks()
