@@ -12,10 +12,13 @@
 #    autoCreateTopicEnable=false (and messageDelayLevel="1s 2s 3s"), plus a third with the NameServer
 #    role off registered with the second one's NameServer (two masters under one NameServer, for the
 #    fail-over test; restarted for each run), and one with aclEnable (AclTest); runs the suite with
-#    each client version in JAVA_CLIENTS.
+#    each client version in JAVA_CLIENTS. For ReplicationTest (issue #13), also a `bolide namesrv` with two
+#    SYNC_MASTER + slave pairs registered with it (brokerName repl-a and repl-b; the test kills a process
+#    of each), started for each run unless JAVA_TEST leaves ReplicationTest out.
 # 3. Stops them and starts the reference the same way (NameServer + broker, and NameServer + broker with
-#    auto-create off, plus a second broker on that NameServer for the fail-over test); runs the suite with
-#    each version in JAVA_REF_CLIENTS.
+#    auto-create off, plus a second broker on that NameServer for the fail-over test, and the two
+#    SYNC_MASTER + slave pairs on a NameServer of their own); runs the suite with each version in
+#    JAVA_REF_CLIENTS.
 # 3b. Mixed clusters (issue #13), with the client version JAVA_MIXED_CLIENT (default 5.5.0) and the scenarios
 #    JAVA_MIXED_TEST (default SendTest,PushConsumerTest,LitePullTest,TagTest): a Bolide broker registered
 #    with the Java NameServer (run "javans+bolide"), then a Java broker registered with `bolide namesrv`
@@ -30,7 +33,7 @@
 # Env: OUT (default ${CARGO_TARGET_DIR:-target}/test-output), BOLIDE_BIN,
 #      JAVA_CLIENTS (default "4.9.8 5.5.0"), JAVA_REF_CLIENTS (default "5.5.0 4.9.8"),
 #      JAVA_WORK_DIR (data dirs; a real filesystem, default ${CARGO_TARGET_DIR:-target}/java-interop),
-#      JAVA_PORT_BASE (default 24100; uses base..base+59), JAVA_RUN_TIMEOUT (s per suite run, default 600),
+#      JAVA_PORT_BASE (default 24100; uses base..base+89), JAVA_RUN_TIMEOUT (s per suite run, default 600),
 #      JAVA_TEST (a Surefire -Dtest filter, e.g. 'SendTest'), JAVA_KEEP=1 (keep work dirs),
 #      JAVA_SKIP_REF=1 (Bolide only).
 set -uo pipefail
@@ -188,6 +191,73 @@ run_suite() { # BROKER_KIND CLIENT_VERSION -Dkey=value...
     echo "==> java $kind $v: $(( $(date +%s) - t0 )) s"
 }
 
+# --- replication pairs (ReplicationTest) ----------------------------------------------------------------
+# One NameServer and two SYNC_MASTER + slave pairs on base+60..base+89 (a Bolide master also listens on
+# port+1 and port+2, its shards' HA ports; the Java one on port+1; both on port-2 for VIP). Both sides run
+# slaveReadEnable=true: a Java 5.x slave refuses every pull without it; the Java master also inSyncReplicas=2:
+# without it a 5.x SYNC_MASTER confirms sends without waiting for its slave. Sets REPL (the -D arguments).
+REPL_PIDS=()
+RNSR=$((BASE + 60)); REPL_PORTS=("a $((BASE + 64)) $((BASE + 69))" "b $((BASE + 74)) $((BASE + 79))")
+repl_wanted() { [ -z "${JAVA_TEST:-}" ] || [[ "$JAVA_TEST" == *ReplicationTest* ]]; }
+start_repl_bolide() {
+    REPL=()
+    repl_wanted || return 0
+    local args=("-Drepl.namesrv=127.0.0.1:$RNSR") pair mport sport
+    start_bolide_namesrv bolide-repl-ns "$RNSR" || { echo "==> java: replication NameServer did not start"; return 1; }
+    REPL_PIDS+=("$LAST_PID")
+    for row in "${REPL_PORTS[@]}"; do
+        read -r pair mport sport <<<"$row"
+        start_bolide "bolide-repl-$pair-m" - "$mport" --namesrv-addr "127.0.0.1:$RNSR" --set "brokerName=repl-$pair" \
+            --set brokerRole=SYNC_MASTER --set slaveReadEnable=true || { echo "==> java: repl-$pair master did not start"; return 1; }
+        REPL_PIDS+=("$LAST_PID")
+        args+=("-Drepl.$pair.master=127.0.0.1:$mport" "-Drepl.$pair.master.pid=$LAST_PID")
+        start_bolide "bolide-repl-$pair-s" - "$sport" --namesrv-addr "127.0.0.1:$RNSR" --set "brokerName=repl-$pair" \
+            --set brokerId=1 --set brokerRole=SLAVE --set slaveReadEnable=true || { echo "==> java: repl-$pair slave did not start"; return 1; }
+        REPL_PIDS+=("$LAST_PID")
+        args+=("-Drepl.$pair.slave=127.0.0.1:$sport" "-Drepl.$pair.slave.pid=$LAST_PID")
+    done
+    REPL=("${args[@]}")
+}
+stop_repl_bolide() { # before the next run (they are in BOLIDE_PIDS too, for cleanup)
+    local pid
+    for pid in "${REPL_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    for pid in "${REPL_PIDS[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
+    REPL_PIDS=()
+}
+start_repl_ref() {
+    REPL=()
+    repl_wanted || return 0
+    local args=("-Drepl.namesrv=127.0.0.1:$RNSR") pair mport sport d
+    rm -rf "$WORK/ref-repl-ns"; REF_DIRS+=("$WORK/ref-repl-ns")
+    REF_HEAP=256m scripts/rocketmq-ref.sh namesrv "$WORK/ref-repl-ns" "$RNSR" >"$OUT/java-ref-repl-start.log" 2>&1 \
+        || { tail -20 "$OUT/java-ref-repl-start.log"; echo "==> java: reference replication NameServer did not start"; return 1; }
+    for row in "${REPL_PORTS[@]}"; do
+        read -r pair mport sport <<<"$row"
+        for role in m s; do
+            d="$WORK/ref-repl-$pair-$role"
+            rm -rf "$d"; REF_DIRS+=("$d")
+        done
+        REF_HEAP=256m scripts/rocketmq-ref.sh add-broker "$WORK/ref-repl-$pair-m" "$RNSR" "$mport" "brokerName=repl-$pair" \
+            brokerRole=SYNC_MASTER slaveReadEnable=true inSyncReplicas=2 >>"$OUT/java-ref-repl-start.log" 2>&1 \
+            || { tail -20 "$OUT/java-ref-repl-start.log"; echo "==> java: reference repl-$pair master did not start"; return 1; }
+        args+=("-Drepl.$pair.master=127.0.0.1:$mport" "-Drepl.$pair.master.pid=$(cat "$WORK/ref-repl-$pair-m/broker.pid")")
+        REF_HEAP=256m scripts/rocketmq-ref.sh add-broker "$WORK/ref-repl-$pair-s" "$RNSR" "$sport" "brokerName=repl-$pair" \
+            brokerId=1 brokerRole=SLAVE slaveReadEnable=true >>"$OUT/java-ref-repl-start.log" 2>&1 \
+            || { tail -20 "$OUT/java-ref-repl-start.log"; echo "==> java: reference repl-$pair slave did not start"; return 1; }
+        args+=("-Drepl.$pair.slave=127.0.0.1:$sport" "-Drepl.$pair.slave.pid=$(cat "$WORK/ref-repl-$pair-s/broker.pid")")
+    done
+    REPL=("${args[@]}")
+}
+stop_repl_ref() {
+    local d pids=()
+    for d in "$WORK"/ref-repl-*; do
+        [ -d "$d" ] || continue
+        REF_STOP_TIMEOUT=5 scripts/rocketmq-ref.sh stop "$d" >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    for d in "${pids[@]}"; do wait "$d"; done
+}
+
 # --- Bolide ----------------------------------------------------------------------------------------------
 # The auto-create-off brokers also run with a short delay table (DelayTest: a level above the last is the last).
 NOAUTO_DELAY_LEVELS="1s 2s 3s"
@@ -209,8 +279,11 @@ if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" -
             echo "==> java: second Bolide broker did not start (fail-over test will skip), see $WORK/bolide-second/bolide.log"
             extra_failures=$((extra_failures + 1))
         fi
+        stop_repl_bolide
+        start_repl_bolide || { REPL=(); extra_failures=$((extra_failures + 1)); }
         run_suite bolide "$v" "-Dnamesrv=127.0.0.1:$NS" "-Dbroker.addr=127.0.0.1:$BR" \
-            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2" "-Dnamesrv.acl=127.0.0.1:$NSA" "${second[@]}"
+            "-Dnamesrv.noauto=127.0.0.1:$NS2" "-Dbroker.noauto=127.0.0.1:$BR2" "-Dnamesrv.acl=127.0.0.1:$NSA" "${second[@]}" \
+            "${REPL[@]}"
     done
 else
     echo "==> java: Bolide did not start"
@@ -241,9 +314,12 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
                 echo "==> java: second reference broker did not start (fail-over test will skip), see $OUT/java-ref-second-start.log"
                 extra_failures=$((extra_failures + 1))
             fi
+            stop_repl_ref
+            start_repl_ref || { REPL=(); extra_failures=$((extra_failures + 1)); }
             run_suite reference "$v" "-Dnamesrv=127.0.0.1:$RNS" "-Dbroker.addr=127.0.0.1:$RBR" \
-                "-Dnamesrv.noauto=127.0.0.1:$RNS2" "-Dbroker.noauto=127.0.0.1:$RBR2" "${second[@]}"
+                "-Dnamesrv.noauto=127.0.0.1:$RNS2" "-Dbroker.noauto=127.0.0.1:$RBR2" "${second[@]}" "${REPL[@]}"
         done
+        stop_repl_ref
     else
         cat "$OUT"/java-ref-*start.log | tail -30
         echo "==> java: the reference did not start"
