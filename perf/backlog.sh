@@ -16,8 +16,9 @@
 #        O_DIRECT, and hold TARGET_MESSAGES x ~(SIZE + 150) bytes)  BROKER_ARGS (extra `bolide serve` flags)
 #        CACHE_BYTES_MAX (the broker's cache_bytes_max, default 268435456: the summary states the bound)
 #        MIN_FREE_GB (default 15: the fill stops before the next step when the free space of DATA_ROOT's
-#        filesystem, less what the last step wrote and the 30 s of sends before the kill, would fall below it;
-#        the disk may be shared, so this is checked again before every step)
+#        filesystem, less what one more step and the sends before the kill would write at the last step's
+#        rate, would fall below it; the disk may be shared, so this is checked again before every step)
+#        KILL_AFTER_S (default 12: seconds of sends before the kill -9)
 #        SAMPLE_S (default 5: RSS, stored bytes on disk and free disk sampled into rss-time.csv)
 # Every wait is bounded; only loopback addresses are used; the data directory is deleted at the end.
 set -euo pipefail
@@ -39,6 +40,7 @@ OUT=${OUT:-$ROOT/perf/out/backlog-$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
 CACHE_BYTES_MAX=${CACHE_BYTES_MAX:-268435456}
 MIN_FREE_GB=${MIN_FREE_GB:-15}
+KILL_AFTER_S=${KILL_AFTER_S:-12}
 SAMPLE_S=${SAMPLE_S:-5}
 TOPIC=BacklogTopic
 
@@ -128,8 +130,8 @@ step_kib=0
 FILL_STOP="reached TARGET_MESSAGES=$TARGET_MESSAGES"
 t_fill=$(date +%s)
 for step in $(seq 1 "$MAX_STEPS"); do
-    # Room for one more step and for the 30 s of sends before the kill, with what the last step wrote.
-    if [ $(($(free_kib) - 2 * step_kib)) -lt $((MIN_FREE_GB * 1048576)) ]; then
+    # Room for one more step and for the sends before the kill (+2 s), at the last step's rate.
+    if [ $(($(free_kib) - step_kib - step_kib * (KILL_AFTER_S + 2) / STEP_S)) -lt $((MIN_FREE_GB * 1048576)) ]; then
         FILL_STOP="stopped before step $step: free disk $(($(free_kib) / 1048576)) GiB, last step wrote $((step_kib / 1024)) MiB, MIN_FREE_GB=$MIN_FREE_GB"
         echo "== $FILL_STOP"
         break
@@ -157,9 +159,9 @@ CLEAN_RSS=$(($(rss_kib) / 1024))
 echo "   started in ${CLEAN_S}s, RSS ${CLEAN_RSS} MiB"
 
 echo "== kill -9 during sends, restart"
-bench "before-kill" --scenario produce --mode batch --batch "$BATCH" --clients "$CLIENTS" --duration 30 --warmup 0 &
+bench "before-kill" --scenario produce --mode batch --batch "$BATCH" --clients "$CLIENTS" --duration $((KILL_AFTER_S + 18)) --warmup 0 &
 BENCH_PID=$!
-sleep 12
+sleep "$KILL_AFTER_S"
 stop_broker KILL
 wait "$BENCH_PID" 2>/dev/null || true
 start_broker kill9-restart
