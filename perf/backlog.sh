@@ -19,6 +19,9 @@
 #        filesystem, less what one more step and the sends before the kill would write at the last step's
 #        rate, would fall below it; the disk may be shared, so this is checked again before every step)
 #        KILL_AFTER_S (default 12: seconds of sends before the kill -9)
+#        HTTP_PORT (default: none; when set the broker serves /metrics there and each sample adds the store's
+#        memory from it, summed over shards: cache, unwritten chunks, pending CQ + index entries, their cap,
+#        appends that waited at the cap)
 #        SAMPLE_S (default 5: RSS, stored bytes on disk and free disk sampled into rss-time.csv)
 # Every wait is bounded; only loopback addresses are used; the data directory is deleted at the end.
 set -euo pipefail
@@ -42,6 +45,8 @@ CACHE_BYTES_MAX=${CACHE_BYTES_MAX:-268435456}
 MIN_FREE_GB=${MIN_FREE_GB:-15}
 KILL_AFTER_S=${KILL_AFTER_S:-12}
 SAMPLE_S=${SAMPLE_S:-5}
+HTTP_PORT=${HTTP_PORT:-}
+[ -z "$HTTP_PORT" ] || BROKER_ARGS="$BROKER_ARGS --http-port $HTTP_PORT"
 TOPIC=BacklogTopic
 
 mkdir -p "$OUT" "$DATA_ROOT"
@@ -106,14 +111,25 @@ data_kib() { du -sk "$DATA_DIR" | cut -f1; }
 sample_loop() {
     local t0 pid
     t0=$(date +%s)
-    echo "elapsed_s,rss_mib,hwm_mib,data_mib,free_disk_gib,load1" >"$OUT/rss-time.csv"
+    echo "elapsed_s,rss_mib,hwm_mib,data_mib,free_disk_gib,load1,cache_mib,chunks_mib,pending_entries,pending_max,pending_waits" >"$OUT/rss-time.csv"
     while :; do
         pid=$(pgrep -n -f "serve --data-dir $DATA_DIR" || true)
         if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
-            echo "$(($(date +%s) - t0)),$(awk '/^VmRSS/ {print int($2/1024)}' "/proc/$pid/status"),$(awk '/^VmHWM/ {print int($2/1024)}' "/proc/$pid/status"),$(($(data_kib) / 1024)),$(($(free_kib) / 1048576)),$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/rss-time.csv"
+            echo "$(($(date +%s) - t0)),$(awk '/^VmRSS/ {print int($2/1024)}' "/proc/$pid/status"),$(awk '/^VmHWM/ {print int($2/1024)}' "/proc/$pid/status"),$(($(data_kib) / 1024)),$(($(free_kib) / 1048576)),$(cut -d' ' -f1 /proc/loadavg),$(store_memory)" >>"$OUT/rss-time.csv"
         fi
         sleep "$SAMPLE_S"
     done
+}
+
+# The store's memory from /metrics, summed over shards (empty fields without HTTP_PORT).
+metric_sum() { awk -v n="$1" '$1 ~ "^"n"[{ ]" || $1 == n {s += $NF} END {printf "%d", s}' "$2"; }
+store_memory() {
+    local m=$OUT/.metrics
+    if [ -z "$HTTP_PORT" ] || ! curl -sf -m 2 "http://127.0.0.1:$HTTP_PORT/metrics" -o "$m"; then
+        echo ",,,,"
+        return
+    fi
+    echo "$(($(metric_sum bolide_storage_cache_bytes "$m") / 1048576)),$(($(metric_sum bolide_storage_unwritten_chunk_bytes "$m") / 1048576)),$(($(metric_sum bolide_storage_pending_cq_entries "$m") + $(metric_sum bolide_storage_pending_index_entries "$m"))),$(metric_sum bolide_storage_pending_entries_max "$m"),$(metric_sum bolide_storage_pending_waits_total "$m")"
 }
 
 stored_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('stored_messages') or 0)" "$1"; }
