@@ -50,6 +50,29 @@ pub struct StoreFigures {
     pub flush_behind_bytes: u64,
     /// Disk usage (percent) while appends are refused for it.
     pub writes_refused_at: Option<u8>,
+    /// The shard's memory: the commit log's budget (`cache_bytes_max`'s share) and what is under it.
+    pub memory: StoreMemoryFigures,
+}
+
+/// What one shard's store holds in memory now (bytes or entries), and its bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMemoryFigures {
+    /// The commit log's memory budget: cache, spare buffers and the appender's chunks share it.
+    pub budget_bytes: u64,
+    /// Recent-data cache.
+    pub cache_bytes: u64,
+    /// Spare chunk buffers kept for reuse.
+    pub spare_bytes: u64,
+    /// The appender's chunks (data not yet written to disk, and the chunk being filled).
+    pub unwritten_chunk_bytes: u64,
+    /// Consume-queue entries not yet checkpointed (in memory, not yet in their files).
+    pub pending_cq_entries: u64,
+    /// Key-index entries not yet checkpointed.
+    pub pending_index_entries: u64,
+    /// The cap on both together (`pending_entries_max`).
+    pub pending_entries_max: u64,
+    /// Appends that found the cap reached and waited for an early checkpoint (since start).
+    pub pending_waits: u64,
 }
 
 /// Everything one shard publishes. Plain `Send` data, copied out of the shard.

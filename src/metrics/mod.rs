@@ -17,7 +17,10 @@ pub mod hub;
 pub mod prometheus;
 
 pub use histogram::Histogram;
-pub use hub::{GroupFigures, MetricsHub, QueueFigures, ShardSnapshot, StoreFigures, TopicFigures};
+pub use hub::{
+    GroupFigures, MetricsHub, QueueFigures, ShardSnapshot, StoreFigures, StoreMemoryFigures,
+    TopicFigures,
+};
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

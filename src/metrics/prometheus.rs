@@ -9,7 +9,9 @@
 //! `rocketmq_consumer_connections`, `rocketmq_producer_connections`, `rocketmq_topic_number`,
 //! `rocketmq_consumer_group_number`, `rocketmq_storage_size`, `rocketmq_storage_flush_behind_bytes`.
 //! Figures only Bolide has are `bolide_*`, labelled `shard`: storage append and flush latency
-//! histograms, cache hits and misses, segment bytes, inbox depth and waits, and every network-edge
+//! histograms, cache hits and misses, segment bytes, the store's memory (RocketMQ 5 has no such
+//! figures: the budget, recent-data cache, spare buffers, unwritten chunks, consume-queue and index
+//! entries not yet checkpointed and their cap), inbox depth and waits, and every network-edge
 //! counter of [`NetMetrics`](super::NetMetrics).
 //!
 //! Counters summed over shards are exact: each shard counts disjoint events (a message is stored
@@ -375,6 +377,54 @@ fn render_shards(w: &mut Writer, snaps: &[Arc<ShardSnapshot>], process: &Process
             "1 while appends are refused for disk usage.",
             |s| f64::from(u8::from(s.store.writes_refused_at.is_some())),
         ),
+        (
+            "bolide_storage_memory_budget_bytes",
+            "gauge",
+            "The commit log's memory budget (its share of cache_bytes_max): cache, spare buffers and unwritten chunks share it.",
+            |s| s.store.memory.budget_bytes as f64,
+        ),
+        (
+            "bolide_storage_cache_bytes",
+            "gauge",
+            "Recent-data cache.",
+            |s| s.store.memory.cache_bytes as f64,
+        ),
+        (
+            "bolide_storage_spare_buffer_bytes",
+            "gauge",
+            "Spare chunk buffers kept for reuse.",
+            |s| s.store.memory.spare_bytes as f64,
+        ),
+        (
+            "bolide_storage_unwritten_chunk_bytes",
+            "gauge",
+            "The appender's chunks: data not yet written to disk and the chunk being filled.",
+            |s| s.store.memory.unwritten_chunk_bytes as f64,
+        ),
+        (
+            "bolide_storage_pending_cq_entries",
+            "gauge",
+            "Consume-queue entries in memory, not yet checkpointed to their files.",
+            |s| s.store.memory.pending_cq_entries as f64,
+        ),
+        (
+            "bolide_storage_pending_index_entries",
+            "gauge",
+            "Key-index entries in memory, not yet checkpointed to their files.",
+            |s| s.store.memory.pending_index_entries as f64,
+        ),
+        (
+            "bolide_storage_pending_entries_max",
+            "gauge",
+            "Cap on consume-queue plus index entries not yet checkpointed (appends wait at it).",
+            |s| s.store.memory.pending_entries_max as f64,
+        ),
+        (
+            "bolide_storage_pending_waits_total",
+            "counter",
+            "Appends that found the pending-entries cap reached and waited for an early checkpoint.",
+            |s| s.store.memory.pending_waits as f64,
+        ),
     ];
     for (name, kind, help, get) in simple {
         let samples = snaps.iter().map(|s| {
@@ -587,6 +637,19 @@ mod tests {
                 topics: vec!["T\"1".into()],
                 message_model: None,
             }],
+            store: crate::metrics::StoreFigures {
+                memory: crate::metrics::StoreMemoryFigures {
+                    budget_bytes: 128 << 20,
+                    cache_bytes: 1_000 + u64::from(shard),
+                    spare_bytes: 2_000,
+                    unwritten_chunk_bytes: 3_000,
+                    pending_cq_entries: 40 + u64::from(shard),
+                    pending_index_entries: 50,
+                    pending_entries_max: 1 << 19,
+                    pending_waits: 7,
+                },
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -615,6 +678,14 @@ mod tests {
             r#"bolide_snapshot_age_seconds{shard="1"} 2"#,
             "bolide_disk_usage_ratio 0.5",
             r#"bolide_requests_total{shard="1"} 3"#,
+            r#"bolide_storage_memory_budget_bytes{shard="0"} 134217728"#,
+            r#"bolide_storage_cache_bytes{shard="1"} 1001"#,
+            r#"bolide_storage_spare_buffer_bytes{shard="0"} 2000"#,
+            r#"bolide_storage_unwritten_chunk_bytes{shard="1"} 3000"#,
+            r#"bolide_storage_pending_cq_entries{shard="1"} 41"#,
+            r#"bolide_storage_pending_index_entries{shard="0"} 50"#,
+            r#"bolide_storage_pending_entries_max{shard="0"} 524288"#,
+            r#"bolide_storage_pending_waits_total{shard="1"} 7"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }

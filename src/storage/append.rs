@@ -5,6 +5,23 @@
 //! Hot path: one clock read and one borrow of each structure per call, one (asserted) tail update per
 //! record; a single append needs no result `Vec` ([`ResultSink`] for `Option`). Contract: see the
 //! parent module.
+//!
+//! Pending entries (consume-queue and index entries placed in memory, not yet written to their files
+//! by a checkpoint) are capped at `opts.pending_entries_max`: without a cap they grow with the append
+//! rate times the checkpoint interval, and a disk that falls behind stretches the interval. Decided
+//! right before placing (no await in between, so the cap holds after every append, however many
+//! appenders run) by [`pending_room`], `p` the pending entries, `n` the call's (one per message, one
+//! per key), `max` the cap:
+//!
+//! | # | p + n <= max | p >= max / 2 | p == 0 | decision                                                        |
+//! |---|--------------|--------------|--------|-----------------------------------------------------------------|
+//! | 1 | yes          | no           | -      | place                                                           |
+//! | 2 | yes          | yes          | -      | place; ask the housekeeper for an early checkpoint (log flushed first) |
+//! | 3 | no           | -            | yes    | place (one call larger than the cap goes alone)                 |
+//! | 4 | no           | -            | no     | wait: one appender flushes the log and checkpoints, the others wait for it; then decide again |
+//!
+//! Row 2 keeps appends from waiting while the disk keeps up; row 4 is the back-pressure when it does
+//! not, as `wait_unwritten_room` is for the commit log's own buffers.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,6 +31,44 @@ use futures_lite::future;
 use super::state::StoreState;
 use super::{flusher, index};
 use super::{AppendMessage, AppendResult, AppendStatus, FlushMode, PhysicalOffset, StorageError};
+
+/// What the pending-entries cap says about a call (module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PendingRoom {
+    Place,
+    PlaceAndCheckpointEarly,
+    Wait,
+}
+
+/// The pending-room table (module docs), one row per arm.
+pub(super) fn pending_room(pending: usize, incoming: usize, max: usize) -> PendingRoom {
+    let fits = pending.saturating_add(incoming) <= max;
+    match (fits, pending >= max / 2, pending == 0) {
+        (true, false, _) => PendingRoom::Place,                  // 1
+        (true, true, _) => PendingRoom::PlaceAndCheckpointEarly, // 2
+        (false, _, true) => PendingRoom::Place,                  // 3
+        (false, _, false) => PendingRoom::Wait,                  // 4
+    }
+}
+
+/// Entries a call places in the consume queues and the index: one per message, one per key.
+fn entries_of(msgs: &[AppendMessage]) -> usize {
+    msgs.iter()
+        .map(|m| 1 + m.keys.iter().filter(|k| !k.is_empty()).count())
+        .sum()
+}
+
+/// Ends an appender's early checkpoint, however it ends (done, failed, or the append dropped): the
+/// appenders waiting for it decide again.
+struct EarlyCheckpointGuard<'a>(&'a StoreState);
+
+impl Drop for EarlyCheckpointGuard<'_> {
+    fn drop(&mut self) {
+        self.0.early_checkpoint_running.set(false);
+        let n = self.0.early_checkpoints.get();
+        self.0.early_checkpoints.advance(n + 1);
+    }
+}
 
 enum Placement {
     /// Placement (the results went to the sink): the end of the last record, and whether a chunk was
@@ -118,7 +173,47 @@ impl StoreState {
                 status: AppendStatus::Ok,
             });
         }
+        self.pending_entries
+            .set(self.pending_entries.get() + entries_of(msgs));
         Placement::Done { end, sealed }
+    }
+
+    /// Decides on the pending-entries cap right before a placement (no await between this and the
+    /// placement): `true` to place now, `false` after having waited (decide again).
+    pub(super) async fn pending_room_or_wait(
+        self: &Rc<Self>,
+        incoming: usize,
+    ) -> Result<bool, StorageError> {
+        let max = self.opts.pending_entries_max;
+        match pending_room(self.pending_entries.get(), incoming, max) {
+            PendingRoom::Place => Ok(true),
+            PendingRoom::PlaceAndCheckpointEarly => {
+                if !self.early_checkpoint_wanted.replace(true) {
+                    self.housekeeping_notify.notify();
+                }
+                Ok(true)
+            }
+            PendingRoom::Wait => {
+                self.stats
+                    .pending_waits
+                    .set(self.stats.pending_waits.get() + 1);
+                self.checkpoint_early().await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Row 4: one appender flushes the log (so every pending entry lies below the durable offset)
+    /// and checkpoints; the others wait until it is done.
+    async fn checkpoint_early(self: &Rc<Self>) -> Result<(), StorageError> {
+        if self.early_checkpoint_running.replace(true) {
+            let n = self.early_checkpoints.get();
+            self.early_checkpoints.wait(n + 1).await;
+            return Ok(());
+        }
+        let _end = EarlyCheckpointGuard(self);
+        self.flush().await?;
+        super::housekeeping::checkpoint(self, false).await
     }
 
     fn validate(&self, msgs: &[AppendMessage]) -> Result<u64, StorageError> {
@@ -198,8 +293,12 @@ impl StoreState {
             self.gate.wait(g + 1).await;
         }
         self.wait_unwritten_room().await?;
+        let incoming = entries_of(msgs);
         let (end, sealed) = loop {
             self.check_failure()?;
+            if !self.pending_room_or_wait(incoming).await? {
+                continue;
+            }
             match self.try_place(msgs, total, out) {
                 Placement::Done { end, sealed } => break (end, sealed),
                 Placement::NeedSegment => {
@@ -266,5 +365,29 @@ impl StoreState {
         // The appends that waited at the gate go first: a caller that appends in a loop without ever
         // waiting would otherwise run on, seal the next chunk and starve them indefinitely.
         futures_lite::future::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_room_rows() {
+        use PendingRoom::*;
+        // (pending, incoming, max) -> decision; max 100.
+        let rows = [
+            ((0, 1, 100), Place),                     // 1
+            ((49, 51, 100), Place),                   // 1: fills the cap exactly
+            ((50, 1, 100), PlaceAndCheckpointEarly),  // 2: half the cap
+            ((60, 40, 100), PlaceAndCheckpointEarly), // 2: fills the cap exactly
+            ((0, 500, 100), Place),                   // 3: one call larger than the cap, alone
+            ((1, 100, 100), Wait),                    // 4
+            ((100, 1, 100), Wait),                    // 4: at the cap
+            ((30, 80, 100), Wait),                    // 4: below half, but the call does not fit
+        ];
+        for (i, ((p, n, max), want)) in rows.into_iter().enumerate() {
+            assert_eq!(pending_room(p, n, max), want, "row {i}");
+        }
     }
 }

@@ -53,7 +53,9 @@ struct WriteJob {
 /// every sealed chunk in log order and, with `with_active`, the dirty aligned tail of the active chunk.
 /// Each write runs as its own task ([`run_write`]); nothing here awaits.
 pub(super) fn start_writes(sh: &Rc<StoreState>, with_active: bool) {
-    while sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX {
+    // A failed write makes its chunk due again: without the check, a write that fails at once (a
+    // stale simulated file after a crash) would be started again and again without an await.
+    while sh.writes_in_flight.get() < WRITES_IN_FLIGHT_MAX && sh.write_error.borrow().is_none() {
         let job = {
             let mut log = sh.log.borrow_mut();
             log.retire_written_chunks();

@@ -9,6 +9,11 @@
 //! serves them from then on). A crash anywhere in between leaves the previous checkpoint in force: the
 //! entries it covers are untouched (writes only go past them).
 //!
+//! Early checkpoints: the entries not yet checkpointed are capped (`pending_entries_max`, see
+//! `append`): at half the cap an append wakes the housekeeper, whose round then flushes the log first
+//! (so that the checkpoint covers every pending entry, not only those below the durable offset); at
+//! the cap an appender does the same itself and the others wait for it.
+//!
 //! Retention decision (one function, [`retention_decision`], asked again after each deletion with
 //! fresh disk usage). "Unconsumed": the segment holds a message at or past its queue's consumed floor
 //! (the lowest offset a consumer still needs, set by the broker: storage knows no groups).
@@ -205,6 +210,7 @@ pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), Stora
         f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
         sh.index.borrow_mut().written(w, f);
     }
+    sh.recount_pending();
     let clean = clean && c == sh.log.borrow().offsets.tail();
     checkpoint::write(
         &sh.io,
@@ -304,6 +310,7 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
         deleted += 1;
     }
     update_write_refusal(sh);
+    sh.recount_pending();
     Ok(deleted)
 }
 
@@ -323,6 +330,7 @@ fn log_memory(sh: &StoreState) {
         chunks = log.chunk_bytes,
         write_copies = sh.write_copy_bytes.get(),
         cq_pending = cq.pending_entries,
+        pending_max = sh.opts.pending_entries_max,
         cq_cache = cq.cache_bytes,
         index_pending = ix.pending_entries,
         index_slots = ix.slot_bytes,
@@ -342,14 +350,22 @@ pub(super) async fn housekeeper(weak: Weak<StoreState>) {
         let retention_every = Duration::from_millis(sh.opts.retention_interval_ms.max(1));
         let notify = sh.housekeeping_notify.clone();
         drop(sh);
+        let slept = std::time::Instant::now();
         future::or(notify.notified(), async {
             glommio::timer::sleep(every).await;
         })
         .await;
-        since_retention += every;
+        since_retention += slept.elapsed();
         let Some(sh) = weak.upgrade() else { return };
         if sh.closing.get() {
             return;
+        }
+        // Woken early for the pending-entries cap (`append`'s table, row 2): flush the log first so
+        // that the checkpoint covers every pending entry, not only those below the durable offset.
+        if sh.early_checkpoint_wanted.replace(false) {
+            if let Err(e) = sh.flush().await {
+                tracing::warn!(error = %e, "flush before an early checkpoint failed");
+            }
         }
         if let Err(e) = checkpoint(&sh, false).await {
             tracing::warn!(error = %e, "checkpoint failed; will retry");

@@ -141,6 +141,10 @@ impl MessageStore {
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
             index: RefCell::new(rec.index),
+            pending_entries: Cell::new(0),
+            early_checkpoint_running: Cell::new(false),
+            early_checkpoints: OffsetWatch::new(0),
+            early_checkpoint_wanted: Cell::new(false),
             last_checkpoint: Cell::new(rec.report.scan_start),
             written: OffsetWatch::new(end),
             durable: OffsetWatch::new(end),
@@ -166,6 +170,7 @@ impl MessageStore {
             appended: OffsetWatch::new(end),
         });
         housekeeping::update_write_refusal(&shared);
+        shared.recount_pending();
         let w = Rc::downgrade(&shared);
         let tasks = vec![
             glommio::spawn_local(flusher::flusher(w.clone())).detach(),
@@ -390,6 +395,17 @@ impl MessageStore {
         let sh = &self.shared;
         let log = sh.log.borrow();
         let segments = log.segments.len() as u64;
+        let mem = log.memory();
+        let memory = crate::metrics::StoreMemoryFigures {
+            budget_bytes: mem.budget_bytes as u64,
+            cache_bytes: mem.cache_bytes as u64,
+            spare_bytes: mem.spare_bytes as u64,
+            unwritten_chunk_bytes: mem.chunk_bytes as u64,
+            pending_cq_entries: sh.queues.borrow().memory().pending_entries as u64,
+            pending_index_entries: sh.index.borrow().memory().pending_entries as u64,
+            pending_entries_max: sh.opts.pending_entries_max as u64,
+            pending_waits: sh.stats.pending_waits.get(),
+        };
         crate::metrics::StoreFigures {
             cache_hits: sh.stats.cache_hits.get(),
             cache_misses: sh.stats.cache_misses.get(),
@@ -398,6 +414,7 @@ impl MessageStore {
             segments,
             flush_behind_bytes: log.offsets.tail() - log.offsets.durable(),
             writes_refused_at: sh.writes_refused_at.get(),
+            memory,
         }
     }
 

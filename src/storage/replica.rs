@@ -102,6 +102,12 @@ impl StoreState {
                 return Err(self.closed_error());
             }
             self.wait_unwritten_room().await?;
+            // The pending-entries cap as appends have it (`append`'s table), counting one entry: the
+            // record's keys are known once it is decoded, so a replica may pass the cap by one
+            // record's keys.
+            if !self.pending_room_or_wait(1).await? {
+                continue;
+            }
             let (size, magic) = message::peek_header(rest)
                 .ok_or_else(|| self.bad("replica bytes end inside a record header".into()))?;
             let n = if magic == BLANK_MAGIC {
@@ -187,6 +193,8 @@ impl StoreState {
         let LogState { segments, .. } = &mut *log;
         let seg = segments.get_mut(&base).expect("active segment");
         recovery::dispatch(&mut queues, &mut self.index.borrow_mut(), seg, &r);
+        self.pending_entries
+            .set(self.pending_entries.get() + 1 + r.key_hashes.len());
         Ok(Step::Placed { sealed })
     }
 

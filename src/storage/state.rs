@@ -36,6 +36,17 @@ pub(crate) struct StoreState {
     pub(super) checkpoint_lock: glommio::sync::Semaphore,
     pub(super) queues: RefCell<ConsumeQueues>,
     pub(super) index: RefCell<KeyIndex>,
+    /// Consume-queue plus index entries not yet checkpointed: raised at each placement, set to the
+    /// exact figure after each checkpoint and retention round (never below the true figure, so the
+    /// cap holds on it). Bounded by `opts.pending_entries_max` (see `append`).
+    pub(super) pending_entries: Cell<usize>,
+    /// An appender is running an early checkpoint (others wait for it: `early_checkpoints`).
+    pub(super) early_checkpoint_running: Cell<bool>,
+    /// Counts early checkpoints ended (done, failed or dropped): appenders at the cap wait on it.
+    pub(super) early_checkpoints: OffsetWatch<u64>,
+    /// Pending entries passed half the cap: the housekeeper's next round flushes the log first, so
+    /// that its checkpoint covers every pending entry, and is asked for now.
+    pub(super) early_checkpoint_wanted: Cell<bool>,
     /// Commit-log offset of the last checkpoint written (retention deletes only segments below it,
     /// so a checkpoint never lies below the first segment).
     pub(super) last_checkpoint: std::cell::Cell<PhysicalOffset>,
@@ -96,6 +107,8 @@ pub(crate) fn unwritten_bytes_max(configured: u64, budget: usize) -> u64 {
 pub(crate) struct ReadFlushStats {
     pub(super) cache_hits: Cell<u64>,
     pub(super) cache_misses: Cell<u64>,
+    /// Appends that found the pending-entries cap reached and waited for an early checkpoint.
+    pub(super) pending_waits: Cell<u64>,
     pub(super) flush_latency: RefCell<crate::metrics::Histogram>,
 }
 
@@ -113,6 +126,14 @@ impl StoreState {
         }
         self.durable.repair();
         self.written.repair();
+    }
+
+    /// Sets the pending-entries count to the exact figure (O(queues): after a checkpoint or retention,
+    /// not per append).
+    pub(super) fn recount_pending(&self) {
+        let n = self.queues.borrow().memory().pending_entries
+            + self.index.borrow().memory().pending_entries;
+        self.pending_entries.set(n);
     }
 
     pub(super) fn check_failure(&self) -> Result<(), StorageError> {

@@ -147,6 +147,11 @@ pub struct StoreOptions {
     pub cq_cache_bytes_max: usize,
     /// Slots and entries of a key-index file (the open file's slot table is in memory).
     pub index_shape: super::index::IndexShape,
+    /// Consume-queue and key-index entries not yet checkpointed (in memory, not yet in their files)
+    /// that the shard may hold: at half of it the housekeeper checkpoints early, at the cap appends
+    /// wait for an early checkpoint (see `append`'s pending-room table). 24 B (consume queue) or
+    /// 32 B (index) each: the default holds at most 16 MiB per shard.
+    pub pending_entries_max: usize,
 }
 
 impl Default for StoreOptions {
@@ -161,6 +166,7 @@ impl Default for StoreOptions {
             cq_file_entries: 1 << 20,
             cq_cache_bytes_max: 8 << 20,
             index_shape: super::index::IndexShape::default(),
+            pending_entries_max: 1 << 19,
         }
     }
 }

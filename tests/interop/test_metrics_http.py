@@ -50,6 +50,23 @@ def test_metrics_counts_messages_with_rocketmq_names(http_broker):
                  "bolide_storage_cache_hit_ratio", "bolide_storage_disk_bytes", "bolide_shard_inbox_depth",
                  "bolide_net_accepted_total", "rocketmq_storage_size"):
         assert metric_lines(text, name), "no %s in /metrics" % name
+    # The store's memory per shard: the budget and what is under it, pending entries and their cap.
+    def per_shard(name):
+        return {l.split('"')[1]: float(l.rsplit(" ", 1)[1]) for l in metric_lines(text, name)}
+    budget = per_shard("bolide_storage_memory_budget_bytes")
+    assert sorted(budget) == ["0", "1"] and all(v > 0 for v in budget.values()), budget
+    held = {n: per_shard(n) for n in ("bolide_storage_cache_bytes", "bolide_storage_spare_buffer_bytes",
+                                      "bolide_storage_unwritten_chunk_bytes")}
+    assert all(sorted(v) == ["0", "1"] for v in held.values()), held
+    # The 5 messages sent above are in memory somewhere (a chunk being filled or the cache).
+    assert sum(sum(v.values()) for v in held.values()) > 0, held
+    cap = per_shard("bolide_storage_pending_entries_max")
+    assert sorted(cap) == ["0", "1"] and all(v > 0 for v in cap.values()), cap
+    for name in ("bolide_storage_pending_cq_entries", "bolide_storage_pending_index_entries"):
+        pending = per_shard(name)
+        assert sorted(pending) == ["0", "1"], (name, pending)
+        assert all(0 <= pending[s] <= cap[s] for s in pending), (name, pending, cap)
+    assert sorted(per_shard("bolide_storage_pending_waits_total")) == ["0", "1"]
     # Every shard reports (the fixture runs 2).
     assert sorted(l.split('"')[1] for l in metric_lines(text, "bolide_requests_total")) == ["0", "1"]
 
