@@ -18,6 +18,7 @@
 //! master (whose own services do that work; their records reach the slave like any other).
 
 pub mod client_expiry;
+pub mod failover;
 pub mod ha_master;
 pub mod ha_meta;
 pub mod ha_slave;
@@ -44,6 +45,17 @@ pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinH
     glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
     if broker.cfg.namesrv_role {
         glommio::spawn_local(namesrv_expiry::run(broker.clone(), stop.clone())).detach();
+    }
+    if broker.cfg.enable_controller_mode {
+        // Either role, as the controller says: follow while a slave (ha_slave idles otherwise),
+        // apply the assignment; the delay scheduler and transaction check run on the master only
+        // since a slave's store refuses their writes.
+        glommio::spawn_local(failover::run(broker.clone(), stop.clone())).detach();
+        glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
+        return vec![
+            glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach(),
+            glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach(),
+        ];
     }
     if broker.cfg.broker_role == crate::config::BrokerRole::Slave {
         return vec![glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach()];
