@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use bolide::client::{ClientError, Conn, SendRequest, SendStatus};
 use bolide::clock::now_ms;
+use bolide::remoting::body::TopicRouteData;
 use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
 use broker_process::{on_glommio, BrokerProcess};
 
@@ -59,8 +60,22 @@ fn controller(name: &str, port: u16) -> BrokerProcess {
     BrokerProcess::spawn(args, &d, &log, &[port], &[])
 }
 
+/// A standalone NameServer on `port` (the brokers register with it).
+fn namesrv(name: &str, port: u16) -> BrokerProcess {
+    let (d, log) = dir(&format!("{name}-namesrv"));
+    let args = vec![
+        "namesrv".to_string(),
+        "--listen-ip".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    BrokerProcess::spawn(args, &d, &log, &[port], &[])
+}
+
 /// A broker of group `name` with `id`: its own (unused) NameServer role on `ns`, broker `port`,
-/// replication on `port + 1` (and `+ 2` for shard 1).
+/// replication on `port + 1` (and `+ 2` for shard 1), registering with the NameServer role of
+/// `ns` itself, or with [`namesrv`] on `ctl + 1` when one runs there.
 fn broker(name: &str, id: u32, ns: u16, port: u16, ctl: u16) -> BrokerProcess {
     let (d, log) = dir(&format!("{name}-{id}"));
     let mut a = vec!["--shards".to_string(), "2".to_string()];
@@ -75,7 +90,8 @@ fn broker(name: &str, id: u32, ns: u16, port: u16, ctl: u16) -> BrokerProcess {
         "haSendHeartbeatInterval=500".into(),
         "slaveTimeout=1500".into(),
         "brokerIP1=127.0.0.1".into(),
-        format!("namesrvAddr=127.0.0.1:{ns}"),
+        format!("namesrvAddr=127.0.0.1:{}", ctl + 1),
+        "registerNameServerPeriod=1000".into(),
     ] {
         a.push("--set".into());
         a.push(s);
@@ -204,6 +220,37 @@ async fn wait_master(port: u16, topic: &str) {
     }
 }
 
+/// Waits until the NameServer on `ns` lists group `name` with exactly `want` (brokerId → address).
+async fn await_group(ns: u16, topic: &str, name: &str, want: &[(i64, u16)]) {
+    let want: std::collections::BTreeMap<i64, String> = want
+        .iter()
+        .map(|(id, port)| (*id, format!("127.0.0.1:{port}")))
+        .collect();
+    let c = connect(ns).await;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let got = c
+            .get_route(topic)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r: TopicRouteData| {
+                r.broker_datas
+                    .into_iter()
+                    .find(|b| b.broker_name == name)
+                    .map(|b| b.broker_addrs)
+            });
+        if got.as_ref() == Some(&want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {name} in the route of {topic}: {got:?}, want {want:?}"
+        );
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until A (slave) holds exactly what B (master) holds; returns it.
 async fn wait_same(a_port: u16, b_port: u16, topic: &str) -> Vec<String> {
     let (ac, bc) = (connect(a_port).await, connect(b_port).await);
@@ -299,9 +346,14 @@ fn check_rejoined(a_port: u16, b_port: u16, topic: &'static str) -> Vec<String> 
 
 #[test]
 fn master_killed_mid_stream_is_replaced_and_comes_back_as_a_slave() {
-    let ports @ (_, _, a_port, _, b_port) = (25100, 25110, 25111, 25120, 25121);
+    let ports @ (ctl, _, a_port, _, b_port) = (25100, 25110, 25111, 25120, 25121);
     let topic = "FailKill";
+    let _ns = namesrv("kill", ctl + 1);
     let (_c, a, _b) = group("kill", ports, topic);
+    // Routes follow the role: A registered as the master (0), B as a slave under its own id.
+    on_glommio(move || async move {
+        await_group(ctl + 1, topic, "kill", &[(0, a_port), (1, b_port)]).await;
+    });
     let a = Arc::new(Mutex::new(a));
     let acked_n = Arc::new(AtomicUsize::new(0));
     // Kills A with SIGKILL once 300 sends were acknowledged, while four senders go on.
@@ -353,8 +405,16 @@ fn master_killed_mid_stream_is_replaced_and_comes_back_as_a_slave() {
         acked.len()
     );
     let after = check_promoted(b_port, topic, acked.clone());
+    // Producers move to B: it is brokerId 0 in the route now.
+    on_glommio(move || async move {
+        await_group(ctl + 1, topic, "kill", &[(0, b_port)]).await;
+    });
     a.lock().unwrap().restart();
     let both = check_rejoined(a_port, b_port, topic);
+    // A registers as a slave, under the id B left free (brokerId 0 configured, B's 1 taken over).
+    on_glommio(move || async move {
+        await_group(ctl + 1, topic, "kill", &[(0, b_port), (1, a_port)]).await;
+    });
     for m in acked.iter().chain(&after) {
         assert!(both.binary_search(m).is_ok(), "{m} lost");
     }

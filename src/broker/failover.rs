@@ -252,13 +252,23 @@ pub fn save_history(path: &std::path::Path, h: &EpochHistory) -> std::io::Result
 static RESTART: AtomicBool = AtomicBool::new(false);
 
 /// A shard scheduled a cut of its store: stop the broker gracefully (as SIGTERM does) and have
-/// `main` start it again in place, so that the store cuts its log at open.
+/// `main` start it again in place, so that the store cuts its log at open. The stop comes
+/// [`RESTART_GRACE`] later, so that the other shards' links get their TRUNCATE too and one restart
+/// makes every cut (a shard whose cut is scheduled fails its link until then: nothing is appended).
 pub fn request_restart() {
     if !RESTART.swap(true, Ordering::AcqRel) {
         tracing::warn!("restarting in place to cut the log's tail from an older epoch");
-        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+        let _ = std::thread::Builder::new()
+            .name("restart-to-cut".into())
+            .spawn(|| {
+                std::thread::sleep(RESTART_GRACE);
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+            });
     }
 }
+
+/// How long [`request_restart`] lets the other shards schedule their cuts.
+const RESTART_GRACE: Duration = Duration::from_secs(2);
 
 /// Whether [`request_restart`] was called (read by `main` after the shutdown).
 pub fn restart_requested() -> bool {
