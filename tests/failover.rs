@@ -18,7 +18,7 @@ mod broker_process;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,8 @@ fn namesrv(name: &str, port: u16) -> BrokerProcess {
 }
 
 /// A broker of group `name` with `id`: its own (unused) NameServer role on `ns`, broker `port`,
-/// replication on `port + 1` (and `+ 2` for shard 1), registering with the NameServer role of
-/// `ns` itself, or with [`namesrv`] on `ctl + 1` when one runs there.
+/// replication on `port + 1` (and `+ 2` for shard 1), heartbeating the controller on `ctl`,
+/// registering with a [`namesrv`] on `ctl + 1` when one runs there.
 fn broker(name: &str, id: u32, ns: u16, port: u16, ctl: u16) -> BrokerProcess {
     let (d, log) = dir(&format!("{name}-{id}"));
     let mut a = vec!["--shards".to_string(), "2".to_string()];
@@ -468,6 +468,77 @@ fn old_master_cuts_the_tail_the_new_master_never_had() {
         "A never cut its tail (log {})",
         a.log.display()
     );
+}
+
+/// A TCP proxy on `port` to `to` that can be cut: while `open` is false it drops every connection
+/// it accepts (the broker's controller client opens one per heartbeat).
+fn proxy(port: u16, to: u16, open: Arc<AtomicBool>) {
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { continue };
+            if !open.load(Ordering::SeqCst) {
+                continue;
+            }
+            let Ok(up) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                continue;
+            };
+            let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+            let (mut c, mut up) = (c, up);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut up2);
+                let _ = up2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[test]
+fn master_cut_off_from_the_controller_is_replaced_and_rejoins_as_a_slave() {
+    let (ctl, a_ns, a_port, b_ns, b_port, via) = (25170, 25175, 25176, 25180, 25181, 25185);
+    let topic = "FailCut";
+    let _c = controller("cut", ctl);
+    let open = Arc::new(AtomicBool::new(true));
+    proxy(via, ctl, open.clone());
+    // A reaches the controller through the proxy only.
+    let _a = broker("cut", 0, a_ns, a_port, via);
+    on_glommio(move || async move {
+        let ac = connect(a_port).await;
+        create_topic(&ac, topic).await;
+        wait_master(a_port, topic).await;
+    });
+    let _b = broker("cut", 1, b_ns, b_port, ctl);
+    let acked: BTreeSet<String> = on_glommio(move || async move {
+        let ac = connect(a_port).await;
+        let mut acked: BTreeSet<String> = wait_status(&ac, topic, SendStatus::Ok, "a1")
+            .await
+            .into_iter()
+            .collect();
+        for i in 0..100 {
+            let body = format!("acked-{i}");
+            let st = send(&ac, topic, i % QUEUES, &body).await.unwrap();
+            assert_eq!(st, SendStatus::Ok, "send {body}");
+            acked.insert(body);
+        }
+        acked
+    });
+    // A is cut off from the controller, alive: it stops taking writes, B is promoted.
+    open.store(false, Ordering::SeqCst);
+    let after = check_promoted(b_port, topic, acked.clone());
+    on_glommio(move || async move {
+        let ac = connect(a_port).await;
+        assert!(send(&ac, topic, 0, "to-cut-off-master").await.is_err());
+    });
+    // The link comes back: A learns the newer epoch and follows B.
+    open.store(true, Ordering::SeqCst);
+    let both = check_rejoined(a_port, b_port, topic);
+    for m in acked.iter().chain(&after) {
+        assert!(both.binary_search(m).is_ok(), "{m} lost");
+    }
 }
 
 #[test]

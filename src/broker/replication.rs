@@ -125,6 +125,14 @@ impl Broker {
         self.cfg.broker_role != BrokerRole::Slave
     }
 
+    /// A slave now: brokerRole SLAVE, or in controller mode a shard that is not master.
+    pub(crate) fn is_slave(&self) -> bool {
+        match self.ha.failover {
+            Some(_) => self.ha.local.get() == LocalRole::Slave,
+            None => self.cfg.broker_role == BrokerRole::Slave,
+        }
+    }
+
     /// SYNC_MASTER: waits until a slave has the records of `results` durably and rewrites `resp`'s
     /// code as the module table says. Any other role returns at once.
     pub(crate) async fn await_slave(&self, results: &[AppendResult], resp: &mut RemotingCommand) {

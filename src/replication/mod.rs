@@ -298,7 +298,12 @@ impl EpochHistory {
 
     /// Promoted at `epoch` with the log ending at `log_end`: entries that start past the end (a
     /// history adopted from a master whose data never arrived here) go, then `(epoch, log_end)`.
+    /// Already master of `epoch` (a restart while the controller still names it): unchanged, the
+    /// epoch began where it began.
     pub fn begin(&mut self, epoch: u64, log_end: u64) {
+        if self.last_epoch() == epoch {
+            return;
+        }
         self.entries
             .retain(|&(e, start)| start <= log_end && e < epoch);
         self.entries.push((epoch, log_end));
@@ -498,6 +503,9 @@ mod tests {
         h.begin(4, 600);
         assert_eq!(h.entries, vec![(1, 0), (2, 500), (4, 600)]);
         assert_eq!(h.last_epoch(), 4);
+        // Master of epoch 4 again after a restart: epoch 4 still began at 600.
+        h.begin(4, 800);
+        assert_eq!(h.entries, vec![(1, 0), (2, 500), (4, 600)]);
         let mut fresh = EpochHistory::default();
         fresh.begin(1, 42);
         assert_eq!(fresh.entries, vec![(1, 42)]);

@@ -69,6 +69,16 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
     }
 }
 
+/// Waits until this shard is master (true), or `stop` (false).
+pub async fn until_master(b: &Broker, stop: &StopSignal) -> bool {
+    while !matches!(b.ha.local.get(), LocalRole::Master(_)) {
+        if !super::tick(PERIOD, stop).await {
+            return false;
+        }
+    }
+    true
+}
+
 fn promote(b: &Broker, epoch: u64) {
     let end = b.store.log_end().get();
     let mut h = b.ha.history.borrow().clone();

@@ -48,13 +48,26 @@ pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinH
     }
     if broker.cfg.enable_controller_mode {
         // Either role, as the controller says: follow while a slave (ha_slave idles otherwise),
-        // apply the assignment; the delay scheduler and transaction check run on the master only
-        // since a slave's store refuses their writes.
+        // apply the assignment. The delay scheduler and the transaction check start with the
+        // shard's first promotion (a slave's store refuses their writes; after a demotion their
+        // writes fail and are retried, as on any refused append).
         glommio::spawn_local(failover::run(broker.clone(), stop.clone())).detach();
-        glommio::spawn_local(transaction_check::run(broker.clone(), stop.clone())).detach();
+        let (b, s) = (broker.clone(), stop.clone());
+        glommio::spawn_local(async move {
+            if failover::until_master(&b, &s).await {
+                transaction_check::run(b, s).await;
+            }
+        })
+        .detach();
+        let (b, s) = (broker.clone(), stop.clone());
         return vec![
             glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach(),
-            glommio::spawn_local(scheduler::run(broker.clone(), stop.clone())).detach(),
+            glommio::spawn_local(async move {
+                if failover::until_master(&b, &s).await {
+                    scheduler::run(b, s).await;
+                }
+            })
+            .detach(),
         ];
     }
     if broker.cfg.broker_role == crate::config::BrokerRole::Slave {
