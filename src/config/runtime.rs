@@ -273,6 +273,7 @@ mod tests {
                 "aclFile",
                 "namesrvAddr",
                 "haMasterAddress",
+                "controllerAddr",
                 "console_access_key",
                 "console_secret_key",
             ]
