@@ -306,6 +306,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let (mesh, inboxes) = router::mesh::<ShardMsg>(shards);
     let metrics_hub = Arc::new(bolide::metrics::MetricsHub::new(shards));
+    let failover = cfg
+        .enable_controller_mode
+        .then(|| Arc::new(bolide::broker::failover::Failover::new(&cfg, shards)));
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let (ready_tx, ready_rx) = flume::unbounded();
     let (drained_tx, drained_rx) = flume::unbounded();
@@ -325,6 +328,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             acl: acl.clone(),
             metrics: metrics_hub.clone(),
             ha_listen_fd: ha_fds[k],
+            failover: failover.clone(),
         })
         .collect();
     let spin =
@@ -358,6 +362,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 bail!("a shard stopped before it was ready")
             }
         }
+    }
+    if let Some(f) = &failover {
+        f.start()
+            .context("cannot start the controller heartbeat thread")?;
     }
     if let Some(l) = http_listener {
         let probe = mesh.clone();
@@ -424,6 +432,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = h.join();
     }
     tracing::info!("bolide stopped");
+    if bolide::broker::failover::restart_requested() {
+        // A shard scheduled a cut of its store (failover): start again on the same command line,
+        // in place (same pid), so that the store cuts its log at open.
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().context("cannot find this executable")?;
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        bail!("cannot restart in place: {err}");
+    }
     Ok(())
 }
 

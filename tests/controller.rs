@@ -154,6 +154,7 @@ fn hb(id: u64, epoch: u64, durable: u64) -> BrokerHeartbeat {
         broker_name: "broker-a".into(),
         broker_id: id,
         address: format!("127.0.0.1:{}", 10911 + id),
+        ha_address: String::new(),
         epoch,
         durable_offsets: vec![durable, 1 << 48],
     }

@@ -47,6 +47,8 @@ pub struct ShardStartup {
     pub metrics: Arc<crate::metrics::MetricsHub>,
     /// A master's replication listener for this shard (`haListenPort + k`); `None` on a slave.
     pub ha_listen_fd: Option<RawFd>,
+    /// Controller mode: the assignment the heartbeat thread publishes (`broker::failover`).
+    pub failover: Option<Arc<super::failover::Failover>>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -117,9 +119,14 @@ pub async fn run_shard(s: ShardStartup) {
         scheduler: Default::default(),
         registry: RefCell::new(Default::default()),
         registration_kicks: RefCell::new(Vec::new()),
-        ha: super::replication::HaState::new(s.cfg.ha_master_address.clone()),
+        ha: super::replication::HaState::new(
+            s.cfg.ha_master_address.clone(),
+            s.failover.clone(),
+            s.cfg.store_config(shard.0).dir.join("epochs.json"),
+        ),
     });
-    if s.cfg.broker_role == crate::config::BrokerRole::Slave {
+    // Controller mode: every shard starts as a slave; the controller's assignment promotes it.
+    if s.cfg.broker_role == crate::config::BrokerRole::Slave || s.cfg.enable_controller_mode {
         broker.store.set_replica(true);
     }
 

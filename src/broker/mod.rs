@@ -33,6 +33,7 @@
 
 pub mod control;
 pub mod delay;
+pub mod failover;
 pub mod hops;
 mod lifecycle;
 pub mod processors;

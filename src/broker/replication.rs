@@ -18,13 +18,16 @@
 //! the second copy is not confirmed, never that the first is missing.
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::failover::Failover;
 use super::Broker;
 use crate::config::BrokerRole;
 use crate::remoting::codes::response as rs;
 use crate::remoting::RemotingCommand;
-use crate::replication::{sync_ack, SyncAck};
+use crate::replication::{sync_ack, EpochHistory, SyncAck};
 use crate::storage::waiter::OffsetWatch;
 use crate::storage::{AppendResult, PhysicalOffset};
 
@@ -41,15 +44,66 @@ pub struct HaState {
     /// since). Java's `minBrokerIdInGroup == 0`: while it holds, a slave sends consumers of warm
     /// data back to the master (`broker::processors::pull::suggest_broker`).
     pub master_linked: Cell<bool>,
+    /// Controller mode: the published assignment (`broker::failover`); `None` without a controller.
+    pub failover: Option<Arc<Failover>>,
+    /// Controller mode: this shard's own role, changed only by `services::failover`.
+    pub local: Cell<LocalRole>,
+    /// Controller mode: the slave link is inside `ha_slave::follow` (a promotion waits for it to end,
+    /// so that the epoch starts at a log end no replica append will move).
+    pub following: Cell<bool>,
+    /// This shard's epoch history (persisted at `history_path`).
+    pub history: RefCell<EpochHistory>,
+    pub history_path: PathBuf,
+}
+
+/// A shard's own role in controller mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalRole {
+    /// Refuses writes; follows the master when one is known.
+    Slave,
+    /// Accepts writes while the published assignment still says master at this epoch.
+    Master(u64),
 }
 
 impl HaState {
-    pub fn new(master_addr: Option<String>) -> HaState {
+    pub fn new(
+        master_addr: Option<String>,
+        failover: Option<Arc<Failover>>,
+        history_path: PathBuf,
+    ) -> HaState {
+        let history = match super::failover::load_history(&history_path) {
+            Ok(h) => h,
+            Err(e) => {
+                // Unreadable: an empty history makes a master cut this shard back to where its
+                // first epoch began (conservative: data is fetched again, none kept that conflicts).
+                tracing::warn!(path = %history_path.display(), error = %e, "epoch history unreadable; starting empty");
+                EpochHistory::default()
+            }
+        };
         HaState {
             slaves: Cell::new(0),
             acked: OffsetWatch::new(PhysicalOffset(0)),
             master_addr: RefCell::new(master_addr),
             master_linked: Cell::new(false),
+            failover,
+            local: Cell::new(LocalRole::Slave),
+            following: Cell::new(false),
+            history: RefCell::new(history),
+            history_path,
+        }
+    }
+
+    /// Controller mode: master at `epoch` now, by this shard's role and the published assignment.
+    pub fn master_at(&self, epoch: u64) -> bool {
+        self.local.get() == LocalRole::Master(epoch)
+            && self.failover.as_ref().is_some_and(|f| f.writable(epoch))
+    }
+
+    /// This shard's epoch as a master: its history's newest epoch while it is master, else `None`.
+    pub fn master_epoch(&self) -> Option<u64> {
+        match self.local.get() {
+            LocalRole::Master(e) if self.master_at(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -62,6 +116,23 @@ impl HaState {
 }
 
 impl Broker {
+    /// Whether client writes are accepted here: not on a SLAVE; in controller mode only while this
+    /// shard is master at the published epoch with its lease running (`broker::failover`'s table).
+    pub(crate) fn accepts_writes(&self) -> bool {
+        if self.ha.failover.is_some() {
+            return self.ha.master_epoch().is_some();
+        }
+        self.cfg.broker_role != BrokerRole::Slave
+    }
+
+    /// A slave now: brokerRole SLAVE, or in controller mode a shard that is not master.
+    pub(crate) fn is_slave(&self) -> bool {
+        match self.ha.failover {
+            Some(_) => self.ha.local.get() == LocalRole::Slave,
+            None => self.cfg.broker_role == BrokerRole::Slave,
+        }
+    }
+
     /// SYNC_MASTER: waits until a slave has the records of `results` durably and rewrites `resp`'s
     /// code as the module table says. Any other role returns at once.
     pub(crate) async fn await_slave(&self, results: &[AppendResult], resp: &mut RemotingCommand) {

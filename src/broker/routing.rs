@@ -492,7 +492,7 @@ impl Broker {
                     Err(e) => return Some(header_error(&cmd, &e)),
                 };
                 if let OwnedRequest::Send(h) = req {
-                    if self.cfg.broker_role == crate::config::BrokerRole::Slave {
+                    if !self.accepts_writes() {
                         // Before auto-creation: a slave creates no topic (the store refuses too).
                         let remark = crate::broker::status::SLAVE_REMARK;
                         return Some(cmd.error_response(rs::SERVICE_NOT_AVAILABLE, remark));

@@ -266,6 +266,18 @@ pub const KEYS: &[Key] = &[
         name: "slave_read_enable",
         rocketmq: &["slaveReadEnable"],
     },
+    Key {
+        name: "enable_controller_mode",
+        rocketmq: &["enableControllerMode"],
+    },
+    Key {
+        name: "controller_addr",
+        rocketmq: &["controllerAddr"],
+    },
+    Key {
+        name: "controller_heartbeat_interval_ms",
+        rocketmq: &["controllerHeartbeatInterval"],
+    },
 ];
 
 /// RocketMQ keys we understand but that need no setting here (accepted silently).

@@ -193,6 +193,14 @@ pub struct BrokerConfig {
     /// whose data is no longer in memory at the slave (`suggestWhichBrokerId`); see
     /// `broker::processors::pull::suggest_broker`.
     pub slave_read_enable: bool,
+    /// Failover (RocketMQ `enableControllerMode`): the role comes from the controller group
+    /// (`controller_addr`) instead of `broker_role`, which then only says SYNC or ASYNC replication
+    /// (`broker::failover`, docs/REPLICATION.md "Failover and epochs"). Off: nothing changes.
+    pub enable_controller_mode: bool,
+    /// Every controller node, `host:port` (RocketMQ `controllerAddr`, `;`-separated).
+    pub controller_addr: Vec<String>,
+    /// How often the broker heartbeats the controller (RocketMQ `controllerHeartbeatInterval`).
+    pub controller_heartbeat_interval_ms: u64,
 }
 
 /// A broker's replication role (RocketMQ `brokerRole`).
@@ -337,6 +345,9 @@ impl Default for BrokerConfig {
             ha_slave_fallbehind_max_bytes: 256 << 20,
             broker_not_active_timeout_ms: 0,
             slave_read_enable: false,
+            enable_controller_mode: false,
+            controller_addr: Vec::new(),
+            controller_heartbeat_interval_ms: 2000,
         }
     }
 }
@@ -469,6 +480,11 @@ impl BrokerConfig {
                 self.broker_not_active_timeout_ms = parse_num(key, v)?
             }
             "slave_read_enable" => self.slave_read_enable = parse_bool(key, v)?,
+            "enable_controller_mode" => self.enable_controller_mode = parse_bool(key, v)?,
+            "controller_addr" => self.controller_addr = parse_namesrv_addr(v),
+            "controller_heartbeat_interval_ms" => {
+                self.controller_heartbeat_interval_ms = parse_num(key, v)?
+            }
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(true)
@@ -513,6 +529,10 @@ impl BrokerConfig {
     /// Whether this broker opens replication listeners: a SYNC_MASTER always; an ASYNC_MASTER when
     /// `ha_listen_port` is set (a single broker takes no port it was not given); a slave never.
     pub fn ha_listens(&self) -> bool {
+        if self.enable_controller_mode {
+            // Any broker of the group may become master.
+            return true;
+        }
         match self.broker_role {
             BrokerRole::SyncMaster => true,
             BrokerRole::AsyncMaster => self.ha_listen_port != 0,
@@ -642,6 +662,22 @@ impl BrokerConfig {
             }
         }
         match (self.broker_role, self.broker_id) {
+            _ if self.enable_controller_mode => {
+                if self.broker_role == BrokerRole::Slave {
+                    return bad("enable_controller_mode: the controller gives the role; brokerRole says SYNC_MASTER or ASYNC_MASTER (how a master replicates)".into());
+                }
+                if self.broker_id < 0 {
+                    return bad(format!("broker_id {}: must be 0 or more", self.broker_id));
+                }
+                if self.controller_addr.is_empty() {
+                    return bad("enable_controller_mode needs controller_addr".into());
+                }
+                if !(100..=60_000).contains(&self.controller_heartbeat_interval_ms) {
+                    return bad(
+                        "controller_heartbeat_interval_ms must be between 100 and 60000".into(),
+                    );
+                }
+            }
             (BrokerRole::Slave, id) if id <= 0 => {
                 return bad(format!(
                     "broker_id {id}: a slave (brokerRole=SLAVE) has broker_id 1 or more (0 is the master)"

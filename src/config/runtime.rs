@@ -193,6 +193,11 @@ impl BrokerConfig {
                     "register_timeout_ms" => self.register_timeout_ms.to_string(),
                     "broker_not_active_timeout_ms" => self.broker_not_active_timeout_ms.to_string(),
                     "slave_read_enable" => self.slave_read_enable.to_string(),
+                    "enable_controller_mode" => self.enable_controller_mode.to_string(),
+                    "controller_addr" => self.controller_addr.join(";"),
+                    "controller_heartbeat_interval_ms" => {
+                        self.controller_heartbeat_interval_ms.to_string()
+                    }
                     // A key added to KEYS without a line here still shows, with no value.
                     _ => String::new(),
                 };
@@ -268,6 +273,7 @@ mod tests {
                 "aclFile",
                 "namesrvAddr",
                 "haMasterAddress",
+                "controllerAddr",
                 "console_access_key",
                 "console_secret_key",
             ]

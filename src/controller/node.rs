@@ -324,22 +324,25 @@ impl Shared {
             }
         }
         let state = self.sm.state();
-        let known_address = state
+        let known = state
             .groups
             .get(&hb.broker_name)
             .and_then(|g| g.members.get(&hb.broker_id))
-            .map(|m| m.address.as_str());
-        if known_address != Some(hb.address.as_str()) {
+            .map(|m| (m.address.as_str(), m.ha_address.as_str()));
+        if known != Some((hb.address.as_str(), hb.ha_address.as_str())) {
             self.propose(Command::Register {
                 broker_name: hb.broker_name.clone(),
                 broker_id: hb.broker_id,
                 address: hb.address.clone(),
+                ha_address: hb.ha_address.clone(),
                 durable_offsets: hb.durable_offsets.clone(),
             })
             .await?;
         }
         self.decide_group(&hb.broker_name).await?;
-        Ok(self.sm.state().assignment(&hb.broker_name, hb.broker_id))
+        let mut a = self.sm.state().assignment(&hb.broker_name, hb.broker_id);
+        a.lease_ms = self.broker_timeout.as_millis() as u64;
+        Ok(a)
     }
 
     /// Runs [`decide`] for one group on the leader's liveness view and proposes the change it names.

@@ -36,8 +36,11 @@ pub struct GroupState {
 /// A member as the log last recorded it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
-    /// Broker address (`ip:port`) that clients and the peer link use.
+    /// Broker address (`ip:port`) that clients use.
     pub address: String,
+    /// Its replication listener (`ip:port` of shard 0), where slaves connect when it is master.
+    #[serde(default)]
+    pub ha_address: String,
     /// Durable physical offset per shard, as last recorded (at registration or at an election).
     pub durable_offsets: Vec<u64>,
 }
@@ -50,6 +53,8 @@ pub enum Command {
         broker_name: String,
         broker_id: u64,
         address: String,
+        #[serde(default)]
+        ha_address: String,
         durable_offsets: Vec<u64>,
     },
     /// Make `master` the group's master at `decided_at_epoch + 1`; refused if the group's epoch is no
@@ -84,10 +89,19 @@ pub struct Assignment {
     pub broker_name: String,
     pub master_id: Option<u64>,
     pub master_address: Option<String>,
+    /// The master's replication listener (`ip:port` of its shard 0), where a slave connects.
+    #[serde(default)]
+    pub master_ha_address: Option<String>,
     pub epoch: u64,
     /// `Master` only for the broker that is the master at `epoch`; a broker whose own epoch is older
     /// and that believed it was master learns here that it is not.
     pub role: Role,
+    /// The controller's broker timeout: a master that has had no assignment for this long (counted
+    /// from the start of its last successful heartbeat) must stop accepting writes, since the
+    /// controller may have promoted another member by then. 0: not said (state machine answers;
+    /// the node fills it in).
+    #[serde(default)]
+    pub lease_ms: u64,
 }
 
 impl ClusterState {
@@ -99,11 +113,13 @@ impl ClusterState {
                 broker_name,
                 broker_id,
                 address,
+                ha_address,
                 durable_offsets,
             } => {
                 let group = self.groups.entry(broker_name.clone()).or_default();
                 let member = group.members.entry(*broker_id).or_default();
                 member.address = address.clone();
+                member.ha_address = ha_address.clone();
                 member.durable_offsets = durable_offsets.clone();
                 CommandResult {
                     applied: true,
@@ -147,20 +163,23 @@ impl ClusterState {
     pub fn assignment(&self, broker_name: &str, broker_id: u64) -> Assignment {
         let group = self.groups.get(broker_name);
         let master_id = group.and_then(|g| g.master);
-        let master_address = group
-            .zip(master_id)
-            .and_then(|(g, m)| g.members.get(&m))
-            .map(|m| m.address.clone());
+        let master = group.zip(master_id).and_then(|(g, m)| g.members.get(&m));
+        let master_address = master.map(|m| m.address.clone());
+        let master_ha_address = master
+            .map(|m| m.ha_address.clone())
+            .filter(|a| !a.is_empty());
         Assignment {
             broker_name: broker_name.to_string(),
             master_id,
             master_address,
+            master_ha_address,
             epoch: group.map_or(0, |g| g.epoch),
             role: if master_id == Some(broker_id) {
                 Role::Master
             } else {
                 Role::Slave
             },
+            lease_ms: 0,
         }
     }
 }
@@ -174,6 +193,7 @@ mod tests {
             broker_name: "b".into(),
             broker_id: id,
             address: addr.into(),
+            ha_address: format!("{addr}0"),
             durable_offsets: vec![0],
         }
     }
@@ -225,6 +245,7 @@ mod tests {
         assert_eq!(old.epoch, 2);
         assert_eq!(old.master_id, Some(1));
         assert_eq!(old.master_address.as_deref(), Some("a:2"));
+        assert_eq!(old.master_ha_address.as_deref(), Some("a:20"));
         assert_eq!(s.assignment("b", 1).role, Role::Master);
         // Re-registering with a new address keeps master and epoch.
         s.apply(&register(1, "a:3"));

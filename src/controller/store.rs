@@ -481,6 +481,7 @@ mod tests {
                     broker_name: "b".into(),
                     broker_id: 0,
                     address: "a:1".into(),
+                    ha_address: String::new(),
                     durable_offsets: vec![7],
                 });
             sm.get_snapshot_builder()

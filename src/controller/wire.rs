@@ -30,8 +30,12 @@ pub const FRAME_BYTES_MAX: usize = 16 << 20;
 pub struct BrokerHeartbeat {
     pub broker_name: String,
     pub broker_id: u64,
-    /// `ip:port` that clients and slaves reach it on.
+    /// `ip:port` that clients reach it on.
     pub address: String,
+    /// `ip:port` of its replication listener (shard 0's `haListenPort`; shard k adds k): where
+    /// its slaves connect when it is master. Empty from a broker that does not say.
+    #[serde(default)]
+    pub ha_address: String,
     /// The epoch the broker last learnt (0 before any).
     pub epoch: u64,
     /// Durable physical offset of each shard's commit log, shard 0 first.
@@ -152,6 +156,7 @@ mod tests {
             broker_name: "b".into(),
             broker_id: 1,
             address: "127.0.0.1:10911".into(),
+            ha_address: "127.0.0.1:10912".into(),
             epoch: 3,
             durable_offsets: vec![5, (1 << 48) + 9],
         });

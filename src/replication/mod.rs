@@ -12,10 +12,12 @@
 //! | DATA (2) | master → slave | `u64 epoch, u64 offset, bytes` (whole records, or a segment's 8-byte blank marker) |
 //! | ACK (3) | slave → master | `u64 written_offset, u64 durable_offset` |
 //! | HEARTBEAT (4) | master → slave | `u64 epoch, u64 master_log_end` |
+//! | TRUNCATE (5) | master → slave | `u64 epoch, u64 offset, (u64 epoch, u64 start)*` — the answer to HELLO |
 //! | CLOSE (6) | either | `u16 reason, text` |
 //! | METADATA (7) | master → slave | `u8 what, JSON` (topics and groups on shard 0's link, each shard's consumer offsets on its own) |
 //!
-//! TRUNCATE (5) is reserved for failover (epochs), not built.
+//! Epochs (failover): [`EpochHistory`] and [`cut_point`], the table that says where a slave's log
+//! stops agreeing with its master's.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -30,6 +32,7 @@ pub mod kind {
     pub const DATA: u8 = 2;
     pub const ACK: u8 = 3;
     pub const HEARTBEAT: u8 = 4;
+    pub const TRUNCATE: u8 = 5;
     pub const CLOSE: u8 = 6;
     pub const METADATA: u8 = 7;
 }
@@ -72,6 +75,14 @@ pub enum Frame {
     Heartbeat {
         epoch: u64,
         master_log_end: u64,
+    },
+    /// The master's answer to HELLO: the slave keeps its log up to `offset` (cutting what is past
+    /// it), then DATA follows from there; `history` is the master's epoch history for this shard,
+    /// which the slave adopts.
+    Truncate {
+        epoch: u64,
+        offset: u64,
+        history: Vec<(u64, u64)>,
     },
     Close {
         reason: u16,
@@ -137,6 +148,19 @@ impl Frame {
                 out.put_u8(kind::HEARTBEAT);
                 out.put_u64(*epoch);
                 out.put_u64(*master_log_end);
+            }
+            Frame::Truncate {
+                epoch,
+                offset,
+                history,
+            } => {
+                out.put_u8(kind::TRUNCATE);
+                out.put_u64(*epoch);
+                out.put_u64(*offset);
+                for (e, start) in history {
+                    out.put_u64(*e);
+                    out.put_u64(*start);
+                }
             }
             Frame::Close { reason, text } => {
                 out.put_u8(kind::CLOSE);
@@ -219,6 +243,26 @@ impl Frame {
                     master_log_end: b.get_u64(),
                 }
             }
+            kind::TRUNCATE => {
+                need(16, &b)?;
+                let epoch = b.get_u64();
+                let offset = b.get_u64();
+                if !b.len().is_multiple_of(16) {
+                    return Err(FrameError::Short {
+                        kind: k,
+                        len: b.len(),
+                    });
+                }
+                let mut history = Vec::with_capacity(b.len() / 16);
+                while b.has_remaining() {
+                    history.push((b.get_u64(), b.get_u64()));
+                }
+                Frame::Truncate {
+                    epoch,
+                    offset,
+                    history,
+                }
+            }
             kind::CLOSE => {
                 need(2, &b)?;
                 let reason = b.get_u16();
@@ -234,6 +278,66 @@ impl Frame {
             }
             other => return Err(FrameError::UnknownKind(other)),
         })
+    }
+}
+
+/// One shard's epoch history: `(epoch, start)` pairs, epochs rising, each the log offset where the
+/// master of that epoch began to write. A master appends its epoch when it is promoted
+/// ([`EpochHistory::begin`]); a slave adopts its master's history (the TRUNCATE frame). Persisted
+/// by the broker (`broker::failover`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EpochHistory {
+    pub entries: Vec<(u64, u64)>,
+}
+
+impl EpochHistory {
+    /// The newest epoch whose data this log holds (0: none recorded).
+    pub fn last_epoch(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.0)
+    }
+
+    /// Promoted at `epoch` with the log ending at `log_end`: entries that start past the end (a
+    /// history adopted from a master whose data never arrived here) go, then `(epoch, log_end)`.
+    /// Already master of `epoch` (a restart while the controller still names it): unchanged, the
+    /// epoch began where it began.
+    pub fn begin(&mut self, epoch: u64, log_end: u64) {
+        if self.last_epoch() == epoch {
+            return;
+        }
+        self.entries
+            .retain(|&(e, start)| start <= log_end && e < epoch);
+        self.entries.push((epoch, log_end));
+    }
+}
+
+/// Where a slave's log stops agreeing with its master's ([`cut_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The slave keeps its log up to this offset (cutting what is past it) and follows from there.
+    At(u64),
+    /// The slave knows a newer epoch than this master: this master is stale (CLOSE NOT_A_MASTER).
+    StaleMaster,
+}
+
+/// The cut decision, on the master, from its history and the slave's HELLO:
+///
+/// | slave epoch vs master's last | first master epoch > slave epoch | answer |
+/// |---|---|---|
+/// | greater | — | StaleMaster |
+/// | not greater | none (the slave saw every epoch) | At(slave end) |
+/// | not greater | starts at S | At(min(slave end, S)) |
+///
+/// Why it is right: the slave's log up to its end holds data of epochs up to its own; data of those
+/// epochs on the master ends where the next epoch starts (S), and the master of that next epoch
+/// was promoted holding exactly its log up to S. Bytes the slave has past S were written by a master
+/// of an older epoch and never replicated to the new one: under SYNC_MASTER never acknowledged.
+pub fn cut_point(master: &EpochHistory, slave_epoch: u64, slave_end: u64) -> Cut {
+    if slave_epoch > master.last_epoch() {
+        return Cut::StaleMaster;
+    }
+    match master.entries.iter().find(|&&(e, _)| e > slave_epoch) {
+        None => Cut::At(slave_end),
+        Some(&(_, start)) => Cut::At(slave_end.min(start)),
     }
 }
 
@@ -313,6 +417,16 @@ mod tests {
             epoch: 0,
             master_log_end: 77,
         });
+        round_trip(Frame::Truncate {
+            epoch: 2,
+            offset: 99,
+            history: vec![(1, 0), (2, 99)],
+        });
+        round_trip(Frame::Truncate {
+            epoch: 0,
+            offset: 5,
+            history: vec![],
+        });
         round_trip(Frame::Close {
             reason: reason::SLAVE_AHEAD,
             text: "slave ahead".into(),
@@ -360,6 +474,41 @@ mod tests {
             })
         );
         assert!(Frame::decode(Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn cut_point_rows() {
+        let h = EpochHistory {
+            entries: vec![(1, 0), (2, 500), (4, 900)],
+        };
+        // Row 1: the slave knows a newer epoch than the master.
+        assert_eq!(cut_point(&h, 5, 100), Cut::StaleMaster);
+        // Row 2: the slave saw every epoch: it keeps its log.
+        assert_eq!(cut_point(&h, 4, 950), Cut::At(950));
+        // Row 3: an older epoch: cut where the next one began, if the slave has bytes past it.
+        assert_eq!(cut_point(&h, 1, 700), Cut::At(500));
+        assert_eq!(cut_point(&h, 1, 300), Cut::At(300));
+        assert_eq!(cut_point(&h, 2, 1000), Cut::At(900));
+        assert_eq!(cut_point(&h, 3, 1000), Cut::At(900));
+        assert_eq!(cut_point(&h, 0, 10), Cut::At(0));
+        // A master with no history (no controller): nothing is cut.
+        assert_eq!(cut_point(&EpochHistory::default(), 0, 77), Cut::At(77));
+    }
+
+    #[test]
+    fn history_begin_drops_what_never_arrived() {
+        let mut h = EpochHistory {
+            entries: vec![(1, 0), (2, 500), (3, 900)],
+        };
+        h.begin(4, 600);
+        assert_eq!(h.entries, vec![(1, 0), (2, 500), (4, 600)]);
+        assert_eq!(h.last_epoch(), 4);
+        // Master of epoch 4 again after a restart: epoch 4 still began at 600.
+        h.begin(4, 800);
+        assert_eq!(h.entries, vec![(1, 0), (2, 500), (4, 600)]);
+        let mut fresh = EpochHistory::default();
+        fresh.begin(1, 42);
+        assert_eq!(fresh.entries, vec![(1, 42)]);
     }
 
     #[test]

@@ -424,6 +424,19 @@ impl MessageStore {
         self.shared.replica.set(on);
     }
 
+    /// Replica path, failover: records durably that this log must be cut at `at` (its tail from an
+    /// older epoch that the new master never had), `end` being the log's end now. The cut is made
+    /// the next time the store opens ([`replica::CUT_FILE`]: recovery zeroes `[at, end)`, deletes
+    /// later segments and rebuilds the consume queues and index from the log), so the caller
+    /// restarts the store; until then nothing may be appended.
+    pub fn schedule_cut(
+        &self,
+        at: PhysicalOffset,
+        end: PhysicalOffset,
+    ) -> Result<(), StorageError> {
+        replica::write_cut(&self.shared.cfg.dir, at, end)
+    }
+
     /// Replica path: appends records a master wrote, at the same physical offsets. `bytes` starts at
     /// `at`, which must be this log's end ([`StorageError::ReplicaGap`] otherwise), and holds whole
     /// records or a segment-end blank marker (its 8-byte header); each record is checked (CRC, its

@@ -516,6 +516,43 @@ pub(super) async fn recover(
             last_store_ts_ms: 0,
         });
     }
+    // 0. A cut the replica path scheduled (failover: this log's tail is from an older epoch and
+    //    the new master never had it; `replica::CUT_FILE`): zero `[cut, end)`, delete the later
+    //    segments, and drop the checkpoint so that the consume queues and the index are rebuilt
+    //    from the log (none of their entries may point past the cut). Idempotent until the marker
+    //    is cleared, at the end of recovery.
+    let pending_cut = super::replica::read_cut(&cfg.dir)?;
+    if let Some(c) = pending_cut {
+        let cut = PhysicalOffset(c.cut);
+        if let Some(si) = segs
+            .iter()
+            .position(|s| cut >= s.base && cut < s.base + seg_size)
+        {
+            let s = &segs[si];
+            let end = PhysicalOffset(c.end).min(s.base + seg_size);
+            if end > cut {
+                zero_range(s, cut - s.base, end - s.base - 1, &Rc::default()).await?;
+            }
+            for s in segs.drain(si + 1..) {
+                io.remove_file(&s.path)
+                    .await
+                    .map_err(|e| StorageError::from_io("remove segment", s.path.clone(), e))?;
+            }
+            bases.truncate(si + 1);
+        }
+        let cp_path = cfg.dir.join(checkpoint::CHECKPOINT_FILE);
+        match io.remove_file(&cp_path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::from_io("remove", cp_path, e)),
+        }
+        tracing::warn!(
+            cut = c.cut,
+            end = c.end,
+            dropped_bytes = c.end.saturating_sub(c.cut),
+            "replica: cutting the log's tail from an older epoch (failover)"
+        );
+    }
     let first_base = bases.first().copied().unwrap_or(shard_base);
     let log_limit = bases.last().map_or(shard_base, |&b| b + seg_size);
 
@@ -677,6 +714,9 @@ pub(super) async fn recover(
         .map_err(|e| StorageError::from_io("fdatasync segment", active.path.clone(), e))?;
     log.start_chunk(chunk_start, &prefix);
 
+    if pending_cut.is_some() {
+        super::replica::clear_cut(&cfg.dir)?;
+    }
     report.scan_start = scan_start;
     report.end = end;
     report.log_bytes_read = ctx.log_bytes_read.get();

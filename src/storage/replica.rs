@@ -13,6 +13,7 @@
 //! position, queue offset not below the queue's next): a slave never stores bytes that recovery would
 //! later cut. The appends of a call after a refused record are not made; those before it stay.
 
+use std::path::Path;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -21,6 +22,65 @@ use super::commitlog::{LogState, BLANK_MAGIC, BLANK_MIN_BYTES};
 use super::state::StoreState;
 use super::{flusher, recovery, FlushMode, PhysicalOffset, StorageError};
 use crate::message::{self, MAGIC_V1, RECORD_FIXED_BYTES};
+
+/// A cut scheduled by [`write_cut`] (in the store's directory): `{"cut": X, "end": E}`.
+pub const CUT_FILE: &str = "replica-cut.json";
+
+/// A pending cut of the log: bytes in `[cut, end)` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingCut {
+    pub cut: u64,
+    pub end: u64,
+}
+
+/// Writes [`CUT_FILE`] through a temporary file, fsync and rename (then fsyncs the directory).
+pub(super) fn write_cut(
+    dir: &Path,
+    at: PhysicalOffset,
+    end: PhysicalOffset,
+) -> Result<(), StorageError> {
+    use std::io::Write;
+    let path = dir.join(CUT_FILE);
+    let tmp = dir.join(format!("{CUT_FILE}.tmp"));
+    let body = serde_json::to_vec(&PendingCut {
+        cut: at.get(),
+        end: end.get(),
+    })
+    .expect("plain struct");
+    let io = |op, p: &Path, e| StorageError::from_io(op, p.to_path_buf(), e);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
+    f.write_all(&body).map_err(|e| io("write", &tmp, e))?;
+    f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("rename", &path, e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync", dir, e))
+}
+
+/// The pending cut of the store in `dir`, if any (recovery).
+pub(super) fn read_cut(dir: &Path) -> Result<Option<PendingCut>, StorageError> {
+    let path = dir.join(CUT_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupted {
+                offset: PhysicalOffset(0),
+                reason: format!("{}: {e}", path.display()),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::from_io("read", path, e)),
+    }
+}
+
+/// Recovery, once the cut is made: forgets it.
+pub(super) fn clear_cut(dir: &Path) -> Result<(), StorageError> {
+    let path = dir.join(CUT_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::from_io("remove", path, e)),
+    }
+}
 
 /// One step of the replica path over the bytes it was handed.
 enum Step {

@@ -288,9 +288,7 @@ impl Broker {
 
     /// A slave that sends consumers of warm data back to its master ([`suggest_broker`]).
     fn slave_sends_back(&self) -> bool {
-        self.cfg.slave_read_enable
-            && self.cfg.broker_role == crate::config::BrokerRole::Slave
-            && self.ha.master_linked.get()
+        self.cfg.slave_read_enable && self.is_slave() && self.ha.master_linked.get()
     }
 
     fn pull_response(
@@ -311,7 +309,7 @@ impl Broker {
                 outcome.cold,
                 slow,
                 usual,
-                self.cfg.broker_role == crate::config::BrokerRole::Slave,
+                self.is_slave(),
                 self.ha.master_linked.get(),
             )
         };

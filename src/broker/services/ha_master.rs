@@ -24,7 +24,7 @@ use glommio::net::{TcpListener, TcpStream};
 
 use crate::broker::Broker;
 use crate::net::StopSignal;
-use crate::replication::{reason, Frame, DATA_BYTES_MAX};
+use crate::replication::{cut_point, reason, Cut, Frame, DATA_BYTES_MAX};
 use crate::storage::commitlog::BLANK_MAGIC;
 use crate::storage::PhysicalOffset;
 
@@ -113,9 +113,9 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
     let Frame::Hello {
         shard,
         shard_count,
-        log_end,
+        epoch: slave_epoch,
+        log_end: slave_end,
         broker_name,
-        ..
     } = hello
     else {
         return;
@@ -123,7 +123,26 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
     let refuse = |reason: u16, text: String| Frame::Close { reason, text };
     let me = b.shard.0;
     let count = b.router.shard_count() as u16;
-    let refusal = if shard != me || shard_count != count {
+    // Controller mode: only a master at its epoch serves; the slave's log is cut where it stops
+    // agreeing with this one (`replication::cut_point`). Without a controller: epoch 0, no history,
+    // nothing cut.
+    let epoch = match b.ha.failover {
+        Some(_) => b.ha.master_epoch(),
+        None => Some(0),
+    };
+    let cut = epoch.map(|_| cut_point(&b.ha.history.borrow(), slave_epoch, slave_end));
+    let log_end = match cut {
+        Some(Cut::At(c)) => c,
+        _ => slave_end,
+    };
+    let refusal = if epoch.is_none() || cut == Some(Cut::StaleMaster) {
+        Some(refuse(
+            reason::NOT_A_MASTER,
+            format!(
+                "not the master at an epoch the slave accepts (slave epoch {slave_epoch}, here {epoch:?})"
+            ),
+        ))
+    } else if shard != me || shard_count != count {
         Some(refuse(
             reason::SHARD_MISMATCH,
             format!(
@@ -159,10 +178,20 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
         let _ = write_frame(&mut wr, &f).await;
         return;
     }
+    let epoch = epoch.unwrap_or(0);
+    let truncate = Frame::Truncate {
+        epoch,
+        offset: log_end,
+        history: b.ha.history.borrow().entries.clone(),
+    };
+    if let Err(e) = write_frame(&mut wr, &truncate).await {
+        tracing::warn!(shard = %b.shard, %peer, error = %e, "replication link lost at its start");
+        return;
+    }
     b.ha.slaves.set(b.ha.slaves.get() + 1);
     let _count = SlaveCount(b.clone());
     b.ha.acknowledged(PhysicalOffset(log_end));
-    tracing::info!(shard = %b.shard, %peer, from = log_end, "slave connected");
+    tracing::info!(shard = %b.shard, %peer, from = log_end, slave_end, slave_epoch, epoch, "slave connected");
     let reader = {
         let b = b.clone();
         async move {
@@ -179,7 +208,7 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
             }
         }
     };
-    let writer = stream_log(&b, &mut wr, PhysicalOffset(log_end), hb);
+    let writer = stream_log(&b, &mut wr, PhysicalOffset(log_end), hb, epoch);
     let why = futures_lite::future::or(reader, writer).await;
     tracing::warn!(shard = %b.shard, %peer, reason = %why, "slave link closed");
 }
@@ -190,10 +219,25 @@ async fn stream_log<W: AsyncWrite + Unpin>(
     wr: &mut W,
     mut pos: PhysicalOffset,
     hb: Duration,
+    epoch: u64,
 ) -> String {
     let meta = super::ha_meta::Sent::default();
     let last_meta = Cell::new(Instant::now() - hb);
+    let last_beat = Cell::new(Instant::now());
+    // Controller mode: the link ends with this shard's term as master (a newer epoch, or the lease).
+    let check = Duration::from_millis(200).min(hb);
     loop {
+        if b.ha.failover.is_some() && !b.ha.master_at(epoch) {
+            let _ = write_frame(
+                wr,
+                &Frame::Close {
+                    reason: reason::NOT_A_MASTER,
+                    text: format!("no longer master at epoch {epoch}"),
+                },
+            )
+            .await;
+            return format!("no longer master at epoch {epoch}");
+        }
         if last_meta.get().elapsed() >= hb.min(Duration::from_secs(1)) {
             last_meta.set(Instant::now());
             for f in meta.changed(b) {
@@ -209,7 +253,7 @@ async fn stream_log<W: AsyncWrite + Unpin>(
                     _ => bytes.len() as u64,
                 };
                 let f = Frame::Data {
-                    epoch: 0,
+                    epoch,
                     offset: pos.get(),
                     bytes,
                 };
@@ -219,13 +263,16 @@ async fn stream_log<W: AsyncWrite + Unpin>(
                 pos += advance;
             }
             Ok(None) => {
-                let appended = within(hb, b.store.wait_appended_past(pos)).await;
+                let wait = if b.ha.failover.is_some() { check } else { hb };
+                let appended = within(wait, b.store.wait_appended_past(pos)).await;
                 match appended {
                     Some(true) => {}
                     Some(false) => return "the store closed".into(),
+                    None if last_beat.get().elapsed() < hb => {}
                     None => {
+                        last_beat.set(Instant::now());
                         let f = Frame::Heartbeat {
-                            epoch: 0,
+                            epoch,
                             master_log_end: b.store.log_end().get(),
                         };
                         if let Err(e) = write_frame(wr, &f).await {

@@ -21,6 +21,8 @@ use std::time::Duration;
 use glommio::net::TcpStream;
 
 use super::ha_master::{read_frame, within, write_frame};
+use crate::broker::failover::Target;
+use crate::broker::replication::LocalRole;
 use crate::broker::Broker;
 use crate::net::StopSignal;
 use crate::replication::{reason, Frame};
@@ -41,12 +43,19 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
     let mut failing = false;
     loop {
         let addr = b.ha.master_addr.borrow().clone();
+        // Controller mode: only a shard that is a slave now follows (`services::failover`).
+        let slave = b.ha.local.get() == LocalRole::Slave;
+        let target = b.ha.failover.as_ref().map(|f| f.target());
+        let follows = target.as_ref().is_none_or(|t| t.master == Some(false)) && slave;
+        let addr = addr.filter(|_| follows);
         if let Some(addr) = addr.as_deref().and_then(|a| shard_addr(a, b.shard.0)) {
-            let r = futures_lite::future::or(follow(&b, &addr), async {
+            b.ha.following.set(true);
+            let r = futures_lite::future::or(follow(&b, &addr, target.as_ref()), async {
                 let _ = stop.recv_async().await;
                 Ok(())
             })
             .await;
+            b.ha.following.set(false);
             b.ha.master_linked.set(false);
             match r {
                 Ok(()) if stop.is_disconnected() => return,
@@ -65,7 +74,21 @@ pub async fn run(b: Rc<Broker>, stop: StopSignal) {
     }
 }
 
-async fn follow(b: &Rc<Broker>, addr: &str) -> Result<(), String> {
+/// Controller mode: resolves once the published assignment is no longer the one the link started
+/// under (the link then ends between two frames, never inside a replica append).
+async fn assignment_changed(b: &Broker, at: Option<&Target>) {
+    let (Some(f), Some(at)) = (b.ha.failover.as_ref(), at) else {
+        return std::future::pending().await;
+    };
+    loop {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        if f.target() != *at {
+            return;
+        }
+    }
+}
+
+async fn follow(b: &Rc<Broker>, addr: &str, at: Option<&Target>) -> Result<(), String> {
     let stream = within(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .ok_or("connect timed out")?
@@ -75,7 +98,7 @@ async fn follow(b: &Rc<Broker>, addr: &str) -> Result<(), String> {
     let hello = Frame::Hello {
         shard: b.shard.0,
         shard_count: b.router.shard_count() as u16,
-        epoch: 0,
+        epoch: b.ha.history.borrow().last_epoch(),
         log_end: b.store.log_end().get(),
         broker_name: b.cfg.broker_name.clone(),
     };
@@ -84,12 +107,34 @@ async fn follow(b: &Rc<Broker>, addr: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let hb = Duration::from_millis(b.cfg.ha_send_heartbeat_interval_ms);
     let mut announced = false;
+    // The master's epoch, from its TRUNCATE (the first frame); DATA and HEARTBEAT must carry it.
+    let mut link_epoch: Option<u64> = None;
     loop {
-        let f = match within(hb * 3, read_frame(&mut rd)).await {
-            None => return Err("master silent for three heartbeat intervals".into()),
-            Some(Err(e)) => return Err(format!("link: {e}")),
-            Some(Ok(f)) => f,
+        let read = futures_lite::future::or(
+            async { Some(within(hb * 3, read_frame(&mut rd)).await) },
+            async {
+                assignment_changed(b, at).await;
+                None
+            },
+        )
+        .await;
+        let f = match read {
+            None => return Ok(()),
+            Some(None) => return Err("master silent for three heartbeat intervals".into()),
+            Some(Some(Err(e))) => return Err(format!("link: {e}")),
+            Some(Some(Ok(f))) => f,
         };
+        match (&f, link_epoch) {
+            (Frame::Truncate { .. }, None) => {}
+            (Frame::Data { epoch, .. } | Frame::Heartbeat { epoch, .. }, Some(e))
+                if *epoch == e => {}
+            (Frame::Metadata { .. } | Frame::Close { .. }, _) => {}
+            _ => {
+                return Err(format!(
+                    "frame out of order or from another epoch (link at {link_epoch:?})"
+                ))
+            }
+        }
         if !announced {
             tracing::info!(shard = %b.shard, master = %addr, from = b.store.log_end().get(), "following the master");
             announced = true;
@@ -111,6 +156,40 @@ async fn follow(b: &Rc<Broker>, addr: &str) -> Result<(), String> {
                 ack(b, &mut wr).await?;
             }
             Frame::Heartbeat { .. } => ack(b, &mut wr).await?,
+            Frame::Truncate {
+                epoch,
+                offset,
+                history,
+            } => {
+                if let Some(t) = at.filter(|t| epoch < t.epoch) {
+                    return Err(format!(
+                        "master at epoch {epoch}, older than the controller's {}",
+                        t.epoch
+                    ));
+                }
+                let end = b.store.log_end();
+                if offset < end.get() {
+                    // Our tail past `offset` is from an older epoch: the store cuts it at open.
+                    tracing::warn!(shard = %b.shard, cut = offset, end = end.get(), epoch,
+                        "the master never had this log's tail: cutting it (restart in place)");
+                    b.store
+                        .schedule_cut(crate::storage::PhysicalOffset(offset), end)
+                        .map_err(|e| format!("scheduling the cut: {e}"))?;
+                    crate::broker::failover::request_restart();
+                    return Err("restarting to cut the log".into());
+                }
+                let h = crate::replication::EpochHistory { entries: history };
+                if *b.ha.history.borrow() != h {
+                    crate::broker::failover::save_history(&b.ha.history_path, &h)
+                        .map_err(|e| format!("recording the epoch history: {e}"))?;
+                    if let Some(f) = &b.ha.failover {
+                        f.shard_epoch[b.shard.0 as usize]
+                            .store(h.last_epoch(), std::sync::atomic::Ordering::Release);
+                    }
+                    *b.ha.history.borrow_mut() = h;
+                }
+                link_epoch = Some(epoch);
+            }
             Frame::Metadata { what, json } => {
                 if let Err(e) = super::ha_meta::apply(b, what, &json).await {
                     tracing::warn!(shard = %b.shard, error = %e, "metadata from the master not applied");

@@ -18,6 +18,7 @@
 //! master (whose own services do that work; their records reach the slave like any other).
 
 pub mod client_expiry;
+pub mod failover;
 pub mod ha_master;
 pub mod ha_meta;
 pub mod ha_slave;
@@ -44,6 +45,30 @@ pub fn start(broker: &Rc<Broker>, stop: &StopSignal) -> Vec<glommio::task::JoinH
     glommio::spawn_local(tps::run(broker.clone(), stop.clone())).detach();
     if broker.cfg.namesrv_role {
         glommio::spawn_local(namesrv_expiry::run(broker.clone(), stop.clone())).detach();
+    }
+    if broker.cfg.enable_controller_mode {
+        // Either role, as the controller says: follow while a slave (ha_slave idles otherwise),
+        // apply the assignment. The delay scheduler and the transaction check start with the
+        // shard's first promotion (a slave's store refuses their writes; after a demotion their
+        // writes fail and are retried, as on any refused append).
+        glommio::spawn_local(failover::run(broker.clone(), stop.clone())).detach();
+        let (b, s) = (broker.clone(), stop.clone());
+        glommio::spawn_local(async move {
+            if failover::until_master(&b, &s).await {
+                transaction_check::run(b, s).await;
+            }
+        })
+        .detach();
+        let (b, s) = (broker.clone(), stop.clone());
+        return vec![
+            glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach(),
+            glommio::spawn_local(async move {
+                if failover::until_master(&b, &s).await {
+                    scheduler::run(b, s).await;
+                }
+            })
+            .detach(),
+        ];
     }
     if broker.cfg.broker_role == crate::config::BrokerRole::Slave {
         return vec![glommio::spawn_local(ha_slave::run(broker.clone(), stop.clone())).detach()];

@@ -101,7 +101,10 @@ impl Broker {
             broker_addr: self.store_host.to_string(),
             cluster_name: self.cfg.cluster_name.clone(),
             ha_server_addr: format!("{}:{}", self.cfg.broker_ip, self.cfg.ha_port()),
-            broker_id: self.cfg.broker_id,
+            broker_id: super::super::failover::registered_broker_id(
+                self.cfg.broker_id,
+                self.ha.failover.as_ref().map(|f| f.target()).as_ref(),
+            ),
             heartbeat_timeout_ms: (self.cfg.broker_not_active_timeout_ms > 0)
                 .then_some(self.cfg.broker_not_active_timeout_ms as i64),
             compressed: false,
