@@ -254,6 +254,20 @@ fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
             );
         }
 
+        // A topic created now is known to the slave as soon as it holds a message of it: the
+        // topic table travels on every shard's link ahead of the data (no waiting here).
+        create_topic(&mc, "ReplA2").await;
+        let mut want2 = BTreeSet::new();
+        for q in 0..QUEUES {
+            let body = format!("new-topic-{q}");
+            let st = send(&mc, "ReplA2", q, &body).await.unwrap();
+            assert_eq!(st, SendStatus::Ok, "ReplA2 queue {q}");
+            want2.insert(body);
+        }
+        // (A pull of a topic the slave does not know is refused: read_all panics.)
+        let on_slave: BTreeSet<String> = read_all(&sc, "ReplA2").await.into_iter().collect();
+        assert_eq!(on_slave, want2);
+
         // A slave refuses sends (Java's SLAVE role answers SERVICE_NOT_AVAILABLE).
         match send(&sc, "ReplA", 0, "to-the-slave").await {
             Err(ClientError::Refused { code, .. }) => {

@@ -9,9 +9,9 @@
 //! reconnects. Memory per link is one DATA frame: the next is read only after the socket took this
 //! one (TCP's window is the bound on unacknowledged bytes).
 //!
-//! Metadata (consumer offsets of this shard; topics and groups on shard 0's link) goes as METADATA
-//! frames when it changed, checked every heartbeat interval and after each DATA frame at most once
-//! a second.
+//! Metadata (consumer offsets of this shard and the topics; groups on shard 0's link) goes as
+//! METADATA frames when it changed, checked at most once a second, and before the next DATA frame
+//! whenever this shard's topic table changed (see `ha_meta`).
 
 use std::cell::Cell;
 use std::os::fd::{FromRawFd, RawFd};
@@ -238,7 +238,7 @@ async fn stream_log<W: AsyncWrite + Unpin>(
             .await;
             return format!("no longer master at epoch {epoch}");
         }
-        if last_meta.get().elapsed() >= hb.min(Duration::from_secs(1)) {
+        if last_meta.get().elapsed() >= hb.min(Duration::from_secs(1)) || meta.topics_moved(b) {
             last_meta.set(Instant::now());
             for f in meta.changed(b) {
                 if let Err(e) = write_frame(wr, &f).await {

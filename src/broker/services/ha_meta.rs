@@ -3,12 +3,17 @@
 //!
 //! | what | sent on | JSON | the slave |
 //! |---|---|---|---|
-//! | TOPICS | shard 0's link | `{name: TopicConfig}` (the whole table) | upserts each topic that differs through its shard 0 (persisted, replicated to its shards) |
+//! | TOPICS | every shard's link | `{name: TopicConfig}` (the whole table) | upserts each topic that differs through its shard 0 (persisted, replicated to its shards) |
 //! | GROUPS | shard 0's link | `{name: SubscriptionGroupConfig}` | upserts each group that differs, the same way |
 //! | OFFSETS | every shard's link | `[[group, topic, queue, offset], ...]` this shard's committed offsets | commits each on the same shard (same placement: same owner), persisted by `offset_persist` |
 //!
 //! A table is sent when its JSON differs from the last one sent on the link (checked at most once a
-//! second), so a new link starts with a full copy. Deletions are not carried (a topic or group
+//! second), so a new link starts with a full copy. The topic table is also checked before every DATA
+//! frame when this shard's copy changed ([`Sent::topics_moved`], one integer compare): a slave then
+//! knows a new topic before it holds any of its messages. Without that, a master killed within the
+//! second after creating a topic left a slave holding acknowledged messages it answered
+//! TOPIC_NOT_EXIST for (found by `ReplicationTest`; the Java broker has the same window, 10 s wide).
+//! Every shard's link carries the topics for that reason: the messages of shard k travel on link k. Deletions are not carried (a topic or group
 //! deleted on the master stays on the slave until an operator deletes it there too).
 
 use std::cell::RefCell;
@@ -27,16 +32,26 @@ use crate::shard::ShardId;
 #[derive(Default)]
 pub struct Sent {
     last: RefCell<BTreeMap<u8, Bytes>>,
+    /// The topic table's version when it was last compared.
+    topics_version: std::cell::Cell<Option<u64>>,
 }
 
 impl Sent {
+    /// Whether this shard's topic table changed since the last [`Sent::changed`].
+    pub fn topics_moved(&self, b: &Broker) -> bool {
+        self.topics_version.get() != Some(b.topics.borrow().version)
+    }
+
     /// The METADATA frames whose table changed since the last call.
     pub fn changed(&self, b: &Broker) -> Vec<Frame> {
-        let mut tables = vec![(what::OFFSETS, offsets_json(b))];
+        let topics = {
+            let t = b.topics.borrow();
+            self.topics_version.set(Some(t.version));
+            serde_json::to_vec(&t.topics).unwrap_or_default()
+        };
+        let mut tables = vec![(what::OFFSETS, offsets_json(b)), (what::TOPICS, topics)];
         if b.shard == ShardId(0) {
-            let topics = serde_json::to_vec(&b.topics.borrow().topics).unwrap_or_default();
             let groups = serde_json::to_vec(&b.groups.borrow().groups).unwrap_or_default();
-            tables.push((what::TOPICS, topics));
             tables.push((what::GROUPS, groups));
         }
         let mut last = self.last.borrow_mut();
