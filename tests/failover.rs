@@ -15,6 +15,8 @@
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
+#[path = "common/replication_helpers.rs"]
+mod replication_helpers;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -22,25 +24,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bolide::client::{ClientError, Conn, SendRequest, SendStatus};
-use bolide::clock::now_ms;
+use bolide::client::{ClientError, Conn, SendStatus};
 use bolide::remoting::body::TopicRouteData;
-use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
 use broker_process::{on_glommio, BrokerProcess};
+use replication_helpers::{create_topic, read_queue, QUEUES};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const DEADLINE: Duration = Duration::from_secs(120);
-const QUEUES: i32 = 4;
 /// The controller's broker timeout: a broker silent this long is dead; a master that could not
 /// heartbeat for this long stops taking writes.
 const BROKER_TIMEOUT_MS: u64 = 4000;
 
 fn dir(name: &str) -> (PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    (
-        base.join(format!("failover-it-{}-{name}", std::process::id())),
-        base.join(format!("failover-it-{}-{name}.log", std::process::id())),
-    )
+    replication_helpers::dir("failover-it", name)
 }
 
 fn controller(name: &str, port: u16) -> BrokerProcess {
@@ -100,23 +96,7 @@ fn broker(name: &str, id: u32, ns: u16, port: u16, ctl: u16) -> BrokerProcess {
 }
 
 async fn connect(port: u16) -> std::rc::Rc<Conn> {
-    Conn::connect(&format!("127.0.0.1:{port}"), TIMEOUT)
-        .await
-        .unwrap()
-}
-
-async fn create_topic(conn: &Conn, topic: &str) {
-    let h = CreateTopicHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: QUEUES,
-        write_queue_nums: QUEUES,
-        perm: 6,
-        topic_filter_type: "SINGLE_TAG".into(),
-        topic_sys_flag: 0,
-        order: false,
-    };
-    conn.create_topic(&h).await.unwrap();
+    replication_helpers::connect(port, TIMEOUT).await
 }
 
 async fn send(
@@ -125,17 +105,7 @@ async fn send(
     queue_id: i32,
     body: &str,
 ) -> Result<SendStatus, ClientError> {
-    conn.send(&SendRequest {
-        producer_group: "failover-it-pg",
-        topic,
-        queue_id,
-        born_timestamp_ms: now_ms(),
-        properties: "",
-        body: body.as_bytes(),
-        batch: false,
-    })
-    .await
-    .map(|r| r.status)
+    replication_helpers::send(conn, "failover-it-pg", topic, queue_id, body).await
 }
 
 /// Sends probes to every queue until each answers `want` (a refused send, or another status, is
@@ -165,39 +135,16 @@ async fn wait_status(conn: &Conn, topic: &str, want: SendStatus, tag: &str) -> V
     stored
 }
 
-/// Every body stored in `topic` on the broker at `conn`, all queues, read from offset 0.
+/// Every body stored in `topic` on the broker at `conn`, all queues, read from offset 0, sorted
+/// (a queue whose pull is refused counts as empty).
 async fn read_all(conn: &Conn, topic: &str) -> Vec<String> {
     let mut out = Vec::new();
     for q in 0..QUEUES {
-        let mut offset = 0i64;
-        loop {
-            let h = PullMessageHeader {
-                consumer_group: "failover-it-cg".into(),
-                topic: topic.into(),
-                queue_id: q,
-                queue_offset: offset,
-                max_msg_nums: 32,
-                sys_flag: pull_sys_flag::SUBSCRIPTION,
-                commit_offset: 0,
-                suspend_timeout_ms: 0,
-                subscription: Some("*".into()),
-                sub_version: 0,
-                expression_type: Some("TAG".into()),
-            };
-            let Ok(r) = conn.pull(&h).await else {
-                break;
-            };
-            let mut n = 0;
-            for rec in r.records() {
-                let rec = rec.unwrap();
-                out.push(String::from_utf8(rec.body.to_vec()).unwrap());
-                n += 1;
-            }
-            if n == 0 {
-                break;
-            }
-            offset = r.header.next_begin_offset;
-        }
+        out.extend(
+            read_queue(conn, "failover-it-cg", topic, q)
+                .await
+                .unwrap_or_default(),
+        );
     }
     out.sort();
     out

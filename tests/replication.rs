@@ -9,6 +9,8 @@
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
+#[path = "common/replication_helpers.rs"]
+mod replication_helpers;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,23 +18,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bolide::client::{ClientError, Conn, SendRequest, SendStatus};
-use bolide::clock::now_ms;
+use bolide::client::{ClientError, Conn, SendStatus};
 use bolide::remoting::codes::response;
-use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
 use broker_process::{on_glommio, BrokerProcess};
+use replication_helpers::{create_topic, read_queue, QUEUES};
 
 /// Per request: generous, a SYNC_MASTER answer waits for the slave's fsync on a loaded CI box.
 const TIMEOUT: Duration = Duration::from_secs(30);
 const DEADLINE: Duration = Duration::from_secs(90);
-const QUEUES: i32 = 4;
 
 fn dir(name: &str) -> (PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    (
-        base.join(format!("repl-it-{}-{name}", std::process::id())),
-        base.join(format!("repl-it-{}-{name}.log", std::process::id())),
-    )
+    replication_helpers::dir("repl-it", name)
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -89,23 +85,7 @@ fn slave(name: &str, ns: u16, port: u16, master_ns: u16, ha: Option<u16>) -> Bro
 }
 
 async fn connect(port: u16) -> std::rc::Rc<Conn> {
-    Conn::connect(&format!("127.0.0.1:{port}"), TIMEOUT)
-        .await
-        .unwrap()
-}
-
-async fn create_topic(conn: &Conn, topic: &str) {
-    let h = CreateTopicHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: QUEUES,
-        write_queue_nums: QUEUES,
-        perm: 6,
-        topic_filter_type: "SINGLE_TAG".into(),
-        topic_sys_flag: 0,
-        order: false,
-    };
-    conn.create_topic(&h).await.unwrap();
+    replication_helpers::connect(port, TIMEOUT).await
 }
 
 async fn send(
@@ -114,17 +94,7 @@ async fn send(
     queue_id: i32,
     body: &str,
 ) -> Result<SendStatus, ClientError> {
-    conn.send(&SendRequest {
-        producer_group: "repl-it-pg",
-        topic,
-        queue_id,
-        born_timestamp_ms: now_ms(),
-        properties: "",
-        body: body.as_bytes(),
-        batch: false,
-    })
-    .await
-    .map(|r| r.status)
+    replication_helpers::send(conn, "repl-it-pg", topic, queue_id, body).await
 }
 
 /// Sends to every queue of `topic` until the master answers SEND_OK for each (the slave of every shard is connected and caught up).
@@ -149,37 +119,12 @@ async fn wait_slave_ok(conn: &Conn, topic: &str) {
     }
 }
 
-/// Every body stored in `topic` on the broker at `conn`, all queues, read from offset 0.
+/// Every body stored in `topic` on the broker at `conn`, all queues, read from offset 0 (a
+/// refused pull panics).
 async fn read_all(conn: &Conn, topic: &str) -> Vec<String> {
     let mut out = Vec::new();
     for q in 0..QUEUES {
-        let mut offset = 0i64;
-        loop {
-            let h = PullMessageHeader {
-                consumer_group: "repl-it-cg".into(),
-                topic: topic.into(),
-                queue_id: q,
-                queue_offset: offset,
-                max_msg_nums: 32,
-                sys_flag: pull_sys_flag::SUBSCRIPTION,
-                commit_offset: 0,
-                suspend_timeout_ms: 0,
-                subscription: Some("*".into()),
-                sub_version: 0,
-                expression_type: Some("TAG".into()),
-            };
-            let r = conn.pull(&h).await.unwrap();
-            let mut n = 0;
-            for rec in r.records() {
-                let rec = rec.unwrap();
-                out.push(String::from_utf8(rec.body.to_vec()).unwrap());
-                n += 1;
-            }
-            if n == 0 {
-                break;
-            }
-            offset = r.header.next_begin_offset;
-        }
+        out.extend(read_queue(conn, "repl-it-cg", topic, q).await.unwrap());
     }
     out
 }

@@ -10,6 +10,8 @@
 
 #[path = "common/broker_process.rs"]
 mod broker_process;
+#[path = "common/replication_helpers.rs"]
+mod replication_helpers;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,12 +19,11 @@ use std::time::{Duration, Instant};
 
 use bolide::client::{Conn, PullResult, PullStatus, SendRequest, SendStatus};
 use bolide::clock::now_ms;
-use bolide::remoting::headers::{pull_sys_flag, CreateTopicHeader, PullMessageHeader};
+use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
 use broker_process::{on_glommio, BrokerProcess};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const DEADLINE: Duration = Duration::from_secs(90);
-const QUEUES: i32 = 4;
 const TOPIC: &str = "SlaveRead";
 const GROUP: &str = "slave-read-cg";
 /// Messages sent to queue 1, each with a 4 KiB body: ~4 MiB, four times a shard's log memory.
@@ -30,11 +31,7 @@ const SENT: usize = 1000;
 const BODY_BYTES: usize = 4096;
 
 fn dir(name: &str) -> (PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    (
-        base.join(format!("slave-read-{}-{name}", std::process::id())),
-        base.join(format!("slave-read-{}-{name}.log", std::process::id())),
-    )
+    replication_helpers::dir("slave-read", name)
 }
 
 /// Two shards, `slaveReadEnable`, and 1 MiB of log memory per shard (one appender chunk), so that
@@ -146,18 +143,7 @@ fn consumers_are_pointed_at_the_slave_and_go_on_there_when_the_master_dies() {
         let sc = Conn::connect(&format!("127.0.0.1:{sport}"), TIMEOUT)
             .await
             .unwrap();
-        mc.create_topic(&CreateTopicHeader {
-            topic: TOPIC.into(),
-            default_topic: "TBW102".into(),
-            read_queue_nums: QUEUES,
-            write_queue_nums: QUEUES,
-            perm: 6,
-            topic_filter_type: "SINGLE_TAG".into(),
-            topic_sys_flag: 0,
-            order: false,
-        })
-        .await
-        .unwrap();
+        replication_helpers::create_topic(&mc, TOPIC).await;
 
         // SEND_OK under SYNC_MASTER: the slave holds every message once the loop is over.
         let deadline = Instant::now() + DEADLINE;
