@@ -440,3 +440,35 @@ fn a_long_run_waits_at_the_cap_and_keeps_everything() {
         drop(store);
     });
 }
+
+/// A case CI found (seed 0): a clean reopen, appends, a crash while appenders ran, and the key of
+/// the very first record missing from the index at the next open.
+#[test]
+fn ci_case_first_key_survives_a_crash_after_a_reopen() {
+    use Op::*;
+    let ops = [
+        Batch { queue: 0, n: 5 },
+        Append { queue: 2, keys: 1 },
+        Batch { queue: 0, n: 6 },
+        Append { queue: 1, keys: 2 },
+        Append { queue: 0, keys: 2 },
+        Burst { tasks: 3, each: 1 },
+        Batch { queue: 1, n: 7 },
+        Append { queue: 2, keys: 1 },
+        Burst { tasks: 4, each: 6 },
+        Append { queue: 1, keys: 2 },
+        Append { queue: 1, keys: 3 },
+        Burst { tasks: 5, each: 3 },
+        Append { queue: 0, keys: 2 },
+        Reopen,
+        Burst { tasks: 3, each: 3 },
+        Batch { queue: 2, n: 7 },
+        Append { queue: 1, keys: 0 },
+        Append { queue: 1, keys: 2 },
+        Burst { tasks: 4, each: 2 },
+        Append { queue: 0, keys: 2 },
+        CrashDuring { polls: 27 },
+        Reopen,
+    ];
+    run_case(0, FlushMode::Async, &ops).unwrap();
+}

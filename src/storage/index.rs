@@ -484,7 +484,10 @@ impl KeyIndex {
                 seal,
             });
         }
-        (writes, mark.unwrap_or((PhysicalOffset(0), 0)))
+        // No open file (every file sealed, none started since): the mark is `c` with no entries,
+        // so that recovery keeps every sealed file (all lie below `c`). `(0, 0)` here made the next
+        // recovery drop every file, and the log scan past `c` could not bring their keys back.
+        (writes, mark.unwrap_or((c, 0)))
     }
 
     /// A checkpoint completed `w` through `file`.
