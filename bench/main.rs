@@ -110,6 +110,11 @@ struct Args {
     /// from the intended send time).
     #[arg(long, default_value_t = 10_000)]
     max_inflight: usize,
+    /// Open loop: each connection's pacer sleeps at least this long (µs) between wake-ups and then
+    /// sends every request that fell due, in one write; latency still counts from each request's
+    /// intended time. 0 = one wake-up per request.
+    #[arg(long, default_value_t = 50)]
+    tick_us: u64,
     /// Consumer connections per broker (pull loops: one per queue).
     #[arg(long, default_value_t = 2)]
     consumers: usize,
@@ -206,6 +211,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
             },
             timer_delay_ms: args.timer_delay_ms,
             max_inflight: args.max_inflight,
+            tick: Duration::from_micros(args.tick_us),
             write_queues: route.write_queues.clone(),
             read_queues: spec.read_queues.clone(),
             consumers: args.consumers,

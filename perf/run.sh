@@ -106,7 +106,7 @@ for run in "${RUNS[@]}"; do
         start_broker "$run" async
         echo "== $run: bolide-bench-std --rate $rate"
         timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic Bench_open_std \
-            --rate "$rate" --connections 16 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+            --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --interval "${INTERVAL:-0.5}" --json "$OUT/$run.json" --label "$run" 2>&1 | tee "$OUT/$run.log" \
             || echo "!! $run failed (see $OUT/$run.log)" ;;
     tail-consume)
