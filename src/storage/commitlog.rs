@@ -131,7 +131,14 @@ impl Chunk {
                 v.resize(cap, 0);
                 v
             }
-            None => vec![0; cap],
+            // A buffer faulted in by the prefault thread, else a fresh one (faults in as it fills).
+            None => match super::prefault::take() {
+                Some(mut v) if cap <= v.len() => {
+                    v.truncate(cap);
+                    v
+                }
+                _ => vec![0; cap],
+            },
         };
         Chunk {
             start,

@@ -42,6 +42,7 @@ pub mod housekeeping;
 pub mod index;
 pub mod io;
 pub mod offsets;
+pub mod prefault;
 mod read;
 pub mod recovery;
 mod replica;
@@ -103,6 +104,8 @@ impl MessageStore {
                 "segment_size_bytes {seg} must be a multiple of 4096 between 64 KiB and 1 TiB"
             )));
         }
+        // The pool's thread starts with the first store, so it is there when the first chunk fills.
+        prefault::start();
         let record_size_max = cfg
             .record_size_max_bytes
             .min((seg - commitlog::BLANK_MIN_BYTES) as usize);
