@@ -78,6 +78,16 @@ bench() {
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
 }
 
+# The raw limit of the machine for request/response latency: a wake-up round trip between two
+# processes on different cores and on one core (perf bench sched pipe). On the 2-vCPU VM of
+# perf/README.md a cross-core round trip costs ~48 us, seven times the same-core one.
+if command -v perf >/dev/null; then
+    {
+        echo "cross-core: $(perf bench sched pipe -l 20000 2>/dev/null | grep usecs/op)"
+        echo "same core:  $(taskset -c 0 perf bench sched pipe -l 20000 2>/dev/null | grep usecs/op)"
+    } | tee "$OUT/raw-wakeup.txt"
+fi
+
 peak_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["send"]["msgs_per_sec"])' "$1" 2>/dev/null || echo 0; }
 
 for run in "${RUNS[@]}"; do
