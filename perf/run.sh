@@ -3,11 +3,12 @@
 # JSON reports, a Markdown table (results.md) and a latency plot (latency.png) under perf/out/<stamp>/.
 #
 # Usage: perf/run.sh [run-name ...]      (default: every run, in the order below)
-# Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  tail-consume  catch-up  sync-100b
+# Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  open-loop-half-peak-std
+#        open-loop-half-peak-sync-flush  open-loop-half-peak-tail  tail-consume  catch-up  sync-100b
 # Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 128)  SIZE (default 1024)
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
-#        run when sync-async-flush is not part of this invocation)
+#        run when sync-async-flush is not part of this invocation)  PEAK_SYNC (the same for SYNC_FLUSH)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std tail-consume catch-up sync-100b)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std open-loop-half-peak-sync-flush open-loop-half-peak-tail tail-consume catch-up sync-100b)
 
 mkdir -p "$OUT" "$DATA_ROOT"
 echo "== building (release)"
@@ -119,6 +120,20 @@ for run in "${RUNS[@]}"; do
             --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --interval "${INTERVAL:-0.5}" --json "$OUT/$run.json" --label "$run" 2>&1 | tee "$OUT/$run.log" \
             || echo "!! $run failed (see $OUT/$run.log)" ;;
+    open-loop-half-peak-sync-flush)
+        # SYNC_FLUSH at half of the SYNC_FLUSH closed-loop peak.
+        peak=${PEAK_SYNC:-$(peak_of "$OUT/sync-sync-flush.json")}
+        rate=$(python3 -c "print(int(float('$peak') / 2))")
+        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-sync-flush first or set PEAK_SYNC)"; continue; fi
+        start_broker "$run" sync
+        bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
+    open-loop-half-peak-tail)
+        # Half peak with two consumers tailing the topic (send and end-to-end latency).
+        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
+        rate=$(python3 -c "print(int(float('$peak') / 2))")
+        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        start_broker "$run" async
+        bench "$run" --scenario e2e --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" --consumers 2 --pull-batch 256 ;;
     tail-consume)
         start_broker "$run" async
         bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE" ;;
