@@ -11,8 +11,11 @@
 //! path. Readers record into HDR histograms behind one mutex per connection; the main thread merges
 //! them every `--interval` for the progress line and the timeline, and at the end for the report.
 //!
-//! The broker address is given directly (no route lookup), and the broker picks the queue
-//! (queueId -1), so the topic must exist or the broker must auto-create it. The JSON report has the
+//! The broker address is given directly (no route lookup). By default the broker picks the queue
+//! (queueId -1): Bolide keeps each message on the shard that accepted its connection, so there is no
+//! cross-shard hop, but SO_REUSEPORT may put 3 of 4 connections on one shard. `--queues N` takes turns
+//! over N queues as a RocketMQ producer does (half the messages then hop; on the 2-vCPU VM this
+//! driver could not keep 62k msgs/s that way). The topic must exist or the broker must auto-create it. The JSON report has the
 //! fields `perf/plot.py` reads (`send.latency_us`, `intervals`) with `tool: "bolide-bench-std"`.
 
 use std::io::{BufReader, Read, Write};
@@ -47,6 +50,11 @@ struct Args {
     rate: f64,
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Queues of the topic the connections take turns on (as a RocketMQ producer does); 0 (the
+    /// default) lets the broker pick (queueId -1: Bolide then keeps the message on the accepting
+    /// shard, no cross-shard hop).
+    #[arg(long, default_value_t = 0)]
+    queues: i32,
     /// Shortest sleep of a writer between wake-ups (µs); what fell due meanwhile goes in one write.
     #[arg(long, default_value_t = 50)]
     tick_us: u64,
@@ -188,11 +196,11 @@ fn load_avg() -> String {
 /// last 50 µs of every wait, and 16 spinning writers took more of a 2-core machine than the broker).
 /// A late writer sends at once and never skips; latency counts from each request's intended time.
 fn writer(
+    conn: usize,
     mut sock: TcpStream,
     shared: Arc<ConnShared>,
     start: Instant,
-    period_ns: f64,
-    offset_ns: f64,
+    (period_ns, offset_ns): (f64, f64),
     args: Arc<Args>,
     stop: Arc<AtomicBool>,
 ) {
@@ -226,7 +234,7 @@ fn writer(
             SendRequest {
                 producer_group: "bolide_bench_std",
                 topic: &args.topic,
-                queue_id: -1,
+                queue_id: queue_of(conn, i, args.queues),
                 born_timestamp_ms: born_ms,
                 properties: "",
                 body: &body,
@@ -239,6 +247,14 @@ fn writer(
             return;
         }
     }
+}
+
+/// The queue of request `i` on connection `conn`: round robin, each connection starting elsewhere.
+fn queue_of(conn: usize, i: u64, queues: i32) -> i32 {
+    if queues <= 0 {
+        return -1;
+    }
+    ((conn as u64 + i) % queues as u64) as i32
 }
 
 /// Reads responses and records their latency from the intended time.
@@ -325,7 +341,7 @@ fn main() -> ExitCode {
         let offset_ns = period_ns * c as f64 / args.connections as f64;
         let (s, a, st) = (shared.clone(), args.clone(), stop.clone());
         threads.push(thread::spawn(move || {
-            writer(sock, s, start, period_ns, offset_ns, a, st)
+            writer(c, sock, s, start, (period_ns, offset_ns), a, st)
         }));
         let m = measuring.clone();
         threads.push(thread::spawn(move || reader(read_sock, shared, start, m)));
