@@ -90,6 +90,13 @@ if command -v perf >/dev/null; then
 fi
 
 peak_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["send"]["msgs_per_sec"])' "$1" 2>/dev/null || echo 0; }
+# half_peak PEAK CLOSED-LOOP-RUN: sets `rate` to half of PEAK (or of that run's result in this
+# directory); fails with a message when neither is known.
+half_peak() {
+    local peak=${1:-$(peak_of "$OUT/$2.json")}
+    rate=$(python3 -c "print(int(float('$peak') / 2))")
+    [ "$rate" -gt 0 ] || { echo "!! $run: no peak known (run $2 first or set the PEAK variable)"; return 1; }
+}
 
 for run in "${RUNS[@]}"; do
     case $run in
@@ -103,17 +110,13 @@ for run in "${RUNS[@]}"; do
         start_broker "$run" sync
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" ;;
     open-loop-half-peak)
-        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
-        rate=$(python3 -c "print(int(float('$peak') / 2))")
-        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
     open-loop-half-peak-std)
         # The same open-loop load from the plain-threads driver (no glommio, no io_uring): a stall that
         # both drivers see at the same moment belongs to the broker, not to the load generator.
-        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
-        rate=$(python3 -c "print(int(float('$peak') / 2))")
-        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         echo "== $run: bolide-bench-std --rate $rate"
         timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic Bench_open_std \
@@ -122,16 +125,12 @@ for run in "${RUNS[@]}"; do
             || echo "!! $run failed (see $OUT/$run.log)" ;;
     open-loop-half-peak-sync-flush)
         # SYNC_FLUSH at half of the SYNC_FLUSH closed-loop peak.
-        peak=${PEAK_SYNC:-$(peak_of "$OUT/sync-sync-flush.json")}
-        rate=$(python3 -c "print(int(float('$peak') / 2))")
-        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-sync-flush first or set PEAK_SYNC)"; continue; fi
+        half_peak "${PEAK_SYNC:-}" sync-sync-flush || continue
         start_broker "$run" sync
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
     open-loop-half-peak-tail)
         # Half peak with two consumers tailing the topic (send and end-to-end latency).
-        peak=${PEAK:-$(peak_of "$OUT/sync-async-flush.json")}
-        rate=$(python3 -c "print(int(float('$peak') / 2))")
-        if [ "$rate" -le 0 ]; then echo "!! $run: no peak known (run sync-async-flush first or set PEAK)"; continue; fi
+        half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         bench "$run" --scenario e2e --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" --consumers 2 --pull-batch 256 ;;
     tail-consume)
