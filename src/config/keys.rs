@@ -54,6 +54,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["flushIntervalCommitLog"],
     },
     Key {
+        name: "prewrite_segments",
+        rocketmq: &["warmMapedFileEnable"],
+    },
+    Key {
         name: "flush_timeout_ms",
         rocketmq: &["syncFlushTimeout"],
     },

@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     pub shards: usize,
     pub flush_mode: FlushMode,
     pub flush_interval_ms: u64,
+    /// Overwrite new commit-log segments with zeros ahead of need: `None` ("auto") only in
+    /// SYNC_FLUSH (see `storage::StoreConfig::prewrite_segments`).
+    pub prewrite_segments: Option<bool>,
     pub flush_timeout_ms: u64,
     pub segment_size_bytes: u64,
     pub cache_bytes_max: usize,
@@ -291,6 +294,7 @@ impl Default for BrokerConfig {
             shards: 0,
             flush_mode: FlushMode::Async,
             flush_interval_ms: 500,
+            prewrite_segments: None,
             flush_timeout_ms: 5_000,
             segment_size_bytes: 1 << 30,
             cache_bytes_max: 256 << 20,
@@ -398,6 +402,12 @@ impl BrokerConfig {
                 })?
             }
             "flush_interval_ms" => self.flush_interval_ms = parse_num(key, v)?,
+            "prewrite_segments" => {
+                self.prewrite_segments = match v.trim().to_ascii_lowercase().as_str() {
+                    "auto" => None,
+                    _ => Some(parse_bool(key, v)?),
+                }
+            }
             "flush_timeout_ms" => self.flush_timeout_ms = parse_num(key, v)?,
             "segment_size_bytes" => self.segment_size_bytes = parse_num(key, v)?,
             "cache_bytes_max" => self.cache_bytes_max = parse_num(key, v)?,
@@ -798,6 +808,7 @@ impl BrokerConfig {
         c.segment_size_bytes = self.segment_size_bytes;
         c.flush_mode = self.flush_mode;
         c.flush_interval_ms = self.flush_interval_ms;
+        c.prewrite_segments = self.prewrite_segments;
         c.flush_timeout_ms = self.flush_timeout_ms;
         c.cache_bytes_max = self.cache_bytes_max / self.shard_count().max(1);
         c.retention_hours = self.retention_hours;

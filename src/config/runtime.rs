@@ -112,6 +112,10 @@ impl BrokerConfig {
                         crate::storage::FlushMode::Async => "ASYNC_FLUSH".into(),
                     },
                     "flush_interval_ms" => self.flush_interval_ms.to_string(),
+                    "prewrite_segments" => match self.prewrite_segments {
+                        None => "auto".to_string(),
+                        Some(b) => b.to_string(),
+                    },
                     "flush_timeout_ms" => self.flush_timeout_ms.to_string(),
                     "segment_size_bytes" => self.segment_size_bytes.to_string(),
                     "cache_bytes_max" => self.cache_bytes_max.to_string(),

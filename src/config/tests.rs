@@ -229,3 +229,17 @@ fn edge_limits_are_keys_and_are_checked() {
     let e = refused(&|c| c.shard_outbound_bytes_max = 1000);
     assert!(e.contains("shard_outbound_bytes_max"), "{e}");
 }
+
+#[test]
+fn prewrite_segments_is_auto_true_or_false_and_reaches_the_store() {
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.prewrite_segments, None);
+    assert_eq!(c.store_config(0).prewrite_segments, None);
+    assert!(c.set("warmMapedFileEnable", "true").unwrap());
+    assert_eq!(c.store_config(1).prewrite_segments, Some(true));
+    assert!(c.set("prewrite_segments", "false").unwrap());
+    assert_eq!(c.prewrite_segments, Some(false));
+    assert!(c.set("prewrite_segments", "auto").unwrap());
+    assert_eq!(c.prewrite_segments, None);
+    assert!(c.set("prewrite_segments", "sometimes").is_err());
+}

@@ -19,8 +19,19 @@
 //! clears the failure.
 //!
 //! Pre-allocator: keeps the segment after the active one created, allocated to full size and, when
-//! `prewrite_segments`, overwritten with zeros and synced, because synced writes over existing blocks
-//! cost about half of extending writes (no metadata journal on every fdatasync).
+//! [`prewrite_decision`] says so, overwritten with zeros and synced, because synced writes over
+//! existing blocks cost about half of extending writes (no metadata journal on every fdatasync), and
+//! an O_DIRECT write into an unwritten extent can block the shard's thread in `ext4_map_blocks` while
+//! a journal commit runs (seen sampling `wchan`, #12). The decision, `setting` the store's
+//! `prewrite_segments`:
+//!
+//! | # | setting       | flush mode | the store has a segment already | prewrite |
+//! |---|---------------|------------|---------------------------------|----------|
+//! | 1 | `Some(false)` | -          | -                               | no       |
+//! | 2 | `Some(true)`  | -          | yes                             | yes      |
+//! | 3 | `None`        | SYNC       | yes                             | yes      |
+//! | 4 | `None`        | ASYNC      | -                               | no       |
+//! | 5 | -             | -          | no                              | no: the first appends wait for this segment (a 1 GiB prewrite made a fresh broker's first sends wait ~1 s) |
 
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -301,6 +312,21 @@ pub(super) async fn create_segment(
     })
 }
 
+/// Whether the next segment is overwritten with zeros (module table).
+pub(super) fn prewrite_decision(
+    setting: Option<bool>,
+    sync_flush: bool,
+    has_segment: bool,
+) -> bool {
+    match (setting, sync_flush, has_segment) {
+        (_, _, false) => false,          // 5
+        (Some(false), _, true) => false, // 1
+        (Some(true), _, true) => true,   // 2
+        (None, true, true) => true,      // 3
+        (None, false, true) => false,    // 4
+    }
+}
+
 /// The pre-allocator task.
 pub(super) async fn preallocator(weak: Weak<StoreState>) {
     loop {
@@ -310,13 +336,17 @@ pub(super) async fn preallocator(weak: Weak<StoreState>) {
         }
         let want = {
             let log = sh.log.borrow();
-            log.next_segment.is_none().then(|| log.active_end())
+            let has_segment = !log.segments.is_empty();
+            log.next_segment
+                .is_none()
+                .then(|| (log.active_end(), has_segment))
         };
-        if let Some(base) = want {
-            let prewrite = sh
-                .opts
-                .prewrite_segments
-                .unwrap_or(sh.cfg.flush_mode == FlushMode::Sync);
+        if let Some((base, has_segment)) = want {
+            let prewrite = prewrite_decision(
+                sh.cfg.prewrite_segments,
+                sh.cfg.flush_mode == FlushMode::Sync,
+                has_segment,
+            );
             let (io, dir, size) = (sh.io.clone(), sh.cfg.dir.clone(), sh.cfg.segment_size_bytes);
             match create_segment(&io, &dir, base, size, prewrite).await {
                 Ok(seg) => {
@@ -345,5 +375,28 @@ pub(super) async fn preallocator(weak: Weak<StoreState>) {
         let notify = sh.prealloc_notify.clone();
         drop(sh);
         notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prewrite_decision_rows() {
+        // (setting, sync flush, has a segment) -> prewrite; row numbers of the module table.
+        let rows = [
+            ((Some(false), true, true), false),  // 1
+            ((Some(false), false, true), false), // 1
+            ((Some(true), false, true), true),   // 2
+            ((Some(true), true, true), true),    // 2
+            ((None, true, true), true),          // 3
+            ((None, false, true), false),        // 4
+            ((Some(true), true, false), false),  // 5
+            ((None, true, false), false),        // 5
+        ];
+        for (i, ((setting, sync, has), want)) in rows.iter().enumerate() {
+            assert_eq!(prewrite_decision(*setting, *sync, *has), *want, "row {i}");
+        }
     }
 }
