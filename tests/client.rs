@@ -204,3 +204,40 @@ fn every_typed_request_against_a_real_broker() {
         assert!(ns.get_route("ClientIT").await.unwrap().is_some());
     });
 }
+
+/// `THP_enabled` of a process in /proc (kernel 5.0 on), or None where the kernel does not show it.
+fn thp_enabled(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line.split_whitespace().nth(1)? == "1")
+}
+
+/// The broker turns transparent huge pages off for itself unless `disable_thp=false` (see the key).
+#[test]
+fn the_broker_runs_without_transparent_huge_pages_unless_told_otherwise() {
+    let Some(ours) = thp_enabled(std::process::id()) else {
+        eprintln!(
+            "SKIP: this kernel's /proc/PID/status has no THP_enabled line (before Linux 5.0)"
+        );
+        return;
+    };
+    if !ours {
+        eprintln!(
+            "SKIP: this test process already runs with THP disabled, so the broker inherits it"
+        );
+        return;
+    }
+    for (setting, expect_enabled) in [(None, false), (Some("disable_thp=false"), true)] {
+        let dir = test_dir(&format!("client-thp-{expect_enabled}"));
+        let mut extra = vec!["--shards".to_string(), "1".to_string()];
+        if let Some(s) = setting {
+            extra.extend(["--set".to_string(), s.to_string()]);
+        }
+        let b = BrokerProcess::start(&dir, &dir.with_extension("log"), 23520, 23531, &extra, &[]);
+        assert_eq!(
+            thp_enabled(b.child.id()),
+            Some(expect_enabled),
+            "setting {setting:?}"
+        );
+    }
+}

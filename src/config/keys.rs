@@ -151,6 +151,11 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        // Redis's `disable-thp`; RocketMQ has no key for it.
+        name: "disable_thp",
+        rocketmq: &[],
+    },
+    Key {
         name: "enable_property_filter",
         rocketmq: &["enablePropertyFilter"],
     },

@@ -113,6 +113,11 @@ pub struct BrokerConfig {
     /// An idle shard polls this long before it sleeps (0 = sleep at once). Spinning saves the
     /// wake-up of cross-shard messages but burns CPU that a co-located client could use.
     pub spin_before_park_us: u64,
+    /// Turn transparent huge pages off for this process (`prctl(PR_SET_THP_DISABLE)`), as Redis
+    /// does by default (`disable-thp`). The allocator asks for huge pages on its arenas; each
+    /// first touch then zeroes 2 MiB on a shard's thread, and a fresh broker under load spent 44 %
+    /// of its first second in those faults (#12, perf/README.md).
+    pub disable_thp: bool,
     /// Serve SQL92 subscriptions (RocketMQ `enablePropertyFilter`, off there by default, on here).
     pub enable_property_filter: bool,
     /// Most messages one QUERY_MESSAGE answers (RocketMQ `maxMsgsNumBatch`); a larger `maxNum` is cut.
@@ -318,6 +323,7 @@ impl Default for BrokerConfig {
             connection_idle_timeout_ms: 120_000,
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
+            disable_thp: true,
             enable_property_filter: true,
             query_max_num: 64,
             unique_key_query_max_num: 32,
@@ -439,6 +445,7 @@ impl BrokerConfig {
             "connection_idle_timeout_ms" => self.connection_idle_timeout_ms = parse_num(key, v)?,
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
+            "disable_thp" => self.disable_thp = parse_bool(key, v)?,
             "enable_property_filter" => self.enable_property_filter = parse_bool(key, v)?,
             "query_max_num" => self.query_max_num = parse_num(key, v)?,
             "unique_key_query_max_num" => self.unique_key_query_max_num = parse_num(key, v)?,

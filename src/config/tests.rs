@@ -243,3 +243,12 @@ fn prewrite_segments_is_auto_true_or_false_and_reaches_the_store() {
     assert_eq!(c.prewrite_segments, None);
     assert!(c.set("prewrite_segments", "sometimes").is_err());
 }
+
+#[test]
+fn disable_thp_is_on_by_default_and_can_be_turned_off() {
+    let mut c = BrokerConfig::default();
+    assert!(c.disable_thp);
+    assert!(c.set("disable_thp", "false").unwrap());
+    assert!(!c.disable_thp);
+    assert!(c.set("disable_thp", "maybe").is_err());
+}
