@@ -75,12 +75,25 @@ class LitePullTest {
         String group = Env.unique("CGLiteAssign");
         DefaultLitePullConsumer c = Env.litePull(group);
         c.setAutoCommit(false);
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         c.start();
         c.assign(List.of(mq));
+        // Read everything first, then seek back. A seek right after assign races the client's own
+        // first pull: the replaced pull task can still deliver 0..9 after the new one has taken the
+        // seek offset (DefaultLitePullConsumerImpl checks the seek offset only when a pull returns),
+        // whatever the broker. Once 0..9 are read, the only pull in flight waits at offset 10.
+        List<Long> first = new ArrayList<>();
+        Env.awaitTrue(() -> "offsets 0..9 polled (got " + first + ")", 15_000, () -> {
+            for (MessageExt m : c.poll(200)) {
+                first.add(m.getQueueOffset());
+            }
+            return first.size() >= 10;
+        });
+        assertEquals(List.of(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L), first, "offsets before the seek");
         c.seek(mq, 3);
         Map<Long, String> got = new HashMap<>();
         List<Long> order = new ArrayList<>();
-        Env.awaitTrue("offsets 3..9 polled", 15_000, () -> {
+        Env.awaitTrue(() -> "offsets 3..9 polled again (got " + order + ")", 15_000, () -> {
             for (MessageExt m : c.poll(200)) {
                 got.put(m.getQueueOffset(), body(m));
                 order.add(m.getQueueOffset());
