@@ -12,8 +12,8 @@
 //! them every `--interval` for the progress line and the timeline, and at the end for the report.
 //!
 //! The broker address is given directly (no route lookup). By default the broker picks the queue
-//! (queueId -1): Bolide keeps each message on the shard that accepted its connection, so there is no
-//! cross-shard hop, but SO_REUSEPORT may put 3 of 4 connections on one shard. `--queues N` takes turns
+//! (queueId -1): Bolide keeps each message on the shard that serves its connection, so there is no
+//! cross-shard hop (the broker spreads connections evenly over its shards). `--queues N` takes turns
 //! over N queues as a RocketMQ producer does (half the messages then hop; on the 2-vCPU VM this
 //! driver could not keep 62k msgs/s that way). The topic must exist or the broker must auto-create it. The JSON report has the
 //! fields `perf/plot.py` reads (`send.latency_us`, `intervals`) with `tool: "bolide-bench-std"`.

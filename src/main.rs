@@ -322,6 +322,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let failover = cfg
         .enable_controller_mode
         .then(|| Arc::new(bolide::broker::failover::Failover::new(&cfg, shards)));
+    let spread =
+        (cfg.spread_connections && shards > 1).then(|| Arc::new(bolide::net::Spread::new(shards)));
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let (ready_tx, ready_rx) = flume::unbounded();
     let (drained_tx, drained_rx) = flume::unbounded();
@@ -341,6 +343,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             acl: acl.clone(),
             metrics: metrics_hub.clone(),
             ha_listen_fd: ha_fds[k],
+            spread: spread.clone(),
             failover: failover.clone(),
         })
         .collect();

@@ -241,3 +241,82 @@ fn the_broker_runs_without_transparent_huge_pages_unless_told_otherwise() {
         );
     }
 }
+
+/// `bolide_net_open_connections` by shard, from the broker's /metrics on `http_port`.
+fn open_by_shard(http_port: u16) -> Vec<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).expect("metrics port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let mut open = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("bolide_net_open_connections{shard=\"") {
+            let (shard, value) = rest.split_once("\"} ").expect("a sample line");
+            let shard: usize = shard.parse().unwrap();
+            open.resize(open.len().max(shard + 1), 0);
+            open[shard] = value.trim().parse::<f64>().unwrap() as u64;
+        }
+    }
+    open
+}
+
+/// One request answered on `s` (GET_MAX_OFFSET): the connection is served wherever it went.
+fn answered(s: &mut std::net::TcpStream, opaque: i32) {
+    use std::io::{Read, Write};
+    let cmd = bolide::remoting::RemotingCommand::request(request::GET_MAX_OFFSET)
+        .with_ext("topic", "spread")
+        .with_ext("queueId", 0)
+        .with_opaque(opaque);
+    let mut out = BytesMut::new();
+    bolide::remoting::encode_frame(&cmd, &mut out);
+    s.write_all(&out).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("an answer");
+    let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut frame).expect("the whole answer");
+}
+
+/// New connections go to the shard serving the fewest (`spread_connections`, net::spread), so 8
+/// connections opened one after the other end up 4 and 4 on two shards, whatever SO_REUSEPORT's
+/// hash chose, and every one of them is answered by the shard it was handed to.
+#[test]
+fn connections_are_spread_evenly_over_the_shards() {
+    let (ns, port, http) = (23540, 23551, 23562);
+    let dir = test_dir("client-spread");
+    let extra: Vec<String> = ["--shards", "2", "--http-port", &http.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _b = BrokerProcess::start_answering(&dir, &dir.with_extension("log"), ns, port, &extra);
+    // The start-up probes' connections are gone (published figures lag up to a second).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_by_shard(http).iter().sum::<u64>() != 0 {
+        assert!(Instant::now() < deadline, "probe connections never closed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(open_by_shard(http).iter().sum::<u64>(), 0);
+    let mut conns = Vec::new();
+    for k in 0..8 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        answered(&mut s, k);
+        conns.push(s);
+    }
+    let mut open = open_by_shard(http);
+    while open.iter().sum::<u64>() != 8 {
+        assert!(
+            Instant::now() < deadline,
+            "8 connections never showed: {open:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        open = open_by_shard(http);
+    }
+    assert_eq!(open, [4, 4]);
+    for (k, s) in conns.iter_mut().enumerate() {
+        answered(s, 100 + k as i32);
+    }
+}

@@ -24,7 +24,7 @@ use super::state::offsets::OffsetTable;
 use super::state::topics::TopicTable;
 use super::{Broker, Control, ShardMsg};
 use crate::config::BrokerConfig;
-use crate::net::{accept_loop, ConnLimits, Edge, StopSignal};
+use crate::net::{accept_loop, ConnLimits, Edge, Serving, StopSignal};
 use crate::shard::router::{Inbox, Router};
 use crate::shard::ShardId;
 use crate::storage::MessageStore;
@@ -49,6 +49,8 @@ pub struct ShardStartup {
     pub ha_listen_fd: Option<RawFd>,
     /// Controller mode: the assignment the heartbeat thread publishes (`broker::failover`).
     pub failover: Option<Arc<super::failover::Failover>>,
+    /// Open connections per shard, when new ones are spread evenly (`spread_connections`).
+    pub spread: Option<Arc<crate::net::Spread>>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -132,13 +134,18 @@ pub async fn run_shard(s: ShardStartup) {
 
     // Before retention first runs: what consumers still need is known from the persisted offsets.
     broker.push_consumed_floors();
-    let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox));
+    let connections = Rc::new(glommio::sync::Gate::new());
+    let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
+    let serving = Serving {
+        edge: edge.clone(),
+        connections: connections.clone(),
+        spread: s.spread.clone(),
+    };
+    let inbox_task = glommio::spawn_local(serve_inbox(broker.clone(), s.inbox, serving.clone()));
     let writing_services = super::services::start(&broker, &s.stop);
     // Shard 0 registers with the NameServers; it unregisters at shutdown, before reporting drained.
     let registration = super::services::registration::start(&broker, &s.stop);
 
-    let connections = Rc::new(glommio::sync::Gate::new());
-    let edge = Edge::new(shard, ConnLimits::from_config(&s.cfg), s.stop.clone());
     glommio::spawn_local(super::services::metrics_publish::run(
         broker.clone(),
         edge.clone(),
@@ -159,9 +166,8 @@ pub async fn run_shard(s: ShardStartup) {
         acceptors.push(glommio::spawn_local(accept_loop(
             fd,
             broker.clone(),
-            edge.clone(),
+            serving.clone(),
             s.stop.clone(),
-            connections.clone(),
         )));
     }
     let _ = s.ready.send(Ok(shard));
@@ -210,7 +216,7 @@ pub async fn run_shard(s: ShardStartup) {
 }
 
 /// Serves messages from other shards until the final shutdown step.
-async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
+async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>, serving: Serving) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
             ShardMsg::Requests(batch) => broker.serve_forwarded(batch),
@@ -235,6 +241,7 @@ async fn serve_inbox(broker: Rc<Broker>, inbox: Inbox<ShardMsg>) {
                     let _ = out.send(cmd);
                 }
             }
+            ShardMsg::Adopt(conn) => crate::net::serve_adopted(conn, broker.clone(), &serving),
         }
     }
 }

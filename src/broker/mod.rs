@@ -80,6 +80,8 @@ pub enum ShardMsg {
     },
     /// Write a broker-initiated command on a connection this shard owns.
     Push { conn: u64, cmd: RemotingCommand },
+    /// Serve a connection another shard accepted (`net::spread`).
+    Adopt(crate::net::Adopted),
 }
 
 /// One shard's broker state. Lives on its shard only (`Rc`, `RefCell`).

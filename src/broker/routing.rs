@@ -457,6 +457,10 @@ impl Handler for Broker {
         }
     }
 
+    fn hand_off(&self, to: ShardId, conn: crate::net::Adopted) {
+        self.router.send_detached(to, ShardMsg::Adopt(conn));
+    }
+
     fn closed(&self, conn: ConnId) {
         self.conns.borrow_mut().remove(&conn.id);
         // Every shard drops the clients bound to this connection (and their locks).

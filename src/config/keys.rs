@@ -151,6 +151,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "spread_connections",
+        rocketmq: &[],
+    },
+    Key {
         // Redis's `disable-thp`; RocketMQ has no key for it.
         name: "disable_thp",
         rocketmq: &[],

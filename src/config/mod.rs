@@ -118,6 +118,9 @@ pub struct BrokerConfig {
     /// first touch then zeroes 2 MiB on a shard's thread, and a fresh broker under load spent 44 %
     /// of its first second in those faults (#12, perf/README.md).
     pub disable_thp: bool,
+    /// Hand a new connection to the shard serving the fewest when the accepting shard serves more
+    /// (`net::spread`); off leaves placement to SO_REUSEPORT's hash alone.
+    pub spread_connections: bool,
     /// Serve SQL92 subscriptions (RocketMQ `enablePropertyFilter`, off there by default, on here).
     pub enable_property_filter: bool,
     /// Most messages one QUERY_MESSAGE answers (RocketMQ `maxMsgsNumBatch`); a larger `maxNum` is cut.
@@ -324,6 +327,7 @@ impl Default for BrokerConfig {
             offset_persist_interval_ms: 1_000,
             spin_before_park_us: 0,
             disable_thp: true,
+            spread_connections: true,
             enable_property_filter: true,
             query_max_num: 64,
             unique_key_query_max_num: 32,
@@ -446,6 +450,7 @@ impl BrokerConfig {
             "offset_persist_interval_ms" => self.offset_persist_interval_ms = parse_num(key, v)?,
             "spin_before_park_us" => self.spin_before_park_us = parse_num(key, v)?,
             "disable_thp" => self.disable_thp = parse_bool(key, v)?,
+            "spread_connections" => self.spread_connections = parse_bool(key, v)?,
             "enable_property_filter" => self.enable_property_filter = parse_bool(key, v)?,
             "query_max_num" => self.query_max_num = parse_num(key, v)?,
             "unique_key_query_max_num" => self.unique_key_query_max_num = parse_num(key, v)?,

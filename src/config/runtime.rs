@@ -145,6 +145,7 @@ impl BrokerConfig {
                     "offset_persist_interval_ms" => self.offset_persist_interval_ms.to_string(),
                     "spin_before_park_us" => self.spin_before_park_us.to_string(),
                     "disable_thp" => self.disable_thp.to_string(),
+                    "spread_connections" => self.spread_connections.to_string(),
                     "acl_enable" => self.acl_enable.to_string(),
                     // Unset: no value (the accounts file itself is never shown, only its path).
                     "acl_file" => self

@@ -252,3 +252,11 @@ fn disable_thp_is_on_by_default_and_can_be_turned_off() {
     assert!(!c.disable_thp);
     assert!(c.set("disable_thp", "maybe").is_err());
 }
+
+#[test]
+fn spread_connections_is_on_by_default_and_can_be_turned_off() {
+    let mut c = BrokerConfig::default();
+    assert!(c.spread_connections);
+    assert!(c.set("spread_connections", "false").unwrap());
+    assert!(!c.spread_connections);
+}

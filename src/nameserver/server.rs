@@ -19,7 +19,8 @@ use super::{
 };
 use crate::clock::now_ms;
 use crate::net::{
-    accept_loop, ConnId, ConnLimits, Edge, Handler, LocalFuture, Outbox, RequestCtx, StopSignal,
+    accept_loop, ConnId, ConnLimits, Edge, Handler, LocalFuture, Outbox, RequestCtx, Serving,
+    StopSignal,
 };
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::RemotingCommand;
@@ -131,7 +132,12 @@ pub async fn run(fd: RawFd, limits: ConnLimits, stop: StopSignal) {
     };
     let edge = Edge::new(ShardId(0), limits, stop.clone());
     let connections = Rc::new(glommio::sync::Gate::new());
-    accept_loop(fd, node, edge.clone(), stop, connections.clone()).await;
+    let serving = Serving {
+        edge: edge.clone(),
+        connections: connections.clone(),
+        spread: None,
+    };
+    accept_loop(fd, node, serving, stop).await;
     let _ = futures_lite::future::or(
         async {
             let _ = connections.close().await;

@@ -3,9 +3,11 @@
 //! Sockets are bound in `main`, before any shard starts, so that a busy port is a clear start-up error:
 //! one listening socket per (shard, port), all with SO_REUSEPORT so the kernel spreads connections
 //! over the shards, plus SO_REUSEADDR so a restarted broker can bind while old connections sit in
-//! TIME_WAIT. Each shard turns its raw fds into glommio listeners.
+//! TIME_WAIT. Each shard turns its raw fds into glommio listeners. The kernel's pick is a hash, so
+//! with `spread` the accepting shard hands a new connection to the shard serving the fewest when it
+//! serves more ([`Handler::hand_off`], which the broker sends through its router).
 //!
-//! A connection belongs to the shard that accepted it, for its whole life (`conn`):
+//! A connection belongs to the shard that serves it, for its whole life (`conn`):
 //! - reads frames (`remoting::decode_frame`; nothing is parsed before a whole frame is buffered);
 //! - runs each request as its own task, at most `inflight_max` at once (reading pauses beyond that:
 //!   backpressure instead of unbounded memory), so pipelined requests are answered as they complete,
@@ -22,15 +24,18 @@
 
 mod conn;
 pub mod edge;
+pub mod spread;
 
 pub use conn::{serve_connection, Outbox, OutboxClosed};
 pub use edge::{CloseReason, ConnLimits, Edge};
+pub use spread::Spread;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use glommio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -135,20 +140,42 @@ pub trait Handler: 'static {
     /// A response from the peer, to a request the server sent on `conn` (matched by opaque by the
     /// handler); ignored by default.
     fn response(&self, _conn: ConnId, _cmd: RemotingCommand) {}
+    /// Delivers a connection this shard accepted to shard `to`, which serves it ([`Spread`]); the
+    /// receiving shard passes it to [`serve_adopted`]. Only called when the accept loop was given a
+    /// `Spread`. Dropping `conn` closes the connection.
+    fn hand_off(&self, _to: ShardId, _conn: Adopted) {}
+}
+
+/// A connection accepted by one shard, on its way to the shard that serves it.
+#[derive(Debug)]
+pub struct Adopted {
+    pub fd: OwnedFd,
+    /// The local port it was accepted on (which service it addresses).
+    pub local_port: u16,
+}
+
+/// Where a shard serves connections: its edge, the gate that shutdown closes, and the process-wide
+/// counts when connections are spread.
+#[derive(Clone)]
+pub struct Serving {
+    pub edge: Rc<Edge>,
+    pub connections: Rc<glommio::sync::Gate>,
+    pub spread: Option<Arc<Spread>>,
 }
 
 /// Accepts connections on `fd` until `stop` resolves; each admitted connection runs as its own task.
-/// Past the shard's connection cap a connection is accepted and reset at once (see `edge`).
+/// Past the shard's connection cap a connection is accepted and reset at once (see `edge`). With a
+/// `Spread`, a connection goes to the shard serving the fewest when this one serves more.
 pub async fn accept_loop<H: Handler>(
     fd: RawFd,
     handler: Rc<H>,
-    edge: Rc<Edge>,
+    serving: Serving,
     stop: StopSignal,
-    connections: Rc<glommio::sync::Gate>,
 ) {
     // SAFETY: `fd` is a bound, listening socket created by `bind_listeners` and handed to exactly one shard.
     let listener = unsafe { TcpListener::from_raw_fd(fd) };
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let here = serving.edge.shard;
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             let _ = stop.recv_async().await;
@@ -159,38 +186,86 @@ pub async fn accept_loop<H: Handler>(
             None => break,
             Some(Ok(s)) => s,
             Some(Err(e)) => {
-                tracing::warn!(shard = %edge.shard, error = %e, "accept failed");
+                tracing::warn!(shard = %here, error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
-        let Ok(peer) = stream.peer_addr() else {
+        let to = serving.spread.as_ref().map_or(here, |s| s.place(here));
+        if to != here {
+            // glommio's stream gives no fd away: hand over a duplicate and close this one.
+            // SAFETY: the fd belongs to `stream`, open until it is dropped below.
+            let dup = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+            drop(stream);
+            if dup < 0 {
+                tracing::warn!(shard = %here, error = %std::io::Error::last_os_error(), "cannot hand a connection over");
+                if let Some(s) = &serving.spread {
+                    s.done(to);
+                }
+                continue;
+            }
+            // SAFETY: `dup` is a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+            handler.hand_off(to, Adopted { fd, local_port });
             continue;
-        };
-        let Some((conn, state)) = edge.admit(peer.ip()) else {
-            refuse(stream);
-            continue;
-        };
-        let Ok(pass) = connections.enter() else {
-            edge.release(conn.id, CloseReason::Shutdown);
+        }
+        if !serve_stream(stream, local_port, handler.clone(), &serving) {
             break;
-        };
-        let handler = handler.clone();
-        let edge = edge.clone();
-        glommio::spawn_local(async move {
-            let reason =
-                serve_connection(stream, conn, state, local_port, handler, edge.clone()).await;
-            edge.release(conn.id, reason);
-            drop(pass);
-        })
-        .detach();
+        }
     }
+}
+
+/// Serves a connection another shard accepted and handed to this one ([`Handler::hand_off`]).
+pub fn serve_adopted<H: Handler>(conn: Adopted, handler: Rc<H>, serving: &Serving) {
+    // SAFETY: the fd is a connected TCP socket whose ownership `conn` carried here.
+    let stream = unsafe { TcpStream::from_raw_fd(conn.fd.into_raw_fd()) };
+    serve_stream(stream, conn.local_port, handler, serving);
+}
+
+/// Admits `stream` on this shard's edge and serves it as its own task; counted on this shard in
+/// `serving.spread` until it ends. False once shutdown has closed the gate (the stream is dropped).
+fn serve_stream<H: Handler>(
+    stream: TcpStream,
+    local_port: u16,
+    handler: Rc<H>,
+    serving: &Serving,
+) -> bool {
+    let edge = serving.edge.clone();
+    let spread = serving.spread.clone();
+    let counted = move || {
+        if let Some(s) = &spread {
+            s.done(edge.shard);
+        }
+    };
+    let Ok(peer) = stream.peer_addr() else {
+        counted();
+        return true;
+    };
+    let edge = serving.edge.clone();
+    let Some((conn, state)) = edge.admit(peer.ip()) else {
+        refuse(stream);
+        counted();
+        return true;
+    };
+    let Ok(pass) = serving.connections.enter() else {
+        edge.release(conn.id, CloseReason::Shutdown);
+        counted();
+        return false;
+    };
+    glommio::spawn_local(async move {
+        let reason = serve_connection(stream, conn, state, local_port, handler, edge.clone()).await;
+        edge.release(conn.id, reason);
+        counted();
+        drop(pass);
+    })
+    .detach();
+    true
 }
 
 /// Closes an accepted connection with a reset (SO_LINGER 0): the peer sees "connection reset" on its
 /// first read or write, and no TIME_WAIT is left here.
 fn refuse(stream: TcpStream) {
-    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::fd::BorrowedFd;
     // SAFETY: the fd belongs to `stream`, which outlives the borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
     let _ = socket2::SockRef::from(&fd).set_linger(Some(std::time::Duration::ZERO));
