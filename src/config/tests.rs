@@ -244,19 +244,21 @@ fn prewrite_segments_is_auto_true_or_false_and_reaches_the_store() {
     assert!(c.set("prewrite_segments", "sometimes").is_err());
 }
 
-#[test]
-fn disable_thp_is_on_by_default_and_can_be_turned_off() {
-    let mut c = BrokerConfig::default();
-    assert!(c.disable_thp);
-    assert!(c.set("disable_thp", "false").unwrap());
-    assert!(!c.disable_thp);
-    assert!(c.set("disable_thp", "maybe").is_err());
-}
+/// Reads one boolean setting of a config.
+type Switch = fn(&BrokerConfig) -> bool;
 
+/// Process-level switches that are on unless turned off: (key, its value in the config).
 #[test]
-fn spread_connections_is_on_by_default_and_can_be_turned_off() {
-    let mut c = BrokerConfig::default();
-    assert!(c.spread_connections);
-    assert!(c.set("spread_connections", "false").unwrap());
-    assert!(!c.spread_connections);
+fn process_switches_are_on_by_default_and_can_be_turned_off() {
+    let rows: [(&str, Switch); 2] = [
+        ("disable_thp", |c| c.disable_thp),
+        ("spread_connections", |c| c.spread_connections),
+    ];
+    for (key, get) in rows {
+        let mut c = BrokerConfig::default();
+        assert!(get(&c), "{key} default");
+        assert!(c.set(key, "false").unwrap(), "{key}");
+        assert!(!get(&c), "{key} off");
+        assert!(c.set(key, "maybe").is_err(), "{key} takes a boolean");
+    }
 }
