@@ -230,11 +230,11 @@ fn serve_stream<H: Handler>(
     handler: Rc<H>,
     serving: &Serving,
 ) -> bool {
-    let edge = serving.edge.clone();
+    let shard = serving.edge.shard;
     let spread = serving.spread.clone();
     let counted = move || {
         if let Some(s) = &spread {
-            s.done(edge.shard);
+            s.done(shard);
         }
     };
     let Ok(peer) = stream.peer_addr() else {
