@@ -176,6 +176,8 @@ struct PhaseOutcome {
     recv: Window,
     measured_s: f64,
     intervals: Vec<IntervalPoint>,
+    /// CLOCK_MONOTONIC when the intervals' clock started.
+    clock_start_s: f64,
     errors: Vec<String>,
 }
 
@@ -240,6 +242,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
     }
 
     let start = Instant::now();
+    let clock_start_s = report::monotonic_s();
     let mut measure_start = if spec.warmup <= 0.0 {
         Some(start)
     } else {
@@ -285,7 +288,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
             );
             let sl = summarize(&send.latency);
             intervals.push(IntervalPoint {
-                t_s: (t * 10.0).round() / 10.0,
+                t_s: (t * 1000.0).round() / 1000.0,
                 send_msgs_per_sec: (send.msgs as f64 / dt.max(1e-3)).round(),
                 send_p50_us: sl.p50,
                 send_p99_us: sl.p99,
@@ -320,6 +323,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
         recv,
         measured_s,
         intervals,
+        clock_start_s,
         errors,
     }
 }
@@ -503,6 +507,7 @@ fn run(args: &Args) -> Result<(), String> {
             label: args.label.clone(),
             git_revision: report::git_revision(),
             started_unix_s,
+            clock_monotonic_start_s: outcome.clock_start_s,
             machine: report::machine(load_avg_start.clone()),
             settings: args.clone(),
             measured_s: (outcome.measured_s * 1000.0).round() / 1000.0,

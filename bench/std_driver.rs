@@ -172,6 +172,8 @@ struct Report {
     tool: &'static str,
     label: String,
     started_unix_s: u64,
+    /// CLOCK_MONOTONIC (s) at the instant the intervals' `t_s` count from, as `perf record -k mono`.
+    clock_monotonic_start_s: f64,
     load_avg_start: String,
     load_avg_end: String,
     settings: Settings,
@@ -310,6 +312,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let start = Instant::now();
+    let clock_monotonic_start_s = monotonic_s();
     let started_unix_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -426,6 +429,7 @@ fn main() -> ExitCode {
             tool: "bolide-bench-std",
             label: args.label.clone(),
             started_unix_s,
+            clock_monotonic_start_s,
             load_avg_start,
             load_avg_end: load_avg(),
             settings: Settings {
@@ -460,4 +464,15 @@ fn main() -> ExitCode {
     }
     // The threads block on their sockets; the process exit closes them.
     ExitCode::SUCCESS
+}
+
+/// CLOCK_MONOTONIC in seconds (the clock of `perf record -k mono`).
+fn monotonic_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }

@@ -168,6 +168,20 @@ def plot_timelines(runs, out):
     return made
 
 
+def notes(out):
+    """The machine's hiccups (perf/hiccups.py) and each traced run's attribution (perf/stalls.py)."""
+    md = ""
+    h = out / "hiccups.txt"
+    if h.exists():
+        md += "\nWhat the machine takes from a spinning program, per CPU (perf/hiccups.py, no broker running):\n\n"
+        md += "".join(f"- {l}\n" for l in h.read_text().splitlines() if l.strip())
+    for p in sorted(out.glob("*.stalls.txt")):
+        tail = [l for l in p.read_text().splitlines() if l.startswith(("attributed:", "intervals with no"))]
+        if tail:
+            md += f"\n{p.name[:-len('.stalls.txt')]} (perf/stalls.py): " + "; ".join(tail) + "\n"
+    return md
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -177,7 +191,7 @@ def main():
     if not runs:
         print(f"no bolide-bench reports in {out}", file=sys.stderr)
         return 1
-    md = table(runs)
+    md = table(runs) + notes(out)
     (out / "results.md").write_text(md)
     print(md)
     if plot(runs, out / "latency.png"):

@@ -9,6 +9,8 @@
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
 #        run when sync-async-flush is not part of this invocation)  PEAK_SYNC (the same for SYNC_FLUSH)
+#        TRACE=1 (root and perf: record sched_switch during each run and attribute every interval
+#        over 5 ms to what else ran then, perf/stalls.py -> OUT/<run>.stalls.txt)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,14 +71,36 @@ start_broker() {
     echo "broker did not open its ports"; return 1
 }
 
+# trace_start NAME / trace_stop NAME: with TRACE=1, a sched_switch trace over the run, then
+# perf/stalls.py attributes its slow intervals (OUT/NAME.stalls.txt).
+TRACE_PID=
+trace_start() {
+    [ "${TRACE:-}" = 1 ] || return 0
+    perf record -q -k mono -a -e sched:sched_switch -o "$OUT/$1.sched" -- sleep $((DURATION + WARMUP + 600)) \
+        >/dev/null 2>&1 &
+    TRACE_PID=$!
+    sleep 0.5
+}
+trace_stop() {
+    [ -n "$TRACE_PID" ] || return 0
+    kill -INT "$TRACE_PID" 2>/dev/null || true
+    wait "$TRACE_PID" 2>/dev/null || true
+    TRACE_PID=
+    python3 "$ROOT/perf/stalls.py" "$OUT/$1.json" "$OUT/$1.sched" >"$OUT/$1.stalls.txt" 2>&1 || true
+    tail -2 "$OUT/$1.stalls.txt"
+    rm -f "$OUT/$1.sched"
+}
+
 # bench NAME [bolide-bench flags...]
 bench() {
     local name=$1; shift
     echo "== $name: bolide-bench $*"
+    trace_start "$name"
     timeout $((DURATION + WARMUP + 600)) "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
         --duration "$DURATION" --warmup "$WARMUP" --interval "${INTERVAL:-0.5}" \
         --json "$OUT/$name.json" --label "$name" "$@" \
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
+    trace_stop "$name"
 }
 
 # The raw limit of the machine for request/response latency: a wake-up round trip between two
@@ -88,6 +112,9 @@ if command -v perf >/dev/null; then
         echo "same core:  $(taskset -c 0 perf bench sched pipe -l 20000 2>/dev/null | grep usecs/op)"
     } | tee "$OUT/raw-wakeup.txt"
 fi
+# What the machine itself takes from a program that wants every CPU all the time (nothing else of
+# ours running): the floor under every tail figure below (perf/hiccups.py).
+python3 "$ROOT/perf/hiccups.py" --seconds 5 --json "$OUT/hiccups.json" | tee "$OUT/hiccups.txt" || true
 
 peak_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["send"]["msgs_per_sec"])' "$1" 2>/dev/null || echo 0; }
 # half_peak PEAK CLOSED-LOOP-RUN: sets `rate` to half of PEAK (or of that run's result in this
@@ -119,10 +146,12 @@ for run in "${RUNS[@]}"; do
         half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         echo "== $run: bolide-bench-std --rate $rate"
+        trace_start "$run"
         timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic Bench_open_std \
             --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --interval "${INTERVAL:-0.5}" --json "$OUT/$run.json" --label "$run" 2>&1 | tee "$OUT/$run.log" \
-            || echo "!! $run failed (see $OUT/$run.log)" ;;
+            || echo "!! $run failed (see $OUT/$run.log)"
+        trace_stop "$run" ;;
     open-loop-half-peak-sync-flush)
         # SYNC_FLUSH at half of the SYNC_FLUSH closed-loop peak.
         half_peak "${PEAK_SYNC:-}" sync-sync-flush || continue

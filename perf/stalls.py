@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Attribute the slow intervals of a benchmark run to what else ran on the machine at that moment.
+
+Usage: perf/stalls.py BENCH_JSON SCHED_DATA [--min-ms 5] [--burst-ms 1] [--ours REGEX]
+
+BENCH_JSON is a `bolide-bench` or `bolide-bench-std` report (it carries `clock_monotonic_start_s`);
+SCHED_DATA a trace taken meanwhile with
+    perf record -k mono -a -e sched:sched_switch -o SCHED_DATA -- sleep SECONDS
+(perf/run.sh does both with TRACE=1). A *foreign burst* is a task whose name does not match --ours
+(the broker's and the load generators' threads, the idle task, perf) holding a CPU for at least
+--burst-ms: from the switch that put it on the CPU to the next switch there. A task whose own
+events are hidden from the trace (seen here: the VM's init agent) still shows, since the switch
+into it is recorded by the task it preempts.
+
+For every interval whose max latency is at least --min-ms, the bursts that overlap
+[interval start - its max latency, interval end] (the span in which a message answered in the
+interval was in flight) are listed, the longest first; the interval is attributed to the task of
+the longest. The intervals with no burst at all in [start - 10 ms, end] are the broker's own tail:
+their worst max and their median p99 are printed last.
+"""
+import argparse
+import collections
+import json
+import re
+import statistics
+import sys
+
+from hiccups import switches
+
+OURS = r"^(bolide|bench|swapper|perf$|perf-exec|iou-wrk)"
+
+
+def bursts(events, ours, min_s):
+    """(start, end, cpu, task) of every foreign task's stretch on a CPU of at least min_s, from
+    sched_switch events `(cpu, t, next_comm, next_pid)` in time order."""
+    last = {}
+    out = []
+    for cpu, t, comm, pid in events:
+        if cpu in last:
+            s, name = last.pop(cpu)
+            if t - s >= min_s:
+                out.append((s, t, cpu, name))
+        if not ours.search(comm):
+            last[cpu] = (t, f"{comm}/{pid}")
+    return out
+
+
+def attribute(intervals, t0, bs, span, min_ms):
+    """(slow, causes, clean) for a report's intervals and the foreign bursts `bs` (module docs).
+
+    slow: (interval, cause, bursts longest first) per interval whose max >= min_ms; causes: a count
+    per cause; clean: the intervals with no burst in [start - 10 ms, end]. Intervals not wholly
+    inside the trace's `span` (first, last event) are left out of all three.
+    """
+    slow, causes, clean = [], collections.Counter(), []
+    prev = None
+    for iv in intervals:
+        end = t0 + iv["t_s"]
+        start = prev if prev is not None else end - 0.1
+        prev = end
+        mx = iv["send_max_us"] / 1000
+        if start < span[0] or end > span[1]:
+            continue
+        if not any(b[1] > start - 0.010 and b[0] < end for b in bs):
+            clean.append(iv)
+        if mx < min_ms:
+            continue
+        hit = sorted((b for b in bs if b[1] > start - mx / 1000 and b[0] < end), key=lambda b: b[0] - b[1])
+        cause = hit[0][3].split("/")[0] if hit else "none seen"
+        causes[cause] += 1
+        slow.append((iv, cause, hit))
+    return slow, causes, clean
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bench_json")
+    ap.add_argument("sched_data")
+    ap.add_argument("--min-ms", type=float, default=5.0)
+    ap.add_argument("--burst-ms", type=float, default=1.0)
+    ap.add_argument("--ours", default=OURS)
+    a = ap.parse_args()
+
+    r = json.load(open(a.bench_json))
+    t0 = r.get("clock_monotonic_start_s")
+    if not t0:
+        print(f"{a.bench_json} has no clock_monotonic_start_s (written by a bolide-bench before it)", file=sys.stderr)
+        return 2
+    events = list(switches(a.sched_data))
+    if not events:
+        print(f"{a.sched_data}: no sched_switch events", file=sys.stderr)
+        return 2
+    bs = bursts(events, re.compile(a.ours), a.burst_ms / 1000)
+    rows, causes, clean = attribute(r["intervals"], t0, bs, (events[0][1], events[-1][1]), a.min_ms)
+    print(f"intervals with max >= {a.min_ms:g} ms (t_s, latency in ms, what ran elsewhere meanwhile):")
+    print("\n".join(
+        f"{iv['t_s']:8.2f}  max {iv['send_max_us'] / 1000:6.1f}  p99 {iv['send_p99_us'] / 1000:6.1f}  {cause:18s} "
+        + "; ".join(f"{n} cpu{c} {1000 * (e - s):.1f} ms at {s - t0:.3f}" for s, e, c, n in hit[:4])
+        for iv, cause, hit in rows) or "  none")
+    print("attributed: " + ", ".join(f"{k} {v}" for k, v in causes.most_common()))
+    if clean:
+        mx = [iv["send_max_us"] / 1000 for iv in clean]
+        p99 = [iv["send_p99_us"] / 1000 for iv in clean]
+        print(f"intervals with no foreign burst: {len(clean)}; worst max {max(mx):.2f} ms, "
+              f"median p99 {statistics.median(p99):.2f} ms, {sum(m >= a.min_ms for m in mx)} with max >= {a.min_ms:g} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
