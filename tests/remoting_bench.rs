@@ -177,9 +177,10 @@ fn start_fake() -> String {
 }
 
 fn run_bench(addr: &str, extra: &[&str]) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("bolide-bench-test-{}", std::process::id()));
+    let name = extra.join("_").replace(['-', ' '], "");
+    let dir = std::env::temp_dir().join(format!("bolide-bench-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let json: PathBuf = dir.join(format!("{}.json", extra.join("_").replace(['-', ' '], "")));
+    let json: PathBuf = dir.join(format!("{name}.json"));
     let out = Command::new(env!("CARGO_BIN_EXE_bolide-bench"))
         .args([
             "--namesrv",
@@ -209,7 +210,11 @@ fn run_bench(addr: &str, extra: &[&str]) -> serde_json::Value {
         stdout.contains("Send TPS") || stdout.contains("Consume TPS"),
         "{stdout}"
     );
-    serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The clock the intervals count from, for lining them up with a trace (perf/stalls.py).
+    assert!(num(&report, &["clock_monotonic_start_s"]) > 0.0, "{report}");
+    report
 }
 
 fn num(v: &serde_json::Value, path: &[&str]) -> f64 {
