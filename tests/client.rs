@@ -242,6 +242,67 @@ fn the_broker_runs_without_transparent_huge_pages_unless_told_otherwise() {
     }
 }
 
+/// Sets the calling thread's CPU affinity (a child spawned from it inherits the mask).
+fn pin_this_thread(cpus: &[usize]) {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes within it for ids below
+    // CPU_SETSIZE; sched_setaffinity reads the size given.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(rc, 0, "sched_setaffinity {cpus:?}");
+}
+
+/// A broker started on part of the machine (`taskset -c N`, a container's cpuset) keeps its shards
+/// there: shard k goes to the k-th allowed CPU, not to CPU k.
+#[test]
+fn shards_stay_on_the_cpus_the_broker_was_started_with() {
+    let all = bolide::shard::allowed_cpus().expect("this thread's CPUs");
+    if all.len() < 2 {
+        eprintln!(
+            "SKIP: this test runs on {} CPU(s); it needs 2 to leave one out",
+            all.len()
+        );
+        return;
+    }
+    let last = *all.last().unwrap();
+    let dir = test_dir("client-cpus");
+    let extra: Vec<String> = ["--shards", "2"].iter().map(|s| s.to_string()).collect();
+    pin_this_thread(&[last]);
+    let b = BrokerProcess::start(&dir, &dir.with_extension("log"), 23570, 23581, &extra, &[]);
+    pin_this_thread(&all);
+    let pid = b.child.id();
+    let mut shards = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with("bolide-shard-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        shards.push((comm.trim().to_string(), cpus));
+    }
+    assert!(
+        shards.iter().any(|(c, _)| c.starts_with("bolide-shard-0"))
+            && shards.iter().any(|(c, _)| c.starts_with("bolide-shard-1")),
+        "{shards:?}"
+    );
+    for (comm, cpus) in &shards {
+        assert_eq!(
+            cpus,
+            &last.to_string(),
+            "{comm} runs on {cpus}, the broker was started on {last}"
+        );
+    }
+}
+
 /// `bolide_net_open_connections` by shard, from the broker's /metrics on `http_port`.
 fn open_by_shard(http_port: u16) -> Vec<u64> {
     use std::io::{Read, Write};

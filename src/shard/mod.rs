@@ -32,9 +32,33 @@ impl std::fmt::Display for ShardId {
     }
 }
 
-/// Starts one executor per item, shard k pinned to CPU `k % cpus`, each running `make(k, item)`.
-/// With `spin_before_park`, an idle executor polls that long before it sleeps, so a message from
-/// another shard arriving meanwhile costs no wake-up.
+/// The CPUs the calling thread may run on, ascending: the affinity mask the process was started with
+/// (`taskset`, systemd's `CPUAffinity=`, a container's cpuset). None when it cannot be read.
+pub fn allowed_cpus() -> Option<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data (all zeros is the empty set); sched_getaffinity writes at most
+    // the size given, and CPU_ISSET reads within the set for every index below CPU_SETSIZE.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+/// The CPU shard `k` is pinned to: the k-th of the allowed CPUs, round robin past the last one. Shard
+/// k on CPU k instead would leave the allowed set (`taskset -c 2,3` still pinned shards to CPUs 0
+/// and 1, and inside a cpuset that excludes them the executors could not start).
+pub fn cpu_for(k: usize, allowed: &[usize]) -> usize {
+    allowed[k % allowed.len()]
+}
+
+/// Starts one executor per item, shard k pinned to [`cpu_for`] `k` of the CPUs this (main) thread
+/// may run on, each running `make(k, item)`. With `spin_before_park`, an idle executor polls that
+/// long before it sleeps, so a message from another shard arriving meanwhile costs no wake-up.
 pub fn start<T, G, F>(
     items: Vec<T>,
     spin_before_park: Option<std::time::Duration>,
@@ -45,14 +69,15 @@ where
     G: Fn(ShardId, T) -> F + Clone + Send + 'static,
     F: Future<Output = ()> + 'static,
 {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let allowed = allowed_cpus().unwrap_or_else(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..n).collect()
+    });
     let mut handles = Vec::with_capacity(items.len());
     for (k, item) in items.into_iter().enumerate() {
         let make = make.clone();
         let id = ShardId(k as u16);
-        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(k % cpus))
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu_for(k, &allowed)))
             .name(&format!("bolide-shard-{k}"));
         if let Some(spin) = spin_before_park {
             builder = builder.spin_before_park(spin);
@@ -63,4 +88,43 @@ where
         handles.push(handle);
     }
     Ok(handles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_take_the_allowed_cpus_in_order_and_wrap_around() {
+        // | allowed  | shard | cpu | why                                   |
+        // |----------|-------|-----|---------------------------------------|
+        // | 0,1      | 0     | 0   | the whole machine: shard k on CPU k   |
+        // | 0,1      | 1     | 1   |                                       |
+        // | 0,1      | 2     | 0   | more shards than CPUs: round robin    |
+        // | 2,3      | 0     | 2   | taskset -c 2,3: never CPU 0 or 1      |
+        // | 2,3      | 1     | 3   |                                       |
+        // | 1,5,9    | 4     | 5   | a sparse cpuset, wrapped              |
+        // | 7        | 3     | 7   | one CPU: every shard on it            |
+        let rows: [(&[usize], usize, usize); 7] = [
+            (&[0, 1], 0, 0),
+            (&[0, 1], 1, 1),
+            (&[0, 1], 2, 0),
+            (&[2, 3], 0, 2),
+            (&[2, 3], 1, 3),
+            (&[1, 5, 9], 4, 5),
+            (&[7], 3, 7),
+        ];
+        for (allowed, k, cpu) in rows {
+            assert_eq!(cpu_for(k, allowed), cpu, "allowed {allowed:?}, shard {k}");
+        }
+    }
+
+    #[test]
+    fn the_allowed_cpus_are_those_of_the_calling_thread() {
+        let all = allowed_cpus().expect("the affinity mask of this thread");
+        assert!(
+            !all.is_empty() && all.windows(2).all(|w| w[0] < w[1]),
+            "{all:?}"
+        );
+    }
 }
