@@ -385,7 +385,7 @@ fn main() -> ExitCode {
             l.max / 1e3,
         );
         intervals.push(IntervalPoint {
-            t_s: t,
+            t_s: (t * 1000.0).round() / 1000.0,
             send_msgs_per_sec: l.count as f64 / dt,
             send_p50_us: l.p50,
             send_p99_us: l.p99,

@@ -10,7 +10,8 @@
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
 #        run when sync-async-flush is not part of this invocation)  PEAK_SYNC (the same for SYNC_FLUSH)
 #        TRACE=1 (root and perf: record sched_switch during each run and attribute every interval
-#        over 5 ms to what else ran then, perf/stalls.py -> OUT/<run>.stalls.txt)
+#        over 5 ms to what else ran then, perf/stalls.py -> OUT/<run>.stalls.txt; KEEP_TRACE=1 keeps
+#        the trace as OUT/<run>.sched)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,7 +89,7 @@ trace_stop() {
     TRACE_PID=
     python3 "$ROOT/perf/stalls.py" "$OUT/$1.json" "$OUT/$1.sched" >"$OUT/$1.stalls.txt" 2>&1 || true
     tail -2 "$OUT/$1.stalls.txt"
-    rm -f "$OUT/$1.sched"
+    [ "${KEEP_TRACE:-}" = 1 ] || rm -f "$OUT/$1.sched"
 }
 
 # bench NAME [bolide-bench flags...]
