@@ -349,6 +349,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     let spin =
         (cfg.spin_before_park_us > 0).then(|| Duration::from_micros(cfg.spin_before_park_us));
+    let shard_cpus = shard::shard_cpus(startups.len());
     let handles = shard::start(startups, spin, |k, s| {
         // Start-up waits without a time limit, so a shard that panics must say so itself.
         let guard = PanicReport(s.ready.clone(), k);
@@ -406,6 +407,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         broker = %format!("{}:{}", cfg.listen_ip, cfg.broker_port),
         advertised = %format!("{}:{}", cfg.broker_ip, cfg.broker_port),
         shards,
+        shard_cpus = ?shard_cpus,
         flush = ?cfg.flush_mode,
         data_dir = %cfg.data_dir.display(),
         "bolide ready"

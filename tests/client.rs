@@ -301,6 +301,24 @@ fn shards_stay_on_the_cpus_the_broker_was_started_with() {
             "{comm} runs on {cpus}, the broker was started on {last}"
         );
     }
+    // The ready line says where the shards run, for an operator checking the placement.
+    // The ports accept before the shards are ready, so wait for the line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+        if log.contains("bolide ready") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ready = log
+        .lines()
+        .find(|l| l.contains("bolide ready"))
+        .unwrap_or("");
+    assert!(
+        ready.contains(&format!("shard_cpus=[{last}, {last}]")),
+        "{ready}"
+    );
 }
 
 /// `bolide_net_open_connections` by shard, from the broker's /metrics on `http_port`.

@@ -56,7 +56,17 @@ pub fn cpu_for(k: usize, allowed: &[usize]) -> usize {
     allowed[k % allowed.len()]
 }
 
-/// Starts one executor per item, shard k pinned to [`cpu_for`] `k` of the CPUs this (main) thread
+/// The CPU of each of `n` shards started from the calling thread ([`cpu_for`] over its allowed
+/// CPUs; CPUs 0.. when the mask cannot be read).
+pub fn shard_cpus(n: usize) -> Vec<usize> {
+    let allowed = allowed_cpus().unwrap_or_else(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..n).collect()
+    });
+    (0..n).map(|k| cpu_for(k, &allowed)).collect()
+}
+
+/// Starts one executor per item, shard k pinned to [`shard_cpus`]`[k]` of the CPUs this (main) thread
 /// may run on, each running `make(k, item)`. With `spin_before_park`, an idle executor polls that
 /// long before it sleeps, so a message from another shard arriving meanwhile costs no wake-up.
 pub fn start<T, G, F>(
@@ -69,16 +79,13 @@ where
     G: Fn(ShardId, T) -> F + Clone + Send + 'static,
     F: Future<Output = ()> + 'static,
 {
-    let allowed = allowed_cpus().unwrap_or_else(|| {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (0..n).collect()
-    });
+    let cpus = shard_cpus(items.len());
     let mut handles = Vec::with_capacity(items.len());
     for (k, item) in items.into_iter().enumerate() {
         let make = make.clone();
         let id = ShardId(k as u16);
-        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu_for(k, &allowed)))
-            .name(&format!("bolide-shard-{k}"));
+        let mut builder =
+            LocalExecutorBuilder::new(Placement::Fixed(cpus[k])).name(&format!("bolide-shard-{k}"));
         if let Some(spin) = spin_before_park {
             builder = builder.spin_before_park(spin);
         }
