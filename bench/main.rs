@@ -242,7 +242,7 @@ fn run_phase(args: &Args, route: &Route, spec: PhaseSpec) -> PhaseOutcome {
     }
 
     let start = Instant::now();
-    let clock_start_s = report::monotonic_s();
+    let clock_start_s = bolide::clock::monotonic_s();
     let mut measure_start = if spec.warmup <= 0.0 {
         Some(start)
     } else {

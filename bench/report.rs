@@ -104,18 +104,6 @@ pub struct Machine {
     pub load_avg_end: String,
 }
 
-/// CLOCK_MONOTONIC in seconds: the clock `perf record -k mono` stamps its events with, so a trace
-/// taken beside a run lines up with the run's intervals (see `perf/stalls.py`).
-pub fn monotonic_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
 /// `/proc/loadavg`'s three averages.
 pub fn load_avg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -179,7 +167,7 @@ pub struct Report<S: Serialize> {
     pub label: String,
     pub git_revision: String,
     pub started_unix_s: u64,
-    /// CLOCK_MONOTONIC (s) at the instant the intervals' `t_s` count from ([`monotonic_s`]).
+    /// CLOCK_MONOTONIC (s) at the instant the intervals' `t_s` count from (`bolide::clock::monotonic_s`).
     pub clock_monotonic_start_s: f64,
     pub machine: Machine,
     pub settings: S,

@@ -312,7 +312,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let start = Instant::now();
-    let clock_monotonic_start_s = monotonic_s();
+    let clock_monotonic_start_s = bolide::clock::monotonic_s();
     let started_unix_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -464,15 +464,4 @@ fn main() -> ExitCode {
     }
     // The threads block on their sockets; the process exit closes them.
     ExitCode::SUCCESS
-}
-
-/// CLOCK_MONOTONIC in seconds (the clock of `perf record -k mono`).
-fn monotonic_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }

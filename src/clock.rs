@@ -9,7 +9,8 @@
 //! What reads it: storage (store timestamps, retention by age) through the [`Clock`] in its
 //! `StoreOptions`; the broker (client and lock expiry, data versions) through [`now_ms`]. Intervals and
 //! timeouts are not wall-clock business: they use `std::time::Instant` and glommio timers.
-//! `remoting` and `message` never read a clock (ARCHITECTURE.md).
+//! `remoting` and `message` never read a clock (ARCHITECTURE.md). [`monotonic_s`] is for the load
+//! generators' reports only: CLOCK_MONOTONIC, the clock `perf record -k mono` stamps traces with.
 //!
 //! Rejected: a type parameter for the clock (every store type would carry it, as for the I/O in
 //! `storage::io`); one virtual call per append is nothing next to copying the record.
@@ -22,6 +23,18 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// CLOCK_MONOTONIC in seconds: the clock `perf record -k mono` stamps its events with, so a trace
+/// taken beside a benchmark lines up with its report (`perf/stalls.py`).
+pub fn monotonic_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
