@@ -25,13 +25,18 @@ def run_bolide(args, timeout=20):
     instead, it is stopped and the test fails with its output."""
     cmd = [str(conftest.bolide_binary())] + args
     t0 = time.monotonic()
-    with tempfile.TemporaryFile() as out_f:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, NO_COLOR="1"))
+    # The child appends through its own open file description and we read through another. Sharing one
+    # (a TemporaryFile passed as stdout) shares its offset: our seek(0) while polling moved the child's
+    # next write to offset 0, and clap's message overwrote its own "error:" prefix (seen once in CI).
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "out")
+        with open(path, "ab") as child_out:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=child_out, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, NO_COLOR="1"))
 
         def output():
-            out_f.seek(0)
-            return conftest.strip_ansi(out_f.read().decode(errors="replace"))
+            with open(path, "rb") as f:
+                return conftest.strip_ansi(f.read().decode(errors="replace"))
 
         while p.poll() is None:
             started = conftest.READY_LINE in output()
