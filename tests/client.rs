@@ -321,6 +321,63 @@ fn shards_stay_on_the_cpus_the_broker_was_started_with() {
     );
 }
 
+/// The `flags:` of every open commit-log segment of process `pid`, from /proc (octal, as the kernel
+/// prints them).
+fn segment_open_flags(pid: u32) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let fd = fd.unwrap();
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        if !target.to_string_lossy().contains("/commitlog/") {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| u32::from_str_radix(f.trim(), 8).expect("octal flags"))
+            .unwrap_or(0);
+        out.push((target.to_string_lossy().into_owned(), flags));
+    }
+    out
+}
+
+/// SYNC_FLUSH opens the commit log O_DSYNC (a group commit is one request to the device, and the
+/// flusher then skips fdatasync), ASYNC_FLUSH does not (a write must not wait for the disk's cache
+/// flush); both are O_DIRECT. The storage tests check the durability contract on the simulated disk;
+/// this checks that the real files are opened so.
+#[test]
+fn sync_flush_opens_the_commit_log_o_dsync() {
+    for (mode, ns, bp) in [("sync", 23590u16, 23593u16), ("async", 23594, 23597)] {
+        let dir = test_dir(&format!("client-dsync-{mode}"));
+        let extra: Vec<String> = ["--flush", mode].iter().map(|s| s.to_string()).collect();
+        let b = BrokerProcess::start(&dir, &dir.with_extension("log"), ns, bp, &extra, &[]);
+        // Segments are opened by the shards, which report ready after the ports accept.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(dir.with_extension("log"))
+            .unwrap_or_default()
+            .contains("bolide ready")
+        {
+            assert!(Instant::now() < deadline, "{mode}: no ready line");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let segs = segment_open_flags(b.child.id());
+        assert!(!segs.is_empty(), "{mode}: no open segment");
+        for (path, flags) in &segs {
+            let direct = flags & libc::O_DIRECT as u32 != 0;
+            let dsync = flags & libc::O_DSYNC as u32 != 0;
+            assert!(direct, "{mode}: {path} flags {flags:o} without O_DIRECT");
+            assert_eq!(dsync, mode == "sync", "{mode}: {path} flags {flags:o}");
+        }
+    }
+}
+
 /// `bolide_net_open_connections` by shard, from the broker's /metrics on `http_port`.
 fn open_by_shard(http_port: u16) -> Vec<u64> {
     use std::io::{Read, Write};

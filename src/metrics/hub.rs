@@ -41,7 +41,7 @@ pub struct GroupFigures {
 pub struct StoreFigures {
     pub cache_hits: u64,
     pub cache_misses: u64,
-    /// fdatasync rounds of the commit log (ms).
+    /// Sync rounds of the commit log, writes and fdatasyncs (ms).
     pub flush_latency: Histogram,
     /// Bytes of commit-log segment files on disk.
     pub segment_bytes: u64,

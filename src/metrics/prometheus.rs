@@ -440,7 +440,7 @@ fn render_shards(w: &mut Writer, snaps: &[Arc<ShardSnapshot>], process: &Process
     type Hist = fn(&ShardSnapshot) -> &Histogram;
     let hists: &[(&str, &str, Hist)] = &[
         ("bolide_storage_append_latency_ms", "Time the store took to accept an append (ms; includes the flush wait under SYNC_FLUSH).", |s| &s.append_latency),
-        ("bolide_storage_flush_latency_ms", "Commit-log fdatasync rounds (ms).", |s| &s.store.flush_latency),
+        ("bolide_storage_flush_latency_ms", "Commit-log sync rounds: their writes and fdatasyncs (ms).", |s| &s.store.flush_latency),
     ];
     for (name, help, get) in hists {
         w.family(name, "histogram", help);

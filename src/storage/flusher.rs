@@ -13,6 +13,12 @@
 //! the next one: that is group commit. In ASYNC_FLUSH the append that seals a chunk starts its write
 //! (see `StoreState::kick_writes` in [`super::append`]), and a sync round runs every `flush_interval_ms`.
 //!
+//! Durable writes: in SYNC_FLUSH the segments are opened [`FileKind::DirectDurable`] (O_DSYNC), so
+//! a write that completes is durable and the sync round has no file to fdatasync; the group commit
+//! is then one request to the device. Measured on this project's VM (1 shard, open loop 10k msgs/s,
+//! #12): a write then an fdatasync took 0.24 + 0.33 ms at the median, one O_DSYNC write 0.33 ms, and
+//! the sends' p50 fell from 1.47 to 0.92 ms.
+//!
 //! On an I/O error the store is marked failed (appends are refused with the error, waiters woken with
 //! it); the data stays in memory and the flusher retries with a sync round, so a full disk that gets
 //! space back (retention) recovers without losing what was acknowledged; only a successful sync round
@@ -168,14 +174,14 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
     })
 }
 
-/// fdatasyncs every file written since its last sync; then `durable` = what was written before.
+/// fdatasyncs every file written since its last sync (but those whose writes are durable already);
+/// then `durable` = what was written before.
 pub(super) async fn sync_round(sh: &StoreState) -> Result<(), StorageError> {
-    let (target, files) = {
+    let (target, mut files) = {
         let mut log = sh.log.borrow_mut();
         (log.offsets.written(), std::mem::take(&mut log.unsynced))
     };
-    // Duration only (monotonic), for the flush-latency histogram; wall time still comes from the Clock.
-    let started = std::time::Instant::now();
+    files.retain(|(_, f)| !f.writes_are_durable());
     for (i, (base, f)) in files.iter().enumerate() {
         if let Err(e) = f.sync().await {
             let mut log = sh.log.borrow_mut();
@@ -194,10 +200,6 @@ pub(super) async fn sync_round(sh: &StoreState) -> Result<(), StorageError> {
         log.offsets.raise_durable(target);
         log.offsets.durable()
     };
-    if !files.is_empty() {
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        sh.stats.flush_latency.borrow_mut().observe(ms);
-    }
     sh.durable.advance(durable);
     Ok(())
 }
@@ -223,6 +225,9 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
         let failed = sh.write_error.borrow().is_some();
         if sync_wanted || sealed || failed {
             sh.sync_requested.set(false);
+            // Duration only (monotonic), for the flush-latency histogram: a sync round's writes and
+            // fdatasyncs, what an append in SYNC_FLUSH waits for (wall time comes from the Clock).
+            let started = Instant::now();
             let r = match write_round(&sh, sync_wanted).await {
                 Ok(()) if sync_wanted => sync_round(&sh).await,
                 r => r,
@@ -230,6 +235,8 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
             match r {
                 Ok(()) => {
                     if sync_wanted {
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        sh.stats.flush_latency.borrow_mut().observe(ms);
                         last_sync = Instant::now();
                         // Only a sync round has seen its writes complete: then the store is healthy.
                         sh.clear_failure();
@@ -270,17 +277,26 @@ pub(super) async fn flusher(weak: Weak<StoreState>) {
     }
 }
 
+/// How commit-log segments are opened: durable writes ([`FileKind::DirectDurable`]) when every append
+/// waits for durability anyway; in ASYNC_FLUSH a write must not wait for the device's cache flush.
+pub(super) fn segment_kind(mode: FlushMode) -> FileKind {
+    match mode {
+        FlushMode::Sync => FileKind::DirectDurable,
+        FlushMode::Async => FileKind::Direct,
+    }
+}
+
 /// Creates, allocates and (optionally) pre-writes the segment at `base`.
 pub(super) async fn create_segment(
     io: &Rc<dyn StorageIo>,
     dir: &Path,
     base: PhysicalOffset,
-    size: u64,
+    (size, kind): (u64, FileKind),
     prewrite: bool,
 ) -> Result<Segment, StorageError> {
     let path = LogState::segment_path(dir, base);
     let file = io
-        .open(&path, FileKind::Direct, OpenMode::Create)
+        .open(&path, kind, OpenMode::Create)
         .await
         .map_err(|e| StorageError::from_io("create segment", path.clone(), e))?;
     let r: Result<(), (&'static str, std::io::Error)> = async {
@@ -348,7 +364,8 @@ pub(super) async fn preallocator(weak: Weak<StoreState>) {
                 has_segment,
             );
             let (io, dir, size) = (sh.io.clone(), sh.cfg.dir.clone(), sh.cfg.segment_size_bytes);
-            match create_segment(&io, &dir, base, size, prewrite).await {
+            let kind = segment_kind(sh.cfg.flush_mode);
+            match create_segment(&io, &dir, base, (size, kind), prewrite).await {
                 Ok(seg) => {
                     let mut log = sh.log.borrow_mut();
                     if log.active_end() == base && log.next_segment.is_none() && !sh.closing.get() {

@@ -35,8 +35,20 @@ pub type IoFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + 'a>>;
 pub enum FileKind {
     /// O_DIRECT: aligned writes only, bypasses the page cache (commit-log segments).
     Direct,
+    /// O_DIRECT | O_DSYNC: as `Direct`, and a write that completes is durable (its data and the
+    /// metadata needed to read it back), so no fdatasync has to follow it. SYNC_FLUSH's segments:
+    /// a group commit is then one request to the device, not a write and then an fdatasync, the
+    /// second submitted only after the first completed (and run by an io_uring worker thread).
+    DirectDurable,
     /// Through the page cache, any alignment (consume-queue/index data, checkpoint).
     Buffered,
+}
+
+impl FileKind {
+    /// O_DIRECT: positions and lengths of writes must be multiples of [`IO_ALIGN_BYTES`].
+    pub fn is_direct(self) -> bool {
+        matches!(self, FileKind::Direct | FileKind::DirectDurable)
+    }
 }
 
 /// Whether `open` may create the file.
@@ -55,6 +67,11 @@ pub trait IoFile {
     fn read_at(&self, pos: u64, len: usize) -> IoFuture<'static, Vec<u8>>;
     /// fdatasync.
     fn sync(&self) -> IoFuture<'static, ()>;
+    /// Opened as [`FileKind::DirectDurable`]: every completed write is already durable, so a sync
+    /// round need not fdatasync this file for its writes (allocation still needs [`IoFile::sync`]).
+    fn writes_are_durable(&self) -> bool {
+        false
+    }
     fn size(&self) -> IoFuture<'static, u64>;
     /// Allocates blocks up to `size` bytes (fallocate), growing the file size.
     fn allocate(&self, size: u64) -> IoFuture<'static, ()>;
@@ -102,7 +119,11 @@ fn to_io<T>(e: GlommioError<T>) -> io::Error {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DmaIo;
 
-struct RealDma(Rc<DmaFile>);
+/// A glommio O_DIRECT file; `durable`: opened with O_DSYNC.
+struct RealDma {
+    file: Rc<DmaFile>,
+    durable: bool,
+}
 struct RealBuffered(Rc<BufferedFile>);
 
 impl IoFile for RealDma {
@@ -115,10 +136,10 @@ impl IoFile for RealDma {
             "unaligned O_DIRECT write at {pos} of {} bytes",
             data.len()
         );
-        let mut buf = self.0.alloc_dma_buffer(data.len());
+        let mut buf = self.file.alloc_dma_buffer(data.len());
         buf.as_bytes_mut().copy_from_slice(data);
         let len = data.len();
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move {
             let n = f.write_at(buf, pos).await.map_err(to_io)?;
             if n == len {
@@ -130,7 +151,7 @@ impl IoFile for RealDma {
     }
 
     fn read_at(&self, pos: u64, len: usize) -> IoFuture<'static, Vec<u8>> {
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move {
             let r = f.read_at(pos, len).await.map_err(to_io)?;
             Ok(r.to_vec())
@@ -138,22 +159,26 @@ impl IoFile for RealDma {
     }
 
     fn sync(&self) -> IoFuture<'static, ()> {
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move { f.fdatasync().await.map_err(to_io) })
     }
 
+    fn writes_are_durable(&self) -> bool {
+        self.durable
+    }
+
     fn size(&self) -> IoFuture<'static, u64> {
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move { f.file_size().await.map_err(to_io) })
     }
 
     fn allocate(&self, size: u64) -> IoFuture<'static, ()> {
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move { f.pre_allocate(size, false).await.map_err(to_io) })
     }
 
     fn truncate(&self, size: u64) -> IoFuture<'static, ()> {
-        let f = self.0.clone();
+        let f = self.file.clone();
         Box::pin(async move { f.truncate(size).await.map_err(to_io) })
     }
 }
@@ -320,7 +345,7 @@ impl StorageIo for DmaIo {
     fn open(&self, path: &Path, kind: FileKind, mode: OpenMode) -> IoFuture<'_, Rc<dyn IoFile>> {
         let path = path.to_path_buf();
         Box::pin(async move {
-            if kind == FileKind::Direct {
+            if kind.is_direct() {
                 if let Some(dir) = path.parent() {
                     probe_device_once(dir).await?;
                 }
@@ -328,8 +353,13 @@ impl StorageIo for DmaIo {
             let mut o = OpenOptions::new();
             o.read(true).write(true).create(mode == OpenMode::Create);
             let f: Rc<dyn IoFile> = match kind {
-                FileKind::Direct => {
-                    Rc::new(RealDma(Rc::new(o.dma_open(&path).await.map_err(to_io)?)))
+                FileKind::Direct | FileKind::DirectDurable => {
+                    let durable = kind == FileKind::DirectDurable;
+                    if durable {
+                        o.custom_flags(libc::O_DSYNC);
+                    }
+                    let file = Rc::new(o.dma_open(&path).await.map_err(to_io)?);
+                    Rc::new(RealDma { file, durable })
                 }
                 FileKind::Buffered => Rc::new(RealBuffered(Rc::new(
                     o.buffered_open(&path).await.map_err(to_io)?,

@@ -37,7 +37,7 @@ use super::commitlog::{
 };
 use super::consume_queue::ConsumeQueues;
 use super::index::{key_hash, KeyIndex};
-use super::io::{FileKind, IoFile, OpenMode, StorageIo, IO_ALIGN_BYTES};
+use super::io::{IoFile, OpenMode, StorageIo, IO_ALIGN_BYTES};
 use super::offsets::LogOffsets;
 use super::{
     checkpoint, PhysicalOffset, QueueOffset, RecoveryReport, StorageError, StoreConfig,
@@ -506,7 +506,11 @@ pub(super) async fn recover(
             });
         }
         let file = io
-            .open(&path, FileKind::Direct, OpenMode::Existing)
+            .open(
+                &path,
+                super::flusher::segment_kind(cfg.flush_mode),
+                OpenMode::Existing,
+            )
             .await
             .map_err(|e| StorageError::from_io("open segment", path.clone(), e))?;
         segs.push(Segment {
@@ -687,8 +691,10 @@ pub(super) async fn recover(
         log.segments.insert(s.base, s);
     }
     if let std::collections::btree_map::Entry::Vacant(v) = log.segments.entry(active_base) {
+        let kind = super::flusher::segment_kind(cfg.flush_mode);
         let seg =
-            super::flusher::create_segment(io, &cfg.dir, active_base, seg_size, false).await?;
+            super::flusher::create_segment(io, &cfg.dir, active_base, (seg_size, kind), false)
+                .await?;
         v.insert(seg);
     }
     let active = &log.segments[&active_base];

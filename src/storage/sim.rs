@@ -1,5 +1,6 @@
 //! A simulated [`StorageIo`] for tests: files live in memory, every write since a file's last sync is
-//! "unflushed", and [`SimIo::crash`] models a power loss.
+//! "unflushed" (except writes to [`FileKind::DirectDurable`] files, durable once they complete, as
+//! O_DSYNC promises), and [`SimIo::crash`] models a power loss.
 //!
 //! Crash model (deterministic from the seed): the unflushed writes of all files form one ordered
 //! sequence; a random point k in it is chosen; writes before k survive whole, write k survives as a
@@ -264,7 +265,7 @@ impl SimFileInner {
 impl IoFile for SimFile {
     fn write_at(&self, data: &[u8], pos: u64) -> IoFuture<'static, ()> {
         let me = self.inner.clone();
-        if me.kind == FileKind::Direct {
+        if me.kind.is_direct() {
             assert!(
                 pos.is_multiple_of(IO_ALIGN_BYTES)
                     && (data.len() as u64).is_multiple_of(IO_ALIGN_BYTES),
@@ -274,13 +275,20 @@ impl IoFile for SimFile {
         }
         let data = data.to_vec();
         Box::pin(async move {
-            while me.kind == FileKind::Direct && me.io.hold_log_writes.get() {
+            while me.kind.is_direct() && me.io.hold_log_writes.get() {
                 let r = &me.io.log_writes_released;
                 r.wait(r.get() + 1).await;
             }
             me.live()?;
             let old_len = me.data.borrow().current.len() as u64;
             me.io.check_room(old_len, pos + data.len() as u64)?;
+            if me.kind == FileKind::DirectDurable {
+                // O_DSYNC: durable once it completes, like data that was synced.
+                let mut d = me.data.borrow_mut();
+                apply(&mut d.current, pos, &data);
+                apply(&mut d.durable, pos, &data);
+                return Ok(());
+            }
             apply(&mut me.data.borrow_mut().current, pos, &data);
             me.io.world.borrow_mut().pending.push(PendingWrite {
                 file: me.path.clone(),
@@ -312,6 +320,10 @@ impl IoFile for SimFile {
             w.pending.retain(|p| p.file != me.path);
             Ok(())
         })
+    }
+
+    fn writes_are_durable(&self) -> bool {
+        self.inner.kind == FileKind::DirectDurable
     }
 
     fn size(&self) -> IoFuture<'static, u64> {

@@ -102,7 +102,7 @@ pub(crate) fn unwritten_bytes_max(configured: u64, budget: usize) -> u64 {
     configured.min(budget as u64 / 2).max(UNWRITTEN_BYTES_MIN)
 }
 
-/// Reads served from memory vs from disk, and how long the commit log's fdatasync rounds take.
+/// Reads served from memory vs from disk, and how long the commit log's sync rounds take.
 #[derive(Debug, Default)]
 pub(crate) struct ReadFlushStats {
     pub(super) cache_hits: Cell<u64>,
