@@ -321,6 +321,34 @@ pub struct LogState {
     /// Files written since their last sync.
     pub unsynced: Vec<(PhysicalOffset, Rc<dyn IoFile>)>,
     pub last_store_ts_ms: i64,
+    /// The zero fill of the active segment, while it runs (`super::flusher::fill_active`).
+    pub fill: Option<Fill>,
+}
+
+/// The active segment of a fresh store is created unwritten; where the pre-allocator would prewrite
+/// a segment, it also fills this one with zeros above the append position. Zeros go at and above
+/// `seg_base + next`, data below it: [`LogState::write_limit`] keeps the flusher's writes under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub seg_base: PhysicalOffset,
+    /// File position of the lowest byte the fill may still write.
+    pub next: u64,
+}
+
+/// Whether a data write to `[.., end)` of the segment at `seg_base` may start while `fill` runs: not
+/// when it would reach the fill's range (a zero write landing after the data would erase it).
+///
+/// | # | fill                    | data write's end          | may start |
+/// |---|-------------------------|---------------------------|-----------|
+/// | 1 | none                    | -                         | yes       |
+/// | 2 | of another segment      | -                         | yes       |
+/// | 3 | of this segment         | at or below `base + next` | yes       |
+/// | 4 | of this segment         | above `base + next`       | no: wait for the fill's next step |
+pub fn write_allowed(fill: Option<Fill>, seg_base: PhysicalOffset, end: PhysicalOffset) -> bool {
+    match fill {
+        Some(f) if f.seg_base == seg_base => end <= f.seg_base + f.next,
+        _ => true,
+    }
 }
 
 impl LogState {
@@ -330,6 +358,12 @@ impl LogState {
 
     pub fn active_end(&self) -> PhysicalOffset {
         self.active_base + self.segment_size_bytes
+    }
+
+    /// Whether a data write to `[.., end)` of the segment at `seg_base` may start now
+    /// ([`write_allowed`]).
+    pub fn write_allowed(&self, seg_base: PhysicalOffset, end: PhysicalOffset) -> bool {
+        write_allowed(self.fill, seg_base, end)
     }
 
     /// Bytes still free for records in the active segment (keeping room for the blank marker).
@@ -525,6 +559,21 @@ impl LogState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_allowed_rows() {
+        let p = PhysicalOffset;
+        let fill = Some(Fill {
+            seg_base: p(1 << 30),
+            next: 64 << 20,
+        });
+        let floor = p((1 << 30) + (64 << 20));
+        assert!(write_allowed(None, p(1 << 30), floor + 4096), "row 1");
+        assert!(write_allowed(fill, p(0), p(1 << 30)), "row 2");
+        assert!(write_allowed(fill, p(1 << 30), floor), "row 3");
+        assert!(write_allowed(fill, p(1 << 30), p(floor.0 - 4096)), "row 3");
+        assert!(!write_allowed(fill, p(1 << 30), floor + 4096), "row 4");
+    }
 
     #[test]
     fn names_round_trip() {

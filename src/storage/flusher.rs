@@ -38,13 +38,20 @@
 //! | 3 | `None`        | SYNC       | yes                             | yes      |
 //! | 4 | `None`        | ASYNC      | -                               | no       |
 //! | 5 | -             | -          | no                              | no: the first appends wait for this segment (a 1 GiB prewrite made a fresh broker's first sends wait ~1 s) |
+//!
+//! Row 5's segment (the active segment of a fresh store, created by recovery) is instead filled with
+//! zeros in the background, from [`FILL_MARGIN_BYTES`] above the append position up, when the row the
+//! store would take with a segment says prewrite ([`fill_active`], before the next segment is
+//! prepared). Data writes wait while they would reach the fill's range, which moves up ahead of the
+//! appends, so in practice they never wait. Measured (#12, one shard, SYNC_FLUSH, 15k msgs/s open
+//! loop): sends into an unwritten segment p50 0.86/0.88 ms, into prewritten ones 0.62/0.60 ms.
 
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
 
-use super::commitlog::{align_down, LogState, Segment};
+use super::commitlog::{align_down, align_up, LogState, Segment};
 use super::io::{FileKind, IoFile, OpenMode, StorageIo};
 use super::state::StoreState;
 use super::PhysicalOffset;
@@ -149,11 +156,22 @@ pub(super) async fn write_round(
 
 /// The next write due (marking its chunk in flight), if any.
 fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
-    let segments = &log.segments;
     let c = log
         .chunks
-        .iter_mut()
-        .find(|c| c.written < c.len && !c.in_flight && (c.sealed || with_active))?;
+        .iter()
+        .position(|c| c.written < c.len && !c.in_flight && (c.sealed || with_active))?;
+    let (seg_base, end) = {
+        let c = &log.chunks[c];
+        let to = align_up(c.len as u64).min(c.data.len() as u64);
+        (c.seg_base, c.start + to)
+    };
+    // Later chunks end higher: when this one must wait for the zero fill, so do they. The fill's
+    // next step notifies the flusher.
+    if !log.write_allowed(seg_base, end) {
+        return None;
+    }
+    let segments = &log.segments;
+    let c = &mut log.chunks[c];
     let Some(seg) = segments.get(&c.seg_base) else {
         panic!("chunk at {} has no segment {}", c.start, c.seg_base);
     };
@@ -343,12 +361,82 @@ pub(super) fn prewrite_decision(
     }
 }
 
+/// How far above the append position the zero fill of the active segment starts, and stays.
+pub const FILL_MARGIN_BYTES: u64 = 16 << 20;
+/// Size of one zero write of the fill.
+const FILL_STEP_BYTES: u64 = 1 << 20;
+
+/// Fills the active segment with zeros from [`FILL_MARGIN_BYTES`] above the append position to its
+/// end, one [`FILL_STEP_BYTES`] write at a time, then clears `log.fill`. The data writes stay below
+/// the fill's position ([`LogState::write_allowed`]); the fill moves up with the append position,
+/// so it never waits for them. A write error ends the fill (the segment stays partly unwritten,
+/// which only costs speed); the flusher is notified after every step.
+async fn fill_active(weak: &Weak<StoreState>) {
+    let zeros = vec![0u8; FILL_STEP_BYTES as usize];
+    let (started, mut filled) = (Instant::now(), 0u64);
+    loop {
+        let Some(sh) = weak.upgrade() else { return };
+        let step = {
+            let mut log = sh.log.borrow_mut();
+            let size = log.segment_size_bytes;
+            let tail = log.offsets.tail();
+            let active = log.active_base;
+            let file = log.segments.get(&active).map(|s| s.file.clone());
+            match (log.fill.as_mut(), file) {
+                (Some(f), Some(file)) if f.seg_base == active && !sh.closing.get() => {
+                    let above =
+                        align_up(tail.get().saturating_sub(active.get()) + FILL_MARGIN_BYTES);
+                    f.next = f.next.max(above.next_multiple_of(FILL_STEP_BYTES));
+                    (f.next < size).then(|| (file, f.next, FILL_STEP_BYTES.min(size - f.next)))
+                }
+                _ => None,
+            }
+        };
+        let Some((file, pos, n)) = step else {
+            sh.log.borrow_mut().fill = None;
+            sh.flush_notify.notify();
+            tracing::debug!(
+                dir = %sh.cfg.dir.display(),
+                filled_mib = filled >> 20,
+                ms = started.elapsed().as_millis() as u64,
+                "active commit-log segment filled with zeros"
+            );
+            return;
+        };
+        // Not holding the store across the write: a dropped store ends the fill after it.
+        let write = file.write_at(&zeros[..n as usize], pos);
+        drop(sh);
+        let r = write.await;
+        let Some(sh) = weak.upgrade() else { return };
+        let mut log = sh.log.borrow_mut();
+        match r {
+            Ok(()) => {
+                if let Some(f) = log.fill.as_mut() {
+                    f.next = pos + n;
+                }
+                filled += n;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fill the active commit-log segment with zeros");
+                log.fill = None;
+            }
+        }
+        drop(log);
+        sh.flush_notify.notify();
+    }
+}
+
 /// The pre-allocator task.
 pub(super) async fn preallocator(weak: Weak<StoreState>) {
     loop {
         let Some(sh) = weak.upgrade() else { return };
         if sh.closing.get() {
             return;
+        }
+        if sh.log.borrow().fill.is_some() {
+            drop(sh);
+            fill_active(&weak).await;
+            continue;
         }
         let want = {
             let log = sh.log.borrow();

@@ -53,7 +53,7 @@ pub mod types;
 pub mod waiter;
 
 pub use error::StorageError;
-pub use flusher::WRITES_IN_FLIGHT_MAX;
+pub use flusher::{FILL_MARGIN_BYTES, WRITES_IN_FLIGHT_MAX};
 pub use offsets::{PhysicalOffset, QueueOffset, SHARD_OFFSET_SHIFT};
 pub use types::{
     AppendMessage, AppendResult, AppendStatus, FlushMode, QueueEntry, RecoveryReport, StoreConfig,

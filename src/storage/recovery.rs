@@ -686,6 +686,7 @@ pub(super) async fn recover(
         stalled: false,
         unsynced: Vec::new(),
         last_store_ts_ms: ctx.last_ts,
+        fill: None,
     };
     for s in segs {
         log.segments.insert(s.base, s);
@@ -696,6 +697,15 @@ pub(super) async fn recover(
             super::flusher::create_segment(io, &cfg.dir, active_base, (seg_size, kind), false)
                 .await?;
         v.insert(seg);
+        // Created unwritten, not to keep the first appends waiting: the pre-allocator fills it
+        // above the append position where it would prewrite a segment.
+        let sync = cfg.flush_mode == super::FlushMode::Sync;
+        if super::flusher::prewrite_decision(cfg.prewrite_segments, sync, true) {
+            log.fill = Some(super::commitlog::Fill {
+                seg_base: active_base,
+                next: 0,
+            });
+        }
     }
     let active = &log.segments[&active_base];
     let chunk_start = end.align_down(IO_ALIGN_BYTES);
