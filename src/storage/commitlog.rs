@@ -327,7 +327,7 @@ pub struct LogState {
 
 /// The active segment of a fresh store is created unwritten; where the pre-allocator would prewrite
 /// a segment, it also fills this one with zeros above the append position. Zeros go at and above
-/// `seg_base + next`, data below it: [`LogState::write_limit`] keeps the flusher's writes under it.
+/// `seg_base + next`, data below it: [`write_allowed`] keeps the flusher's writes under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
     pub seg_base: PhysicalOffset,
