@@ -302,23 +302,27 @@ fn shards_stay_on_the_cpus_the_broker_was_started_with() {
         );
     }
     // The ready line says where the shards run, for an operator checking the placement.
-    // The ports accept before the shards are ready, so wait for the line.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let log = loop {
-        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
-        if log.contains("bolide ready") || Instant::now() > deadline {
-            break log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let ready = log
-        .lines()
-        .find(|l| l.contains("bolide ready"))
-        .unwrap_or("");
+    let ready = ready_line(&dir.with_extension("log"));
     assert!(
         ready.contains(&format!("shard_cpus=[{last}, {last}]")),
         "{ready}"
     );
+}
+
+/// The broker's `bolide ready` log line, waited for up to 30 s ("" if it never came): the ports
+/// accept before the shards are ready.
+fn ready_line(log: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("bolide ready")) {
+            return l.to_string();
+        }
+        if Instant::now() > deadline {
+            return String::new();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The `flags:` of every open commit-log segment of process `pid`, from /proc (octal, as the kernel
@@ -359,14 +363,10 @@ fn sync_flush_opens_the_commit_log_o_dsync() {
         let extra: Vec<String> = ["--flush", mode].iter().map(|s| s.to_string()).collect();
         let b = BrokerProcess::start(&dir, &dir.with_extension("log"), ns, bp, &extra, &[]);
         // Segments are opened by the shards, which report ready after the ports accept.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !std::fs::read_to_string(dir.with_extension("log"))
-            .unwrap_or_default()
-            .contains("bolide ready")
-        {
-            assert!(Instant::now() < deadline, "{mode}: no ready line");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            !ready_line(&dir.with_extension("log")).is_empty(),
+            "{mode}: no ready line"
+        );
         let segs = segment_open_flags(b.child.id());
         assert!(!segs.is_empty(), "{mode}: no open segment");
         for (path, flags) in &segs {

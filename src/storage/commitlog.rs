@@ -155,9 +155,14 @@ impl Chunk {
     /// Zeroes `data[len..]` up to the next 4 KiB boundary (what an aligned write sends past `len`);
     /// returns that boundary.
     pub fn zero_padding(&mut self) -> usize {
-        let to = (align_up(self.len as u64) as usize).min(self.data.len());
+        let to = self.padded_len();
         self.data[self.len..to].fill(0);
         to
+    }
+
+    /// Where a write of this chunk ends: its length rounded up to a whole page (within the buffer).
+    pub fn padded_len(&self) -> usize {
+        (align_up(self.len as u64) as usize).min(self.data.len())
     }
 
     fn covers(&self, pos: PhysicalOffset) -> bool {

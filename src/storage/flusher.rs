@@ -162,8 +162,7 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
         .position(|c| c.written < c.len && !c.in_flight && (c.sealed || with_active))?;
     let (seg_base, end) = {
         let c = &log.chunks[c];
-        let to = align_up(c.len as u64).min(c.data.len() as u64);
-        (c.seg_base, c.start + to)
+        (c.seg_base, c.start + c.padded_len() as u64)
     };
     // Later chunks end higher: when this one must wait for the zero fill, so do they. The fill's
     // next step notifies the flusher.
@@ -309,7 +308,8 @@ pub(super) async fn create_segment(
     io: &Rc<dyn StorageIo>,
     dir: &Path,
     base: PhysicalOffset,
-    (size, kind): (u64, FileKind),
+    size: u64,
+    kind: FileKind,
     prewrite: bool,
 ) -> Result<Segment, StorageError> {
     let path = LogState::segment_path(dir, base);
@@ -453,7 +453,7 @@ pub(super) async fn preallocator(weak: Weak<StoreState>) {
             );
             let (io, dir, size) = (sh.io.clone(), sh.cfg.dir.clone(), sh.cfg.segment_size_bytes);
             let kind = segment_kind(sh.cfg.flush_mode);
-            match create_segment(&io, &dir, base, (size, kind), prewrite).await {
+            match create_segment(&io, &dir, base, size, kind, prewrite).await {
                 Ok(seg) => {
                     let mut log = sh.log.borrow_mut();
                     if log.active_end() == base && log.next_segment.is_none() && !sh.closing.get() {

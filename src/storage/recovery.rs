@@ -693,9 +693,8 @@ pub(super) async fn recover(
     }
     if let std::collections::btree_map::Entry::Vacant(v) = log.segments.entry(active_base) {
         let kind = super::flusher::segment_kind(cfg.flush_mode);
-        let seg =
-            super::flusher::create_segment(io, &cfg.dir, active_base, (seg_size, kind), false)
-                .await?;
+        let seg = super::flusher::create_segment(io, &cfg.dir, active_base, seg_size, kind, false)
+            .await?;
         v.insert(seg);
         // Created unwritten, not to keep the first appends waiting: the pre-allocator fills it
         // above the append position where it would prewrite a segment.
