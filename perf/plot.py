@@ -169,12 +169,17 @@ def plot_timelines(runs, out):
 
 
 def notes(out):
-    """The machine's hiccups (perf/hiccups.py) and each traced run's attribution (perf/stalls.py)."""
+    """The machine's hiccups (perf/hiccups.py), the disk's latency (perf/disk.py) and each traced
+    run's attribution (perf/stalls.py)."""
     md = ""
     h = out / "hiccups.txt"
     if h.exists():
         md += "\nWhat the machine takes from a spinning program, per CPU (perf/hiccups.py, no broker running):\n\n"
         md += "".join(f"- {l}\n" for l in h.read_text().splitlines() if l.strip())
+    d = out / "disk.txt"
+    if d.exists():
+        md += "\nWhat the disk takes, SYNC_FLUSH-shaped writes (perf/disk.py, no broker running):\n\n"
+        md += "".join(f"- {l}\n" for l in d.read_text().splitlines() if l.strip())
     for p in sorted(out.glob("*.stalls.txt")):
         tail = [l for l in p.read_text().splitlines() if l.startswith(("attributed:", "intervals with no"))]
         if tail:

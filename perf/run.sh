@@ -9,9 +9,9 @@
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
 #        run when sync-async-flush is not part of this invocation)  PEAK_SYNC (the same for SYNC_FLUSH)
-#        TRACE=1 (root and perf: record sched_switch during each run and attribute every interval
-#        over 5 ms to what else ran then, perf/stalls.py -> OUT/<run>.stalls.txt; KEEP_TRACE=1 keeps
-#        the trace as OUT/<run>.sched)
+#        TRACE=1 (root and perf: record sched_switch and io_uring file operations during each run and
+#        attribute every interval over 5 ms to what else ran then or to a slow disk operation,
+#        perf/stalls.py -> OUT/<run>.stalls.txt; KEEP_TRACE=1 keeps the trace as OUT/<run>.sched)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,7 +77,15 @@ start_broker() {
 TRACE_PID=
 trace_start() {
     [ "${TRACE:-}" = 1 ] || return 0
-    perf record -q -k mono -a -e sched:sched_switch -o "$OUT/$1.sched" -- sleep $((DURATION + WARMUP + 600)) \
+    # With the kernel's io_uring tracepoints, also every file operation's submission and every
+    # completion, so that stalls.py can name a slow disk write (submissions filtered to the file
+    # opcodes FSYNC 3, READ_FIXED 4, WRITE_FIXED 5, FALLOCATE 17 to keep the trace small).
+    local io=()
+    if [ -d /sys/kernel/tracing/events/io_uring ] || [ -d /sys/kernel/debug/tracing/events/io_uring ]; then
+        io=(-e io_uring:io_uring_submit_req --filter 'opcode == 3 || opcode == 4 || opcode == 5 || opcode == 17'
+            -e io_uring:io_uring_complete)
+    fi
+    perf record -q -k mono -a -e sched:sched_switch "${io[@]}" -o "$OUT/$1.sched" -- sleep $((DURATION + WARMUP + 600)) \
         >/dev/null 2>&1 &
     TRACE_PID=$!
     sleep 0.5
@@ -116,6 +124,11 @@ fi
 # What the machine itself takes from a program that wants every CPU all the time (nothing else of
 # ours running): the floor under every tail figure below (perf/hiccups.py).
 python3 "$ROOT/perf/hiccups.py" --seconds 5 --json "$OUT/hiccups.json" | tee "$OUT/hiccups.txt" || true
+# What the disk takes for SYNC_FLUSH-shaped writes, idle and with every CPU busy (perf/disk.py,
+# needs fio): the floor under the SYNC_FLUSH figures. Only when a SYNC_FLUSH run is asked for.
+case " ${RUNS[*]} " in
+*" sync-sync-flush "* | *" open-loop-half-peak-sync-flush "*) python3 "$ROOT/perf/disk.py" --dir "$DATA_ROOT" --json "$OUT/disk.json" | tee "$OUT/disk.txt" || true ;;
+esac
 
 peak_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["send"]["msgs_per_sec"])' "$1" 2>/dev/null || echo 0; }
 # half_peak PEAK CLOSED-LOOP-RUN: sets `rate` to half of PEAK (or of that run's result in this

@@ -6,7 +6,7 @@ Usage: perf/stalls.py BENCH_JSON SCHED_DATA [--min-ms 5] [--burst-ms 1] [--ours 
 BENCH_JSON is a `bolide-bench` or `bolide-bench-std` report (it carries `clock_monotonic_start_s`);
 SCHED_DATA a trace taken meanwhile with
     perf record -k mono -a -e sched:sched_switch -o SCHED_DATA -- sleep SECONDS
-(perf/run.sh does both with TRACE=1). A *foreign burst* is a task whose name does not match --ours
+(perf/run.sh does both with TRACE=1, and adds the io_uring events below). A *foreign burst* is a task whose name does not match --ours
 (the broker's and the load generators' threads, the idle task, perf) holding a CPU for at least
 --burst-ms: from the switch that put it on the CPU to the next switch there. A task whose own
 events are hidden from the trace (seen here: the VM's init agent) still shows, since the switch
@@ -17,17 +17,30 @@ For every interval whose max latency is at least --min-ms, the bursts that overl
 interval was in flight) are listed, the longest first; the interval is attributed to the task of
 the longest. The intervals with no burst at all in [start - 10 ms, end] are the broker's own tail:
 their worst max and their median p99 are printed last.
+
+When the trace also holds `io_uring:io_uring_submit_req` and `io_uring:io_uring_complete`, every
+file operation of ours (a commit-log write, a read of a segment, an fsync, a fallocate) that took at
+least --disk-ms (5 ms by default: below that a SYNC_FLUSH write is within the device's normal service
+time when the CPUs are busy, perf/disk.py) from submission to completion is a *disk wait* and competes with the foreign bursts
+as a cause ("disk WRITE_FIXED"): a SYNC_FLUSH send cannot be answered before its write completes,
+and a device that holds one for 17 ms stalls every send behind it with no other task on the CPUs.
 """
 import argparse
 import collections
 import json
 import re
 import statistics
+import subprocess
 import sys
 
 from hiccups import switches
 
 OURS = r"^(bolide|bench|swapper|perf$|perf-exec|iou-wrk)"
+# io_uring opcodes that touch a file rather than a socket or a timer (their numbers are the kernel
+# ABI's, used by run.sh to filter the submissions it records).
+FILE_OPS = {"WRITE_FIXED": 5, "READ_FIXED": 4, "FSYNC": 3, "FALLOCATE": 17}
+IO_LINE = re.compile(r"^\s*(.*?)\s+([\d.]+):\s+io_uring:io_uring_(submit_req|complete):.*?req (\S+), .*?"
+                     r"(?:opcode (\S+),|result (-?\d+))")
 
 
 def bursts(events, ours, min_s):
@@ -42,6 +55,36 @@ def bursts(events, ours, min_s):
                 out.append((s, t, cpu, name))
         if not ours.search(comm):
             last[cpu] = (t, f"{comm}/{pid}")
+    return out
+
+
+def io_events(data):
+    """(t, "submit"|"complete", req, opcode or result, comm) of the io_uring events in a trace."""
+    txt = subprocess.run(["perf", "script", "-i", data, "-F", "comm,time,event,trace"],
+                         capture_output=True, text=True).stdout
+    for line in txt.splitlines():
+        m = IO_LINE.search(line)
+        if m:
+            comm, t, kind, req, op, res = m.groups()
+            yield float(t), "submit" if kind == "submit_req" else "complete", req, op if op else res, comm
+
+
+def disk_waits(ios, ours, min_s):
+    """(start, end, None, "disk OPCODE/comm") of every file operation of ours that took at least
+    min_s, from io_events() in time order. A request's address is reused once it completes, so a
+    completion belongs to the last submission of that address; completions of requests submitted
+    before the trace began, or of socket and timer operations, are skipped."""
+    pending, out = {}, []
+    for t, kind, req, x, comm in ios:
+        if kind == "submit":
+            if x in FILE_OPS and ours.search(comm):
+                pending[req] = (t, x, comm)
+            else:
+                pending.pop(req, None)
+        elif req in pending:
+            s, op, who = pending.pop(req)
+            if t - s >= min_s:
+                out.append((s, t, None, f"disk {op}/{who}"))
     return out
 
 
@@ -78,6 +121,7 @@ def main():
     ap.add_argument("sched_data")
     ap.add_argument("--min-ms", type=float, default=5.0)
     ap.add_argument("--burst-ms", type=float, default=1.0)
+    ap.add_argument("--disk-ms", type=float, default=5.0)
     ap.add_argument("--ours", default=OURS)
     a = ap.parse_args()
 
@@ -90,18 +134,22 @@ def main():
     if not events:
         print(f"{a.sched_data}: no sched_switch events", file=sys.stderr)
         return 2
-    bs = bursts(events, re.compile(a.ours), a.burst_ms / 1000)
+    ours = re.compile(a.ours)
+    bs = bursts(events, ours, a.burst_ms / 1000)
+    disk = disk_waits(io_events(a.sched_data), ours, a.disk_ms / 1000)
+    bs += disk
     rows, causes, clean = attribute(r["intervals"], t0, bs, (events[0][1], events[-1][1]), a.min_ms)
     print(f"intervals with max >= {a.min_ms:g} ms (t_s, latency in ms, what ran elsewhere meanwhile):")
     print("\n".join(
         f"{iv['t_s']:8.2f}  max {iv['send_max_us'] / 1000:6.1f}  p99 {iv['send_p99_us'] / 1000:6.1f}  {cause:18s} "
-        + "; ".join(f"{n} cpu{c} {1000 * (e - s):.1f} ms at {s - t0:.3f}" for s, e, c, n in hit[:4])
+        + "; ".join(f"{n}{'' if c is None else f' cpu{c}'} {1000 * (e - s):.1f} ms at {s - t0:.3f}"
+                    for s, e, c, n in hit[:4])
         for iv, cause, hit in rows) or "  none")
     print("attributed: " + ", ".join(f"{k} {v}" for k, v in causes.most_common()))
     if clean:
         mx = [iv["send_max_us"] / 1000 for iv in clean]
         p99 = [iv["send_p99_us"] / 1000 for iv in clean]
-        print(f"intervals with no foreign burst: {len(clean)}; worst max {max(mx):.2f} ms, "
+        print(f"intervals with no foreign burst{' or disk wait' if disk else ''}: {len(clean)}; worst max {max(mx):.2f} ms, "
               f"median p99 {statistics.median(p99):.2f} ms, {sum(m >= a.min_ms for m in mx)} with max >= {a.min_ms:g} ms")
     return 0
 

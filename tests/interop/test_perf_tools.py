@@ -1,11 +1,12 @@
-"""The attribution logic of the latency tools in perf/ (hiccups.py, stalls.py), on synthetic traces:
-a wrong attribution would send a tail-latency hunt after the wrong culprit."""
+"""The attribution logic of the latency tools in perf/ (hiccups.py, stalls.py, disk.py), on synthetic
+traces and reports: a wrong attribution would send a tail-latency hunt after the wrong culprit."""
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
 
+import disk  # noqa: E402
 import hiccups  # noqa: E402
 import stalls  # noqa: E402
 
@@ -77,3 +78,52 @@ def test_gap_time_goes_to_the_tasks_switched_in_and_the_rest_to_the_host():
         "kworker/0:1/9": 1.0,
         "(no switch: interrupt or outside the guest)": 7.0,
     }
+
+
+def test_disk_waits_pair_each_file_op_of_ours_with_its_completion():
+    ios = [
+        (10.000, "complete", "0xa", "0", "bolide-shard-0-"),  # submitted before the trace: skipped
+        (10.001, "submit", "0xa", "WRITE_FIXED", "bolide-shard-0-"),
+        (10.002, "submit", "0xb", "POLL_ADD", "bolide-shard-0-"),  # a socket: never a disk wait
+        (10.003, "submit", "0xc", "WRITE_FIXED", "kworker/0:1"),  # not ours
+        (10.004, "submit", "0xd", "FSYNC", "bolide-shard-1-"),
+        (10.019, "complete", "0xa", "4096", "bolide-shard-0-"),  # 18 ms: a disk wait
+        (10.020, "complete", "0xb", "1", "bolide-shard-0-"),
+        (10.021, "complete", "0xc", "4096", "kworker/0:1"),
+        (10.022, "submit", "0xa", "WRITE", "bench-0-2"),  # the address reused by a non-file op
+        (10.0245, "complete", "0xd", "0", "bolide-shard-1-"),  # 20.5 ms
+        (10.040, "complete", "0xa", "-125", "bench-0-2"),  # not the WRITE_FIXED's completion
+        (10.041, "submit", "0xe", "READ_FIXED", "bolide-shard-1-"),
+        (10.042, "complete", "0xe", "8192", "bolide-shard-1-"),  # 1 ms: under the floor
+    ]
+    got = stalls.disk_waits(ios, OURS, 0.005)
+    assert [(s, e, c, n) for s, e, c, n in got] == [
+        (10.001, 10.019, None, "disk WRITE_FIXED/bolide-shard-0-"),
+        (10.004, 10.0245, None, "disk FSYNC/bolide-shard-1-"),
+    ]
+    # A disk wait is a cause like a foreign burst: the longest overlapping one names the interval.
+    slow, causes, _ = stalls.attribute([iv(0.1, 25)], 10.0, got, (9.0, 11.0), 5.0)
+    assert causes == {"disk FSYNC": 1}
+
+
+def test_io_lines_of_perf_script_are_read_as_submissions_and_completions():
+    lines = [
+        " bolide-shard-1-   523.250436: io_uring:io_uring_submit_req: ring 0xffff888149d88800, "
+        "req 0xffff888109791b00, user_data 0xc, opcode WRITE_FIXED, flags 0x400000, sq_thread 0",
+        " bolide-shard-1-   523.252598:   io_uring:io_uring_complete: ring 0xffff888149d88800, "
+        "req 0xffff888109791b00, user_data 0xc, result 8192, cflags 0x0 extra1 0 extra2 0 ",
+        " kworker/1:1H-kb   523.250055:         block:block_rq_issue: 254,0 FF 0 () 0 + 0 0x0,0,0",
+    ]
+    got = [m.groups() for m in map(stalls.IO_LINE.search, lines) if m]
+    assert got == [
+        ("bolide-shard-1-", "523.250436", "submit_req", "0xffff888109791b00", "WRITE_FIXED", None),
+        ("bolide-shard-1-", "523.252598", "complete", "0xffff888109791b00", None, "8192"),
+    ]
+
+
+def test_the_disk_floor_reads_fios_grouped_write_latency_in_ms():
+    report = {"jobs": [{"write": {"iops": 3248.46, "lat_ns": {
+        "max": 11070000, "percentile": {"50.000000": 130000, "99.000000": 4360000, "99.990000": 10810000}}}}]}
+    assert disk.summary(report) == {"iops": 3248.5, "max": 11.07, "p50": 0.13, "p99": 4.36, "p99_99": 10.81}
+    assert disk.line("busy", disk.summary(report)) == \
+        "busy: 3248 writes/s, p50 0.13 / p99 4.36 / p99.99 10.81 / max 11.07 ms"
