@@ -50,12 +50,12 @@ fn json_command() -> impl Strategy<Value = RemotingCommand> {
         .prop_map(
             |(code, language, version, opaque, flag, remark, ext, body)| RemotingCommand {
                 code,
-                language,
+                language: language.into(),
                 version,
                 opaque,
                 flag,
                 remark,
-                ext_fields: dedup(ext),
+                ext_fields: dedup(ext).into_iter().collect(),
                 body: Bytes::from(body),
                 serialize_type: SerializeType::Json,
             },
@@ -76,12 +76,12 @@ fn binary_command() -> impl Strategy<Value = RemotingCommand> {
         .prop_map(
             |(code, language, version, opaque, flag, remark, ext, body)| RemotingCommand {
                 code: code as i32,
-                language: language.to_string(),
+                language: language.into(),
                 version: version as i32,
                 opaque,
                 flag,
                 remark,
-                ext_fields: dedup(ext),
+                ext_fields: dedup(ext).into_iter().collect(),
                 body: Bytes::from(body),
                 serialize_type: SerializeType::RocketMq,
             },
@@ -123,7 +123,7 @@ proptest! {
     #[test]
     fn borrowed_encoder_matches(cmd in any_command()) {
         let ext: Vec<(&str, &str)> =
-            cmd.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            cmd.ext_fields.iter().collect();
         let r = CommandRef {
             code: cmd.code,
             language: &cmd.language,

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use super::accounts::{Account, AclConfig, Perm};
 use super::sign;
 use crate::remoting::body::HeartbeatData;
+use crate::remoting::ExtFields;
 
 /// The trace topic: trace data is accepted from any signed account (step 5).
 pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
@@ -73,10 +74,8 @@ pub enum Resource {
     Group(String),
 }
 
-fn ext<'a>(fields: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()))
+fn ext<'a>(fields: &'a ExtFields, names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| fields.get(n))
 }
 
 /// What the request with `code` needs, from its extFields (V1 names or V2 letters) and body.
@@ -92,11 +91,7 @@ fn ext<'a>(fields: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
 /// | CONSUMER_SEND_MSG_BACK 36 | SUB on `group` |
 /// | GET_CONSUMER_LIST_BY_GROUP 38 | SUB on `consumerGroup` |
 /// | anything else | nothing (signature, and admin rights for [`ADMIN_CODES`]) |
-pub fn needs(
-    code: i32,
-    fields: &[(String, String)],
-    body: &[u8],
-) -> Result<Vec<(Resource, Perm)>, String> {
+pub fn needs(code: i32, fields: &ExtFields, body: &[u8]) -> Result<Vec<(Resource, Perm)>, String> {
     let topic = |names: &[&str]| {
         ext(fields, names)
             .map(|t| Resource::Topic(t.to_string()))
@@ -166,7 +161,7 @@ fn held(account: &Account, r: &Resource) -> Perm {
 pub fn decide(
     cfg: &AclConfig,
     code: i32,
-    fields: &[(String, String)],
+    fields: &ExtFields,
     body: &[u8],
     peer: IpAddr,
 ) -> Result<(), Denial> {
@@ -187,7 +182,7 @@ pub fn decide(
         return Ok(());
     }
     let given = ext(fields, &[sign::SIGNATURE]).unwrap_or("");
-    let pairs = || fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let pairs = || fields.iter();
     let ok = sign::same(
         given,
         &sign::signature(&account.secret_key, pairs(), None, body),
@@ -270,6 +265,10 @@ accounts:
             .collect();
         out.push(("Signature".into(), sig));
         out
+    }
+
+    fn ef(fields: &[(String, String)]) -> ExtFields {
+        fields.iter().map(|(k, v)| (k, v)).collect()
     }
 
     /// A request signed by the producer account, with an empty body.
@@ -530,7 +529,7 @@ accounts:
             ),
         ];
         for (name, code, fields, body, peer, want) in rows {
-            let got = decide(&cfg, code, &fields, body, peer.parse().unwrap());
+            let got = decide(&cfg, code, &ef(&fields), body, peer.parse().unwrap());
             match (want, got) {
                 (Ok(()), Ok(())) => {}
                 (Err(w), Err(d)) => {
@@ -552,7 +551,7 @@ accounts:
             b"",
         );
         assert_eq!(
-            decide(&cfg, 12, &with, b"", "127.0.0.1".parse().unwrap()),
+            decide(&cfg, 12, &ef(&with), b"", "127.0.0.1".parse().unwrap()),
             Ok(())
         );
         let mut without_in_content = signed("consumerAK", "consumerSK", vec![("topic", "t")], b"");
@@ -561,7 +560,7 @@ accounts:
             decide(
                 &cfg,
                 12,
-                &without_in_content,
+                &ef(&without_in_content),
                 b"",
                 "127.0.0.1".parse().unwrap()
             ),
@@ -573,7 +572,7 @@ accounts:
     fn remarks_never_carry_secrets() {
         let cfg = AclConfig::parse(ACL).unwrap();
         let f = signed("producerAK", "bad", vec![("b", "orders")], b"");
-        let d = decide(&cfg, 310, &f, b"", "127.0.0.1".parse().unwrap())
+        let d = decide(&cfg, 310, &ef(&f), b"", "127.0.0.1".parse().unwrap())
             .unwrap_err()
             .to_string();
         assert!(!d.contains("producerSK") && !d.contains("bad"), "{d}");

@@ -61,12 +61,7 @@ impl std::fmt::Debug for Credentials {
 /// over every other extField and the body. Sign last: any field set afterwards breaks it.
 pub fn sign_command(cmd: &mut crate::remoting::RemotingCommand, c: &Credentials) {
     cmd.set_ext(ACCESS_KEY, &c.access_key);
-    let sig = signature(
-        &c.secret_key,
-        cmd.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        None,
-        &cmd.body,
-    );
+    let sig = signature(&c.secret_key, cmd.ext_fields.iter(), None, &cmd.body);
     cmd.set_ext(SIGNATURE, sig);
 }
 

@@ -9,9 +9,11 @@
 //! invalid UTF-8 is replaced (Java's `new String(bytes, UTF_8)` does the same). On output, pairs whose
 //! key or value is empty, or whose key does not fit an i16 length, are skipped (Java skips nulls).
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 
-use super::{language_name, language_ordinal, DecodeError, Head, RemotingCommand};
+use super::{language_name, language_ordinal, DecodeError, ExtFields, Head, RemotingCommand};
 
 struct Reader<'a> {
     buf: &'a [u8],
@@ -63,7 +65,7 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeErro
         pos: 0,
     };
     let code = r.i16("truncated code")? as i32;
-    let language = language_name(r.u8("truncated language")?).to_string();
+    let language = Cow::Borrowed(language_name(r.u8("truncated language")?));
     let version = r.i16("truncated version")? as i32;
     let opaque = r.i32("truncated opaque")?;
     let flag = r.i32("truncated flag")?;
@@ -78,7 +80,7 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeErro
     let ext_start = r.pos;
     let ext = r.take(ext_len, "extFields longer than header")?;
     let mut m = Reader { buf: ext, pos: 0 };
-    let mut ext_fields = Vec::new();
+    let mut ext_fields = ExtFields::with_capacity(16, ext.len());
     while m.pos < ext.len() {
         let (key, val) = read_pair(&mut m).map_err(|e| match e {
             DecodeError::BadBinaryHeader { offset, reason } => DecodeError::BadBinaryHeader {
@@ -90,12 +92,8 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeErro
         if key.is_empty() || val.is_empty() {
             continue;
         }
-        let key = String::from_utf8_lossy(key).into_owned();
-        let val = String::from_utf8_lossy(val).into_owned();
-        match ext_fields.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => *v = val,
-            None => ext_fields.push((key, val)),
-        }
+        // A repeated key: the later value replaces the earlier one.
+        ext_fields.set(&String::from_utf8_lossy(key), &String::from_utf8_lossy(val));
     }
     Ok(RemotingCommand {
         code,

@@ -12,23 +12,30 @@
 //! (`code, extFields, flag, language, opaque, remark, serializeTypeCurrentRPC, version`), `remark`
 //! omitted when `None`, every extFields value a JSON string (the C++ client ignores anything else).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::{BufMut, BytesMut};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{DecodeError, Head, RemotingCommand};
+use super::{DecodeError, ExtFields, Head, RemotingCommand, LANGUAGE_NAMES};
 
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(header);
     let cmd = de
-        .deserialize_map(HeaderVisitor)
+        .deserialize_map(HeaderVisitor {
+            text_hint: header.len(),
+        })
         .map_err(|e| DecodeError::BadJson(e.to_string()))?;
     de.end().map_err(|e| DecodeError::BadJson(e.to_string()))?;
     Ok(cmd)
 }
 
-struct HeaderVisitor;
+/// `text_hint`: the header's length, an upper bound of its extFields text in practice (module
+/// docs of `ext`), so that the text is allocated once.
+struct HeaderVisitor {
+    text_hint: usize,
+}
 
 impl<'de> Visitor<'de> for HeaderVisitor {
     type Value = RemotingCommand;
@@ -39,22 +46,30 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RemotingCommand, A::Error> {
         let mut cmd = RemotingCommand::default();
-        let mut language: Option<String> = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        let mut language = Cow::Borrowed("OTHER");
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "code" => cmd.code = map.next_value_seed(IntSeed("code"))?,
                 "opaque" => cmd.opaque = map.next_value_seed(IntSeed("opaque"))?,
                 "flag" => cmd.flag = map.next_value_seed(IntSeed("flag"))?,
                 "version" => cmd.version = map.next_value_seed(IntSeed("version"))?,
-                "language" => language = map.next_value_seed(TextSeed)?,
-                "remark" => cmd.remark = map.next_value_seed(TextSeed)?,
-                "extFields" => cmd.ext_fields = map.next_value_seed(ExtFieldsSeed)?,
+                "language" => {
+                    if let Some(l) = map.next_value_seed(TextSeed)? {
+                        language = language_of(l);
+                    }
+                }
+                "remark" => cmd.remark = map.next_value_seed(TextSeed)?.map(Cow::into_owned),
+                "extFields" => {
+                    cmd.ext_fields = map.next_value_seed(ExtFieldsSeed {
+                        text_hint: self.text_hint,
+                    })?
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        cmd.language = language.unwrap_or_else(|| "OTHER".to_string());
+        cmd.language = language;
         Ok(cmd)
     }
 }
@@ -103,104 +118,148 @@ impl<'de> Visitor<'de> for IntSeed {
     }
 }
 
-/// Any scalar as text; `null` as `None`; arrays/objects as their compact JSON text.
+/// A string, borrowed from the header when it has no escapes (serde's own `Cow<str>` always copies).
+struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A decoded `language`: one of RocketMQ's `LanguageCode` names as a static string, any other name
+/// as sent.
+fn language_of(l: Cow<'_, str>) -> Cow<'static, str> {
+    match LANGUAGE_NAMES.iter().find(|k| **k == l) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(l.into_owned()),
+    }
+}
+
+/// Any scalar as text; `null` as `None`; arrays/objects as their compact JSON text. Borrowed from
+/// the header where it can be (a string without escapes, a boolean).
 struct TextSeed;
 
 impl<'de> DeserializeSeed<'de> for TextSeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for TextSeed {
-    type Value = Option<String>;
+    type Value = Option<Cow<'de, str>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string, number, boolean or null")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Option<String>, E> {
-        Ok(Some(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<String>, E> {
-        Ok(Some(if v { "true" } else { "false" }.to_string()))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(if v { "true" } else { "false" })))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
 
-    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let v: serde_json::Value =
             serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let v: serde_json::Value =
             serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 }
 
 /// The extFields object (or null) as ordered text pairs.
-struct ExtFieldsSeed;
+struct ExtFieldsSeed {
+    text_hint: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for ExtFieldsSeed {
-    type Value = Vec<(String, String)>;
+    type Value = ExtFields;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ExtFieldsSeed {
-    type Value = Vec<(String, String)>;
+    type Value = ExtFields;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("extFields as an object or null")
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+        Ok(ExtFields::new())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: Vec<(String, String)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(16), self.text_hint);
         // Keys seen so far, as a 64-bit Bloom filter over (length, first byte, last byte): a repeated
         // key is rare, and this keeps the common case free of pairwise string comparisons.
         let mut seen: u64 = 0;
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             let Some(value) = map.next_value_seed(TextSeed)? else {
                 continue;
             };
             let bit = key_bit(&key);
             if seen & bit != 0 {
                 // Possibly repeated: the later value replaces the earlier one, like a JSON map.
-                if let Some((_, v)) = out.iter_mut().find(|(k, _)| *k == key) {
-                    *v = value;
-                    continue;
-                }
+                out.set(&key, &value);
+                continue;
             }
             seen |= bit;
-            out.push((key, value));
+            out.push(&key, &value);
         }
         Ok(out)
     }

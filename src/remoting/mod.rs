@@ -26,14 +26,19 @@
 //! Rejected: parsing the JSON header through `serde_json::Value`: it allocates a map per header and
 //! loses the arrival order of extFields; a streaming visitor does the same lenient conversion in one pass.
 
+use std::borrow::Cow;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub mod batch;
 mod binary;
 pub mod body;
 pub mod codes;
+mod ext;
 pub mod headers;
 mod json;
+
+pub use ext::ExtFields;
 
 /// Header serialization of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,14 +61,15 @@ pub const FRAME_MAX_BYTES: usize = 16 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RemotingCommand {
     pub code: i32,
-    /// As sent by the peer (`JAVA`, `CPP`, `GO`, ...); we send `JAVA`.
-    pub language: String,
+    /// As sent by the peer (`JAVA`, `CPP`, `GO`, ...); we send `JAVA`. The known names are static,
+    /// so that neither a decoded request nor a response allocates for it.
+    pub language: Cow<'static, str>,
     pub version: i32,
     pub opaque: i32,
     pub flag: i32,
     pub remark: Option<String>,
     /// The custom header, in arrival order; values already converted to text.
-    pub ext_fields: Vec<(String, String)>,
+    pub ext_fields: ExtFields,
     pub body: Bytes,
     pub serialize_type: SerializeType,
 }
@@ -73,7 +79,7 @@ impl RemotingCommand {
     pub fn request(code: i32) -> RemotingCommand {
         RemotingCommand {
             code,
-            language: OUR_LANGUAGE.to_string(),
+            language: Cow::Borrowed(OUR_LANGUAGE),
             version: OUR_VERSION,
             ..RemotingCommand::default()
         }
@@ -83,7 +89,7 @@ impl RemotingCommand {
     pub fn response(&self, code: i32) -> RemotingCommand {
         RemotingCommand {
             code,
-            language: OUR_LANGUAGE.to_string(),
+            language: Cow::Borrowed(OUR_LANGUAGE),
             version: OUR_VERSION,
             opaque: self.opaque,
             flag: FLAG_RESPONSE,
@@ -111,15 +117,14 @@ impl RemotingCommand {
     }
 
     /// Sets (replacing) an extFields key (builder form).
-    pub fn with_ext(mut self, key: &str, value: impl ToString) -> RemotingCommand {
+    pub fn with_ext(mut self, key: &str, value: impl std::fmt::Display) -> RemotingCommand {
         self.set_ext(key, value);
         self
     }
 
     /// Removes an extFields key, returning its value.
     pub fn remove_ext(&mut self, key: &str) -> Option<String> {
-        let at = self.ext_fields.iter().position(|(k, _)| k == key)?;
-        Some(self.ext_fields.remove(at).1)
+        self.ext_fields.remove(key)
     }
 
     pub fn is_response(&self) -> bool {
@@ -132,19 +137,12 @@ impl RemotingCommand {
 
     /// Value of an extFields key.
     pub fn ext(&self, key: &str) -> Option<&str> {
-        self.ext_fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.ext_fields.get(key)
     }
 
     /// Sets (replacing) an extFields key.
-    pub fn set_ext(&mut self, key: &str, value: impl ToString) {
-        let value = value.to_string();
-        match self.ext_fields.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value,
-            None => self.ext_fields.push((key.to_string(), value)),
-        }
+    pub fn set_ext(&mut self, key: &str, value: impl std::fmt::Display) {
+        self.ext_fields.set_display(key, value);
     }
 
     /// A response to `self` with a (usually error) code and a remark saying why.
@@ -290,8 +288,7 @@ pub fn encode_frame(cmd: &RemotingCommand, out: &mut BytesMut) {
         remark: cmd.remark.as_deref(),
         serialize_type: cmd.serialize_type,
     };
-    let ext = cmd.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    encode_parts(&head, ext, &cmd.body, out);
+    encode_parts(&head, cmd.ext_fields.iter(), &cmd.body, out);
 }
 
 /// A command whose parts are borrowed, for hot paths that should not allocate a `String` per

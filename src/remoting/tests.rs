@@ -51,7 +51,10 @@ fn java_route_query_binary_example_round_trips_byte_for_byte() {
     assert_eq!(cmd.language, "JAVA");
     assert_eq!(cmd.version, 409);
     assert_eq!(cmd.opaque, 3);
-    assert_eq!(cmd.ext_fields, vec![("topic".into(), "TopicTest".into())]);
+    assert_eq!(
+        cmd.ext_fields.to_vec(),
+        vec![("topic".into(), "TopicTest".into())]
+    );
     assert_eq!(encode_to_vec(&cmd), wire);
 }
 
@@ -69,7 +72,7 @@ fn lenient_json_input() {
     assert_eq!(cmd.language, "CPP");
     assert_eq!(cmd.remark, None);
     assert_eq!(
-        cmd.ext_fields,
+        cmd.ext_fields.to_vec(),
         vec![
             ("queueId".to_string(), "3".to_string()),
             ("batch".to_string(), "false".to_string()),
@@ -194,7 +197,7 @@ fn set_ext_replaces() {
     c.set_ext("b", "x");
     c.set_ext("a", true);
     assert_eq!(
-        c.ext_fields,
+        c.ext_fields.to_vec(),
         vec![("a".into(), "true".into()), ("b".into(), "x".into())]
     );
     assert_eq!(c.remove_ext("a").as_deref(), Some("true"));
@@ -265,7 +268,7 @@ fn repeated_ext_keys_keep_the_last_value_in_first_position() {
     let mut buf = frame(h, b"", 0);
     let cmd = decode_frame(&mut buf, FRAME_MAX_BYTES).unwrap().unwrap();
     assert_eq!(
-        cmd.ext_fields,
+        cmd.ext_fields.to_vec(),
         vec![
             ("a".to_string(), "3".to_string()),
             ("b".to_string(), "2".to_string()),

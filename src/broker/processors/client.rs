@@ -55,7 +55,7 @@ impl Broker {
         }
         let meta = ClientMeta {
             addr: ctx.peer.to_string(),
-            language: cmd.language.clone(),
+            language: cmd.language.to_string(),
             version: cmd.version,
             groups: data
                 .consumer_data_set

@@ -145,7 +145,7 @@ impl SendMessageHeader {
                 },
             };
             if slot.is_none() {
-                *slot = Some(v.as_str());
+                *slot = Some(v);
             }
         }
         let (vals, keys) = match send_dialect(cmd.code, v1[1].is_some(), v2[1].is_some()) {
