@@ -30,6 +30,7 @@ pub mod message;
 pub mod metrics;
 pub mod nameserver;
 pub mod net;
+pub mod pairs;
 pub mod remoting;
 pub mod replication;
 pub mod shard;

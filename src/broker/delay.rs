@@ -157,7 +157,7 @@ pub fn mark_parked(
 pub fn has_schedule_property(props: &Properties) -> bool {
     props.entries.iter().any(|(k, _)| {
         matches!(
-            k.as_str(),
+            k,
             keys::DELAY | keys::TIMER_DELAY_SEC | keys::TIMER_DELAY_MS | keys::TIMER_DELIVER_MS
         )
     })

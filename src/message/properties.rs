@@ -40,13 +40,18 @@ pub mod keys {
     pub const TRACE_ON: &str = "TRACE_ON";
 }
 
+use crate::pairs::Pairs;
+
 /// Properties the broker may add to a message on the put path; [`Properties::parse`] leaves room.
 const BROKER_ADDED_MAX: usize = 4;
+/// Text the broker may add on the put path (CLUSTER, MSG_REGION, TRACE_ON and their values, or a
+/// REAL_TOPIC when parking).
+const BROKER_ADDED_BYTES: usize = 96;
 
-/// An ordered list of properties.
+/// An ordered list of properties, in one buffer ([`crate::pairs`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
-    pub entries: Vec<(String, String)>,
+    pub entries: Pairs,
 }
 
 impl Properties {
@@ -57,7 +62,7 @@ impl Properties {
         // no regrowth on the send path.
         let n = s.bytes().filter(|b| *b == PROPERTY_SEPARATOR as u8).count() + 1;
         let mut p = Properties {
-            entries: Vec::with_capacity(n + BROKER_ADDED_MAX),
+            entries: Pairs::with_capacity(n + BROKER_ADDED_MAX, s.len() + BROKER_ADDED_BYTES),
         };
         for (k, v) in pairs(s) {
             p.set(k, v);
@@ -66,26 +71,16 @@ impl Properties {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.get(key)
     }
 
     /// Sets (replacing an existing value) a property.
     pub fn set(&mut self, key: &str, value: &str) {
-        match self.entries.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => {
-                v.clear();
-                v.push_str(value);
-            }
-            None => self.entries.push((key.to_owned(), value.to_owned())),
-        }
+        self.entries.set(key, value);
     }
 
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let i = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(i).1)
+        self.entries.remove(key)
     }
 
     /// What [`index_keys`] gives for this list's [`Properties::to_wire`] form, without serialising
@@ -166,7 +161,7 @@ mod tests {
         let s = "KEYS\u{1}a b\u{2}TAGS\u{1}TagA\u{2}\u{2}x\u{2}k\u{1}\u{2}\u{1}v\u{2}UNIQ_KEY\u{1}ID1\u{2}";
         let p = Properties::parse(s);
         assert_eq!(
-            p.entries,
+            p.entries.to_vec(),
             vec![
                 ("KEYS".to_owned(), "a b".to_owned()),
                 ("TAGS".to_owned(), "TagA".to_owned()),
@@ -227,7 +222,7 @@ mod tests {
         assert_eq!(p.remove("A"), Some("3".to_owned()));
         assert_eq!(p.remove("A"), None);
         assert_eq!(p.to_wire(), "B\u{1}2");
-        assert_eq!(Properties::parse("").entries, vec![]);
+        assert!(Properties::parse("").entries.is_empty());
     }
 
     #[test]

@@ -176,7 +176,7 @@ proptest! {
         let q = properties::Properties::parse(&wire);
         prop_assert_eq!(&q, &p);
         for (k, v) in &p.entries {
-            prop_assert_eq!(properties::find(&wire, k), Some(v.as_str()));
+            prop_assert_eq!(properties::find(&wire, k), Some(v));
         }
     }
 }

@@ -34,11 +34,11 @@ pub mod batch;
 mod binary;
 pub mod body;
 pub mod codes;
-mod ext;
 pub mod headers;
 mod json;
 
-pub use ext::ExtFields;
+/// A command's extFields: ordered text pairs in one buffer ([`crate::pairs`]).
+pub use crate::pairs::Pairs as ExtFields;
 
 /// Header serialization of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -268,12 +268,7 @@ impl Msg {
     }
 
     fn to_json(&self) -> Value {
-        let props: BTreeMap<&str, &str> = self
-            .properties
-            .entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let props: BTreeMap<&str, &str> = self.properties.entries.iter().collect();
         json!({
             "offsetMsgId": self.offset_id,
             "msgId": self.prop(keys::UNIQ_KEY),

@@ -1,14 +1,17 @@
-//! A command's extFields: ordered text pairs kept in one buffer.
+//! Ordered text pairs kept in one buffer: a command's extFields (`remoting::Pairs`) and a
+//! message's properties (`message::properties::Properties`).
 //!
-//! Every request carries its custom header as extFields (a Java V2 send has 13 pairs), and the
-//! broker decodes one per request. As a `Vec<(String, String)>` that cost two allocations per pair
-//! and two frees: 27 of the ~37 allocations a send made in the broker. Here the keys and values are
-//! written back to back into one `String`, with the end of each key and each value kept beside it:
-//! two allocations per command, whatever its number of pairs, and a pair is still two `&str`s.
+//! Every request carries its custom header as extFields (a Java V2 send has 13 pairs), and every
+//! stored message its properties (UNIQ_KEY, WAIT, TAGS, ... and the few the broker adds); the broker
+//! decodes both once per message. As `Vec<(String, String)>` they cost two allocations per pair and
+//! two frees: a V2 send made 40 allocations to decode its header alone. Here the keys and values
+//! are written back to back into one `String`, with the end of each key and each value kept beside
+//! it: two allocations per list, whatever its number of pairs, and a pair is still two `&str`s.
 //!
-//! Order is arrival order (the JSON header is re-encoded in it, and a signature is computed over it).
-//! Keys are unique: [`ExtFields::set`] replaces, the decoders use it for a repeated key (a JSON map
-//! keeps the last), and [`ExtFields::push`] is for callers that know the key is new.
+//! Order is arrival order (a JSON header is re-encoded in it, a signature is computed over it, a
+//! properties string is rebuilt in it). Keys are unique: [`Pairs::set`] replaces in place (a JSON map
+//! and Java's properties map both keep a repeated key's first position and its last value), and
+//! [`Pairs::push`] is for callers that know the key is new.
 //!
 //! Rejected: a `HashMap`: lookups are over a dozen short keys, where a scan is as fast, and it would
 //! lose the order. Borrowing slices of the frame: values may be numbers or contain JSON escapes and
@@ -16,12 +19,12 @@
 
 use std::fmt::{self, Write};
 
-/// Text reserved with a command's first pair: a send response's six pairs take ~110 bytes.
+/// Text reserved with a list's first pair: a send response's six pairs take ~110 bytes.
 const FIRST_TEXT_BYTES: usize = 128;
 
 /// Ordered, unique-keyed text pairs in one buffer (module docs).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct ExtFields {
+pub struct Pairs {
     /// key0 value0 key1 value1 ... back to back.
     text: String,
     /// Per pair, where its key ends and where its value ends in `text`; a key starts where the
@@ -29,14 +32,14 @@ pub struct ExtFields {
     ends: Vec<(u32, u32)>,
 }
 
-impl ExtFields {
-    pub fn new() -> ExtFields {
-        ExtFields::default()
+impl Pairs {
+    pub fn new() -> Pairs {
+        Pairs::default()
     }
 
     /// Room for `pairs` pairs of `bytes` bytes of text in all, allocated once.
-    pub fn with_capacity(pairs: usize, bytes: usize) -> ExtFields {
-        ExtFields {
+    pub fn with_capacity(pairs: usize, bytes: usize) -> Pairs {
+        Pairs {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(pairs),
         }
@@ -165,16 +168,17 @@ fn add(x: u32, delta: i64) -> u32 {
     (x as i64 + delta) as u32
 }
 
-impl fmt::Debug for ExtFields {
+impl fmt::Debug for Pairs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        // As the `Vec<(String, String)>` it replaced printed (trace logs, the admin tool's output).
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
-/// The pairs of an [`ExtFields`] in order.
+/// The pairs of an [`Pairs`] in order.
 #[derive(Clone)]
 pub struct Iter<'a> {
-    fields: &'a ExtFields,
+    fields: &'a Pairs,
     next: usize,
 }
 
@@ -197,7 +201,7 @@ impl<'a> Iterator for Iter<'a> {
 
 impl ExactSizeIterator for Iter<'_> {}
 
-impl<'a> IntoIterator for &'a ExtFields {
+impl<'a> IntoIterator for &'a Pairs {
     type Item = (&'a str, &'a str);
     type IntoIter = Iter<'a>;
     fn into_iter(self) -> Iter<'a> {
@@ -205,10 +209,10 @@ impl<'a> IntoIterator for &'a ExtFields {
     }
 }
 
-impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for ExtFields {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
     /// Later pairs replace earlier ones with the same key.
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> ExtFields {
-        let mut out = ExtFields::new();
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Pairs {
+        let mut out = Pairs::new();
         for (k, v) in iter {
             out.set(k.as_ref(), v.as_ref());
         }
@@ -223,7 +227,7 @@ mod tests {
 
     #[test]
     fn pairs_keep_their_order_and_set_replaces_in_place() {
-        let mut e = ExtFields::new();
+        let mut e = Pairs::new();
         e.push("topic", "T");
         e.push("queueId", "3");
         e.set("topic", "LongerTopic");
@@ -238,7 +242,7 @@ mod tests {
         assert_eq!(e.get("queueId"), Some("3"));
         assert_eq!(e.remove("queueId").as_deref(), Some("3"));
         assert_eq!(e.get("queueId"), None);
-        assert_eq!(format!("{e:?}"), r#"{"topic": "LongerTopic", "a": ""}"#);
+        assert_eq!(format!("{e:?}"), r#"[("topic", "LongerTopic"), ("a", "")]"#);
         assert_eq!(e.remove("missing"), None);
     }
 
@@ -262,7 +266,7 @@ mod tests {
         /// Against the plain `Vec<(String, String)>` it replaced, after any sequence of edits.
         #[test]
         fn behaves_like_a_vec_of_pairs(ops in prop::collection::vec(op(), 0..40)) {
-            let mut e = ExtFields::new();
+            let mut e = Pairs::new();
             let mut model: Vec<(String, String)> = Vec::new();
             for o in ops {
                 match o {
