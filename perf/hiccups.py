@@ -43,14 +43,16 @@ def spin(cpu, seconds, min_s, out):
 SWITCH = re.compile(r"\[(\d+)\]\s+([\d.]+):\s+\S+:\s+prev_comm=.*? ==> next_comm=(.*?) next_pid=(\d+)")
 
 
+def script_matches(data, fields, pattern):
+    """The matches of `pattern` in `perf script -F fields` of a `perf record` file, line by line."""
+    txt = subprocess.run(["perf", "script", "-i", data, "-F", fields], capture_output=True, text=True).stdout
+    return filter(None, map(pattern.search, txt.splitlines()))
+
+
 def switches(data):
     """(cpu, t, next_comm, next_pid) of every sched_switch in a `perf record -k mono` file."""
-    txt = subprocess.run(["perf", "script", "-i", data, "-F", "cpu,time,event,trace"],
-                         capture_output=True, text=True).stdout
-    for line in txt.splitlines():
-        m = SWITCH.search(line)
-        if m:
-            yield int(m.group(1)), float(m.group(2)), m.group(3), m.group(4)
+    for m in script_matches(data, "cpu,time,event,trace", SWITCH):
+        yield int(m.group(1)), float(m.group(2)), m.group(3), m.group(4)
 
 
 def spent_in(gaps, sw, probes):

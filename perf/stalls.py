@@ -30,10 +30,9 @@ import collections
 import json
 import re
 import statistics
-import subprocess
 import sys
 
-from hiccups import switches
+from hiccups import script_matches, switches
 
 OURS = r"^(bolide|bench|swapper|perf$|perf-exec|iou-wrk)"
 # io_uring opcodes that touch a file rather than a socket or a timer (their numbers are the kernel
@@ -60,13 +59,9 @@ def bursts(events, ours, min_s):
 
 def io_events(data):
     """(t, "submit"|"complete", req, opcode or result, comm) of the io_uring events in a trace."""
-    txt = subprocess.run(["perf", "script", "-i", data, "-F", "comm,time,event,trace"],
-                         capture_output=True, text=True).stdout
-    for line in txt.splitlines():
-        m = IO_LINE.search(line)
-        if m:
-            comm, t, kind, req, op, res = m.groups()
-            yield float(t), "submit" if kind == "submit_req" else "complete", req, op if op else res, comm
+    for m in script_matches(data, "comm,time,event,trace", IO_LINE):
+        comm, t, kind, req, op, res = m.groups()
+        yield float(t), "submit" if kind == "submit_req" else "complete", req, op if op else res, comm
 
 
 def disk_waits(ios, ours, min_s):
