@@ -31,8 +31,8 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeErro
     Ok(cmd)
 }
 
-/// `text_hint`: the header's length, an upper bound of its extFields text in practice (module
-/// docs of `ext`), so that the text is allocated once.
+/// `text_hint`: the header's length, an upper bound of its extFields text (numbers keep their
+/// length, escapes and re-serialised nested values only shrink), so that the text is allocated once.
 struct HeaderVisitor {
     text_hint: usize,
 }
