@@ -283,13 +283,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if cfg.vip_channel {
         ports.push(cfg.broker_port - 2);
     }
-    let mut fds_by_shard: Vec<Vec<RawFd>> = vec![Vec::new(); shards];
+    let mut fds_by_shard: Vec<Vec<(u16, RawFd)>> = vec![Vec::new(); shards];
     for port in ports {
         for (k, fd) in bind_listeners(cfg.listen_ip, port, shards)?
             .into_iter()
             .enumerate()
         {
-            fds_by_shard[k].push(fd);
+            fds_by_shard[k].push((port, fd));
         }
     }
 

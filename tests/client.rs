@@ -456,3 +456,58 @@ fn connections_are_spread_evenly_over_the_shards() {
         answered(s, 100 + k as i32);
     }
 }
+
+/// A client's NameServer connection is not counted in the spread: it stays open for the client's
+/// whole life but carries no sends. Counted, it sends the next broker connection to the other
+/// shard, and the one after that wherever SO_REUSEPORT's hash puts it, so half the time both
+/// producers share a shard. Here, beside one NameServer connection, two broker connections split 1
+/// and 1 in each of six rounds (counted, all six would hold with odds of 1 in 64).
+#[test]
+fn a_nameserver_connection_does_not_tip_the_spread() {
+    let (ns, port, http) = (23541, 23552, 23563);
+    let dir = test_dir("client-spread-ns");
+    let extra: Vec<String> = ["--shards", "2", "--http-port", &http.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _b = BrokerProcess::start_answering(&dir, &dir.with_extension("log"), ns, port, &extra);
+    let settled = |want: u64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let open = open_by_shard(http);
+            if open.iter().sum::<u64>() == want {
+                return open;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never {want} connections: {open:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    settled(0);
+    std::thread::sleep(Duration::from_millis(1100));
+    settled(0);
+    let mut lookup = std::net::TcpStream::connect(("127.0.0.1", ns)).unwrap();
+    lookup
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    answered(&mut lookup, 1);
+    let on = settled(1).iter().position(|&n| n == 1).unwrap();
+    for round in 0..6 {
+        let mut conns = Vec::new();
+        for k in 0..2 {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            answered(&mut s, 10 + k);
+            conns.push(s);
+        }
+        let open = settled(3);
+        assert_eq!(
+            open[on], 2,
+            "round {round}: the NameServer connection's shard holds it and one broker connection: {open:?}"
+        );
+        drop(conns);
+        settled(1);
+    }
+}

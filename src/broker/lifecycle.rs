@@ -34,7 +34,8 @@ pub struct ShardStartup {
     pub cfg: Arc<BrokerConfig>,
     pub router: Router<ShardMsg>,
     pub inbox: Inbox<ShardMsg>,
-    pub listen_fds: Vec<RawFd>,
+    /// This shard's listening sockets, each with the port it listens on.
+    pub listen_fds: Vec<(u16, RawFd)>,
     pub topics: TopicTable,
     pub stop: StopSignal,
     /// The shard reports here once it serves (or why it cannot).
@@ -51,6 +52,11 @@ pub struct ShardStartup {
     pub failover: Option<Arc<super::failover::Failover>>,
     /// Open connections per shard, when new ones are spread evenly (`spread_connections`).
     pub spread: Option<Arc<crate::net::Spread>>,
+}
+
+/// Whether `port` is the embedded NameServer's (route lookups, not traffic).
+fn is_namesrv_port(cfg: &BrokerConfig, port: u16) -> bool {
+    cfg.namesrv_role && port == cfg.namesrv_port
 }
 
 /// Runs one shard until shutdown completes.
@@ -162,11 +168,21 @@ pub async fn run_shard(s: ShardStartup) {
         .detach();
     }
     let mut acceptors = Vec::new();
-    for fd in s.listen_fds {
+    for (port, fd) in s.listen_fds {
+        // Only connections that carry sends and pulls are spread and counted: a client's one
+        // NameServer connection, open for its whole life, would otherwise count like a producer
+        // and tip the producers that follow onto the other shard.
+        let serving = Serving {
+            spread: serving
+                .spread
+                .clone()
+                .filter(|_| !is_namesrv_port(&s.cfg, port)),
+            ..serving.clone()
+        };
         acceptors.push(glommio::spawn_local(accept_loop(
             fd,
             broker.clone(),
-            serving.clone(),
+            serving,
             s.stop.clone(),
         )));
     }

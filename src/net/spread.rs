@@ -9,6 +9,10 @@
 //! fewest when it serves more itself (`choose`); the hand-off is one message through the router
 //! (`Handler::hand_off`), after which the connection is served there as if accepted there.
 //!
+//! Only the ports that carry sends and pulls are spread and counted (`broker::lifecycle`): a
+//! client's NameServer connection lives as long as the client but carries a route lookup every 30
+//! s, and counted it would tip the producers that follow onto the other shard.
+//!
 //! The counts are process-wide atomics, read without a lock: two shards accepting at the same
 //! instant may both pick the same target, which the next connections even out. A count is taken
 //! when a shard is chosen ([`Spread::place`]) and given back when that shard lets the connection go
