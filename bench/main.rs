@@ -552,5 +552,10 @@ async fn queue_offsets(
             .map_err(|e| e.to_string())?;
         out.push((q.clone(), offset));
     }
+    // Closed before the load connects: left open, the broker would count it when it spreads the
+    // producers' connections over its shards (`net::spread`).
+    for c in conns {
+        c.close();
+    }
     Ok(out)
 }
