@@ -357,12 +357,30 @@ fn main() -> ExitCode {
     let mut last = Instant::now();
     let end = args.warmup + args.duration;
     let mut measure_start = None;
+    // Wakes at each interval tick, and also at the end of the warm-up and of the run, so that the
+    // measured window is the one asked for whatever the interval (an interval longer than the run
+    // used to measure nothing).
+    let tick = args.interval.max(0.05);
+    let mut next_tick = tick;
     loop {
-        thread::sleep(Duration::from_secs_f64(args.interval.max(0.05)));
+        let now = start.elapsed().as_secs_f64();
+        let mut wake = next_tick.min(end);
+        if measure_start.is_none() {
+            wake = wake.min(args.warmup);
+        }
+        if wake > now {
+            thread::sleep(Duration::from_secs_f64(wake - now));
+        }
         let t = start.elapsed().as_secs_f64();
         if measure_start.is_none() && t >= args.warmup {
             measuring.store(true, Ordering::Relaxed);
             measure_start = Some(Instant::now());
+        }
+        if t < next_tick && t < end {
+            continue;
+        }
+        while next_tick <= t {
+            next_tick += tick;
         }
         let dt = last.elapsed().as_secs_f64();
         last = Instant::now();
