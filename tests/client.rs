@@ -399,6 +399,16 @@ fn open_by_shard(http_port: u16) -> Vec<u64> {
     open
 }
 
+/// A broker with two shards and its metrics on `http` (for `open_by_shard`), answering on `port`.
+fn two_shards_with_metrics(name: &str, ns: u16, port: u16, http: u16) -> BrokerProcess {
+    let dir = test_dir(name);
+    let extra: Vec<String> = ["--shards", "2", "--http-port", &http.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    BrokerProcess::start_answering(&dir, &dir.with_extension("log"), ns, port, &extra)
+}
+
 /// One request answered on `s` (GET_MAX_OFFSET): the connection is served wherever it went.
 fn answered(s: &mut std::net::TcpStream, opaque: i32) {
     use std::io::{Read, Write};
@@ -421,12 +431,7 @@ fn answered(s: &mut std::net::TcpStream, opaque: i32) {
 #[test]
 fn connections_are_spread_evenly_over_the_shards() {
     let (ns, port, http) = (23540, 23551, 23562);
-    let dir = test_dir("client-spread");
-    let extra: Vec<String> = ["--shards", "2", "--http-port", &http.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let _b = BrokerProcess::start_answering(&dir, &dir.with_extension("log"), ns, port, &extra);
+    let _b = two_shards_with_metrics("client-spread", ns, port, http);
     // The start-up probes' connections are gone (published figures lag up to a second).
     let deadline = Instant::now() + Duration::from_secs(20);
     while open_by_shard(http).iter().sum::<u64>() != 0 {
@@ -465,12 +470,7 @@ fn connections_are_spread_evenly_over_the_shards() {
 #[test]
 fn a_nameserver_connection_does_not_tip_the_spread() {
     let (ns, port, http) = (23541, 23552, 23563);
-    let dir = test_dir("client-spread-ns");
-    let extra: Vec<String> = ["--shards", "2", "--http-port", &http.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let _b = BrokerProcess::start_answering(&dir, &dir.with_extension("log"), ns, port, &extra);
+    let _b = two_shards_with_metrics("client-spread-ns", ns, port, http);
     let settled = |want: u64| {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
