@@ -16,23 +16,19 @@
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::fmt::Write as _;
 
 use bytes::BytesMut;
 
+use crate::stamp::{body_age, body_template, now_unix_ns, stamp_at};
 use crate::stats::{lock, SharedRecorder};
 use bolide::client::{ClientError, Conn, PullStatus, QueueRef, SendRequest};
 use bolide::remoting::batch::{encode_batch_entry, BatchEntry};
 use bolide::remoting::codes::response;
 use bolide::remoting::headers::{pull_sys_flag, PullMessageHeader};
 use bolide::remoting::RemotingCommand;
-
-/// Bytes 8..16 of every benchmark message body.
-pub const BODY_MAGIC: &[u8; 8] = b"BOLIDEBN";
-/// Bytes a body needs to carry a timestamp and the magic.
-pub const BODY_STAMP_BYTES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,25 +71,6 @@ pub struct LoadPlan {
     pub stop: Arc<AtomicBool>,
     pub received: Arc<AtomicU64>,
     pub recorder: SharedRecorder,
-}
-
-fn now_unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-/// End-to-end latency of a received body, if it is one of ours.
-pub fn body_age(body: &[u8], now_ns: u64) -> Option<Duration> {
-    if body.len() < BODY_STAMP_BYTES || &body[8..16] != BODY_MAGIC {
-        return None;
-    }
-    let mut ts = [0u8; 8];
-    ts.copy_from_slice(&body[0..8]);
-    Some(Duration::from_nanos(
-        now_ns.saturating_sub(u64::from_be_bytes(ts)),
-    ))
 }
 
 /// Makes Java-like client message ids: 32 upper-case hex characters, unique per process run.
@@ -140,22 +117,6 @@ struct Sender {
 /// Stamps the send time into a body made by [`body_template`].
 fn stamp(body: &mut [u8]) {
     stamp_at(body, now_unix_ns());
-}
-
-/// Stamps `at_ns` (the send time, or a timer message's due time) into a body.
-fn stamp_at(body: &mut [u8], at_ns: u64) {
-    if body.len() >= BODY_STAMP_BYTES {
-        body[0..8].copy_from_slice(&at_ns.to_be_bytes());
-    }
-}
-
-/// A body of `size` bytes with the magic in place (when it fits).
-pub fn body_template(size: usize) -> Vec<u8> {
-    let mut b: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-    if b.len() >= BODY_STAMP_BYTES {
-        b[8..16].copy_from_slice(BODY_MAGIC);
-    }
-    b
 }
 
 impl Sender {
@@ -557,16 +518,6 @@ pub async fn run_thread(plan: LoadPlan) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn body_stamp_round_trip() {
-        let mut body = body_template(64);
-        stamp(&mut body);
-        let age = body_age(&body, now_unix_ns() + 5_000).unwrap();
-        assert!(age >= Duration::from_micros(5));
-        assert_eq!(body_age(&[0u8; 8], 0), None);
-        assert_eq!(body_age(&[1u8; 64], 0), None);
-    }
 
     #[test]
     fn uniq_keys_are_32_hex_and_distinct() {

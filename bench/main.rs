@@ -19,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod load;
 mod report;
+mod stamp;
 mod stats;
 
 use std::process::ExitCode;

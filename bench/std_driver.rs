@@ -11,6 +11,11 @@
 //! path. Readers record into HDR histograms behind one mutex per connection; the main thread merges
 //! them every `--interval` for the progress line and the timeline, and at the end for the report.
 //!
+//! Consumers (`--consumers N`, default none): plain threads too, each tailing its share of the
+//! topic's `--read-queues` with long-polling pulls (`std_consumer.rs`). Every body carries its
+//! intended send time (`stamp.rs`), so the end-to-end latency, like the send latency, counts from
+//! when the message should have left.
+//!
 //! The broker address is given directly (no route lookup). By default the broker picks the queue
 //! (queueId -1): Bolide keeps each message on the shard that serves its connection, so there is no
 //! cross-shard hop (the broker spreads connections evenly over its shards). `--queues N` takes turns
@@ -33,6 +38,9 @@ use serde::Serialize;
 
 use bolide::client::{send_status, SendRequest};
 use bolide::remoting::decode_frame;
+
+mod stamp;
+mod std_consumer;
 
 #[derive(Debug, Clone, Parser, Serialize)]
 #[command(
@@ -74,6 +82,17 @@ struct Args {
     json: Option<String>,
     #[arg(long, default_value = "")]
     label: String,
+    /// Consumer threads tailing the topic (one connection each); 0 = send only.
+    #[arg(long, default_value_t = 0)]
+    consumers: usize,
+    /// Read queues of the topic the consumers share. Default: `--queues` when given, else 4, what a
+    /// topic auto-created by this driver's sends gets (they declare defaultTopicQueueNums 4, as
+    /// RocketMQ producers do).
+    #[arg(long)]
+    read_queues: Option<i32>,
+    /// Messages per pull.
+    #[arg(long, default_value_t = 32)]
+    pull_batch: i32,
 }
 
 /// Opaques in flight per connection that the ring can tell apart; a connection with more requests
@@ -83,6 +102,7 @@ const RING: usize = 1 << 16;
 /// Highest latency recorded (µs): one minute; anything slower is clamped to it.
 const LATENCY_MAX_US: u64 = 60_000_000;
 
+/// One side's latencies: the current interval and the measured total.
 struct Windows {
     interval: Histogram<u64>,
     total: Histogram<u64>,
@@ -148,12 +168,23 @@ struct SendSide {
 }
 
 #[derive(Debug, Serialize)]
+struct ConsumeSide {
+    messages: u64,
+    msgs_per_sec: f64,
+    response_failed: u64,
+    /// From each message's intended send time to its receipt.
+    latency_us: LatencySummary,
+}
+
+#[derive(Debug, Serialize)]
 struct IntervalPoint {
     t_s: f64,
     send_msgs_per_sec: f64,
     send_p50_us: f64,
     send_p99_us: f64,
     send_max_us: f64,
+    recv_msgs_per_sec: f64,
+    e2e_p99_us: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -179,6 +210,7 @@ struct Report {
     settings: Settings,
     measured_s: f64,
     send: SendSide,
+    consume: Option<ConsumeSide>,
     intervals: Vec<IntervalPoint>,
     notes: Vec<String>,
 }
@@ -201,12 +233,12 @@ fn writer(
     conn: usize,
     mut sock: TcpStream,
     shared: Arc<ConnShared>,
-    start: Instant,
+    (start, start_unix_ns): (Instant, u64),
     (period_ns, offset_ns): (f64, f64),
     args: Arc<Args>,
     stop: Arc<AtomicBool>,
 ) {
-    let body = vec![b'x'; args.size];
+    let mut body = stamp::body_template(args.size);
     let mut out = BytesMut::with_capacity(64 * (args.size + 512));
     let tick_ns = args.tick_us * 1_000;
     let mut i: u64 = 0;
@@ -233,6 +265,7 @@ fn writer(
             if slot.swap(due_ns + 1, Ordering::AcqRel) != 0 {
                 shared.overrun.fetch_add(1, Ordering::Relaxed);
             }
+            stamp::stamp_at(&mut body, start_unix_ns + due_ns);
             SendRequest {
                 producer_group: "bolide_bench_std",
                 topic: &args.topic,
@@ -305,6 +338,20 @@ fn reader(sock: TcpStream, shared: Arc<ConnShared>, start: Instant, measuring: A
     }
 }
 
+/// Merges and resets the consumers' interval windows: (their latencies, failed pulls).
+fn take_interval(consumed: &[Arc<Mutex<Windows>>]) -> (LatencySummary, u64) {
+    let mut merged = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
+    let mut failed = 0;
+    for c in consumed {
+        let mut w = c.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = merged.add(&w.interval);
+        w.interval.reset();
+        failed += w.interval_failed;
+        w.interval_failed = 0;
+    }
+    (summarize(&merged), failed)
+}
+
 fn main() -> ExitCode {
     let args = Arc::new(Args::parse());
     if args.rate <= 0.0 || args.connections == 0 {
@@ -312,6 +359,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let start = Instant::now();
+    let start_unix_ns = stamp::now_unix_ns();
     let clock_monotonic_start_s = bolide::clock::monotonic_s();
     let started_unix_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -344,10 +392,39 @@ fn main() -> ExitCode {
         let offset_ns = period_ns * c as f64 / args.connections as f64;
         let (s, a, st) = (shared.clone(), args.clone(), stop.clone());
         threads.push(thread::spawn(move || {
-            writer(c, sock, s, start, (period_ns, offset_ns), a, st)
+            writer(
+                c,
+                sock,
+                s,
+                (start, start_unix_ns),
+                (period_ns, offset_ns),
+                a,
+                st,
+            )
         }));
         let m = measuring.clone();
         threads.push(thread::spawn(move || reader(read_sock, shared, start, m)));
+    }
+    let read_queues = args
+        .read_queues
+        .unwrap_or(if args.queues > 0 { args.queues } else { 4 });
+    let consumed: Vec<Arc<Mutex<Windows>>> = (0..args.consumers)
+        .map(|_| Arc::new(Mutex::new(Windows::new())))
+        .collect();
+    for (c, windows) in consumed.iter().enumerate() {
+        let plan = std_consumer::PullPlan {
+            broker: args.broker.clone(),
+            topic: args.topic.clone(),
+            group: "bolide_bench_std".to_string(),
+            queues: std_consumer::queues_of(c, args.consumers, read_queues),
+            batch: args.pull_batch,
+        };
+        let (w, m, st) = (windows.clone(), measuring.clone(), stop.clone());
+        thread::spawn(move || {
+            if let Err(e) = std_consumer::run(plan, w, m, st) {
+                eprintln!("bolide-bench-std: consumer {c}: {e}");
+            }
+        });
     }
     println!(
         "bolide-bench-std: {} at {} msgs/s open loop over {} connections (OS threads, blocking sockets), {} B",
@@ -394,8 +471,19 @@ fn main() -> ExitCode {
             w.interval_failed = 0;
         }
         let l = summarize(&merged);
+        let (e2e, pull_failed) = take_interval(&consumed);
+        let consume_line = if consumed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " | Consume TPS: {:.0} | e2e p99(ms): {:.3} | e2e max(ms): {:.3} | pull failed: {pull_failed}",
+                e2e.count as f64 / dt,
+                e2e.p99 / 1e3,
+                e2e.max / 1e3
+            )
+        };
         println!(
-            "[{t:7.1}s]{} Send TPS: {:.0} | p50(ms): {:.3} | p99(ms): {:.3} | Max RT(ms): {:.3} | failed: {failed}",
+            "[{t:7.1}s]{} Send TPS: {:.0} | p50(ms): {:.3} | p99(ms): {:.3} | Max RT(ms): {:.3} | failed: {failed}{consume_line}",
             if t < args.warmup { " (warm-up)" } else { "" },
             l.count as f64 / dt,
             l.p50 / 1e3,
@@ -408,6 +496,8 @@ fn main() -> ExitCode {
             send_p50_us: l.p50,
             send_p99_us: l.p99,
             send_max_us: l.max,
+            recv_msgs_per_sec: e2e.count as f64 / dt,
+            e2e_p99_us: e2e.p99,
         });
         if t >= end {
             break;
@@ -437,6 +527,40 @@ fn main() -> ExitCode {
         "send: {msgs_per_sec:.0} msgs/s | {} msgs | failed {failed} | latency from intended time: p50 {:.1} | p90 {:.1} | p99 {:.1} | p99.9 {:.1} | p99.99 {:.1} | max {:.1} (µs)",
         lat.count, lat.p50, lat.p90, lat.p99, lat.p99_9, lat.p99_99, lat.max
     );
+    let consume = (!consumed.is_empty()).then(|| {
+        let mut total = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
+        let mut failed = 0;
+        for c in &consumed {
+            let w = c.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = total.add(&w.total);
+            failed += w.total_failed;
+        }
+        let lat = summarize(&total);
+        ConsumeSide {
+            messages: lat.count,
+            msgs_per_sec: if measured_s > 0.0 {
+                lat.count as f64 / measured_s
+            } else {
+                0.0
+            },
+            response_failed: failed,
+            latency_us: lat,
+        }
+    });
+    if let Some(c) = &consume {
+        println!(
+            "consume: {:.0} msgs/s | {} msgs | pull failed {} | e2e from intended send time: p50 {:.1} | p90 {:.1} | p99 {:.1} | p99.9 {:.1} | p99.99 {:.1} | max {:.1} (µs)",
+            c.msgs_per_sec,
+            c.messages,
+            c.response_failed,
+            c.latency_us.p50,
+            c.latency_us.p90,
+            c.latency_us.p99,
+            c.latency_us.p99_9,
+            c.latency_us.p99_99,
+            c.latency_us.max
+        );
+    }
     let mut notes = Vec::new();
     if overrun > 0 {
         notes.push(format!("{overrun} sends overran the opaque ring ({RING} in flight per connection): the broker fell far behind"));
@@ -451,7 +575,7 @@ fn main() -> ExitCode {
             load_avg_start,
             load_avg_end: load_avg(),
             settings: Settings {
-                scenario: "produce",
+                scenario: if args.consumers > 0 { "e2e" } else { "produce" },
                 mode: "pipelined",
                 clients: args.connections,
                 size: args.size,
@@ -468,6 +592,7 @@ fn main() -> ExitCode {
                 response_failed: failed,
                 latency_us: lat,
             },
+            consume,
             intervals,
             notes,
         };

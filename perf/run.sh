@@ -4,7 +4,8 @@
 #
 # Usage: perf/run.sh [run-name ...]      (default: every run, in the order below)
 # Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  open-loop-half-peak-std
-#        open-loop-half-peak-sync-flush  open-loop-half-peak-tail  tail-consume  catch-up  sync-100b
+#        open-loop-half-peak-sync-flush  open-loop-half-peak-tail  open-loop-half-peak-tail-std
+#        tail-consume  catch-up  sync-100b
 # Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 128)  SIZE (default 1024)
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
 #        OUT (output directory)  BROKER_ARGS (extra `bolide serve` flags)  PEAK (msgs/s for the open-loop
@@ -27,7 +28,7 @@ DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std open-loop-half-peak-sync-flush open-loop-half-peak-tail tail-consume catch-up sync-100b)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std open-loop-half-peak-sync-flush open-loop-half-peak-tail open-loop-half-peak-tail-std tail-consume catch-up sync-100b)
 
 mkdir -p "$OUT" "$DATA_ROOT"
 echo "== building (release)"
@@ -112,6 +113,18 @@ bench() {
     trace_stop "$name"
 }
 
+# bench_std NAME [bolide-bench-std flags...]: the open loop at `rate` from the plain-threads driver.
+bench_std() {
+    local name=$1; shift
+    echo "== $name: bolide-bench-std --rate $rate $*"
+    trace_start "$name"
+    timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
+        --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+        --interval "${INTERVAL:-0.5}" --json "$OUT/$name.json" --label "$name" "$@" 2>&1 | tee "$OUT/$name.log" \
+        || echo "!! $name failed (see $OUT/$name.log)"
+    trace_stop "$name"
+}
+
 # The raw limit of the machine for request/response latency: a wake-up round trip between two
 # processes on different cores and on one core (perf bench sched pipe). On the 2-vCPU VM of
 # perf/README.md a cross-core round trip costs ~48 us, seven times the same-core one.
@@ -159,13 +172,7 @@ for run in "${RUNS[@]}"; do
         # both drivers see at the same moment belongs to the broker, not to the load generator.
         half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
-        echo "== $run: bolide-bench-std --rate $rate"
-        trace_start "$run"
-        timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic Bench_open_std \
-            --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
-            --interval "${INTERVAL:-0.5}" --json "$OUT/$run.json" --label "$run" 2>&1 | tee "$OUT/$run.log" \
-            || echo "!! $run failed (see $OUT/$run.log)"
-        trace_stop "$run" ;;
+        bench_std "$run" ;;
     open-loop-half-peak-sync-flush)
         # SYNC_FLUSH at half of the SYNC_FLUSH closed-loop peak.
         half_peak "${PEAK_SYNC:-}" sync-sync-flush || continue
@@ -176,6 +183,12 @@ for run in "${RUNS[@]}"; do
         half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         bench "$run" --scenario e2e --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" --consumers 2 --pull-batch 256 ;;
+    open-loop-half-peak-tail-std)
+        # The tail run from the plain-threads driver: its two consumers are OS threads too, so where
+        # the kernel puts the glommio driver's one thread plays no part.
+        half_peak "${PEAK:-}" sync-async-flush || continue
+        start_broker "$run" async
+        bench_std "$run" --consumers 2 --pull-batch 256 ;;
     tail-consume)
         start_broker "$run" async
         bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE" ;;

@@ -272,3 +272,40 @@ fn catch_up_consumes_the_preload() {
     assert_eq!(num(&r, &["consume", "messages"]), 3000.0, "{r}");
     assert_eq!(num(&r, &["stored_messages"]), 3000.0, "{r}");
 }
+
+/// The plain-threads driver (`bolide-bench-std`) with its consumer threads: every message sent in
+/// the run comes back through a pull, timed from its intended send time.
+#[test]
+fn std_driver_sends_and_tails_against_fake_broker() {
+    let addr = start_fake();
+    let dir = std::env::temp_dir().join(format!("bolide-bench-std-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("std.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_bolide-bench-std"))
+        .args(["--broker", &addr, "--topic", "T", "--rate", "2000"])
+        .args(["--queues", "4", "--consumers", "2", "--size", "100"])
+        .args(["--duration", "1", "--warmup", "0.3", "--interval", "0.5"])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench-std failed:\n{stdout}\n{stderr}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let sent = num(&r, &["send", "messages"]);
+    assert!(sent > 500.0 && sent < 4000.0, "rate not held: {r}");
+    assert_eq!(num(&r, &["send", "response_failed"]), 0.0, "{r}");
+    assert_eq!(r["settings"]["scenario"], "e2e");
+    // Consumers start at the queues' ends before the first send, so they see every message; the
+    // window edges may split a message's send and receipt, hence the margin.
+    let received = num(&r, &["consume", "messages"]);
+    assert!((received - sent).abs() <= sent * 0.1, "{r}");
+    assert_eq!(num(&r, &["consume", "response_failed"]), 0.0, "{r}");
+    assert!(num(&r, &["consume", "latency_us", "p50"]) > 0.0, "{r}");
+    let last = &r["intervals"].as_array().unwrap().last().unwrap().clone();
+    assert!(num(last, &["recv_msgs_per_sec"]) > 0.0, "{r}");
+}
