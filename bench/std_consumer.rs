@@ -54,8 +54,14 @@ const SUSPEND_MS: i64 = 1_000;
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 /// How long the thread waits for the start offsets.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pull unanswered this long is reported (the broker owes an answer after SUSPEND_MS) and asked
+/// again, as RocketMQ clients time a suspended pull out.
+const PULL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Queues one consumer can tell apart in an opaque (`opaque % QUEUE_SLOTS` is the queue's index;
+/// the rest counts the asks, so a late answer to a pull that was asked again is ignored).
+const QUEUE_SLOTS: i32 = 1024;
 
-fn pull_command(plan: &PullPlan, i: usize, offset: i64) -> RemotingCommand {
+fn pull_command(plan: &PullPlan, i: usize, offset: i64, opaque: i32) -> RemotingCommand {
     let mut cmd = RemotingCommand::request(request::PULL_MESSAGE);
     PullMessageHeader {
         consumer_group: plan.group.clone(),
@@ -71,8 +77,48 @@ fn pull_command(plan: &PullPlan, i: usize, offset: i64) -> RemotingCommand {
         expression_type: Some("TAG".to_string()),
     }
     .write_to(&mut cmd);
-    cmd.opaque = i as i32;
+    cmd.opaque = opaque;
     cmd
+}
+
+/// The opaques of one consumer's pulls: a fresh one per ask.
+struct Asks {
+    seq: i32,
+    /// Per queue: the opaque of the pull in flight and when it was asked; None = none in flight.
+    current: Vec<Option<(i32, Instant)>>,
+}
+
+impl Asks {
+    fn new(queues: usize) -> Asks {
+        Asks {
+            seq: 0,
+            current: vec![None; queues],
+        }
+    }
+
+    fn ask(&mut self, i: usize) -> i32 {
+        self.seq = (self.seq + 1) % (i32::MAX / QUEUE_SLOTS);
+        let opaque = self.seq * QUEUE_SLOTS + i as i32;
+        self.current[i] = Some((opaque, Instant::now()));
+        opaque
+    }
+
+    /// The queue index an answer belongs to, unless it answers an ask since replaced.
+    fn answered(&mut self, opaque: i32) -> Option<usize> {
+        let i = (opaque % QUEUE_SLOTS) as usize;
+        match self.current.get(i) {
+            Some(Some((o, _))) if *o == opaque => {
+                self.current[i] = None;
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether queue `i`'s pull has been in flight longer than `limit`.
+    fn overdue(&self, i: usize, now: Instant, limit: Duration) -> bool {
+        self.current[i].is_some_and(|(_, at)| now - at > limit)
+    }
 }
 
 /// Reads from `sock` into `buf` until one whole frame is there, or the read times out (None).
@@ -151,9 +197,13 @@ pub fn run(
     }
     let mut offsets: Vec<i64> = offsets.into_iter().map(|o| o.unwrap_or(0)).collect();
 
+    if n > QUEUE_SLOTS as usize {
+        return Err(format!("at most {QUEUE_SLOTS} queues per consumer"));
+    }
+    let mut asks = Asks::new(n);
     out.clear();
     for (i, &offset) in offsets.iter().enumerate() {
-        encode_frame(&pull_command(&plan, i, offset), &mut out);
+        encode_frame(&pull_command(&plan, i, offset, asks.ask(i)), &mut out);
     }
     sock.write_all(&out).map_err(|e| format!("write: {e}"))?;
     let mut retry_at: Vec<Option<Instant>> = vec![None; n];
@@ -161,10 +211,9 @@ pub fn run(
     while !stop.load(Ordering::Relaxed) {
         out.clear();
         if let Some(cmd) = next_frame(&mut sock, &mut buf, &mut chunk)? {
-            let i = cmd.opaque as usize;
-            if i >= n {
+            let Some(i) = asks.answered(cmd.opaque) else {
                 continue;
-            }
+            };
             match PullStatus::from_code(cmd.code).map(|s| (s, PullResultHeader::parse(&cmd))) {
                 Some((status, Ok(header))) => {
                     offsets[i] = header.next_begin_offset;
@@ -176,7 +225,7 @@ pub fn run(
                         };
                         record(&windows, &pulled, measuring.load(Ordering::Relaxed));
                     }
-                    encode_frame(&pull_command(&plan, i, offsets[i]), &mut out);
+                    encode_frame(&pull_command(&plan, i, offsets[i], asks.ask(i)), &mut out);
                 }
                 _ => {
                     if !refused_seen {
@@ -194,10 +243,18 @@ pub fn run(
             }
         }
         let now = Instant::now();
-        for (i, at) in retry_at.iter_mut().enumerate() {
-            if at.is_some_and(|t| t <= now) {
-                *at = None;
-                encode_frame(&pull_command(&plan, i, offsets[i]), &mut out);
+        for i in 0..n {
+            if asks.overdue(i, now, PULL_TIMEOUT) {
+                eprintln!(
+                    "bolide-bench-std: pull of queue {} at offset {} unanswered for {PULL_TIMEOUT:?}; asking again",
+                    plan.queues[i], offsets[i]
+                );
+                failed(&windows, measuring.load(Ordering::Relaxed));
+                retry_at[i] = Some(now);
+            }
+            if retry_at[i].is_some_and(|t| t <= now) {
+                retry_at[i] = None;
+                encode_frame(&pull_command(&plan, i, offsets[i], asks.ask(i)), &mut out);
             }
         }
         if !out.is_empty() {
@@ -252,7 +309,24 @@ mod tests {
     }
 
     #[test]
-    fn a_pull_names_its_queue_in_the_opaque() {
+    fn only_the_latest_ask_of_a_queue_is_taken() {
+        let mut asks = Asks::new(2);
+        let first = asks.ask(1);
+        let second = asks.ask(1);
+        assert_ne!(first, second);
+        assert_eq!(asks.answered(first), None, "replaced by the second ask");
+        assert_eq!(asks.answered(second), Some(1));
+        assert_eq!(asks.answered(second), None, "answered once");
+        let a = asks.ask(0);
+        let now = Instant::now();
+        assert!(!asks.overdue(0, now, Duration::from_secs(5)));
+        assert!(asks.overdue(0, now + Duration::from_secs(6), Duration::from_secs(5)));
+        assert_eq!(asks.answered(a), Some(0));
+        assert!(!asks.overdue(0, now + Duration::from_secs(6), Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_pull_carries_its_queue_and_offset() {
         let plan = PullPlan {
             broker: String::new(),
             topic: "T".into(),
@@ -260,8 +334,8 @@ mod tests {
             queues: vec![5, 7],
             batch: 32,
         };
-        let cmd = pull_command(&plan, 1, 42);
-        assert_eq!(cmd.opaque, 1);
+        let cmd = pull_command(&plan, 1, 42, 7);
+        assert_eq!(cmd.opaque, 7);
         let h = PullMessageHeader::parse(&cmd).unwrap();
         assert_eq!((h.queue_id, h.queue_offset, h.max_msg_nums), (7, 42, 32));
         assert_ne!(h.sys_flag & pull_sys_flag::SUSPEND, 0);
