@@ -6,9 +6,11 @@
 //! (queue q goes to consumer q % consumers). The thread first asks GET_MAX_OFFSET of each of its
 //! queues (a queue the broker does not know yet starts at 0: the topic is created by the first
 //! send), then keeps exactly one long-polling PULL_MESSAGE in flight per queue on the connection, the
-//! opaque naming the queue. Each answer is timed and the queue's next pull written at once; a refused
-//! pull is asked again 100 ms later. The socket's read timeout (100 ms) is the thread's clock for
-//! those retries and for noticing the end of the run.
+//! opaque naming the queue and the ask (`Asks`). Each answer is timed and the queue's next pull
+//! written at once; a refused pull is asked again 100 ms later, and a pull unanswered for 5 s (the
+//! broker owes an answer after 1 s) is reported and asked again, its late answer ignored. The
+//! socket's read timeout (100 ms) is the thread's clock for those and for noticing the end of the
+//! run.
 //!
 //! End-to-end latency is the receipt time minus the stamp in the body (`stamp.rs`); the senders
 //! stamp each message's intended send time, so a stall anywhere between the intended send and the
