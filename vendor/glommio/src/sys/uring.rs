@@ -1222,6 +1222,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// Bolide: when the armed latency timer fires (see `Reactor::wait`).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1355,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,13 +1817,12 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // Bolide: the latency timer is no longer cancelled here on every turn. Upstream dropped it
+        // (a cancel) and armed a new one below (a timeout): two submissions per turn, and a turn
+        // per message at moderate load, plus the same again around every park. A timer that has
+        // not fired and fires no later than the one we would arm now is kept (`arm_latency_timer`);
+        // it may then fire earlier than asked, which costs one extra turn (a preemption check or a
+        // wake-up that parks again). See vendor/glommio/PATCHES.md.
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
@@ -1865,9 +1867,9 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1894,9 +1896,9 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            if self.arm_latency_timer(&mut lat_ring, preempt) {
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1907,6 +1909,34 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Bolide: makes sure a latency timer fires within `dur` from now. Keeps the armed one when it
+    /// has not fired yet and is due no later than that; otherwise drops it (a cancel, if it is
+    /// still in flight) and queues a new one. Returns whether a new one was queued.
+    ///
+    /// | armed timer              | action                 |
+    /// |--------------------------|------------------------|
+    /// | none, or already fired   | arm a new one          |
+    /// | due later than now + dur | cancel it, arm new one |
+    /// | due by now + dur         | keep it                |
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let want = Instant::now() + dur;
+        let armed = self.latency_preemption_timeout_src.take();
+        let keep = armed.as_ref().is_some_and(|src| src.result().is_none())
+            && self
+                .latency_preemption_deadline
+                .get()
+                .is_some_and(|due| due <= want);
+        if keep {
+            self.latency_preemption_timeout_src.set(armed);
+            return false;
+        }
+        drop(armed);
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        self.latency_preemption_deadline.set(Some(want));
+        true
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
