@@ -13,6 +13,7 @@
 #        TRACE=1 (root and perf: record sched_switch and io_uring file operations during each run and
 #        attribute every interval over 5 ms to what else ran then or to a slow disk operation,
 #        perf/stalls.py -> OUT/<run>.stalls.txt; KEEP_TRACE=1 keeps the trace as OUT/<run>.sched)
+#        STD_DRIVER_SCHED (batch, the default, or normal: the scheduling policy of bolide-bench-std)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,21 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then
     BENCH=$CARGO_TARGET_DIR/release/bolide-bench
 fi
 BENCH_STD=${BENCH}-std
+
+# The load generators share the broker's CPUs. Under the default policy, a bolide-bench-std thread
+# that a response wakes preempts the shard that sent it, in the middle of the shard's turn (8 % of
+# the broker's samples at 50k msgs/s were the switch back); a client on another machine never does
+# that. SCHED_BATCH keeps the driver's share of the CPU but not that wake-up preemption. Latency
+# still counts from the intended send time, so whatever the policy delays the driver by counts
+# against the broker. The glommio driver stays under the default policy: its one thread does every
+# send and receipt and, under SCHED_BATCH, fell behind with consumers. perf/README.md, "The
+# plain-threads driver under SCHED_BATCH", has the comparison.
+STD_DRIVER=()
+case ${STD_DRIVER_SCHED:-batch} in
+batch) if command -v chrt >/dev/null; then STD_DRIVER=(chrt --batch 0); else echo "(no chrt: bolide-bench-std runs under the default policy)"; fi ;;
+normal) ;;
+*) echo "STD_DRIVER_SCHED must be batch or normal"; exit 2 ;;
+esac
 
 BROKER_PID=
 DATA_DIR=
@@ -118,7 +134,7 @@ bench_std() {
     local name=$1; shift
     echo "== $name: bolide-bench-std --rate $rate $*"
     trace_start "$name"
-    timeout $((DURATION + WARMUP + 600)) "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
+    timeout $((DURATION + WARMUP + 600)) "${STD_DRIVER[@]}" "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
         --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
         --interval "${INTERVAL:-0.5}" --json "$OUT/$name.json" --label "$name" "$@" 2>&1 | tee "$OUT/$name.log" \
         || echo "!! $name failed (see $OUT/$name.log)"
@@ -212,3 +228,4 @@ fi
 PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3
 "$PY" "$ROOT/perf/plot.py" "$OUT"
+[ -f "$OUT/results.md" ] && printf '\nbolide-bench-std ran under the %s scheduling policy (STD_DRIVER_SCHED), bolide-bench under the default.\n' "${STD_DRIVER_SCHED:-batch}" >> "$OUT/results.md"
