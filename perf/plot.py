@@ -79,13 +79,22 @@ def table(runs):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row(r)) + " |" for r in runs]
     if runs:
-        m = runs[0].get("machine", {})
+        # bolide-bench-std reports no machine block and keeps its load averages at the top level.
+        full = next((r for r in runs if r.get("machine")), None)
         lines.append("")
-        lines.append(f"Machine: {m.get('cpu_model')}, {m.get('cpus')} CPUs, "
-                     f"{m.get('memory_bytes', 0) / 2**30:.0f} GiB, kernel {m.get('kernel')}; "
-                     f"git {runs[0].get('git_revision')}; {runs[0]['measured_s']:.0f} s measured per run.")
-        loads = ", ".join(f"{r.get('label')}: {r.get('machine', {}).get('load_avg_start', '?')} -> "
-                          f"{r.get('machine', {}).get('load_avg_end', '?')}" for r in runs)
+        if full:
+            m = full["machine"]
+            lines.append(f"Machine: {m.get('cpu_model')}, {m.get('cpus')} CPUs, "
+                         f"{m.get('memory_bytes', 0) / 2**30:.0f} GiB, kernel {m.get('kernel')}; "
+                         f"git {full.get('git_revision')}; {full['measured_s']:.0f} s measured per run.")
+        else:
+            lines.append(f"{runs[0]['measured_s']:.0f} s measured per run (no bolide-bench run here: "
+                         "machine and git revision not recorded).")
+
+        def load(r, key):
+            return r.get("machine", {}).get(key) or r.get(key) or "?"
+        loads = ", ".join(f"{r.get('label')}: {load(r, 'load_avg_start')} -> {load(r, 'load_avg_end')}"
+                          for r in runs)
         lines.append("")
         lines.append(f"Load average (1/5/15 min) at start -> end of each run: {loads}.")
     return "\n".join(lines) + "\n"
