@@ -338,11 +338,12 @@ fn reader(sock: TcpStream, shared: Arc<ConnShared>, start: Instant, measuring: A
     }
 }
 
-/// Merges and resets the consumers' interval windows: (their latencies, failed pulls).
-fn take_interval(consumed: &[Arc<Mutex<Windows>>]) -> (LatencySummary, u64) {
+/// Merges and resets the current interval of some windows (the connections' or the consumers'):
+/// (their latencies, failures).
+fn take_interval<'a>(windows: impl Iterator<Item = &'a Mutex<Windows>>) -> (LatencySummary, u64) {
     let mut merged = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
     let mut failed = 0;
-    for c in consumed {
+    for c in windows {
         let mut w = c.lock().unwrap_or_else(|e| e.into_inner());
         let _ = merged.add(&w.interval);
         w.interval.reset();
@@ -350,6 +351,18 @@ fn take_interval(consumed: &[Arc<Mutex<Windows>>]) -> (LatencySummary, u64) {
         w.interval_failed = 0;
     }
     (summarize(&merged), failed)
+}
+
+/// The measured totals of some windows: (their latencies, failures).
+fn totals<'a>(windows: impl Iterator<Item = &'a Mutex<Windows>>) -> (LatencySummary, u64) {
+    let mut total = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
+    let mut failed = 0;
+    for c in windows {
+        let w = c.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = total.add(&w.total);
+        failed += w.total_failed;
+    }
+    (summarize(&total), failed)
 }
 
 fn main() -> ExitCode {
@@ -461,17 +474,8 @@ fn main() -> ExitCode {
         }
         let dt = last.elapsed().as_secs_f64();
         last = Instant::now();
-        let mut merged = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
-        let mut failed = 0;
-        for c in &conns {
-            let mut w = c.windows.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = merged.add(&w.interval);
-            w.interval.reset();
-            failed += w.interval_failed;
-            w.interval_failed = 0;
-        }
-        let l = summarize(&merged);
-        let (e2e, pull_failed) = take_interval(&consumed);
+        let (l, failed) = take_interval(conns.iter().map(|c| &c.windows));
+        let (e2e, pull_failed) = take_interval(consumed.iter().map(|c| &**c));
         let consume_line = if consumed.is_empty() {
             String::new()
         } else {
@@ -508,15 +512,11 @@ fn main() -> ExitCode {
         .unwrap_or(0.0);
     stop.store(true, Ordering::Relaxed);
     measuring.store(false, Ordering::Relaxed);
-    let mut total = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
-    let (mut failed, mut overrun) = (0, 0);
-    for c in &conns {
-        let w = c.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = total.add(&w.total);
-        failed += w.total_failed;
-        overrun += c.overrun.load(Ordering::Relaxed);
-    }
-    let lat = summarize(&total);
+    let (lat, failed) = totals(conns.iter().map(|c| &c.windows));
+    let overrun: u64 = conns
+        .iter()
+        .map(|c| c.overrun.load(Ordering::Relaxed))
+        .sum();
     let msgs_per_sec = if measured_s > 0.0 {
         lat.count as f64 / measured_s
     } else {
@@ -528,14 +528,7 @@ fn main() -> ExitCode {
         lat.count, lat.p50, lat.p90, lat.p99, lat.p99_9, lat.p99_99, lat.max
     );
     let consume = (!consumed.is_empty()).then(|| {
-        let mut total = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds");
-        let mut failed = 0;
-        for c in &consumed {
-            let w = c.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = total.add(&w.total);
-            failed += w.total_failed;
-        }
-        let lat = summarize(&total);
+        let (lat, failed) = totals(consumed.iter().map(|c| &**c));
         ConsumeSide {
             messages: lat.count,
             msgs_per_sec: if measured_s > 0.0 {
