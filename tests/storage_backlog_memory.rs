@@ -305,3 +305,33 @@ fn log_memory_stays_within_the_cache_budget_while_the_disk_is_behind() {
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
     });
 }
+
+/// `write_behind_bytes_max` sets the back-pressure bound the test above holds the appender to:
+/// taken as given between the writes in flight and half the budget, cut to those ends outside
+/// them, 64 MiB (cut the same way) when unset.
+#[test]
+fn the_write_behind_setting_is_the_back_pressure_bound() {
+    helpers::run(|| async {
+        const MIB: u64 = 1 << 20;
+        let budget = 128 * MIB;
+        let min = (bolide::storage::WRITES_IN_FLIGHT_MAX * CHUNK_BYTES) as u64;
+        let rows: [(Option<u64>, u64); 5] = [
+            (None, 64 * MIB),
+            (Some(16 * MIB), 16 * MIB),
+            (Some(64 * MIB), 64 * MIB),
+            (Some(budget), budget / 2),
+            (Some(1), min),
+        ];
+        for (i, (setting, want)) in rows.into_iter().enumerate() {
+            let sim = SimIo::new(12 + i as u64);
+            let mut c = cfg();
+            c.segment_size_bytes = 8 << 20;
+            c.cache_bytes_max = budget as usize;
+            c.record_size_max_bytes = 64 << 10;
+            c.write_behind_bytes_max = setting;
+            let (store, _) = MessageStore::open_with(c, opts(&sim)).await.unwrap();
+            assert_eq!(store.unwritten_bytes_max(), want, "row {i}: {setting:?}");
+            store.close().await.unwrap();
+        }
+    });
+}

@@ -70,6 +70,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "write_behind_bytes_max",
+        rocketmq: &[],
+    },
+    Key {
         name: "retention_hours",
         rocketmq: &["fileReservedTime"],
     },

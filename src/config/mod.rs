@@ -66,6 +66,11 @@ pub struct BrokerConfig {
     pub flush_timeout_ms: u64,
     pub segment_size_bytes: u64,
     pub cache_bytes_max: usize,
+    /// Commit-log bytes the shards may hold not yet written before appends wait, over all shards
+    /// (split like `cache_bytes_max`, and at most half of each shard's share of it). `None` ("auto"):
+    /// 64 MiB per shard. More rides out a longer disk stall in ASYNC_FLUSH, and loses more in a
+    /// process crash (unwritten bytes live in the process, not in the page cache).
+    pub write_behind_bytes_max: Option<u64>,
     pub retention_hours: u64,
     pub disk_usage_max_percent: u8,
     /// Disk usage (percent) from which sends are refused (SERVICE_NOT_AVAILABLE, the Java full-disk
@@ -306,6 +311,7 @@ impl Default for BrokerConfig {
             flush_timeout_ms: 5_000,
             segment_size_bytes: 1 << 30,
             cache_bytes_max: 256 << 20,
+            write_behind_bytes_max: None,
             retention_hours: 72,
             disk_usage_max_percent: 90,
             disk_refuse_writes_percent: 95,
@@ -421,6 +427,12 @@ impl BrokerConfig {
             "flush_timeout_ms" => self.flush_timeout_ms = parse_num(key, v)?,
             "segment_size_bytes" => self.segment_size_bytes = parse_num(key, v)?,
             "cache_bytes_max" => self.cache_bytes_max = parse_num(key, v)?,
+            "write_behind_bytes_max" => {
+                self.write_behind_bytes_max = match v.trim().to_ascii_lowercase().as_str() {
+                    "auto" => None,
+                    _ => Some(parse_num(key, v)?),
+                }
+            }
             "retention_hours" => self.retention_hours = parse_num(key, v)?,
             "disk_usage_max_percent" => self.disk_usage_max_percent = parse_num(key, v)?,
             "disk_refuse_writes_percent" => self.disk_refuse_writes_percent = parse_num(key, v)?,
@@ -823,6 +835,9 @@ impl BrokerConfig {
         c.prewrite_segments = self.prewrite_segments;
         c.flush_timeout_ms = self.flush_timeout_ms;
         c.cache_bytes_max = self.cache_bytes_max / self.shard_count().max(1);
+        c.write_behind_bytes_max = self
+            .write_behind_bytes_max
+            .map(|b| b / self.shard_count().max(1) as u64);
         c.retention_hours = self.retention_hours;
         c.disk_usage_max_percent = self.disk_usage_max_percent;
         c.disk_refuse_writes_percent = self.disk_refuse_writes_percent;

@@ -119,6 +119,10 @@ impl BrokerConfig {
                     "flush_timeout_ms" => self.flush_timeout_ms.to_string(),
                     "segment_size_bytes" => self.segment_size_bytes.to_string(),
                     "cache_bytes_max" => self.cache_bytes_max.to_string(),
+                    "write_behind_bytes_max" => match self.write_behind_bytes_max {
+                        None => "auto".to_string(),
+                        Some(b) => b.to_string(),
+                    },
                     "retention_hours" => self.retention_hours.to_string(),
                     "disk_usage_max_percent" => self.disk_usage_max_percent.to_string(),
                     "disk_refuse_writes_percent" => self.disk_refuse_writes_percent.to_string(),

@@ -262,3 +262,17 @@ fn process_switches_are_on_by_default_and_can_be_turned_off() {
         assert!(c.set(key, "maybe").is_err(), "{key} takes a boolean");
     }
 }
+
+#[test]
+fn write_behind_is_auto_or_bytes_split_over_the_shards() {
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.write_behind_bytes_max, None);
+    assert_eq!(c.store_config(0).write_behind_bytes_max, None);
+    c.shards = 2;
+    assert!(c.set("write_behind_bytes_max", "536870912").unwrap());
+    assert_eq!(c.write_behind_bytes_max, Some(512 << 20));
+    assert_eq!(c.store_config(1).write_behind_bytes_max, Some(256 << 20));
+    assert!(c.set("write_behind_bytes_max", "auto").unwrap());
+    assert_eq!(c.store_config(0).write_behind_bytes_max, None);
+    assert!(c.set("write_behind_bytes_max", "lots").is_err());
+}

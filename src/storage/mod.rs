@@ -131,8 +131,11 @@ impl MessageStore {
             dispatch_bytes_read = rec.report.dispatch_bytes_read,
             "store recovered"
         );
-        let unwritten_bytes_max =
-            state::unwritten_bytes_max(opts.unwritten_bytes_max, cfg.cache_bytes_max);
+        let unwritten_bytes_max = state::unwritten_bytes_max(
+            cfg.write_behind_bytes_max
+                .unwrap_or(opts.unwritten_bytes_max),
+            cfg.cache_bytes_max,
+        );
         let shared = Rc::new(StoreState {
             cfg,
             opts,

@@ -51,6 +51,9 @@ pub struct StoreConfig {
     /// shard's thread). `None`: only in SYNC_FLUSH; in ASYNC_FLUSH it doubles the bytes written.
     /// See [`super::flusher::prewrite_decision`].
     pub prewrite_segments: Option<bool>,
+    /// Appends wait once this many bytes are not yet written (ASYNC_FLUSH's write-behind), at most
+    /// half of `cache_bytes_max`; `None`: [`StoreOptions::unwritten_bytes_max`].
+    pub write_behind_bytes_max: Option<u64>,
 }
 
 impl StoreConfig {
@@ -70,6 +73,7 @@ impl StoreConfig {
             disk_refuse_writes_percent: 95,
             delete_unconsumed_when_full: false,
             prewrite_segments: None,
+            write_behind_bytes_max: None,
         }
     }
 }
