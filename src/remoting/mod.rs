@@ -36,6 +36,7 @@ pub mod body;
 pub mod codes;
 pub mod headers;
 mod json;
+mod json_fast;
 
 /// A command's extFields: ordered text pairs in one buffer ([`crate::pairs`]).
 pub use crate::pairs::Pairs as ExtFields;
