@@ -1,4 +1,4 @@
-//! The append path: validate, wait for room (back-pressure, the ASYNC_FLUSH gate, a ready segment),
+//! The append path: validate, wait for room (back-pressure, a ready segment),
 //! place every message of a call at once (commit log, consume queue tail, index tail: no await
 //! in between, so a batch is atomic for readers), then wait as the flush mode says.
 //!
@@ -109,20 +109,6 @@ impl ResultSink for Option<AppendResult> {
         }
     }
 }
-
-/// Reopens the append gate when the sealing append is done or dropped.
-struct GateGuard<'a>(&'a StoreState);
-
-impl Drop for GateGuard<'_> {
-    fn drop(&mut self) {
-        self.0.gate_closed.set(false);
-        self.0.gate.advance(self.0.gate.get() + 1);
-    }
-}
-
-/// How long the sealing append sleeps so that the executor goes round its reactor (which submits the
-/// queued writes to io_uring) before appends go on; glommio submits only between task-queue runs.
-const REACTOR_PASS: Duration = Duration::from_micros(5);
 
 impl StoreState {
     fn try_place(
@@ -287,11 +273,6 @@ impl StoreState {
     ) -> Result<(), StorageError> {
         let total = self.validate(msgs)?;
         self.check_failure()?;
-        // ASYNC_FLUSH: while a sealing append lets the reactor submit its write, wait (see kick_writes).
-        while self.gate_closed.get() {
-            let g = self.gate.get();
-            self.gate.wait(g + 1).await;
-        }
         self.wait_unwritten_room().await?;
         let incoming = entries_of(msgs);
         let (end, sealed) = loop {
@@ -347,23 +328,23 @@ impl StoreState {
         Ok(())
     }
 
-    /// ASYNC_FLUSH, after an append sealed a chunk: starts the writes that are due, then sleeps for one
-    /// pass of the executor round its reactor while other appends wait at the gate. Without it, callers
-    /// whose appends never wait (an append that only copies resolves at once) would run until the
-    /// back-pressure bound before io_uring saw a single write, and the disk would idle meanwhile.
-    /// Costs one timer and one wake-up per waiting appender per chunk (1 MiB), not per append.
-    /// Fairness is per chunk: with N such callers, one may wait while the others fill a chunk each.
+    /// ASYNC_FLUSH, after an append sealed a chunk: starts the writes that are due (each its own
+    /// task), then yields once so that they run before this caller goes on. A write is submitted to
+    /// io_uring as soon as its task runs (glommio's DMA writes are rushed: vendor/glommio/PATCHES.md
+    /// patch 5). Without the yield, a caller whose appends never wait (an append that only copies
+    /// resolves at once) would run on until the back-pressure bound before a write task ran, and the
+    /// disk would idle meanwhile. Costs one yield per chunk (1 MiB), not per append.
+    ///
+    /// Before, the sealing append slept for a reactor pass (glommio submitted writes only between
+    /// task-queue runs) while every other append waited at a gate. On a shard whose connections kept
+    /// sending, the task queue never ran dry, so that pass came only with the 100 ms preemption:
+    /// each chunk held all appends for up to 100 ms, the backlog grew, and sends stalled for
+    /// 0.1-1.7 s (#12, traced: the shard always runnable, appends waiting at the gate).
     async fn kick_writes(self: &Rc<Self>) {
+        // Completed writes free their in-flight slots only once reaped; on a busy shard that would
+        // wait for the next reactor turn too (vendor/glommio/PATCHES.md patch 6).
+        glommio::executor().poll_io_now();
         flusher::start_writes(self, false);
-        if self.gate_closed.replace(true) {
-            return;
-        }
-        {
-            let _open = GateGuard(self);
-            glommio::timer::sleep(REACTOR_PASS).await;
-        }
-        // The appends that waited at the gate go first: a caller that appends in a loop without ever
-        // waiting would otherwise run on, seal the next chunk and starve them indefinitely.
         futures_lite::future::yield_now().await;
     }
 }

@@ -166,8 +166,6 @@ impl MessageStore {
             prealloc_error: RefCell::new(None),
             writes_in_flight: Cell::new(0),
             write_error: RefCell::new(None),
-            gate_closed: Cell::new(false),
-            gate: OffsetWatch::new(0),
             consumed_floors: RefCell::default(),
             writes_refused_at: Cell::new(None),
             forced_unconsumed_deleted: Cell::new(0),

@@ -70,10 +70,6 @@ pub(crate) struct StoreState {
     pub(super) writes_in_flight: Cell<usize>,
     /// A write failed; the flusher takes it, marks the store failed and retries.
     pub(super) write_error: RefCell<Option<StorageError>>,
-    /// ASYNC_FLUSH: appends wait while a sealing append lets the reactor submit its chunk's write.
-    pub(super) gate_closed: Cell<bool>,
-    /// Counts gate openings (appends waiting at the gate wait for the next one).
-    pub(super) gate: OffsetWatch<u64>,
     /// Per (topic, queue): the lowest queue offset a consumer still needs (set by the broker).
     pub(super) consumed_floors:
         RefCell<std::collections::HashMap<(String, u32), super::QueueOffset>>,

@@ -344,6 +344,11 @@ impl Reactor {
             Some(stats),
         );
         self.sys.write_dma(&source, pos);
+        // Bolide: submitted at once, like the rushed network operations. Stock glommio submits a
+        // DMA write at the next reactor turn, and a task queue that stays busy (a shard serving
+        // connections that keep sending) reaches one only when preempted, every 100 ms: the
+        // commit log's writes, and whatever waits for them, waited that long. See PATCHES.md.
+        let _ = self.rush_dispatch(&source);
         source
     }
 
