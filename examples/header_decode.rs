@@ -11,6 +11,9 @@ use std::time::Instant;
 use bolide::remoting::{decode_frame, encode_frame, RemotingCommand, FRAME_MAX_BYTES};
 use bytes::{Bytes, BytesMut};
 
+#[path = "../tests/common/java_v2_send.rs"]
+mod java_v2_send;
+
 fn frame(code: i32, fields: &[(&str, &str)], body: usize) -> Vec<u8> {
     let mut cmd = RemotingCommand::request(code).with_opaque(123_456);
     for (k, v) in fields {
@@ -40,28 +43,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let send = frame(
-        310,
-        &[
-            ("a", "please_rename_unique_group_name"),
-            ("b", "TopicTest"),
-            ("c", "TBW102"),
-            ("d", "4"),
-            ("e", "3"),
-            ("f", "0"),
-            ("g", "1700000000000"),
-            ("h", "0"),
-            (
-                "i",
-                "UNIQ_KEY\u{1}7F0000010001B4AAC00000000000000A\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA",
-            ),
-            ("j", "0"),
-            ("k", "false"),
-            ("l", "16"),
-            ("m", "false"),
-        ],
-        1024,
-    );
+    let send = frame(310, &java_v2_send::FIELDS, 1024);
     let pull = frame(
         11,
         &[

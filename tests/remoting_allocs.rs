@@ -47,28 +47,14 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, ALLOCATIONS.with(Cell::get) - before)
 }
 
+#[path = "common/java_v2_send.rs"]
+mod java_v2_send;
+
 /// A SEND_MESSAGE_V2 request as a Java 4.9.8 producer sends it: 13 single-letter fields, the
 /// properties with their \u0001 and \u0002 separators (escaped in the JSON header), a 1 KiB body.
 fn java_v2_send() -> BytesMut {
     let mut cmd = RemotingCommand::request(310).with_opaque(77);
-    for (k, v) in [
-        ("a", "please_rename_unique_group_name"),
-        ("b", "TopicTest"),
-        ("c", "TBW102"),
-        ("d", "4"),
-        ("e", "3"),
-        ("f", "0"),
-        ("g", "1700000000000"),
-        ("h", "0"),
-        (
-            "i",
-            "UNIQ_KEY\u{1}7F0000010001B4AAC00000000000000A\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA",
-        ),
-        ("j", "0"),
-        ("k", "false"),
-        ("l", "16"),
-        ("m", "false"),
-    ] {
+    for (k, v) in java_v2_send::FIELDS {
         cmd.set_ext(k, v);
     }
     cmd.body = Bytes::from(vec![7u8; 1024]);
