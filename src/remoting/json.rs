@@ -256,21 +256,12 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(16), self.text_hint);
-        // Keys seen so far, as a 64-bit Bloom filter over (length, first byte, last byte): a repeated
-        // key is rare, and this keeps the common case free of pairwise string comparisons.
-        let mut seen: u64 = 0;
+        let mut seen = SeenKeys::default();
         while let Some(key) = map.next_key_seed(StrSeed)? {
             let Some(value) = map.next_value_seed(TextSeed)? else {
                 continue;
             };
-            let bit = key_bit(&key);
-            if seen & bit != 0 {
-                // Possibly repeated: the later value replaces the earlier one, like a JSON map.
-                out.set(&key, &value);
-                continue;
-            }
-            seen |= bit;
-            out.push(&key, &value);
+            seen.add(&mut out, &key, &value);
         }
         Ok(out)
     }
@@ -285,7 +276,27 @@ pub(super) fn header_len_hint<'a>(
     150 + ext + head.language.len() + head.remark.map_or(0, |r| r.len() + 12)
 }
 
-pub(super) fn key_bit(key: &str) -> u64 {
+/// The extFields keys added so far, as a 64-bit Bloom filter over (length, first byte, last byte):
+/// a repeated key is rare, and this keeps the common case free of pairwise string comparisons. Both
+/// decoders add pairs through it, so that a repeated key means the same in both.
+#[derive(Default)]
+pub(super) struct SeenKeys(u64);
+
+impl SeenKeys {
+    /// Adds a pair: a possibly repeated key replaces the earlier value (like a JSON map), a new one
+    /// is appended.
+    pub(super) fn add(&mut self, out: &mut ExtFields, key: &str, value: &str) {
+        let bit = key_bit(key);
+        if self.0 & bit != 0 {
+            out.set(key, value);
+        } else {
+            self.0 |= bit;
+            out.push(key, value);
+        }
+    }
+}
+
+fn key_bit(key: &str) -> u64 {
     let b = key.as_bytes();
     let (first, last) = (
         b.first().copied().unwrap_or(0),

@@ -31,7 +31,7 @@
 
 use std::borrow::Cow;
 
-use super::json::{key_bit, language_of};
+use super::json::{language_of, SeenKeys};
 use super::{ExtFields, RemotingCommand};
 
 /// Decodes `header` if it has the common shape (module docs), else `None`.
@@ -146,7 +146,7 @@ impl<'a> Parser<'a> {
             self.i += 1;
             return Some(out);
         }
-        let mut seen: u64 = 0;
+        let mut seen = SeenKeys::default();
         loop {
             let key = self.key()?;
             self.eat(b':')?;
@@ -162,14 +162,7 @@ impl<'a> Parser<'a> {
                     break;
                 }
             };
-            let value = value.unwrap_or(self.scratch.as_str());
-            let bit = key_bit(key);
-            if seen & bit != 0 {
-                out.set(key, value);
-            } else {
-                seen |= bit;
-                out.push(key, value);
-            }
+            seen.add(&mut out, key, value.unwrap_or(self.scratch.as_str()));
             if !self.next_member()? {
                 break;
             }
