@@ -65,14 +65,15 @@ impl Hops {
 }
 
 impl Broker {
-    /// Sends a request to the shard that owns it, in the next batch, and waits for the reply.
-    pub(crate) async fn hop(
+    /// Queues a request for the shard that owns it, in the next batch; the receiver gets the reply
+    /// (it fails if the batch could not be delivered: see the module invariant).
+    pub(crate) fn hop(
         self: &Rc<Self>,
         owner: ShardId,
         req: OwnedRequest,
         cmd: RemotingCommand,
         ctx: RequestCtx,
-    ) -> Option<Option<RemotingCommand>> {
+    ) -> flume::Receiver<Option<RemotingCommand>> {
         let (tx, rx) = flume::bounded(1);
         let id = self.hops.next_id.get();
         self.hops.next_id.set(id + 1);
@@ -91,7 +92,7 @@ impl Broker {
         if first {
             glommio::spawn_local(self.clone().flush_requests(owner)).detach();
         }
-        rx.recv_async().await.ok()
+        rx
     }
 
     async fn flush_requests(self: Rc<Self>, to: ShardId) {

@@ -138,24 +138,49 @@ pub struct Broker {
 
 impl Broker {
     /// Sends `cmd` to the owner shard of its queue and returns its answer (locally when we own it).
-    pub async fn forward(
+    ///
+    /// Not `async`: the request is served or queued for its hop when this is called, and the future
+    /// returned holds only what the answer still needs (a boxed future, or the reply's receiver).
+    /// An `async fn` would keep its arguments in its state beside its callee's copy of them, and
+    /// every send copies that state once per layer (see `process_send`).
+    pub fn forward(
         self: &Rc<Self>,
         owner: ShardId,
         req: routing::OwnedRequest,
         cmd: RemotingCommand,
         ctx: RequestCtx,
-    ) -> Option<RemotingCommand> {
-        if owner == self.shard {
-            return self.clone().serve_owned(req, cmd, ctx).await;
+    ) -> impl std::future::Future<Output = Option<RemotingCommand>> + 'static {
+        enum Pending {
+            Here(crate::net::LocalFuture<Option<RemotingCommand>>),
+            Hop {
+                reply: flume::Receiver<Option<RemotingCommand>>,
+                oneway: bool,
+                // What the answer needs of the request if the owner is gone (no allocation per hop).
+                shell: RemotingCommand,
+            },
         }
-        let oneway = cmd.is_oneway();
-        let fallback = cmd
-            .response(response::SYSTEM_BUSY)
-            .with_remark("[SHUTDOWN] the broker is shutting down");
-        match self.hop(owner, req, cmd, ctx).await {
-            Some(answer) => answer,
-            None if oneway => None,
-            None => Some(fallback),
+        let pending = if owner == self.shard {
+            Pending::Here(self.clone().serve_owned(req, cmd, ctx))
+        } else {
+            Pending::Hop {
+                oneway: cmd.is_oneway(),
+                shell: cmd.response(response::SYSTEM_BUSY),
+                reply: self.hop(owner, req, cmd, ctx),
+            }
+        };
+        async move {
+            match pending {
+                Pending::Here(served) => served.await,
+                Pending::Hop {
+                    reply,
+                    oneway,
+                    shell,
+                } => match reply.recv_async().await {
+                    Ok(answer) => answer,
+                    Err(_) if oneway => None,
+                    Err(_) => Some(shell.with_remark("[SHUTDOWN] the broker is shutting down")),
+                },
+            }
         }
     }
 

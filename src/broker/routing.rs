@@ -489,7 +489,11 @@ impl Broker {
         }
         match route_of(cmd.code) {
             None | Some(Route::NotSupported) => Some(not_supported(&cmd)),
-            Some(Route::Here(here, _reach)) => Some(self.serve_here(here, cmd, ctx).await),
+            // Boxed: the admin and client-management requests served here are rare, and their
+            // largest future would otherwise be copied with every send (see `process_send`).
+            Some(Route::Here(here, _reach)) => {
+                Some(Box::pin(self.serve_here(here, cmd, ctx)).await)
+            }
             Some(Route::Owner(kind)) => {
                 let req = match OwnedRequest::parse(kind, &cmd) {
                     Ok(r) => r,
@@ -626,17 +630,25 @@ impl Broker {
                 OwnedRequest::UpdateConsumerOffset(h) => self.update_consumer_offset(h, &cmd),
                 OwnedRequest::GetMaxOffset(h) => self.max_offset(h, &cmd),
                 OwnedRequest::GetMinOffset(h) => self.min_offset(h, &cmd),
+                // The rest are boxed: rarer than sends and pulls, and their state would otherwise
+                // be copied with every send and pull (see `process_send`).
                 OwnedRequest::SearchOffsetByTimestamp(h) => {
-                    self.search_offset_by_timestamp(h, &cmd).await
+                    Box::pin(self.search_offset_by_timestamp(h, &cmd)).await
                 }
                 OwnedRequest::GetEarliestMsgStoreTime(h) => {
-                    self.earliest_msg_store_time(h, &cmd).await
+                    Box::pin(self.earliest_msg_store_time(h, &cmd)).await
                 }
-                OwnedRequest::ViewMessageById(h) => self.view_message(h, &cmd).await,
-                OwnedRequest::QueryMessageShard(h) => self.query_message_here(h, &cmd).await,
-                OwnedRequest::SendMsgBack(h) => self.consumer_send_msg_back(h, &cmd, ctx).await,
-                OwnedRequest::ResetQueueOffset(h) => self.reset_queue_offset(h, &cmd).await,
-                OwnedRequest::EndTransaction(h) => self.end_transaction(h, &cmd).await,
+                OwnedRequest::ViewMessageById(h) => Box::pin(self.view_message(h, &cmd)).await,
+                OwnedRequest::QueryMessageShard(h) => {
+                    Box::pin(self.query_message_here(h, &cmd)).await
+                }
+                OwnedRequest::SendMsgBack(h) => {
+                    Box::pin(self.consumer_send_msg_back(h, &cmd, ctx)).await
+                }
+                OwnedRequest::ResetQueueOffset(h) => {
+                    Box::pin(self.reset_queue_offset(h, &cmd)).await
+                }
+                OwnedRequest::EndTransaction(h) => Box::pin(self.end_transaction(h, &cmd)).await,
             };
             if oneway {
                 None

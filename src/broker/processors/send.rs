@@ -112,8 +112,11 @@ impl Broker {
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
         // A send to `%RETRY%<group>` past its retries is a dead letter (processors/retry.rs).
-        if let Err(r) = self.redirect_retry_send(&mut h, &cmd).await {
-            return Some(r);
+        // Rare branches are boxed: see `process_send`.
+        if h.topic.starts_with(RETRY_PREFIX) {
+            if let Err(r) = Box::pin(self.redirect_retry_send(&mut h, &cmd)).await {
+                return Some(r);
+            }
         }
         let topic = h.topic.as_str();
         if let Err(e) = validate_topic_name(topic) {
@@ -129,7 +132,7 @@ impl Broker {
             Some(c) => c,
             None => {
                 let queues = h.default_topic_queue_nums.clamp(1, 1024);
-                match self.auto_create(topic, &h.default_topic, queues).await {
+                match Box::pin(self.auto_create(topic, &h.default_topic, queues)).await {
                     Ok(c) => TopicView::from(&c),
                     Err(e) => return Some(cmd.error_response(rs::TOPIC_NOT_EXIST, e)),
                 }
@@ -430,6 +433,11 @@ impl Broker {
     }
 
     /// Owner half of a send (single or batch).
+    ///
+    /// Every send moves this future (and the routing futures around it) into a task or a box, so
+    /// the size of its state machine is copied per message: a branch that is not a plain send
+    /// (a new topic, a batch, a transactional half message) is boxed where it is awaited, keeping
+    /// its state out of the common path's. Measured: 2,976 bytes before, see the commit.
     pub(crate) async fn process_send(
         self: &Rc<Self>,
         h: SendMessageHeader,
@@ -439,7 +447,7 @@ impl Broker {
         let qid = match self.send_target(&cmd, &h) {
             Ok(q) => q,
             Err(_) if self.topic_view(&h.topic).is_none() => {
-                self.await_new_topic(&h.topic).await;
+                Box::pin(self.await_new_topic(&h.topic)).await;
                 match self.send_target(&cmd, &h) {
                     Ok(q) => q,
                     Err(r) => return r,
@@ -448,11 +456,11 @@ impl Broker {
             Err(r) => return r,
         };
         if h.batch {
-            return self.process_batch(cmd, h, qid, ctx).await;
+            return Box::pin(self.process_batch(cmd, h, qid, ctx)).await;
         }
         // Transactional half message: parked on the half topic until END_TRANSACTION (transaction.rs).
         if super::transaction::is_half_message(&h) {
-            return self.put_half_message(h, cmd, ctx).await;
+            return Box::pin(self.put_half_message(h, cmd, ctx)).await;
         }
         let mut props = Properties::parse(&h.properties);
         let enc = match self.build_message(&h, h.flag, h.sys_flag, &cmd.body, &mut props, &ctx) {
