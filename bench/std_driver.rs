@@ -19,8 +19,10 @@
 //! The broker address is given directly (no route lookup). By default the broker picks the queue
 //! (queueId -1): Bolide keeps each message on the shard that serves its connection, so there is no
 //! cross-shard hop (the broker spreads connections evenly over its shards). `--queues N` takes turns
-//! over N queues as a RocketMQ producer does (half the messages then hop; on the 2-vCPU VM this
-//! driver could not keep 62k msgs/s that way). The topic must exist or the broker must auto-create it. The JSON report has the
+//! over N queues as a RocketMQ producer does (about half the messages then hop, as they do from a
+//! real producer); the driver first creates the topic with N queues (UPDATE_AND_CREATE_TOPIC), since
+//! a topic auto-created by a send gets 4 and the sends to the others would fail. Without
+//! `--queues` the topic must exist or the broker must auto-create it. The JSON report has the
 //! fields `perf/plot.py` reads (`send.latency_us`, `intervals`) with `tool: "bolide-bench-std"`.
 
 use std::io::{BufReader, Read, Write};
@@ -37,7 +39,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use bolide::client::{send_status, SendRequest};
-use bolide::remoting::decode_frame;
+use bolide::remoting::codes::{request, response};
+use bolide::remoting::headers::CreateTopicHeader;
+use bolide::remoting::{decode_frame, encode_frame, RemotingCommand};
 
 mod stamp;
 mod std_consumer;
@@ -190,7 +194,8 @@ struct IntervalPoint {
 #[derive(Debug, Serialize)]
 struct Settings {
     scenario: &'static str,
-    mode: &'static str,
+    /// "pipelined, N queues" (turns over N queues) or "pipelined, broker picks" (queueId -1).
+    mode: String,
     clients: usize,
     size: usize,
     rate: f64,
@@ -365,6 +370,43 @@ fn totals<'a>(windows: impl Iterator<Item = &'a Mutex<Windows>>) -> (LatencySumm
     (summarize(&total), failed)
 }
 
+/// UPDATE_AND_CREATE_TOPIC on the broker, over a blocking socket of its own: the topic with
+/// `queues` read and write queues (so that `--queues N` sends never name a missing queue).
+fn create_topic(broker: &str, topic: &str, queues: i32) -> Result<(), String> {
+    let mut sock = TcpStream::connect(broker).map_err(|e| format!("connect {broker}: {e}"))?;
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC).with_opaque(1);
+    CreateTopicHeader {
+        topic: topic.to_string(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm: bolide::remoting::body::perm::READ_WRITE,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: 0,
+        order: false,
+    }
+    .write_to(&mut cmd);
+    let mut out = BytesMut::new();
+    encode_frame(&cmd, &mut out);
+    sock.write_all(&out).map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(resp) = decode_frame(&mut buf, 16 << 20).map_err(|e| format!("{e:?}"))? {
+            return match resp.code {
+                response::SUCCESS => Ok(()),
+                code => Err(format!("code {code}, {}", resp.remark.unwrap_or_default())),
+            };
+        }
+        match sock.read(&mut chunk) {
+            Ok(0) => return Err("the broker closed the connection".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Arc::new(Args::parse());
     if args.rate <= 0.0 || args.connections == 0 {
@@ -381,6 +423,15 @@ fn main() -> ExitCode {
     let load_avg_start = load_avg();
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
+    if args.queues > 0 {
+        if let Err(e) = create_topic(&args.broker, &args.topic, args.queues) {
+            eprintln!(
+                "bolide-bench-std: cannot create {} with {} queues: {e}",
+                args.topic, args.queues
+            );
+            return ExitCode::from(1);
+        }
+    }
     let per_conn_rate = args.rate / args.connections as f64;
     let period_ns = 1e9 / per_conn_rate;
     let mut conns = Vec::new();
@@ -569,7 +620,11 @@ fn main() -> ExitCode {
             load_avg_end: load_avg(),
             settings: Settings {
                 scenario: if args.consumers > 0 { "e2e" } else { "produce" },
-                mode: "pipelined",
+                mode: if args.queues > 0 {
+                    format!("pipelined, {} queues", args.queues)
+                } else {
+                    "pipelined, broker picks the queue".to_string()
+                },
                 clients: args.connections,
                 size: args.size,
                 rate: args.rate,

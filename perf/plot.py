@@ -29,7 +29,7 @@ def load(out_dir):
         runs.append(r)
     order = {n: i for i, n in enumerate(
         ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "open-loop-half-peak-std",
-         "open-loop-half-peak-sync-flush", "open-loop-half-peak-tail", "open-loop-half-peak-tail-std", "tail-consume",
+         "open-loop-half-peak-std-local", "open-loop-half-peak-sync-flush", "open-loop-half-peak-tail", "open-loop-half-peak-tail-std", "tail-consume",
          "catch-up", "sync-100b"])}
     runs.sort(key=lambda r: (order.get(r.get("label"), 99), r["_file"]))
     return runs

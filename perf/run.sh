@@ -4,7 +4,8 @@
 #
 # Usage: perf/run.sh [run-name ...]      (default: every run, in the order below)
 # Runs:  sync-async-flush  batch  sync-sync-flush  open-loop-half-peak  open-loop-half-peak-std
-#        open-loop-half-peak-sync-flush  open-loop-half-peak-tail  open-loop-half-peak-tail-std
+#        open-loop-half-peak-std-local  open-loop-half-peak-sync-flush  open-loop-half-peak-tail
+#        open-loop-half-peak-tail-std
 #        tail-consume  catch-up  sync-100b
 # Env:   DURATION (s, default 20)  WARMUP (s, default 3)  CLIENTS (default 128)  SIZE (default 1024)
 #        NS_PORT / BROKER_PORT (default 19876 / 20911)  DATA_ROOT (default ./data: must support O_DIRECT)
@@ -29,7 +30,7 @@ DATA_ROOT=${DATA_ROOT:-$ROOT/data}
 OUT=${OUT:-$ROOT/perf/out/$(date -u +%Y%m%d-%H%M%S)}
 BROKER_ARGS=${BROKER_ARGS:-}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std open-loop-half-peak-sync-flush open-loop-half-peak-tail open-loop-half-peak-tail-std tail-consume catch-up sync-100b)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(sync-async-flush batch sync-sync-flush open-loop-half-peak open-loop-half-peak-std open-loop-half-peak-std-local open-loop-half-peak-sync-flush open-loop-half-peak-tail open-loop-half-peak-tail-std tail-consume catch-up sync-100b)
 
 mkdir -p "$OUT" "$DATA_ROOT"
 echo "== building (release)"
@@ -185,7 +186,15 @@ for run in "${RUNS[@]}"; do
         bench "$run" --mode sync --clients "$CLIENTS" --size "$SIZE" --rate "$rate" ;;
     open-loop-half-peak-std)
         # The same open-loop load from the plain-threads driver (no glommio, no io_uring): a stall that
-        # both drivers see at the same moment belongs to the broker, not to the load generator.
+        # both drivers see at the same moment belongs to the broker, not to the load generator. Like
+        # the glommio driver and a RocketMQ producer, it takes turns over the topic's 8 queues, so
+        # about half the messages hop to the other shard.
+        half_peak "${PEAK:-}" sync-async-flush || continue
+        start_broker "$run" async
+        bench_std "$run" --queues 8 ;;
+    open-loop-half-peak-std-local)
+        # The same with queueId -1: the broker keeps each message on the shard that read it, so no
+        # message hops. What the cross-shard hop costs is the difference to open-loop-half-peak-std.
         half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
         bench_std "$run" ;;
@@ -204,7 +213,7 @@ for run in "${RUNS[@]}"; do
         # the kernel puts the glommio driver's one thread plays no part.
         half_peak "${PEAK:-}" sync-async-flush || continue
         start_broker "$run" async
-        bench_std "$run" --consumers 2 --pull-batch 256 ;;
+        bench_std "$run" --queues 8 --consumers 2 --pull-batch 256 ;;
     tail-consume)
         start_broker "$run" async
         bench "$run" --scenario e2e --mode batch --batch 64 --clients 16 --consumers 2 --pull-batch 256 --size "$SIZE" ;;
