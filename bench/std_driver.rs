@@ -194,7 +194,8 @@ struct IntervalPoint {
 #[derive(Debug, Serialize)]
 struct Settings {
     scenario: &'static str,
-    /// "pipelined, N queues" (turns over N queues) or "pipelined, broker picks" (queueId -1).
+    /// "pipelined, N queues" (turns over N queues) or "pipelined, broker picks the queue"
+    /// (queueId -1).
     mode: String,
     clients: usize,
     size: usize,
