@@ -1320,14 +1320,23 @@ impl LocalExecutor {
         self.reactor.need_preempt()
     }
 
+    /// Bolide: whether a task queue has a task to run (see `run`, PATCHES.md patch 7).
+    fn has_runnable_task_queue(&self) -> bool {
+        !self.queues.borrow().active_executors.is_empty()
+    }
+
     fn run_task_queues(&self) -> bool {
         let mut ran = false;
         loop {
             self.reactor.sys.install_eventfd();
-            if self.need_preempt() {
+            // Bolide: a preemption already due when the turn starts does not stop the first queue
+            // from running one task. Upstream returned false here, which `run` read as "nothing to
+            // run" and parked on; and a preemption due at every turn would starve every task.
+            // See PATCHES.md, patch 7.
+            if ran && self.need_preempt() {
                 break;
             }
-            if !self.run_one_task_queue() {
+            if !self.run_one_task_queue(!ran) {
                 return false;
             } else {
                 ran = true;
@@ -1336,7 +1345,8 @@ impl LocalExecutor {
         ran
     }
 
-    fn run_one_task_queue(&self) -> bool {
+    /// Bolide: `first`, the turn's first queue runs at least one task, preempted or not (patch 7).
+    fn run_one_task_queue(&self, first: bool) -> bool {
         let mut tq = self.queues.borrow_mut();
         let candidate = tq.active_executors.pop();
         tq.stats.scheduler_runs += 1;
@@ -1373,7 +1383,8 @@ impl LocalExecutor {
             let mut tasks_executed_this_loop = 0;
             loop {
                 let mut queue_ref = queue.borrow_mut();
-                if self.need_preempt() || queue_ref.yielded() {
+                let owed_one = first && tasks_executed_this_loop == 0;
+                if (self.need_preempt() && !owed_one) || queue_ref.yielded() {
                     break;
                 }
 
@@ -1493,6 +1504,12 @@ impl LocalExecutor {
                         // test again here. We can't test *just* here because the main
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
+                    } else if this.has_runnable_task_queue() {
+                        // Bolide: `run_task_queues` also returns false when the preemption
+                        // timer had fired before it ran anything. Parking then, with tasks
+                        // runnable, hangs the executor: those tasks are its own, so no completion
+                        // and no other thread wakes it. Loop instead: the next turn reaps the
+                        // timer and runs them. See PATCHES.md, patch 7.
                     } else {
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {
