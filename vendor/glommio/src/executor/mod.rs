@@ -1505,11 +1505,10 @@ impl LocalExecutor {
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
                     } else if this.has_runnable_task_queue() {
-                        // Bolide: `run_task_queues` also returns false when the preemption
-                        // timer had fired before it ran anything. Parking then, with tasks
-                        // runnable, hangs the executor: those tasks are its own, so no completion
-                        // and no other thread wakes it. Loop instead: the next turn reaps the
-                        // timer and runs them. See PATCHES.md, patch 7.
+                        // Bolide: never park with a task queue active (the main future, just
+                        // polled, may have made one so). Those tasks are the executor's own, so
+                        // no completion and no other thread would wake it. Loop instead: the
+                        // next turn runs them. See PATCHES.md, patch 7.
                     } else {
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {
