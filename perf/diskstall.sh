@@ -24,7 +24,7 @@
 #        DATA_ROOT (default ./data: a real filesystem, O_DIRECT)  OUT (default perf/out/diskstall-<stamp>)
 #        NS_PORT / BROKER_PORT (default 19886 / 20921)
 #        TRACE=1 (perf: sched_switch and io_uring file operations over the run, then perf/stalls.py
-#        attributes every interval over 5 ms, OUT/<label>.stalls.txt)
+#        attributes every interval over 5 ms, OUT/<label>.stalls.txt; KEEP_TRACE=1 keeps OUT/<label>.sched)
 # Needs root and a cgroup hierarchy with block-I/O throttling; says so and exits 0 without one.
 # Writes OUT/<label>.json (bolide-bench-std's report), OUT/<label>.txt (the intervals around the
 # stall and the summary) and OUT/<label>.broker.log.
@@ -150,7 +150,7 @@ if [ -n "$TRACE_PID" ]; then
     kill -INT "$TRACE_PID" 2>/dev/null || true
     wait "$TRACE_PID" 2>/dev/null || true
     python3 perf/stalls.py "$OUT/$LABEL.json" "$OUT/$LABEL.sched" >"$OUT/$LABEL.stalls.txt" 2>&1 || true
-    rm -f "$OUT/$LABEL.sched"
+    [ "${KEEP_TRACE:-}" = 1 ] || rm -f "$OUT/$LABEL.sched"
 fi
 
 python3 - "$OUT/$LABEL.json" "$T0" "$T1" "$OUT/$LABEL.broker.log" <<'EOF' | tee "$OUT/$LABEL.txt"

@@ -18,6 +18,13 @@ interval was in flight) are listed, the longest first; the interval is attribute
 the longest. The intervals with no burst at all in [start - 10 ms, end] are the broker's own tail:
 their worst max and their median p99 are printed last.
 
+The shard threads' own switches say what a shard did meanwhile: for each slow interval, the
+longest stretch in the same span that a `bolide-shard-*` thread spent off its CPU while it wanted
+it (left preempted, R, or blocked in the kernel, D) for at least --burst-ms, or else asleep (S: it
+had nothing to do) for at least half the interval's max. When no foreign burst or disk wait explains
+the interval, that stretch names the cause ("shard preempted", "shard blocked", "shard asleep").
+"none seen" then means the shards ran or napped briefly: they were busy with requests.
+
 When the trace also holds `io_uring:io_uring_submit_req` and `io_uring:io_uring_complete`, every
 file operation of ours (a commit-log write, a read of a segment, an fsync, a fallocate) that took at
 least --disk-ms (5 ms by default: below that a SYNC_FLUSH write is within the device's normal service
@@ -38,6 +45,11 @@ OURS = r"^(bolide|bench|swapper|perf$|perf-exec|iou-wrk)"
 # io_uring opcodes that touch a file rather than a socket or a timer (their numbers are the kernel
 # ABI's, used by run.sh to filter the submissions it records).
 FILE_OPS = {"WRITE_FIXED": 5, "READ_FIXED": 4, "FSYNC": 3, "FALLOCATE": 17}
+SHARD_SWITCH = re.compile(r"\[(\d+)\]\s+([\d.]+):\s+\S+:\s+prev_comm=(.*?) prev_pid=(\d+) prev_prio=\S+ "
+                          r"prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
+SHARD = re.compile(r"^bolide-shard")
+# What a shard's state when it left its CPU means, as a cause.
+LEFT_AS = {"R": "shard preempted", "R+": "shard preempted", "S": "shard asleep", "D": "shard blocked"}
 IO_LINE = re.compile(r"^\s*(.*?)\s+([\d.]+):\s+io_uring:io_uring_(submit_req|complete):.*?req (\S+), .*?"
                      r"(?:opcode (\S+),|result (-?\d+))")
 
@@ -64,6 +76,28 @@ def io_events(data):
         yield float(t), "submit" if kind == "submit_req" else "complete", req, op if op else res, comm
 
 
+def shard_off_cpu(data):
+    """(start, end, state, "comm/tid") of every stretch a shard's executor thread spent off its CPU,
+    from the switch that took it off (its prev_state) to the one that put it back. A shard's other
+    threads (its blocking pool) carry the same truncated name; the executor is the one of them that
+    switches most."""
+    away, out, count = {}, [], collections.Counter()
+    for m in script_matches(data, "cpu,time,event,trace", SHARD_SWITCH):
+        t, prev, prev_pid, state, nxt, next_pid = float(m.group(2)), *m.group(3, 4, 5, 6, 7)
+        if SHARD.search(prev):
+            away[prev_pid] = (t, state, prev)
+            count[(prev, prev_pid)] += 1
+        if SHARD.search(nxt) and next_pid in away:
+            s, st, comm = away.pop(next_pid)
+            out.append((s, t, st, f"{comm}/{next_pid}"))
+    executor = {}
+    for (comm, tid), n in count.items():
+        if n > count.get((comm, executor.get(comm)), 0):
+            executor[comm] = tid
+    keep = {f"{c}/{tid}" for c, tid in executor.items()}
+    return [o for o in out if o[3] in keep]
+
+
 def disk_waits(ios, ours, min_s):
     """(start, end, None, "disk OPCODE/comm") of every file operation of ours that took at least
     min_s, from io_events() in time order. A request's address is reused once it completes, so a
@@ -83,10 +117,11 @@ def disk_waits(ios, ours, min_s):
     return out
 
 
-def attribute(intervals, t0, bs, span, min_ms):
-    """(slow, causes, clean) for a report's intervals and the foreign bursts `bs` (module docs).
+def attribute(intervals, t0, bs, span, min_ms, off=(), off_min_s=0.001):
+    """(slow, causes, clean) for a report's intervals, the foreign bursts `bs` and the shards'
+    off-CPU stretches `off` (module docs).
 
-    slow: (interval, cause, bursts longest first) per interval whose max >= min_ms; causes: a count
+    slow: (interval, cause, bursts longest first, the longest shard stretch or none) per interval whose max >= min_ms; causes: a count
     per cause; clean: the intervals with no burst in [start - 10 ms, end]. Intervals not wholly
     inside the trace's `span` (first, last event) are left out of all three.
     """
@@ -104,9 +139,17 @@ def attribute(intervals, t0, bs, span, min_ms):
         if mx < min_ms:
             continue
         hit = sorted((b for b in bs if b[1] > start - mx / 1000 and b[0] < end), key=lambda b: b[0] - b[1])
+        window = [o for o in off if o[1] > start - mx / 1000 and o[0] < end]
+        # A shard that wanted its CPU (preempted, blocked) for off_min_s; else one that slept
+        # through half the stall or more (parking when idle is normal, a short nap explains nothing).
+        wanted = [o for o in window if not o[2].startswith("S") and o[1] - o[0] >= off_min_s]
+        slept = [o for o in window if o[2].startswith("S") and o[1] - o[0] >= mx / 2000]
+        away = sorted(wanted or slept, key=lambda o: o[0] - o[1])[:1]
         cause = hit[0][3].split("/")[0] if hit else "none seen"
+        if not hit and away:
+            cause = LEFT_AS.get(away[0][2], f"shard off CPU ({away[0][2]})")
         causes[cause] += 1
-        slow.append((iv, cause, hit))
+        slow.append((iv, cause, hit, away))
     return slow, causes, clean
 
 
@@ -133,13 +176,16 @@ def main():
     bs = bursts(events, ours, a.burst_ms / 1000)
     disk = disk_waits(io_events(a.sched_data), ours, a.disk_ms / 1000)
     bs += disk
-    rows, causes, clean = attribute(r["intervals"], t0, bs, (events[0][1], events[-1][1]), a.min_ms)
+    off = shard_off_cpu(a.sched_data)
+    rows, causes, clean = attribute(r["intervals"], t0, bs, (events[0][1], events[-1][1]), a.min_ms,
+                                    off, a.burst_ms / 1000)
     print(f"intervals with max >= {a.min_ms:g} ms (t_s, latency in ms, what ran elsewhere meanwhile):")
     print("\n".join(
         f"{iv['t_s']:8.2f}  max {iv['send_max_us'] / 1000:6.1f}  p99 {iv['send_p99_us'] / 1000:6.1f}  {cause:18s} "
         + "; ".join(f"{n}{'' if c is None else f' cpu{c}'} {1000 * (e - s):.1f} ms at {s - t0:.3f}"
                     for s, e, c, n in hit[:4])
-        for iv, cause, hit in rows) or "  none")
+        + "".join(f" | {n} off CPU ({st}) {1000 * (e - s):.1f} ms at {s - t0:.3f}" for s, e, st, n in away)
+        for iv, cause, hit, away in rows) or "  none")
     print("attributed: " + ", ".join(f"{k} {v}" for k, v in causes.most_common()))
     if clean:
         mx = [iv["send_max_us"] / 1000 for iv in clean]

@@ -51,7 +51,7 @@ def test_slow_intervals_go_to_the_longest_overlapping_burst_and_clean_ones_are_k
     # | 0.5      | 6   | none                                  | none seen       |
     # | 0.7      | 8   | khugepaged ended 5 ms before start    | khugepaged      |
     # | 2.0      | 30  | ends after the trace: left out        | -               |
-    assert [(i["t_s"], c, [b[3] for b in hit]) for i, c, hit in slow] == [
+    assert [(i["t_s"], c, [b[3] for b in hit]) for i, c, hit, _ in slow] == [
         (0.3, "tokio-rt-worker", ["tokio-rt-worker/75", "kdamond.0/77"]),
         (0.5, "none seen", []),
         (0.7, "khugepaged", ["khugepaged/38"]),
@@ -60,6 +60,36 @@ def test_slow_intervals_go_to_the_longest_overlapping_burst_and_clean_ones_are_k
     # Clean: no burst in [start - 10 ms, end]. 0.1 has kdamond, 0.3 tokio, 0.6 khugepaged (ends at
     # 0.600, its interval is 0.5-0.6), 0.7 khugepaged within 10 ms before it.
     assert [i["t_s"] for i in clean] == [0.2, 0.4, 0.5, 0.8]
+
+
+def test_a_shard_off_its_cpu_names_an_interval_no_burst_explains():
+    t0 = 100.0
+    off = [
+        (100.150, 100.153, "R", "bolide-shard-0-/10"),  # preempted 3 ms: interval 0.2
+        (100.250, 100.2505, "R", "bolide-shard-0-/10"),  # 0.5 ms: under the 1 ms floor
+        (100.255, 100.258, "S", "bolide-shard-1-/11"),  # asleep 3 ms of a 9 ms interval: a nap
+        (100.350, 100.356, "S", "bolide-shard-1-/11"),  # asleep 6 ms of a 10 ms interval
+        (100.450, 100.470, "D", "bolide-shard-1-/11"),  # blocked 20 ms, but a burst explains 0.5
+    ]
+    bs = [(100.46, 100.47, 0, "kworker/0:1/9")]
+    ivs = [iv(0.2, 7), iv(0.3, 9), iv(0.4, 10), iv(0.5, 25)]
+    slow, causes, _ = stalls.attribute(ivs, t0, bs, (100.0, 101.0), 5.0, off, 0.001)
+    # | interval | shard off CPU in [start - max, end]        | cause           |
+    # | 0.2      | shard-0 preempted 3 ms                     | shard preempted |
+    # | 0.3      | preempted 0.5 ms, asleep 3 ms of 9         | none seen       |
+    # | 0.4      | asleep 6 ms of 10                          | shard asleep    |
+    # | 0.5      | blocked 20 ms, a kworker burst overlaps    | kworker         |
+    assert [(i["t_s"], c) for i, c, _, _ in slow] == [
+        (0.2, "shard preempted"), (0.3, "none seen"), (0.4, "shard asleep"), (0.5, "kworker"),
+    ]
+    assert [a[0][3] if a else None for _, _, _, a in slow] == [
+        "bolide-shard-0-/10", None, "bolide-shard-1-/11", "bolide-shard-1-/11",
+    ]
+    line = ("[001]   523.250436: sched:sched_switch: prev_comm=bolide-shard-0- prev_pid=6515 prev_prio=120 "
+            "prev_state=R+ ==> next_comm=tokio-rt-worker next_pid=75 next_prio=120")
+    m = stalls.SHARD_SWITCH.search(line)
+    assert m.group(3, 4, 5, 6, 7) == ("bolide-shard-0-", "6515", "R+", "tokio-rt-worker", "75")
+    assert stalls.LEFT_AS["R+"] == "shard preempted"
 
 
 def test_gap_time_goes_to_the_tasks_switched_in_and_the_rest_to_the_host():
