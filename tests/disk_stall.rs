@@ -146,6 +146,11 @@ fn start(dir: &Path, ports: (u16, u16), throttle: &Throttle, settings: &[&str]) 
     b
 }
 
+/// A connection to the broker on `ports`, with `topic` created.
+async fn connect(ports: (u16, u16), topic: &str) -> std::rc::Rc<Conn> {
+    topic_conn(ports.0, ports.1, topic, QUEUES, Duration::from_secs(20)).await
+}
+
 /// What the broker answered to each of a run of sends: its status, or the refusal's text.
 type Answers = Vec<Result<SendStatus, String>>;
 
@@ -189,18 +194,24 @@ fn stored(broker_port: u16, topic: &'static str) -> i64 {
     })
 }
 
-fn skip(why: &str) {
-    eprintln!("disk_stall: skipped: {why}");
+/// A fresh data directory `name` and its throttling cgroup, or `None` (saying why) without one.
+fn prepare(name: &str) -> Option<(PathBuf, Throttle)> {
+    let dir = test_dir(name);
+    broker_process::fresh_dir(&dir);
+    match Throttle::new(&format!("bolide-test-{name}"), &dir) {
+        Ok(t) => Some((dir, t)),
+        Err(why) => {
+            eprintln!("disk_stall: skipped: {why}");
+            None
+        }
+    }
 }
 
 #[test]
 fn sync_flush_answers_flush_disk_timeout_while_the_disk_is_stopped_and_loses_nothing() {
     const TOPIC: &str = "DiskStallSync";
-    let dir = test_dir("disk-stall-sync");
-    broker_process::fresh_dir(&dir);
-    let throttle = match Throttle::new("bolide-test-disk-stall-sync", &dir) {
-        Ok(t) => t,
-        Err(why) => return skip(&why),
+    let Some((dir, throttle)) = prepare("disk-stall-sync") else {
+        return;
     };
     let mut broker = start(
         &dir,
@@ -210,14 +221,7 @@ fn sync_flush_answers_flush_disk_timeout_while_the_disk_is_stopped_and_loses_not
     );
     let knobs = throttle.knobs.clone();
     let (before, during, after) = on_glommio(move || async move {
-        let conn = topic_conn(
-            SYNC_PORTS.0,
-            SYNC_PORTS.1,
-            TOPIC,
-            QUEUES,
-            Duration::from_secs(20),
-        )
-        .await;
+        let conn = connect(SYNC_PORTS, TOPIC).await;
         let before = send(&conn, TOPIC, 0, 40, Duration::ZERO).await;
         knobs.stop_disk();
         // 40 sends over 2 s: at most a few I/Os pass the throttle meanwhile.
@@ -258,23 +262,13 @@ fn sync_flush_answers_flush_disk_timeout_while_the_disk_is_stopped_and_loses_not
 #[test]
 fn async_flush_takes_every_send_while_the_disk_is_stopped_and_loses_nothing() {
     const TOPIC: &str = "DiskStallAsync";
-    let dir = test_dir("disk-stall-async");
-    broker_process::fresh_dir(&dir);
-    let throttle = match Throttle::new("bolide-test-disk-stall-async", &dir) {
-        Ok(t) => t,
-        Err(why) => return skip(&why),
+    let Some((dir, throttle)) = prepare("disk-stall-async") else {
+        return;
     };
     let mut broker = start(&dir, ASYNC_PORTS, &throttle, &["flushDiskType=ASYNC_FLUSH"]);
     let knobs = throttle.knobs.clone();
     let during = on_glommio(move || async move {
-        let conn = topic_conn(
-            ASYNC_PORTS.0,
-            ASYNC_PORTS.1,
-            TOPIC,
-            QUEUES,
-            Duration::from_secs(20),
-        )
-        .await;
+        let conn = connect(ASYNC_PORTS, TOPIC).await;
         knobs.stop_disk();
         // 400 sends over 2 s.
         let during = send(&conn, TOPIC, 0, 400, Duration::from_millis(5)).await;
