@@ -1,9 +1,9 @@
 //! A disk that takes no I/O for a while (#12): nothing is refused and nothing is lost.
 //!
 //! The `bolide` binary runs as a child process (2 shards, loopback ports 24420/24431 and
-//! 24422/24433, one pair per test, data under the target directory) inside a cgroup whose reads and writes on the data directory's disk the block
-//! layer throttles to 1 per second while the test says so (cgroup v1 `blkio.throttle.*_iops_device`
-//! or v2 `io.max`). The disk itself is untouched; bios held by the throttle are released when it is
+//! 24422/24433, one pair per test, data under the target directory) inside a cgroup. The block
+//! layer throttles that cgroup's reads and writes on the data directory's disk to 1 per second
+//! while the test says so (cgroup v1 `blkio.throttle.*_iops_device` or v2 `io.max`). The disk itself is untouched; bios held by the throttle are released when it is
 //! lifted. Needs root and such a cgroup, and a data directory on a block device; says why and
 //! passes without them. `perf/diskstall.sh` is the same stall under load, for latency.
 //!
