@@ -278,3 +278,34 @@ fn a_fresh_sync_store_fills_its_first_segment_above_the_appends() {
     });
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A sealed chunk's write hands its own buffer to the kernel when the buffer is 4 KiB-aligned, and
+/// copies it into a DMA buffer when it is not (O_DIRECT refuses the unaligned address): both land.
+#[test]
+fn shared_buffers_are_written_in_place_or_copied_when_unaligned() {
+    use bolide::storage::commitlog::{aligned_zeroed, is_aligned};
+    use bolide::storage::io::{DmaIo, FileKind, OpenMode, StorageIo};
+    let dir = data_dir("basic-shared-write");
+    run(move || async move {
+        let f = DmaIo
+            .open(&dir.join("f"), FileKind::Direct, OpenMode::Create)
+            .await
+            .expect("open");
+        let mut a = aligned_zeroed(8192);
+        a.fill(7);
+        let a = a.freeze();
+        assert!(is_aligned(&a));
+        f.write_shared_at(a.clone(), 0).await.expect("in place");
+        let mut u = aligned_zeroed(3 * 4096);
+        u.fill(9);
+        let u = u.freeze().slice(1..1 + 8192);
+        assert!(!is_aligned(&u));
+        f.write_shared_at(u, 8192).await.expect("copied");
+        let back = f.read_at(0, 16384).await.expect("read");
+        assert_eq!(back.len(), 16384);
+        assert!(back[..8192].iter().all(|&b| b == 7), "the aligned buffer");
+        assert!(back[8192..].iter().all(|&b| b == 9), "the unaligned buffer");
+        // The in-place write held a reference only while in flight.
+        assert!(a.is_unique());
+    });
+}

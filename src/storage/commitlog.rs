@@ -11,15 +11,18 @@
 //! aligned tail of the active chunk (rewriting its partial last page next time), several chunks in
 //! flight at once but never two writes of one chunk (they could overlap a page and land out of order).
 //! Fully written sealed chunks move to the cache, which serves tail readers without touching the disk
-//! (O_DIRECT has no page cache). Buffers of chunks evicted from the cache are reused for new chunks
+//! (O_DIRECT has no page cache). A chunk's buffer is allocated 4 KiB-aligned and frozen when the chunk
+//! is sealed ([`ChunkBuf`]), so the write of a sealed chunk hands that memory to the kernel, readers
+//! slice it, and the cache takes it over, all without a copy; only the write of the open chunk's
+//! tail (still appended to) copies its bytes. Buffers of chunks evicted from the cache are reused for new chunks
 //! when no reader holds them: a fresh 1 MiB allocation costs 256 page faults on first touch, which
 //! the first profile showed as a quarter of the append path's CPU.
 //!
 //! Memory: the cache, the spare buffers and the appender's chunks share one budget, the shard's
 //! `cache_bytes_max` ([`LogState::fit_budget`]); the chunks are bounded by the append back-pressure
 //! (at most half the budget), and the cache gives way to them while the disk is behind. Outside the
-//! budget: the copies of writes in flight (at most `WRITES_IN_FLIGHT_MAX` chunks) and buffers
-//! readers still hold after eviction (a pull's answer until it is sent).
+//! budget: the copies of the open chunk's tail in flight (at most one chunk) and buffers readers
+//! still hold after eviction (a pull's answer until it is sent).
 //!
 //! Invariants (asserted): `min <= durable <= written <= tail` (in [`LogOffsets`]); chunks are contiguous and in
 //! order, the last one is the active segment's; every byte in `[written, tail)` is in a chunk;
@@ -32,7 +35,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::io::{IoFile, IO_ALIGN_BYTES};
 use super::offsets::{LogOffsets, PhysicalOffset};
@@ -96,13 +99,79 @@ pub struct Segment {
     pub last_store_ts_ms: i64,
 }
 
+/// A chunk's bytes. Open while the appender fills it (the appender's is the only reference); sealed
+/// (frozen) once full, so its writes and readers share the buffer instead of copying it: a write
+/// of a sealed chunk hands this very memory to the kernel (it is 4 KiB-aligned, see
+/// [`aligned_zeroed`]), and a reader gets a slice of it.
+pub enum ChunkBuf {
+    Open(BytesMut),
+    Sealed(Bytes),
+}
+
+impl std::ops::Deref for ChunkBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBuf::Open(b) => b,
+            ChunkBuf::Sealed(b) => b,
+        }
+    }
+}
+
+impl ChunkBuf {
+    /// The open buffer, to append to. A sealed chunk takes no more bytes: asking is a bug.
+    fn open_mut(&mut self) -> &mut BytesMut {
+        match self {
+            ChunkBuf::Open(b) => b,
+            ChunkBuf::Sealed(_) => panic!("a sealed chunk is not appended to"),
+        }
+    }
+
+    /// The sealed buffer, shared.
+    pub fn sealed(&self) -> Option<&Bytes> {
+        match self {
+            ChunkBuf::Open(_) => None,
+            ChunkBuf::Sealed(b) => Some(b),
+        }
+    }
+
+    fn freeze(&mut self) {
+        if let ChunkBuf::Open(b) = self {
+            *self = ChunkBuf::Sealed(std::mem::take(b).freeze());
+        }
+    }
+}
+
+/// A zeroed buffer of `cap` bytes whose first byte is 4 KiB-aligned, so that an O_DIRECT write can
+/// take it as it is. 4 KiB more is allocated and the start skipped to the boundary (zeroed pages
+/// fault in only when touched, so the spare page costs address space, not memory).
+pub fn aligned_zeroed(cap: usize) -> BytesMut {
+    let align = IO_ALIGN_BYTES as usize;
+    let v = vec![0u8; cap + align];
+    let off = v.as_ptr().align_offset(align);
+    // Unique, so the conversion keeps the allocation (no copy).
+    let mut b = BytesMut::from(Bytes::from(v));
+    b.advance(off);
+    b.truncate(cap);
+    b
+}
+
+/// Whether `b` starts on a 4 KiB boundary (an O_DIRECT write can take it without a copy).
+pub fn is_aligned(b: &[u8]) -> bool {
+    (b.as_ptr() as usize).is_multiple_of(IO_ALIGN_BYTES as usize)
+}
+
 /// A piece of the log held in memory until written.
 pub struct Chunk {
     /// Absolute physical offset of `data[0]`; 4 KiB-aligned in its file.
     pub start: PhysicalOffset,
     /// Its capacity (a multiple of 4 KiB). Bytes past `len` are undefined (a reused buffer keeps old
-    /// data): [`Chunk::zero_padding`] zeroes them up to the next 4 KiB before each write.
-    pub data: Vec<u8>,
+    /// data): [`Chunk::zero_padding`] zeroes them up to the next 4 KiB before each write of an open
+    /// chunk, and [`Chunk::seal`] once for good.
+    pub data: ChunkBuf,
+    /// Memory its buffer holds (counted against the budget).
+    pub mem: usize,
     /// Bytes in use.
     pub len: usize,
     /// Bytes of `data` known to be on disk.
@@ -121,7 +190,7 @@ impl Chunk {
         start: PhysicalOffset,
         seg_base: PhysicalOffset,
         cap: usize,
-        reuse: Option<Vec<u8>>,
+        reuse: Option<BytesMut>,
     ) -> Chunk {
         assert!(cap > 0 && (cap as u64).is_multiple_of(IO_ALIGN_BYTES));
         // A reused buffer is not cleared (a 1 MiB memset per chunk showed in the profile).
@@ -137,12 +206,13 @@ impl Chunk {
                     v.truncate(cap);
                     v
                 }
-                _ => vec![0; cap],
+                _ => aligned_zeroed(cap),
             },
         };
         Chunk {
             start,
-            data,
+            mem: data.capacity(),
+            data: ChunkBuf::Open(data),
             len: 0,
             written: 0,
             seg_base,
@@ -156,8 +226,17 @@ impl Chunk {
     /// returns that boundary.
     pub fn zero_padding(&mut self) -> usize {
         let to = self.padded_len();
-        self.data[self.len..to].fill(0);
+        self.data.open_mut()[self.len..to].fill(0);
         to
+    }
+
+    /// No more bytes will be added: zeroes the padding and freezes the buffer; `end` is the log
+    /// offset after it.
+    fn seal(&mut self, end: PhysicalOffset) {
+        self.zero_padding();
+        self.data.freeze();
+        self.sealed = true;
+        self.end = end;
     }
 
     /// Where a write of this chunk ends: its length rounded up to a whole page (within the buffer).
@@ -179,7 +258,7 @@ pub struct Cache {
     /// The log's memory budget: cache, spare buffers and the appender's chunks together.
     bytes_max: usize,
     /// Buffers of evicted chunks that no reader holds, for new chunks.
-    spare: Vec<Vec<u8>>,
+    spare: Vec<BytesMut>,
     spare_bytes: usize,
 }
 
@@ -231,9 +310,10 @@ impl Cache {
         if self.spare.len() >= SPARE_BUFFERS_MAX {
             return;
         }
-        if let Ok(m) = b.try_into_mut() {
-            let v = Vec::from(m);
-            if v.capacity() >= CHUNK_BYTES {
+        // Kept as a `BytesMut`: a `Vec` would move the data to the allocation's start, off the
+        // 4 KiB boundary.
+        if let Ok(v) = b.try_into_mut() {
+            if v.capacity() >= CHUNK_BYTES && is_aligned(&v) {
                 self.spare_bytes += v.capacity();
                 self.spare.push(v);
             }
@@ -241,7 +321,7 @@ impl Cache {
     }
 
     /// A spare buffer of at least `cap` bytes of capacity, if one is kept.
-    fn take_spare(&mut self, cap: usize) -> Option<Vec<u8>> {
+    fn take_spare(&mut self, cap: usize) -> Option<BytesMut> {
         let i = self.spare.iter().position(|v| v.capacity() >= cap)?;
         let v = self.spare.swap_remove(i);
         self.spare_bytes -= v.capacity();
@@ -251,7 +331,7 @@ impl Cache {
     /// A buffer for a new chunk of `cap` bytes when the appender's chunks hold `others` bytes: a
     /// spare one, or, when a fresh one would not fit in the budget, the oldest chunk's (evicted).
     /// Recycling keeps a full cache from costing a fresh allocation (and its page faults) per chunk.
-    fn buffer_for_chunk(&mut self, cap: usize, others: usize) -> Option<Vec<u8>> {
+    fn buffer_for_chunk(&mut self, cap: usize, others: usize) -> Option<BytesMut> {
         if let Some(v) = self.take_spare(cap) {
             return Some(v);
         }
@@ -290,7 +370,7 @@ impl Cache {
 
 /// What the commit log holds in memory, in bytes: the recent-data cache, the spare buffers and the
 /// appender's chunks (their capacity) share `budget` (`cache_bytes_max`); the chunks alone may
-/// exceed it (see [`LogState::fit_budget`]). Writes in flight hold a copy of their bytes besides.
+/// exceed it (see [`LogState::fit_budget`]). Writes of an open chunk's tail hold a copy besides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogMemory {
     pub cache_bytes: usize,
@@ -383,10 +463,10 @@ impl LogState {
         let cap = (self.active_end() - start).min(CHUNK_BYTES as u64) as usize;
         let reuse = self.cache.buffer_for_chunk(cap, self.chunk_bytes);
         let mut c = Chunk::new(start, self.active_base, cap, reuse);
-        c.data[..prefix.len()].copy_from_slice(prefix);
+        c.data.open_mut()[..prefix.len()].copy_from_slice(prefix);
         c.len = prefix.len();
         c.written = prefix.len();
-        self.chunk_bytes += c.data.capacity();
+        self.chunk_bytes += c.mem;
         self.chunks.push_back(c);
         self.fit_budget();
     }
@@ -418,17 +498,17 @@ impl LogState {
         while !bytes.is_empty() {
             let c = self.chunks.back_mut().expect("active chunk");
             if c.len == c.data.len() {
-                c.sealed = true;
-                c.end = c.start + c.len as u64;
-                let next = c.end;
+                let next = c.start + c.len as u64;
+                c.seal(next);
                 self.start_chunk(next, &[]);
                 sealed = true;
                 continue;
             }
             let n = bytes.len().min(c.data.len() - c.len);
-            c.data[c.len..c.len + n].copy_from_slice(&bytes[..n]);
+            let data = c.data.open_mut();
+            data[c.len..c.len + n].copy_from_slice(&bytes[..n]);
             prefetch_for_write(
-                &c.data,
+                data,
                 c.len + PREFETCH_AHEAD_BYTES,
                 c.len + n + PREFETCH_AHEAD_BYTES,
             );
@@ -454,9 +534,7 @@ impl LogState {
         blank[..4].copy_from_slice(&(pad as u32).to_be_bytes());
         blank[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
         self.copy_in(&blank);
-        let c = self.chunks.back_mut().expect("active chunk");
-        c.sealed = true;
-        c.end = end;
+        self.chunks.back_mut().expect("active chunk").seal(end);
         self.offsets.set_tail(end);
         self.active_base = end;
         self.segments.insert(end, next);
@@ -474,10 +552,14 @@ impl LogState {
             }
             let mut c = self.chunks.pop_front().expect("front chunk");
             self.offsets.raise_written(c.end);
-            self.chunk_bytes -= c.data.capacity();
-            c.data.truncate(c.len);
-            let start = c.start;
-            self.cache.insert(start, Bytes::from(c.data));
+            self.chunk_bytes -= c.mem;
+            let ChunkBuf::Sealed(mut b) =
+                std::mem::replace(&mut c.data, ChunkBuf::Open(BytesMut::new()))
+            else {
+                unreachable!("a retired chunk is sealed");
+            };
+            b.truncate(c.len);
+            self.cache.insert(c.start, b);
             self.fit_budget();
         }
     }
@@ -513,7 +595,11 @@ impl LogState {
             if c.covers(pos) {
                 let from = (pos - c.start) as usize;
                 let to = ((end - c.start) as usize).min(c.len);
-                return Some(Bytes::copy_from_slice(&c.data[from..to]));
+                // A sealed chunk's bytes are shared; the open one is still appended to.
+                return Some(match c.data.sealed() {
+                    Some(b) => b.slice(from..to),
+                    None => Bytes::copy_from_slice(&c.data[from..to]),
+                });
             }
         }
         let (s, b) = self.cache.find(pos)?;
@@ -622,7 +708,9 @@ mod tests {
         let chunk = CHUNK_BYTES as u64;
         let mut c = Cache::new(4 * CHUNK_BYTES);
         for i in 0..4u8 {
-            c.insert(p(u64::from(i) * chunk), Bytes::from(vec![i; CHUNK_BYTES]));
+            let mut b = aligned_zeroed(CHUNK_BYTES);
+            b.fill(i);
+            c.insert(p(u64::from(i) * chunk), b.freeze());
             c.fit(0);
         }
         assert_eq!(c.bytes(), 4 * CHUNK_BYTES, "a full budget of cached chunks");
@@ -630,6 +718,7 @@ mod tests {
         // A new chunk with the budget full: the oldest cached chunk's buffer, not a fresh one.
         let v = c.buffer_for_chunk(CHUNK_BYTES, 0).expect("recycled");
         assert!(v.capacity() >= CHUNK_BYTES);
+        assert!(is_aligned(&v), "still on a 4 KiB boundary");
         assert_eq!(c.bytes(), 3 * CHUNK_BYTES);
         assert!(c.find(p(0)).is_none() && c.find(p(chunk)).is_some());
 
@@ -649,13 +738,15 @@ mod tests {
         );
         // Spare buffers count too, and go first.
         c.trim_below(p(4 * chunk));
-        assert_eq!((c.bytes(), c.spare_bytes), (0, CHUNK_BYTES));
+        // (A buffer holds up to 4 KiB more than its chunk: the room to align its start.)
+        assert_eq!((c.bytes(), c.spare.len()), (0, 1));
+        assert!((CHUNK_BYTES..CHUNK_BYTES + 4096).contains(&c.spare_bytes));
         c.fit(4 * CHUNK_BYTES);
         assert_eq!(c.spare_bytes, 0);
 
         let mut ch = Chunk::new(p(0), p(0), CHUNK_BYTES, Some(v));
         assert_eq!(ch.data.len(), CHUNK_BYTES);
-        ch.data[..10].copy_from_slice(&[9; 10]);
+        ch.data.open_mut()[..10].copy_from_slice(&[9; 10]);
         ch.len = 10;
         assert_eq!(ch.zero_padding(), 4096);
         assert!(

@@ -67,7 +67,7 @@ struct WriteJob {
     fut: super::io::IoFuture<'static, ()>,
     start: PhysicalOffset,
     len: usize,
-    /// Bytes the write copied (and holds until it completes).
+    /// Bytes the write copied (and holds until it completes): none for a sealed chunk.
     copy_len: usize,
     seg_base: PhysicalOffset,
     file: Rc<dyn IoFile>,
@@ -175,17 +175,27 @@ fn next_write(log: &mut LogState, with_active: bool) -> Option<WriteJob> {
         panic!("chunk at {} has no segment {}", c.start, c.seg_base);
     };
     let from = align_down(c.written as u64) as usize;
-    let to = c.zero_padding();
     let file_pos = c.start - c.seg_base + from as u64;
     let file = seg.file.clone();
-    // The write copies the bytes before returning: the borrow of `log` ends with this function.
-    let fut = file.write_at(&c.data[from..to], file_pos);
+    // A sealed chunk is written from its own (shared, frozen) buffer; the open chunk's tail is
+    // still appended to, so its write takes a copy. Either way the future owns what it writes: the
+    // borrow of `log` ends with this function.
+    let (fut, copy_len) = match c.data.sealed() {
+        Some(b) => (
+            file.write_shared_at(b.slice(from..c.padded_len()), file_pos),
+            0,
+        ),
+        None => {
+            let to = c.zero_padding();
+            (file.write_at(&c.data[from..to], file_pos), to - from)
+        }
+    };
     c.in_flight = true;
     Some(WriteJob {
         fut,
         start: c.start,
         len: c.len,
-        copy_len: to - from,
+        copy_len,
         seg_base: c.seg_base,
         file,
     })

@@ -17,15 +17,17 @@
 
 use std::sync::OnceLock;
 
-use super::commitlog::CHUNK_BYTES;
+use bytes::BytesMut;
+
+use super::commitlog::{aligned_zeroed, CHUNK_BYTES};
 
 /// Buffers kept ready, shared by all shards.
 pub const POOL_BUFFERS: usize = 8;
 
-static POOL: OnceLock<flume::Receiver<Vec<u8>>> = OnceLock::new();
+static POOL: OnceLock<flume::Receiver<BytesMut>> = OnceLock::new();
 
-/// A zeroed, resident buffer of `CHUNK_BYTES` (length and capacity), if one is ready.
-pub fn take() -> Option<Vec<u8>> {
+/// A zeroed, resident, 4 KiB-aligned buffer of `CHUNK_BYTES`, if one is ready.
+pub fn take() -> Option<BytesMut> {
     POOL.get_or_init(spawn_filler).try_recv().ok()
 }
 
@@ -34,7 +36,7 @@ pub fn start() {
     POOL.get_or_init(spawn_filler);
 }
 
-fn spawn_filler() -> flume::Receiver<Vec<u8>> {
+fn spawn_filler() -> flume::Receiver<BytesMut> {
     let (tx, rx) = flume::bounded(POOL_BUFFERS);
     let spawned = std::thread::Builder::new()
         .name("bolide-prefault".into())
@@ -48,9 +50,9 @@ fn spawn_filler() -> flume::Receiver<Vec<u8>> {
     rx
 }
 
-/// A zeroed buffer whose every page has been written once (so it is backed by memory).
-fn resident_buffer() -> Vec<u8> {
-    let mut v = vec![0u8; CHUNK_BYTES];
+/// A zeroed, aligned buffer whose every page has been written once (so it is backed by memory).
+fn resident_buffer() -> BytesMut {
+    let mut v = aligned_zeroed(CHUNK_BYTES);
     for i in (0..v.len()).step_by(4096) {
         // A volatile write: a plain store of the zero already there could be optimised away.
         unsafe { std::ptr::write_volatile(v.as_mut_ptr().add(i), 0) };
@@ -72,6 +74,7 @@ mod tests {
                 Some(v) => {
                     assert_eq!(v.len(), CHUNK_BYTES);
                     assert!(v.iter().all(|&b| b == 0));
+                    assert!(crate::storage::commitlog::is_aligned(&v));
                     got += 1;
                 }
                 None => {

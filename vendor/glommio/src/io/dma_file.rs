@@ -372,6 +372,29 @@ impl DmaFile {
         enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
     }
 
+    /// Bolide: writes `buf`, memory the caller allocated, at `pos` without copying it into a
+    /// [`DmaBuffer`]. The write holds `buf` until it completes (also when this future is
+    /// dropped first). Not a registered buffer, so the kernel pins its pages for each write.
+    ///
+    /// # Safety
+    ///
+    /// `buf.as_ref()` must return the same slice on every call, its address and length aligned as
+    /// O_DIRECT requires for this file, and nothing may write to that memory until the write has
+    /// completed: the kernel reads it while the write is in flight.
+    pub async unsafe fn write_foreign_at<T: AsRef<[u8]> + 'static>(
+        &self,
+        buf: T,
+        pos: u64,
+    ) -> Result<usize> {
+        let source = self.file.reactor.upgrade().unwrap().write_dma(
+            self.as_raw_fd(),
+            DmaSource::Foreign(Box::new(buf)),
+            pos,
+            self.pollable,
+        );
+        enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
+    }
+
     /// Reads from a specific position in the file and returns the buffer.
     ///
     /// The position must be aligned to for Direct I/O. In most platforms

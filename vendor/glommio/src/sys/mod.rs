@@ -366,10 +366,22 @@ impl Drop for SleepNotifier {
     }
 }
 
-#[derive(Debug)]
 pub(crate) enum DmaSource {
     Owned(DmaBuffer),
     Shared(Rc<DmaBuffer>),
+    // Bolide: memory the caller allocated (aligned for O_DIRECT), kept alive until the write
+    // completes; see `DmaFile::write_foreign_at`.
+    Foreign(Box<dyn AsRef<[u8]>>),
+}
+
+impl std::fmt::Debug for DmaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DmaSource::Owned(b) => f.debug_tuple("Owned").field(b).finish(),
+            DmaSource::Shared(b) => f.debug_tuple("Shared").field(b).finish(),
+            DmaSource::Foreign(b) => f.debug_tuple("Foreign").field(&AsRef::<[u8]>::as_ref(&**b).len()).finish(),
+        }
+    }
 }
 
 impl DmaSource {
@@ -377,6 +389,7 @@ impl DmaSource {
         match self {
             DmaSource::Owned(buffer) => buffer.uring_buffer_id(),
             DmaSource::Shared(buffer) => buffer.uring_buffer_id(),
+            DmaSource::Foreign(_) => None,
         }
     }
 }
@@ -388,6 +401,7 @@ impl Deref for DmaSource {
         match &self {
             Self::Owned(buffer) => buffer.as_bytes(),
             Self::Shared(buffer) => buffer.as_bytes(),
+            Self::Foreign(buffer) => (**buffer).as_ref(),
         }
     }
 }
