@@ -113,7 +113,7 @@ done
 TRACE_PID=
 if [ "${TRACE:-}" = 1 ]; then
     perf record -q -k mono -a -e sched:sched_switch \
-        -e io_uring:io_uring_submit_req --filter 'opcode == 3 || opcode == 4 || opcode == 5 || opcode == 17' \
+        -e io_uring:io_uring_submit_req --filter 'opcode == 3 || opcode == 4 || opcode == 5 || opcode == 17 || opcode == 23' \
         -e io_uring:io_uring_complete -o "$OUT/$LABEL.sched" -- sleep $((DURATION + WARMUP + 60)) >/dev/null 2>&1 &
     TRACE_PID=$!
     sleep 0.5

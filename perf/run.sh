@@ -97,10 +97,10 @@ trace_start() {
     [ "${TRACE:-}" = 1 ] || return 0
     # With the kernel's io_uring tracepoints, also every file operation's submission and every
     # completion, so that stalls.py can name a slow disk write (submissions filtered to the file
-    # opcodes FSYNC 3, READ_FIXED 4, WRITE_FIXED 5, FALLOCATE 17 to keep the trace small).
+    # opcodes FSYNC 3, READ_FIXED 4, WRITE_FIXED 5, FALLOCATE 17, WRITE 23 to keep the trace small).
     local io=()
     if [ -d /sys/kernel/tracing/events/io_uring ] || [ -d /sys/kernel/debug/tracing/events/io_uring ]; then
-        io=(-e io_uring:io_uring_submit_req --filter 'opcode == 3 || opcode == 4 || opcode == 5 || opcode == 17'
+        io=(-e io_uring:io_uring_submit_req --filter 'opcode == 3 || opcode == 4 || opcode == 5 || opcode == 17 || opcode == 23'
             -e io_uring:io_uring_complete)
     fi
     perf record -q -k mono -a -e sched:sched_switch "${io[@]}" -o "$OUT/$1.sched" -- sleep $((DURATION + WARMUP + 600)) \

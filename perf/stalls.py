@@ -29,8 +29,9 @@ When the trace also holds `io_uring:io_uring_submit_req` and `io_uring:io_uring_
 file operation of ours (a commit-log write, a read of a segment, an fsync, a fallocate) that took at
 least --disk-ms (5 ms by default: below that a SYNC_FLUSH write is within the device's normal service
 time when the CPUs are busy, perf/disk.py) from submission to completion is a *disk wait* and competes with the foreign bursts
-as a cause ("disk WRITE_FIXED"): a SYNC_FLUSH send cannot be answered before its write completes,
-and a device that holds one for 17 ms stalls every send behind it with no other task on the CPUs.
+as a cause ("disk WRITE_FIXED", or "disk WRITE" for a sealed chunk written from its own buffer): a
+SYNC_FLUSH send cannot be answered before its write completes, and a device that holds one for 17
+ms stalls every send behind it with no other task on the CPUs.
 """
 import argparse
 import collections
@@ -44,7 +45,8 @@ from hiccups import script_matches, switches
 OURS = r"^(bolide|bench|swapper|perf$|perf-exec|iou-wrk)"
 # io_uring opcodes that touch a file rather than a socket or a timer (their numbers are the kernel
 # ABI's, used by run.sh to filter the submissions it records).
-FILE_OPS = {"WRITE_FIXED": 5, "READ_FIXED": 4, "FSYNC": 3, "FALLOCATE": 17}
+# WRITE (23) is also how glommio's reactor writes its eventfd when a timer fires: see disk_write.
+FILE_OPS = {"WRITE_FIXED": 5, "READ_FIXED": 4, "FSYNC": 3, "FALLOCATE": 17, "WRITE": 23}
 SHARD_SWITCH = re.compile(r"\[(\d+)\]\s+([\d.]+):\s+\S+:\s+prev_comm=(.*?) prev_pid=(\d+) prev_prio=\S+ "
                           r"prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
 SHARD = re.compile(r"^bolide-shard")
@@ -98,6 +100,24 @@ def shard_off_cpu(data):
     return [o for o in out if o[3] in keep]
 
 
+def is_disk_op(op, result):
+    """Whether a completed file operation `op` with `result` (a string, as traced) was the disk's.
+    A sealed commit-log chunk is written with WRITE from its own buffer, and so is the eventfd a
+    glommio timer wakes its reactor with; only the commit log writes whole pages.
+
+    | # | op                          | result                            | the disk's |
+    |---|-----------------------------|-----------------------------------|------------|
+    | 1 | WRITE_FIXED, READ_FIXED, FSYNC, FALLOCATE | -                   | yes        |
+    | 2 | WRITE                       | a positive multiple of 4096       | yes        |
+    | 3 | WRITE                       | a negative errno but -125         | yes (a failed write) |
+    | 4 | WRITE                       | 8 (an eventfd), -125 (ECANCELED: a timer's link cancelled), other | no |
+    """
+    if op != "WRITE":
+        return True
+    r = int(result)
+    return (r > 0 and r % 4096 == 0) or (r < 0 and r != -125)
+
+
 def disk_waits(ios, ours, min_s):
     """(start, end, None, "disk OPCODE/comm") of every file operation of ours that took at least
     min_s, from io_events() in time order. A request's address is reused once it completes, so a
@@ -112,7 +132,7 @@ def disk_waits(ios, ours, min_s):
                 pending.pop(req, None)
         elif req in pending:
             s, op, who = pending.pop(req)
-            if t - s >= min_s:
+            if t - s >= min_s and is_disk_op(op, x):
                 out.append((s, t, None, f"disk {op}/{who}"))
     return out
 

@@ -125,15 +125,31 @@ def test_disk_waits_pair_each_file_op_of_ours_with_its_completion():
         (10.040, "complete", "0xa", "-125", "bench-0-2"),  # not the WRITE_FIXED's completion
         (10.041, "submit", "0xe", "READ_FIXED", "bolide-shard-1-"),
         (10.042, "complete", "0xe", "8192", "bolide-shard-1-"),  # 1 ms: under the floor
+        (10.150, "submit", "0xf", "WRITE", "bolide-shard-0-"),  # a sealed chunk, in place
+        (10.150, "submit", "0x10", "WRITE", "bolide-shard-1-"),  # a timer's eventfd
+        (10.171, "complete", "0x10", "8", "bolide-shard-1-"),
+        (10.172, "complete", "0xf", "1048576", "bolide-shard-0-"),  # 22 ms
     ]
     got = stalls.disk_waits(ios, OURS, 0.005)
     assert [(s, e, c, n) for s, e, c, n in got] == [
         (10.001, 10.019, None, "disk WRITE_FIXED/bolide-shard-0-"),
         (10.004, 10.0245, None, "disk FSYNC/bolide-shard-1-"),
+        (10.150, 10.172, None, "disk WRITE/bolide-shard-0-"),
     ]
     # A disk wait is a cause like a foreign burst: the longest overlapping one names the interval.
     slow, causes, _ = stalls.attribute([iv(0.1, 25)], 10.0, got, (9.0, 11.0), 5.0)
     assert causes == {"disk FSYNC": 1}
+
+
+def test_a_write_is_the_disks_only_when_it_wrote_whole_pages_or_failed():
+    # One row of stalls.is_disk_op's table each.
+    assert stalls.is_disk_op("FSYNC", "0")  # 1
+    assert stalls.is_disk_op("WRITE_FIXED", "8")  # 1: whatever the result
+    assert stalls.is_disk_op("WRITE", "1048576")  # 2
+    assert stalls.is_disk_op("WRITE", "-28")  # 3: ENOSPC
+    assert not stalls.is_disk_op("WRITE", "8")  # 4: an eventfd
+    assert not stalls.is_disk_op("WRITE", "-125")  # 4: a timer's link cancelled
+    assert not stalls.is_disk_op("WRITE", "100")  # 4
 
 
 def test_io_lines_of_perf_script_are_read_as_submissions_and_completions():
