@@ -133,7 +133,12 @@ pub fn machine(load_avg_start: String) -> Machine {
         hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         cpu_model,
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // The machine's CPUs, not those this process may use: a driver pinned with taskset
+        // (perf/run.sh's DRIVER_CPUS) would report its own share as the machine.
+        cpus: match cpuinfo.lines().filter(|l| l.starts_with("processor")).count() {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
         memory_bytes,
         load_avg_start,
         load_avg_end: load_avg(),

@@ -15,6 +15,9 @@
 #        attribute every interval over 5 ms to what else ran then or to a slow disk operation,
 #        perf/stalls.py -> OUT/<run>.stalls.txt; KEEP_TRACE=1 keeps the trace as OUT/<run>.sched)
 #        STD_DRIVER_SCHED (batch, the default, or normal: the scheduling policy of bolide-bench-std)
+#        BROKER_CPUS / DRIVER_CPUS (taskset CPU lists: the broker, one shard per CPU it may use, and the
+#        load generators on CPUs of their own, so that the broker's tail is seen without the CPU
+#        sharing; peaks and half peaks are then those of the split)
 # Every request loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +54,13 @@ BENCH_STD=${BENCH}-std
 # against the broker. The glommio driver stays under the default policy: its one thread does every
 # send and receipt and, under SCHED_BATCH, fell behind with consumers. perf/README.md, "The
 # plain-threads driver under SCHED_BATCH", has the comparison.
+# With BROKER_CPUS / DRIVER_CPUS, each side runs only on its own CPUs (taskset; the broker starts one
+# shard per CPU it may use).
+BROKER_PIN=()
+DRIVER_PIN=()
+if [ -n "${BROKER_CPUS:-}" ]; then BROKER_PIN=(taskset -c "$BROKER_CPUS"); fi
+if [ -n "${DRIVER_CPUS:-}" ]; then DRIVER_PIN=(taskset -c "$DRIVER_CPUS"); fi
+
 STD_DRIVER=()
 case ${STD_DRIVER_SCHED:-batch} in
 batch) if command -v chrt >/dev/null; then STD_DRIVER=(chrt --batch 0); else echo "(no chrt: bolide-bench-std runs under the default policy)"; fi ;;
@@ -77,7 +87,7 @@ start_broker() {
     stop_broker
     DATA_DIR=$(mktemp -d "$DATA_ROOT/bench-$1-XXXX")
     # shellcheck disable=SC2086
-    "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
+    "${BROKER_PIN[@]}" "$BOLIDE" serve --data-dir "$DATA_DIR" --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
         --flush "$2" $BROKER_ARGS >"$OUT/$1.broker.log" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 1 100); do
@@ -123,7 +133,7 @@ bench() {
     local name=$1; shift
     echo "== $name: bolide-bench $*"
     trace_start "$name"
-    timeout $((DURATION + WARMUP + 600)) "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
+    timeout $((DURATION + WARMUP + 600)) "${DRIVER_PIN[@]}" "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
         --duration "$DURATION" --warmup "$WARMUP" --interval "${INTERVAL:-0.5}" \
         --json "$OUT/$name.json" --label "$name" "$@" \
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
@@ -135,7 +145,7 @@ bench_std() {
     local name=$1; shift
     echo "== $name: bolide-bench-std --rate $rate $*"
     trace_start "$name"
-    timeout $((DURATION + WARMUP + 600)) "${STD_DRIVER[@]}" "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
+    timeout $((DURATION + WARMUP + 600)) "${DRIVER_PIN[@]}" "${STD_DRIVER[@]}" "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
         --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
         --interval "${INTERVAL:-0.5}" --json "$OUT/$name.json" --label "$name" "$@" 2>&1 | tee "$OUT/$name.log" \
         || echo "!! $name failed (see $OUT/$name.log)"
@@ -238,3 +248,6 @@ PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3
 "$PY" "$ROOT/perf/plot.py" "$OUT"
 [ -f "$OUT/results.md" ] && printf '\nbolide-bench-std ran under the %s scheduling policy (STD_DRIVER_SCHED), bolide-bench under the default.\n' "${STD_DRIVER_SCHED:-batch}" >> "$OUT/results.md"
+if [ -f "$OUT/results.md" ] && [ -n "${BROKER_CPUS:-}${DRIVER_CPUS:-}" ]; then
+    printf 'The broker ran on CPUs %s, the load generators on CPUs %s (taskset).\n' "${BROKER_CPUS:-any}" "${DRIVER_CPUS:-any}" >> "$OUT/results.md"
+fi
