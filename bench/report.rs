@@ -135,7 +135,11 @@ pub fn machine(load_avg_start: String) -> Machine {
         cpu_model,
         // The machine's CPUs, not those this process may use: a driver pinned with taskset
         // (perf/run.sh's DRIVER_CPUS) would report its own share as the machine.
-        cpus: match cpuinfo.lines().filter(|l| l.starts_with("processor")).count() {
+        cpus: match cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count()
+        {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         },
