@@ -180,18 +180,38 @@ async fn send(conn: &Conn, topic: &str, first: usize, count: usize, every: Durat
     out
 }
 
-/// Messages stored in `topic` (the sum of its queues' max offsets).
-fn stored(broker_port: u16, topic: &'static str) -> i64 {
+/// Each of `topic`'s queues' (min, max) offsets.
+fn queue_offsets(broker_port: u16, topic: &'static str) -> Vec<(i64, i64)> {
     on_glommio(move || async move {
         let conn = Conn::connect(&addr(broker_port), Duration::from_secs(20))
             .await
             .unwrap();
-        let mut sum = 0;
+        let mut out = Vec::new();
         for q in 0..QUEUES {
-            sum += conn.max_offset(topic, q).await.unwrap();
+            let min = conn.min_offset(topic, q).await.unwrap();
+            let max = conn.max_offset(topic, q).await.unwrap();
+            out.push((min, max));
         }
-        sum
+        out
     })
+}
+
+/// Asserts that `topic` holds `expected` messages (the sum of its queues' max offsets). On a
+/// mismatch the message shows each queue's offsets, the same a second later (a late view or a
+/// loss?), and the broker's log.
+fn assert_stored(broker: &BrokerProcess, topic: &'static str, expected: i64, what: &str) {
+    let port = broker.ports[1];
+    let first = queue_offsets(port, topic);
+    let sum: i64 = first.iter().map(|(_, max)| max).sum();
+    if sum == expected {
+        return;
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let later = queue_offsets(port, topic);
+    panic!(
+        "{what}: {sum} stored, {expected} expected\n(min, max) per queue: {first:?}, a second later: {later:?}\nbroker log:\n{}",
+        broker.log_text()
+    );
 }
 
 /// A fresh data directory `name` and its throttling cgroup, or `None` (saying why) without one.
@@ -250,10 +270,11 @@ fn sync_flush_answers_flush_disk_timeout_while_the_disk_is_stopped_and_loses_not
     );
     let answered = (before.len() + during.len() + after.len()) as i64;
     broker.kill_9_and_restart();
-    assert_eq!(
-        stored(SYNC_PORTS.1, TOPIC),
+    assert_stored(
+        &broker,
+        TOPIC,
         answered,
-        "every message answered SEND_OK or FLUSH_DISK_TIMEOUT is there after kill -9"
+        "every message answered SEND_OK or FLUSH_DISK_TIMEOUT is there after kill -9",
     );
     drop(broker);
     drop(throttle);
@@ -283,10 +304,11 @@ fn async_flush_takes_every_send_while_the_disk_is_stopped_and_loses_nothing() {
     broker.signal(libc::SIGTERM);
     broker.wait_exit();
     broker.restart();
-    assert_eq!(
-        stored(ASYNC_PORTS.1, TOPIC),
+    assert_stored(
+        &broker,
+        TOPIC,
         during.len() as i64,
-        "every message answered SEND_OK is there after a graceful stop"
+        "every message answered SEND_OK is there after a graceful stop",
     );
     drop(broker);
     drop(throttle);

@@ -550,12 +550,10 @@ impl LogState {
                 self.offsets.raise_written(c.start + c.written as u64);
                 break;
             }
-            let mut c = self.chunks.pop_front().expect("front chunk");
+            let c = self.chunks.pop_front().expect("front chunk");
             self.offsets.raise_written(c.end);
             self.chunk_bytes -= c.mem;
-            let ChunkBuf::Sealed(mut b) =
-                std::mem::replace(&mut c.data, ChunkBuf::Open(BytesMut::new()))
-            else {
+            let ChunkBuf::Sealed(mut b) = c.data else {
                 unreachable!("a retired chunk is sealed");
             };
             b.truncate(c.len);

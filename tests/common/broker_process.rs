@@ -35,8 +35,8 @@ pub struct BrokerProcess {
     /// The command line after the binary's name, to restart with.
     args: Vec<String>,
     env: Vec<(String, String)>,
-    /// The ports waited for at each start.
-    ports: Vec<u16>,
+    /// The ports waited for at each start (a broker's: NameServer, then broker).
+    pub ports: Vec<u16>,
 }
 
 impl BrokerProcess {
