@@ -92,6 +92,12 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// Bolide: completions that need task work do not interrupt the task with an IPI; it
+        /// runs at the task's next kernel entry (Linux 5.19).
+        const COOP_TASKRUN = 1 << 8;
+        /// Bolide: the kernel sets `IORING_SQ_TASKRUN` in the SQ flags while such task work
+        /// waits, so that a peek at the CQ knows to enter the kernel (Linux 5.19).
+        const TASKRUN_FLAG = 1 << 9;
     }
 }
 

@@ -896,15 +896,28 @@ struct SleepableRing {
 }
 
 impl SleepableRing {
+    /// Bolide: `flags` are asked for and dropped when the kernel does not know them (EINVAL).
     fn new(
         size: usize,
         name: &'static str,
+        flags: iou::SetupFlags,
         allocator: Rc<UringBufferAllocator>,
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        let asked = !flags.is_empty();
+        let ring = match iou::IoUring::new_with_flags(
+            size as _,
+            flags,
+            iou::SetupFeatures::empty(),
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && asked => {
+                iou::IoUring::new(size as _)?
+            }
+            r => r?,
+        };
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -1308,11 +1321,29 @@ impl Reactor {
         let allocator = Rc::new(UringBufferAllocator::new(io_memory));
         let registry = vec![allocator.as_bytes()];
 
-        let main_ring =
-            SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+        // Bolide: the main ring's completions do not interrupt the executor. A socket that gets
+        // data while a receive waits on it completes through task work, and by default the
+        // kernel sends the executor's CPU an IPI to run it at once: at 100k msgs/s over four
+        // connections, 17.6k IPIs a second to a busy shard, each a VM exit. With COOP_TASKRUN the
+        // task work runs at the executor's next kernel entry, and TASKRUN_FLAG makes a peek at
+        // an empty CQ enter the kernel when some waits (liburing's `cq_ring_needs_flush`). A
+        // sleeping executor is still woken at once. The latency ring keeps the default: the
+        // preemption check reads its CQ tail without entering the kernel. (PATCHES.md, patch 9.)
+        let main_ring = SleepableRing::new(
+            ring_depth,
+            "main",
+            iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
+            allocator.clone(),
+            source_map.clone(),
+        )?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
-        let mut latency_ring =
-            SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
+        let mut latency_ring = SleepableRing::new(
+            ring_depth,
+            "latency",
+            iou::SetupFlags::empty(),
+            allocator.clone(),
+            source_map.clone(),
+        )?;
 
         match main_ring.registrar().register_buffers_by_ref(&registry) {
             Err(x) => warn!("Error: registering buffers in the main ring. Skipping{x:#?}"),
@@ -2199,7 +2230,7 @@ mod tests {
     fn sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(4, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(4, "main", iou::SetupFlags::empty(), allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2233,7 +2264,7 @@ mod tests {
     fn unterminated_sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", iou::SetupFlags::empty(), allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2253,7 +2284,7 @@ mod tests {
     fn sqe_link_chain_overflow() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", iou::SetupFlags::empty(), allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 

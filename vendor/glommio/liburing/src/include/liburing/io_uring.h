@@ -102,6 +102,9 @@ enum {
 #define IORING_SETUP_CLAMP	(1U << 4)	/* clamp SQ/CQ ring sizes */
 #define IORING_SETUP_ATTACH_WQ	(1U << 5)	/* attach to existing wq */
 #define IORING_SETUP_R_DISABLED	(1U << 6)	/* start with ring disabled */
+/* Bolide: from Linux 5.19's uapi header (see PATCHES.md, patch 9). */
+#define IORING_SETUP_COOP_TASKRUN	(1U << 8)	/* no IPI to run completion task work */
+#define IORING_SETUP_TASKRUN_FLAG	(1U << 9)	/* say in sq flags that task work waits */
 
 enum {
 	IORING_OP_NOP,
@@ -234,6 +237,8 @@ struct io_sqring_offsets {
  */
 #define IORING_SQ_NEED_WAKEUP	(1U << 0) /* needs io_uring_enter wakeup */
 #define IORING_SQ_CQ_OVERFLOW	(1U << 1) /* CQ ring is overflown */
+/* Bolide: from Linux 5.19's uapi header (see PATCHES.md, patch 9). */
+#define IORING_SQ_TASKRUN	(1U << 2) /* task work waits to post completions */
 
 struct io_cqring_offsets {
 	__u32 head;
