@@ -26,6 +26,12 @@ def load(out_dir):
         if r.get("tool") not in ("bolide-bench", "bolide-bench-std"):
             continue
         r["_file"] = p.name
+        cpu = p.with_name(p.stem + ".cpu.json")
+        if cpu.exists():
+            try:
+                r["_cpu"] = json.loads(cpu.read_text())
+            except ValueError:
+                pass
         runs.append(r)
     order = {n: i for i, n in enumerate(
         ["sync-async-flush", "batch", "sync-sync-flush", "open-loop-half-peak", "open-loop-half-peak-std",
@@ -70,12 +76,23 @@ def row(r):
         " / ".join(fmt_us(lat.get(k)) for k in ("p50", "p99", "p99_99", "max")) if lat.get("count") else "-",
         " / ".join(fmt_us(e2e.get(k)) for k in ("p50", "p99", "max")) if e2e.get("count") else "-",
         str(fails),
+        cpu_cell(r.get("_cpu")),
     ]
+
+
+def cpu_cell(c):
+    """Broker and load generator CPU (% of one CPU), then each CPU's busy share (perf/cpu.py)."""
+    if not c:
+        return "-"
+    per_cpu = ", ".join(f"{x['busy_pct']:.0f}" for x in c.get("cpus", []))
+    cell = f"{c['broker_cpu_pct']:.0f} / {c['driver_cpu_pct']:.0f} %"
+    return cell + (f" ({per_cpu} %)" if per_cpu else "")
 
 
 def table(runs):
     head = ["run", "size", "load", "send msgs/s", "send MB/s", "consume msgs/s",
-            "send latency p50 / p99 / p99.99 / max", "e2e p50 / p99 / max", "failures"]
+            "send latency p50 / p99 / p99.99 / max", "e2e p50 / p99 / max", "failures",
+            "CPU broker / load generator (each CPU busy)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row(r)) + " |" for r in runs]
     if runs:
@@ -97,6 +114,12 @@ def table(runs):
                           for r in runs)
         lines.append("")
         lines.append(f"Load average (1/5/15 min) at start -> end of each run: {loads}.")
+        if any(r.get("_cpu") for r in runs):
+            lines.append("")
+            lines.append("CPU: what the broker and the load generator each used over the run, in % of one "
+                         "CPU, and in brackets how busy each CPU was, CPU 0 first (perf/cpu.py). Where the "
+                         "load generator's CPUs were busy nearly all the time, its latency figures include "
+                         "its own queueing.")
     return "\n".join(lines) + "\n"
 
 

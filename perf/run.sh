@@ -128,15 +128,40 @@ trace_stop() {
     [ "${KEEP_TRACE:-}" = 1 ] || rm -f "$OUT/$1.sched"
 }
 
+# cpu_start / cpu_stop NAME: the CPU time the broker and the load generator used during one run, and how
+# busy each CPU was (perf/cpu.py -> OUT/NAME.cpu.json, a column of results.md). A latency figure
+# measured while the load generator had no CPU to spare includes the generator's own queueing: the
+# column says when that was so. The generator's time is what this shell's waited-for children used
+# over the run (the generator, `timeout` and `tee`); the broker's is read from its /proc entry.
+CPU_SNAP=
+cpu_snap() { # FILE
+    local self=() broker="0 0"
+    read -r -a self </proc/$$/stat
+    if [ -n "$BROKER_PID" ] && [ -r "/proc/$BROKER_PID/stat" ]; then
+        broker=$(awk '{print $14, $15}' "/proc/$BROKER_PID/stat")
+    fi
+    { date +%s.%N; echo "$(getconf CLK_TCK) $broker ${self[15]} ${self[16]}"; grep '^cpu[0-9]' /proc/stat; } >"$1"
+}
+cpu_start() { CPU_SNAP=$(mktemp); cpu_snap "$CPU_SNAP"; }
+cpu_stop() {
+    local end; end=$(mktemp)
+    cpu_snap "$end"
+    python3 "$ROOT/perf/cpu.py" "$CPU_SNAP" "$end" >"$OUT/$1.cpu.json" || rm -f "$OUT/$1.cpu.json"
+    rm -f "$CPU_SNAP" "$end"
+    [ -f "$OUT/$1.cpu.json" ] && python3 "$ROOT/perf/cpu.py" --line "$OUT/$1.cpu.json"
+}
+
 # bench NAME [bolide-bench flags...]
 bench() {
     local name=$1; shift
     echo "== $name: bolide-bench $*"
     trace_start "$name"
+    cpu_start
     timeout $((DURATION + WARMUP + 600)) "${DRIVER_PIN[@]}" "$BENCH" --namesrv "127.0.0.1:$NS_PORT" --topic "Bench_${name//-/_}" \
         --duration "$DURATION" --warmup "$WARMUP" --interval "${INTERVAL:-0.5}" \
         --json "$OUT/$name.json" --label "$name" "$@" \
         2>&1 | tee "$OUT/$name.log" || echo "!! $name failed (see $OUT/$name.log)"
+    cpu_stop "$name"
     trace_stop "$name"
 }
 
@@ -145,10 +170,12 @@ bench_std() {
     local name=$1; shift
     echo "== $name: bolide-bench-std --rate $rate $*"
     trace_start "$name"
+    cpu_start
     timeout $((DURATION + WARMUP + 600)) "${DRIVER_PIN[@]}" "${STD_DRIVER[@]}" "$BENCH_STD" --broker "127.0.0.1:$BROKER_PORT" --topic "Bench_${name//-/_}" \
         --rate "$rate" --connections 4 --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
         --interval "${INTERVAL:-0.5}" --json "$OUT/$name.json" --label "$name" "$@" 2>&1 | tee "$OUT/$name.log" \
         || echo "!! $name failed (see $OUT/$name.log)"
+    cpu_stop "$name"
     trace_stop "$name"
 }
 
