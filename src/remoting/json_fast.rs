@@ -296,7 +296,7 @@ impl<'a> Parser<'a> {
 
 /// The index of the first `"`, `\\` or control character at or after `i`, if any: eight bytes at a
 /// time (every string in a header is scanned, and most are a few to a few dozen bytes).
-fn special(b: &[u8], mut i: usize) -> Option<usize> {
+pub(super) fn special(b: &[u8], mut i: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..i + 8) {
