@@ -278,13 +278,10 @@ impl<'a> Parser<'a> {
                 b'r' => '\r',
                 b't' => '\t',
                 b'u' => {
-                    let hex = self.s.get(self.i + 1..self.i + 5)?;
-                    if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
-                        return None;
-                    }
+                    let code = hex4(self.b.get(self.i + 1..self.i + 5)?)?;
                     self.i += 4;
                     // A surrogate (half of a pair, or alone) is left to serde.
-                    char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
+                    char::from_u32(code)?
                 }
                 _ => return None,
             };
@@ -292,6 +289,20 @@ impl<'a> Parser<'a> {
             self.scratch.push(c);
         }
     }
+}
+
+/// Four hex digits (either case) as a number: the `XXXX` of `\uXXXX` (Java escapes the property
+/// separators \u0001 and \u0002 in every send).
+fn hex4(h: &[u8]) -> Option<u32> {
+    h.iter().try_fold(0u32, |n, &c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | d as u32)
+    })
 }
 
 /// The index of the first `"`, `\\` or control character at or after `i`, if any: eight bytes at a
