@@ -431,21 +431,8 @@ impl Cursor<'_> {
     }
 
     fn int(&mut self, v: i32) {
-        let mut digits = [0u8; I32_DIGITS_MAX];
-        let mut i = digits.len();
-        let mut n = v.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if v < 0 {
-            self.byte(b'-');
-        }
-        self.put(&digits[i..]);
+        let mut buf = [0u8; I32_DIGITS_MAX];
+        self.put(decimal(v, &mut buf));
     }
 }
 
@@ -457,7 +444,7 @@ fn encode_escaped<'a>(
     out: &mut BytesMut,
 ) {
     out.put_slice(CODE);
-    put_int(out, head.code as i64);
+    put_int(out, head.code);
     out.put_slice(EXT);
     for (i, (k, v)) in ext.enumerate() {
         if i > 0 {
@@ -468,24 +455,28 @@ fn encode_escaped<'a>(
         put_json_str(out, v);
     }
     out.put_slice(FLAG);
-    put_int(out, head.flag as i64);
+    put_int(out, head.flag);
     out.put_slice(LANGUAGE);
     put_json_str(out, head.language);
     out.put_slice(OPAQUE);
-    put_int(out, head.opaque as i64);
+    put_int(out, head.opaque);
     if let Some(remark) = head.remark {
         out.put_slice(REMARK);
         put_json_str(out, remark);
     }
     out.put_slice(TAIL);
-    put_int(out, head.version as i64);
+    put_int(out, head.version);
     out.put_u8(b'}');
 }
 
-fn put_int(out: &mut BytesMut, v: i64) {
-    let mut buf = [0u8; 20];
+fn put_int(out: &mut BytesMut, v: i32) {
+    let mut buf = [0u8; I32_DIGITS_MAX];
+    out.put_slice(decimal(v, &mut buf));
+}
+
+/// `v` in decimal, written at the end of `buf`.
+fn decimal(v: i32, buf: &mut [u8; I32_DIGITS_MAX]) -> &[u8] {
     let mut i = buf.len();
-    let neg = v < 0;
     let mut n = v.unsigned_abs();
     loop {
         i -= 1;
@@ -495,10 +486,11 @@ fn put_int(out: &mut BytesMut, v: i64) {
             break;
         }
     }
-    if neg {
-        out.put_u8(b'-');
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
     }
-    out.put_slice(&buf[i..]);
+    &buf[i..]
 }
 
 /// Writes `s` as a JSON string literal (RFC 8259 escaping; non-ASCII passes through as UTF-8).
