@@ -6,6 +6,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -43,6 +44,18 @@ func TestCommittedOffsetResume(t *testing.T) {
 	}, consumer.WithInstance("first-"+group))
 	waitFor(t, deliveryTimeout, "first round", func() (bool, string) {
 		return len(c1.byMsgID()) == len(first), fmt.Sprintf("%d of %d", len(c1.byMsgID()), len(first))
+	})
+	// The client moves its offset store after the listener returns, in the listener's goroutine, and
+	// Shutdown persists only what the store holds by then (it marks the queues dropped first, so a
+	// later move is skipped). Wait until the client itself holds offset 2 on every queue: what it
+	// commits is then known, and the check below is about the broker.
+	waitFor(t, deliveryTimeout, "the first member's own offsets", func() (bool, string) {
+		offs := clientOffsets(t, pc)
+		done := len(offs) == queueCount
+		for _, o := range offs {
+			done = done && o == 2
+		}
+		return done, fmt.Sprintf("offsets by queue %v", offs)
 	})
 	if err := pc.Shutdown(); err != nil { // persists the offsets of its queues
 		t.Fatalf("shutdown: %v", err)
@@ -96,4 +109,24 @@ func TestNewGroupFromLastOffset(t *testing.T) {
 	if rec.count() != len(before)+len(after) {
 		t.Errorf("received %d deliveries for %d messages", rec.count(), len(before)+len(after))
 	}
+}
+
+// clientOffsets reads a push consumer's own offset store, queue id to offset, through the client's
+// GetConsumerRunningInfo (what it answers the broker's GET_CONSUMER_RUNNING_INFO). The method returns a
+// type from the client's internal package, which a test cannot name, hence reflection.
+func clientOffsets(t *testing.T, c interface{}) map[int]int64 {
+	t.Helper()
+	m := reflect.ValueOf(c).MethodByName("GetConsumerRunningInfo")
+	if !m.IsValid() {
+		t.Fatalf("%T has no GetConsumerRunningInfo", c)
+	}
+	info := reflect.Indirect(m.Call([]reflect.Value{reflect.ValueOf(false)})[0])
+	table := info.FieldByName("MQTable")
+	out := map[int]int64{}
+	iter := table.MapRange()
+	for iter.Next() {
+		mq := iter.Key().Interface().(primitive.MessageQueue)
+		out[mq.QueueId] = iter.Value().FieldByName("CommitOffset").Int()
+	}
+	return out
 }
