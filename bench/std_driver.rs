@@ -2,9 +2,10 @@
 //! and no io_uring. It exists to rule out the main load generator's own scheduling when a latency
 //! stall is seen: if both drivers see the same stall at the same time, the broker owns it.
 //!
-//! Shape: per connection, a writer thread that sends SEND_MESSAGE_V2 frames at fixed intended times
+//! Shape: per connection, a writer that sends SEND_MESSAGE_V2 frames at fixed intended times
 //! (`--rate` spread evenly over the connections; what fell due since the last wake-up goes in one
-//! write, wake-ups at least `--tick-us` apart; a late writer sends at once and never skips, so a
+//! write, wake-ups at least `--tick-us` apart; a thread each, or `--writer-threads N` threads that
+//! each write for several connections; a late writer sends at once and never skips, so a
 //! stall shows as latency measured from the intended time, with no coordinated omission), and a
 //! reader thread that matches responses by opaque. The intended time of each opaque sits in a ring of
 //! atomics (the writer stores it, the reader takes it), so the two threads share no lock on the hot
@@ -70,6 +71,10 @@ struct Args {
     /// Shortest sleep of a writer between wake-ups (µs); what fell due meanwhile goes in one write.
     #[arg(long, default_value_t = 50)]
     tick_us: u64,
+    /// Writer threads (0, the default: one per connection); connection c is written by thread
+    /// c mod N. Fewer threads wake less often, so the driver's own CPU decides less of a tail.
+    #[arg(long, default_value_t = 0)]
+    writer_threads: usize,
     /// Body size in bytes.
     #[arg(long, default_value_t = 1024)]
     size: usize,
@@ -198,6 +203,8 @@ struct Settings {
     /// (queueId -1).
     mode: String,
     clients: usize,
+    /// Threads writing the connections' sends.
+    writer_threads: usize,
     size: usize,
     rate: f64,
     broker: String,
@@ -230,63 +237,81 @@ fn load_avg() -> String {
         .join(" ")
 }
 
-/// Sends at the intended times until `stop`; returns when the socket fails or the run ends. Sleeps
-/// until the next request is due (at least `tick`), then writes every request that fell due in one
-/// write: no spinning, so the driver takes CPU only for what it sends (an earlier version spun the
-/// last 50 µs of every wait, and 16 spinning writers took more of a 2-core machine than the broker).
-/// A late writer sends at once and never skips; latency counts from each request's intended time.
-fn writer(
+/// One connection's send schedule: request `i` is due `offset_ns + i * period_ns` after the start.
+struct ConnWriter {
     conn: usize,
-    mut sock: TcpStream,
+    sock: TcpStream,
     shared: Arc<ConnShared>,
-    (start, start_unix_ns): (Instant, u64),
-    (period_ns, offset_ns): (f64, f64),
-    args: Arc<Args>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut body = stamp::body_template(args.size);
-    let mut out = BytesMut::with_capacity(64 * (args.size + 512));
-    let tick_ns = args.tick_us * 1_000;
-    let mut i: u64 = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let due_ns = (offset_ns + i as f64 * period_ns) as u64;
-        let now_ns = start.elapsed().as_nanos() as u64;
-        if due_ns > now_ns {
-            thread::sleep(Duration::from_nanos((due_ns - now_ns).max(tick_ns)));
-            continue;
-        }
-        out.clear();
+    period_ns: f64,
+    offset_ns: f64,
+    /// The next request to send.
+    i: u64,
+    body: Vec<u8>,
+    out: BytesMut,
+}
+
+impl ConnWriter {
+    fn due_ns(&self, i: u64) -> u64 {
+        (self.offset_ns + i as f64 * self.period_ns) as u64
+    }
+
+    /// Writes every request due by `now_ns` (at most 64) in one write.
+    fn write_due(&mut self, now_ns: u64, start_unix_ns: u64, args: &Args) -> std::io::Result<()> {
+        self.out.clear();
         let born_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        // Everything due by now, at most 64 requests per write.
         for _ in 0..64 {
-            let due_ns = (offset_ns + i as f64 * period_ns) as u64;
+            let due_ns = self.due_ns(self.i);
             if due_ns > now_ns {
                 break;
             }
-            let opaque = (i % i32::MAX as u64) as i32;
-            let slot = &shared.intended[opaque as usize % RING];
+            let opaque = (self.i % i32::MAX as u64) as i32;
+            let slot = &self.shared.intended[opaque as usize % RING];
             if slot.swap(due_ns + 1, Ordering::AcqRel) != 0 {
-                shared.overrun.fetch_add(1, Ordering::Relaxed);
+                self.shared.overrun.fetch_add(1, Ordering::Relaxed);
             }
-            stamp::stamp_at(&mut body, start_unix_ns + due_ns);
+            stamp::stamp_at(&mut self.body, start_unix_ns + due_ns);
             SendRequest {
                 producer_group: "bolide_bench_std",
                 topic: &args.topic,
-                queue_id: queue_of(conn, i, args.queues),
+                queue_id: queue_of(self.conn, self.i, args.queues),
                 born_timestamp_ms: born_ms,
                 properties: "",
-                body: &body,
+                body: &self.body,
                 batch: false,
             }
-            .encode(opaque, 0, &mut out);
-            i += 1;
+            .encode(opaque, 0, &mut self.out);
+            self.i += 1;
         }
-        if sock.write_all(&out).is_err() {
-            return;
+        self.sock.write_all(&self.out)
+    }
+}
+
+/// Sends the requests of some connections at their intended times until `stop`. Sleeps until the
+/// next request of any of them is due (at least `--tick-us`), then writes, per connection, every
+/// request that fell due, in one write each: no spinning, so the driver takes CPU only for what it
+/// sends (an earlier version spun the last 50 µs of every wait, and 16 spinning writers took more of
+/// a 2-core machine than the broker). A late writer sends at once and never skips; latency counts
+/// from each request's intended time. A connection whose socket fails is dropped.
+fn writer(
+    mut conns: Vec<ConnWriter>,
+    (start, start_unix_ns): (Instant, u64),
+    args: Arc<Args>,
+    stop: Arc<AtomicBool>,
+) {
+    let tick_ns = args.tick_us * 1_000;
+    while !stop.load(Ordering::Relaxed) && !conns.is_empty() {
+        let now_ns = start.elapsed().as_nanos() as u64;
+        let next_ns = conns.iter().map(|c| c.due_ns(c.i)).min().unwrap_or(now_ns);
+        if next_ns > now_ns {
+            thread::sleep(Duration::from_nanos((next_ns - now_ns).max(tick_ns)));
+            continue;
         }
+        conns.retain_mut(|c| {
+            c.due_ns(c.i) > now_ns || c.write_due(now_ns, start_unix_ns, &args).is_ok()
+        });
     }
 }
 
@@ -435,8 +460,12 @@ fn main() -> ExitCode {
     }
     let per_conn_rate = args.rate / args.connections as f64;
     let period_ns = 1e9 / per_conn_rate;
+    let writer_threads = match args.writer_threads {
+        0 => args.connections,
+        n => n.min(args.connections),
+    };
     let mut conns = Vec::new();
-    let mut threads = Vec::new();
+    let mut schedules: Vec<Vec<ConnWriter>> = (0..writer_threads).map(|_| Vec::new()).collect();
     for c in 0..args.connections {
         let sock = match TcpStream::connect(&args.broker) {
             Ok(s) => s,
@@ -454,21 +483,22 @@ fn main() -> ExitCode {
         conns.push(shared.clone());
         let read_sock = sock.try_clone().expect("clone socket");
         // Connections start staggered over one period, so the sends of all connections interleave.
-        let offset_ns = period_ns * c as f64 / args.connections as f64;
-        let (s, a, st) = (shared.clone(), args.clone(), stop.clone());
-        threads.push(thread::spawn(move || {
-            writer(
-                c,
-                sock,
-                s,
-                (start, start_unix_ns),
-                (period_ns, offset_ns),
-                a,
-                st,
-            )
-        }));
+        schedules[c % writer_threads].push(ConnWriter {
+            conn: c,
+            sock,
+            shared: shared.clone(),
+            period_ns,
+            offset_ns: period_ns * c as f64 / args.connections as f64,
+            i: 0,
+            body: stamp::body_template(args.size),
+            out: BytesMut::with_capacity(64 * (args.size + 512)),
+        });
         let m = measuring.clone();
-        threads.push(thread::spawn(move || reader(read_sock, shared, start, m)));
+        thread::spawn(move || reader(read_sock, shared, start, m));
+    }
+    for schedule in schedules {
+        let (a, st) = (args.clone(), stop.clone());
+        thread::spawn(move || writer(schedule, (start, start_unix_ns), a, st));
     }
     let read_queues = args
         .read_queues
@@ -627,6 +657,7 @@ fn main() -> ExitCode {
                     "pipelined, broker picks the queue".to_string()
                 },
                 clients: args.connections,
+                writer_threads,
                 size: args.size,
                 rate: args.rate,
                 broker: args.broker.clone(),

@@ -309,3 +309,39 @@ fn std_driver_sends_and_tails_against_fake_broker() {
     let last = &r["intervals"].as_array().unwrap().last().unwrap().clone();
     assert!(num(last, &["recv_msgs_per_sec"]) > 0.0, "{r}");
 }
+
+/// `--writer-threads 1`: one thread writes the sends of all three connections, at the asked rate.
+#[test]
+fn std_driver_one_writer_thread_for_all_connections() {
+    let addr = start_fake();
+    let dir = std::env::temp_dir().join(format!("bolide-bench-std-w1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("std.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_bolide-bench-std"))
+        .args(["--broker", &addr, "--topic", "T", "--rate", "3000"])
+        .args([
+            "--queues",
+            "4",
+            "--connections",
+            "3",
+            "--writer-threads",
+            "1",
+        ])
+        .args(["--size", "100", "--duration", "1", "--warmup", "0.3"])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench-std failed:\n{stdout}\n{stderr}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r["settings"]["writer_threads"], 1, "{r}");
+    assert_eq!(r["settings"]["clients"], 3, "{r}");
+    let sent = num(&r, &["send", "messages"]);
+    assert!(sent > 1500.0 && sent < 4500.0, "rate not held: {r}");
+    assert_eq!(num(&r, &["send", "response_failed"]), 0.0, "{r}");
+}
