@@ -399,6 +399,69 @@ fn open_by_shard(http_port: u16) -> Vec<u64> {
     open
 }
 
+/// The broker's /metrics text on `http_port`.
+fn metrics_text(http_port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).expect("metrics port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
+/// 300 requests of made-up codes are each refused with REQUEST_CODE_NOT_SUPPORTED and counted in one
+/// latency series, `request_code="unsupported"`: keyed by code, each would add a histogram to the
+/// shard's memory and a series to every scrape, as many as a client cares to invent.
+#[test]
+fn made_up_request_codes_share_one_latency_series() {
+    use std::io::{Read, Write};
+    let (ns, port, http) = (23640, 23651, 23662);
+    let _b = two_shards_with_metrics("client-unknown-codes", ns, port, http);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = BytesMut::new();
+    for k in 0..300 {
+        let cmd = bolide::remoting::RemotingCommand::request(50_000 + k).with_opaque(k);
+        bolide::remoting::encode_frame(&cmd, &mut out);
+    }
+    s.write_all(&out).unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 16 << 10];
+    let mut answered = 0;
+    while answered < 300 {
+        match bolide::remoting::decode_frame(&mut buf, 1 << 20).unwrap() {
+            Some(resp) => {
+                assert_eq!(resp.code, response::REQUEST_CODE_NOT_SUPPORTED, "{resp:?}");
+                answered += 1;
+            }
+            None => {
+                let n = s.read(&mut chunk).expect("the answers");
+                assert!(n > 0, "the broker closed after {answered} answers");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+    // Published figures lag up to a second.
+    let want =
+        r#"rocketmq_rpc_latency_count{protocol_type="remoting",request_code="unsupported"} 300"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = metrics_text(http);
+    while !text.lines().any(|l| l == want) {
+        assert!(Instant::now() < deadline, "never saw {want}:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+        text = metrics_text(http);
+    }
+    let made_up = text
+        .lines()
+        .filter_map(|l| l.split_once("request_code=\"")?.1.split_once('"'))
+        .filter_map(|(code, _)| code.parse::<i32>().ok())
+        .filter(|code| (50_000..50_300).contains(code))
+        .count();
+    assert_eq!(made_up, 0, "made-up codes got series of their own:\n{text}");
+}
+
 /// A broker with two shards and its metrics on `http` (for `open_by_shard`), answering on `port`.
 fn two_shards_with_metrics(name: &str, ns: u16, port: u16, http: u16) -> BrokerProcess {
     let dir = test_dir(name);

@@ -436,9 +436,14 @@ impl Handler for Broker {
             self.metrics.requests.set(self.metrics.requests.get() + 1);
             // Monotonic duration for rocketmq_rpc_latency (two vDSO reads per request).
             let (code, started) = (cmd.code, std::time::Instant::now());
-            let answer = self.clone().route(cmd, ctx).await;
+            let route = route_of(code);
+            let label = match route {
+                Some(_) => code,
+                None => crate::metrics::UNSUPPORTED_CODE,
+            };
+            let answer = self.clone().route(cmd, ctx, route).await;
             self.metrics
-                .record_rpc(code, started.elapsed().as_secs_f64() * 1000.0);
+                .record_rpc(label, started.elapsed().as_secs_f64() * 1000.0);
             if oneway {
                 None
             } else {
@@ -483,11 +488,12 @@ impl Broker {
         self: Rc<Self>,
         cmd: RemotingCommand,
         ctx: RequestCtx,
+        route: Option<Route>,
     ) -> Option<RemotingCommand> {
         if let Err(denial) = self.acl_check(&cmd, &ctx) {
             return Some(cmd.error_response(rs::NO_PERMISSION, denial.to_string()));
         }
-        match route_of(cmd.code) {
+        match route {
             None | Some(Route::NotSupported) => Some(not_supported(&cmd)),
             // Boxed: the admin and client-management requests served here are rare, and their
             // largest future would otherwise be copied with every send (see `process_send`).

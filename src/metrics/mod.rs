@@ -32,6 +32,11 @@ pub struct Flow {
     pub bytes: u64,
 }
 
+/// The `rpc_latency` key of every request whose code the broker does not know (rendered as
+/// `request_code="unsupported"`). Keyed by the code itself, a client sending made-up codes would add
+/// a histogram per code, to memory and to every scrape, without bound.
+pub const UNSUPPORTED_CODE: i32 = i32::MIN;
+
 /// What one shard counts on its request path. Touched by its shard only.
 #[derive(Debug, Default)]
 pub struct ShardMetrics {
@@ -100,7 +105,8 @@ impl ShardMetrics {
         }
     }
 
-    /// One request of `code` answered after `ms`.
+    /// One request of `code` answered after `ms`. The caller passes [`UNSUPPORTED_CODE`] for a code
+    /// the broker does not know, so that made-up codes share one histogram.
     pub fn record_rpc(&self, code: i32, ms: f64) {
         self.rpc_latency
             .borrow_mut()

@@ -5,7 +5,8 @@
 //! where Bolide has the same figure, so existing dashboards and alerts keep working:
 //! `rocketmq_messages_in_total`, `rocketmq_messages_out_total`, `rocketmq_throughput_in_total`,
 //! `rocketmq_throughput_out_total` (bytes), `rocketmq_message_size`, `rocketmq_rpc_latency` (ms,
-//! labelled `protocol_type` and `request_code`), `rocketmq_consumer_lag_messages`,
+//! labelled `protocol_type` and `request_code`, `unsupported` for every code the broker does not
+//! know), `rocketmq_consumer_lag_messages`,
 //! `rocketmq_consumer_connections`, `rocketmq_producer_connections`, `rocketmq_topic_number`,
 //! `rocketmq_consumer_group_number`, `rocketmq_storage_size`, `rocketmq_storage_flush_behind_bytes`.
 //! Figures only Bolide has are `bolide_*`, labelled `shard`: storage append and flush latency
@@ -239,7 +240,10 @@ pub fn render(snaps: &[Arc<ShardSnapshot>], process: &ProcessFigures) -> String 
         "Time from a request's arrival to its answer (ms), by request code.",
     );
     for (code, h) in &rpc {
-        let c = code.to_string();
+        let c = match *code {
+            super::UNSUPPORTED_CODE => "unsupported".to_string(),
+            code => code.to_string(),
+        };
         w.histogram(
             "rocketmq_rpc_latency",
             &[("protocol_type", "remoting"), ("request_code", &c)],
