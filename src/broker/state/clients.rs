@@ -214,6 +214,9 @@ impl ClientRegistry {
     ) -> Vec<String> {
         if let Some(p) = self.producers.get_mut(producer_group) {
             p.remove(client_id);
+            if p.is_empty() {
+                self.producers.remove(producer_group);
+            }
         }
         let mut changed = Vec::new();
         if let Some(g) = self.consumers.get_mut(consumer_group) {
@@ -243,7 +246,9 @@ impl ClientRegistry {
                 changed.push(name.clone());
             }
         }
-        for p in self.producers.values_mut() {
+        // A producer group goes with its last member, as in RocketMQ's ProducerManager: producers
+        // often name their group per process, and each name would otherwise stay for good.
+        self.producers.retain(|_, p| {
             p.retain(|id, m| {
                 let keep = !gone(m);
                 if !keep {
@@ -251,7 +256,8 @@ impl ClientRegistry {
                 }
                 keep
             });
-        }
+            !p.is_empty()
+        });
         clients.sort();
         clients.dedup();
         changed.sort();
@@ -479,6 +485,31 @@ mod tests {
         assert!(r.producer_conns("nobody").is_empty());
         assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);
         assert!(r.consumer_ids("g").is_empty());
+    }
+
+    #[test]
+    fn a_producer_group_goes_with_its_last_member() {
+        let mut r = ClientRegistry::default();
+        for k in 0..1000u64 {
+            let hb = Heartbeat {
+                client_id: format!("c{k}"),
+                consumers: vec![],
+                producer_groups: vec![format!("pg-{k}"), "shared".into()],
+            };
+            r.heartbeat(&hb, conn(k), 0);
+        }
+        assert_eq!(r.summary().1.len(), 1001);
+        for k in 0..999 {
+            r.connection_closed(conn(k));
+        }
+        assert_eq!(
+            r.summary().1,
+            vec![("pg-999".to_string(), 1), ("shared".to_string(), 1)]
+        );
+        r.unregister("c999", "pg-999", "");
+        assert_eq!(r.summary().1, vec![("shared".to_string(), 1)]);
+        r.expire(CLIENT_EXPIRY_MS + 1);
+        assert!(r.summary().1.is_empty());
     }
 
     #[test]
