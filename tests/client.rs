@@ -380,13 +380,7 @@ fn sync_flush_opens_the_commit_log_o_dsync() {
 
 /// `bolide_net_open_connections` by shard, from the broker's /metrics on `http_port`.
 fn open_by_shard(http_port: u16) -> Vec<u64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).expect("metrics port");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
+    let text = metrics_text(http_port);
     let mut open = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("bolide_net_open_connections{shard=\"") {

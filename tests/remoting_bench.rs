@@ -273,19 +273,17 @@ fn catch_up_consumes_the_preload() {
     assert_eq!(num(&r, &["stored_messages"]), 3000.0, "{r}");
 }
 
-/// The plain-threads driver (`bolide-bench-std`) with its consumer threads: every message sent in
-/// the run comes back through a pull, timed from its intended send time.
-#[test]
-fn std_driver_sends_and_tails_against_fake_broker() {
-    let addr = start_fake();
-    let dir = std::env::temp_dir().join(format!("bolide-bench-std-test-{}", std::process::id()));
+/// Runs `bolide-bench-std` against `addr` for 1 s (after 0.3 s of warm-up) with `args`, and
+/// returns its JSON report.
+fn run_std_driver(name: &str, addr: &str, args: &[&str]) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("bolide-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("std.json");
     let out = Command::new(env!("CARGO_BIN_EXE_bolide-bench-std"))
-        .args(["--broker", &addr, "--topic", "T", "--rate", "2000"])
-        .args(["--queues", "4", "--consumers", "2", "--size", "100"])
+        .args(["--broker", addr, "--topic", "T"])
         .args(["--duration", "1", "--warmup", "0.3", "--interval", "0.5"])
         .args(["--json", json.to_str().unwrap()])
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -294,8 +292,30 @@ fn std_driver_sends_and_tails_against_fake_broker() {
         out.status.success(),
         "bench-std failed:\n{stdout}\n{stderr}"
     );
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let r = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// The plain-threads driver (`bolide-bench-std`) with its consumer threads: every message sent in
+/// the run comes back through a pull, timed from its intended send time.
+#[test]
+fn std_driver_sends_and_tails_against_fake_broker() {
+    let addr = start_fake();
+    let r = run_std_driver(
+        "bench-std-tail",
+        &addr,
+        &[
+            "--rate",
+            "2000",
+            "--queues",
+            "4",
+            "--consumers",
+            "2",
+            "--size",
+            "100",
+        ],
+    );
     let sent = num(&r, &["send", "messages"]);
     assert!(sent > 500.0 && sent < 4000.0, "rate not held: {r}");
     assert_eq!(num(&r, &["send", "response_failed"]), 0.0, "{r}");
@@ -314,31 +334,22 @@ fn std_driver_sends_and_tails_against_fake_broker() {
 #[test]
 fn std_driver_one_writer_thread_for_all_connections() {
     let addr = start_fake();
-    let dir = std::env::temp_dir().join(format!("bolide-bench-std-w1-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("std.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_bolide-bench-std"))
-        .args(["--broker", &addr, "--topic", "T", "--rate", "3000"])
-        .args([
+    let r = run_std_driver(
+        "bench-std-w1",
+        &addr,
+        &[
+            "--rate",
+            "3000",
             "--queues",
             "4",
+            "--size",
+            "100",
             "--connections",
             "3",
             "--writer-threads",
             "1",
-        ])
-        .args(["--size", "100", "--duration", "1", "--warmup", "0.3"])
-        .args(["--json", json.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "bench-std failed:\n{stdout}\n{stderr}"
+        ],
     );
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(r["settings"]["writer_threads"], 1, "{r}");
     assert_eq!(r["settings"]["clients"], 3, "{r}");
     let sent = num(&r, &["send", "messages"]);
