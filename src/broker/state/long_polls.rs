@@ -31,6 +31,9 @@ impl LongPolls {
 
     /// Wakes every pull parked on the queue.
     pub fn wake(&mut self, topic: &str, queue_id: u32) {
+        if self.waiters.is_empty() {
+            return; // no pull parked anywhere: no hashing on the send path
+        }
         let Some(queues) = self.waiters.get_mut(topic) else {
             return;
         };
