@@ -4,7 +4,12 @@
 //! Every shard holds a replica: a heartbeat, unregister or closed connection is applied on every shard
 //! before it is acknowledged, so GET_CONSUMER_LIST_BY_GROUP answers the same on any shard and a pull
 //! finds its group's subscription on the shard that owns the queue. Shard 0 alone sends
-//! NOTIFY_CONSUMER_IDS_CHANGED when a group's membership changes.
+//! NOTIFY_CONSUMER_IDS_CHANGED when a group's membership or its set of topics changes.
+//!
+//! As in RocketMQ's ConsumerManager and ProducerManager, a group lives as long as it has a member:
+//! the last one leaving (unregister, closed connection, expiry) takes the group, and with it the
+//! subscriptions that the console lists and that hold retention's floor for a group that has not
+//! committed yet. Committed offsets are not the registry's and stay.
 //!
 //! The registry is plain data with no I/O and no clock: callers pass `now_ms`.
 
@@ -165,6 +170,37 @@ pub struct ClientMeta {
     pub groups: Vec<(String, ConsumeType, ConsumeFromWhere)>,
 }
 
+/// Applies the subscriptions of one group's heartbeat to the group's table, as RocketMQ's
+/// `ConsumerGroupInfo.updateSubscription` does; returns whether the group's set of topics changed
+/// (which, like a member joining, makes the group rebalance). The latest heartbeat of any member
+/// names the group's topics:
+///
+/// | topic in the heartbeat | in the table | heartbeat's sub_version | result                    |
+/// |------------------------|--------------|-------------------------|---------------------------|
+/// | yes                    | no           | any                     | added; topics changed     |
+/// | yes                    | yes          | newer                   | replaced (same topics)    |
+/// | yes                    | yes          | same or older           | kept                      |
+/// | no                     | yes          | -                       | removed; topics changed   |
+///
+/// A replacement is no change of topics: the 5.x client bumps its versions on every rebalance, and
+/// a notice for each would make the group rebalance again.
+fn update_subscriptions(table: &mut HashMap<String, Subscription>, subs: &[Subscription]) -> bool {
+    let mut changed = false;
+    for s in subs {
+        match table.get_mut(&s.topic) {
+            None => {
+                table.insert(s.topic.clone(), s.clone());
+                changed = true;
+            }
+            Some(old) if s.sub_version > old.sub_version => *old = s.clone(),
+            Some(_) => {}
+        }
+    }
+    let before = table.len();
+    table.retain(|topic, _| subs.iter().any(|s| s.topic == *topic));
+    changed || table.len() != before
+}
+
 /// See the module comment.
 #[derive(Debug, Default)]
 pub struct ClientRegistry {
@@ -181,16 +217,17 @@ impl ClientRegistry {
         for c in &hb.consumers {
             let group = self.consumers.entry(c.group.clone()).or_default();
             group.message_model = Some(c.message_model);
-            for s in &c.subscriptions {
-                group.subscriptions.insert(s.topic.clone(), s.clone());
-            }
+            let topics_changed = update_subscriptions(&mut group.subscriptions, &c.subscriptions);
             let member = Member {
                 conn,
                 last_seen_ms: now_ms,
             };
-            match group.members.insert(hb.client_id.clone(), member) {
-                Some(old) if old.conn == conn => {}
-                _ => changed.push(c.group.clone()),
+            let joined = !matches!(
+                group.members.insert(hb.client_id.clone(), member),
+                Some(old) if old.conn == conn
+            );
+            if joined || topics_changed {
+                changed.push(c.group.clone());
             }
         }
         for g in &hb.producer_groups {
@@ -223,7 +260,12 @@ impl ClientRegistry {
             if g.members.remove(client_id).is_some() {
                 changed.push(consumer_group.to_string());
             }
+            if g.members.is_empty() {
+                self.consumers.remove(consumer_group);
+            }
         }
+        let live = self.live_clients();
+        self.meta.retain(|id, _| live.contains(id));
         changed
     }
 
@@ -246,6 +288,9 @@ impl ClientRegistry {
                 changed.push(name.clone());
             }
         }
+        // A consumer group goes with its last member too (RocketMQ's ConsumerManager): its
+        // subscriptions and message model with it; its committed offsets stay (`OffsetTable`).
+        self.consumers.retain(|_, g| !g.members.is_empty());
         // A producer group goes with its last member, as in RocketMQ's ProducerManager: producers
         // often name their group per process, and each name would otherwise stay for good.
         self.producers.retain(|_, p| {
@@ -372,7 +417,6 @@ impl ClientRegistry {
             .collect()
     }
 
-    /// Consumer group names, sorted.
     /// Per consumer group: (group, connected clients, subscribed topics, message model); and per
     /// producer group: (group, connected clients). Sorted by group.
     #[allow(clippy::type_complexity)]
@@ -522,6 +566,116 @@ mod tests {
             (changed, gone),
             (vec!["g".to_string()], vec!["a".to_string()])
         );
+    }
+
+    fn sub(topic: &str, version: i64) -> Subscription {
+        Subscription::from_expression(topic, &format!("v{version}"), version)
+    }
+
+    /// One row per line of `update_subscriptions`'s table.
+    #[test]
+    fn subscriptions_follow_the_latest_heartbeat() {
+        let table_of = |subs: &[Subscription]| -> HashMap<String, Subscription> {
+            subs.iter().map(|s| (s.topic.clone(), s.clone())).collect()
+        };
+        // (table before, heartbeat, topics changed?, (topic, version) after)
+        type Row<'a> = (
+            &'a [Subscription],
+            &'a [Subscription],
+            bool,
+            &'a [(&'a str, i64)],
+        );
+        let rows: [Row; 5] = [
+            (&[], &[sub("A", 1)], true, &[("A", 1)]),
+            (&[sub("A", 1)], &[sub("A", 2)], false, &[("A", 2)]),
+            (&[sub("A", 2)], &[sub("A", 2)], false, &[("A", 2)]),
+            (&[sub("A", 2)], &[sub("A", 1)], false, &[("A", 2)]),
+            (
+                &[sub("A", 1), sub("B", 1)],
+                &[sub("A", 1)],
+                true,
+                &[("A", 1)],
+            ),
+        ];
+        for (i, (before, hb, changed, after)) in rows.into_iter().enumerate() {
+            let mut t = table_of(before);
+            assert_eq!(update_subscriptions(&mut t, hb), changed, "row {i}");
+            let mut got: Vec<(&str, i64)> = t
+                .values()
+                .map(|s| (s.topic.as_str(), s.sub_version))
+                .collect();
+            got.sort();
+            assert_eq!(got, after, "row {i}");
+            for s in t.values() {
+                assert_eq!(s.tags, vec![format!("v{}", s.sub_version)], "row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_topic_left_out_of_a_heartbeat_is_unsubscribed_and_the_group_told() {
+        let mut r = ClientRegistry::default();
+        let two = Heartbeat {
+            client_id: "a".into(),
+            consumers: vec![HeartbeatConsumerGroup {
+                group: "g".into(),
+                message_model: MessageModel::Clustering,
+                subscriptions: vec![sub("A", 1), sub("B", 1)],
+            }],
+            producer_groups: vec![],
+        };
+        let mut one = two.clone();
+        one.consumers[0].subscriptions.truncate(1);
+        r.heartbeat(&two, conn(1), 0);
+        assert_eq!(r.groups_subscribed_to("B"), vec!["g"]);
+        assert_eq!(r.heartbeat(&one, conn(1), 10), vec!["g".to_string()]);
+        assert!(r.groups_subscribed_to("B").is_empty());
+        assert_eq!(
+            r.clustering_subscriptions(),
+            vec![("g".to_string(), "A".to_string())],
+            "B's retention floor is no longer held for g"
+        );
+        assert!(r.heartbeat(&one, conn(1), 20).is_empty(), "no change");
+    }
+
+    #[test]
+    fn a_consumer_group_goes_with_its_last_member() {
+        // How the last member leaves: unregister, connection closed, expiry.
+        type Leave = fn(&mut ClientRegistry) -> Vec<String>;
+        let leave: [(&str, Leave); 3] = [
+            ("unregister", |r| r.unregister("b", "", "g")),
+            ("connection closed", |r| r.connection_closed(conn(2)).0),
+            ("expiry", |r| r.expire(CLIENT_EXPIRY_MS + 20).0),
+        ];
+        for (how, leave) in leave {
+            let mut r = ClientRegistry::default();
+            let mut bcast = hb("a", "g", "*");
+            bcast.consumers[0].message_model = MessageModel::Broadcasting;
+            bcast.producer_groups.clear();
+            r.heartbeat(&bcast, conn(1), 0);
+            let mut b = hb("b", "g", "TagA");
+            b.producer_groups.clear();
+            r.heartbeat(&b, conn(2), 10);
+            r.set_meta("b", ClientMeta::default());
+            r.connection_closed(conn(1));
+            assert!(r.has_consumer_group("g"), "{how}: b is still in g");
+            assert_eq!(leave(&mut r), vec!["g".to_string()], "{how}");
+            assert!(!r.has_consumer_group("g"), "{how}");
+            assert!(r.subscription("g", "T").is_none(), "{how}");
+            assert_eq!(r.message_model("g"), None, "{how}");
+            assert!(r.clustering_subscriptions().is_empty(), "{how}");
+            assert!(r.summary().0.is_empty(), "{how}");
+            assert!(r.consumer_groups().is_empty(), "{how}");
+            assert_eq!(r.meta("b"), None, "{how}");
+            // Back with a new subscription: nothing of the old group is left over.
+            r.heartbeat(&hb("c", "g", "TagB"), conn(3), 30);
+            assert_eq!(r.subscriptions("g")[0].tags, vec!["TagB"], "{how}");
+            assert_eq!(
+                r.message_model("g"),
+                Some(MessageModel::Clustering),
+                "{how}"
+            );
+        }
     }
 
     #[test]

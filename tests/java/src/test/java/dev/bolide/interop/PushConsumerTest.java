@@ -108,4 +108,61 @@ class PushConsumerTest {
         List<MessageQueue> mqs = p.fetchPublishMessageQueues(topic);
         assertEquals(4, mqs.size());
     }
+
+    /** GET_CONSUMER_CONNECTION_LIST (203) and GET_CONSUME_STATS (208, all topics) of a group, raw. */
+    static org.apache.rocketmq.remoting.protocol.RemotingCommand groupAsk(int code, String group) {
+        try {
+            return Raw.shared().request(Env.BROKER, code, Map.of("consumerGroup", group), null);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static String body(org.apache.rocketmq.remoting.protocol.RemotingCommand r) {
+        return r.getBody() == null ? "" : new String(r.getBody(), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A group's topics are those its latest heartbeat names (RocketMQ's ConsumerGroupInfo.updateSubscription):
+     * a topic the consumer unsubscribes leaves the group's subscriptions and its consume stats. And the group
+     * goes with its last member: the connection list answers CONSUMER_NOT_ONLINE.
+     */
+    @Test
+    void aGroupsTopicsFollowItsHeartbeatsAndTheGroupGoesWithItsLastMember() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String kept = Env.unique("JSubKept");
+        String dropped = Env.unique("JSubDropped");
+        Env.createTopic(p, kept, 2);
+        Env.createTopic(p, dropped, 2);
+        String group = Env.unique("CGSubs");
+        Map<String, Integer> got = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer c = Env.pushConsumer(group, kept, "*", false,
+            ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(got));
+        c.subscribe(dropped, "*");
+        c.start();
+        String k = "\"" + kept + "\"";
+        String d = "\"" + dropped + "\"";
+        Env.awaitTrue(() -> "the broker lists both topics: " + body(groupAsk(203, group)), 15_000, () -> {
+            String b = body(groupAsk(203, group));
+            return b.contains(k) && b.contains(d);
+        });
+        c.unsubscribe(dropped);
+        // The consumer heartbeats every second (Env.pushConsumer).
+        Env.awaitTrue(() -> "the broker drops the unsubscribed topic: " + body(groupAsk(203, group)), 15_000, () -> {
+            String b = body(groupAsk(203, group));
+            return b.contains(k) && !b.contains(d);
+        });
+        // The Java broker reports the topics the group committed offsets on, as long as the group subscribes
+        // to them: consume a message, which the client commits (every 5 s).
+        Set<String> sent = send(p, kept, "s-", 4);
+        Env.awaitTrue(() -> "4 messages consumed (" + got.keySet() + ")", 15_000, () -> got.keySet().containsAll(sent));
+        Env.awaitTrue(() -> "consume stats cover the live subscription only: " + Raw.describe(groupAsk(208, group)),
+            15_000, () -> {
+                var stats = groupAsk(208, group);
+                return stats.getCode() == Raw.SUCCESS && body(stats).contains(k) && !body(stats).contains(d);
+            });
+        c.shutdown();
+        Env.awaitTrue(() -> "the group is gone with its last member: " + Raw.describe(groupAsk(203, group)), 15_000,
+            () -> groupAsk(203, group).getCode() == 206);
+    }
 }
