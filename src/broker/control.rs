@@ -242,7 +242,7 @@ impl Broker {
                     c.set_meta(&hb.client_id, meta);
                     c.heartbeat(&hb, conn, now_ms())
                 };
-                self.notify_groups(&changed);
+                self.notify_groups(&self.groups_taking_notices(changed));
                 ControlReply::Done
             }
             Control::Unregister {
@@ -255,7 +255,7 @@ impl Broker {
                     &producer_group,
                     &consumer_group,
                 );
-                self.notify_groups(&changed);
+                self.notify_groups(&self.groups_taking_notices(changed));
                 ControlReply::Done
             }
             Control::ConnectionClosed(conn) => {
@@ -515,6 +515,20 @@ impl Broker {
             consumer_offset,
             consumed_store_ms,
         }
+    }
+
+    /// Of the groups a heartbeat or an unregister changed, those to tell: all but the groups whose
+    /// subscription group config turns the notices off (`notifyConsumerIdsChangedEnable`, `mqadmin
+    /// updateSubGroup -a false`); their members find a change at their own rebalance (every 20 s).
+    /// As in the Java broker, a closed connection or an expiry tells every group regardless.
+    fn groups_taking_notices(&self, mut changed: Vec<String>) -> Vec<String> {
+        let groups = self.groups.borrow();
+        changed.retain(|g| {
+            groups
+                .get(g)
+                .is_none_or(|cfg| cfg.notify_consumer_ids_changed_enable)
+        });
+        changed
     }
 
     /// Shard 0 tells every member of each group that membership changed (they rebalance at once).

@@ -165,4 +165,35 @@ class PushConsumerTest {
         Env.awaitTrue(() -> "the group is gone with its last member: " + Raw.describe(groupAsk(203, group)), 15_000,
             () -> groupAsk(203, group).getCode() == 206);
     }
+
+    /**
+     * A group whose subscription group config turns notices off (notifyConsumerIdsChangedEnable = false,
+     * `mqadmin updateSubGroup -a false`) is not sent NOTIFY_CONSUMER_IDS_CHANGED when a member joins: the first
+     * member keeps all the queues until its own rebalance (every 20 s), where a notice would make it give
+     * two up at once.
+     */
+    @Test
+    void aGroupWithNoticesOffIsNotToldOfANewMember() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JQuiet");
+        Env.createTopic(p, topic, 4);
+        String group = Env.unique("CGQuiet");
+        String cfg = "{\"groupName\":\"" + group + "\",\"notifyConsumerIdsChangedEnable\":false}";
+        var r = Raw.shared().request(Env.BROKER, 200, Map.of(), cfg.getBytes(StandardCharsets.UTF_8));
+        assertEquals(Raw.SUCCESS, r.getCode(), Raw.describe(r));
+        DefaultMQPushConsumer ca = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(new ConcurrentHashMap<>()));
+        long started = System.nanoTime();
+        ca.start();
+        Env.awaitTrue("first consumer owns all 4 queues", 10_000, () -> Env.owned(ca, topic).size() == 4);
+        DefaultMQPushConsumer cb = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(new ConcurrentHashMap<>()));
+        cb.start();
+        // The newcomer rebalances at its start, with both members in the list.
+        Env.awaitTrue(() -> "second consumer owns 2 queues (" + Env.owned(cb, topic) + ")", 10_000, () -> Env.owned(cb, topic).size() == 2);
+        Env.quiet(2000);
+        int held = Env.owned(ca, topic).size();
+        long elapsedMs = (System.nanoTime() - started) / 1_000_000L;
+        org.junit.jupiter.api.Assumptions.assumeTrue(elapsedMs < 18_000,
+            "the first consumer's own 20 s rebalance may have run (" + elapsedMs + " ms since its start): nothing shown");
+        assertEquals(4, held, "[" + Env.KIND + "] the first consumer was told of the second and gave queues up");
+    }
 }
