@@ -81,6 +81,11 @@ pub enum Control {
     GroupTopics(String),
     /// Groups that committed offsets for a topic on this shard.
     TopicGroups(String),
+    /// Messages a second a group pulled from these topics on this shard, over the last minute.
+    ConsumeRate {
+        group: String,
+        topics: Vec<String>,
+    },
     /// This shard's message rates and commit-log extent.
     ShardStats,
     /// Replace the runtime-changeable settings.
@@ -154,6 +159,7 @@ pub enum ControlReply {
     Locked(Vec<(String, u32)>),
     Held(bool),
     QueueStats(Vec<QueueStat>),
+    Rate(f64),
     Names(Vec<String>),
     ShardStats(ShardStat),
     ClientAnswer(Result<RemotingCommand, String>),
@@ -304,6 +310,10 @@ impl Broker {
             }
             Control::TopicGroups(topic) => {
                 ControlReply::Names(self.offsets.borrow().groups_of_topic(&topic))
+            }
+            Control::ConsumeRate { group, topics } => {
+                let samples = self.metrics.consumed_samples.borrow();
+                ControlReply::Rate(topics.iter().map(|t| samples.rate(t, &group)).sum())
             }
             Control::ShardStats => {
                 let (min, end) = (self.store.min_physical_offset().0, self.store.log_end().0);

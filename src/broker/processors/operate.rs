@@ -220,6 +220,7 @@ impl Broker {
             .map(|s| s.topic)
             .collect();
         let mut queues = Vec::new();
+        let mut reported = Vec::new();
         for t in topics {
             let Some(view) = self.topic_view(&t) else {
                 continue;
@@ -228,8 +229,19 @@ impl Broker {
                 continue;
             }
             queues.extend((0..view.read_queue_nums).map(|q| (t.clone(), q)));
+            reported.push(t);
         }
         let mut stats = ConsumeStats::default();
+        // As the Java broker: the group's pull rate over the last minute, summed over the topics.
+        let rate = Control::ConsumeRate {
+            group: group.clone(),
+            topics: reported,
+        };
+        for r in self.control_all(rate).await {
+            if let ControlReply::Rate(x) = r {
+                stats.consume_tps += x;
+            }
+        }
         for s in self.queue_stats(Some(&group), queues).await {
             let consumer = s.consumer_offset.unwrap_or(0).max(0);
             stats.offset_table.insert(

@@ -196,4 +196,29 @@ class PushConsumerTest {
             "the first consumer's own 20 s rebalance may have run (" + elapsedMs + " ms since its start): nothing shown");
         assertEquals(4, held, "[" + Env.KIND + "] the first consumer was told of the second and gave queues up");
     }
+
+    /** The `consumeTps` of a GET_CONSUME_STATS body, or -1 without one. */
+    static double consumeTps(String body) {
+        var m = java.util.regex.Pattern.compile("\"consumeTps\":([-0-9.Ee]+)").matcher(body);
+        return m.find() ? Double.parseDouble(m.group(1)) : -1;
+    }
+
+    /**
+     * GET_CONSUME_STATS reports the group's consume rate (`consumeTps`, the `Consume TPS` column of `mqadmin
+     * consumerProgress`): messages a second pulled over the last minute, sampled every 10 s on both brokers.
+     */
+    @Test
+    void consumeStatsReportTheGroupsConsumeRate() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JTps");
+        Env.createTopic(p, topic, 2);
+        String group = Env.unique("CGTps");
+        Map<String, Integer> got = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer c = Env.pushConsumer(group, topic, "*", false, ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(got));
+        c.start();
+        Set<String> sent = send(p, topic, "t-", 50);
+        Env.awaitTrue(() -> "50 messages consumed (" + got.size() + ")", 15_000, () -> got.keySet().containsAll(sent));
+        Env.awaitTrue(() -> "a consume rate above 0: " + Raw.describe(groupAsk(208, group)), 40_000,
+            () -> consumeTps(body(groupAsk(208, group))) > 0);
+    }
 }
