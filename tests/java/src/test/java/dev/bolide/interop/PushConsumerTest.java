@@ -135,6 +135,8 @@ class PushConsumerTest {
         Env.createTopic(p, kept, 2);
         Env.createTopic(p, dropped, 2);
         String group = Env.unique("CGSubs");
+        // Generous: one CI run took 20 s over these steps where they usually take 0.1-1 s (not reproduced).
+        long waitMs = 30_000;
         Map<String, Integer> got = new ConcurrentHashMap<>();
         DefaultMQPushConsumer c = Env.pushConsumer(group, kept, "*", false,
             ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, counting(got));
@@ -142,27 +144,27 @@ class PushConsumerTest {
         c.start();
         String k = "\"" + kept + "\"";
         String d = "\"" + dropped + "\"";
-        Env.awaitTrue(() -> "the broker lists both topics: " + body(groupAsk(203, group)), 15_000, () -> {
+        Env.awaitTrue(() -> "the broker lists both topics: " + body(groupAsk(203, group)), waitMs, () -> {
             String b = body(groupAsk(203, group));
             return b.contains(k) && b.contains(d);
         });
         c.unsubscribe(dropped);
         // The consumer heartbeats every second (Env.pushConsumer).
-        Env.awaitTrue(() -> "the broker drops the unsubscribed topic: " + body(groupAsk(203, group)), 15_000, () -> {
+        Env.awaitTrue(() -> "the broker drops the unsubscribed topic: " + body(groupAsk(203, group)), waitMs, () -> {
             String b = body(groupAsk(203, group));
             return b.contains(k) && !b.contains(d);
         });
         // The Java broker reports the topics the group committed offsets on, as long as the group subscribes
         // to them: consume a message, which the client commits (every 5 s).
         Set<String> sent = send(p, kept, "s-", 4);
-        Env.awaitTrue(() -> "4 messages consumed (" + got.keySet() + ")", 15_000, () -> got.keySet().containsAll(sent));
+        Env.awaitTrue(() -> "4 messages consumed (" + got.keySet() + ")", waitMs, () -> got.keySet().containsAll(sent));
         Env.awaitTrue(() -> "consume stats cover the live subscription only: " + Raw.describe(groupAsk(208, group)),
-            15_000, () -> {
+            waitMs, () -> {
                 var stats = groupAsk(208, group);
                 return stats.getCode() == Raw.SUCCESS && body(stats).contains(k) && !body(stats).contains(d);
             });
         c.shutdown();
-        Env.awaitTrue(() -> "the group is gone with its last member: " + Raw.describe(groupAsk(203, group)), 15_000,
+        Env.awaitTrue(() -> "the group is gone with its last member: " + Raw.describe(groupAsk(203, group)), waitMs,
             () -> groupAsk(203, group).getCode() == 206);
     }
 
