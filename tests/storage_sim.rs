@@ -1,7 +1,8 @@
 //! Property test of the store against an in-memory model, on simulated files: random sequences of
 //! append / batch / flush / checkpoint / crash (power loss: unflushed bytes dropped, last write torn at a
-//! 512 B sector) / clean reopen. After every crash, recovery must yield a prefix of what was appended
-//! that contains everything acknowledged as durable, byte for byte, with queue offsets intact, and the
+//! 512 B sector) / clean reopen / deletion of the topic. After every crash, recovery must yield a prefix
+//! of what was appended that contains everything acknowledged as durable, byte for byte, with queue
+//! offsets intact, of which exactly the records appended after the last deletion are readable, and the
 //! key index finds exactly the recovered records. Consume-queue and index files are small here, so
 //! crashes land in the middle of their writes, file rolls and index seals too.
 //!
@@ -21,12 +22,20 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { queue: u32, len: usize },
-    Batch { queue: u32, n: usize },
+    Append {
+        queue: u32,
+        len: usize,
+    },
+    Batch {
+        queue: u32,
+        n: usize,
+    },
     Flush,
     Checkpoint,
     Crash,
     Reopen,
+    /// Deletes the topic's messages (`delete_topic`); appends go on to the same topic.
+    Delete,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Checkpoint),
         2 => Just(Op::Crash),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Delete),
     ]
 }
 
@@ -79,10 +89,24 @@ struct Model {
     /// (queue, id, len) in append order.
     appended: Vec<(u32, u64, usize)>,
     durable: usize,
+    /// Records `appended[..deleted]` went with a deletion of the topic.
+    deleted: usize,
     next_id: u64,
 }
 
 async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), TestCaseError> {
+    // Queue offsets are dense from 0, so the maxima count every recovered record, deleted or not.
+    let recovered: u64 = (0..3u32).map(|q| store.max_offset("S", q).0).sum();
+    let recovered = recovered as usize;
+    prop_assert!(
+        recovered >= m.durable && recovered <= m.appended.len(),
+        "recovered {} records; durable {}, appended {}",
+        recovered,
+        m.durable,
+        m.appended.len()
+    );
+    // A crash that lost records appended before the deletion leaves only deleted ones.
+    let deleted = m.deleted.min(recovered);
     let mut got = Vec::new();
     for q in 0..3u32 {
         for e in store.queue_entries("S", q, QueueOffset(0), usize::MAX) {
@@ -103,15 +127,33 @@ async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), Test
         }
     }
     got.sort_by_key(|g| g.0);
-    prop_assert!(
-        got.len() >= m.durable && got.len() <= m.appended.len(),
-        "recovered {} records; durable {}, appended {}",
+    prop_assert_eq!(
         got.len(),
-        m.durable,
-        m.appended.len()
+        recovered - deleted,
+        "readable records: {} recovered, {} of them deleted",
+        recovered,
+        deleted
     );
     let mut per_queue = [0u64; 3];
-    for (i, (_, q, id, b, qoff)) in got.iter().enumerate() {
+    for &(q, _, _) in &m.appended[..deleted] {
+        per_queue[q as usize] += 1;
+    }
+    for q in 0..3u32 {
+        prop_assert_eq!(
+            store.min_offset("S", q).0,
+            per_queue[q as usize],
+            "min of queue {}",
+            q
+        );
+        prop_assert_eq!(
+            store.queue_start("S", q),
+            store.min_offset("S", q),
+            "start of queue {}",
+            q
+        );
+    }
+    for (j, (_, q, id, b, qoff)) in got.iter().enumerate() {
+        let i = deleted + j;
         let (mq, mid, mlen) = m.appended[i];
         prop_assert_eq!((*q, *id), (mq, mid), "record {} differs from the model", i);
         prop_assert_eq!(b, &body(mid, mlen), "body of record {}", i);
@@ -126,19 +168,24 @@ async fn check_recovered(store: &MessageStore, m: &mut Model) -> Result<(), Test
     for q in 0..3u32 {
         prop_assert_eq!(store.max_offset("S", q).0, per_queue[q as usize]);
     }
+    // The key index still finds deleted records (their bytes stay in the log until retention), as
+    // the Java broker's index does.
     for (i, &(_, id, _)) in m.appended.iter().enumerate() {
-        let hits = store.lookup_key("S", &key(id), 0, i64::MAX, 4);
-        let want: Vec<u64> = got.get(i).map(|g| g.0).into_iter().collect();
-        prop_assert_eq!(
-            hits.iter().map(|p| p.0).collect::<Vec<_>>(),
-            want,
-            "key of record {} (recovered {})",
-            i,
-            got.len()
-        );
+        let hits: Vec<u64> = store
+            .lookup_key("S", &key(id), 0, i64::MAX, 4)
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        if i < deleted {
+            prop_assert_eq!(hits.len(), 1, "key of deleted record {}", i);
+        } else {
+            let want: Vec<u64> = got.get(i - deleted).map(|g| g.0).into_iter().collect();
+            prop_assert_eq!(hits, want, "key of record {} (recovered {})", i, recovered);
+        }
     }
-    m.appended.truncate(got.len());
-    m.durable = got.len();
+    m.appended.truncate(recovered);
+    m.durable = recovered;
+    m.deleted = deleted;
     Ok(())
 }
 
@@ -157,6 +204,7 @@ fn run_case(seed: u64, sync: bool, ops: &[Op]) -> Result<(), TestCaseError> {
         let mut m = Model {
             appended: Vec::new(),
             durable: 0,
+            deleted: 0,
             next_id: 0,
         };
         for op in ops {
@@ -216,6 +264,23 @@ fn run_case(seed: u64, sync: bool, ops: &[Op]) -> Result<(), TestCaseError> {
                         .checkpoint()
                         .await
                         .map_err(|e| TestCaseError::fail(format!("checkpoint: {e}")))?;
+                }
+                Op::Delete => {
+                    store
+                        .delete_topic("S")
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("delete: {e}")))?;
+                    m.deleted = m.appended.len();
+                    for q in 0..3u32 {
+                        prop_assert_eq!(
+                            store
+                                .queue_entries("S", q, QueueOffset(0), usize::MAX)
+                                .len(),
+                            0,
+                            "queue {} right after the deletion",
+                            q
+                        );
+                    }
                 }
                 Op::Crash => {
                     sim.crash();

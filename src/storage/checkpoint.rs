@@ -129,18 +129,9 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> StorageError {
 
 /// Reads the checkpoint in `dir`; `Ok(None)` if absent or corrupt.
 pub async fn read(io: &Rc<dyn StorageIo>, dir: &Path) -> Result<Option<Checkpoint>, StorageError> {
-    let path = dir.join(CHECKPOINT_FILE);
-    let f = match io.open(&path, FileKind::Buffered, OpenMode::Existing).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open checkpoint", &path, e)),
-    };
-    let size = f.size().await.map_err(|e| io_err("stat", &path, e))?;
-    let buf = f
-        .read_at(0, size as usize)
-        .await
-        .map_err(|e| io_err("read checkpoint", &path, e))?;
-    Ok(Checkpoint::decode(&buf))
+    Ok(read_file(io, dir, CHECKPOINT_FILE)
+        .await?
+        .and_then(|buf| Checkpoint::decode(&buf)))
 }
 
 /// Writes the checkpoint atomically.
@@ -149,8 +140,38 @@ pub async fn write(
     dir: &Path,
     cp: &Checkpoint,
 ) -> Result<(), StorageError> {
-    let tmp: PathBuf = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-    let path = dir.join(CHECKPOINT_FILE);
+    write_file(io, dir, CHECKPOINT_FILE, &cp.encode()).await
+}
+
+/// The whole of the small file `dir/name`; `Ok(None)` if it does not exist.
+pub async fn read_file(
+    io: &Rc<dyn StorageIo>,
+    dir: &Path,
+    name: &str,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    let path = dir.join(name);
+    let f = match io.open(&path, FileKind::Buffered, OpenMode::Existing).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open", &path, e)),
+    };
+    let size = f.size().await.map_err(|e| io_err("stat", &path, e))?;
+    let buf = f
+        .read_at(0, size as usize)
+        .await
+        .map_err(|e| io_err("read", &path, e))?;
+    Ok(Some(buf))
+}
+
+/// Replaces the small file `dir/name` atomically: `name.tmp`, fdatasync, rename, fsync of `dir`.
+pub async fn write_file(
+    io: &Rc<dyn StorageIo>,
+    dir: &Path,
+    name: &str,
+    data: &[u8],
+) -> Result<(), StorageError> {
+    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
     let f = io
         .open(&tmp, FileKind::Buffered, OpenMode::Create)
         .await
@@ -158,9 +179,9 @@ pub async fn write(
     f.truncate(0)
         .await
         .map_err(|e| io_err("truncate", &tmp, e))?;
-    f.write_at(&cp.encode(), 0)
+    f.write_at(data, 0)
         .await
-        .map_err(|e| io_err("write checkpoint", &tmp, e))?;
+        .map_err(|e| io_err("write", &tmp, e))?;
     f.sync().await.map_err(|e| io_err("fdatasync", &tmp, e))?;
     drop(f);
     io.rename_durable(&tmp, &path)

@@ -549,29 +549,38 @@ impl ConsumeQueues {
     /// Moves every queue's minimum past entries whose record is below `log_min` (deleted segments);
     /// returns the files now wholly below their queue's minimum, to delete.
     pub fn trim_below(&mut self, log_min: PhysicalOffset) -> Vec<PathBuf> {
-        let e = self.file_entries;
         let keys: Vec<(String, u32)> = self.queues.keys().cloned().collect();
         let mut gone = Vec::new();
         for (t, qid) in keys {
             let new_min = self.offset_at(&t, qid, log_min);
-            let files: Vec<u64> = {
-                let q = self.get_mut_or_create(&t, qid);
-                q.min = q.min.max(new_min);
-                let keep_from = q.min.get() / e * e;
-                let files = (q.first_file..keep_from).step_by(e as usize).collect();
-                q.first_file = q.first_file.max(keep_from);
-                let first_file = q.first_file;
-                if q.read_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
-                    q.read_file = None;
-                }
-                if q.tail_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
-                    q.tail_file = None;
-                }
-                files
-            };
-            gone.extend(files.into_iter().map(|f| self.file_path(&t, qid, f)));
+            gone.extend(self.raise_min(&t, qid, new_min));
         }
         gone
+    }
+
+    /// Raises a queue's minimum to `to` (at most its maximum; never lowers it): entries below are no
+    /// longer readable. Returns the files wholly below both the minimum and the entries not yet
+    /// written (a checkpoint still writes those, into their file), to delete.
+    pub fn raise_min(&mut self, topic: &str, queue_id: u32, to: QueueOffset) -> Vec<PathBuf> {
+        let e = self.file_entries;
+        let Some(q) = self.queues.get_mut(&(topic, queue_id) as &dyn QueueKey) else {
+            return Vec::new();
+        };
+        q.min = q.min.max(to.min(q.max_offset()));
+        let keep_from = q.min.min(q.written).get() / e * e;
+        let files: Vec<u64> = (q.first_file..keep_from).step_by(e as usize).collect();
+        q.first_file = q.first_file.max(keep_from);
+        let first_file = q.first_file;
+        if q.read_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
+            q.read_file = None;
+        }
+        if q.tail_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
+            q.tail_file = None;
+        }
+        files
+            .into_iter()
+            .map(|f| self.file_path(topic, queue_id, f))
+            .collect()
     }
 
     /// The checkpoint's writes at commit-log offset `c`: per queue, the pending entries whose record

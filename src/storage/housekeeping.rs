@@ -309,6 +309,9 @@ pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError
         tracing::info!(segment = %seg.path.display(), "retention deleted a commit-log segment");
         deleted += 1;
     }
+    if deleted > 0 {
+        super::deletions::prune(sh).await?;
+    }
     update_write_refusal(sh);
     sh.recount_pending();
     Ok(deleted)

@@ -19,7 +19,8 @@
 //! store shares with its tasks), `append` and `read` (the two paths), [`commitlog`] (segments, appender
 //! chunks, cache), `flusher` (writes, group commit, pre-allocation), [`recovery`] (open, scan,
 //! decision table), [`housekeeping`] (checkpoint, retention), [`consume_queue`] and [`index`] (on
-//! disk, bounded memory), [`checkpoint`], [`io`] (the file I/O the store is generic over)
+//! disk, bounded memory), [`checkpoint`], [`deletions`] (queues emptied by deleting their topic),
+//! [`io`] (the file I/O the store is generic over)
 //! and `sim` (its simulation for tests, behind the `sim` feature).
 //!
 //! Offsets are typed ([`PhysicalOffset`], [`QueueOffset`]). The commit log's offsets are in order,
@@ -36,6 +37,7 @@ pub mod checkpoint;
 pub mod commitlog;
 pub mod consume_queue;
 pub mod datadir;
+pub mod deletions;
 pub mod error;
 mod flusher;
 pub mod housekeeping;
@@ -110,7 +112,7 @@ impl MessageStore {
             .record_size_max_bytes
             .min((seg - commitlog::BLANK_MIN_BYTES) as usize);
         let io = opts.io.clone();
-        let rec = recovery::recover(
+        let mut rec = recovery::recover(
             &cfg,
             &opts,
             &io,
@@ -118,6 +120,13 @@ impl MessageStore {
             cfg.cache_bytes_max,
         )
         .await?;
+        // Queues emptied by deleting their topic stay empty whatever the scan rebuilt.
+        let mut deleted = deletions::read(&io, &cfg.dir).await?;
+        let (changed, gone) = deleted.apply(&mut rec.queues);
+        if changed {
+            deletions::write(&io, &cfg.dir, &deleted).await?;
+        }
+        deletions::remove_paths(&io, gone).await?;
         let end = rec.log.offsets.tail();
         tracing::info!(
             dir = %cfg.dir.display(),
@@ -146,6 +155,8 @@ impl MessageStore {
             checkpoint_lock: glommio::sync::Semaphore::new(1),
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
+            deletions: RefCell::new(deleted),
+            deletions_ahead: Cell::new(false),
             index: RefCell::new(rec.index),
             pending_entries: Cell::new(0),
             early_checkpoint_running: Cell::new(false),
@@ -284,6 +295,33 @@ impl MessageStore {
             .index
             .borrow()
             .lookup(index::key_hash(topic, key), begin_ms, end_ms, max, min)
+    }
+
+    /// Where a queue (re)starts: the offset its topic's deletion left it at, or 0 (see [`deletions`]).
+    /// A queue whose minimum is still there has lost nothing to retention since.
+    pub fn queue_start(&self, topic: &str, queue_id: u32) -> QueueOffset {
+        self.shared.deletions.borrow().start(topic, queue_id)
+    }
+
+    /// Drops every message of `topic` this store holds from its queues, durably (their records leave
+    /// the log with their segments); a topic created again under the name reads only what comes
+    /// after. Returns how many queues were emptied.
+    pub async fn delete_topic(&self, topic: &str) -> Result<usize, StorageError> {
+        deletions::delete_topic(&self.shared, topic).await
+    }
+
+    /// Every deletion mark: (topic, queue, mark), for a replica ([`MessageStore::adopt_deletions`]).
+    pub fn deletion_marks(&self) -> Vec<(String, u32, u64)> {
+        self.shared.deletions.borrow().marks()
+    }
+
+    /// A replica: takes its master's deletion marks, so that the messages of a topic deleted on the
+    /// master are not readable here either, including those that arrive after the marks.
+    pub async fn adopt_deletions(
+        &self,
+        marks: Vec<(String, u32, QueueOffset)>,
+    ) -> Result<(), StorageError> {
+        deletions::adopt(&self.shared, marks).await
     }
 
     /// Every (topic, queue) this store has entries for.

@@ -196,6 +196,7 @@ impl StoreState {
         }
         let end = self.log.borrow().offsets.tail();
         self.appended.advance(end);
+        super::deletions::settle_after_append(self);
         if sealed || self.cfg.flush_mode == FlushMode::Sync {
             flusher::start_writes(self, false);
         }

@@ -35,6 +35,10 @@ pub(crate) struct StoreState {
     /// derived files' pending entries and `checkpoint.tmp`, so a second must wait for the first.
     pub(super) checkpoint_lock: glommio::sync::Semaphore,
     pub(super) queues: RefCell<ConsumeQueues>,
+    /// Queues emptied by deleting their topic ([`super::deletions`]).
+    pub(super) deletions: RefCell<super::deletions::DeletedQueues>,
+    /// A replica holds a master's mark beyond its queue's entries: appends apply it as they come.
+    pub(super) deletions_ahead: Cell<bool>,
     pub(super) index: RefCell<KeyIndex>,
     /// Consume-queue plus index entries not yet checkpointed: raised at each placement, set to the
     /// exact figure after each checkpoint and retention round (never below the true figure, so the
