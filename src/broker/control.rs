@@ -296,7 +296,18 @@ impl Broker {
             Control::ApplyDeleteTopic(name) => {
                 self.topics.borrow_mut().remove(&name);
                 self.offsets.borrow_mut().remove_topic(&name);
-                ControlReply::Done
+                // Its messages go too, as the Java broker deletes the topic's consume queues: a
+                // topic created again under the name starts empty.
+                match self.store.delete_topic(&name).await {
+                    Ok(_) => ControlReply::Done,
+                    Err(e) => {
+                        tracing::error!(topic = %name, shard = %self.shard, error = %e, "cannot drop a deleted topic's messages");
+                        ControlReply::Topic(Err(format!(
+                            "topic config deleted, but its messages could not be dropped on shard {}: {e}",
+                            self.shard
+                        )))
+                    }
+                }
             }
             Control::QueueStats { group, queues } => {
                 let mut out = Vec::with_capacity(queues.len());
@@ -443,37 +454,36 @@ impl Broker {
         ControlReply::Group(answer)
     }
 
-    /// Shard 0: remove the topic from the table, persist, replicate the deletion, then answer.
+    /// Shard 0: remove the topic from the table, persist, apply the deletion on every shard (its
+    /// offsets and its messages there), then answer; the first shard's failure is the answer.
     async fn delete_topic_everywhere(self: &Rc<Self>, name: String) -> ControlReply {
         let _permit = self.meta_commit.acquire_permit(1).await;
         let table = {
             let mut t = self.topics.borrow_mut();
             t.remove(&name).then(|| t.clone())
         };
-        let Some(table) = table else {
-            // Already gone here; the other shards may still hold offsets of it.
-            for s in self.router.shards() {
-                let _ = self
-                    .control(s, Control::ApplyDeleteTopic(name.clone()))
-                    .await;
+        // Already gone here: the other shards may still hold offsets or messages of it.
+        if let Some(table) = table {
+            let path = self.cfg.data_dir.join("topics.json");
+            let saved = glommio::executor()
+                .spawn_blocking(move || table.save(&path))
+                .await;
+            if let Err(e) = saved {
+                tracing::error!(error = %e, "cannot persist topics");
+                return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
             }
-            return ControlReply::Done;
-        };
-        let path = self.cfg.data_dir.join("topics.json");
-        let saved = glommio::executor()
-            .spawn_blocking(move || table.save(&path))
-            .await;
-        if let Err(e) = saved {
-            tracing::error!(error = %e, "cannot persist topics");
-            return ControlReply::Topic(Err(format!("cannot persist topic config: {e}")));
+            tracing::info!(topic = %name, "topic deleted");
         }
-        tracing::info!(topic = %name, "topic deleted");
+        let mut answer = ControlReply::Done;
         for s in self.router.shards() {
-            let _ = self
+            let r = self
                 .control(s, Control::ApplyDeleteTopic(name.clone()))
                 .await;
+            if matches!(r, ControlReply::Topic(Err(_))) && matches!(answer, ControlReply::Done) {
+                answer = r;
+            }
         }
-        ControlReply::Done
+        answer
     }
 
     /// Store time of the message at `offset` of a queue; 0 when there is none or it cannot be read.

@@ -13,7 +13,6 @@ use crate::remoting::headers::{
     UpdateConsumerOffsetHeader,
 };
 use crate::remoting::RemotingCommand;
-use crate::storage::QueueOffset;
 
 impl Broker {
     pub(crate) fn query_consumer_offset(
@@ -27,12 +26,15 @@ impl Broker {
             .borrow()
             .query(&h.consumer_group, &h.topic, qid);
         let mut resp = cmd.response(rs::SUCCESS);
+        let min = self.store.min_offset(&h.topic, qid);
         match stored {
             Some(off) => write_offset(&mut resp, off),
-            // As the Java broker: a group that never committed reads a queue that still starts at 0
-            // from the beginning (a new group on a fresh topic sees everything).
-            None if self.store.min_offset(&h.topic, qid) == QueueOffset(0) => {
-                write_offset(&mut resp, 0)
+            // As the Java broker: a group that never committed reads a queue that lost nothing to
+            // retention from its beginning (a new group on a fresh topic sees everything). A queue
+            // begins at 0, or where its topic's deletion left it (the Java broker starts it at 0
+            // again; offsets here go on, see storage::deletions).
+            None if min == self.store.queue_start(&h.topic, qid) => {
+                write_offset(&mut resp, min.0 as i64)
             }
             None => {
                 return cmd.error_response(

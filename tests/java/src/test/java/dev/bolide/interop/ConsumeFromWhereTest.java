@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.charset.StandardCharsets;
 import java.text.SimpleDateFormat;
 import java.util.Date;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
@@ -17,6 +18,7 @@ import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
+import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -30,6 +32,9 @@ import org.junit.jupiter.api.Test;
  * FIRST = min offset, LAST = max offset (GET_MAX_OFFSET), TIMESTAMP = SEARCH_OFFSET_BY_TIMESTAMP.
  */
 class ConsumeFromWhereTest {
+    static final int DELETE_TOPIC_IN_BROKER = 215;
+    static final int DELETE_TOPIC_IN_NAMESRV = 216;
+
     @AfterEach
     void close() {
         Env.closeAll();
@@ -112,6 +117,33 @@ class ConsumeFromWhereTest {
         for (int i = 0; i < wheres.length; i++) {
             assertEquals(all, snapshot(got[i]), "what a new clustering group with " + wheres[i] + " reads");
         }
+    }
+
+    /**
+     * A topic deleted as mqadmin deleteTopic does (DELETE_TOPIC_IN_BROKER, then DELETE_TOPIC_IN_NAMESRV) and
+     * created again under its name starts empty: a new group reads only what was sent after. The Java broker
+     * deletes the topic's consume queues (offsets start at 0 again); Bolide empties them (offsets go on).
+     */
+    @Test
+    void aTopicDeletedAndCreatedAgainHoldsOnlyWhatCameAfter() throws Exception {
+        DefaultMQProducer p = Env.producer();
+        String topic = Env.unique("JDel");
+        Env.createTopic(p, topic, 4);
+        send(p, topic, "old", 8);
+        RemotingCommand r = Raw.shared().request(Env.BROKER, DELETE_TOPIC_IN_BROKER, Map.of("topic", topic), null);
+        assertEquals(Raw.SUCCESS, r.getCode(), "delete in broker: " + Raw.describe(r));
+        r = Raw.shared().request(Env.namesrv(), DELETE_TOPIC_IN_NAMESRV, Map.of("topic", topic), null);
+        assertEquals(Raw.SUCCESS, r.getCode(), "delete in namesrv: " + Raw.describe(r));
+        Env.createTopic(p, topic, 4);
+        Set<String> newer = send(p, topic, "new", 8);
+        Set<String> got = new TreeSet<>();
+        DefaultMQPushConsumer c = Env.pushConsumer(Env.unique("CGDel"), topic, "*", false,
+            ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET, into(got));
+        c.start();
+        Env.awaitTrue(() -> "the 8 messages sent after the deletion (got " + snapshot(got) + ")", 30_000,
+            () -> sizeOf(got) >= 8);
+        Env.quiet(2000);
+        assertEquals(newer, snapshot(got), "what a new group reads from the topic created again");
     }
 
     @Test
