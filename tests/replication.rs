@@ -3,7 +3,8 @@
 //! acknowledged is readable from the slave, with the consumer offsets, also after the master was
 //! killed with SIGKILL mid-stream; with no slave it answers SLAVE_NOT_AVAILABLE; a slave that was
 //! down catches up when it comes back; a slave refuses sends and finds its master through the
-//! NameServer.
+//! NameServer; a topic deleted on the master is deleted on its slave, config and messages, also on a
+//! slave that copies the log only after the deletion.
 //!
 //! Waits have generous deadlines and assert on content, not speed.
 
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use bolide::client::{ClientError, Conn, SendStatus};
 use bolide::remoting::codes::response;
 use broker_process::{on_glommio, BrokerProcess};
-use replication_helpers::{create_topic, read_queue, QUEUES};
+use replication_helpers::{create_topic, read_queue, read_queue_from, QUEUES};
 
 /// Per request: generous, a SYNC_MASTER answer waits for the slave's fsync on a loaded CI box.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -392,6 +393,115 @@ fn no_slave_answers_slave_not_available_and_a_returning_slave_catches_up() {
         assert_eq!(on_master, on_slave);
     });
     drop(s2.lock().unwrap().take());
+    drop(s1.lock().unwrap().take());
+    drop(m);
+}
+
+/// Every body readable in `topic` (each queue from its minimum), sorted.
+async fn readable(conn: &Conn, topic: &str) -> Result<BTreeSet<String>, ClientError> {
+    let mut out = BTreeSet::new();
+    for q in 0..QUEUES {
+        let min = conn.min_offset(topic, q).await?;
+        out.extend(read_queue_from(conn, "repl-it-cg", topic, q, min).await?);
+    }
+    Ok(out)
+}
+
+/// Waits until what `conn` can read of `topic` is exactly `want`.
+async fn wait_readable(conn: &Conn, topic: &str, want: &BTreeSet<String>, what: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let have = readable(conn, topic).await;
+        if have.as_ref().ok() == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: readable {have:?}, want {want:?}"
+        );
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn a_topic_deleted_on_the_master_is_deleted_on_its_slave_messages_too() {
+    let (ns, mport, ha, sns, sport) = (24360, 24361, 24362, 24365, 24366);
+    let m = master("rd", ns, mport, ha);
+    let s1 = slave("rd", sns, sport, ns, Some(ha));
+    let (late_dir, late_log) = dir("rd-slave-late");
+    let sargs = slave_args("rd", ns, Some(ha));
+    let late = Arc::new(Mutex::new(None::<BrokerProcess>));
+    let late_c = late.clone();
+    let s1 = Arc::new(Mutex::new(Some(s1)));
+    let s1_c = s1.clone();
+    on_glommio(move || async move {
+        let mc = connect(mport).await;
+        create_topic(&mc, "ReplD").await;
+        wait_slave_ok(&mc, "ReplD").await;
+        let mut old = readable(&mc, "ReplD").await.unwrap();
+        for i in 0..20 {
+            let body = format!("d-old-{i}");
+            assert_eq!(
+                send(&mc, "ReplD", i % QUEUES, &body).await.unwrap(),
+                SendStatus::Ok
+            );
+            old.insert(body);
+        }
+        let sc = connect(sport).await;
+        wait_slave_has(&sc, "ReplD", &old).await;
+
+        // Deleted on the master: the slave forgets the topic (its pulls are refused).
+        let mut cmd = bolide::remoting::RemotingCommand::request(
+            bolide::remoting::codes::request::DELETE_TOPIC_IN_BROKER,
+        );
+        cmd.set_ext("topic", "ReplD");
+        let r = mc.call(cmd).await.unwrap();
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        let deadline = Instant::now() + DEADLINE;
+        while read_queue(&sc, "repl-it-cg", "ReplD", 0).await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the slave still serves the deleted topic"
+            );
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Created again: both read only what came after.
+        create_topic(&mc, "ReplD").await;
+        let mut new = BTreeSet::new();
+        for i in 0..8 {
+            let body = format!("d-new-{i}");
+            assert_eq!(
+                send(&mc, "ReplD", i % QUEUES, &body).await.unwrap(),
+                SendStatus::Ok
+            );
+            new.insert(body);
+        }
+        wait_readable(&mc, "ReplD", &new, "master").await;
+        wait_readable(&sc, "ReplD", &new, "slave").await;
+        sc.close();
+
+        // A slave that copies the whole log after the deletion: the marks reach it before the
+        // deleted records do, and still hide them.
+        drop(s1_c.lock().unwrap().take());
+        *late_c.lock().unwrap() = Some(BrokerProcess::start(
+            &late_dir,
+            &late_log,
+            sns,
+            sport,
+            &sargs,
+            &[],
+        ));
+        wait_slave_ok(&mc, "ReplD").await;
+        let want = readable(&mc, "ReplD").await.unwrap();
+        assert!(
+            want.is_superset(&new) && !want.iter().any(|b| b.starts_with("d-old-")),
+            "master: {want:?}"
+        );
+        let sc = connect(sport).await;
+        wait_readable(&sc, "ReplD", &want, "late slave").await;
+    });
+    drop(late.lock().unwrap().take());
     drop(s1.lock().unwrap().take());
     drop(m);
 }

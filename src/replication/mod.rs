@@ -14,7 +14,7 @@
 //! | HEARTBEAT (4) | master → slave | `u64 epoch, u64 master_log_end` |
 //! | TRUNCATE (5) | master → slave | `u64 epoch, u64 offset, (u64 epoch, u64 start)*` — the answer to HELLO |
 //! | CLOSE (6) | either | `u16 reason, text` |
-//! | METADATA (7) | master → slave | `u8 what, JSON` (topics and groups on shard 0's link, each shard's consumer offsets on its own) |
+//! | METADATA (7) | master → slave | `u8 what, JSON` (topics and groups on shard 0's link, each shard's consumer offsets and deletion marks on its own) |
 //!
 //! Epochs (failover): [`EpochHistory`] and [`cut_point`], the table that says where a slave's log
 //! stops agreeing with its master's.
@@ -42,6 +42,8 @@ pub mod what {
     pub const TOPICS: u8 = 1;
     pub const GROUPS: u8 = 2;
     pub const OFFSETS: u8 = 3;
+    /// The shard's store's deletion marks (`storage::deletions`): `[[topic, queue, mark], ...]`.
+    pub const DELETED: u8 = 4;
 }
 
 /// Why a link is closed (CLOSE's reason).

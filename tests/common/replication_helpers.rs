@@ -75,8 +75,20 @@ pub async fn read_queue(
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<String>, ClientError> {
+    read_queue_from(conn, group, topic, queue_id, 0).await
+}
+
+/// [`read_queue`] from queue offset `from`.
+#[allow(dead_code)] // not every test binary that includes this file reads from an offset
+pub async fn read_queue_from(
+    conn: &Conn,
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    from: i64,
+) -> Result<Vec<String>, ClientError> {
     let mut out = Vec::new();
-    let mut offset = 0i64;
+    let mut offset = from;
     loop {
         let h = PullMessageHeader {
             consumer_group: group.into(),

@@ -42,7 +42,7 @@ use crate::shard::ShardId;
 const CLIENT_CALL_TIMEOUT_MS: u64 = 5_000;
 
 /// Topics that are the broker's own: not deletable, listed by GET_SYSTEM_TOPIC_LIST.
-fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool {
+pub(crate) fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool {
     topic == DEFAULT_TOPIC
         || topic == cluster
         || topic == broker

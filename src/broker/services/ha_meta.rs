@@ -1,11 +1,12 @@
 //! Replication of metadata to a slave: what a master's link sends as METADATA frames and how a slave
-//! applies them ([`crate::replication`]: `what` TOPICS, GROUPS, OFFSETS).
+//! applies them ([`crate::replication`]: `what` TOPICS, GROUPS, OFFSETS, DELETED).
 //!
 //! | what | sent on | JSON | the slave |
 //! |---|---|---|---|
-//! | TOPICS | every shard's link | `{name: TopicConfig}` (the whole table) | upserts each topic that differs through its shard 0 (persisted, replicated to its shards) |
+//! | TOPICS | every shard's link | `{name: TopicConfig}` (the whole table) | upserts each topic that differs through its shard 0 (persisted, replicated to its shards); on shard 0's link also deletes each topic the table lacks |
 //! | GROUPS | shard 0's link | `{name: SubscriptionGroupConfig}` | upserts each group that differs, the same way |
 //! | OFFSETS | every shard's link | `[[group, topic, queue, offset], ...]` this shard's committed offsets | commits each on the same shard (same placement: same owner), persisted by `offset_persist` |
+//! | DELETED | every shard's link | `[[topic, queue, mark], ...]` this shard's store's deletion marks | the same shard's store adopts them (`MessageStore::adopt_deletions`) |
 //!
 //! A table is sent when its JSON differs from the last one sent on the link (checked at most once a
 //! second), so a new link starts with a full copy. The topic table is also checked before every DATA
@@ -13,8 +14,14 @@
 //! knows a new topic before it holds any of its messages. Without that, a master killed within the
 //! second after creating a topic left a slave holding acknowledged messages it answered
 //! TOPIC_NOT_EXIST for (found by `ReplicationTest`; the Java broker has the same window, 10 s wide).
-//! Every shard's link carries the topics for that reason: the messages of shard k travel on link k. Deletions are not carried (a topic or group
-//! deleted on the master stays on the slave until an operator deletes it there too).
+//! Every shard's link carries the topics for that reason: the messages of shard k travel on link k.
+//!
+//! Deleting a topic reaches the slave twice. Its config: only shard 0's table is trusted for a
+//! deletion (topics change there first; shard k's copy may lag and lack a topic just created, whose
+//! messages are already on their way on link 0). Its messages: the deletion marks, which are queue
+//! offsets, so records below a mark that reach the slave after it stay hidden (a lagging slave). Group
+//! deletions are not carried (a group deleted on the master stays on the slave until an operator deletes
+//! it there too; heartbeats to a slave create groups the master's table may lack).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,6 +29,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use crate::broker::processors::operate::is_system_topic;
 use crate::broker::state::groups::SubscriptionGroupConfig;
 use crate::broker::state::topics::TopicConfig;
 use crate::broker::{Broker, Control};
@@ -49,7 +57,12 @@ impl Sent {
             self.topics_version.set(Some(t.version));
             serde_json::to_vec(&t.topics).unwrap_or_default()
         };
-        let mut tables = vec![(what::OFFSETS, offsets_json(b)), (what::TOPICS, topics)];
+        let deleted = serde_json::to_vec(&b.store.deletion_marks()).unwrap_or_default();
+        let mut tables = vec![
+            (what::OFFSETS, offsets_json(b)),
+            (what::TOPICS, topics),
+            (what::DELETED, deleted),
+        ];
         if b.shard == ShardId(0) {
             let groups = serde_json::to_vec(&b.groups.borrow().groups).unwrap_or_default();
             tables.push((what::GROUPS, groups));
@@ -88,11 +101,39 @@ pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
         what::TOPICS => {
             let topics: BTreeMap<String, TopicConfig> =
                 serde_json::from_slice(json).map_err(|e| format!("topics: {e}"))?;
+            if b.shard == ShardId(0) {
+                let gone: Vec<String> = b
+                    .topics
+                    .borrow()
+                    .topics
+                    .keys()
+                    .filter(|t| !topics.contains_key(*t))
+                    // The broker's own topics are not the master's to delete.
+                    .filter(|t| !is_system_topic(t, &b.cfg.cluster_name, &b.cfg.broker_name))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    tracing::info!(topic = %name, "topic deleted on the master: deleting it here");
+                    b.control(ShardId(0), Control::DeleteTopic(name)).await;
+                }
+            }
             for (name, cfg) in topics {
                 if b.topic(&name).as_ref() != Some(&cfg) {
                     b.control(ShardId(0), Control::UpsertTopic(cfg)).await;
                 }
             }
+        }
+        what::DELETED => {
+            let marks: Vec<(String, u32, u64)> =
+                serde_json::from_slice(json).map_err(|e| format!("deletion marks: {e}"))?;
+            let marks = marks
+                .into_iter()
+                .map(|(t, q, m)| (t, q, crate::storage::QueueOffset(m)))
+                .collect();
+            b.store
+                .adopt_deletions(marks)
+                .await
+                .map_err(|e| format!("deletion marks: {e}"))?;
         }
         what::GROUPS => {
             let groups: BTreeMap<String, SubscriptionGroupConfig> =
