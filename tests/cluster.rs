@@ -144,6 +144,22 @@ async fn await_route(namesrv: &Conn, topic: &str, want: &[(&str, String, i32)]) 
     }
 }
 
+/// mqadmin deleteTopic: DELETE_TOPIC_IN_BROKER to each broker, then DELETE_TOPIC_IN_NAMESRV for
+/// the cluster.
+async fn delete_topic(namesrv: &Conn, broker_ports: &[u16], topic: &str) {
+    for p in broker_ports {
+        let b = Conn::connect(&addr(*p), TIMEOUT).await.unwrap();
+        let mut cmd = RemotingCommand::request(request::DELETE_TOPIC_IN_BROKER);
+        cmd.set_ext("topic", topic);
+        assert_eq!(b.call(cmd).await.unwrap().code, response::SUCCESS);
+        b.close();
+    }
+    let mut cmd = RemotingCommand::request(request::DELETE_TOPIC_IN_NAMESRV);
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("clusterName", "DefaultCluster");
+    assert_eq!(namesrv.call(cmd).await.unwrap().code, response::SUCCESS);
+}
+
 async fn cluster_brokers(namesrv: &Conn) -> serde_json::Value {
     let mut cmd = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
     cmd.version = 500;
@@ -172,6 +188,22 @@ fn two_masters_under_a_standalone_namesrv() {
         .await;
         await_route(&conn, "OnlyB", &[("b", addr(23768), 1)]).await;
         assert_eq!(cluster_brokers(&conn).await, serde_json::json!(["a", "b"]));
+
+        // Deleted on both brokers and in the NameServer: the route goes and stays gone (the
+        // brokers' registrations no longer hold it).
+        create_topic(23764, "GoneT", 2).await;
+        create_topic(23768, "GoneT", 2).await;
+        await_route(
+            &conn,
+            "GoneT",
+            &[("a", addr(23764), 2), ("b", addr(23768), 2)],
+        )
+        .await;
+        delete_topic(&conn, &[23764, 23768], "GoneT").await;
+        assert_eq!(route_shape(&conn, "GoneT").await, []);
+        create_topic(23764, "Later", 1).await; // a registration of a's whole table
+        await_route(&conn, "Later", &[("a", addr(23764), 1)]).await;
+        assert_eq!(route_shape(&conn, "GoneT").await, []);
 
         // SIGKILL: b's registering connection closes, and b leaves at once (no 120 s wait).
         b.signal(libc::SIGKILL);
@@ -209,6 +241,16 @@ fn a_broker_registers_with_a_serving_broker_namesrv() {
             cluster_brokers(&conn).await,
             serde_json::json!(["main", "other"])
         );
+
+        // Deleted on both brokers and in the serving broker's NameServer role: gone from every
+        // shard's routes.
+        delete_topic(&conn, &[own, 23788], "Shared").await;
+        for _ in 0..4 {
+            // New connections land on either shard.
+            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+            assert_eq!(route_shape(&c, "Shared").await, []);
+            c.close();
+        }
     });
 }
 

@@ -107,6 +107,11 @@ pub enum Control {
         broker_name: String,
         broker_addr: String,
     },
+    /// NameServer role, to every shard: a topic leaves the routes of registered brokers.
+    DeleteTopicInNamesrv {
+        topic: String,
+        cluster: Option<String>,
+    },
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -366,6 +371,12 @@ impl Broker {
                 self.registry
                     .borrow_mut()
                     .unregister(&cluster, &broker_name, &broker_addr);
+                ControlReply::Done
+            }
+            Control::DeleteTopicInNamesrv { topic, cluster } => {
+                self.registry
+                    .borrow_mut()
+                    .delete_topic(&topic, cluster.as_deref());
                 ControlReply::Done
             }
             Control::Shutdown => {

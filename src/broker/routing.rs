@@ -21,8 +21,8 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, 216, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
-//! | REGISTER_BROKER, UNREGISTER_BROKER | `Here(.., AllShards)` | every shard's registry replica, then answered |
+//! | NameServer codes (101, 105, 106, 206, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
+//! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV | `Here(.., AllShards)` | every shard's registry replica, then answered |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
@@ -104,6 +104,7 @@ pub enum Here {
     ConsumerRunningInfo,
     RegisterBroker,
     UnregisterBroker,
+    DeleteTopicInNamesrv,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -227,7 +228,7 @@ pub const ROUTES: &[RouteEntry] = &[
     ),
     entry(
         rq::DELETE_TOPIC_IN_NAMESRV,
-        Route::Here(Here::NameServer, Reach::Local),
+        Route::Here(Here::DeleteTopicInNamesrv, Reach::AllShards),
     ),
     entry(
         rq::GET_TOPICS_BY_CLUSTER,
@@ -617,6 +618,7 @@ impl Broker {
             Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
+            Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
         }
     }
 

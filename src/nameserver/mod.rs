@@ -63,7 +63,6 @@ pub const CODES: &[i32] = &[
     rq::PUT_KV_CONFIG,
     rq::DELETE_KV_CONFIG,
     rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
-    rq::DELETE_TOPIC_IN_NAMESRV,
     rq::GET_TOPICS_BY_CLUSTER,
 ];
 
@@ -249,12 +248,6 @@ pub fn answer(
             }
             .to_json(),
         ),
-        // A route goes when its broker deletes the topic (DELETE_TOPIC_IN_BROKER, which mqadmin sends
-        // first) and registers again: nothing is kept here to delete.
-        rq::DELETE_TOPIC_IN_NAMESRV => match DeleteTopicFromNamesrvHeader::parse(cmd) {
-            Ok(_) => cmd.response(rs::SUCCESS),
-            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
-        },
         rq::GET_TOPICS_BY_CLUSTER => match ClusterHeader::parse(cmd) {
             Ok(h) => cmd.response(rs::SUCCESS).with_body(
                 TopicList {
@@ -305,6 +298,16 @@ pub fn registered_response(cmd: &RemotingCommand, r: &Registered) -> RemotingCom
 }
 
 /// Reads an UNREGISTER_BROKER header; the error is the response to send.
+/// Reads a DELETE_TOPIC_IN_NAMESRV (it changes the registry: [`Registry::delete_topic`]). The local
+/// broker's own topics are not the NameServer's to delete: they go with DELETE_TOPIC_IN_BROKER,
+/// which mqadmin sends first.
+pub fn parse_topic_deletion(
+    cmd: &RemotingCommand,
+) -> Result<DeleteTopicFromNamesrvHeader, RemotingCommand> {
+    DeleteTopicFromNamesrvHeader::parse(cmd)
+        .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))
+}
+
 pub fn parse_unregistration(
     cmd: &RemotingCommand,
 ) -> Result<UnregisterBrokerHeader, RemotingCommand> {

@@ -17,7 +17,8 @@
 //! | slave whose group has a live master | the answer names the master's address and HA address |
 //! | any | the address's liveness entry is replaced: now, its timeout (`heartbeatTimeoutMillis`, else [`BROKER_EXPIRY_MS`]), its channel |
 //!
-//! Topics are only added or replaced by a registration, never removed: a 5.x Java broker registers
+//! Topics are only added or replaced by a registration, never removed (DELETE_TOPIC_IN_NAMESRV,
+//! [`Registry::delete_topic`], removes them): a 5.x Java broker registers
 //! only the changed topics when one is created (`registerIncrementBrokerData`), so a body is not the
 //! whole table (Java removes them only with `deleteTopicWithBrokerRegistration`, off by default).
 //! Java refuses the first registration of an address whose body holds exactly one topic (its guard
@@ -206,6 +207,28 @@ impl Registry {
             broker_addr: addr.to_string(),
             broker_id: id,
         })
+    }
+
+    /// DELETE_TOPIC_IN_NAMESRV: the topic leaves the routes of every group of `cluster` (of every
+    /// group when `None`), as Java's `RouteInfoManager.deleteTopic`. Returns whether a route changed.
+    /// A master that still holds the topic puts it back with its next registration.
+    pub fn delete_topic(&mut self, topic: &str, cluster: Option<&str>) -> bool {
+        let Some(by_broker) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        let before = by_broker.len();
+        match cluster {
+            None => by_broker.clear(),
+            Some(c) => {
+                let names = self.clusters.get(c);
+                by_broker.retain(|name, _| !names.is_some_and(|n| n.contains(name)));
+            }
+        }
+        let changed = by_broker.len() != before;
+        if by_broker.is_empty() {
+            self.topics.remove(topic);
+        }
+        changed
     }
 
     /// Drops every address not heard from for longer than its timeout (`last + timeout < now`).

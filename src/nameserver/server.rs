@@ -15,7 +15,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::{
-    answer, parse_registration, parse_unregistration, registered_response, Channel, Registry, CODES,
+    answer, parse_registration, parse_topic_deletion, parse_unregistration, registered_response,
+    Channel, Registry, CODES,
 };
 use crate::clock::now_ms;
 use crate::net::{
@@ -70,6 +71,17 @@ impl NameServerNode {
                         &h.broker_addr,
                     );
                     tracing::info!(cluster = %h.cluster_name, broker = %h.broker_name, addr = %h.broker_addr, known = gone.is_some(), "broker unregistered");
+                    cmd.response(rs::SUCCESS)
+                }
+                Err(resp) => resp,
+            },
+            rq::DELETE_TOPIC_IN_NAMESRV => match parse_topic_deletion(cmd) {
+                Ok(h) => {
+                    let changed = self
+                        .registry
+                        .borrow_mut()
+                        .delete_topic(&h.topic, h.cluster_name.as_deref());
+                    tracing::info!(topic = %h.topic, cluster = ?h.cluster_name, changed, "topic deleted from routes");
                     cmd.response(rs::SUCCESS)
                 }
                 Err(resp) => resp,

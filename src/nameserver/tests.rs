@@ -272,10 +272,9 @@ fn answers_route_and_refuse_unknown_topics() {
     assert_eq!(resp.code, rs::TOPIC_NOT_EXIST);
 }
 
-/// GET_TOPICS_BY_CLUSTER: this cluster's topics (local and registered), none for another;
-/// DELETE_TOPIC_IN_NAMESRV succeeds (the route goes with the broker's topic) and wants its topic.
+/// GET_TOPICS_BY_CLUSTER: this cluster's topics (local and registered), none for another.
 #[test]
-fn topics_by_cluster_and_namesrv_delete() {
+fn topics_by_cluster() {
     let table = topics(&[("T", 4)]);
     let local = me(&table);
     let mut reg = Registry::default();
@@ -294,9 +293,56 @@ fn topics_by_cluster_and_namesrv_delete() {
             "{cluster}"
         );
     }
+}
+
+/// DELETE_TOPIC_IN_NAMESRV: the topic leaves the routes of the named cluster's groups (all groups
+/// without one); a route left with no group goes; the local broker's own topics stay (they go with
+/// DELETE_TOPIC_IN_BROKER); a registration that still holds the topic brings it back. The request
+/// wants its topic.
+#[test]
+fn namesrv_delete_topic() {
+    let table = topics(&[("L", 4)]);
+    let local = me(&table);
+    let mut reg = Registry::default();
+    reg.register(&registration("a", 0, "h:1", &[("R", 2), ("S", 2)]), None, 0);
+    let mut other = registration("b", 0, "h:2", &[("R", 2)]);
+    other.cluster = "D".into();
+    reg.register(&other, None, 0);
+    let groups = |reg: &Registry, t: &str| -> Vec<String> {
+        route(Some(&local), reg, t).map_or(Vec::new(), |r| {
+            r.broker_datas
+                .iter()
+                .map(|b| b.broker_name.clone())
+                .collect()
+        })
+    };
+    assert_eq!(groups(&reg, "R"), ["a", "b"]);
+    // | cluster C | only C's groups leave the route |
+    assert!(reg.delete_topic("R", Some("C")));
+    assert_eq!(groups(&reg, "R"), ["b"]);
+    // | an unknown cluster | nothing changes |
+    assert!(!reg.delete_topic("R", Some("Nope")));
+    assert_eq!(groups(&reg, "R"), ["b"]);
+    // | no cluster | every group leaves, the route goes |
+    assert!(reg.delete_topic("R", None));
+    assert_eq!(route(Some(&local), &reg, "R"), None);
+    assert!(!reg.delete_topic("R", None));
+    // | the local broker's topic | not the registry's: stays |
+    assert!(!reg.delete_topic("L", None));
+    assert_eq!(groups(&reg, "L"), ["local"]);
+    // | registered again with it | back |
+    reg.register(&registration("a", 0, "h:1", &[("R", 2)]), None, 1);
+    assert_eq!(groups(&reg, "R"), ["a"]);
+    assert_eq!(groups(&reg, "S"), ["a"]);
+
     let mut c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
     c.set_ext("topic", "T");
-    assert_eq!(answer(Some(&local), &reg, &c).code, rs::SUCCESS);
+    c.set_ext("clusterName", "C");
+    let h = parse_topic_deletion(&c).unwrap();
+    assert_eq!(
+        (h.topic.as_str(), h.cluster_name.as_deref()),
+        ("T", Some("C"))
+    );
     let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
-    assert_eq!(answer(Some(&local), &reg, &c).code, rs::SYSTEM_ERROR);
+    assert_eq!(parse_topic_deletion(&c).unwrap_err().code, rs::SYSTEM_ERROR);
 }

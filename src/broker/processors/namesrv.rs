@@ -2,7 +2,7 @@
 //!
 //! Reads (routes, cluster info, topic list) are answered on the accepting shard from its registry
 //! replica merged with this process's own broker, by the pure [`crate::nameserver`] module.
-//! REGISTER_BROKER and UNREGISTER_BROKER are parsed once on the accepting shard and applied to every
+//! REGISTER_BROKER, UNREGISTER_BROKER and DELETE_TOPIC_IN_NAMESRV are parsed once on the accepting shard and applied to every
 //! shard's replica before the answer (like heartbeats to the client registry); a closed connection
 //! drops what registered on it on every shard (`Control::ConnectionClosed`), and every shard expires
 //! silent brokers by the same rule (`services::namesrv_expiry`).
@@ -93,6 +93,28 @@ impl Broker {
             cluster: h.cluster_name,
             broker_name: h.broker_name,
             broker_addr: h.broker_addr,
+        })
+        .await;
+        cmd.response(rs::SUCCESS)
+    }
+
+    /// DELETE_TOPIC_IN_NAMESRV: the topic leaves every shard's replica of the registry (routes of
+    /// registered brokers; this process's own topics go with DELETE_TOPIC_IN_BROKER).
+    pub(crate) async fn delete_topic_in_namesrv(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let h = match nameserver::parse_topic_deletion(&cmd) {
+            Ok(h) => h,
+            Err(resp) => return resp,
+        };
+        tracing::info!(topic = %h.topic, cluster = ?h.cluster_name, "topic deleted from routes");
+        self.control_all(Control::DeleteTopicInNamesrv {
+            topic: h.topic,
+            cluster: h.cluster_name,
         })
         .await;
         cmd.response(rs::SUCCESS)
