@@ -45,16 +45,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.queues.len() * 32);
-        out.put_u32(MAGIC);
-        out.put_u32(VERSION);
+        let mut out = frame_start(MAGIC, VERSION, 64 + self.queues.len() * 32);
         out.put_u64(self.durable_offset.get());
         out.put_u8(u8::from(self.clean));
         out.put_u32(self.queues.len() as u32);
         for (t, q, min, next) in &self.queues {
-            let t = &t.as_bytes()[..t.len().min(255)];
-            out.put_u8(t.len() as u8);
-            out.put_slice(t);
+            put_name(&mut out, t);
             out.put_u32(*q);
             out.put_u64(min.get());
             out.put_u64(next.get());
@@ -66,35 +62,17 @@ impl Checkpoint {
         }
         out.put_u64(self.index_open.0.get());
         out.put_u64(self.index_open.1);
-        let crc = crc32fast::hash(&out);
-        out.put_u32(crc);
-        out
+        frame_end(out)
     }
 
     pub fn decode(buf: &[u8]) -> Option<Checkpoint> {
-        if buf.len() < 25 {
-            return None;
-        }
-        let (body, crc) = buf.split_at(buf.len() - 4);
-        if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return None;
-        }
-        let mut b = body;
-        if b.get_u32() != MAGIC || b.get_u32() != VERSION {
-            return None;
-        }
+        let mut b = frame_body(buf, MAGIC, VERSION, 13)?;
         let durable_offset = PhysicalOffset(b.get_u64());
         let clean = b.get_u8() != 0;
         let n = b.get_u32() as usize;
         let mut queues = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
-            let tl = *b.first()? as usize;
-            b.advance(1);
-            if b.len() < tl + 20 {
-                return None;
-            }
-            let t = std::str::from_utf8(&b[..tl]).ok()?.to_owned();
-            b.advance(tl);
+            let t = get_name(&mut b, 20)?;
             queues.push((
                 t,
                 b.get_u32(),
@@ -121,6 +99,55 @@ impl Checkpoint {
             index_open,
         })
     }
+}
+
+/// Small files (the checkpoint, the deletion marks) are framed as `magic u32 ‖ version u32 ‖ body ‖
+/// crc32 u32`, the CRC over everything before it. A frame's start, with room for `capacity` bytes.
+pub(super) fn frame_start(magic: u32, version: u32, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    out.put_u32(magic);
+    out.put_u32(version);
+    out
+}
+
+/// Ends a frame: appends its CRC.
+pub(super) fn frame_end(mut out: Vec<u8>) -> Vec<u8> {
+    let crc = crc32fast::hash(&out);
+    out.put_u32(crc);
+    out
+}
+
+/// The body of a frame whose CRC, magic and version are right and whose body holds at least
+/// `body_min` bytes; `None` otherwise.
+pub(super) fn frame_body(buf: &[u8], magic: u32, version: u32, body_min: usize) -> Option<&[u8]> {
+    if buf.len() < 12 + body_min {
+        return None;
+    }
+    let (framed, crc) = buf.split_at(buf.len() - 4);
+    if crc32fast::hash(framed) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        return None;
+    }
+    let mut b = framed;
+    (b.get_u32() == magic && b.get_u32() == version).then_some(b)
+}
+
+/// A topic name: `len u8 ‖ bytes` (names are at most 127 bytes, checked when a topic is created).
+pub(super) fn put_name(out: &mut Vec<u8>, name: &str) {
+    let n = &name.as_bytes()[..name.len().min(255)];
+    out.put_u8(n.len() as u8);
+    out.put_slice(n);
+}
+
+/// Reads a [`put_name`] name that at least `then` more bytes follow; `None` if short or not UTF-8.
+pub(super) fn get_name(b: &mut &[u8], then: usize) -> Option<String> {
+    let len = *b.first()? as usize;
+    b.advance(1);
+    if b.len() < len + then {
+        return None;
+    }
+    let name = std::str::from_utf8(&b[..len]).ok()?.to_owned();
+    b.advance(len);
+    Some(name)
 }
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> StorageError {

@@ -26,7 +26,8 @@
 //! A mark is dropped by retention once its queue's minimum passed it (see [`DeletedQueues::prune`]).
 //!
 //! Format: `magic u32 ‖ version u32 ‖ count u32 ‖ (topic_len u8 ‖ topic ‖ queue_id u32 ‖ mark u64)… ‖
-//! crc32 u32`, written atomically ([`super::checkpoint::write_file`]). A corrupt file is reported and
+//! crc32 u32` (the checkpoint's framing, [`super::checkpoint::frame_start`]), written atomically
+//! ([`super::checkpoint::write_file`]). A corrupt file is reported and
 //! ignored (the deleted messages become readable again; refusing to open would stop every topic).
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use std::rc::Rc;
 
 use bytes::{Buf, BufMut};
 
+use super::checkpoint::{frame_body, frame_end, frame_start, get_name, put_name};
 use super::consume_queue::ConsumeQueues;
 use super::io::StorageIo;
 use super::offsets::QueueOffset;
@@ -154,45 +156,22 @@ impl DeletedQueues {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.marks.len() * 32);
-        out.put_u32(MAGIC);
-        out.put_u32(VERSION);
+        let mut out = frame_start(MAGIC, VERSION, 16 + self.marks.len() * 32);
         out.put_u32(self.marks.len() as u32);
         for ((t, q), mark) in &self.marks {
-            // Topic names are at most 127 bytes (checked when a topic is created).
-            let t = &t.as_bytes()[..t.len().min(255)];
-            out.put_u8(t.len() as u8);
-            out.put_slice(t);
+            put_name(&mut out, t);
             out.put_u32(*q);
             out.put_u64(mark.get());
         }
-        let crc = crc32fast::hash(&out);
-        out.put_u32(crc);
-        out
+        frame_end(out)
     }
 
     pub fn decode(buf: &[u8]) -> Option<DeletedQueues> {
-        if buf.len() < 16 {
-            return None;
-        }
-        let (body, crc) = buf.split_at(buf.len() - 4);
-        if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return None;
-        }
-        let mut b = body;
-        if b.get_u32() != MAGIC || b.get_u32() != VERSION {
-            return None;
-        }
+        let mut b = frame_body(buf, MAGIC, VERSION, 4)?;
         let n = b.get_u32() as usize;
         let mut marks = BTreeMap::new();
         for _ in 0..n {
-            let tl = *b.first()? as usize;
-            b.advance(1);
-            if b.len() < tl + 12 {
-                return None;
-            }
-            let t = std::str::from_utf8(&b[..tl]).ok()?.to_owned();
-            b.advance(tl);
+            let t = get_name(&mut b, 12)?;
             let q = b.get_u32();
             marks.insert((t, q), QueueOffset(b.get_u64()));
         }
