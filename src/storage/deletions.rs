@@ -79,14 +79,6 @@ impl DeletedQueues {
             .unwrap_or(QueueOffset(0))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.marks.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.marks.len()
-    }
-
     /// Records that entries of the queue below `mark` are deleted (a mark never moves back).
     pub fn insert(&mut self, topic: &str, queue_id: u32, mark: QueueOffset) {
         let m = self
