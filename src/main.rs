@@ -479,10 +479,16 @@ fn namesrv(args: NamesrvArgs) -> anyhow::Result<()> {
         .pop()
         .context("no listening socket")?;
     let limits = bolide::net::ConnLimits::from_config(&cfg);
+    let settings = bolide::nameserver::Settings::load(
+        cfg.kv_config_path(),
+        cfg.namesrv_port,
+        cfg.order_message_enable,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot read the KV config: {e}"))?;
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name("bolide-namesrv")
-        .spawn(move || bolide::nameserver::server::run(fd, limits, stop_rx))
+        .spawn(move || bolide::nameserver::server::run(fd, limits, settings, stop_rx))
         .map_err(|e| anyhow::anyhow!("cannot start the NameServer executor: {e}"))?;
     tracing::info!(
         namesrv = %format!("{}:{}", cfg.listen_ip, cfg.namesrv_port),

@@ -1,5 +1,5 @@
 //! Several brokers under one NameServer, with real processes on loopback (ports 23760-23799 and
-//! 24400-24409, data under the target directory): brokers with the NameServer role off register with a standalone
+//! 24400-24414, data under the target directory): brokers with the NameServer role off register with a standalone
 //! `bolide namesrv` or with a `bolide serve` that keeps the role; routes and cluster info list every
 //! broker; a broker killed with SIGKILL leaves the routes when its connection closes, one stopped
 //! with SIGTERM unregisters, and one that stops registering expires (after 120 s or the
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bolide::client::Conn;
 use bolide::remoting::body::{DataVersion, RegisterBrokerBody, TopicConfig, TopicRouteData};
 use bolide::remoting::codes::{request, response};
-use bolide::remoting::headers::{CreateTopicHeader, RegisterBrokerHeader};
+use bolide::remoting::headers::{CreateTopicHeader, KvConfigHeader, RegisterBrokerHeader};
 use bolide::remoting::RemotingCommand;
 
 #[path = "common/broker_process.rs"]
@@ -310,5 +310,70 @@ fn a_silent_broker_leaves_after_its_not_active_timeout() {
         b.signal(libc::SIGSTOP);
         // await_route gives up after 60 s: well before the NameServer's own 120 s.
         await_route(&conn, "Quiet", &[]).await;
+    });
+}
+
+/// A NameServer KV request on `conn`: PUT_KV_CONFIG with a value, GET_KV_CONFIG without.
+async fn kv(conn: &Conn, namespace: &str, key: &str, value: Option<&str>) -> RemotingCommand {
+    let code = if value.is_some() {
+        request::PUT_KV_CONFIG
+    } else {
+        request::GET_KV_CONFIG
+    };
+    let mut cmd = RemotingCommand::request(code);
+    KvConfigHeader {
+        namespace: namespace.into(),
+        key: Some(key.into()),
+        value: value.map(str::to_string),
+    }
+    .write_to(&mut cmd);
+    conn.call(cmd).await.unwrap()
+}
+
+/// The NameServer role inside `bolide serve` (two shards): a KV entry put and
+/// `orderMessageEnable` turned on through one connection are read through new connections,
+/// which land on either shard, and the route carries the entry as `orderTopicConf`. After kill
+/// -9 the entry is still there (persisted before the answer) and `orderMessageEnable` is back to
+/// the config's value (off), as after a Java NameServer's restart. Ports 24410-24414.
+#[test]
+fn the_kv_config_reaches_every_shard_and_survives_kill_9() {
+    let (ns, port) = (24410, 24414);
+    let mut b = broker("kv", port, Some(ns), "");
+    on_glommio(move || async move {
+        create_topic(port, "Ordered", 8).await;
+        let conn = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+        let put = kv(&conn, "ORDER_TOPIC_CONFIG", "Ordered", Some("kv:2")).await;
+        assert_eq!(put.code, response::SUCCESS, "{:?}", put.remark);
+        let on = RemotingCommand::request(request::UPDATE_NAMESRV_CONFIG)
+            .with_body(&b"orderMessageEnable=true\n"[..]);
+        assert_eq!(conn.call(on).await.unwrap().code, response::SUCCESS);
+        for _ in 0..4 {
+            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+            let got = kv(&c, "ORDER_TOPIC_CONFIG", "Ordered", None).await;
+            assert_eq!(
+                (got.code, got.ext("value")),
+                (response::SUCCESS, Some("kv:2"))
+            );
+            let route: TopicRouteData = c.get_route("Ordered").await.unwrap().unwrap();
+            assert_eq!(route.order_topic_conf.as_deref(), Some("kv:2"));
+            c.close();
+        }
+    });
+    b.kill_9_and_restart();
+    on_glommio(move || async move {
+        for _ in 0..4 {
+            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+            let got = kv(&c, "ORDER_TOPIC_CONFIG", "Ordered", None).await;
+            assert_eq!(
+                (got.code, got.ext("value")),
+                (response::SUCCESS, Some("kv:2"))
+            );
+            let route: TopicRouteData = c.get_route("Ordered").await.unwrap().unwrap();
+            assert_eq!(
+                route.order_topic_conf, None,
+                "orderMessageEnable is off again"
+            );
+            c.close();
+        }
     });
 }

@@ -112,6 +112,11 @@ pub enum Control {
         topic: String,
         cluster: Option<String>,
     },
+    /// NameServer role, to shard 0: apply KV or settings changes, persist the KV table, then
+    /// apply them on every other shard ([`Control::ApplyNamesrvSettings`]).
+    CommitNamesrvSettings(Vec<crate::nameserver::settings::Change>),
+    /// NameServer role, from shard 0: apply changes shard 0 committed to this shard's replica.
+    ApplyNamesrvSettings(Vec<crate::nameserver::settings::Change>),
     /// Final step of shutdown: persist offsets and close the store.
     Shutdown,
 }
@@ -169,6 +174,8 @@ pub enum ControlReply {
     ShardStats(ShardStat),
     ClientAnswer(Result<RemotingCommand, String>),
     Registered(crate::nameserver::Registered),
+    /// A change committed, or why not.
+    Committed(Result<(), String>),
 }
 
 impl Broker {
@@ -379,6 +386,17 @@ impl Broker {
                     .delete_topic(&topic, cluster.as_deref());
                 ControlReply::Done
             }
+            Control::CommitNamesrvSettings(changes) => {
+                debug_assert_eq!(self.shard, ShardId(0), "settings change on shard 0 only");
+                ControlReply::Committed(self.commit_namesrv_settings(changes).await)
+            }
+            Control::ApplyNamesrvSettings(changes) => {
+                let mut s = self.namesrv_settings.borrow_mut();
+                for c in &changes {
+                    s.apply(c);
+                }
+                ControlReply::Done
+            }
             Control::Shutdown => {
                 self.persist_offsets().await;
                 if let Err(e) = self.store.flush().await {
@@ -414,6 +432,41 @@ impl Broker {
         }
         self.kick_registration();
         ControlReply::Topic(Ok(cfg))
+    }
+
+    /// Shard 0: apply NameServer KV or settings changes to a copy, persist the KV table when they
+    /// touch it, make the copy current, apply them on every other shard, then answer. A failed
+    /// write changes nothing.
+    async fn commit_namesrv_settings(
+        self: &Rc<Self>,
+        changes: Vec<crate::nameserver::settings::Change>,
+    ) -> Result<(), String> {
+        use crate::nameserver::settings::{persist_bytes, Change};
+        let _permit = self.meta_commit.acquire_permit(1).await;
+        let mut next = self.namesrv_settings.borrow().clone();
+        for c in &changes {
+            next.apply(c);
+        }
+        if changes.iter().any(Change::touches_kv) {
+            let path = next.kv_config_path.clone();
+            let bytes = next.kv_file();
+            let shown = path.display().to_string();
+            let saved = glommio::executor()
+                .spawn_blocking(move || persist_bytes(&path, &bytes))
+                .await;
+            if let Err(e) = saved {
+                tracing::error!(path = %shown, error = %e, "cannot persist the KV config");
+                return Err(format!("cannot persist the KV config to {shown}: {e}"));
+            }
+        }
+        tracing::info!(?changes, "NameServer settings changed");
+        *self.namesrv_settings.borrow_mut() = next;
+        for s in self.router.shards().filter(|s| *s != self.shard) {
+            let _ = self
+                .control(s, Control::ApplyNamesrvSettings(changes.clone()))
+                .await;
+        }
+        Ok(())
     }
 
     /// Shard 0: apply a group change, persist the table, replicate to every shard, then answer.

@@ -99,6 +99,19 @@ pub async fn run_shard(s: ShardStartup) {
             return;
         }
     };
+    let namesrv_settings = match crate::nameserver::Settings::load(
+        s.cfg.kv_config_path(),
+        s.cfg.namesrv_port,
+        s.cfg.order_message_enable,
+    ) {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = s
+                .ready
+                .send(Err(format!("{shard}: cannot read the KV config: {e}")));
+            return;
+        }
+    };
     let broker = Rc::new(Broker {
         store_host: SocketAddrV4::new(s.cfg.broker_ip, s.cfg.broker_port),
         cfg: s.cfg.clone(),
@@ -126,6 +139,7 @@ pub async fn run_shard(s: ShardStartup) {
         client_calls: RefCell::new(HashMap::new()),
         scheduler: Default::default(),
         registry: RefCell::new(Default::default()),
+        namesrv_settings: RefCell::new(namesrv_settings),
         registration_kicks: RefCell::new(Vec::new()),
         ha: super::replication::HaState::new(
             s.cfg.ha_master_address.clone(),

@@ -129,6 +129,8 @@ pub struct Broker {
     pub scheduler: services::scheduler::Scheduler,
     /// The NameServer role's registry replica (empty when the role is off or no broker registered).
     pub registry: RefCell<crate::nameserver::Registry>,
+    /// The NameServer role's KV table and settings (replica; shard 0 commits changes).
+    pub namesrv_settings: RefCell<crate::nameserver::Settings>,
     /// Shard 0: wakes the registration loops (one per NameServer) when topics change.
     pub registration_kicks: RefCell<Vec<flume::Sender<()>>>,
     /// Replication: connected slaves and their acknowledgements (master), the master's address

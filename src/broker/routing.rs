@@ -21,8 +21,9 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, 224, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
+//! | NameServer codes (101, 105, 106, 206, 219, 224, 319, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
 //! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV | `Here(.., AllShards)` | every shard's registry replica, then answered |
+//! | PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG | `Here(.., ShardZero)` | shard 0 persists the KV table, then every shard's settings replica |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
@@ -105,6 +106,7 @@ pub enum Here {
     RegisterBroker,
     UnregisterBroker,
     DeleteTopicInNamesrv,
+    NamesrvSettingsWrite,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -212,10 +214,22 @@ pub const ROUTES: &[RouteEntry] = &[
     ),
     entry(
         rq::PUT_KV_CONFIG,
-        Route::Here(Here::NameServer, Reach::Local),
+        Route::Here(Here::NamesrvSettingsWrite, Reach::ShardZero),
     ),
     entry(
         rq::DELETE_KV_CONFIG,
+        Route::Here(Here::NamesrvSettingsWrite, Reach::ShardZero),
+    ),
+    entry(
+        rq::UPDATE_NAMESRV_CONFIG,
+        Route::Here(Here::NamesrvSettingsWrite, Reach::ShardZero),
+    ),
+    entry(
+        rq::GET_KVLIST_BY_NAMESPACE,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_NAMESRV_CONFIG,
         Route::Here(Here::NameServer, Reach::Local),
     ),
     entry(
@@ -619,6 +633,7 @@ impl Broker {
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
+            Here::NamesrvSettingsWrite => self.namesrv_settings_write(cmd).await,
         }
     }
 

@@ -240,6 +240,14 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["namesrvAddr"],
     },
     Key {
+        name: "kv_config_path",
+        rocketmq: &["kvConfigPath"],
+    },
+    Key {
+        name: "order_message_enable",
+        rocketmq: &["orderMessageEnable"],
+    },
+    Key {
         name: "broker_id",
         rocketmq: &["brokerId"],
     },

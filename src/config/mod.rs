@@ -173,6 +173,12 @@ pub struct BrokerConfig {
     pub namesrv_role: bool,
     /// NameServers this broker registers with (RocketMQ `namesrvAddr`, `host:port;host:port`).
     pub namesrv_addr: Vec<String>,
+    /// The NameServer's KV config file (RocketMQ `kvConfigPath`); none = `kvConfig.json` in
+    /// `data_dir` ([`BrokerConfig::kv_config_path`]).
+    pub kv_config_path: Option<PathBuf>,
+    /// NameServer: routes carry the topic's `ORDER_TOPIC_CONFIG` KV entry as `orderTopicConf`
+    /// (RocketMQ `orderMessageEnable`, off by default as there).
+    pub order_message_enable: bool,
     /// 0 = master; 1.. = slave of the group `broker_name` (RocketMQ `brokerId`).
     pub broker_id: i64,
     /// How often the broker registers with each NameServer (RocketMQ `registerNameServerPeriod`),
@@ -354,6 +360,8 @@ impl Default for BrokerConfig {
             http_listen_ip: Ipv4Addr::LOCALHOST,
             namesrv_role: true,
             namesrv_addr: Vec::new(),
+            kv_config_path: None,
+            order_message_enable: false,
             broker_id: 0,
             register_period_ms: 30_000,
             register_timeout_ms: 24_000,
@@ -491,6 +499,8 @@ impl BrokerConfig {
             "http_listen_ip" => self.http_listen_ip = parse_ip(key, v)?,
             "namesrv_role" => self.namesrv_role = parse_bool(key, v)?,
             "namesrv_addr" => self.namesrv_addr = parse_namesrv_addr(v),
+            "kv_config_path" => self.kv_config_path = Some(PathBuf::from(v)),
+            "order_message_enable" => self.order_message_enable = parse_bool(key, v)?,
             "broker_id" => self.broker_id = parse_num(key, v)?,
             "register_period_ms" => self.register_period_ms = parse_num(key, v)?,
             "register_timeout_ms" => self.register_timeout_ms = parse_num(key, v)?,
@@ -572,6 +582,13 @@ impl BrokerConfig {
             BrokerRole::AsyncMaster => self.ha_listen_port != 0,
             BrokerRole::Slave => false,
         }
+    }
+
+    /// The NameServer's KV config file: `kv_config_path`, else `kvConfig.json` in `data_dir`.
+    pub fn kv_config_path(&self) -> PathBuf {
+        self.kv_config_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kvConfig.json"))
     }
 
     /// Number of shards to run: the configured count, or one per available core. Resolve it on the

@@ -188,6 +188,8 @@ impl BrokerConfig {
                     "msg_trace_topic_name" => self.msg_trace_topic_name.clone(),
                     "namesrv_role" => self.namesrv_role.to_string(),
                     "namesrv_addr" => self.namesrv_addr.join(";"),
+                    "kv_config_path" => self.kv_config_path().display().to_string(),
+                    "order_message_enable" => self.order_message_enable.to_string(),
                     "broker_id" => self.broker_id.to_string(),
                     "broker_role" => self.broker_role.name().to_string(),
                     "ha_listen_port" => self.ha_port().to_string(),

@@ -38,8 +38,10 @@
 
 pub mod registry;
 pub mod server;
+pub mod settings;
 
 pub use registry::{Channel, Registered, Registration, Registry, Removed, BROKER_EXPIRY_MS};
+pub use settings::Settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
@@ -50,20 +52,29 @@ use crate::remoting::body::{
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
     body_crc32, wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader,
-    GetRouteInfoHeader, RegisterBrokerHeader, RegisterBrokerResponseHeader, UnregisterBrokerHeader,
+    GetRouteInfoHeader, KvConfigHeader, RegisterBrokerHeader, RegisterBrokerResponseHeader,
+    UnregisterBrokerHeader,
 };
 use crate::remoting::RemotingCommand;
 
 /// The read codes, answered by [`answer`] (registration and unregistration change the registry:
-/// [`parse_registration`], [`parse_unregistration`]).
+/// [`parse_registration`], [`parse_unregistration`]; KV and settings writes are
+/// [`settings::changes_of`]).
 pub const CODES: &[i32] = &[
     rq::GET_ROUTEINFO_BY_TOPIC,
     rq::GET_BROKER_CLUSTER_INFO,
     rq::GET_KV_CONFIG,
-    rq::PUT_KV_CONFIG,
-    rq::DELETE_KV_CONFIG,
+    rq::GET_KVLIST_BY_NAMESPACE,
+    rq::GET_NAMESRV_CONFIG,
     rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
     rq::GET_TOPICS_BY_CLUSTER,
+];
+
+/// The write codes of the KV table and the settings ([`settings::changes_of`]).
+pub const SETTINGS_WRITES: &[i32] = &[
+    rq::PUT_KV_CONFIG,
+    rq::DELETE_KV_CONFIG,
+    rq::UPDATE_NAMESRV_CONFIG,
 ];
 
 /// The broker of the process the NameServer runs in, seen live.
@@ -214,6 +225,7 @@ pub fn topics_of_cluster(
 pub fn answer(
     local: Option<&LocalBroker<'_>>,
     reg: &Registry,
+    settings: &Settings,
     cmd: &RemotingCommand,
 ) -> RemotingCommand {
     let standard = wants_standard_json(cmd);
@@ -224,7 +236,10 @@ pub fn answer(
                 Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
             };
             match route(local, reg, &topic) {
-                Some(r) => cmd.response(rs::SUCCESS).with_body(r.to_json(standard)),
+                Some(mut r) => {
+                    r.order_topic_conf = settings.order_topic_conf(&topic);
+                    cmd.response(rs::SUCCESS).with_body(r.to_json(standard))
+                }
                 None => cmd.error_response(
                     rs::TOPIC_NOT_EXIST,
                     format!("No topic route info in name server for the topic: {topic}"),
@@ -234,14 +249,36 @@ pub fn answer(
         rq::GET_BROKER_CLUSTER_INFO => cmd
             .response(rs::SUCCESS)
             .with_body(cluster_info(local, reg).to_json(standard)),
-        rq::GET_KV_CONFIG => cmd.error_response(
-            rs::QUERY_NOT_FOUND,
-            format!(
-                "No config item, Namespace: {} Key: {}",
-                cmd.ext("namespace").unwrap_or_default(),
-                cmd.ext("key").unwrap_or_default()
-            ),
-        ),
+        rq::GET_KV_CONFIG => match KvConfigHeader::parse_key(cmd) {
+            Ok(h) => {
+                let key = h.key.unwrap_or_default();
+                match settings.get(&h.namespace, &key) {
+                    Some(v) => {
+                        let mut resp = cmd.response(rs::SUCCESS);
+                        resp.set_ext("value", v);
+                        resp
+                    }
+                    None => cmd.error_response(
+                        rs::QUERY_NOT_FOUND,
+                        format!("No config item, Namespace: {} Key: {key}", h.namespace),
+                    ),
+                }
+            }
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
+        rq::GET_KVLIST_BY_NAMESPACE => match KvConfigHeader::parse_namespace(cmd) {
+            Ok(h) => match settings.namespace_body(&h.namespace) {
+                Some(body) => cmd.response(rs::SUCCESS).with_body(body),
+                None => cmd.error_response(
+                    rs::QUERY_NOT_FOUND,
+                    format!("No config item, Namespace: {}", h.namespace),
+                ),
+            },
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
+        rq::GET_NAMESRV_CONFIG => cmd
+            .response(rs::SUCCESS)
+            .with_body(settings.properties().into_bytes()),
         rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => cmd.response(rs::SUCCESS).with_body(
             TopicList {
                 topic_list: topic_list(local, reg),
@@ -257,8 +294,10 @@ pub fn answer(
             ),
             Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
         },
-        // KV config is not kept: no client depends on it (only the admin `updateOrderConf`).
-        _ => cmd.response(rs::SUCCESS),
+        c => cmd.error_response(
+            rs::REQUEST_CODE_NOT_SUPPORTED,
+            format!(" request type {c} not supported"),
+        ),
     }
 }
 
@@ -285,16 +324,23 @@ pub fn parse_registration(cmd: &RemotingCommand) -> Result<Registration, Remotin
     })
 }
 
-/// The REGISTER_BROKER answer: SUCCESS, a slave's master in the header, an empty order-topic KV
-/// table as body (what a Java broker reads it into).
-pub fn registered_response(cmd: &RemotingCommand, r: &Registered) -> RemotingCommand {
+/// The REGISTER_BROKER answer: SUCCESS, a slave's master in the header, the `ORDER_TOPIC_CONFIG`
+/// KV table as body (what a Java broker reads it into; empty when never written).
+pub fn registered_response(
+    cmd: &RemotingCommand,
+    r: &Registered,
+    settings: &Settings,
+) -> RemotingCommand {
     let mut resp = cmd.response(rs::SUCCESS);
     RegisterBrokerResponseHeader {
         ha_server_addr: r.master_ha_server_addr.clone(),
         master_addr: r.master_addr.clone(),
     }
     .write_to(&mut resp);
-    resp.with_body(&b"{\"table\":{}}"[..])
+    let body = settings
+        .namespace_body(settings::ORDER_TOPIC_CONFIG)
+        .unwrap_or_else(|| b"{\"table\":{}}".to_vec());
+    resp.with_body(body)
 }
 
 /// Reads an UNREGISTER_BROKER header; the error is the response to send.

@@ -5,6 +5,9 @@
 //! and one registration per broker every 30 s; a single registry also needs no replication between
 //! shards (which `bolide serve` does through its router for its in-process NameServer role).
 //!
+//! KV writes (PUT_KV_CONFIG, DELETE_KV_CONFIG) persist the KV table before the answer, on the
+//! executor itself: one small fsynced file per operator action, rare enough not to need a thread.
+//!
 //! Liveness: a broker's registration is dropped when its registering connection closes, when it
 //! unregisters, or when it has not registered for its timeout (120 s), checked every
 //! [`EXPIRY_SCAN_INTERVAL_MS`] (Java 5.x `scanNotActiveBrokerInterval`).
@@ -14,9 +17,10 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::settings::{self, Change, Settings};
 use super::{
     answer, parse_registration, parse_topic_deletion, parse_unregistration, registered_response,
-    Channel, Registry, CODES,
+    Channel, Registry, CODES, SETTINGS_WRITES,
 };
 use crate::clock::now_ms;
 use crate::net::{
@@ -35,13 +39,45 @@ pub fn channel_of(conn: ConnId) -> Channel {
     Channel((u64::from(conn.shard.0) << 48) | (conn.id & ((1 << 48) - 1)))
 }
 
-/// A NameServer-only process's state: its registry.
+/// A NameServer-only process's state: its registry, its KV table and settings.
 #[derive(Default)]
 pub struct NameServerNode {
     pub registry: RefCell<Registry>,
+    pub settings: RefCell<Settings>,
 }
 
 impl NameServerNode {
+    pub fn new(settings: Settings) -> NameServerNode {
+        NameServerNode {
+            registry: RefCell::default(),
+            settings: RefCell::new(settings),
+        }
+    }
+
+    /// Applies a write request's changes: to a copy, persisted when the KV table changed, then
+    /// current. A failed write changes nothing and answers SYSTEM_ERROR.
+    fn commit(&self, cmd: &RemotingCommand, changes: &[Change]) -> RemotingCommand {
+        let mut next = self.settings.borrow().clone();
+        for c in changes {
+            next.apply(c);
+        }
+        if changes.iter().any(Change::touches_kv) {
+            if let Err(e) = settings::persist(&next) {
+                tracing::error!(path = %next.kv_config_path.display(), error = %e, "cannot persist the KV config");
+                return cmd.error_response(
+                    rs::SYSTEM_ERROR,
+                    format!(
+                        "cannot persist the KV config to {}: {e}",
+                        next.kv_config_path.display()
+                    ),
+                );
+            }
+        }
+        tracing::info!(?changes, "NameServer settings changed");
+        *self.settings.borrow_mut() = next;
+        cmd.response(rs::SUCCESS)
+    }
+
     /// Answers one request at `now_ms`; registrations are recorded under `channel`.
     pub fn serve(&self, cmd: &RemotingCommand, channel: Channel, now_ms: i64) -> RemotingCommand {
         match cmd.code {
@@ -59,7 +95,7 @@ impl NameServerNode {
                     if first {
                         tracing::info!(cluster = %r.cluster, broker = %r.broker_name, id = r.broker_id, addr = %r.broker_addr, topics = r.topics.len(), "broker registered");
                     }
-                    registered_response(cmd, &out)
+                    registered_response(cmd, &out, &self.settings.borrow())
                 }
                 Err(resp) => resp,
             },
@@ -86,7 +122,13 @@ impl NameServerNode {
                 }
                 Err(resp) => resp,
             },
-            c if CODES.contains(&c) => answer(None, &self.registry.borrow(), cmd),
+            c if SETTINGS_WRITES.contains(&c) => match settings::changes_of(cmd) {
+                Ok(changes) => self.commit(cmd, &changes),
+                Err(resp) => resp,
+            },
+            c if CODES.contains(&c) => {
+                answer(None, &self.registry.borrow(), &self.settings.borrow(), cmd)
+            }
             c => cmd.error_response(
                 rs::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {c} not supported"),
@@ -115,8 +157,8 @@ impl Handler for NameServerNode {
 }
 
 /// Serves the NameServer on the listening socket `fd` until `stop` fires.
-pub async fn run(fd: RawFd, limits: ConnLimits, stop: StopSignal) {
-    let node = Rc::new(NameServerNode::default());
+pub async fn run(fd: RawFd, limits: ConnLimits, settings: Settings, stop: StopSignal) {
+    let node = Rc::new(NameServerNode::new(settings));
     let expiry = {
         let node = node.clone();
         let stop = stop.clone();
@@ -238,6 +280,49 @@ mod tests {
             node.serve(&send, Channel(1), 0).code,
             rs::REQUEST_CODE_NOT_SUPPORTED
         );
+    }
+
+    fn kv(code: i32, ns: &str, key: &str, value: Option<&str>) -> RemotingCommand {
+        let mut c = RemotingCommand::request(code);
+        crate::remoting::headers::KvConfigHeader {
+            namespace: ns.into(),
+            key: Some(key.into()),
+            value: value.map(str::to_string),
+        }
+        .write_to(&mut c);
+        c
+    }
+
+    /// A KV write is persisted before its answer (a new process reads it back); a write that
+    /// cannot be persisted answers SYSTEM_ERROR and changes nothing.
+    #[test]
+    fn kv_writes_persist_and_a_failed_write_changes_nothing() {
+        let dir = std::env::temp_dir().join(format!("bolide-nskv-{}", std::process::id()));
+        let path = dir.join("kvConfig.json");
+        let node = NameServerNode::new(Settings::load(path.clone(), 9876, false).unwrap());
+        let put = kv(rq::PUT_KV_CONFIG, "N", "k", Some("v"));
+        assert_eq!(node.serve(&put, Channel(1), 0).code, rs::SUCCESS);
+        let get = kv(rq::GET_KV_CONFIG, "N", "k", None);
+        assert_eq!(node.serve(&get, Channel(1), 0).ext("value"), Some("v"));
+        let again = NameServerNode::new(Settings::load(path.clone(), 9876, false).unwrap());
+        assert_eq!(again.serve(&get, Channel(1), 0).ext("value"), Some("v"));
+        let del = kv(rq::DELETE_KV_CONFIG, "N", "k", None);
+        assert_eq!(again.serve(&del, Channel(1), 0).code, rs::SUCCESS);
+        let third = NameServerNode::new(Settings::load(path.clone(), 9876, false).unwrap());
+        assert_eq!(third.serve(&get, Channel(1), 0).code, rs::QUERY_NOT_FOUND);
+
+        // A path under a regular file cannot be created.
+        let blocked = NameServerNode::new(Settings::new(path.join("x.json"), 9876, false));
+        let r = blocked.serve(&put, Channel(1), 0);
+        assert_eq!(r.code, rs::SYSTEM_ERROR);
+        assert!(r.remark.unwrap().contains("cannot persist"));
+        assert_eq!(blocked.serve(&get, Channel(1), 0).code, rs::QUERY_NOT_FOUND);
+        // A settings-only change needs no file.
+        let on = RemotingCommand::request(rq::UPDATE_NAMESRV_CONFIG)
+            .with_body(&b"orderMessageEnable=true"[..]);
+        assert_eq!(blocked.serve(&on, Channel(1), 0).code, rs::SUCCESS);
+        assert!(blocked.settings.borrow().order_message_enable);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The merge table of the module comment, row by row, and the request/response shapes.
 
+use super::settings::Change;
 use super::*;
 use crate::remoting::body::{perm, DataVersion};
 use crate::remoting::headers::body_crc32;
@@ -248,10 +249,20 @@ fn registration_requests_are_checked_and_answered() {
             master_addr: Some(s("h:1")),
             master_ha_server_addr: Some(s("h:1ha")),
         },
+        &Settings::default(),
     );
     assert_eq!(resp.code, rs::SUCCESS);
     assert_eq!(resp.ext("masterAddr"), Some("h:1"));
     assert_eq!(resp.ext("haServerAddr"), Some("h:1ha"));
+    assert_eq!(&resp.body[..], br#"{"table":{}}"#, "no order config yet");
+    let mut with_order = Settings::default();
+    with_order.apply(&Change::Put {
+        namespace: s(settings::ORDER_TOPIC_CONFIG),
+        key: s("T"),
+        value: s("broker-a:2"),
+    });
+    let resp = registered_response(&cmd, &Registered::default(), &with_order);
+    assert_eq!(&resp.body[..], br#"{"table":{"T":"broker-a:2"}}"#);
 }
 
 #[test]
@@ -264,12 +275,80 @@ fn answers_route_and_refuse_unknown_topics() {
         accept_standard_json_only: true,
     }
     .write_to(&mut cmd);
-    let resp = answer(Some(&me(&table)), &reg, &cmd);
+    let none = Settings::default();
+    let resp = answer(Some(&me(&table)), &reg, &none, &cmd);
     assert_eq!(resp.code, rs::SUCCESS);
     let parsed = TopicRouteData::parse(&resp.body).unwrap();
     assert_eq!(parsed.queue_datas[0].write_queue_nums, 4);
-    let resp = answer(None, &reg, &cmd);
+    assert_eq!(parsed.order_topic_conf, None);
+    let resp = answer(None, &reg, &none, &cmd);
     assert_eq!(resp.code, rs::TOPIC_NOT_EXIST);
+}
+
+/// The route carries the topic's ORDER_TOPIC_CONFIG entry once `orderMessageEnable` is on (the
+/// rows are `settings`'s table); the KV reads answer what was put, QUERY_NOT_FOUND otherwise.
+#[test]
+fn kv_reads_and_the_order_topic_conf_in_routes() {
+    let table = topics(&[("T", 4)]);
+    let reg = Registry::default();
+    let mut st = Settings::default();
+    st.apply(&Change::Put {
+        namespace: s(settings::ORDER_TOPIC_CONFIG),
+        key: s("T"),
+        value: s("broker-a:2"),
+    });
+    let mut route = RemotingCommand::request(rq::GET_ROUTEINFO_BY_TOPIC);
+    GetRouteInfoHeader {
+        topic: s("T"),
+        accept_standard_json_only: true,
+    }
+    .write_to(&mut route);
+    for (on, want) in [(false, None), (true, Some(s("broker-a:2")))] {
+        st.apply(&Change::OrderMessageEnable(on));
+        let r = answer(Some(&me(&table)), &reg, &st, &route);
+        assert_eq!(
+            TopicRouteData::parse(&r.body).unwrap().order_topic_conf,
+            want,
+            "orderMessageEnable={on}"
+        );
+    }
+    let get = |ns: &str, key: &str| {
+        let mut c = RemotingCommand::request(rq::GET_KV_CONFIG);
+        c.set_ext("namespace", ns);
+        c.set_ext("key", key);
+        answer(None, &reg, &st, &c)
+    };
+    let found = get(settings::ORDER_TOPIC_CONFIG, "T");
+    assert_eq!(
+        (found.code, found.ext("value")),
+        (rs::SUCCESS, Some("broker-a:2"))
+    );
+    let missing = get(settings::ORDER_TOPIC_CONFIG, "U");
+    assert_eq!(missing.code, rs::QUERY_NOT_FOUND);
+    assert_eq!(
+        missing.remark.as_deref(),
+        Some("No config item, Namespace: ORDER_TOPIC_CONFIG Key: U")
+    );
+    let list = |ns: &str| {
+        let mut c = RemotingCommand::request(rq::GET_KVLIST_BY_NAMESPACE);
+        c.set_ext("namespace", ns);
+        answer(None, &reg, &st, &c)
+    };
+    let l = list(settings::ORDER_TOPIC_CONFIG);
+    assert_eq!(
+        (l.code, &l.body[..]),
+        (rs::SUCCESS, &br#"{"table":{"T":"broker-a:2"}}"#[..])
+    );
+    assert_eq!(list("N").code, rs::QUERY_NOT_FOUND);
+    let conf = answer(
+        None,
+        &reg,
+        &st,
+        &RemotingCommand::request(rq::GET_NAMESRV_CONFIG),
+    );
+    assert!(std::str::from_utf8(&conf.body)
+        .unwrap()
+        .contains("orderMessageEnable=true"));
 }
 
 /// GET_TOPICS_BY_CLUSTER: this cluster's topics (local and registered), none for another.
@@ -285,7 +364,7 @@ fn topics_by_cluster() {
     ] {
         let mut c = RemotingCommand::request(rq::GET_TOPICS_BY_CLUSTER);
         c.set_ext("cluster", cluster);
-        let r = answer(Some(&local), &reg, &c);
+        let r = answer(Some(&local), &reg, &Settings::default(), &c);
         assert_eq!(r.code, rs::SUCCESS);
         assert_eq!(
             TopicList::parse(&r.body).unwrap().topic_list,

@@ -39,6 +39,7 @@ pub mod request {
     pub const GET_CONSUME_STATS: i32 = 208;
     pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
     pub const DELETE_TOPIC_IN_NAMESRV: i32 = 216;
+    pub const GET_KVLIST_BY_NAMESPACE: i32 = 219;
     pub const GET_TOPICS_BY_CLUSTER: i32 = 224;
     pub const QUERY_TOPIC_CONSUME_BY_WHO: i32 = 300;
     pub const QUERY_CONSUME_TIME_SPAN: i32 = 303;
@@ -47,6 +48,8 @@ pub mod request {
     pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
+    pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
+    pub const GET_NAMESRV_CONFIG: i32 = 319;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
     pub const UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: i32 = 200;
@@ -96,6 +99,7 @@ pub mod request {
         GET_CONSUME_STATS,
         DELETE_TOPIC_IN_BROKER,
         DELETE_TOPIC_IN_NAMESRV,
+        GET_KVLIST_BY_NAMESPACE,
         GET_TOPICS_BY_CLUSTER,
         QUERY_TOPIC_CONSUME_BY_WHO,
         QUERY_CONSUME_TIME_SPAN,
@@ -104,6 +108,8 @@ pub mod request {
         GET_CONSUMER_RUNNING_INFO,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
+        UPDATE_NAMESRV_CONFIG,
+        GET_NAMESRV_CONFIG,
         SEND_BATCH_MESSAGE,
         LITE_PULL_MESSAGE,
         UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,

@@ -3,7 +3,9 @@
 //! Reads (routes, cluster info, topic list) are answered on the accepting shard from its registry
 //! replica merged with this process's own broker, by the pure [`crate::nameserver`] module.
 //! REGISTER_BROKER, UNREGISTER_BROKER and DELETE_TOPIC_IN_NAMESRV are parsed once on the accepting shard and applied to every
-//! shard's replica before the answer (like heartbeats to the client registry); a closed connection
+//! shard's replica before the answer (like heartbeats to the client registry). KV and settings
+//! writes (PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG) go to shard 0, which persists
+//! the KV table (`kv_config_path`) and then applies them on every shard; a closed connection
 //! drops what registered on it on every shard (`Control::ConnectionClosed`), and every shard expires
 //! silent brokers by the same rule (`services::namesrv_expiry`).
 //!
@@ -18,6 +20,7 @@ use crate::nameserver::{self, LocalBroker, Registered};
 use crate::net::{ConnId, RequestCtx};
 use crate::remoting::codes::response as rs;
 use crate::remoting::RemotingCommand;
+use crate::shard::ShardId;
 
 fn role_off(cmd: &RemotingCommand) -> RemotingCommand {
     cmd.error_response(
@@ -42,7 +45,36 @@ impl Broker {
             addr: self.store_host,
             topics: &topics.topics,
         };
-        nameserver::answer(Some(&me), &self.registry.borrow(), cmd)
+        nameserver::answer(
+            Some(&me),
+            &self.registry.borrow(),
+            &self.namesrv_settings.borrow(),
+            cmd,
+        )
+    }
+
+    /// PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG: committed by shard 0 on every shard
+    /// before the answer.
+    pub(crate) async fn namesrv_settings_write(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let changes = match nameserver::settings::changes_of(&cmd) {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
+        match self
+            .control(ShardId(0), Control::CommitNamesrvSettings(changes))
+            .await
+        {
+            ControlReply::Committed(Err(e)) | ControlReply::Topic(Err(e)) => {
+                cmd.error_response(rs::SYSTEM_ERROR, e)
+            }
+            _ => cmd.response(rs::SUCCESS),
+        }
     }
 
     pub(crate) async fn register_broker(
@@ -74,7 +106,7 @@ impl Broker {
             Some(ControlReply::Registered(r)) => r,
             _ => Registered::default(),
         };
-        nameserver::registered_response(&cmd, &answer)
+        nameserver::registered_response(&cmd, &answer, &self.namesrv_settings.borrow())
     }
 
     pub(crate) async fn unregister_broker(

@@ -88,6 +88,7 @@ mod admin;
 mod broker_admin;
 mod client;
 mod groups;
+mod kv;
 mod offsets;
 mod pull;
 mod query;
@@ -102,6 +103,7 @@ pub use broker_admin::{
 };
 pub use client::{ConsumerGroupHeader, UnregisterClientHeader};
 pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};
+pub use kv::{kv_value, KvConfigHeader};
 pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,
     GetMinOffsetHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,

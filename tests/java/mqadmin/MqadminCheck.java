@@ -188,6 +188,27 @@ public class MqadminCheck {
         check("topicList", null, false, a("topicList", "-n", ns), topic, topic2);
         check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
 
+        // The NameServer's KV config, and the order configuration a route carries once orderMessageEnable is on.
+        String kvNs = "MqaNs_" + run;
+        check("updateKvConfig", null, false,
+            a("updateKvConfig", "-n", ns, "-s", kvNs, "-k", "k1", "-v", "v1"), "success");
+        check("deleteKvConfig", null, false, a("deleteKvConfig", "-n", ns, "-s", kvNs, "-k", "k1"), "success");
+        check("updateOrderConf put", null, false,
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "put", "-v", broker + ":2"), "update orderConf success");
+        check("updateOrderConf get", null, false,
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "get"), "orderConf=[" + broker + ":2]");
+        check("updateNamesrvConfig", null, false,
+            a("updateNamesrvConfig", "-n", ns, "-k", "orderMessageEnable", "-v", "true"), "success");
+        check("getNamesrvConfig", null, false, a("getNamesrvConfig", "-n", ns), "orderMessageEnable");
+        check("topicRoute with orderConf", null, false, a("topicRoute", "-n", ns, "-t", topic),
+            "orderTopicConf", broker + ":2");
+        check("updateNamesrvConfig back", null, false,
+            a("updateNamesrvConfig", "-n", ns, "-k", "orderMessageEnable", "-v", "false"), "success");
+        check("updateOrderConf delete", null, false,
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "delete"), "delete orderConf success");
+        check("updateOrderConf get of a deleted entry", null, true,
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "get"));
+
         // Something to show: 10 messages with keys, read by a live push consumer.
         // With message trace on: its records go to RMQ_SYS_TRACE_TOPIC, keyed by the message id.
         DefaultMQProducer p = new DefaultMQProducer("MqaP_" + run, true, null);
