@@ -112,6 +112,12 @@ pub enum Control {
         topic: String,
         cluster: Option<String>,
     },
+    /// NameServer role, to every shard: wipe (false) or add back (true) a group's write
+    /// permission in routes; answers the registry's topics of the group ([`ControlReply::Names`]).
+    SetWritePerm {
+        broker_name: String,
+        writable: bool,
+    },
     /// NameServer role, to shard 0: apply KV or settings changes, persist the KV table, then
     /// apply them on every other shard ([`Control::ApplyNamesrvSettings`]).
     CommitNamesrvSettings(Vec<crate::nameserver::settings::Change>),
@@ -386,6 +392,14 @@ impl Broker {
                     .delete_topic(&topic, cluster.as_deref());
                 ControlReply::Done
             }
+            Control::SetWritePerm {
+                broker_name,
+                writable,
+            } => ControlReply::Names(
+                self.registry
+                    .borrow_mut()
+                    .set_writable(&broker_name, writable),
+            ),
             Control::CommitNamesrvSettings(changes) => {
                 debug_assert_eq!(self.shard, ShardId(0), "settings change on shard 0 only");
                 ControlReply::Committed(self.commit_namesrv_settings(changes).await)

@@ -22,7 +22,7 @@
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
 //! | NameServer codes (101, 105, 106, 206, 219, 224, 319, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
-//! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV | `Here(.., AllShards)` | every shard's registry replica, then answered |
+//! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV, WIPE/ADD_WRITE_PERM_OF_BROKER | `Here(.., AllShards)` | every shard's registry replica, then answered |
 //! | PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG | `Here(.., ShardZero)` | shard 0 persists the KV table, then every shard's settings replica |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
@@ -107,6 +107,7 @@ pub enum Here {
     UnregisterBroker,
     DeleteTopicInNamesrv,
     NamesrvSettingsWrite,
+    WritePermOfBroker,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -223,6 +224,14 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::UPDATE_NAMESRV_CONFIG,
         Route::Here(Here::NamesrvSettingsWrite, Reach::ShardZero),
+    ),
+    entry(
+        rq::WIPE_WRITE_PERM_OF_BROKER,
+        Route::Here(Here::WritePermOfBroker, Reach::AllShards),
+    ),
+    entry(
+        rq::ADD_WRITE_PERM_OF_BROKER,
+        Route::Here(Here::WritePermOfBroker, Reach::AllShards),
     ),
     entry(
         rq::GET_KVLIST_BY_NAMESPACE,
@@ -634,6 +643,7 @@ impl Broker {
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
             Here::NamesrvSettingsWrite => self.namesrv_settings_write(cmd).await,
+            Here::WritePermOfBroker => self.write_perm_of_broker(cmd).await,
         }
     }
 

@@ -40,6 +40,7 @@ pub mod registry;
 pub mod server;
 pub mod settings;
 
+use registry::queue_data;
 pub use registry::{Channel, Registered, Registration, Registry, Removed, BROKER_EXPIRY_MS};
 pub use settings::Settings;
 
@@ -47,7 +48,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
 
 use crate::remoting::body::{
-    BrokerData, ClusterInfo, QueueData, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
+    BrokerData, ClusterInfo, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
@@ -90,16 +91,6 @@ pub struct LocalBroker<'a> {
     pub topics: &'a BTreeMap<String, TopicConfig>,
 }
 
-fn queue_data(broker_name: &str, cfg: &TopicConfig) -> QueueData {
-    QueueData {
-        broker_name: broker_name.to_string(),
-        read_queue_nums: cfg.read_queue_nums,
-        write_queue_nums: cfg.write_queue_nums,
-        perm: cfg.perm,
-        topic_sys_flag: cfg.topic_sys_flag,
-    }
-}
-
 /// The local broker's group: what the registry knows of it (slaves), with the local address at the
 /// local id (and at no other id).
 fn local_group(me: &LocalBroker<'_>, reg: &Registry) -> BrokerData {
@@ -132,7 +123,7 @@ pub fn route(
     if reg.is_empty() {
         return mine.map(|cfg| TopicRouteData {
             order_topic_conf: None,
-            queue_datas: vec![queue_data(me.broker_name, cfg)],
+            queue_datas: vec![reg.routed(queue_data(me.broker_name, cfg))],
             broker_datas: vec![local_group(me, reg)],
         });
     }
@@ -142,7 +133,9 @@ pub fn route(
             .queue_datas
             .retain(|q| q.broker_name != me.broker_name);
         if let Some(cfg) = mine {
-            route.queue_datas.push(queue_data(me.broker_name, cfg));
+            route
+                .queue_datas
+                .push(reg.routed(queue_data(me.broker_name, cfg)));
         }
     }
     let serves = route
@@ -299,6 +292,42 @@ pub fn answer(
             format!(" request type {c} not supported"),
         ),
     }
+}
+
+/// WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER (they change the registry:
+/// [`Registry::set_writable`]): the broker name, and whether its queues become writable. The error
+/// is the response to send.
+pub fn parse_write_perm(cmd: &RemotingCommand) -> Result<(String, bool), RemotingCommand> {
+    match cmd.ext("brokerName").filter(|n| !n.is_empty()) {
+        Some(name) => Ok((name.to_string(), cmd.code == rq::ADD_WRITE_PERM_OF_BROKER)),
+        None => Err(cmd.error_response(
+            rs::SYSTEM_ERROR,
+            "required header field `brokerName` is missing",
+        )),
+    }
+}
+
+/// The answer to a write-permission change: how many topics the group serves, counting the
+/// registry's (`registered`, from [`Registry::set_writable`]) and the local broker's when it is
+/// the group, in `wipeTopicCount` or `addTopicCount`.
+pub fn write_perm_response(
+    cmd: &RemotingCommand,
+    local: Option<&LocalBroker<'_>>,
+    broker_name: &str,
+    registered: Vec<String>,
+) -> RemotingCommand {
+    let mut topics: BTreeSet<String> = registered.into_iter().collect();
+    if let Some(me) = local.filter(|m| m.broker_name == broker_name && m.broker_id == 0) {
+        topics.extend(me.topics.keys().cloned());
+    }
+    let mut resp = cmd.response(rs::SUCCESS);
+    let field = if cmd.code == rq::ADD_WRITE_PERM_OF_BROKER {
+        "addTopicCount"
+    } else {
+        "wipeTopicCount"
+    };
+    resp.set_ext(field, topics.len());
+    resp
 }
 
 /// Reads a REGISTER_BROKER: header, body CRC (when the broker sent one) and body in any of its forms.

@@ -30,6 +30,15 @@
 //! from every topic, and a topic left with no queue data disappears. A group that keeps a slave
 //! keeps its queue data, so consumers can still read from the slave.
 //!
+//! Write permission (WIPE_WRITE_PERM_OF_BROKER 205, ADD_WRITE_PERM_OF_BROKER 327, mqadmin
+//! `wipeWritePerm` / `addWritePerm`, used to drain a broker before taking it offline): a wiped group's
+//! queue data is routed without the write bit, so producers stop sending to it while consumers go on
+//! reading. The wipe holds until it is added back or the group leaves the registry (its last address
+//! gone, as after a restart). Java instead rewrites the stored perms: its add makes every topic of
+//! the group read-write (read-only topics too), and the group's next registration with a changed
+//! data version (any topic change on that broker) restores them, ending the wipe unasked; here the
+//! registered perms are kept and only masked.
+//!
 //! Not here yet: acting masters (5.x `enableActingMaster`), state-version conflicts between two
 //! addresses claiming one id (epochs come with failover, issue #13), filter servers, static topics.
 
@@ -98,9 +107,12 @@ pub struct Registry {
     topics: BTreeMap<String, BTreeMap<String, QueueData>>,
     /// (cluster, address) -> when it was last heard from.
     live: BTreeMap<(String, String), Live>,
+    /// Groups whose write permission was wiped (see the module comment).
+    write_wiped: BTreeSet<String>,
 }
 
-fn queue_data(broker_name: &str, t: &TopicConfig) -> QueueData {
+/// A group's queue data of a topic, from its config.
+pub(crate) fn queue_data(broker_name: &str, t: &TopicConfig) -> QueueData {
     QueueData {
         broker_name: broker_name.to_string(),
         read_queue_nums: t.read_queue_nums,
@@ -190,6 +202,7 @@ impl Registry {
         let cluster_of_group = group.cluster.clone();
         if group.broker_addrs.is_empty() {
             self.brokers.remove(broker_name);
+            self.write_wiped.remove(broker_name);
             if let Some(names) = self.clusters.get_mut(&cluster_of_group) {
                 names.remove(broker_name);
                 if names.is_empty() {
@@ -260,6 +273,36 @@ impl Registry {
             .collect()
     }
 
+    /// WIPE_WRITE_PERM_OF_BROKER (`writable` false) / ADD_WRITE_PERM_OF_BROKER (true): sets whether
+    /// the group's queues are routed writable. Returns how many topics the group serves here (what
+    /// Java answers as wipeTopicCount / addTopicCount, once merged with a local broker's topics:
+    /// [`super::set_write_perm`]), by name.
+    pub fn set_writable(&mut self, broker_name: &str, writable: bool) -> Vec<String> {
+        if writable {
+            self.write_wiped.remove(broker_name);
+        } else {
+            self.write_wiped.insert(broker_name.to_string());
+        }
+        self.topics
+            .iter()
+            .filter(|(_, by_broker)| by_broker.contains_key(broker_name))
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Whether the group's write permission is wiped.
+    pub fn write_wiped(&self, broker_name: &str) -> bool {
+        self.write_wiped.contains(broker_name)
+    }
+
+    /// `q` as routed: without the write bit when its group's write permission is wiped.
+    pub fn routed(&self, mut q: QueueData) -> QueueData {
+        if self.write_wiped(&q.broker_name) {
+            q.perm &= !crate::remoting::body::perm::WRITE;
+        }
+        q
+    }
+
     /// The topic's route: every group serving it, with all of its addresses. `None`: no group does.
     pub fn route(&self, topic: &str) -> Option<TopicRouteData> {
         let by_broker = self.topics.get(topic)?;
@@ -272,7 +315,7 @@ impl Registry {
         }
         Some(TopicRouteData {
             broker_datas,
-            queue_datas: by_broker.values().cloned().collect(),
+            queue_datas: by_broker.values().map(|q| self.routed(q.clone())).collect(),
             order_topic_conf: None,
         })
     }

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use super::settings::{self, Change, Settings};
 use super::{
-    answer, parse_registration, parse_topic_deletion, parse_unregistration, registered_response,
-    Channel, Registry, CODES, SETTINGS_WRITES,
+    answer, parse_registration, parse_topic_deletion, parse_unregistration, parse_write_perm,
+    registered_response, write_perm_response, Channel, Registry, CODES, SETTINGS_WRITES,
 };
 use crate::clock::now_ms;
 use crate::net::{
@@ -122,6 +122,16 @@ impl NameServerNode {
                 }
                 Err(resp) => resp,
             },
+            rq::WIPE_WRITE_PERM_OF_BROKER | rq::ADD_WRITE_PERM_OF_BROKER => {
+                match parse_write_perm(cmd) {
+                    Ok((name, writable)) => {
+                        let topics = self.registry.borrow_mut().set_writable(&name, writable);
+                        tracing::info!(broker = %name, writable, topics = topics.len(), "write permission of broker changed");
+                        write_perm_response(cmd, None, &name, topics)
+                    }
+                    Err(resp) => resp,
+                }
+            }
             c if SETTINGS_WRITES.contains(&c) => match settings::changes_of(cmd) {
                 Ok(changes) => self.commit(cmd, &changes),
                 Err(resp) => resp,

@@ -425,3 +425,69 @@ fn namesrv_delete_topic() {
     let c = RemotingCommand::request(rq::DELETE_TOPIC_IN_NAMESRV);
     assert_eq!(parse_topic_deletion(&c).unwrap_err().code, rs::SYSTEM_ERROR);
 }
+
+/// WIPE/ADD_WRITE_PERM_OF_BROKER: a wiped group is routed read-only (registered and local groups
+/// alike, the other groups untouched) until added back or until it leaves the registry; the
+/// answer counts the group's topics, the local broker's included when it is the group.
+#[test]
+fn write_perm_wipe_and_add() {
+    let table = topics(&[("T", 4), ("L", 1)]);
+    let local = me(&table);
+    let mut reg = Registry::default();
+    reg.register(&registration("remote", 0, "h:3", &[("T", 2)]), None, 0);
+    let perms = |reg: &Registry| -> Vec<(String, i32)> {
+        route(Some(&local), reg, "T")
+            .unwrap()
+            .queue_datas
+            .iter()
+            .map(|q| (q.broker_name.clone(), q.perm))
+            .collect()
+    };
+    assert_eq!(perms(&reg), vec![(s("local"), 6), (s("remote"), 6)]);
+    let wipe = |name: &str| {
+        let mut c = RemotingCommand::request(rq::WIPE_WRITE_PERM_OF_BROKER);
+        c.set_ext("brokerName", name);
+        c
+    };
+    let (name, writable) = parse_write_perm(&wipe("remote")).unwrap();
+    assert!(!writable);
+    let topics_of_remote = reg.set_writable(&name, writable);
+    let answer = write_perm_response(&wipe("remote"), Some(&local), &name, topics_of_remote);
+    assert_eq!(answer.ext("wipeTopicCount"), Some("1"));
+    assert_eq!(perms(&reg), vec![(s("local"), 6), (s("remote"), 4)]);
+
+    let got = reg.set_writable("local", false);
+    let answer = write_perm_response(&wipe("local"), Some(&local), "local", got);
+    assert_eq!(answer.ext("wipeTopicCount"), Some("2"), "T and L");
+    assert_eq!(perms(&reg), vec![(s("local"), 4), (s("remote"), 4)]);
+    assert_eq!(
+        route(Some(&local), &Registry::default(), "L")
+            .unwrap()
+            .queue_datas[0]
+            .perm,
+        6,
+        "another replica without the wipe"
+    );
+
+    let mut add = RemotingCommand::request(rq::ADD_WRITE_PERM_OF_BROKER);
+    add.set_ext("brokerName", "local");
+    let (name, writable) = parse_write_perm(&add).unwrap();
+    assert!(writable);
+    let got = reg.set_writable(&name, writable);
+    assert_eq!(
+        write_perm_response(&add, Some(&local), &name, got).ext("addTopicCount"),
+        Some("2")
+    );
+    assert_eq!(perms(&reg), vec![(s("local"), 6), (s("remote"), 4)]);
+
+    // The group leaves (its last address unregisters) and comes back: writable again.
+    reg.unregister("C", "remote", "h:3");
+    reg.register(&registration("remote", 0, "h:3", &[("T", 2)]), None, 0);
+    assert_eq!(perms(&reg), vec![(s("local"), 6), (s("remote"), 6)]);
+
+    let missing = RemotingCommand::request(rq::WIPE_WRITE_PERM_OF_BROKER);
+    assert_eq!(
+        parse_write_perm(&missing).unwrap_err().code,
+        rs::SYSTEM_ERROR
+    );
+}

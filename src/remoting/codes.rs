@@ -34,6 +34,7 @@ pub mod request {
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
     pub const GET_TOPIC_STATS_INFO: i32 = 202;
+    pub const WIPE_WRITE_PERM_OF_BROKER: i32 = 205;
     pub const GET_CONSUMER_CONNECTION_LIST: i32 = 203;
     pub const GET_ALL_TOPIC_LIST_FROM_NAMESERVER: i32 = 206;
     pub const GET_CONSUME_STATS: i32 = 208;
@@ -50,6 +51,7 @@ pub mod request {
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
     pub const GET_NAMESRV_CONFIG: i32 = 319;
+    pub const ADD_WRITE_PERM_OF_BROKER: i32 = 327;
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const LITE_PULL_MESSAGE: i32 = 361;
     pub const UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: i32 = 200;
@@ -95,6 +97,7 @@ pub mod request {
         GET_BROKER_CLUSTER_INFO,
         GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
         GET_TOPIC_STATS_INFO,
+        WIPE_WRITE_PERM_OF_BROKER,
         GET_CONSUMER_CONNECTION_LIST,
         GET_CONSUME_STATS,
         DELETE_TOPIC_IN_BROKER,
@@ -110,6 +113,7 @@ pub mod request {
         GET_TOPIC_CONFIG,
         UPDATE_NAMESRV_CONFIG,
         GET_NAMESRV_CONFIG,
+        ADD_WRITE_PERM_OF_BROKER,
         SEND_BATCH_MESSAGE,
         LITE_PULL_MESSAGE,
         UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,

@@ -2,7 +2,7 @@
 //!
 //! Reads (routes, cluster info, topic list) are answered on the accepting shard from its registry
 //! replica merged with this process's own broker, by the pure [`crate::nameserver`] module.
-//! REGISTER_BROKER, UNREGISTER_BROKER and DELETE_TOPIC_IN_NAMESRV are parsed once on the accepting shard and applied to every
+//! REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV and WIPE/ADD_WRITE_PERM_OF_BROKER are parsed once on the accepting shard and applied to every
 //! shard's replica before the answer (like heartbeats to the client registry). KV and settings
 //! writes (PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG) go to shard 0, which persists
 //! the KV table (`kv_config_path`) and then applies them on every shard; a closed connection
@@ -150,6 +150,41 @@ impl Broker {
         })
         .await;
         cmd.response(rs::SUCCESS)
+    }
+
+    /// WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER: applied to every shard's replica, then
+    /// answered with the group's topic count (the local broker's topics included when it is the group).
+    pub(crate) async fn write_perm_of_broker(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let (name, writable) = match nameserver::parse_write_perm(&cmd) {
+            Ok(x) => x,
+            Err(resp) => return resp,
+        };
+        let replies = self
+            .control_all(Control::SetWritePerm {
+                broker_name: name.clone(),
+                writable,
+            })
+            .await;
+        let registered = match replies.into_iter().next() {
+            Some(ControlReply::Names(n)) => n,
+            _ => Vec::new(),
+        };
+        tracing::info!(broker = %name, writable, "write permission of broker changed");
+        let topics = self.topics.borrow();
+        let me = LocalBroker {
+            cluster_name: &self.cfg.cluster_name,
+            broker_name: &self.cfg.broker_name,
+            broker_id: self.cfg.broker_id,
+            addr: self.store_host,
+            topics: &topics.topics,
+        };
+        nameserver::write_perm_response(&cmd, Some(&me), &name, registered)
     }
 
     /// A connection closed: brokers that registered on it leave this shard's replica.

@@ -186,7 +186,9 @@ public class MqadminCheck {
         check("updateTopic -b", null, false,
             a("updateTopic", "-n", ns, "-b", broker, "-t", topic2, "-r", "2", "-w", "2"), "success");
         check("topicList", null, false, a("topicList", "-n", ns), topic, topic2);
-        check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
+        String routeOut = check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
+        java.util.regex.Matcher nameIn = java.util.regex.Pattern.compile("\"brokerName\":\"([^\"]+)\"").matcher(routeOut);
+        String brokerName = nameIn.find() ? nameIn.group(1) : "broker-a";
 
         // The NameServer's KV config, and the order configuration a route carries once orderMessageEnable is on.
         String kvNs = "MqaNs_" + run;
@@ -194,20 +196,27 @@ public class MqadminCheck {
             a("updateKvConfig", "-n", ns, "-s", kvNs, "-k", "k1", "-v", "v1"), "success");
         check("deleteKvConfig", null, false, a("deleteKvConfig", "-n", ns, "-s", kvNs, "-k", "k1"), "success");
         check("updateOrderConf put", null, false,
-            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "put", "-v", broker + ":2"), "update orderConf success");
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "put", "-v", brokerName + ":2"), "update orderConf success");
         check("updateOrderConf get", null, false,
-            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "get"), "orderConf=[" + broker + ":2]");
+            a("updateOrderConf", "-n", ns, "-t", topic, "-m", "get"), "orderConf=[" + brokerName + ":2]");
         check("updateNamesrvConfig", null, false,
             a("updateNamesrvConfig", "-n", ns, "-k", "orderMessageEnable", "-v", "true"), "success");
         check("getNamesrvConfig", null, false, a("getNamesrvConfig", "-n", ns), "orderMessageEnable");
         check("topicRoute with orderConf", null, false, a("topicRoute", "-n", ns, "-t", topic),
-            "orderTopicConf", broker + ":2");
+            "orderTopicConf", brokerName + ":2");
         check("updateNamesrvConfig back", null, false,
             a("updateNamesrvConfig", "-n", ns, "-k", "orderMessageEnable", "-v", "false"), "success");
         check("updateOrderConf delete", null, false,
             a("updateOrderConf", "-n", ns, "-t", topic, "-m", "delete"), "delete orderConf success");
         check("updateOrderConf get of a deleted entry", null, true,
             a("updateOrderConf", "-n", ns, "-t", topic, "-m", "get"));
+        // Draining a broker: its queues routed read-only, then writable again.
+        check("wipeWritePerm", null, false, a("wipeWritePerm", "-n", ns, "-b", brokerName),
+            "wipe write perm of broker[" + brokerName + "]", "OK, ");
+        check("topicRoute after wipeWritePerm", null, false, a("topicRoute", "-n", ns, "-t", topic), "\"perm\":4");
+        check("addWritePerm", null, false, a("addWritePerm", "-n", ns, "-b", brokerName),
+            "add write perm of broker[" + brokerName + "]", "OK");
+        check("topicRoute after addWritePerm", null, false, a("topicRoute", "-n", ns, "-t", topic), "\"perm\":6");
 
         // Something to show: 10 messages with keys, read by a live push consumer.
         // With message trace on: its records go to RMQ_SYS_TRACE_TOPIC, keyed by the message id.
