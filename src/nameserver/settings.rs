@@ -5,9 +5,9 @@
 //! Why a NameServer keeps a KV table: operators store per-topic settings in it that clients read
 //! with the route. The one RocketMQ itself reads is the namespace `ORDER_TOPIC_CONFIG`
 //! (`mqadmin updateOrderConf`): with `orderMessageEnable` on, a topic's entry (`broker-a:4;broker-b:4`)
-//! goes into its route as `orderTopicConf`, and Java and Go producers then send only to those
-//! queues (the first 4 of each named broker), which is how a globally ordered topic is pinned to
-//! one queue. Brokers get the namespace's table in each REGISTER_BROKER answer.
+//! goes into its route as `orderTopicConf`, and Java producers then send only to those queues (the
+//! first 4 of each named broker), which is how a globally ordered topic is pinned to one queue. (The
+//! Go client 2.1.2 decodes only `queueDatas` and `brokerDatas` of a route, so it ignores the field.) Brokers get the namespace's table in each REGISTER_BROKER answer.
 //!
 //! | `orderMessageEnable` | `ORDER_TOPIC_CONFIG` holds the topic | route's `orderTopicConf` |
 //! |---|---|---|
