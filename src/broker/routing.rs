@@ -27,7 +27,7 @@
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
 //! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
-//! | consumer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
+//! | consumer and producer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
@@ -108,6 +108,7 @@ pub enum Here {
     DeleteTopicInNamesrv,
     NamesrvSettingsWrite,
     WritePermOfBroker,
+    ProducerConnection,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -276,6 +277,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_CONSUMER_CONNECTION_LIST,
         Route::Here(Here::ConsumerConnection, Reach::Local),
+    ),
+    entry(
+        rq::GET_PRODUCER_CONNECTION_LIST,
+        Route::Here(Here::ProducerConnection, Reach::Local),
     ),
     entry(
         rq::QUERY_TOPIC_CONSUME_BY_WHO,
@@ -644,6 +649,7 @@ impl Broker {
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
             Here::NamesrvSettingsWrite => self.namesrv_settings_write(cmd).await,
             Here::WritePermOfBroker => self.write_perm_of_broker(cmd).await,
+            Here::ProducerConnection => self.producer_connection(&cmd),
         }
     }
 

@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::remoting::body::KvTable;
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::KvConfigHeader;
 use crate::remoting::RemotingCommand;
@@ -74,12 +75,6 @@ impl Change {
 struct KvFile {
     #[serde(rename = "configTable", default)]
     config_table: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-/// A namespace's entries on the wire: Java's `KVTable`.
-#[derive(serde::Serialize)]
-struct KvTable<'a> {
-    table: &'a BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -143,8 +138,8 @@ impl Settings {
     /// A namespace's entries as GET_KVLIST_BY_NAMESPACE's body (`{"table":{...}}`); `None` when the
     /// namespace was never written.
     pub fn namespace_body(&self, namespace: &str) -> Option<Vec<u8>> {
-        let table = self.kv.get(namespace)?;
-        Some(serde_json::to_vec(&KvTable { table }).expect("string maps serialize"))
+        let table = self.kv.get(namespace)?.clone();
+        Some(KvTable { table }.to_json().into_bytes())
     }
 
     /// The route's `orderTopicConf` for `topic` (the module comment's table).

@@ -36,6 +36,7 @@ pub mod request {
     pub const GET_TOPIC_STATS_INFO: i32 = 202;
     pub const WIPE_WRITE_PERM_OF_BROKER: i32 = 205;
     pub const GET_CONSUMER_CONNECTION_LIST: i32 = 203;
+    pub const GET_PRODUCER_CONNECTION_LIST: i32 = 204;
     pub const GET_ALL_TOPIC_LIST_FROM_NAMESERVER: i32 = 206;
     pub const GET_CONSUME_STATS: i32 = 208;
     pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
@@ -99,6 +100,7 @@ pub mod request {
         GET_TOPIC_STATS_INFO,
         WIPE_WRITE_PERM_OF_BROKER,
         GET_CONSUMER_CONNECTION_LIST,
+        GET_PRODUCER_CONNECTION_LIST,
         GET_CONSUME_STATS,
         DELETE_TOPIC_IN_BROKER,
         DELETE_TOPIC_IN_NAMESRV,

@@ -29,11 +29,14 @@ use crate::clock::now_ms;
 use crate::config::runtime_key_names;
 use crate::remoting::body::{
     parse_properties, write_properties, Connection, ConsumeStats, ConsumerConnection, DataVersion,
-    ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper, QueryConsumeTimeSpanBody,
-    QueueTimeSpan, SubscriptionData, TopicList, TopicOffset, TopicStatsTable,
+    ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper, ProducerConnection,
+    QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
+    TopicStatsTable,
 };
 use crate::remoting::codes::response as rs;
-use crate::remoting::headers::{ConsumeStatsHeader, ConsumerGroupHeader, TopicHeader};
+use crate::remoting::headers::{
+    ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader, TopicHeader,
+};
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
 use crate::shard::ShardId;
@@ -302,6 +305,39 @@ impl Broker {
             cc.subscription_table.insert(s.topic.clone(), d);
         }
         cmd.response(rs::SUCCESS).with_body(cc.to_json())
+    }
+
+    /// GET_PRODUCER_CONNECTION_LIST (mqadmin producerConnection): the group's connected members, from
+    /// this shard's registry replica (heartbeats reach every shard). A group with none is answered
+    /// SYSTEM_ERROR, as the Java broker does.
+    pub(crate) fn producer_connection(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let group = match ProducerGroupHeader::parse(cmd) {
+            Ok(h) => h.producer_group,
+            Err(e) => return header_error(cmd, &e),
+        };
+        let reg = self.clients.borrow();
+        let ids = reg.producer_ids(&group);
+        if ids.is_empty() {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("the producer group[{group}] not exist"),
+            );
+        }
+        let pc = ProducerConnection {
+            connection_set: ids
+                .into_iter()
+                .map(|id| {
+                    let meta = reg.meta(&id).cloned().unwrap_or_default();
+                    Connection {
+                        client_addr: meta.addr,
+                        client_id: id,
+                        language: meta.language,
+                        version: meta.version,
+                    }
+                })
+                .collect(),
+        };
+        cmd.response(rs::SUCCESS).with_body(pc.to_json())
     }
 
     pub(crate) async fn consumer_running_info(

@@ -337,6 +337,14 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// Client ids of a producer group's members, in order.
+    pub fn producer_ids(&self, group: &str) -> Vec<String> {
+        self.producers
+            .get(group)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Connections of a producer group's members, in client-id order (transaction checks pick one).
     pub fn producer_conns(&self, group: &str) -> Vec<ConnId> {
         self.producers
@@ -526,7 +534,9 @@ mod tests {
         );
         assert_eq!(r.consumer_ids("g"), vec!["b".to_string()]);
         assert_eq!(r.producer_conns("pg"), vec![conn(1)], "b's producer stays");
+        assert_eq!(r.producer_ids("pg"), vec!["b".to_string()]);
         assert!(r.producer_conns("nobody").is_empty());
+        assert!(r.producer_ids("nobody").is_empty());
         assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);
         assert!(r.consumer_ids("g").is_empty());
     }

@@ -81,8 +81,8 @@ pub use register::{
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
     fastjson_to_json, parse_properties, write_properties, Connection, ConsumeStats,
-    ConsumerConnection, GroupList, KvTable, OffsetWrapper, QueryConsumeTimeSpanBody, QueueTimeSpan,
-    TopicOffset, TopicStatsTable,
+    ConsumerConnection, GroupList, KvTable, OffsetWrapper, ProducerConnection,
+    QueryConsumeTimeSpanBody, QueueTimeSpan, TopicOffset, TopicStatsTable,
 };
 
 #[cfg(test)]

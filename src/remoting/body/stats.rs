@@ -270,6 +270,24 @@ pub struct Connection {
     pub version: i32,
 }
 
+/// GET_PRODUCER_CONNECTION_LIST (204) response body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerConnection {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub connection_set: Vec<Connection>,
+}
+
+impl ProducerConnection {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<ProducerConnection, BodyError> {
+        parse_fastjson("producer connection", body)
+    }
+}
+
 /// GET_CONSUMER_CONNECTION_LIST (203) response body.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,6 +21,24 @@ impl UnregisterClientHeader {
     }
 }
 
+/// GET_PRODUCER_CONNECTION_LIST (204) request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerGroupHeader {
+    pub producer_group: String,
+}
+
+impl ProducerGroupHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<ProducerGroupHeader, HeaderError> {
+        Ok(ProducerGroupHeader {
+            producer_group: ext_str(cmd, "producerGroup")?.to_string(),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("producerGroup", &self.producer_group);
+    }
+}
+
 /// GET_CONSUMER_LIST_BY_GROUP (38) request header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerGroupHeader {

@@ -101,7 +101,7 @@ pub use admin::{CreateTopicHeader, CREATE_TOPIC_DEFAULT_QUEUES};
 pub use broker_admin::{
     ClusterHeader, ConsumeStatsHeader, DeleteTopicFromNamesrvHeader, TopicHeader,
 };
-pub use client::{ConsumerGroupHeader, UnregisterClientHeader};
+pub use client::{ConsumerGroupHeader, ProducerGroupHeader, UnregisterClientHeader};
 pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};
 pub use kv::{kv_value, KvConfigHeader};
 pub use offsets::{

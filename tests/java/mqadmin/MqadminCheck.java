@@ -234,6 +234,10 @@ public class MqadminCheck {
             }
         }
         Thread.sleep(2000); // trace records are sent in the background
+        check("producerConnection", null, false,
+            a("producerConnection", "-n", ns, "-g", "MqaP_" + run, "-t", topic), "mqa-p-" + run, "JAVA");
+        check("producerConnection of an unknown group", null, true,
+            a("producerConnection", "-n", ns, "-g", "NoSuchProducer_" + run, "-t", topic));
         p.shutdown();
         AtomicInteger consumed = new AtomicInteger();
         DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
