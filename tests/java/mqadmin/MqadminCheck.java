@@ -304,6 +304,19 @@ public class MqadminCheck {
             a("updateSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
         check("deleteSubGroup", "retry", false,
             a("deleteSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
+        // Cloning the group's offsets to a new group: mqadmin 5.x reads the source's consume stats and writes each
+        // offset with UPDATE_CONSUMER_OFFSET (the Java 5 broker wants the group's config first; consumerProgress
+        // wants its retry topic).
+        String cloned = "MqaClone_" + run;
+        check("updateSubGroup for the clone", null, false, a("updateSubGroup", "-n", ns, "-c", cluster, "-g", cloned),
+            "success");
+        check("updateTopic for the clone's retry topic", null, false,
+            a("updateTopic", "-n", ns, "-c", cluster, "-t", "%RETRY%" + cloned, "-r", "1", "-w", "1"), "success");
+        check("cloneGroupOffset", null, false,
+            a("cloneGroupOffset", "-n", ns, "-s", group, "-d", cloned, "-t", topic, "-o", "true"),
+            "clone group offset success");
+        check("consumerProgress of the cloned group", null, false, a("consumerProgress", "-n", ns, "-g", cloned),
+            topic, "#Consumer Offset");
         check("deleteTopic", null, false, a("deleteTopic", "-n", ns, "-c", cluster, "-t", topic2), "success");
         check("topicRoute of a deleted topic", null, true, a("topicRoute", "-n", ns, "-t", topic2));
         check("topicStatus of an unknown topic", null, true, a("topicStatus", "-n", ns, "-t", "NoSuch_" + run));
