@@ -330,6 +330,22 @@ async fn kv(conn: &Conn, namespace: &str, key: &str, value: Option<&str>) -> Rem
     conn.call(cmd).await.unwrap()
 }
 
+/// Through four new connections (either shard): the entry `kv:2` of topic `Ordered` is there, and
+/// the route carries `order_conf`.
+async fn read_back_on_new_connections(ns: u16, order_conf: Option<&str>) {
+    for _ in 0..4 {
+        let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+        let got = kv(&c, "ORDER_TOPIC_CONFIG", "Ordered", None).await;
+        assert_eq!(
+            (got.code, got.ext("value")),
+            (response::SUCCESS, Some("kv:2"))
+        );
+        let route: TopicRouteData = c.get_route("Ordered").await.unwrap().unwrap();
+        assert_eq!(route.order_topic_conf.as_deref(), order_conf);
+        c.close();
+    }
+}
+
 /// The NameServer role inside `bolide serve` (two shards): a KV entry put and
 /// `orderMessageEnable` turned on through one connection are read through new connections,
 /// which land on either shard, and the route carries the entry as `orderTopicConf`. After kill
@@ -347,33 +363,11 @@ fn the_kv_config_reaches_every_shard_and_survives_kill_9() {
         let on = RemotingCommand::request(request::UPDATE_NAMESRV_CONFIG)
             .with_body(&b"orderMessageEnable=true\n"[..]);
         assert_eq!(conn.call(on).await.unwrap().code, response::SUCCESS);
-        for _ in 0..4 {
-            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
-            let got = kv(&c, "ORDER_TOPIC_CONFIG", "Ordered", None).await;
-            assert_eq!(
-                (got.code, got.ext("value")),
-                (response::SUCCESS, Some("kv:2"))
-            );
-            let route: TopicRouteData = c.get_route("Ordered").await.unwrap().unwrap();
-            assert_eq!(route.order_topic_conf.as_deref(), Some("kv:2"));
-            c.close();
-        }
+        read_back_on_new_connections(ns, Some("kv:2")).await;
     });
     b.kill_9_and_restart();
     on_glommio(move || async move {
-        for _ in 0..4 {
-            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
-            let got = kv(&c, "ORDER_TOPIC_CONFIG", "Ordered", None).await;
-            assert_eq!(
-                (got.code, got.ext("value")),
-                (response::SUCCESS, Some("kv:2"))
-            );
-            let route: TopicRouteData = c.get_route("Ordered").await.unwrap().unwrap();
-            assert_eq!(
-                route.order_topic_conf, None,
-                "orderMessageEnable is off again"
-            );
-            c.close();
-        }
+        // orderMessageEnable is off again.
+        read_back_on_new_connections(ns, None).await;
     });
 }

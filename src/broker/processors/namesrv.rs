@@ -33,18 +33,26 @@ fn role_off(cmd: &RemotingCommand) -> RemotingCommand {
 }
 
 impl Broker {
+    /// This process's broker as the NameServer role sees it, over `topics` (the shard's table).
+    fn local_broker<'a>(
+        &'a self,
+        topics: &'a std::collections::BTreeMap<String, crate::remoting::body::TopicConfig>,
+    ) -> LocalBroker<'a> {
+        LocalBroker {
+            cluster_name: &self.cfg.cluster_name,
+            broker_name: &self.cfg.broker_name,
+            broker_id: self.cfg.broker_id,
+            addr: self.store_host,
+            topics,
+        }
+    }
+
     pub(crate) fn nameserver(&self, cmd: &RemotingCommand) -> RemotingCommand {
         if !self.cfg.namesrv_role {
             return role_off(cmd);
         }
         let topics = self.topics.borrow();
-        let me = LocalBroker {
-            cluster_name: &self.cfg.cluster_name,
-            broker_name: &self.cfg.broker_name,
-            broker_id: self.cfg.broker_id,
-            addr: self.store_host,
-            topics: &topics.topics,
-        };
+        let me = self.local_broker(&topics.topics);
         nameserver::answer(
             Some(&me),
             &self.registry.borrow(),
@@ -177,13 +185,7 @@ impl Broker {
         };
         tracing::info!(broker = %name, writable, "write permission of broker changed");
         let topics = self.topics.borrow();
-        let me = LocalBroker {
-            cluster_name: &self.cfg.cluster_name,
-            broker_name: &self.cfg.broker_name,
-            broker_id: self.cfg.broker_id,
-            addr: self.store_host,
-            topics: &topics.topics,
-        };
+        let me = self.local_broker(&topics.topics);
         nameserver::write_perm_response(&cmd, Some(&me), &name, registered)
     }
 
