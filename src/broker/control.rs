@@ -448,22 +448,22 @@ impl Broker {
         ControlReply::Topic(Ok(cfg))
     }
 
-    /// Shard 0: apply NameServer KV or settings changes to a copy, persist the KV table when they
-    /// touch it, make the copy current, apply them on every other shard, then answer. A failed
-    /// write changes nothing.
+    /// Shard 0: the settings NameServer KV or settings changes lead to ([`Settings::after`]), the
+    /// KV table persisted first when it changed, made current, applied on every other shard, then
+    /// the answer. A failed write changes nothing; a change that changes nothing writes nothing.
+    ///
+    /// [`Settings::after`]: crate::nameserver::Settings::after
     async fn commit_namesrv_settings(
         self: &Rc<Self>,
         changes: Vec<crate::nameserver::settings::Change>,
     ) -> Result<(), String> {
-        use crate::nameserver::settings::{persist_bytes, Change};
+        use crate::nameserver::settings::persist_bytes;
         let _permit = self.meta_commit.acquire_permit(1).await;
-        let mut next = self.namesrv_settings.borrow().clone();
-        for c in &changes {
-            next.apply(c);
-        }
-        if changes.iter().any(Change::touches_kv) {
+        let Some((next, file)) = self.namesrv_settings.borrow().after(&changes) else {
+            return Ok(());
+        };
+        if let Some(bytes) = file {
             let path = next.kv_config_path.clone();
-            let bytes = next.kv_file();
             let shown = path.display().to_string();
             let saved = glommio::executor()
                 .spawn_blocking(move || persist_bytes(&path, &bytes))

@@ -54,15 +54,14 @@ impl NameServerNode {
         }
     }
 
-    /// Applies a write request's changes: to a copy, persisted when the KV table changed, then
-    /// current. A failed write changes nothing and answers SYSTEM_ERROR.
+    /// Applies a write request's changes ([`Settings::after`]): the KV file persisted first when
+    /// the table changed. A failed write changes nothing and answers SYSTEM_ERROR.
     fn commit(&self, cmd: &RemotingCommand, changes: &[Change]) -> RemotingCommand {
-        let mut next = self.settings.borrow().clone();
-        for c in changes {
-            next.apply(c);
-        }
-        if changes.iter().any(Change::touches_kv) {
-            if let Err(e) = settings::persist(&next) {
+        let Some((next, file)) = self.settings.borrow().after(changes) else {
+            return cmd.response(rs::SUCCESS);
+        };
+        if let Some(bytes) = file {
+            if let Err(e) = settings::persist_bytes(&next.kv_config_path, &bytes) {
                 tracing::error!(path = %next.kv_config_path.display(), error = %e, "cannot persist the KV config");
                 return cmd.error_response(
                     rs::SYSTEM_ERROR,

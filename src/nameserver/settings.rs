@@ -16,9 +16,9 @@
 //! | on | no | absent |
 //!
 //! Shape: everything here is pure. A write request becomes a list of [`Change`]s
-//! ([`changes_of`]); the caller applies them to a copy, persists the KV table ([`Settings::kv_file`],
-//! Java's `kvConfig.json` format, so a Java NameServer's file can be used as it is) when a change
-//! touched it, and only then makes the copy current. `bolide namesrv` holds one [`Settings`];
+//! ([`changes_of`]); [`Settings::after`] gives the settings they lead to and, when the table
+//! changed, the KV file to persist first (Java's `kvConfig.json` format, so a Java NameServer's file
+//! can be used as it is); only then does the caller make them current. `bolide namesrv` holds one [`Settings`];
 //! inside `bolide serve` shard 0 commits a change and every shard applies it to its replica.
 //! `orderMessageEnable` changed at run time is not persisted (Java writes it to a file it never
 //! reads back at start): a restart goes back to the config file's value.
@@ -61,13 +61,6 @@ pub enum Change {
         key: String,
     },
     OrderMessageEnable(bool),
-}
-
-impl Change {
-    /// Whether the change alters the persisted KV table.
-    pub fn touches_kv(&self) -> bool {
-        !matches!(self, Change::OrderMessageEnable(_))
-    }
 }
 
 /// `kvConfig.json`: Java's `KVConfigSerializeWrapper`.
@@ -129,6 +122,21 @@ impl Settings {
             }
             Change::OrderMessageEnable(on) => self.order_message_enable = *on,
         }
+    }
+
+    /// The settings after `changes`, with the KV file to write before they become current when the
+    /// table changed; `None` when nothing changed (a delete of an absent key, a setting set to
+    /// what it was), so nothing is written or replicated.
+    pub fn after(&self, changes: &[Change]) -> Option<(Settings, Option<Vec<u8>>)> {
+        let mut next = self.clone();
+        for c in changes {
+            next.apply(c);
+        }
+        if next == *self {
+            return None;
+        }
+        let file = (next.kv != self.kv).then(|| next.kv_file());
+        Some((next, file))
     }
 
     pub fn get(&self, namespace: &str, key: &str) -> Option<&str> {
@@ -241,11 +249,6 @@ fn parse_properties(text: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Writes the KV table where `settings` says, atomically.
-pub fn persist(settings: &Settings) -> std::io::Result<()> {
-    persist_bytes(&settings.kv_config_path, &settings.kv_file())
-}
-
 /// Writes a KV file's bytes atomically, creating its directory.
 pub fn persist_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -319,7 +322,7 @@ mod tests {
         assert_eq!(s.get("N", "a"), None, "no file yet: empty");
         s.apply(&put("N", "a", "x=y;z"));
         s.apply(&put(ORDER_TOPIC_CONFIG, "T", "broker-a:4"));
-        persist(&s).unwrap();
+        persist_bytes(&s.kv_config_path, &s.kv_file()).unwrap();
         let back = Settings::load(path.clone(), 9876, false).unwrap();
         assert_eq!(back, s);
         // What a Java NameServer writes (fastjson, its order).
@@ -353,7 +356,15 @@ mod tests {
         d.set_ext("namespace", "N");
         assert_eq!(changes_of(&d).unwrap_err().code, rs::SYSTEM_ERROR, "no key");
         d.set_ext("key", "k");
-        assert!(changes_of(&d).unwrap()[0].touches_kv());
+        let mut held = Settings::default();
+        held.apply(&put("N", "k", "v"));
+        let (_, file) = held.after(&changes_of(&d).unwrap()).unwrap();
+        assert!(file.is_some(), "a delete of a held key rewrites the file");
+        assert_eq!(
+            Settings::default().after(&changes_of(&d).unwrap()),
+            None,
+            "a delete of an absent key changes nothing"
+        );
         let u = RemotingCommand::request(rq::UPDATE_NAMESRV_CONFIG)
             .with_body(&b"# comment\n orderMessageEnable = TRUE\n"[..]);
         assert_eq!(

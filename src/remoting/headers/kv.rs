@@ -2,7 +2,7 @@
 //! DELETE_KV_CONFIG (102), GET_KVLIST_BY_NAMESPACE (219). One type: the same fields, `key` absent
 //! only for the namespace listing and `value` present only in a put (or a get's answer).
 
-use super::{ext_str, opt_str, HeaderError};
+use super::{ext_str, HeaderError};
 use crate::remoting::RemotingCommand;
 
 /// A KV request's fields (`namespace`, `key`, `value`).
@@ -50,11 +50,6 @@ impl KvConfigHeader {
             cmd.set_ext("value", v);
         }
     }
-}
-
-/// GET_KV_CONFIG's answer header: the value.
-pub fn kv_value(cmd: &RemotingCommand) -> Option<&str> {
-    opt_str(cmd, "value")
 }
 
 #[cfg(test)]
