@@ -86,6 +86,11 @@ pub enum Control {
         group: String,
         topics: Vec<String>,
     },
+    /// This shard's part of one broker statistics item ([`ControlReply::Stats`]).
+    StatsItem {
+        name: crate::metrics::stats::StatsName,
+        key: String,
+    },
     /// This shard's message rates and commit-log extent.
     ShardStats,
     /// Replace the runtime-changeable settings.
@@ -178,6 +183,8 @@ pub enum ControlReply {
     Rate(f64),
     Names(Vec<String>),
     ShardStats(ShardStat),
+    /// A statistics item's figures on this shard, if it has the item.
+    Stats(Option<crate::metrics::stats::ItemStats>),
     ClientAnswer(Result<RemotingCommand, String>),
     Registered(crate::nameserver::Registered),
     /// A change committed, or why not.
@@ -341,8 +348,11 @@ impl Broker {
                 ControlReply::Names(self.offsets.borrow().groups_of_topic(&topic))
             }
             Control::ConsumeRate { group, topics } => {
-                let samples = self.metrics.consumed_samples.borrow();
-                ControlReply::Rate(topics.iter().map(|t| samples.rate(t, &group)).sum())
+                let stats = self.metrics.stats.borrow();
+                ControlReply::Rate(topics.iter().map(|t| stats.consume_tps(t, &group)).sum())
+            }
+            Control::StatsItem { name, key } => {
+                ControlReply::Stats(self.metrics.stats.borrow().item(name, &key))
             }
             Control::ShardStats => {
                 let (min, end) = (self.store.min_physical_offset().0, self.store.log_end().0);

@@ -26,8 +26,8 @@
 //! | PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG | `Here(.., ShardZero)` | shard 0 persists the KV table, then every shard's settings replica |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
-//! | consume stats, consumers of a topic, runtime info, config update | `Here(.., AllShards)` | every shard's part, merged |
-//! | consumer and producer connections, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
+//! | consume stats (one group's, every group's), consumers of a topic, runtime info, statistics items, config update | `Here(.., AllShards)` | every shard's part, merged |
+//! | consumer and producer connections, all producers, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
@@ -109,6 +109,9 @@ pub enum Here {
     NamesrvSettingsWrite,
     WritePermOfBroker,
     ProducerConnection,
+    BrokerStatsData,
+    BrokerConsumeStats,
+    AllProducerInfo,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -281,6 +284,18 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_PRODUCER_CONNECTION_LIST,
         Route::Here(Here::ProducerConnection, Reach::Local),
+    ),
+    entry(
+        rq::GET_ALL_PRODUCER_INFO,
+        Route::Here(Here::AllProducerInfo, Reach::Local),
+    ),
+    entry(
+        rq::VIEW_BROKER_STATS_DATA,
+        Route::Here(Here::BrokerStatsData, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_BROKER_CONSUME_STATS,
+        Route::Here(Here::BrokerConsumeStats, Reach::AllShards),
     ),
     entry(
         rq::QUERY_TOPIC_CONSUME_BY_WHO,
@@ -650,6 +665,9 @@ impl Broker {
             Here::NamesrvSettingsWrite => self.namesrv_settings_write(cmd).await,
             Here::WritePermOfBroker => self.write_perm_of_broker(cmd).await,
             Here::ProducerConnection => self.producer_connection(&cmd),
+            Here::AllProducerInfo => self.all_producer_info(&cmd),
+            Here::BrokerStatsData => self.broker_stats_data(cmd).await,
+            Here::BrokerConsumeStats => self.broker_consume_stats(cmd).await,
         }
     }
 

@@ -9,15 +9,17 @@
 //!   snapshots and never reach into a shard, so a scrape adds no latency to any shard and no
 //!   cross-shard message: shards only write, readers only read. Figures are at most one publish
 //!   interval old.
-//! - [`ConsumeSamples`] keeps a minute of a shard's per-group consumed counters (a sample every 10 s,
-//!   taken by `metrics_publish`); GET_CONSUME_STATS asks every shard for its rate through the router
-//!   (`Control::ConsumeRate`), as RocketMQ reports a group's `consumeTps`.
+//! - [`stats::BrokerStats`] keeps a minute, an hour and a day of snapshots of those counters (taken
+//!   by `metrics_publish`), RocketMQ's broker statistics: VIEW_BROKER_STATS_DATA and a group's
+//!   `consumeTps` ask every shard for its part through the router (`Control::StatsItem`,
+//!   `Control::ConsumeRate`).
 //! - [`prometheus`] renders snapshots in the Prometheus text format (pure; names follow RocketMQ 5's
 //!   `BrokerMetricsConstant` where one exists, `bolide_*` for what only Bolide has).
 
 pub mod histogram;
 pub mod hub;
 pub mod prometheus;
+pub mod stats;
 
 pub use histogram::Histogram;
 pub use hub::{
@@ -26,13 +28,15 @@ pub use hub::{
 };
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// Per-topic inbound counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub messages: u64,
     pub bytes: u64,
+    /// Requests that added to the counts (sends, or pulls that returned messages).
+    pub requests: u64,
 }
 
 /// The `rpc_latency` key of every request whose code the broker does not know (rendered as
@@ -57,59 +61,9 @@ pub struct ShardMetrics {
     pub append_latency: RefCell<Histogram>,
     /// Sizes of stored message bodies (bytes).
     pub message_size: RefCell<Histogram>,
-    /// Samples of `topics_out` over the last minute, for a group's consume rate.
-    pub consumed_samples: RefCell<ConsumeSamples>,
-}
-
-/// How often [`ConsumeSamples`] samples, and how many samples it keeps: a rate over the last
-/// minute, as RocketMQ's per-minute stats that its broker reports as a group's `consumeTps`
-/// (GROUP_GET_NUMS, sampled every 10 s).
-pub const CONSUME_SAMPLE_MS: i64 = 10_000;
-const CONSUME_SAMPLES_KEPT: usize = 7;
-
-/// Messages returned by pulls per (topic, group), as `topics_out` counted them at one time.
-type ConsumedCounts = HashMap<(String, String), u64>;
-
-/// Samples of [`ConsumedCounts`], oldest first, each with its time (ms).
-#[derive(Debug, Default)]
-pub struct ConsumeSamples {
-    ring: VecDeque<(i64, ConsumedCounts)>,
-}
-
-impl ConsumeSamples {
-    /// Samples `out` at `now_ms` unless the newest sample is younger than [`CONSUME_SAMPLE_MS`].
-    pub fn maybe_sample(&mut self, now_ms: i64, out: &HashMap<String, HashMap<String, Flow>>) {
-        if let Some((at, _)) = self.ring.back() {
-            if now_ms - at < CONSUME_SAMPLE_MS {
-                return;
-            }
-        }
-        let counts = out
-            .iter()
-            .flat_map(|(t, gs)| {
-                gs.iter()
-                    .map(move |(g, f)| ((t.clone(), g.clone()), f.messages))
-            })
-            .collect();
-        if self.ring.len() == CONSUME_SAMPLES_KEPT {
-            self.ring.pop_front();
-        }
-        self.ring.push_back((now_ms, counts));
-    }
-
-    /// Messages a second `group` consumed from `topic` between the oldest and the newest sample;
-    /// 0 before there are two.
-    pub fn rate(&self, topic: &str, group: &str) -> f64 {
-        let (Some((t0, first)), Some((t1, last))) = (self.ring.front(), self.ring.back()) else {
-            return 0.0;
-        };
-        if t1 <= t0 {
-            return 0.0;
-        }
-        let key = (topic.to_owned(), group.to_owned());
-        let n = |m: &ConsumedCounts| m.get(&key).copied().unwrap_or(0);
-        n(last).saturating_sub(n(first)) as f64 * 1000.0 / (t1 - t0) as f64
-    }
+    /// RocketMQ's minute, hour and day statistics of the counters above (sampled, never updated
+    /// on the request path).
+    pub stats: RefCell<stats::BrokerStats>,
 }
 
 impl ShardMetrics {
@@ -129,9 +83,17 @@ impl ShardMetrics {
             Some(f) => {
                 f.messages += messages;
                 f.bytes += bytes;
+                f.requests += 1;
             }
             None => {
-                m.insert(topic.to_owned(), Flow { messages, bytes });
+                m.insert(
+                    topic.to_owned(),
+                    Flow {
+                        messages,
+                        bytes,
+                        requests: 1,
+                    },
+                );
             }
         }
         self.append_latency.borrow_mut().observe(append_ms);
@@ -154,11 +116,33 @@ impl ShardMetrics {
             Some(f) => {
                 f.messages += messages;
                 f.bytes += bytes;
+                f.requests += 1;
             }
             None => {
-                groups.insert(group.to_owned(), Flow { messages, bytes });
+                groups.insert(
+                    group.to_owned(),
+                    Flow {
+                        messages,
+                        bytes,
+                        requests: 1,
+                    },
+                );
             }
         }
+    }
+
+    /// Samples the counters into [`Self::stats`] (at most once per 10 s; see [`stats`]).
+    pub fn sample_stats(&self, now_ms: i64) {
+        let (topics_in, topics_out) = (self.topics_in.borrow(), self.topics_out.borrow());
+        self.stats.borrow_mut().sample(
+            now_ms,
+            &stats::Counters {
+                topics_in: &topics_in,
+                topics_out: &topics_out,
+                messages_in: self.messages_in.get(),
+                messages_out: self.messages_out.get(),
+            },
+        );
     }
 
     /// One request of `code` answered after `ms`. The caller passes [`UNSUPPORTED_CODE`] for a code
@@ -230,43 +214,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_groups_consume_rate_is_over_the_samples_of_the_last_minute() {
-        let m = ShardMetrics::new();
-        let rate = |m: &ShardMetrics| m.consumed_samples.borrow().rate("T", "g");
-        let sample = |m: &ShardMetrics, at: i64| {
-            m.consumed_samples
-                .borrow_mut()
-                .maybe_sample(at, &m.topics_out.borrow())
-        };
-        assert_eq!(rate(&m), 0.0, "no sample yet");
-        sample(&m, 0);
-        assert_eq!(rate(&m), 0.0, "one sample: no span");
-        m.record_out("T", "g", 100, 100);
-        m.record_out("T", "h", 7, 7);
-        sample(&m, CONSUME_SAMPLE_MS - 1);
-        assert_eq!(rate(&m), 0.0, "too soon: not sampled");
-        sample(&m, CONSUME_SAMPLE_MS);
-        assert_eq!(
-            rate(&m),
-            10.0,
-            "100 messages in 10 s; a group absent before counts from 0"
-        );
-        assert_eq!(m.consumed_samples.borrow().rate("T", "x"), 0.0);
-        assert_eq!(m.consumed_samples.borrow().rate("U", "g"), 0.0);
-        // Six more samples, 60 more messages each: the oldest kept is 60 s before the newest.
-        for k in 2..=8 {
-            m.record_out("T", "g", 60, 60);
-            sample(&m, k * CONSUME_SAMPLE_MS);
-        }
-        assert_eq!(m.consumed_samples.borrow().ring.len(), CONSUME_SAMPLES_KEPT);
-        assert_eq!(rate(&m), 6.0, "360 messages over the last 60 s");
-        for k in 9..=15 {
-            sample(&m, k * CONSUME_SAMPLE_MS);
-        }
-        assert_eq!(rate(&m), 0.0, "nothing consumed for a minute");
-    }
-
-    #[test]
     fn shard_metrics_count_per_topic_and_group() {
         let m = ShardMetrics::new();
         m.record_in("T", 2, 200, 0.5);
@@ -283,7 +230,8 @@ mod tests {
             m.topics_in.borrow()["T"],
             Flow {
                 messages: 3,
-                bytes: 250
+                bytes: 250,
+                requests: 2
             }
         );
         assert_eq!(m.topics_out.borrow()["T"]["g1"].messages, 3);

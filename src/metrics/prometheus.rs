@@ -617,6 +617,7 @@ mod tests {
                 Flow {
                     messages: 2,
                     bytes: 20,
+                    requests: 1,
                 },
             )],
             topics_out: vec![(
@@ -625,6 +626,7 @@ mod tests {
                 Flow {
                     messages: 1,
                     bytes: 10,
+                    requests: 1,
                 },
             )],
             rpc_latency: vec![(10, rpc)],

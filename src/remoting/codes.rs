@@ -48,6 +48,9 @@ pub mod request {
     pub const GET_SYSTEM_TOPIC_LIST_FROM_NS: i32 = 304;
     pub const GET_SYSTEM_TOPIC_LIST_FROM_BROKER: i32 = 305;
     pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
+    pub const VIEW_BROKER_STATS_DATA: i32 = 315;
+    pub const GET_BROKER_CONSUME_STATS: i32 = 317;
+    pub const GET_ALL_PRODUCER_INFO: i32 = 328;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
@@ -111,6 +114,9 @@ pub mod request {
         GET_SYSTEM_TOPIC_LIST_FROM_NS,
         GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
         GET_CONSUMER_RUNNING_INFO,
+        VIEW_BROKER_STATS_DATA,
+        GET_BROKER_CONSUME_STATS,
+        GET_ALL_PRODUCER_INFO,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
         UPDATE_NAMESRV_CONFIG,

@@ -6,7 +6,10 @@
 //! | DELETE_TOPIC_IN_BROKER (215) | topic config and every group's offsets of it | shard 0, replicated |
 //! | GET_SYSTEM_TOPIC_LIST_FROM_NS/BROKER (304, 305) | the system topics this broker has | local replica |
 //! | GET_TOPIC_STATS_INFO (202) | min/max offset and last store time per write queue | queue owners |
-//! | GET_CONSUME_STATS (208) | per read queue: max offset, the group's offset, its last consumed store time | every shard (which topics), then queue owners |
+//! | GET_CONSUME_STATS (208) | per read queue: max offset, the group's offset, its last consumed store time; the group's pull rate | every shard (which topics, rates), then queue owners |
+//! | GET_BROKER_CONSUME_STATS (317) | GET_CONSUME_STATS of every configured or online group, for each topic it has offsets for; the total lag | as 208, per group |
+//! | VIEW_BROKER_STATS_DATA (315) | one statistics item (`TOPIC_PUT_NUMS`, `GROUP_GET_NUMS`, ...) over the last minute, hour and day | every shard |
+//! | GET_ALL_PRODUCER_INFO (328) | every producer group's connected producers | local registry replica |
 //! | GET_CONSUMER_CONNECTION_LIST (203) | the group's live clients and subscriptions | local registry replica |
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
@@ -15,8 +18,8 @@
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
 //!
-//! Not kept, so not reported: per-group consume rates (`consumeTps` is 0), thread-pool queues (the
-//! broker has none: reported as 0), the page-cache lock (none: 0).
+//! Not kept, so not reported: thread-pool queues (the broker has none: reported as 0), the
+//! page-cache lock (none: 0).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -27,15 +30,18 @@ use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
 use crate::config::runtime_key_names;
+use crate::metrics::stats::{ItemStats, StatsName};
 use crate::remoting::body::{
-    parse_properties, write_properties, Connection, ConsumeStats, ConsumerConnection, DataVersion,
-    ExpressionType, GroupList, KvTable, MessageQueue, OffsetWrapper, ProducerConnection,
+    parse_properties, write_properties, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats,
+    ConsumeStatsList, ConsumerConnection, DataVersion, ExpressionType, GroupList, KvTable,
+    MessageQueue, OffsetWrapper, ProducerConnection, ProducerInfo, ProducerTableInfo,
     QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
     TopicStatsTable,
 };
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{
-    ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader, TopicHeader,
+    BrokerConsumeStatsHeader, ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader,
+    TopicHeader, ViewBrokerStatsDataHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -197,67 +203,154 @@ impl Broker {
             Ok(h) => h,
             Err(e) => return header_error(&cmd, &e),
         };
-        let group = h.consumer_group;
-        let topics: BTreeSet<String> = match h.topic {
-            Some(t) => BTreeSet::from([t]),
-            None => {
-                let mut t = self
-                    .names_everywhere(Control::GroupTopics(group.clone()))
-                    .await;
-                t.extend(
-                    self.clients
-                        .borrow()
-                        .subscriptions(&group)
-                        .into_iter()
-                        .map(|s| s.topic),
-                );
-                t
-            }
+        let stats = self
+            .group_consume_stats(&h.consumer_group, h.topic, false)
+            .await;
+        let mut all = ConsumeStats::default();
+        for s in stats {
+            all.consume_tps += s.consume_tps;
+            all.offset_table.extend(s.offset_table);
+        }
+        cmd.response(rs::SUCCESS).with_body(all.to_json())
+    }
+
+    /// GET_BROKER_CONSUME_STATS (mqadmin brokerConsumeStats, exporters): the consume statistics of
+    /// every group (configured or online) for every topic it has offsets for, and the total lag.
+    pub(crate) async fn broker_consume_stats(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = BrokerConsumeStatsHeader::parse(&cmd);
+        let mut groups: BTreeSet<String> = self.groups.borrow().groups.keys().cloned().collect();
+        groups.extend(self.clients.borrow().consumer_groups());
+        let mut body = ConsumeStatsList {
+            broker_addr: self.store_host.to_string(),
+            ..Default::default()
         };
-        // As the Java broker: a group with live subscriptions is reported for those topics only.
+        for group in groups {
+            let stats = self.group_consume_stats(&group, None, h.is_order).await;
+            body.total_diff += stats.iter().map(ConsumeStats::diff_total).sum::<i64>();
+            body.consume_stats_list.push((group, stats));
+        }
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
+    /// A group's consume statistics, one per topic (`topic`, or every topic it committed offsets
+    /// for or subscribes to; only ordered topics when `order_only`). As the Java broker: a group
+    /// with live subscriptions is reported for those topics only; per read queue, the max offset,
+    /// the group's committed offset (0 if none) and the store time of the last message it
+    /// consumed; `consumeTps` is the group's pull rate over the last minute.
+    async fn group_consume_stats(
+        self: &Rc<Self>,
+        group: &str,
+        topic: Option<String>,
+        order_only: bool,
+    ) -> Vec<ConsumeStats> {
         let subscribed: BTreeSet<String> = self
             .clients
             .borrow()
-            .subscriptions(&group)
+            .subscriptions(group)
             .into_iter()
             .map(|s| s.topic)
             .collect();
-        let mut queues = Vec::new();
-        let mut reported = Vec::new();
+        let topics: BTreeSet<String> = match topic {
+            Some(t) => BTreeSet::from([t]),
+            None => {
+                let mut t = self
+                    .names_everywhere(Control::GroupTopics(group.to_string()))
+                    .await;
+                t.extend(subscribed.iter().cloned());
+                t
+            }
+        };
+        let mut out = Vec::new();
         for t in topics {
-            let Some(view) = self.topic_view(&t) else {
+            let Some(cfg) = self.topic(&t) else {
                 continue;
             };
-            if !subscribed.is_empty() && !subscribed.contains(&t) {
+            if (!subscribed.is_empty() && !subscribed.contains(&t)) || (order_only && !cfg.order) {
                 continue;
             }
-            queues.extend((0..view.read_queue_nums).map(|q| (t.clone(), q)));
-            reported.push(t);
+            let queues = (0..cfg.read_queue_nums.max(0) as u32)
+                .map(|q| (t.clone(), q))
+                .collect();
+            let mut stats = ConsumeStats::default();
+            let rate = Control::ConsumeRate {
+                group: group.to_string(),
+                topics: vec![t.clone()],
+            };
+            for r in self.control_all(rate).await {
+                if let ControlReply::Rate(x) = r {
+                    stats.consume_tps += x;
+                }
+            }
+            for s in self.queue_stats(Some(group), queues).await {
+                let consumer = s.consumer_offset.unwrap_or(0).max(0);
+                stats.offset_table.insert(
+                    self.mq(&s.topic, s.queue_id),
+                    OffsetWrapper {
+                        broker_offset: s.max_offset,
+                        consumer_offset: consumer,
+                        pull_offset: consumer,
+                        last_timestamp: s.consumed_store_ms,
+                    },
+                );
+            }
+            out.push(stats);
         }
-        let mut stats = ConsumeStats::default();
-        // As the Java broker: the group's pull rate over the last minute, summed over the topics.
-        let rate = Control::ConsumeRate {
-            group: group.clone(),
-            topics: reported,
+        out
+    }
+
+    /// VIEW_BROKER_STATS_DATA (mqadmin statsAll, the dashboard, exporters): one item of RocketMQ's
+    /// broker statistics over the last minute, hour and day, summed over the shards
+    /// ([`crate::metrics::stats`]). An item no shard has is an error, as from the Java broker.
+    pub(crate) async fn broker_stats_data(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match ViewBrokerStatsDataHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
         };
-        for r in self.control_all(rate).await {
-            if let ControlReply::Rate(x) = r {
-                stats.consume_tps += x;
+        let not_exist = || {
+            cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("The stats <{}> <{}> not exist", h.stats_name, h.stats_key),
+            )
+        };
+        let Some(name) = StatsName::parse(&h.stats_name) else {
+            return not_exist();
+        };
+        // The broker-wide items are keyed by the cluster name.
+        let key = match name {
+            StatsName::BrokerPutNums | StatsName::BrokerGetNums => {
+                if h.stats_key != self.cfg.cluster_name {
+                    return not_exist();
+                }
+                String::new()
+            }
+            _ => h.stats_key.clone(),
+        };
+        let mut total: Option<ItemStats> = None;
+        for r in self.control_all(Control::StatsItem { name, key }).await {
+            if let ControlReply::Stats(Some(s)) = r {
+                total = Some(total.unwrap_or_default().plus(s));
             }
         }
-        for s in self.queue_stats(Some(&group), queues).await {
-            let consumer = s.consumer_offset.unwrap_or(0).max(0);
-            stats.offset_table.insert(
-                self.mq(&s.topic, s.queue_id),
-                OffsetWrapper {
-                    broker_offset: s.max_offset,
-                    consumer_offset: consumer,
-                    pull_offset: consumer,
-                    last_timestamp: s.consumed_store_ms,
-                },
-            );
-        }
-        cmd.response(rs::SUCCESS).with_body(stats.to_json())
+        let Some(t) = total else {
+            return not_exist();
+        };
+        let item = |w: crate::metrics::stats::Window| BrokerStatsItem {
+            avgpt: w.avgpt(),
+            sum: w.sum as i64,
+            tps: w.tps,
+        };
+        let body = BrokerStatsData {
+            stats_day: item(t.day),
+            stats_hour: item(t.hour),
+            stats_minute: item(t.minute),
+        };
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
     }
 
     pub(crate) fn consumer_connection(&self, cmd: &RemotingCommand) -> RemotingCommand {
@@ -338,6 +431,24 @@ impl Broker {
                 .collect(),
         };
         cmd.response(rs::SUCCESS).with_body(pc.to_json())
+    }
+
+    /// GET_ALL_PRODUCER_INFO (mqadmin producer): every producer group's connected producers, from
+    /// this shard's registry replica.
+    pub(crate) fn all_producer_info(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let reg = self.clients.borrow();
+        let mut table = ProducerTableInfo::default();
+        for (group, id, last_seen_ms) in reg.producer_members() {
+            let meta = reg.meta(&id).cloned().unwrap_or_default();
+            table.data.entry(group).or_default().push(ProducerInfo {
+                client_id: id,
+                language: meta.language,
+                last_update_timestamp: last_seen_ms,
+                remote_ip: meta.addr,
+                version: meta.version,
+            });
+        }
+        cmd.response(rs::SUCCESS).with_body(table.to_json())
     }
 
     pub(crate) async fn consumer_running_info(
@@ -493,10 +604,11 @@ impl Broker {
             sum(|s| s.tps.out_yesterday_morning).to_string(),
         );
         put("putTps", format!("{:.2}", sumf(|s| s.tps.put_tps)));
-        put(
-            "getTransferedTps",
-            format!("{:.2}", sumf(|s| s.tps.get_tps)),
-        );
+        // RocketMQ 4 spells it `getTransferedTps`, RocketMQ 5 `getTransferredTps` (mqadmin 5's
+        // clusterList and exportMetrics read the latter): both.
+        let get_tps = format!("{:.2}", sumf(|s| s.tps.get_tps));
+        put("getTransferedTps", get_tps.clone());
+        put("getTransferredTps", get_tps);
         put("sendThreadPoolQueueSize", "0".into());
         put("pullThreadPoolQueueSize", "0".into());
         put("sendThreadPoolQueueHeadWaitTimeMills", "0".into());

@@ -3,7 +3,7 @@
 //! [`MetricsHub`] every [`PUBLISH_INTERVAL_MS`], so that the HTTP thread reads them without asking
 //! the shard anything (see [`crate::metrics`]). The copy is done between requests on the shard's
 //! own executor, borrowing each table only while it is copied. Every 10 s of those rounds it also
-//! samples the per-group consumed counters that GET_CONSUME_STATS turns into `consumeTps`.
+//! samples the counters into RocketMQ's minute, hour and day statistics ([`crate::metrics::stats`]).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,10 +20,7 @@ pub const PUBLISH_INTERVAL_MS: u64 = 1_000;
 /// Publishes at once, then every interval until `stop`; publishes a last time on stop.
 pub async fn run(broker: Rc<Broker>, edge: Rc<Edge>, hub: Arc<MetricsHub>, stop: StopSignal) {
     loop {
-        let m = &broker.metrics;
-        m.consumed_samples
-            .borrow_mut()
-            .maybe_sample(crate::clock::now_ms(), &m.topics_out.borrow());
+        broker.metrics.sample_stats(crate::clock::now_ms());
         hub.publish(broker.metrics_snapshot(&edge));
         if !super::tick(Duration::from_millis(PUBLISH_INTERVAL_MS), &stop).await {
             hub.publish(broker.metrics_snapshot(&edge));

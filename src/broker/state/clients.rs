@@ -345,6 +345,21 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// Every producer group's members: (group, client id, time of its last heartbeat), by group
+    /// then client id (GET_ALL_PRODUCER_INFO).
+    pub fn producer_members(&self) -> Vec<(String, String, i64)> {
+        let mut v: Vec<_> = self
+            .producers
+            .iter()
+            .flat_map(|(g, ms)| {
+                ms.iter()
+                    .map(move |(id, m)| (g.clone(), id.clone(), m.last_seen_ms))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Connections of a producer group's members, in client-id order (transaction checks pick one).
     pub fn producer_conns(&self, group: &str) -> Vec<ConnId> {
         self.producers
@@ -535,6 +550,11 @@ mod tests {
         assert_eq!(r.consumer_ids("g"), vec!["b".to_string()]);
         assert_eq!(r.producer_conns("pg"), vec![conn(1)], "b's producer stays");
         assert_eq!(r.producer_ids("pg"), vec!["b".to_string()]);
+        assert_eq!(
+            r.producer_members(),
+            vec![("pg".to_string(), "b".to_string(), 10)],
+            "with b's last heartbeat"
+        );
         assert!(r.producer_conns("nobody").is_empty());
         assert!(r.producer_ids("nobody").is_empty());
         assert_eq!(r.unregister("b", "", "g"), vec!["g".to_string()]);

@@ -409,6 +409,113 @@ pub fn write_properties<'a>(kv: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     s
 }
 
+/// One window of VIEW_BROKER_STATS_DATA (Java's `BrokerStatsItem`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+pub struct BrokerStatsItem {
+    #[serde(default)]
+    pub avgpt: f64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub sum: i64,
+    #[serde(default)]
+    pub tps: f64,
+}
+
+/// VIEW_BROKER_STATS_DATA (315) response body: one item's last minute, hour and day.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerStatsData {
+    #[serde(default)]
+    pub stats_day: BrokerStatsItem,
+    #[serde(default)]
+    pub stats_hour: BrokerStatsItem,
+    #[serde(default)]
+    pub stats_minute: BrokerStatsItem,
+}
+
+impl BrokerStatsData {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<BrokerStatsData, BodyError> {
+        parse_json("broker stats data", body)
+    }
+}
+
+/// GET_BROKER_CONSUME_STATS (317) response body: per subscription group, the consume statistics
+/// of each topic it has offsets for (`consumeStatsList` is a list of one-entry maps, as Java's).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumeStatsList {
+    pub broker_addr: String,
+    pub consume_stats_list: Vec<(String, Vec<ConsumeStats>)>,
+    pub total_diff: i64,
+}
+
+impl ConsumeStatsList {
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"brokerAddr\":");
+        s.push_str(&to_json(&self.broker_addr));
+        s.push_str(",\"consumeStatsList\":[");
+        for (i, (group, stats)) in self.consume_stats_list.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('{');
+            s.push_str(&to_json(group));
+            s.push_str(":[");
+            for (j, st) in stats.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                s.push_str(&st.to_json());
+            }
+            s.push_str("]}");
+        }
+        s.push_str(&format!(
+            "],\"totalDiff\":{},\"totalInflightDiff\":0}}",
+            self.total_diff
+        ));
+        s
+    }
+}
+
+/// One producer of GET_ALL_PRODUCER_INFO.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerInfo {
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub client_id: String,
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub language: String,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub last_update_timestamp: i64,
+    #[serde(
+        rename = "remoteIP",
+        default,
+        deserialize_with = "null_as_empty_string"
+    )]
+    pub remote_ip: String,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    pub version: i32,
+}
+
+/// GET_ALL_PRODUCER_INFO (328) response body: every producer group's connected producers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct ProducerTableInfo {
+    #[serde(default)]
+    pub data: BTreeMap<String, Vec<ProducerInfo>>,
+}
+
+impl ProducerTableInfo {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<ProducerTableInfo, BodyError> {
+        parse_fastjson("producer table", body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

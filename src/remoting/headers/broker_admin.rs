@@ -147,3 +147,40 @@ mod tests {
         assert_eq!(ConsumeStatsHeader::parse(&c).unwrap().topic, None);
     }
 }
+
+/// VIEW_BROKER_STATS_DATA (315): one statistics item, by Java's stats name (`TOPIC_PUT_NUMS`, ...)
+/// and key (a topic, `topic@group`, or the cluster name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewBrokerStatsDataHeader {
+    pub stats_name: String,
+    pub stats_key: String,
+}
+
+impl ViewBrokerStatsDataHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<ViewBrokerStatsDataHeader, HeaderError> {
+        Ok(ViewBrokerStatsDataHeader {
+            stats_name: ext_str(cmd, "statsName")?.to_string(),
+            stats_key: ext_str(cmd, "statsKey")?.to_string(),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("statsName", &self.stats_name);
+        cmd.set_ext("statsKey", &self.stats_key);
+    }
+}
+
+/// GET_BROKER_CONSUME_STATS (317): `isOrder` limits the answer to ordered topics (Java sends it
+/// always; a missing one reads as false).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConsumeStatsHeader {
+    pub is_order: bool,
+}
+
+impl BrokerConsumeStatsHeader {
+    pub fn parse(cmd: &RemotingCommand) -> BrokerConsumeStatsHeader {
+        BrokerConsumeStatsHeader {
+            is_order: super::ext_bool(cmd, "isOrder"),
+        }
+    }
+}

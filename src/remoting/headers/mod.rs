@@ -99,7 +99,8 @@ mod transaction;
 
 pub use admin::{CreateTopicHeader, CREATE_TOPIC_DEFAULT_QUEUES};
 pub use broker_admin::{
-    ClusterHeader, ConsumeStatsHeader, DeleteTopicFromNamesrvHeader, TopicHeader,
+    BrokerConsumeStatsHeader, ClusterHeader, ConsumeStatsHeader, DeleteTopicFromNamesrvHeader,
+    TopicHeader, ViewBrokerStatsDataHeader,
 };
 pub use client::{ConsumerGroupHeader, ProducerGroupHeader, UnregisterClientHeader};
 pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};

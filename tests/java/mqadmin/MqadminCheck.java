@@ -147,6 +147,30 @@ public class MqadminCheck {
         return out;
     }
 
+    /**
+     * A check whose figures appear only with the broker's next statistics sample (every 10 s, on
+     * both brokers): the command is repeated for up to 40 s until its output matches `want`.
+     */
+    static void checkEventually(String name, java.util.regex.Pattern want, String... args) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 40_000;
+        String out;
+        while (true) {
+            out = mqadmin(args);
+            if (want.matcher(out).find()) {
+                passed++;
+                System.out.println("PASS " + name);
+                return;
+            }
+            if (System.currentTimeMillis() > deadline) {
+                break;
+            }
+            Thread.sleep(2000);
+        }
+        failed++;
+        failures.add(name);
+        System.out.println("FAIL " + name + ": no match for /" + want + "/ in 40 s, last: " + firstLines(out));
+    }
+
     static String firstLines(String s) {
         StringBuilder b = new StringBuilder();
         int n = 0;
@@ -238,6 +262,8 @@ public class MqadminCheck {
             a("producerConnection", "-n", ns, "-g", "MqaP_" + run, "-t", topic), "mqa-p-" + run, "JAVA");
         check("producerConnection of an unknown group", null, true,
             a("producerConnection", "-n", ns, "-g", "NoSuchProducer_" + run, "-t", topic));
+        check("producer", null, false, a("producer", "-n", ns, "-b", broker),
+            "producer group (MqaP_" + run + ") instance", "mqa-p-" + run, "language=JAVA");
         p.shutdown();
         AtomicInteger consumed = new AtomicInteger();
         DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
@@ -264,6 +290,16 @@ public class MqadminCheck {
             c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet());
         Thread.sleep(1000);
 
+        // statsAll within a minute of the traffic: the Java broker falls back to its last minute's figures
+        // until its hourly statistics have a sample. Columns: accumulation, in/out TPS, in/out messages.
+        checkEventually("statsAll", java.util.regex.Pattern.compile(
+                java.util.regex.Pattern.quote(topic) + "\\s+" + java.util.regex.Pattern.quote(group)
+                    + "\\s+0\\s+[0-9.]+\\s+[0-9.]+\\s+10\\s+10\\s"),
+            "statsAll", "-n", ns, "-t", topic);
+        check("brokerConsumeStats", null, false, a("brokerConsumeStats", "-n", ns, "-b", broker), topic, group,
+            "Diff Total");
+        check("exportMetrics", null, false, a("exportMetrics", "-n", ns, "-c", cluster, "-f", "export-" + run),
+            "metrics.json success");
         check("topicStatus", null, false, a("topicStatus", "-n", ns, "-t", topic), "#Max Offset", broker.isEmpty() ? "" : "");
         check("topicList -c", null, false, a("topicList", "-n", ns, "-c"), topic, group);
         check("brokerStatus", null, false, a("brokerStatus", "-n", ns, "-b", broker), "msgPutTotalTodayNow", "putTps");

@@ -1,0 +1,165 @@
+//! The operator statistics that span shards, against a real `bolide serve` with two shards (ports
+//! 24416-24417, data under the target directory): VIEW_BROKER_STATS_DATA sums both shards' parts of
+//! an item once the shards have sampled their counters (every 10 s), GET_BROKER_CONSUME_STATS gives
+//! every group's lag over queues of both shards, GET_ALL_PRODUCER_INFO lists a live producer.
+//! `scripts/test-mqadmin.sh` shows the same codes through the Java mqadmin (statsAll,
+//! brokerConsumeStats, producer) on Bolide and on the Apache RocketMQ broker.
+
+use std::time::{Duration, Instant};
+
+use bolide::remoting::body::{
+    fastjson_to_json, BrokerStatsData, ConsumerData, HeartbeatData, ProducerData,
+    ProducerTableInfo, SubscriptionData,
+};
+use bolide::remoting::codes::{request, response};
+use bolide::remoting::headers::ViewBrokerStatsDataHeader;
+use bolide::remoting::RemotingCommand;
+
+#[path = "common/broker_process.rs"]
+mod broker_process;
+#[path = "common/replication_helpers.rs"]
+mod replication_helpers;
+use broker_process::{on_glommio, strings, BrokerProcess};
+use replication_helpers::{connect, create_topic, dir, send, QUEUES};
+
+const NS: u16 = 24416;
+const BROKER: u16 = 24417;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn stats_request(name: &str, key: &str) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(request::VIEW_BROKER_STATS_DATA);
+    ViewBrokerStatsDataHeader {
+        stats_name: name.into(),
+        stats_key: key.into(),
+    }
+    .write_to(&mut cmd);
+    cmd
+}
+
+#[test]
+fn statistics_and_consume_stats_add_up_over_the_shards() {
+    let (data, log) = dir("broker-stats-it", "b");
+    let _b = BrokerProcess::start(&data, &log, NS, BROKER, &strings(&["--shards", "2"]), &[]);
+    on_glommio(|| async {
+        let conn = connect(BROKER, TIMEOUT).await;
+        create_topic(&conn, "St").await;
+        // One client: producer of st-pg, consumer of St in st-cg (an online group is in
+        // GET_BROKER_CONSUME_STATS with its config or without).
+        let hb = HeartbeatData {
+            client_id: "127.0.0.1@stats-it".into(),
+            producer_data_set: vec![ProducerData {
+                group_name: "st-pg".into(),
+            }],
+            consumer_data_set: vec![ConsumerData {
+                group_name: "st-cg".into(),
+                subscription_data_set: vec![SubscriptionData::from_expression(
+                    "St",
+                    "*",
+                    Default::default(),
+                )],
+                ..Default::default()
+            }],
+        };
+        conn.heartbeat(&hb).await.unwrap();
+        // Three messages on every queue: both shards own some of them.
+        for q in 0..QUEUES {
+            for _ in 0..3 {
+                send(&conn, "st-pg", "St", q, "0123456789").await.unwrap();
+            }
+        }
+        let total = 3 * QUEUES as i64;
+
+        // Within 10 s of the sends at least one shard has not sampled them yet; wait for both.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let figures = loop {
+            let resp = conn
+                .call(stats_request("TOPIC_PUT_NUMS", "St"))
+                .await
+                .unwrap();
+            if resp.code == response::SUCCESS {
+                let d = BrokerStatsData::parse(&resp.body).unwrap();
+                if d.stats_minute.sum == total || Instant::now() > deadline {
+                    break d;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no statistics: {:?}",
+                resp.remark
+            );
+            glommio::timer::sleep(Duration::from_millis(500)).await;
+        };
+        assert_eq!(figures.stats_minute.sum, total, "{figures:?}");
+        assert_eq!(figures.stats_hour.sum, total);
+        assert_eq!(figures.stats_day.sum, total);
+        assert!(figures.stats_minute.tps > 0.0);
+        assert_eq!(figures.stats_minute.avgpt, 1.0, "one message per send");
+        let size = conn
+            .call(stats_request("TOPIC_PUT_SIZE", "St"))
+            .await
+            .unwrap();
+        let size = BrokerStatsData::parse(&size.body).unwrap();
+        assert_eq!(size.stats_minute.sum, total * 10, "body bytes");
+        let broker = conn
+            .call(stats_request("BROKER_PUT_NUMS", "DefaultCluster"))
+            .await
+            .unwrap();
+        assert_eq!(broker.code, response::SUCCESS, "{:?}", broker.remark);
+        assert!(BrokerStatsData::parse(&broker.body).unwrap().stats_day.sum >= total);
+        for (name, key) in [
+            ("TOPIC_PUT_NUMS", "NoSuchTopic"),
+            ("BROKER_PUT_NUMS", "OtherCluster"),
+            ("NO_SUCH_STATS", "St"),
+        ] {
+            let r = conn.call(stats_request(name, key)).await.unwrap();
+            assert_eq!(r.code, response::SYSTEM_ERROR, "{name} {key}");
+            assert_eq!(
+                r.remark.as_deref(),
+                Some(format!("The stats <{name}> <{key}> not exist").as_str())
+            );
+        }
+
+        // A group that committed 1 of 3 on every queue lags 2 per queue, over both shards.
+        for q in 0..QUEUES {
+            conn.update_consumer_offset("st-cg", "St", q, 1)
+                .await
+                .unwrap();
+        }
+        let mut cmd = RemotingCommand::request(request::GET_BROKER_CONSUME_STATS);
+        cmd.set_ext("isOrder", "false");
+        let resp = conn.call(cmd).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let text = fastjson_to_json(&String::from_utf8_lossy(&resp.body));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["totalDiff"], 2 * QUEUES as i64, "{text}");
+        let groups = v["consumeStatsList"].as_array().unwrap();
+        let ours = groups
+            .iter()
+            .find_map(|g| g.get("st-cg"))
+            .unwrap_or_else(|| panic!("st-cg missing: {text}"));
+        let offsets = ours[0]["offsetTable"].as_object().unwrap();
+        assert_eq!(offsets.len(), QUEUES as usize, "{text}");
+        assert!(offsets
+            .values()
+            .all(|o| o["brokerOffset"] == 3 && o["consumerOffset"] == 1));
+        // Only ordered topics: St is not one.
+        let mut cmd = RemotingCommand::request(request::GET_BROKER_CONSUME_STATS);
+        cmd.set_ext("isOrder", "true");
+        let resp = conn.call(cmd).await.unwrap();
+        let text = fastjson_to_json(&String::from_utf8_lossy(&resp.body));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["totalDiff"], 0, "{text}");
+
+        // The producer that sent a heartbeat is listed with its group.
+        let resp = conn
+            .call(RemotingCommand::request(request::GET_ALL_PRODUCER_INFO))
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS);
+        let table = ProducerTableInfo::parse(&resp.body).unwrap();
+        let members = &table.data["st-pg"];
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].client_id, "127.0.0.1@stats-it");
+        assert!(members[0].last_update_timestamp > 0);
+    });
+}
