@@ -4,7 +4,7 @@
 //! killed with SIGKILL mid-stream; with no slave it answers SLAVE_NOT_AVAILABLE; a slave that was
 //! down catches up when it comes back; a slave refuses sends and finds its master through the
 //! NameServer; a topic deleted on the master is deleted on its slave, config and messages, also on a
-//! slave that copies the log only after the deletion.
+//! slave that copies the log only after the deletion; GET_BROKER_HA_STATUS shows both ends' links.
 //!
 //! Waits have generous deadlines and assert on content, not speed.
 
@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bolide::client::{ClientError, Conn, SendStatus};
-use bolide::remoting::codes::response;
+use bolide::remoting::body::HaRuntimeInfo;
+use bolide::remoting::codes::{request, response};
+use bolide::remoting::RemotingCommand;
 use broker_process::{on_glommio, BrokerProcess};
 use replication_helpers::{create_topic, read_queue, read_queue_from, QUEUES};
 
@@ -149,6 +151,49 @@ async fn wait_slave_has(conn: &Conn, topic: &str, want: &BTreeSet<String>) {
     }
 }
 
+/// GET_BROKER_HA_STATUS (mqadmin haStatus): the master lists one in-sync link per shard, caught up
+/// once the slave acknowledged everything; the slave reports its link to the master.
+async fn ha_status_shows_the_links(mc: &Conn, sc: &Conn, ha: u16) {
+    let status = |c: &Conn| {
+        let f = c.call(RemotingCommand::request(request::GET_BROKER_HA_STATUS));
+        async move {
+            let r = f.await.unwrap();
+            assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+            HaRuntimeInfo::parse(&r.body).unwrap()
+        }
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let m = loop {
+        let m = status(mc).await;
+        if m.ha_connection_info.iter().all(|l| l.diff == 0) || Instant::now() > deadline {
+            break m;
+        }
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(m.master);
+    assert!(!m.ha_connection_info.is_empty(), "{m:?}");
+    assert_eq!(
+        m.in_sync_slave_nums as usize,
+        m.ha_connection_info.len(),
+        "{m:?}"
+    );
+    for l in &m.ha_connection_info {
+        assert!(l.in_sync && l.diff == 0, "{m:?}");
+        assert!(l.addr.starts_with("127.0.0.1:"), "{m:?}");
+        assert!(l.slave_ack_offset > 0, "{m:?}");
+    }
+    let s = status(sc).await;
+    assert!(!s.master, "{s:?}");
+    let c = &s.ha_client_runtime_info;
+    assert!(c.activated, "{s:?}");
+    assert_eq!(c.master_addr, format!("127.0.0.1:{ha}"), "shard 0's link");
+    assert!(
+        c.last_read_timestamp > 0 && c.last_write_timestamp > 0,
+        "{s:?}"
+    );
+    assert!(c.max_offset > 0, "{s:?}");
+}
+
 #[test]
 fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
     let (ns, mport, ha, sns, sport) = (24300, 24301, 24302, 24305, 24306);
@@ -170,6 +215,7 @@ fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
             want.insert(body);
         }
         wait_slave_has(&sc, "ReplA", &want).await;
+        ha_status_shows_the_links(&mc, &sc, ha).await;
         // Nothing the master does not hold either (the probes included).
         let on_master: BTreeSet<String> = read_all(&mc, "ReplA").await.into_iter().collect();
         let on_slave: BTreeSet<String> = read_all(&sc, "ReplA").await.into_iter().collect();

@@ -93,6 +93,8 @@ pub enum Control {
     },
     /// This shard's message rates and commit-log extent.
     ShardStats,
+    /// This shard's replication links ([`ControlReply::Ha`]).
+    HaStatus,
     /// Replace the runtime-changeable settings.
     SetRuntime(RuntimeConfig),
     /// Send a request to a client on a connection this shard holds and wait for its answer.
@@ -171,6 +173,18 @@ pub struct ShardStat {
     pub writes_refused_at: Option<u8>,
 }
 
+/// A shard's replication status for GET_BROKER_HA_STATUS ([`Control::HaStatus`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardHa {
+    pub shard: u16,
+    pub slave: bool,
+    pub log_end: u64,
+    /// Master: each open slave link.
+    pub links: Vec<crate::remoting::body::HaConnectionInfo>,
+    /// Slave: the link to the master.
+    pub client: crate::remoting::body::HaClientInfo,
+}
+
 /// Answers to [`Control`] operations.
 #[derive(Debug, Clone)]
 pub enum ControlReply {
@@ -183,6 +197,8 @@ pub enum ControlReply {
     Rate(f64),
     Names(Vec<String>),
     ShardStats(ShardStat),
+    /// This shard's replication status.
+    Ha(ShardHa),
     /// A statistics item's figures on this shard, if it has the item.
     Stats(Option<crate::metrics::stats::ItemStats>),
     ClientAnswer(Result<RemotingCommand, String>),
@@ -351,6 +367,7 @@ impl Broker {
                 let stats = self.metrics.stats.borrow();
                 ControlReply::Rate(topics.iter().map(|t| stats.consume_tps(t, &group)).sum())
             }
+            Control::HaStatus => ControlReply::Ha(self.ha_shard_status()),
             Control::StatsItem { name, key } => {
                 ControlReply::Stats(self.metrics.stats.borrow().item(name, &key))
             }

@@ -19,8 +19,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::failover::Failover;
 use super::Broker;
@@ -35,6 +36,10 @@ use crate::storage::{AppendResult, PhysicalOffset};
 pub struct HaState {
     /// Master: slave links open on this shard now.
     pub slaves: Cell<u32>,
+    /// Master: the figures of each slave link open on this shard now (GET_BROKER_HA_STATUS).
+    pub links: RefCell<Vec<Rc<LinkFigures>>>,
+    /// Slave: the figures of this shard's link to the master (GET_BROKER_HA_STATUS).
+    pub follow: FollowFigures,
     /// Master: the highest durable log offset a slave acknowledged (only rises).
     pub acked: OffsetWatch<PhysicalOffset>,
     /// Slave: the master's replication address (`host:port` of its shard 0), from `haMasterAddress`
@@ -82,6 +87,8 @@ impl HaState {
         };
         HaState {
             slaves: Cell::new(0),
+            links: RefCell::new(Vec::new()),
+            follow: FollowFigures::default(),
             acked: OffsetWatch::new(PhysicalOffset(0)),
             master_addr: RefCell::new(master_addr),
             master_linked: Cell::new(false),
@@ -107,6 +114,15 @@ impl HaState {
         }
     }
 
+    /// Turns the byte counters of every link into bytes a second since the previous call (called
+    /// once a second by `metrics_publish`).
+    pub fn sample_rates(&self, now: Instant) {
+        for l in self.links.borrow().iter() {
+            l.sent.sample(now);
+        }
+        self.follow.received.sample(now);
+    }
+
     /// A slave acknowledged `durable`: wakes the sends it covers.
     pub fn acknowledged(&self, durable: PhysicalOffset) {
         if durable > self.acked.get() {
@@ -115,7 +131,115 @@ impl HaState {
     }
 }
 
+/// A byte counter and its rate over the last sampling interval.
+#[derive(Debug)]
+pub struct ByteRate {
+    pub total: Cell<u64>,
+    mark: Cell<(Instant, u64)>,
+    per_second: Cell<u64>,
+}
+
+impl Default for ByteRate {
+    fn default() -> ByteRate {
+        ByteRate {
+            total: Cell::new(0),
+            mark: Cell::new((Instant::now(), 0)),
+            per_second: Cell::new(0),
+        }
+    }
+}
+
+impl ByteRate {
+    pub fn add(&self, n: u64) {
+        self.total.set(self.total.get() + n);
+    }
+
+    fn sample(&self, now: Instant) {
+        let (at, then) = self.mark.get();
+        let secs = now.saturating_duration_since(at).as_secs_f64();
+        if secs > 0.0 {
+            let moved = self.total.get().saturating_sub(then);
+            self.per_second.set((moved as f64 / secs) as u64);
+            self.mark.set((now, self.total.get()));
+        }
+    }
+
+    /// Bytes a second over the last sampling interval.
+    pub fn per_second(&self) -> u64 {
+        self.per_second.get()
+    }
+}
+
+/// Master side: one slave link, while it is open.
+#[derive(Debug, Default)]
+pub struct LinkFigures {
+    /// The slave's address (`ip:port` of its end of the link).
+    pub peer: String,
+    /// Where the slave's log ended when the link began.
+    pub from: u64,
+    /// The durable offset the slave last acknowledged on this link.
+    pub acked: Cell<u64>,
+    /// DATA bytes sent.
+    pub sent: ByteRate,
+}
+
+/// Slave side: the link to the master (zeros before the first link).
+#[derive(Debug, Default)]
+pub struct FollowFigures {
+    /// The master's replication address this shard follows (or last followed).
+    pub master: RefCell<String>,
+    /// Wall-clock times (ms) of the last frame read from and the last ACK written to the master.
+    pub last_read_ms: Cell<i64>,
+    pub last_write_ms: Cell<i64>,
+    /// The master's log end, as its last heartbeat said.
+    pub master_log_end: Cell<u64>,
+    /// DATA bytes received.
+    pub received: ByteRate,
+}
+
 impl Broker {
+    /// This shard's replication links for GET_BROKER_HA_STATUS: as a master each open slave link
+    /// (in sync while it is at most `ha_slave_fallbehind_max_bytes` behind, Java's
+    /// `haMaxGapNotInSync`); as a slave its link to the master.
+    pub(crate) fn ha_shard_status(&self) -> super::control::ShardHa {
+        use crate::remoting::body::{HaClientInfo, HaConnectionInfo};
+        let log_end = self.store.log_end().get();
+        let links = self
+            .ha
+            .links
+            .borrow()
+            .iter()
+            .map(|l| {
+                let diff = log_end.saturating_sub(l.acked.get());
+                HaConnectionInfo {
+                    addr: l.peer.clone(),
+                    diff: diff as i64,
+                    in_sync: diff <= self.cfg.ha_slave_fallbehind_max_bytes,
+                    slave_ack_offset: l.acked.get() as i64,
+                    transfer_from_where: l.from as i64,
+                    transferred_byte_in_second: l.sent.per_second() as i64,
+                }
+            })
+            .collect();
+        let f = &self.ha.follow;
+        let client = HaClientInfo {
+            activated: self.ha.master_linked.get(),
+            last_read_timestamp: f.last_read_ms.get(),
+            last_write_timestamp: f.last_write_ms.get(),
+            master_addr: f.master.borrow().clone(),
+            master_flush_offset: f.master_log_end.get() as i64,
+            max_offset: log_end as i64,
+            transferred_byte_in_second: f.received.per_second() as i64,
+        };
+        super::control::ShardHa {
+            shard: self.shard.0,
+            slave: self.is_slave(),
+            log_end,
+            links,
+            client,
+        }
+    }
+
     /// Whether client writes are accepted here: not on a SLAVE; in controller mode only while this
     /// shard is master at the published epoch with its lease running (`broker::failover`'s table).
     pub(crate) fn accepts_writes(&self) -> bool {

@@ -26,7 +26,7 @@
 //! | PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG | `Here(.., ShardZero)` | shard 0 persists the KV table, then every shard's settings replica |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
-//! | consume stats (one group's, every group's), consumers of a topic, runtime info, statistics items, config update | `Here(.., AllShards)` | every shard's part, merged |
+//! | consume stats (one group's, every group's), consumers of a topic, runtime info, statistics items, replication status, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer and producer connections, all producers, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
@@ -112,6 +112,7 @@ pub enum Here {
     BrokerStatsData,
     BrokerConsumeStats,
     AllProducerInfo,
+    HaStatus,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -296,6 +297,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_BROKER_CONSUME_STATS,
         Route::Here(Here::BrokerConsumeStats, Reach::AllShards),
+    ),
+    entry(
+        rq::GET_BROKER_HA_STATUS,
+        Route::Here(Here::HaStatus, Reach::AllShards),
     ),
     entry(
         rq::QUERY_TOPIC_CONSUME_BY_WHO,
@@ -668,6 +673,7 @@ impl Broker {
             Here::AllProducerInfo => self.all_producer_info(&cmd),
             Here::BrokerStatsData => self.broker_stats_data(cmd).await,
             Here::BrokerConsumeStats => self.broker_consume_stats(cmd).await,
+            Here::HaStatus => self.ha_status(cmd).await,
         }
     }
 

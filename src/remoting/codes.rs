@@ -51,6 +51,7 @@ pub mod request {
     pub const VIEW_BROKER_STATS_DATA: i32 = 315;
     pub const GET_BROKER_CONSUME_STATS: i32 = 317;
     pub const GET_ALL_PRODUCER_INFO: i32 = 328;
+    pub const GET_BROKER_HA_STATUS: i32 = 907;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
@@ -117,6 +118,7 @@ pub mod request {
         VIEW_BROKER_STATS_DATA,
         GET_BROKER_CONSUME_STATS,
         GET_ALL_PRODUCER_INFO,
+        GET_BROKER_HA_STATUS,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
         UPDATE_NAMESRV_CONFIG,

@@ -10,6 +10,7 @@
 //! | GET_BROKER_CONSUME_STATS (317) | GET_CONSUME_STATS of every configured or online group, for each topic it has offsets for; the total lag | as 208, per group |
 //! | VIEW_BROKER_STATS_DATA (315) | one statistics item (`TOPIC_PUT_NUMS`, `GROUP_GET_NUMS`, ...) over the last minute, hour and day | every shard |
 //! | GET_ALL_PRODUCER_INFO (328) | every producer group's connected producers | local registry replica |
+//! | GET_BROKER_HA_STATUS (907) | a master's slave links (one per shard: ack offset, lag, in sync, bytes/s), a slave's link to its master | every shard |
 //! | GET_CONSUMER_CONNECTION_LIST (203) | the group's live clients and subscriptions | local registry replica |
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
@@ -24,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use crate::broker::control::{QueueStat, ShardStat};
+use crate::broker::control::{QueueStat, ShardHa, ShardStat};
 use crate::broker::state::topics::{is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX};
 use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
@@ -33,8 +34,8 @@ use crate::config::runtime_key_names;
 use crate::metrics::stats::{ItemStats, StatsName};
 use crate::remoting::body::{
     parse_properties, write_properties, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats,
-    ConsumeStatsList, ConsumerConnection, DataVersion, ExpressionType, GroupList, KvTable,
-    MessageQueue, OffsetWrapper, ProducerConnection, ProducerInfo, ProducerTableInfo,
+    ConsumeStatsList, ConsumerConnection, DataVersion, ExpressionType, GroupList, HaRuntimeInfo,
+    KvTable, MessageQueue, OffsetWrapper, ProducerConnection, ProducerInfo, ProducerTableInfo,
     QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
     TopicStatsTable,
 };
@@ -299,6 +300,44 @@ impl Broker {
             out.push(stats);
         }
         out
+    }
+
+    /// GET_BROKER_HA_STATUS (mqadmin haStatus): every shard's replication links. Each shard has its
+    /// own log and link, so a master lists one row per slave link (one per slave shard), and a
+    /// slave reports its shards' links summed (the newest read and write times, the master
+    /// address of shard 0's link, the highest log end).
+    pub(crate) async fn ha_status(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        let mut shards: Vec<ShardHa> = self
+            .control_all(Control::HaStatus)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                ControlReply::Ha(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        shards.sort_by_key(|s| s.shard);
+        let mut info = HaRuntimeInfo {
+            master: !shards.iter().any(|s| s.slave),
+            master_commit_log_max_offset: shards.iter().map(|s| s.log_end).max().unwrap_or(0)
+                as i64,
+            ..Default::default()
+        };
+        for s in shards {
+            info.in_sync_slave_nums += s.links.iter().filter(|l| l.in_sync).count() as i32;
+            info.ha_connection_info.extend(s.links);
+            let (c, sum) = (s.client, &mut info.ha_client_runtime_info);
+            if sum.master_addr.is_empty() {
+                sum.master_addr = c.master_addr;
+            }
+            sum.activated = sum.activated || c.activated;
+            sum.last_read_timestamp = sum.last_read_timestamp.max(c.last_read_timestamp);
+            sum.last_write_timestamp = sum.last_write_timestamp.max(c.last_write_timestamp);
+            sum.master_flush_offset = sum.master_flush_offset.max(c.master_flush_offset);
+            sum.max_offset = sum.max_offset.max(c.max_offset);
+            sum.transferred_byte_in_second += c.transferred_byte_in_second;
+        }
+        cmd.response(rs::SUCCESS).with_body(info.to_json())
     }
 
     /// VIEW_BROKER_STATS_DATA (mqadmin statsAll, the dashboard, exporters): one item of RocketMQ's

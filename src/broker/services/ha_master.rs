@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::broker::replication::LinkFigures;
 use crate::broker::Broker;
 use crate::net::StopSignal;
 use crate::replication::{cut_point, reason, Cut, Frame, DATA_BYTES_MAX};
@@ -89,12 +90,17 @@ pub async fn run(broker: Rc<Broker>, fd: RawFd, stop: StopSignal) {
     }
 }
 
-/// Counts a link as a connected slave while it lives.
-struct SlaveCount(Rc<Broker>);
+/// Counts a link as a connected slave, and lists its figures, while it lives.
+struct SlaveCount(Rc<Broker>, Rc<LinkFigures>);
 
 impl Drop for SlaveCount {
     fn drop(&mut self) {
         self.0.ha.slaves.set(self.0.ha.slaves.get() - 1);
+        self.0
+            .ha
+            .links
+            .borrow_mut()
+            .retain(|l| !Rc::ptr_eq(l, &self.1));
     }
 }
 
@@ -188,16 +194,25 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
         tracing::warn!(shard = %b.shard, %peer, error = %e, "replication link lost at its start");
         return;
     }
+    let link = Rc::new(LinkFigures {
+        peer: peer.clone(),
+        from: log_end,
+        acked: Cell::new(log_end),
+        ..Default::default()
+    });
     b.ha.slaves.set(b.ha.slaves.get() + 1);
-    let _count = SlaveCount(b.clone());
+    b.ha.links.borrow_mut().push(link.clone());
+    let _count = SlaveCount(b.clone(), link.clone());
     b.ha.acknowledged(PhysicalOffset(log_end));
     tracing::info!(shard = %b.shard, %peer, from = log_end, slave_end, slave_epoch, epoch, "slave connected");
     let reader = {
         let b = b.clone();
+        let link = link.clone();
         async move {
             loop {
                 match within(hb * 3, read_frame(&mut rd)).await {
                     Some(Ok(Frame::Ack { durable, .. })) => {
+                        link.acked.set(durable);
                         b.ha.acknowledged(PhysicalOffset(durable))
                     }
                     Some(Ok(Frame::Close { text, .. })) => break format!("slave closed: {text}"),
@@ -208,7 +223,7 @@ async fn serve_slave(b: Rc<Broker>, stream: TcpStream) {
             }
         }
     };
-    let writer = stream_log(&b, &mut wr, PhysicalOffset(log_end), hb, epoch);
+    let writer = stream_log(&b, &mut wr, PhysicalOffset(log_end), hb, epoch, &link);
     let why = futures_lite::future::or(reader, writer).await;
     tracing::warn!(shard = %b.shard, %peer, reason = %why, "slave link closed");
 }
@@ -220,6 +235,7 @@ async fn stream_log<W: AsyncWrite + Unpin>(
     mut pos: PhysicalOffset,
     hb: Duration,
     epoch: u64,
+    link: &LinkFigures,
 ) -> String {
     let meta = super::ha_meta::Sent::default();
     let last_meta = Cell::new(Instant::now() - hb);
@@ -252,6 +268,7 @@ async fn stream_log<W: AsyncWrite + Unpin>(
                     Some((size, BLANK_MAGIC)) => u64::from(size),
                     _ => bytes.len() as u64,
                 };
+                let sent = bytes.len() as u64;
                 let f = Frame::Data {
                     epoch,
                     offset: pos.get(),
@@ -260,6 +277,7 @@ async fn stream_log<W: AsyncWrite + Unpin>(
                 if let Err(e) = write_frame(wr, &f).await {
                     return e.to_string();
                 }
+                link.sent.add(sent);
                 pos += advance;
             }
             Ok(None) => {

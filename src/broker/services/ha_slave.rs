@@ -105,6 +105,7 @@ async fn follow(b: &Rc<Broker>, addr: &str, at: Option<&Target>) -> Result<(), S
     write_frame(&mut wr, &hello)
         .await
         .map_err(|e| e.to_string())?;
+    *b.ha.follow.master.borrow_mut() = addr.to_string();
     let hb = Duration::from_millis(b.cfg.ha_send_heartbeat_interval_ms);
     let mut announced = false;
     // The master's epoch, from its TRUNCATE (the first frame); DATA and HEARTBEAT must carry it.
@@ -124,6 +125,7 @@ async fn follow(b: &Rc<Broker>, addr: &str, at: Option<&Target>) -> Result<(), S
             Some(Some(Err(e))) => return Err(format!("link: {e}")),
             Some(Some(Ok(f))) => f,
         };
+        b.ha.follow.last_read_ms.set(crate::clock::now_ms());
         match (&f, link_epoch) {
             (Frame::Truncate { .. }, None) => {}
             (Frame::Data { epoch, .. } | Frame::Heartbeat { epoch, .. }, Some(e))
@@ -142,6 +144,7 @@ async fn follow(b: &Rc<Broker>, addr: &str, at: Option<&Target>) -> Result<(), S
         }
         match f {
             Frame::Data { offset, bytes, .. } => {
+                b.ha.follow.received.add(bytes.len() as u64);
                 let at = crate::storage::PhysicalOffset(offset);
                 if let Err(e) = b.store.append_replica(at, &bytes).await {
                     let close = Frame::Close {
@@ -155,7 +158,10 @@ async fn follow(b: &Rc<Broker>, addr: &str, at: Option<&Target>) -> Result<(), S
                 b.store.flush().await.map_err(|e| format!("flush: {e}"))?;
                 ack(b, &mut wr).await?;
             }
-            Frame::Heartbeat { .. } => ack(b, &mut wr).await?,
+            Frame::Heartbeat { master_log_end, .. } => {
+                b.ha.follow.master_log_end.set(master_log_end);
+                ack(b, &mut wr).await?
+            }
             Frame::Truncate {
                 epoch,
                 offset,
@@ -213,7 +219,9 @@ async fn ack<W: futures_lite::io::AsyncWrite + Unpin>(
         written: b.store.log_end().get(),
         durable: b.store.durable_offset().get(),
     };
-    write_frame(wr, &f).await.map_err(|e| e.to_string())
+    write_frame(wr, &f).await.map_err(|e| e.to_string())?;
+    b.ha.follow.last_write_ms.set(crate::clock::now_ms());
+    Ok(())
 }
 
 #[cfg(test)]

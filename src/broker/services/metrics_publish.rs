@@ -21,6 +21,7 @@ pub const PUBLISH_INTERVAL_MS: u64 = 1_000;
 pub async fn run(broker: Rc<Broker>, edge: Rc<Edge>, hub: Arc<MetricsHub>, stop: StopSignal) {
     loop {
         broker.metrics.sample_stats(crate::clock::now_ms());
+        broker.ha.sample_rates(std::time::Instant::now());
         hub.publish(broker.metrics_snapshot(&edge));
         if !super::tick(Duration::from_millis(PUBLISH_INTERVAL_MS), &stop).await {
             hub.publish(broker.metrics_snapshot(&edge));

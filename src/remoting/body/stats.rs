@@ -516,6 +516,70 @@ impl ProducerTableInfo {
     }
 }
 
+/// One slave link of GET_BROKER_HA_STATUS (Java's `HAConnectionRuntimeInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaConnectionInfo {
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub addr: String,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub diff: i64,
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub slave_ack_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub transfer_from_where: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub transferred_byte_in_second: i64,
+}
+
+/// A slave's link to its master in GET_BROKER_HA_STATUS (Java's `HAClientRuntimeInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaClientInfo {
+    #[serde(default)]
+    pub activated: bool,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub last_read_timestamp: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub last_write_timestamp: i64,
+    #[serde(default, deserialize_with = "null_as_empty_string")]
+    pub master_addr: String,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub master_flush_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub max_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub transferred_byte_in_second: i64,
+}
+
+/// GET_BROKER_HA_STATUS (907) response body (Java's `HARuntimeInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaRuntimeInfo {
+    #[serde(default)]
+    pub ha_client_runtime_info: HaClientInfo,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub ha_connection_info: Vec<HaConnectionInfo>,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    pub in_sync_slave_nums: i32,
+    #[serde(default)]
+    pub master: bool,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub master_commit_log_max_offset: i64,
+}
+
+impl HaRuntimeInfo {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<HaRuntimeInfo, BodyError> {
+        parse_fastjson("HA runtime info", body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
