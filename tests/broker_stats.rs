@@ -1,18 +1,19 @@
 //! The operator statistics that span shards, against a real `bolide serve` with two shards (ports
-//! 24416-24417, data under the target directory): VIEW_BROKER_STATS_DATA sums both shards' parts of
-//! an item once the shards have sampled their counters (every 10 s), GET_BROKER_CONSUME_STATS gives
-//! every group's lag over queues of both shards, GET_ALL_PRODUCER_INFO lists a live producer.
-//! `scripts/test-mqadmin.sh` shows the same codes through the Java mqadmin (statsAll,
-//! brokerConsumeStats, producer) on Bolide and on the Apache RocketMQ broker.
+//! 24415-24417, 24415 being its old-client VIP port; data under the target directory):
+//! VIEW_BROKER_STATS_DATA sums both shards' parts of an item once the shards have sampled their
+//! counters (every 10 s), GET_BROKER_CONSUME_STATS gives every group's lag over queues of both
+//! shards, QUERY_CONSUME_QUEUE reaches each queue's owner, GET_ALL_PRODUCER_INFO lists a live
+//! producer. `scripts/test-mqadmin.sh` shows the same codes through the Java mqadmin (statsAll,
+//! brokerConsumeStats, queryCq, producer) on Bolide and on the Apache RocketMQ broker.
 
 use std::time::{Duration, Instant};
 
 use bolide::remoting::body::{
     fastjson_to_json, BrokerStatsData, ConsumerData, HeartbeatData, ProducerData,
-    ProducerTableInfo, SubscriptionData,
+    ProducerTableInfo, QueryConsumeQueueBody, SubscriptionData,
 };
 use bolide::remoting::codes::{request, response};
-use bolide::remoting::headers::ViewBrokerStatsDataHeader;
+use bolide::remoting::headers::{QueryConsumeQueueHeader, ViewBrokerStatsDataHeader};
 use bolide::remoting::RemotingCommand;
 
 #[path = "common/broker_process.rs"]
@@ -149,6 +150,43 @@ fn statistics_and_consume_stats_add_up_over_the_shards() {
         let text = fastjson_to_json(&String::from_utf8_lossy(&resp.body));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["totalDiff"], 0, "{text}");
+
+        // QUERY_CONSUME_QUEUE goes to each queue's owner: its entries, with the group's subscription.
+        for q in 0..QUEUES {
+            let mut cmd = RemotingCommand::request(request::QUERY_CONSUME_QUEUE);
+            QueryConsumeQueueHeader {
+                topic: "St".into(),
+                queue_id: q,
+                index: 1,
+                count: 5,
+                consumer_group: Some("st-cg".into()),
+            }
+            .write_to(&mut cmd);
+            let resp = conn.call(cmd).await.unwrap();
+            assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+            let body = QueryConsumeQueueBody::parse(&resp.body).unwrap();
+            assert_eq!((body.min_queue_index, body.max_queue_index), (0, 3));
+            let entries = body.queue_data.unwrap();
+            assert_eq!(entries.len(), 2, "entries 1 and 2 of queue {q}");
+            assert!(entries[0].physic_offset < entries[1].physic_offset);
+            assert!(entries.iter().all(|e| e.physic_size > 0));
+            assert_eq!(body.subscription_data.unwrap().topic, "St");
+        }
+        let mut cmd = RemotingCommand::request(request::QUERY_CONSUME_QUEUE);
+        QueryConsumeQueueHeader {
+            topic: "St".into(),
+            queue_id: QUEUES,
+            index: 0,
+            count: 1,
+            consumer_group: None,
+        }
+        .write_to(&mut cmd);
+        let resp = conn.call(cmd).await.unwrap();
+        assert_eq!(resp.code, response::SYSTEM_ERROR);
+        assert_eq!(
+            resp.remark.as_deref(),
+            Some(format!("{QUEUES}@St is not exist!").as_str())
+        );
 
         // The producer that sent a heartbeat is listed with its group.
         let resp = conn

@@ -9,7 +9,7 @@
 //! | codes | route | runs on |
 //! |---|---|---|
 //! | SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE | `Owner(Send)` | accepting shard checks the topic (auto-creates it through shard 0) and picks the queue when the client lets the broker choose; then the queue's owner |
-//! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32) | `Owner(..)` | owner of (topic, queue) |
+//! | PULL, LITE_PULL, offsets (14, 15, 29, 30, 31, 32), QUERY_CONSUME_QUEUE | `Owner(..)` | owner of (topic, queue) |
 //! | VIEW_MESSAGE_BY_ID | `Owner(ViewMessageById)` | shard whose log holds the offset (`offset >> 48`) |
 //! | QUERY_MESSAGE | `Here(.., AllShards)` | accepting shard asks every shard's index (`Owned::QueryMessageShard`), merges |
 //! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
@@ -44,8 +44,9 @@ use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
     ConsumerSendMsgBackHeader, EndTransactionHeader, HeaderError, PullMessageHeader,
-    QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader, ResetOffsetHeader,
-    SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
+    QueryConsumeQueueHeader, QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader,
+    ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader,
+    ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -72,6 +73,7 @@ pub enum Owned {
     /// accepting shard of a 222 to each queue owner).
     ResetQueueOffset,
     EndTransaction,
+    QueryConsumeQueue,
 }
 
 /// Requests run by the accepting shard.
@@ -174,6 +176,10 @@ pub const ROUTES: &[RouteEntry] = &[
         Route::Owner(Owned::GetEarliestMsgStoreTime),
     ),
     entry(rq::VIEW_MESSAGE_BY_ID, Route::Owner(Owned::ViewMessageById)),
+    entry(
+        rq::QUERY_CONSUME_QUEUE,
+        Route::Owner(Owned::QueryConsumeQueue),
+    ),
     entry(
         rq::HEART_BEAT,
         Route::Here(Here::Heartbeat, Reach::AllShards),
@@ -387,6 +393,7 @@ pub enum OwnedRequest {
     SendMsgBack(ConsumerSendMsgBackHeader),
     ResetQueueOffset(ResetOffsetHeader),
     EndTransaction(EndTransactionHeader),
+    QueryConsumeQueue(QueryConsumeQueueHeader),
 }
 
 impl OwnedRequest {
@@ -422,6 +429,9 @@ impl OwnedRequest {
             Owned::EndTransaction => {
                 OwnedRequest::EndTransaction(EndTransactionHeader::parse(cmd)?)
             }
+            Owned::QueryConsumeQueue => {
+                OwnedRequest::QueryConsumeQueue(QueryConsumeQueueHeader::parse(cmd)?)
+            }
         })
     }
 
@@ -441,6 +451,7 @@ impl OwnedRequest {
             OwnedRequest::SendMsgBack(_) => Owned::SendMsgBack,
             OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
             OwnedRequest::EndTransaction(_) => Owned::EndTransaction,
+            OwnedRequest::QueryConsumeQueue(_) => Owned::QueryConsumeQueue,
         }
     }
 
@@ -462,6 +473,7 @@ impl OwnedRequest {
             | OwnedRequest::GetMinOffset(h)
             | OwnedRequest::GetEarliestMsgStoreTime(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::SearchOffsetByTimestamp(h) => Some((&h.topic, h.queue_id)),
+            OwnedRequest::QueryConsumeQueue(h) => Some((&h.topic, h.queue_id)),
         }
     }
 }
@@ -712,6 +724,7 @@ impl Broker {
                     Box::pin(self.reset_queue_offset(h, &cmd)).await
                 }
                 OwnedRequest::EndTransaction(h) => Box::pin(self.end_transaction(h, &cmd)).await,
+                OwnedRequest::QueryConsumeQueue(h) => self.query_consume_queue(h, &cmd),
             };
             if oneway {
                 None
@@ -778,6 +791,8 @@ mod tests {
             ("tranStateTableOffset", "0"),
             ("commitLogOffset", "9"),
             ("commitOrRollback", "8"),
+            ("index", "0"),
+            ("count", "10"),
         ] {
             c.set_ext(k, v);
         }

@@ -10,6 +10,7 @@
 //! | GET_BROKER_CONSUME_STATS (317) | GET_CONSUME_STATS of every configured or online group, for each topic it has offsets for; the total lag | as 208, per group |
 //! | VIEW_BROKER_STATS_DATA (315) | one statistics item (`TOPIC_PUT_NUMS`, `GROUP_GET_NUMS`, ...) over the last minute, hour and day | every shard |
 //! | GET_ALL_PRODUCER_INFO (328) | every producer group's connected producers | local registry replica |
+//! | QUERY_CONSUME_QUEUE (321) | consume-queue entries of one queue, its min and max index, a group's subscription | the queue's owner |
 //! | GET_BROKER_HA_STATUS (907) | a master's slave links (one per shard: ack offset, lag, in sync, bytes/s), a slave's link to its master | every shard |
 //! | GET_CONSUMER_CONNECTION_LIST (203) | the group's live clients and subscriptions | local registry replica |
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
@@ -33,20 +34,22 @@ use crate::clock::now_ms;
 use crate::config::runtime_key_names;
 use crate::metrics::stats::{ItemStats, StatsName};
 use crate::remoting::body::{
-    parse_properties, write_properties, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats,
-    ConsumeStatsList, ConsumerConnection, DataVersion, ExpressionType, GroupList, HaRuntimeInfo,
-    KvTable, MessageQueue, OffsetWrapper, ProducerConnection, ProducerInfo, ProducerTableInfo,
+    parse_properties, write_properties, BrokerStatsData, BrokerStatsItem, Connection,
+    ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection, DataVersion,
+    ExpressionType, GroupList, HaRuntimeInfo, KvTable, MessageQueue, OffsetWrapper,
+    ProducerConnection, ProducerInfo, ProducerTableInfo, QueryConsumeQueueBody,
     QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
     TopicStatsTable,
 };
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{
     BrokerConsumeStatsHeader, ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader,
-    TopicHeader, ViewBrokerStatsDataHeader,
+    QueryConsumeQueueHeader, TopicHeader, ViewBrokerStatsDataHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
 use crate::shard::ShardId;
+use crate::storage::QueueOffset;
 
 /// How long a client may take to answer a relayed request (the Java broker waits 5 s).
 const CLIENT_CALL_TIMEOUT_MS: u64 = 5_000;
@@ -427,16 +430,79 @@ impl Broker {
             _ => crate::remoting::body::MessageModel::Clustering,
         };
         for s in reg.subscriptions(&group) {
-            let expr = if s.matches_all() {
-                "*".to_string()
-            } else {
-                s.tags.join(" || ")
-            };
-            let mut d = SubscriptionData::from_expression(&s.topic, &expr, ExpressionType::Tag);
-            d.sub_version = s.sub_version;
-            cc.subscription_table.insert(s.topic.clone(), d);
+            cc.subscription_table
+                .insert(s.topic.clone(), subscription_data(&s));
         }
         cmd.response(rs::SUCCESS).with_body(cc.to_json())
+    }
+
+    /// QUERY_CONSUME_QUEUE (mqadmin queryCq), on the queue's owner: up to `count` consume-queue
+    /// entries from `index` (commit-log offset, size, tags code), the queue's min and max index,
+    /// and with a group its subscription. As the Java broker: an unknown queue is SYSTEM_ERROR
+    /// "Q@T is not exist!", an index outside the queue a remark (with no entries), a group that
+    /// does not subscribe to the topic "G@T is not online!" as the filter data.
+    pub(crate) fn query_consume_queue(
+        &self,
+        h: QueryConsumeQueueHeader,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let queues = self.topic_view(&h.topic).map_or(0, |v| v.queue_count());
+        if h.queue_id < 0 || h.queue_id as u32 >= queues {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("{}@{} is not exist!", h.queue_id, h.topic),
+            );
+        }
+        let q = h.queue_id as u32;
+        let (min, max) = (
+            self.store.min_offset(&h.topic, q).0 as i64,
+            self.store.max_offset(&h.topic, q).0 as i64,
+        );
+        let mut body = QueryConsumeQueueBody {
+            max_queue_index: max,
+            min_queue_index: min,
+            ..Default::default()
+        };
+        if let Some(group) = &h.consumer_group {
+            match self.clients.borrow().subscription(group, &h.topic) {
+                Some(s) => {
+                    body.filter_data = Some(match &s.sql {
+                        Some(f) => serde_json::json!({
+                            "consumerGroup": group, "topic": h.topic,
+                            "expression": f.text(), "expressionType": "SQL92",
+                        })
+                        .to_string(),
+                        None => "null".into(),
+                    });
+                    body.subscription_data = Some(subscription_data(s));
+                }
+                None => body.filter_data = Some(format!("{group}@{} is not online!", h.topic)),
+            }
+        }
+        let mut resp = cmd.response(rs::SUCCESS);
+        if h.index < min || h.index >= max {
+            resp.remark = Some(format!(
+                "Index {} of {}@{} is not exist!",
+                h.index, h.queue_id, h.topic
+            ));
+        } else {
+            let n = h.count.max(0) as usize;
+            let entries = self
+                .store
+                .queue_entries(&h.topic, q, QueueOffset(h.index as u64), n);
+            body.queue_data = Some(
+                entries
+                    .into_iter()
+                    .map(|e| ConsumeQueueData {
+                        physic_offset: e.physical_offset.get() as i64,
+                        physic_size: e.size_bytes as i32,
+                        tags_code: e.tags_code,
+                        ..Default::default()
+                    })
+                    .collect(),
+            );
+        }
+        resp.with_body(body.to_json())
     }
 
     /// GET_PRODUCER_CONNECTION_LIST (mqadmin producerConnection): the group's connected members, from
@@ -719,6 +785,21 @@ impl Broker {
         tracing::info!(changed = ?pairs, runtime_keys = ?runtime_key_names(), "broker config updated at runtime (not written to the config file)");
         cmd.response(rs::SUCCESS)
     }
+}
+
+/// A live subscription as the wire has it: its tags (`*` for all) or its SQL92 expression.
+fn subscription_data(s: &crate::broker::state::clients::Subscription) -> SubscriptionData {
+    let mut d = match &s.sql {
+        Some(f) => SubscriptionData::from_expression(&s.topic, f.text(), ExpressionType::Sql92),
+        None if s.matches_all() => {
+            SubscriptionData::from_expression(&s.topic, "*", ExpressionType::Tag)
+        }
+        None => {
+            SubscriptionData::from_expression(&s.topic, &s.tags.join(" || "), ExpressionType::Tag)
+        }
+    };
+    d.sub_version = s.sub_version;
+    d
 }
 
 /// Java's `runtime` text: `[ D days, H hours, M minutes, S seconds ]`.

@@ -81,9 +81,10 @@ pub use register::{
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
     fastjson_to_json, parse_properties, write_properties, BrokerStatsData, BrokerStatsItem,
-    Connection, ConsumeStats, ConsumeStatsList, ConsumerConnection, GroupList, HaClientInfo,
-    HaConnectionInfo, HaRuntimeInfo, KvTable, OffsetWrapper, ProducerConnection, ProducerInfo,
-    ProducerTableInfo, QueryConsumeTimeSpanBody, QueueTimeSpan, TopicOffset, TopicStatsTable,
+    Connection, ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection, GroupList,
+    HaClientInfo, HaConnectionInfo, HaRuntimeInfo, KvTable, OffsetWrapper, ProducerConnection,
+    ProducerInfo, ProducerTableInfo, QueryConsumeQueueBody, QueryConsumeTimeSpanBody,
+    QueueTimeSpan, TopicOffset, TopicStatsTable,
 };
 
 #[cfg(test)]

@@ -580,6 +580,53 @@ impl HaRuntimeInfo {
     }
 }
 
+/// One consume-queue entry of QUERY_CONSUME_QUEUE (Java's `ConsumeQueueData`; Bolide has no
+/// consume-queue extension, so `extendDataJson`, `bitMap` and `msg` stay null).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeQueueData {
+    #[serde(default)]
+    pub bit_map: Option<String>,
+    #[serde(default)]
+    pub eval: bool,
+    #[serde(default)]
+    pub extend_data_json: Option<String>,
+    #[serde(default)]
+    pub msg: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub physic_offset: i64,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    pub physic_size: i32,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub tags_code: i64,
+}
+
+/// QUERY_CONSUME_QUEUE (321) response body.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryConsumeQueueBody {
+    #[serde(default)]
+    pub filter_data: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub max_queue_index: i64,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub min_queue_index: i64,
+    #[serde(default)]
+    pub queue_data: Option<Vec<ConsumeQueueData>>,
+    #[serde(default)]
+    pub subscription_data: Option<SubscriptionData>,
+}
+
+impl QueryConsumeQueueBody {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    pub fn parse(body: &[u8]) -> Result<QueryConsumeQueueBody, BodyError> {
+        parse_fastjson("consume queue", body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,8 +107,8 @@ pub use groups::{DeleteSubscriptionGroupHeader, ResetOffsetHeader};
 pub use kv::KvConfigHeader;
 pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,
-    GetMinOffsetHeader, QueryConsumerOffsetHeader, QueueHeader, SearchOffsetHeader,
-    UpdateConsumerOffsetHeader,
+    GetMinOffsetHeader, QueryConsumeQueueHeader, QueryConsumerOffsetHeader, QueueHeader,
+    SearchOffsetHeader, UpdateConsumerOffsetHeader,
 };
 pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};

@@ -129,3 +129,36 @@ pub fn write_offset(cmd: &mut RemotingCommand, offset: i64) {
 pub fn parse_offset(cmd: &RemotingCommand) -> Result<i64, HeaderError> {
     ext_i64(cmd, "offset")
 }
+
+/// QUERY_CONSUME_QUEUE (321, mqadmin queryCq): `count` consume-queue entries of a queue from
+/// `index`; with `consumerGroup`, that group's subscription too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryConsumeQueueHeader {
+    pub topic: String,
+    pub queue_id: i32,
+    pub index: i64,
+    pub count: i32,
+    pub consumer_group: Option<String>,
+}
+
+impl QueryConsumeQueueHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<QueryConsumeQueueHeader, HeaderError> {
+        Ok(QueryConsumeQueueHeader {
+            topic: ext_str(cmd, "topic")?.to_string(),
+            queue_id: ext_i32(cmd, "queueId")?,
+            index: ext_i64(cmd, "index")?,
+            count: ext_i32(cmd, "count")?,
+            consumer_group: super::non_empty(super::opt_str(cmd, "consumerGroup")),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("topic", &self.topic);
+        cmd.set_ext("queueId", self.queue_id);
+        cmd.set_ext("index", self.index);
+        cmd.set_ext("count", self.count);
+        if let Some(g) = &self.consumer_group {
+            cmd.set_ext("consumerGroup", g);
+        }
+    }
+}

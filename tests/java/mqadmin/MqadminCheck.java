@@ -298,6 +298,8 @@ public class MqadminCheck {
             "statsAll", "-n", ns, "-t", topic);
         check("brokerConsumeStats", null, false, a("brokerConsumeStats", "-n", ns, "-b", broker), topic, group,
             "Diff Total");
+        check("queryCq", null, false, a("queryCq", "-n", ns, "-t", topic, "-q", "0", "-i", "0", "-c", "2", "-g", group),
+            "Subscription data", "max: ", "idx: 0", "physicOffset=", "idx: 1");
         // A broker without slaves: a master with none (tests/replication.rs shows the links of a pair).
         check("haStatus", null, false, a("haStatus", "-n", ns, "-b", broker), "#MasterAddr", "#SlaveNum\t0");
         check("exportMetrics", null, false, a("exportMetrics", "-n", ns, "-c", cluster, "-f", "export-" + run),
