@@ -20,8 +20,10 @@
 //! snapshot (Java's end at their own ring's newest, up to 10 min or 1 h old).
 //!
 //! Nothing here runs on the request path: the shard's counters ([`super::ShardMetrics`]) are read
-//! once a second by `metrics_publish`, which calls [`BrokerStats::sample`]; items whose counter is
-//! gone (a deleted topic) are dropped at the next sample.
+//! once a second by `metrics_publish`, which calls [`BrokerStats::sample`]; series whose counter is
+//! gone (a deleted topic) are dropped at the next sample. One series per counter (a topic's stored
+//! messages, a (topic, group)'s pulled messages) holds requests, messages and bytes, so the NUMS
+//! and SIZE items of a counter share it, and a sample allocates only for counters new to it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -113,19 +115,63 @@ impl ItemStats {
     }
 }
 
-/// A counter at one time.
+/// A counter at one time: requests, messages and bytes (the NUMS and SIZE items of one counter
+/// share its snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Snap {
     at_ms: i64,
     times: u64,
-    value: u64,
+    messages: u64,
+    bytes: u64,
 }
 
-#[derive(Debug, Default)]
-struct Item {
+/// One counter's rings.
+#[derive(Debug)]
+struct Series {
+    /// When the counter was last sampled: a series its counter no longer feeds is dropped.
+    seen_ms: i64,
     minute: VecDeque<Snap>,
     hour: VecDeque<Snap>,
     day: VecDeque<Snap>,
+}
+
+impl Series {
+    /// A new series: each ring starts with a zero snapshot one period before `now_ms`.
+    fn new(now_ms: i64) -> Series {
+        let zero = |period| {
+            VecDeque::from([Snap {
+                at_ms: now_ms - period,
+                ..Snap::default()
+            }])
+        };
+        Series {
+            seen_ms: now_ms,
+            minute: zero(MINUTE_PERIOD_MS),
+            hour: zero(HOUR_PERIOD_MS),
+            day: zero(DAY_PERIOD_MS),
+        }
+    }
+
+    fn record(&mut self, s: Snap, hour: bool, day: bool) {
+        self.seen_ms = s.at_ms;
+        push(&mut self.minute, s, MINUTE_KEPT);
+        if hour {
+            push(&mut self.hour, s, HOUR_KEPT);
+        }
+        if day {
+            push(&mut self.day, s, DAY_KEPT);
+        }
+    }
+
+    /// See the table in the module comment; `value` picks messages or bytes.
+    fn stats(&self, value: fn(&Snap) -> u64) -> ItemStats {
+        let last = self.minute.back();
+        ItemStats {
+            minute: window(self.minute.front(), last, value),
+            hour: window(self.hour.front(), last, value),
+            day: window(self.day.front(), last, value),
+        }
+    }
 }
 
 fn push(ring: &mut VecDeque<Snap>, s: Snap, kept: usize) {
@@ -135,15 +181,14 @@ fn push(ring: &mut VecDeque<Snap>, s: Snap, kept: usize) {
     }
 }
 
-/// See the table in the module comment.
-fn window(first: Option<&Snap>, last: Option<&Snap>) -> Window {
+fn window(first: Option<&Snap>, last: Option<&Snap>, value: fn(&Snap) -> u64) -> Window {
     let (Some(f), Some(l)) = (first, last) else {
         return Window::default();
     };
     if l.at_ms <= f.at_ms {
         return Window::default();
     }
-    let sum = l.value.saturating_sub(f.value);
+    let sum = value(l).saturating_sub(value(f));
     Window {
         sum,
         tps: sum as f64 * 1000.0 / (l.at_ms - f.at_ms) as f64,
@@ -151,14 +196,24 @@ fn window(first: Option<&Snap>, last: Option<&Snap>) -> Window {
     }
 }
 
-/// Key of an item: the stats name and its key (the broker items' key is empty here; the caller
-/// checks the cluster name).
-type Key = (StatsName, String);
+/// The series of `key` in `map`, created at `now_ms` if missing (the key is copied only then).
+fn series<'a>(map: &'a mut HashMap<String, Series>, key: &str, now_ms: i64) -> &'a mut Series {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), Series::new(now_ms));
+    }
+    map.get_mut(key).expect("inserted above")
+}
 
-/// One shard's items. See the module comment.
+/// One shard's series. See the module comment.
 #[derive(Debug, Default)]
 pub struct BrokerStats {
-    items: HashMap<Key, Item>,
+    /// By topic: messages stored.
+    topics: HashMap<String, Series>,
+    /// By topic, then group: messages pulled.
+    groups: HashMap<String, HashMap<String, Series>>,
+    /// The shard's totals stored and pulled (`None` before the first sample).
+    broker_in: Option<Series>,
+    broker_out: Option<Series>,
     /// When each ring was last sampled (0: never).
     minute_at: i64,
     hour_at: i64,
@@ -174,45 +229,10 @@ pub struct Counters<'a> {
     pub messages_out: u64,
 }
 
-impl Counters<'_> {
-    /// Every item's (key, times, value) now.
-    fn each(&self, mut f: impl FnMut(Key, u64, u64)) {
-        for (t, fl) in self.topics_in {
-            f(
-                (StatsName::TopicPutNums, t.clone()),
-                fl.requests,
-                fl.messages,
-            );
-            f((StatsName::TopicPutSize, t.clone()), fl.requests, fl.bytes);
-        }
-        for (t, gs) in self.topics_out {
-            for (g, fl) in gs {
-                let k = format!("{t}@{g}");
-                f(
-                    (StatsName::GroupGetNums, k.clone()),
-                    fl.requests,
-                    fl.messages,
-                );
-                f((StatsName::GroupGetSize, k), fl.requests, fl.bytes);
-            }
-        }
-        // Java counts no requests for the broker items (their avgpt is 0).
-        f(
-            (StatsName::BrokerPutNums, String::new()),
-            0,
-            self.messages_in,
-        );
-        f(
-            (StatsName::BrokerGetNums, String::new()),
-            0,
-            self.messages_out,
-        );
-    }
-}
-
 impl BrokerStats {
     /// Snapshots the counters into every ring whose period has passed since its last sample.
-    /// Called often (every second); does nothing until 10 s passed since the last sample.
+    /// Called often (every second); does nothing until 10 s passed since the last sample. Only a
+    /// counter seen for the first time allocates.
     pub fn sample(&mut self, now_ms: i64, c: &Counters) {
         if self.minute_at != 0 && now_ms - self.minute_at < MINUTE_PERIOD_MS {
             return;
@@ -226,54 +246,74 @@ impl BrokerStats {
         if day {
             self.day_at = now_ms;
         }
-        let mut seen: HashMap<Key, ()> = HashMap::with_capacity(self.items.len());
-        c.each(|key, times, value| {
-            let s = Snap {
-                at_ms: now_ms,
-                times,
-                value,
-            };
-            let item = self.items.entry(key.clone()).or_insert_with(|| {
-                let zero = |period| {
-                    VecDeque::from([Snap {
-                        at_ms: now_ms - period,
-                        ..Snap::default()
-                    }])
-                };
-                Item {
-                    minute: zero(MINUTE_PERIOD_MS),
-                    hour: zero(HOUR_PERIOD_MS),
-                    day: zero(DAY_PERIOD_MS),
-                }
-            });
-            push(&mut item.minute, s, MINUTE_KEPT);
-            if hour {
-                push(&mut item.hour, s, HOUR_KEPT);
+        let snap = |f: &Flow| Snap {
+            at_ms: now_ms,
+            times: f.requests,
+            messages: f.messages,
+            bytes: f.bytes,
+        };
+        for (t, f) in c.topics_in {
+            series(&mut self.topics, t, now_ms).record(snap(f), hour, day);
+        }
+        for (t, gs) in c.topics_out {
+            if !self.groups.contains_key(t.as_str()) {
+                self.groups.insert(t.clone(), HashMap::new());
             }
-            if day {
-                push(&mut item.day, s, DAY_KEPT);
+            let by_group = self.groups.get_mut(t.as_str()).expect("inserted above");
+            for (g, f) in gs {
+                series(by_group, g, now_ms).record(snap(f), hour, day);
             }
-            seen.insert(key, ());
+        }
+        // Java counts no requests for the broker items (their avgpt is 0).
+        for (s, messages) in [
+            (&mut self.broker_in, c.messages_in),
+            (&mut self.broker_out, c.messages_out),
+        ] {
+            s.get_or_insert_with(|| Series::new(now_ms)).record(
+                Snap {
+                    at_ms: now_ms,
+                    times: 0,
+                    messages,
+                    bytes: 0,
+                },
+                hour,
+                day,
+            );
+        }
+        self.topics.retain(|_, s| s.seen_ms == now_ms);
+        self.groups.retain(|_, gs| {
+            gs.retain(|_, s| s.seen_ms == now_ms);
+            !gs.is_empty()
         });
-        self.items.retain(|k, _| seen.contains_key(k));
     }
 
-    /// The item's figures, or `None` when this shard has no such item.
+    /// The item's figures, or `None` when this shard has no such item (the broker items' key is
+    /// not looked at: the caller checks the cluster name).
     pub fn item(&self, name: StatsName, key: &str) -> Option<ItemStats> {
-        let item = self.items.get(&(name, key.to_owned()))?;
-        let last = item.minute.back();
-        Some(ItemStats {
-            minute: window(item.minute.front(), last),
-            hour: window(item.hour.front(), last),
-            day: window(item.day.front(), last),
+        let messages: fn(&Snap) -> u64 = |s| s.messages;
+        let bytes: fn(&Snap) -> u64 = |s| s.bytes;
+        // `topic@group`: neither name can hold an `@` (RocketMQ's `[%|a-zA-Z0-9_-]+`).
+        let group = || {
+            let (topic, group) = key.split_once('@')?;
+            self.groups.get(topic)?.get(group)
+        };
+        Some(match name {
+            StatsName::TopicPutNums => self.topics.get(key)?.stats(messages),
+            StatsName::TopicPutSize => self.topics.get(key)?.stats(bytes),
+            StatsName::GroupGetNums => group()?.stats(messages),
+            StatsName::GroupGetSize => group()?.stats(bytes),
+            StatsName::BrokerPutNums => self.broker_in.as_ref()?.stats(messages),
+            StatsName::BrokerGetNums => self.broker_out.as_ref()?.stats(messages),
         })
     }
 
     /// Messages a second `group` pulled from `topic` over the last minute (GROUP_GET_NUMS), as the
     /// Java broker reports a group's `consumeTps`.
     pub fn consume_tps(&self, topic: &str, group: &str) -> f64 {
-        self.item(StatsName::GroupGetNums, &format!("{topic}@{group}"))
-            .map_or(0.0, |s| s.minute.tps)
+        self.groups
+            .get(topic)
+            .and_then(|gs| gs.get(group))
+            .map_or(0.0, |s| s.stats(|s| s.messages).minute.tps)
     }
 }
 
