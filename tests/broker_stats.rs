@@ -3,7 +3,7 @@
 //! VIEW_BROKER_STATS_DATA sums both shards' parts of an item once the shards have sampled their
 //! counters (every 10 s), GET_BROKER_CONSUME_STATS gives every group's lag over queues of both
 //! shards, QUERY_CONSUME_QUEUE reaches each queue's owner, GET_ALL_PRODUCER_INFO lists a live
-//! producer. `scripts/test-mqadmin.sh` shows the same codes through the Java mqadmin (statsAll,
+//! producer, CLONE_GROUP_OFFSET copies a group's offsets on both shards. `scripts/test-mqadmin.sh` shows the same codes through the Java mqadmin (statsAll,
 //! brokerConsumeStats, queryCq, producer) on Bolide and on the Apache RocketMQ broker.
 
 use std::time::{Duration, Instant};
@@ -13,7 +13,9 @@ use bolide::remoting::body::{
     ProducerTableInfo, QueryConsumeQueueBody, SubscriptionData,
 };
 use bolide::remoting::codes::{request, response};
-use bolide::remoting::headers::{QueryConsumeQueueHeader, ViewBrokerStatsDataHeader};
+use bolide::remoting::headers::{
+    CloneGroupOffsetHeader, QueryConsumeQueueHeader, ViewBrokerStatsDataHeader,
+};
 use bolide::remoting::RemotingCommand;
 
 #[path = "common/broker_process.rs"]
@@ -150,6 +152,90 @@ fn statistics_and_consume_stats_add_up_over_the_shards() {
         let text = fastjson_to_json(&String::from_utf8_lossy(&resp.body));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["totalDiff"], 0, "{text}");
+
+        // A group without live clients, with offsets on two topics: one ConsumeStats per topic,
+        // each with that topic's queues only (both shards' parts, from one round of questions).
+        create_topic(&conn, "St2").await;
+        // Listed by GET_BROKER_CONSUME_STATS for its config, as in Java.
+        let cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(br#"{"groupName":"st-off"}"#.to_vec());
+        let r = conn.call(cmd).await.unwrap();
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        for q in 0..QUEUES {
+            send(&conn, "st-pg", "St2", q, "x").await.unwrap();
+            conn.update_consumer_offset("st-off", "St", q, 2)
+                .await
+                .unwrap();
+            conn.update_consumer_offset("st-off", "St2", q, 0)
+                .await
+                .unwrap();
+            conn.update_consumer_offset("st-cg", "St2", q, 1)
+                .await
+                .unwrap();
+        }
+        let mut cmd = RemotingCommand::request(request::GET_BROKER_CONSUME_STATS);
+        cmd.set_ext("isOrder", "false");
+        let resp = conn.call(cmd).await.unwrap();
+        let text = fastjson_to_json(&String::from_utf8_lossy(&resp.body));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let off = v["consumeStatsList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|g| g.get("st-off"))
+            .unwrap_or_else(|| panic!("st-off missing: {text}"));
+        let per_topic = off.as_array().unwrap();
+        assert_eq!(per_topic.len(), 2, "{text}");
+        for (stats, topic) in per_topic.iter().zip(["St", "St2"]) {
+            let offsets = stats["offsetTable"].as_object().unwrap();
+            assert_eq!(offsets.len(), QUEUES as usize, "{topic}: {text}");
+            let mark = format!("\"topic\":\"{topic}\"");
+            assert!(offsets.keys().all(|k| k.contains(&mark)), "{topic}: {text}");
+            assert!(
+                offsets.values().all(|o| o["brokerOffset"].as_i64().unwrap()
+                    - o["consumerOffset"].as_i64().unwrap()
+                    == 1),
+                "{topic}: {text}"
+            );
+        }
+
+        // CLONE_GROUP_OFFSET copies on both shards. st-cg's live subscription is St only, so St2
+        // is copied only when the clone says the group is offline; an unknown topic is skipped.
+        let clone = |topic: Option<&str>, offline: bool| {
+            let mut cmd = RemotingCommand::request(request::CLONE_GROUP_OFFSET);
+            CloneGroupOffsetHeader {
+                src_group: "st-cg".into(),
+                dest_group: "st-copy".into(),
+                topic: topic.map(str::to_string),
+                offline,
+            }
+            .write_to(&mut cmd);
+            conn.call(cmd)
+        };
+        for topic in [None, Some("NoSuchTopic")] {
+            let r = clone(topic, false).await.unwrap();
+            assert_eq!(r.code, response::SUCCESS, "{topic:?}: {:?}", r.remark);
+        }
+        for q in 0..QUEUES {
+            let st = conn
+                .query_consumer_offset("st-copy", "St", q)
+                .await
+                .unwrap();
+            let st2 = conn
+                .query_consumer_offset("st-copy", "St2", q)
+                .await
+                .unwrap();
+            assert_eq!((st, st2 == Some(1)), (Some(1), false), "queue {q}");
+        }
+        let r = clone(Some("St2"), true).await.unwrap();
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        for q in 0..QUEUES {
+            let st2 = conn
+                .query_consumer_offset("st-copy", "St2", q)
+                .await
+                .unwrap();
+            assert_eq!(st2, Some(1), "queue {q}");
+        }
 
         // QUERY_CONSUME_QUEUE goes to each queue's owner: its entries, with the group's subscription.
         for q in 0..QUEUES {

@@ -44,6 +44,13 @@ pub enum Control {
     GroupLocked(String),
     /// To every shard: drop the group's committed offsets of the queues the shard owns.
     DropGroupOffsets(String),
+    /// To every shard: `dest`'s offsets of each topic become a copy of `src`'s, for the queues the
+    /// shard owns ([`ControlReply::Names`]: the topics it copied).
+    CloneOffsets {
+        src: String,
+        dest: String,
+        topics: Vec<String>,
+    },
     Heartbeat {
         hb: Heartbeat,
         conn: ConnId,
@@ -81,7 +88,8 @@ pub enum Control {
     GroupTopics(String),
     /// Groups that committed offsets for a topic on this shard.
     TopicGroups(String),
-    /// Messages a second a group pulled from these topics on this shard, over the last minute.
+    /// Messages a second a group pulled from each of these topics on this shard, over the last
+    /// minute ([`ControlReply::Rates`], in the order of `topics`).
     ConsumeRate {
         group: String,
         topics: Vec<String>,
@@ -194,7 +202,8 @@ pub enum ControlReply {
     Locked(Vec<(String, u32)>),
     Held(bool),
     QueueStats(Vec<QueueStat>),
-    Rate(f64),
+    /// One rate per item asked, in the order asked.
+    Rates(Vec<f64>),
     Names(Vec<String>),
     ShardStats(ShardStat),
     /// This shard's replication status.
@@ -283,6 +292,14 @@ impl Broker {
                 self.offsets.borrow_mut().remove_group(&group);
                 ControlReply::Done
             }
+            Control::CloneOffsets { src, dest, topics } => {
+                let mut o = self.offsets.borrow_mut();
+                let copied = topics
+                    .into_iter()
+                    .filter(|t| o.clone_offsets(&src, &dest, t))
+                    .collect();
+                ControlReply::Names(copied)
+            }
             Control::Heartbeat { hb, conn, meta } => {
                 let changed = {
                     let mut c = self.clients.borrow_mut();
@@ -365,7 +382,12 @@ impl Broker {
             }
             Control::ConsumeRate { group, topics } => {
                 let stats = self.metrics.stats.borrow();
-                ControlReply::Rate(topics.iter().map(|t| stats.consume_tps(t, &group)).sum())
+                ControlReply::Rates(
+                    topics
+                        .iter()
+                        .map(|t| stats.consume_tps(t, &group))
+                        .collect(),
+                )
             }
             Control::HaStatus => ControlReply::Ha(self.ha_shard_status()),
             Control::StatsItem { name, key } => {

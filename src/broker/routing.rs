@@ -15,6 +15,7 @@
 //! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
 //! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
 //! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
+//! | CLONE_GROUP_OFFSET | `Here(.., AllShards)` | every shard copies the offsets of the queues it owns |
 //! | INVOKE_BROKER_TO_RESET_OFFSET | `Here(.., QueueOwners)` | each queue's owner resets it (`Owned::ResetQueueOffset`, internal), then consumers are told |
 //! | END_TRANSACTION | `Owner(EndTransaction)` | shard whose log holds the half message (`commitLogOffset >> 48`) |
 //! | HEART_BEAT, UNREGISTER_CLIENT | `Here(.., AllShards)` | every shard (registry replicas), then answered |
@@ -115,6 +116,7 @@ pub enum Here {
     BrokerConsumeStats,
     AllProducerInfo,
     HaStatus,
+    CloneGroupOffset,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -352,6 +354,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::DELETE_SUBSCRIPTIONGROUP,
         Route::Here(Here::DeleteSubscriptionGroup, Reach::ShardZero),
+    ),
+    entry(
+        rq::CLONE_GROUP_OFFSET,
+        Route::Here(Here::CloneGroupOffset, Reach::AllShards),
     ),
     entry(
         rq::INVOKE_BROKER_TO_RESET_OFFSET,
@@ -663,6 +669,7 @@ impl Broker {
             Here::UpdateSubscriptionGroup => self.update_subscription_group(cmd).await,
             Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
             Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
+            Here::CloneGroupOffset => self.clone_group_offset(cmd).await,
             Here::ResetOffset => self.reset_offset(cmd, ctx).await,
             Here::DeleteTopic => self.delete_topic(cmd).await,
             Here::SystemTopics => self.system_topics(&cmd),

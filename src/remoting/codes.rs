@@ -48,6 +48,7 @@ pub mod request {
     pub const GET_SYSTEM_TOPIC_LIST_FROM_NS: i32 = 304;
     pub const GET_SYSTEM_TOPIC_LIST_FROM_BROKER: i32 = 305;
     pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
+    pub const CLONE_GROUP_OFFSET: i32 = 314;
     pub const VIEW_BROKER_STATS_DATA: i32 = 315;
     pub const GET_BROKER_CONSUME_STATS: i32 = 317;
     pub const GET_ALL_PRODUCER_INFO: i32 = 328;
@@ -116,6 +117,7 @@ pub mod request {
         GET_SYSTEM_TOPIC_LIST_FROM_NS,
         GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
         GET_CONSUMER_RUNNING_INFO,
+        CLONE_GROUP_OFFSET,
         VIEW_BROKER_STATS_DATA,
         GET_BROKER_CONSUME_STATS,
         GET_ALL_PRODUCER_INFO,

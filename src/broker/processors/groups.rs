@@ -2,7 +2,19 @@
 //! (200) and DELETE_SUBSCRIPTIONGROUP (207) are applied by shard 0 (authoritative table, persisted,
 //! replicated to every shard before the answer); GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) reads this
 //! shard's replica. A deletion with `cleanOffset`/`removeOffset` also drops the group's committed
-//! offsets on every shard.
+//! offsets on every shard. CLONE_GROUP_OFFSET (314, mqadmin cloneGroupOffset) copies one group's
+//! committed offsets to another on every shard, each for the queues it owns.
+//!
+//! Which topics a clone copies, per topic asked (`-t`, or every topic the source group has offsets
+//! for: the Java broker, asked without a topic, copies nothing, a slip in its loop):
+//!
+//! | topic exists | `offline` | source group has live subscriptions | they include the topic | copied |
+//! |---|---|---|---|---|
+//! | no | any | any | any | no (skipped, still SUCCESS, as Java) |
+//! | yes | true | any | any | yes |
+//! | yes | false | no | - | yes |
+//! | yes | false | yes | yes | yes |
+//! | yes | false | yes | no | no |
 //!
 //! What the broker does with a group's config: `retryMaxTimes` and `retryQueueNums` shape retries
 //! ([`super::retry`]); `consumeEnable = false` refuses the group's pulls, and
@@ -17,7 +29,7 @@ use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
 use crate::remoting::body::{DataVersion, SubscriptionGroupWrapper};
 use crate::remoting::codes::response as rs;
-use crate::remoting::headers::DeleteSubscriptionGroupHeader;
+use crate::remoting::headers::{CloneGroupOffsetHeader, DeleteSubscriptionGroupHeader};
 use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
@@ -83,6 +95,55 @@ impl Broker {
         cmd.response(rs::SUCCESS)
     }
 
+    /// CLONE_GROUP_OFFSET: see the module comment's table ([`clone_wanted`]).
+    pub(crate) async fn clone_group_offset(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match CloneGroupOffsetHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        let asked: Vec<String> = match h.topic {
+            Some(t) => vec![t],
+            None => self
+                .names_everywhere(Control::GroupTopics(h.src_group.clone()))
+                .await
+                .into_iter()
+                .collect(),
+        };
+        let subscribed: Vec<String> = self
+            .clients
+            .borrow()
+            .subscriptions(&h.src_group)
+            .into_iter()
+            .map(|s| s.topic)
+            .collect();
+        let topics: Vec<String> = asked
+            .into_iter()
+            .filter(|t| {
+                let listed = subscribed.iter().any(|s| s == t);
+                clone_wanted(
+                    self.topic(t).is_some(),
+                    h.offline,
+                    !subscribed.is_empty(),
+                    listed,
+                )
+            })
+            .collect();
+        if !topics.is_empty() {
+            let copied = self
+                .names_everywhere(Control::CloneOffsets {
+                    src: h.src_group.clone(),
+                    dest: h.dest_group.clone(),
+                    topics,
+                })
+                .await;
+            tracing::info!(src = %h.src_group, dest = %h.dest_group, ?copied, "group offsets cloned");
+        }
+        cmd.response(rs::SUCCESS)
+    }
+
     /// Makes sure a group the broker hears of has a config (Java auto-creates it, and lists it).
     pub(crate) async fn ensure_group(self: &Rc<Self>, group: &str) -> SubscriptionGroupConfig {
         if let Some(g) = self.groups.borrow().get(group) {
@@ -94,6 +155,33 @@ impl Broker {
         {
             ControlReply::Group(Ok(g)) => g,
             _ => self.group(group),
+        }
+    }
+}
+
+/// Whether CLONE_GROUP_OFFSET copies a topic: the module comment's table, row by row.
+pub fn clone_wanted(topic_exists: bool, offline: bool, has_subs: bool, subscribes: bool) -> bool {
+    topic_exists && (offline || !has_subs || subscribes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clone_wanted;
+
+    #[test]
+    fn clone_follows_the_table() {
+        // (topic exists, offline, has live subscriptions, they include the topic) -> copied
+        let rows = [
+            ((false, true, false, false), false),
+            ((false, false, true, true), false),
+            ((true, true, true, false), true),
+            ((true, true, false, false), true),
+            ((true, false, false, false), true),
+            ((true, false, true, true), true),
+            ((true, false, true, false), false),
+        ];
+        for ((e, o, h, s), want) in rows {
+            assert_eq!(clone_wanted(e, o, h, s), want, "row {:?}", (e, o, h, s));
         }
     }
 }

@@ -99,7 +99,7 @@ impl Broker {
     }
 
     /// Every shard's answer to `op`, names merged and sorted.
-    async fn names_everywhere(self: &Rc<Self>, op: Control) -> BTreeSet<String> {
+    pub(crate) async fn names_everywhere(self: &Rc<Self>, op: Control) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for r in self.control_all(op).await {
             if let ControlReply::Names(v) = r {
@@ -267,30 +267,41 @@ impl Broker {
                 t
             }
         };
-        let mut out = Vec::new();
-        for t in topics {
-            let Some(cfg) = self.topic(&t) else {
-                continue;
-            };
-            if (!subscribed.is_empty() && !subscribed.contains(&t)) || (order_only && !cfg.order) {
-                continue;
+        let topics: Vec<(String, u32)> = topics
+            .into_iter()
+            .filter_map(|t| {
+                let cfg = self.topic(&t)?;
+                let listed = subscribed.is_empty() || subscribed.contains(&t);
+                (listed && (cfg.order || !order_only))
+                    .then(|| (t, cfg.read_queue_nums.max(0) as u32))
+            })
+            .collect();
+        if topics.is_empty() {
+            return Vec::new();
+        }
+        // One round for the rates (every shard, per topic) and one for the queues (their owners).
+        let mut rates = vec![0.0; topics.len()];
+        let ask = Control::ConsumeRate {
+            group: group.to_string(),
+            topics: topics.iter().map(|(t, _)| t.clone()).collect(),
+        };
+        for r in self.control_all(ask).await {
+            if let ControlReply::Rates(v) = r {
+                rates.iter_mut().zip(v).for_each(|(sum, x)| *sum += x);
             }
-            let queues = (0..cfg.read_queue_nums.max(0) as u32)
-                .map(|q| (t.clone(), q))
-                .collect();
-            let mut stats = ConsumeStats::default();
-            let rate = Control::ConsumeRate {
-                group: group.to_string(),
-                topics: vec![t.clone()],
-            };
-            for r in self.control_all(rate).await {
-                if let ControlReply::Rate(x) = r {
-                    stats.consume_tps += x;
-                }
-            }
-            for s in self.queue_stats(Some(group), queues).await {
-                let consumer = s.consumer_offset.unwrap_or(0).max(0);
-                stats.offset_table.insert(
+        }
+        let queues = topics
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(move |q| (t.clone(), q)))
+            .collect();
+        let mut by_topic: BTreeMap<String, ConsumeStats> = BTreeMap::new();
+        for s in self.queue_stats(Some(group), queues).await {
+            let consumer = s.consumer_offset.unwrap_or(0).max(0);
+            by_topic
+                .entry(s.topic.clone())
+                .or_default()
+                .offset_table
+                .insert(
                     self.mq(&s.topic, s.queue_id),
                     OffsetWrapper {
                         broker_offset: s.max_offset,
@@ -299,10 +310,15 @@ impl Broker {
                         last_timestamp: s.consumed_store_ms,
                     },
                 );
-            }
-            out.push(stats);
         }
-        out
+        topics
+            .into_iter()
+            .zip(rates)
+            .map(|((t, _), consume_tps)| ConsumeStats {
+                consume_tps,
+                ..by_topic.remove(&t).unwrap_or_default()
+            })
+            .collect()
     }
 
     /// GET_BROKER_HA_STATUS (mqadmin haStatus): every shard's replication links. Each shard has its

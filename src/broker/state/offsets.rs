@@ -125,6 +125,20 @@ impl OffsetTable {
         v
     }
 
+    /// CLONE_GROUP_OFFSET: `dest`'s offsets of `topic` become a copy of `src`'s (as the Java
+    /// broker: replaced as a whole, and left alone when `src` has none here). Whether it copied.
+    pub fn clone_offsets(&mut self, src: &str, dest: &str, topic: &str) -> bool {
+        let Some(from) = self.table.get(&key(src, topic)).cloned() else {
+            return false;
+        };
+        let slot = self.table.entry(key(dest, topic)).or_default();
+        if *slot != from {
+            *slot = from;
+            self.dirty = true;
+        }
+        true
+    }
+
     /// Forgets every group's offsets of `topic` (the topic was deleted).
     pub fn remove_topic(&mut self, topic: &str) {
         let before = self.table.len();
@@ -186,6 +200,42 @@ impl OffsetTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_replaces_the_destination_topic_and_leaves_the_rest() {
+        let mut t = OffsetTable::default();
+        t.commit("src", "T", 0, 5);
+        t.commit("src", "T", 1, 7);
+        t.commit("src", "U", 0, 1);
+        t.commit("dst", "T", 2, 99);
+        t.commit("dst", "V", 0, 3);
+        t.dirty = false;
+        assert!(t.clone_offsets("src", "dst", "T"));
+        assert!(t.is_dirty());
+        assert_eq!(t.query("dst", "T", 0), Some(5));
+        assert_eq!(t.query("dst", "T", 1), Some(7));
+        assert_eq!(
+            t.query("dst", "T", 2),
+            None,
+            "replaced as a whole, as in Java"
+        );
+        assert_eq!(t.query("dst", "U", 0), None, "other topics are not copied");
+        assert_eq!(
+            t.query("dst", "V", 0),
+            Some(3),
+            "the destination's other topics stay"
+        );
+        assert_eq!(t.query("src", "T", 0), Some(5), "the source is unchanged");
+        t.dirty = false;
+        assert!(t.clone_offsets("src", "dst", "T"), "the same copy again");
+        assert!(!t.is_dirty(), "nothing changed, nothing to persist");
+        assert!(!t.clone_offsets("nobody", "dst", "T"));
+        assert_eq!(
+            t.query("dst", "T", 0),
+            Some(5),
+            "no source here: left alone"
+        );
+    }
 
     #[test]
     fn commits_persist() {

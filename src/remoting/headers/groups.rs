@@ -29,6 +29,37 @@ impl DeleteSubscriptionGroupHeader {
     }
 }
 
+/// CLONE_GROUP_OFFSET (314, mqadmin cloneGroupOffset): copy `src_group`'s committed offsets of
+/// `topic` (every topic it has offsets for when absent) to `dest_group`. `offline`: copy even
+/// when the source group's live consumers do not subscribe to the topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloneGroupOffsetHeader {
+    pub src_group: String,
+    pub dest_group: String,
+    pub topic: Option<String>,
+    pub offline: bool,
+}
+
+impl CloneGroupOffsetHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<CloneGroupOffsetHeader, HeaderError> {
+        Ok(CloneGroupOffsetHeader {
+            src_group: ext_str(cmd, "srcGroup")?.to_string(),
+            dest_group: ext_str(cmd, "destGroup")?.to_string(),
+            topic: super::non_empty(super::opt_str(cmd, "topic")),
+            offline: ext_bool(cmd, "offline"),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("srcGroup", &self.src_group);
+        cmd.set_ext("destGroup", &self.dest_group);
+        if let Some(t) = &self.topic {
+            cmd.set_ext("topic", t);
+        }
+        cmd.set_ext("offline", self.offline);
+    }
+}
+
 /// INVOKE_BROKER_TO_RESET_OFFSET (222) request header; RESET_CONSUMER_CLIENT_OFFSET (220) sends
 /// the same fields to each consumer. `timestamp == -1` means the queues' max offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +105,28 @@ impl ResetOffsetHeader {
 mod tests {
     use super::*;
     use crate::remoting::codes::request;
+
+    #[test]
+    fn clone_header_round_trips_and_needs_both_groups() {
+        let h = CloneGroupOffsetHeader {
+            src_group: "A".into(),
+            dest_group: "B".into(),
+            topic: Some("T".into()),
+            offline: true,
+        };
+        let mut c = RemotingCommand::request(request::CLONE_GROUP_OFFSET);
+        h.write_to(&mut c);
+        assert_eq!(CloneGroupOffsetHeader::parse(&c).unwrap(), h);
+        let mut c = RemotingCommand::request(request::CLONE_GROUP_OFFSET);
+        c.set_ext("srcGroup", "A");
+        c.set_ext("destGroup", "B");
+        c.set_ext("topic", "");
+        let parsed = CloneGroupOffsetHeader::parse(&c).unwrap();
+        assert_eq!((parsed.topic, parsed.offline), (None, false));
+        let mut c = RemotingCommand::request(request::CLONE_GROUP_OFFSET);
+        c.set_ext("srcGroup", "A");
+        assert!(CloneGroupOffsetHeader::parse(&c).is_err());
+    }
 
     #[test]
     fn reset_header_round_trips() {

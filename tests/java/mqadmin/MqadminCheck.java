@@ -357,6 +357,51 @@ public class MqadminCheck {
             "clone group offset success");
         check("consumerProgress of the cloned group", null, false, a("consumerProgress", "-n", ns, "-g", cloned),
             topic, "#Consumer Offset");
+        // mqadmin 4.x and the admin API (dashboards) clone with CLONE_GROUP_OFFSET (314) instead: the broker
+        // copies the source's committed offsets to the destination group itself. The source is an offline
+        // group with known offsets (the live group's move while it re-reads after resetOffsetByTime).
+        String src2 = "MqaCloneSrc_" + run, cloned2 = "MqaClone2_" + run;
+        org.apache.rocketmq.tools.admin.DefaultMQAdminExt admin = new org.apache.rocketmq.tools.admin.DefaultMQAdminExt();
+        admin.setNamesrvAddr(ns);
+        admin.setInstanceName("mqa-admin-" + run);
+        admin.start();
+        try {
+            for (String g : new String[] {src2, cloned2}) {
+                org.apache.rocketmq.remoting.protocol.subscription.SubscriptionGroupConfig sg =
+                    new org.apache.rocketmq.remoting.protocol.subscription.SubscriptionGroupConfig();
+                sg.setGroupName(g);
+                admin.createAndUpdateSubscriptionGroupConfig(broker, sg);
+            }
+            // The API finds the brokers by the route of the source's retry topic.
+            admin.createAndUpdateTopicConfig(broker, new org.apache.rocketmq.common.TopicConfig("%RETRY%" + src2, 1, 1, 6));
+            String qBroker = admin.examineTopicRouteInfo(topic).getQueueDatas().get(0).getBrokerName();
+            java.util.Map<Integer, Long> want = new java.util.TreeMap<>();
+            for (int q = 0; q < 4; q++) {
+                want.put(q, (long) (q % 2 + 1));
+                admin.updateConsumeOffset(broker, src2,
+                    new org.apache.rocketmq.common.message.MessageQueue(topic, qBroker, q), q % 2 + 1);
+            }
+            admin.cloneGroupOffset(src2, cloned2, topic, true);
+            org.apache.rocketmq.remoting.protocol.admin.ConsumeStats cs =
+                admin.examineConsumeStats(broker, cloned2, topic, 10_000);
+            java.util.Map<Integer, Long> got = new java.util.TreeMap<>();
+            cs.getOffsetTable().forEach((mq, o) -> got.put(mq.getQueueId(), o.getConsumerOffset()));
+            if (got.equals(want)) {
+                passed++;
+                System.out.println("PASS cloneGroupOffset API (CLONE_GROUP_OFFSET)");
+            } else {
+                failed++;
+                failures.add("cloneGroupOffset API");
+                System.out.println("FAIL cloneGroupOffset API (CLONE_GROUP_OFFSET): the clone has " + got
+                    + ", the source " + want);
+            }
+        } catch (Exception e) {
+            failed++;
+            failures.add("cloneGroupOffset API");
+            System.out.println("FAIL cloneGroupOffset API (CLONE_GROUP_OFFSET): " + e);
+        } finally {
+            admin.shutdown();
+        }
         check("deleteTopic", null, false, a("deleteTopic", "-n", ns, "-c", cluster, "-t", topic2), "success");
         check("topicRoute of a deleted topic", null, true, a("topicRoute", "-n", ns, "-t", topic2));
         check("topicStatus of an unknown topic", null, true, a("topicStatus", "-n", ns, "-t", "NoSuch_" + run));
