@@ -229,6 +229,20 @@ impl Broker {
         out
     }
 
+    /// Every shard's answer to `op` that `pick` takes: the typed part of [`Broker::control_all`]
+    /// (answers of another kind, and shards that did not answer, are left out).
+    pub async fn control_all_pick<T>(
+        self: &Rc<Self>,
+        op: Control,
+        pick: impl Fn(ControlReply) -> Option<T>,
+    ) -> Vec<T> {
+        self.control_all(op)
+            .await
+            .into_iter()
+            .filter_map(pick)
+            .collect()
+    }
+
     /// Writes a broker-initiated oneway request on a connection, wherever it lives.
     pub fn push(&self, conn: ConnId, mut cmd: RemotingCommand) {
         let opaque = self.next_opaque.get().wrapping_add(1) & i32::MAX;

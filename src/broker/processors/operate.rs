@@ -100,13 +100,14 @@ impl Broker {
 
     /// Every shard's answer to `op`, names merged and sorted.
     pub(crate) async fn names_everywhere(self: &Rc<Self>, op: Control) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        for r in self.control_all(op).await {
-            if let ControlReply::Names(v) = r {
-                out.extend(v);
-            }
-        }
-        out
+        self.control_all_pick(op, |r| match r {
+            ControlReply::Names(v) => Some(v),
+            _ => None,
+        })
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn mq(&self, topic: &str, queue_id: u32) -> MessageQueue {
@@ -327,14 +328,11 @@ impl Broker {
     /// address of shard 0's link, the highest log end).
     pub(crate) async fn ha_status(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
         let mut shards: Vec<ShardHa> = self
-            .control_all(Control::HaStatus)
-            .await
-            .into_iter()
-            .filter_map(|r| match r {
+            .control_all_pick(Control::HaStatus, |r| match r {
                 ControlReply::Ha(h) => Some(h),
                 _ => None,
             })
-            .collect();
+            .await;
         shards.sort_by_key(|s| s.shard);
         let mut info = HaRuntimeInfo {
             master: !shards.iter().any(|s| s.slave),
@@ -678,14 +676,11 @@ impl Broker {
         cmd: RemotingCommand,
     ) -> RemotingCommand {
         let shards: Vec<ShardStat> = self
-            .control_all(Control::ShardStats)
-            .await
-            .into_iter()
-            .filter_map(|r| match r {
+            .control_all_pick(Control::ShardStats, |r| match r {
                 ControlReply::ShardStats(s) => Some(s),
                 _ => None,
             })
-            .collect();
+            .await;
         let dir = self.cfg.data_dir.clone();
         let disk = glommio::executor()
             .spawn_blocking(move || disk_used_ratio(&dir))
