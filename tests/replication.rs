@@ -4,7 +4,8 @@
 //! killed with SIGKILL mid-stream; with no slave it answers SLAVE_NOT_AVAILABLE; a slave that was
 //! down catches up when it comes back; a slave refuses sends and finds its master through the
 //! NameServer; a topic deleted on the master is deleted on its slave, config and messages, also on a
-//! slave that copies the log only after the deletion; GET_BROKER_HA_STATUS shows both ends' links.
+//! slave that copies the log only after the deletion; a group and its offsets reach the slave and
+//! go with their deletion on the master; GET_BROKER_HA_STATUS shows both ends' links.
 //!
 //! Waits have generous deadlines and assert on content, not speed.
 
@@ -194,6 +195,96 @@ async fn ha_status_shows_the_links(mc: &Conn, sc: &Conn, ha: u16) {
     assert!(c.max_offset > 0, "{s:?}");
 }
 
+/// Whether the broker at `conn` lists `group` in GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
+async fn lists_group(conn: &Conn, group: &str) -> bool {
+    let r = conn
+        .call(RemotingCommand::request(
+            request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    String::from_utf8_lossy(&r.body).contains(&format!("\"{group}\""))
+}
+
+/// Polls `cond` until it holds, or fails with `what` after the deadline.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "{what}");
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A group created on the master, and its offsets, reach the slave; deleted on the master (with
+/// `cleanOffset`), they go on the slave too, while an offset committed on the slave itself stays.
+async fn groups_and_their_deletions_reach_the_slave(mc: &Conn, sc: &Conn) {
+    let cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+        .with_body(br#"{"groupName":"repl-grp"}"#.to_vec());
+    let r = mc.call(cmd).await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    for q in 0..QUEUES {
+        mc.update_consumer_offset("repl-grp", "ReplA", q, 7)
+            .await
+            .unwrap();
+    }
+    // The slave's own: committed there (consumers do while the master is away).
+    sc.update_consumer_offset("repl-slave-cg", "ReplA", 3, 5)
+        .await
+        .unwrap();
+    eventually("the group never reached the slave", || {
+        lists_group(sc, "repl-grp")
+    })
+    .await;
+    for q in 0..QUEUES {
+        eventually(
+            "the group's offsets never reached the slave",
+            || async move {
+                sc.query_consumer_offset("repl-grp", "ReplA", q)
+                    .await
+                    .unwrap()
+                    == Some(7)
+            },
+        )
+        .await;
+    }
+
+    let mut cmd = RemotingCommand::request(request::DELETE_SUBSCRIPTIONGROUP);
+    bolide::remoting::headers::DeleteSubscriptionGroupHeader {
+        group_name: "repl-grp".into(),
+        clean_offset: true,
+    }
+    .write_to(&mut cmd);
+    let r = mc.call(cmd).await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    eventually("the slave kept the deleted group", || async {
+        !lists_group(sc, "repl-grp").await
+    })
+    .await;
+    for q in 0..QUEUES {
+        eventually(
+            "the slave kept the deleted group's offsets",
+            || async move {
+                sc.query_consumer_offset("repl-grp", "ReplA", q)
+                    .await
+                    .unwrap()
+                    != Some(7)
+            },
+        )
+        .await;
+    }
+    assert_eq!(
+        sc.query_consumer_offset("repl-slave-cg", "ReplA", 3)
+            .await
+            .unwrap(),
+        Some(5),
+        "an offset committed on the slave is its own"
+    );
+}
+
 #[test]
 fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
     let (ns, mport, ha, sns, sport) = (24300, 24301, 24302, 24305, 24306);
@@ -238,6 +329,8 @@ fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
             );
             glommio::timer::sleep(Duration::from_millis(200)).await;
         }
+        groups_and_their_deletions_reach_the_slave(&mc, &sc).await;
+
         // The topic config reached the slave: its max offset answers for every queue.
         for q in 0..QUEUES {
             assert_eq!(

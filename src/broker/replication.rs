@@ -49,6 +49,9 @@ pub struct HaState {
     /// since). Java's `minBrokerIdInGroup == 0`: while it holds, a slave sends consumers of warm
     /// data back to the master (`broker::processors::pull::suggest_broker`).
     pub master_linked: Cell<bool>,
+    /// Slave: the keys of the master's last GROUPS and OFFSETS tables applied on this shard, kept
+    /// across links so that what leaves them is deleted here too (`services::ha_meta`).
+    pub master_tables: RefCell<super::services::ha_meta::MasterKeys>,
     /// Controller mode: the published assignment (`broker::failover`); `None` without a controller.
     pub failover: Option<Arc<Failover>>,
     /// Controller mode: this shard's own role, changed only by `services::failover`.
@@ -92,6 +95,7 @@ impl HaState {
             acked: OffsetWatch::new(PhysicalOffset(0)),
             master_addr: RefCell::new(master_addr),
             master_linked: Cell::new(false),
+            master_tables: RefCell::default(),
             failover,
             local: Cell::new(LocalRole::Slave),
             following: Cell::new(false),

@@ -19,12 +19,21 @@
 //! Deleting a topic reaches the slave twice. Its config: only shard 0's table is trusted for a
 //! deletion (topics change there first; shard k's copy may lag and lack a topic just created, whose
 //! messages are already on their way on link 0). Its messages: the deletion marks, which are queue
-//! offsets, so records below a mark that reach the slave after it stay hidden (a lagging slave). Group
-//! deletions are not carried (a group deleted on the master stays on the slave until an operator deletes
-//! it there too; heartbeats to a slave create groups the master's table may lack).
+//! offsets, so records below a mark that reach the slave after it stay hidden (a lagging slave).
+//!
+//! Groups and offsets are not the master's alone: heartbeats to a slave create groups, and consumers
+//! commit offsets on a slave while the master is away. So a slave deletes only what the master
+//! deleted: a key (group name; group, topic and queue) that was in the master's previous table of
+//! that kind and is not in its new one ([`MasterKeys::left`], kept per shard across links):
+//!
+//! | key in the master's new table | in its previous table (this process) | on the slave |
+//! |---|---|---|
+//! | yes | any | upserted (group) or committed (offset) |
+//! | no | yes | deleted: the master deleted it (DELETE_SUBSCRIPTIONGROUP, its `cleanOffset`, a clone that replaced a group's offsets) |
+//! | no | no, or no table yet | kept: the slave's own, or deleted on the master before this slave process saw it (an operator deletes it here too) |
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -80,6 +89,26 @@ impl Sent {
     }
 }
 
+/// Slave: the keys of the master's last tables applied on a shard (see the module comment's table).
+#[derive(Debug, Default)]
+pub struct MasterKeys {
+    groups: Option<BTreeSet<String>>,
+    offsets: Option<BTreeSet<(String, String, u32)>>,
+}
+
+impl MasterKeys {
+    /// The keys that left the master's table since the previous one (none for the first); `now`
+    /// becomes the previous.
+    fn left<K: Ord>(prev: &mut Option<BTreeSet<K>>, now: BTreeSet<K>) -> Vec<K> {
+        let gone = match prev.take() {
+            Some(p) => p.into_iter().filter(|k| !now.contains(k)).collect(),
+            None => Vec::new(),
+        };
+        *prev = Some(now);
+        gone
+    }
+}
+
 fn offsets_json(b: &Broker) -> Vec<u8> {
     let entries = b.offsets.borrow().entries();
     serde_json::to_vec(&entries).unwrap_or_default()
@@ -91,7 +120,15 @@ pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
         what::OFFSETS => {
             let entries: Vec<(String, String, u32, i64)> =
                 serde_json::from_slice(json).map_err(|e| format!("offsets: {e}"))?;
+            let keys = entries
+                .iter()
+                .map(|(g, t, q, _)| (g.clone(), t.clone(), *q))
+                .collect();
+            let gone = MasterKeys::left(&mut b.ha.master_tables.borrow_mut().offsets, keys);
             let mut t = b.offsets.borrow_mut();
+            for (group, topic, queue) in gone {
+                t.remove(&group, &topic, queue);
+            }
             for (group, topic, queue, offset) in entries {
                 if t.query(&group, &topic, queue) != Some(offset) {
                     t.commit(&group, &topic, queue, offset);
@@ -138,6 +175,12 @@ pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
         what::GROUPS => {
             let groups: BTreeMap<String, SubscriptionGroupConfig> =
                 serde_json::from_slice(json).map_err(|e| format!("groups: {e}"))?;
+            let names = groups.keys().cloned().collect();
+            let gone = MasterKeys::left(&mut b.ha.master_tables.borrow_mut().groups, names);
+            for name in gone {
+                tracing::info!(group = %name, "group deleted on the master: deleting it here");
+                b.control(ShardId(0), Control::DeleteGroup(name)).await;
+            }
             for (name, cfg) in groups {
                 if b.groups.borrow().groups.get(&name) != Some(&cfg) {
                     b.control(ShardId(0), Control::UpsertGroup(cfg)).await;
@@ -147,4 +190,30 @@ pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
         other => return Err(format!("unknown metadata kind {other}")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MasterKeys;
+    use std::collections::BTreeSet;
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_what_leaves_the_masters_table_is_deleted() {
+        let mut prev = None;
+        // No table yet: nothing is known to be the master's, so nothing goes.
+        assert!(MasterKeys::left(&mut prev, set(&["a", "b"])).is_empty());
+        // In the previous table and not in this one: deleted on the master.
+        assert_eq!(MasterKeys::left(&mut prev, set(&["a", "c"])), vec!["b"]);
+        // Never in a master's table (the slave's own): kept, whatever the slave holds.
+        assert!(MasterKeys::left(&mut prev, set(&["a", "c"])).is_empty());
+        assert_eq!(
+            MasterKeys::left(&mut prev, set(&[])),
+            vec!["a".to_string(), "c".to_string()]
+        );
+        assert!(MasterKeys::left(&mut prev, set(&["b"])).is_empty());
+    }
 }

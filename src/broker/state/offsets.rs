@@ -139,6 +139,20 @@ impl OffsetTable {
         true
     }
 
+    /// Forgets one committed offset (a slave, after its master dropped it).
+    pub fn remove(&mut self, group: &str, topic: &str, queue_id: u32) {
+        let k = key(group, topic);
+        let Some(qs) = self.table.get_mut(&k) else {
+            return;
+        };
+        if qs.remove(&queue_id).is_some() {
+            self.dirty = true;
+            if qs.is_empty() {
+                self.table.remove(&k);
+            }
+        }
+    }
+
     /// Forgets every group's offsets of `topic` (the topic was deleted).
     pub fn remove_topic(&mut self, topic: &str) {
         let before = self.table.len();
