@@ -22,7 +22,8 @@
 # 3b. Mixed clusters (issue #13), with the client version JAVA_MIXED_CLIENT (default 5.5.0) and the scenarios
 #    JAVA_MIXED_TEST (default SendTest,PushConsumerTest,LitePullTest,TagTest): a Bolide broker registered
 #    with the Java NameServer (run "javans+bolide"), then a Java broker registered with `bolide namesrv`
-#    (run "bolidens+reference"). Skipped with JAVA_SKIP_REF=1 or JAVA_SKIP_MIXED=1.
+#    (run "bolidens+reference"), then a second Java broker there that re-registers only when asked
+#    (tests/java/mqadmin/NamesrvNoticeCheck.java). Skipped with JAVA_SKIP_REF=1 or JAVA_SKIP_MIXED=1.
 # 4. Surefire XML goes to $OUT/java-<bolide|reference>-<client version>/, Maven's output to
 #    $OUT/java-<broker>-<version>.log, client logs under the work dir. Prints
 #    'java: N passed, N failed, N skipped' and writes "p f s" to $OUT/java-counts. Exit status 0 only when
@@ -352,6 +353,25 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ] && [ "${JAVA_SKIP_MIXED:-0}" != 1 ]; then
     if start_bolide_namesrv bolide-namesrv "$MNS2" \
         && scripts/rocketmq-ref.sh add-broker "$WORK/mixed-bolidens" "$MNS2" "$MBR2" >"$OUT/java-mixed-bolidens-start.log" 2>&1; then
         JAVA_TEST="$MTEST" run_suite bolidens+reference "$MV" "-Dnamesrv=127.0.0.1:$MNS2" "-Dbroker.addr=127.0.0.1:$MBR2"
+        # A second Java broker on the same bolide namesrv that never re-registers unasked: it announces new
+        # topics alone (217) and stays alive by QUERY_DATA_VERSION (322); tests/java/mqadmin/NamesrvNoticeCheck.java.
+        MBR3=$((BASE + 47))
+        echo "==> java: mixed cluster 2: a Java broker with forceRegister=false, enableSingleTopicRegister=true"
+        rm -rf "$WORK/mixed-bolidens-notice"
+        REF_DIRS+=("$WORK/mixed-bolidens-notice")
+        if scripts/rocketmq-ref.sh add-broker "$WORK/mixed-bolidens-notice" "$MNS2" "$MBR3" forceRegister=false \
+            enableSingleTopicRegister=true enableSlaveActingMaster=true registerNameServerPeriod=60000 \
+            >"$OUT/java-mixed-notice-start.log" 2>&1; then
+            java -cp "tests/java/reference/target/lib/*" tests/java/mqadmin/NamesrvNoticeCheck.java \
+                "127.0.0.1:$MNS2" "127.0.0.1:$MBR3" >"$OUT/java-mixed-notice.log" 2>&1
+            notice_rc=$?
+            grep -E "^(PASS|FAIL|namesrv notices)" "$OUT/java-mixed-notice.log" | sed 's/^/    /'
+            [ "$notice_rc" -eq 0 ] || { echo "==> java: namesrv notices failed, see $OUT/java-mixed-notice.log"; extra_failures=$((extra_failures + 1)); }
+        else
+            tail -20 "$OUT/java-mixed-notice-start.log"
+            echo "==> java: the second Java broker of mixed cluster 2 did not start"
+            extra_failures=$((extra_failures + 1))
+        fi
     else
         tail -20 "$OUT/java-mixed-bolidens-start.log"
         echo "==> java: mixed cluster 2 did not start"

@@ -1,9 +1,10 @@
-//! Several brokers under one NameServer, with real processes on loopback (ports 23760-23799 and
-//! 24400-24414, data under the target directory): brokers with the NameServer role off register with a standalone
+//! Several brokers under one NameServer, with real processes on loopback (ports 23760-23799,
+//! 24400-24414 and 24445-24449, data under the target directory): brokers with the NameServer role off register with a standalone
 //! `bolide namesrv` or with a `bolide serve` that keeps the role; routes and cluster info list every
 //! broker; a broker killed with SIGKILL leaves the routes when its connection closes, one stopped
 //! with SIGTERM unregisters, and one that stops registering expires (after 120 s or the
-//! `brokerNotActiveTimeoutMillis` it registered with).
+//! `brokerNotActiveTimeoutMillis` it registered with), unless it keeps itself alive with
+//! QUERY_DATA_VERSION.
 //!
 //! Waits have generous deadlines and assert on content: registration is immediate on topic changes,
 //! the expiry scan runs every 5 s.
@@ -369,5 +370,83 @@ fn the_kv_config_reaches_every_shard_and_survives_kill_9() {
     on_glommio(move || async move {
         // orderMessageEnable is off again.
         read_back_on_new_connections(ns, None).await;
+    });
+}
+
+/// QUERY_DATA_VERSION `version` for the ghost broker of [`notices_reach_every_shard`], on a new
+/// connection (either shard): whether the NameServer says it changed.
+async fn query_data_version(ns: u16, version: &str) -> bool {
+    let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+    let mut cmd = RemotingCommand::request(request::QUERY_DATA_VERSION)
+        .with_body(version.as_bytes().to_vec());
+    cmd.set_ext("clusterName", "DefaultCluster");
+    cmd.set_ext("brokerAddr", "127.0.0.1:1");
+    cmd.set_ext("brokerName", "notice-ghost");
+    cmd.set_ext("brokerId", 0);
+    let r = c.call(cmd).await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    c.close();
+    r.ext("changed") == Some("true")
+}
+
+/// Other brokers' notices on the NameServer role of `bolide serve` (two shards), as a Java broker
+/// with `forceRegister=false` and `enableSingleTopicRegister` sends them: QUERY_DATA_VERSION keeps
+/// a broker registered with a 3 s timeout alive for 12 s, through connections on either shard, and
+/// answers `changed` only for another version; REGISTER_TOPIC_IN_NAMESRV routes a topic on every
+/// shard; once the queries stop, the broker expires. Ports 24445-24449.
+#[test]
+fn notices_reach_every_shard() {
+    let (ns, port) = (24445, 24449);
+    let _b = broker("notice", port, Some(ns), "");
+    on_glommio(move || async move {
+        let conn = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+        let table = [("NoticeA".to_string(), TopicConfig::new("NoticeA", 2, 6))]
+            .into_iter()
+            .collect();
+        let header = RegisterBrokerHeader {
+            broker_name: "notice-ghost".into(),
+            broker_addr: "127.0.0.1:1".into(),
+            cluster_name: "DefaultCluster".into(),
+            ha_server_addr: "127.0.0.1:2".into(),
+            broker_id: 0,
+            heartbeat_timeout_ms: Some(3_000),
+            compressed: false,
+            body_crc32: 0,
+        };
+        let version = DataVersion {
+            counter: 7,
+            timestamp: 1_700_000_000_000,
+        };
+        conn.register_broker(&header, &RegisterBrokerBody::new(version, table))
+            .await
+            .unwrap();
+        let same = r#"{"counter":7,"stateVersion":0,"timestamp":1700000000000}"#;
+        let newer = r#"{"counter":8,"stateVersion":0,"timestamp":1700000000000}"#;
+        for _ in 0..12 {
+            assert!(
+                !query_data_version(ns, same).await,
+                "the registered version"
+            );
+            assert_eq!(route_shape(&conn, "NoticeA").await.len(), 1, "expired");
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(query_data_version(ns, newer).await);
+
+        let body = r#"{"queueDatas":[{"brokerName":"notice-ghost","perm":6,"readQueueNums":3,"topicSysFlag":0,"writeQueueNums":3}]}"#;
+        let mut cmd = RemotingCommand::request(request::REGISTER_TOPIC_IN_NAMESRV)
+            .with_body(body.as_bytes().to_vec());
+        cmd.set_ext("topic", "NoticeB");
+        assert_eq!(conn.call(cmd).await.unwrap().code, response::SUCCESS);
+        for _ in 0..4 {
+            let c = Conn::connect(&addr(ns), TIMEOUT).await.unwrap();
+            let shape = route_shape(&c, "NoticeB").await;
+            assert_eq!(
+                shape,
+                vec![("notice-ghost".into(), "127.0.0.1:1".into(), 3)]
+            );
+            c.close();
+        }
+        // Silent now: gone after its 3 s timeout (the scan runs every 5 s).
+        await_route(&conn, "NoticeA", &[]).await;
     });
 }

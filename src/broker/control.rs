@@ -122,6 +122,8 @@ pub enum Control {
         broker_name: String,
         broker_addr: String,
     },
+    /// NameServer role, to every shard: another broker's liveness notice or topic registration.
+    BrokerNotice(std::sync::Arc<crate::nameserver::BrokerNotice>),
     /// NameServer role, to every shard: a topic leaves the routes of registered brokers.
     DeleteTopicInNamesrv {
         topic: String,
@@ -433,6 +435,10 @@ impl Broker {
                 self.registry
                     .borrow_mut()
                     .unregister(&cluster, &broker_name, &broker_addr);
+                ControlReply::Done
+            }
+            Control::BrokerNotice(n) => {
+                n.apply(&mut self.registry.borrow_mut(), now_ms());
                 ControlReply::Done
             }
             Control::DeleteTopicInNamesrv { topic, cluster } => {

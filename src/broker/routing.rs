@@ -22,8 +22,8 @@
 //! | LOCK/UNLOCK_BATCH_MQ | `Here(.., QueueOwners)` | split by owner, merged |
 //! | UPDATE_AND_CREATE_TOPIC | `Here(.., ShardZero)` | shard 0 (authoritative topic table) |
 //! | consumer list, topic configs, client config | `Here(.., Local)` | accepting shard |
-//! | NameServer codes (101, 105, 106, 206, 219, 224, 319, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
-//! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV, WIPE/ADD_WRITE_PERM_OF_BROKER | `Here(.., AllShards)` | every shard's registry replica, then answered |
+//! | NameServer codes (101, 105, 106, 206, 219, 224, 319, 901, ...) | `Here(NameServer, Local)` | accepting shard, from its registry replica and topic replica |
+//! | REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV, WIPE/ADD_WRITE_PERM_OF_BROKER, QUERY_DATA_VERSION, BROKER_HEARTBEAT, REGISTER_TOPIC_IN_NAMESRV | `Here(.., AllShards)` | every shard's registry replica, then answered |
 //! | PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG | `Here(.., ShardZero)` | shard 0 persists the KV table, then every shard's settings replica |
 //! | DELETE_TOPIC_IN_BROKER | `Here(.., ShardZero)` | shard 0, replicated to every shard |
 //! | topic stats, consume time span | `Here(.., QueueOwners)` | accepting shard asks each queue's owner |
@@ -117,6 +117,7 @@ pub enum Here {
     AllProducerInfo,
     HaStatus,
     CloneGroupOffset,
+    BrokerNotice,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -267,7 +268,23 @@ pub const ROUTES: &[RouteEntry] = &[
         Route::Here(Here::DeleteTopicInNamesrv, Reach::AllShards),
     ),
     entry(
+        rq::QUERY_DATA_VERSION,
+        Route::Here(Here::BrokerNotice, Reach::AllShards),
+    ),
+    entry(
+        rq::BROKER_HEARTBEAT,
+        Route::Here(Here::BrokerNotice, Reach::AllShards),
+    ),
+    entry(
+        rq::REGISTER_TOPIC_IN_NAMESRV,
+        Route::Here(Here::BrokerNotice, Reach::AllShards),
+    ),
+    entry(
         rq::GET_TOPICS_BY_CLUSTER,
+        Route::Here(Here::NameServer, Reach::Local),
+    ),
+    entry(
+        rq::GET_BROKER_MEMBER_GROUP,
         Route::Here(Here::NameServer, Reach::Local),
     ),
     entry(
@@ -686,6 +703,7 @@ impl Broker {
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
+            Here::BrokerNotice => self.broker_notice(cmd).await,
             Here::NamesrvSettingsWrite => self.namesrv_settings_write(cmd).await,
             Here::WritePermOfBroker => self.write_perm_of_broker(cmd).await,
             Here::ProducerConnection => self.producer_connection(&cmd),

@@ -1,6 +1,8 @@
 //! The NameServer role: a [`Registry`] of the brokers that registered (REGISTER_BROKER 103,
-//! UNREGISTER_BROKER 104, expiry, closed connections), and the answers clients read from it: routes
-//! (105), cluster info (106), the topic list (206).
+//! UNREGISTER_BROKER 104, expiry, closed connections, and other brokers' notices, [`BrokerNotice`]:
+//! QUERY_DATA_VERSION 322, BROKER_HEARTBEAT 904, REGISTER_TOPIC_IN_NAMESRV 217), and the answers
+//! clients read from it: routes (105), cluster info (106), the topic list (206), a group's members
+//! (901).
 //!
 //! Where it runs:
 //! - inside `bolide serve` (NameServer role on, the default): every shard answers from its own
@@ -48,13 +50,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
 
 use crate::remoting::body::{
-    BrokerData, ClusterInfo, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
+    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, TopicConfig, TopicList,
+    TopicRouteData,
 };
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    body_crc32, wants_standard_json, ClusterHeader, DeleteTopicFromNamesrvHeader,
-    GetRouteInfoHeader, KvConfigHeader, RegisterBrokerHeader, RegisterBrokerResponseHeader,
-    UnregisterBrokerHeader,
+    body_crc32, wants_standard_json, BrokerNoticeHeader, ClusterHeader,
+    DeleteTopicFromNamesrvHeader, GetRouteInfoHeader, KvConfigHeader, RegisterBrokerHeader,
+    RegisterBrokerResponseHeader, UnregisterBrokerHeader,
 };
 use crate::remoting::RemotingCommand;
 
@@ -69,6 +72,7 @@ pub const CODES: &[i32] = &[
     rq::GET_NAMESRV_CONFIG,
     rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
     rq::GET_TOPICS_BY_CLUSTER,
+    rq::GET_BROKER_MEMBER_GROUP,
 ];
 
 /// The write codes of the KV table and the settings ([`settings::changes_of`]).
@@ -287,11 +291,50 @@ pub fn answer(
             ),
             Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
         },
+        rq::GET_BROKER_MEMBER_GROUP => match crate::remoting::headers::ext_str(cmd, "brokerName") {
+            Ok(name) => {
+                let cluster = crate::remoting::headers::opt_str(cmd, "clusterName").unwrap_or("");
+                cmd.response(rs::SUCCESS)
+                    .with_body(member_group(local, reg, cluster, name).into_bytes())
+            }
+            Err(e) => cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        },
         c => cmd.error_response(
             rs::REQUEST_CODE_NOT_SUPPORTED,
             format!(" request type {c} not supported"),
         ),
     }
+}
+
+/// GET_BROKER_MEMBER_GROUP (901, a 5.x Java broker with `enableSlaveActingMaster` asks it every
+/// second): the addresses of group `name` by id, as Java's `GetBrokerMemberGroupResponseBody`
+/// (an unknown group has none).
+fn member_group(
+    local: Option<&LocalBroker<'_>>,
+    reg: &Registry,
+    cluster: &str,
+    name: &str,
+) -> String {
+    let group = match local.filter(|me| me.broker_name == name) {
+        Some(me) => Some(local_group(me, reg)),
+        None => reg.broker(name).cloned(),
+    };
+    let addrs: BTreeMap<String, String> = group
+        .map(|g| {
+            g.broker_addrs
+                .into_iter()
+                .map(|(id, a)| (id.to_string(), a))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "brokerMemberGroup": {
+            "brokerAddrs": addrs,
+            "brokerName": name,
+            "cluster": cluster,
+        }
+    })
+    .to_string()
 }
 
 /// WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER (they change the registry:
@@ -372,7 +415,6 @@ pub fn registered_response(
     resp.with_body(body)
 }
 
-/// Reads an UNREGISTER_BROKER header; the error is the response to send.
 /// Reads a DELETE_TOPIC_IN_NAMESRV (it changes the registry: [`Registry::delete_topic`]). The local
 /// broker's own topics are not the NameServer's to delete: they go with DELETE_TOPIC_IN_BROKER,
 /// which mqadmin sends first.
@@ -383,11 +425,122 @@ pub fn parse_topic_deletion(
         .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))
 }
 
+/// Reads an UNREGISTER_BROKER header; the error is the response to send.
 pub fn parse_unregistration(
     cmd: &RemotingCommand,
 ) -> Result<UnregisterBrokerHeader, RemotingCommand> {
     UnregisterBrokerHeader::parse(cmd)
         .map_err(|e| cmd.error_response(rs::SYSTEM_ERROR, e.to_string()))
+}
+
+/// What another broker tells the NameServer besides (un)registering (see `registry`'s module
+/// comment): applied to the registry by [`BrokerNotice::apply`], answered by
+/// [`BrokerNotice::response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerNotice {
+    /// QUERY_DATA_VERSION: the broker's data version now; renews its liveness.
+    DataVersion {
+        cluster: String,
+        addr: String,
+        version: DataVersion,
+    },
+    /// BROKER_HEARTBEAT: renews its liveness.
+    Heartbeat { cluster: String, addr: String },
+    /// REGISTER_TOPIC_IN_NAMESRV: one topic's queue data.
+    Topic {
+        topic: String,
+        queues: Vec<QueueData>,
+    },
+}
+
+/// The request codes of [`BrokerNotice`].
+pub const NOTICES: &[i32] = &[
+    rq::QUERY_DATA_VERSION,
+    rq::BROKER_HEARTBEAT,
+    rq::REGISTER_TOPIC_IN_NAMESRV,
+];
+
+impl BrokerNotice {
+    /// Parses one of [`NOTICES`]; the error is the response to send.
+    pub fn parse(cmd: &RemotingCommand) -> Result<BrokerNotice, RemotingCommand> {
+        let bad = |what: String| cmd.error_response(rs::SYSTEM_ERROR, what);
+        match cmd.code {
+            rq::QUERY_DATA_VERSION => {
+                let h = BrokerNoticeHeader::parse(cmd).map_err(|e| bad(e.to_string()))?;
+                let version: DataVersion = serde_json::from_slice(&cmd.body)
+                    .map_err(|e| bad(format!("the body is not a DataVersion: {e}")))?;
+                Ok(BrokerNotice::DataVersion {
+                    cluster: h.cluster_name,
+                    addr: h.broker_addr,
+                    version,
+                })
+            }
+            rq::BROKER_HEARTBEAT => {
+                let h = BrokerNoticeHeader::parse(cmd).map_err(|e| bad(e.to_string()))?;
+                Ok(BrokerNotice::Heartbeat {
+                    cluster: h.cluster_name,
+                    addr: h.broker_addr,
+                })
+            }
+            rq::REGISTER_TOPIC_IN_NAMESRV => {
+                let topic = crate::remoting::headers::ext_str(cmd, "topic")
+                    .map_err(|e| bad(e.to_string()))?
+                    .to_string();
+                // Java ignores a body without queue data; so do we (no route to add).
+                let queues = if cmd.body.is_empty() {
+                    Vec::new()
+                } else {
+                    TopicRouteData::parse(&cmd.body)
+                        .map_err(|e| bad(format!("the body is not a topic route: {e}")))?
+                        .queue_datas
+                };
+                Ok(BrokerNotice::Topic { topic, queues })
+            }
+            c => Err(cmd.error_response(
+                rs::REQUEST_CODE_NOT_SUPPORTED,
+                format!(" request type {c} not supported"),
+            )),
+        }
+    }
+
+    /// Applies the notice to a registry at `now_ms`.
+    pub fn apply(&self, reg: &mut Registry, now_ms: i64) {
+        match self {
+            BrokerNotice::DataVersion { cluster, addr, .. }
+            | BrokerNotice::Heartbeat { cluster, addr } => {
+                reg.touch(cluster, addr, now_ms);
+            }
+            BrokerNotice::Topic { topic, queues } => {
+                if !reg.register_topic(topic, queues) && !queues.is_empty() {
+                    tracing::warn!(
+                        topic,
+                        ?queues,
+                        "topic registration names a broker that is not registered: ignored"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The answer, from the registry the notice was applied to. QUERY_DATA_VERSION, as Java:
+    /// `changed` unless the broker's last registration carried this very version, and the
+    /// version registered as the body (none when the address is not registered).
+    pub fn response(&self, cmd: &RemotingCommand, reg: &Registry) -> RemotingCommand {
+        let mut resp = cmd.response(rs::SUCCESS);
+        if let BrokerNotice::DataVersion {
+            cluster,
+            addr,
+            version,
+        } = self
+        {
+            let known = reg.data_version(cluster, addr);
+            resp.set_ext("changed", known != Some(*version));
+            if let Some(v) = known {
+                resp = resp.with_body(serde_json::to_vec(&v).unwrap_or_default());
+            }
+        }
+        resp
+    }
 }
 
 #[cfg(test)]

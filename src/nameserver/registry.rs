@@ -25,6 +25,12 @@
 //! against such an increment arriving first); we accept it: a broker whose table holds one topic
 //! would otherwise never get in, and its next full registration (30 s) completes the table anyway.
 //!
+//! Other brokers' notices: QUERY_DATA_VERSION (a Java broker with `forceRegister=false` asks it
+//! before each periodic registration, and registers only when the versions differ) and
+//! BROKER_HEARTBEAT (5.x `enableSlaveActingMaster`) renew an address's liveness without a
+//! registration ([`Registry::touch`]); REGISTER_TOPIC_IN_NAMESRV adds one topic's queue data
+//! ([`Registry::register_topic`]).
+//!
 //! Removal (UNREGISTER_BROKER, expiry after the timeout, the registering connection closing):
 //! the address leaves its group; a group left empty leaves its cluster and drops its queue data
 //! from every topic, and a topic left with no queue data disappears. A group that keeps a slave
@@ -186,6 +192,37 @@ impl Registry {
             master_addr: master.as_ref().map(|m| m.0.clone()),
             master_ha_server_addr: master.map(|m| m.1),
         }
+    }
+
+    /// QUERY_DATA_VERSION, BROKER_HEARTBEAT: the address was heard from at `now_ms` (Java's
+    /// `updateBrokerInfoUpdateTimestamp`); an address not registered stays unknown. Whether it was.
+    pub fn touch(&mut self, cluster: &str, addr: &str, now_ms: i64) -> bool {
+        match self.live.get_mut(&(cluster.to_string(), addr.to_string())) {
+            Some(l) => {
+                l.last_update_ms = now_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// REGISTER_TOPIC_IN_NAMESRV (a 5.x Java broker with `enableSingleTopicRegister` announces a
+    /// topic it created): each group's queue data of `topic` is created or replaced. As Java, all
+    /// or nothing: a queue data naming a group not registered drops the whole request. Whether it
+    /// was applied.
+    pub fn register_topic(&mut self, topic: &str, queues: &[QueueData]) -> bool {
+        if queues.is_empty()
+            || queues
+                .iter()
+                .any(|q| !self.brokers.contains_key(&q.broker_name))
+        {
+            return false;
+        }
+        let entry = self.topics.entry(topic.to_string()).or_default();
+        for q in queues {
+            entry.insert(q.broker_name.clone(), q.clone());
+        }
+        true
     }
 
     /// UNREGISTER_BROKER: removes `addr` from group `broker_name` (see the module comment).

@@ -20,7 +20,8 @@ use std::time::Duration;
 use super::settings::{self, Change, Settings};
 use super::{
     answer, parse_registration, parse_topic_deletion, parse_unregistration, parse_write_perm,
-    registered_response, write_perm_response, Channel, Registry, CODES, SETTINGS_WRITES,
+    registered_response, write_perm_response, BrokerNotice, Channel, Registry, CODES, NOTICES,
+    SETTINGS_WRITES,
 };
 use crate::clock::now_ms;
 use crate::net::{
@@ -131,6 +132,13 @@ impl NameServerNode {
                     Err(resp) => resp,
                 }
             }
+            c if NOTICES.contains(&c) => match BrokerNotice::parse(cmd) {
+                Ok(n) => {
+                    n.apply(&mut self.registry.borrow_mut(), now_ms);
+                    n.response(cmd, &self.registry.borrow())
+                }
+                Err(resp) => resp,
+            },
             c if SETTINGS_WRITES.contains(&c) => match settings::changes_of(cmd) {
                 Ok(changes) => self.commit(cmd, &changes),
                 Err(resp) => resp,

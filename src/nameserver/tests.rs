@@ -491,3 +491,147 @@ fn write_perm_wipe_and_add() {
         rs::SYSTEM_ERROR
     );
 }
+
+fn notice_cmd(code: i32, body: &[u8]) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(code).with_body(body.to_vec());
+    BrokerNoticeHeader {
+        cluster_name: "C".into(),
+        broker_addr: "10.0.0.1:10911".into(),
+    }
+    .write_to(&mut cmd);
+    cmd.set_ext("brokerName", "b");
+    cmd.set_ext("brokerId", 0);
+    cmd
+}
+
+#[test]
+fn data_version_queries_and_heartbeats_keep_a_broker_alive() {
+    let mut reg = Registry::default();
+    let mut r = registration("b", 0, "10.0.0.1:10911", &[("T", 4)]);
+    r.timeout_ms = Some(10_000);
+    r.data_version = DataVersion {
+        counter: 5,
+        timestamp: 77,
+    };
+    reg.register(&r, None, 1_000);
+    // What a 5.x Java broker sends (fastjson: stateVersion too).
+    let same = br#"{"counter":5,"stateVersion":0,"timestamp":77}"#;
+    let newer = br#"{"counter":6,"stateVersion":0,"timestamp":77}"#;
+    let q = BrokerNotice::parse(&notice_cmd(rq::QUERY_DATA_VERSION, same)).unwrap();
+    q.apply(&mut reg, 9_000);
+    let resp = q.response(&notice_cmd(rq::QUERY_DATA_VERSION, same), &reg);
+    assert_eq!(resp.code, rs::SUCCESS);
+    assert_eq!(resp.ext("changed"), Some("false"));
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(
+        (body["counter"].as_i64(), body["timestamp"].as_i64()),
+        (Some(5), Some(77))
+    );
+    // Renewed at 9 s: alive at 18 s (it would have expired at 11 s).
+    assert!(reg.expire(18_000).is_empty());
+    let n = BrokerNotice::parse(&notice_cmd(rq::QUERY_DATA_VERSION, newer)).unwrap();
+    n.apply(&mut reg, 18_000);
+    let resp = n.response(&notice_cmd(rq::QUERY_DATA_VERSION, newer), &reg);
+    assert_eq!(
+        resp.ext("changed"),
+        Some("true"),
+        "the broker then registers"
+    );
+    let hb = BrokerNotice::parse(&notice_cmd(rq::BROKER_HEARTBEAT, b"")).unwrap();
+    hb.apply(&mut reg, 27_000);
+    assert!(reg.expire(36_000).is_empty());
+    assert_eq!(
+        reg.expire(37_001).len(),
+        1,
+        "silent for more than its timeout"
+    );
+    // An address never registered: changed, no body, nothing created.
+    let q = BrokerNotice::parse(&notice_cmd(rq::QUERY_DATA_VERSION, same)).unwrap();
+    q.apply(&mut reg, 40_000);
+    let resp = q.response(&notice_cmd(rq::QUERY_DATA_VERSION, same), &reg);
+    assert_eq!(
+        (resp.ext("changed"), resp.body.is_empty()),
+        (Some("true"), true)
+    );
+    assert!(reg.is_empty());
+    // A body that is not a DataVersion is refused with the reason.
+    let bad = BrokerNotice::parse(&notice_cmd(rq::QUERY_DATA_VERSION, b"{")).unwrap_err();
+    assert_eq!(bad.code, rs::SYSTEM_ERROR);
+}
+
+#[test]
+fn a_single_topic_registration_adds_its_route_for_known_groups_only() {
+    let mut reg = Registry::default();
+    reg.register(
+        &registration("b", 0, "10.0.0.1:10911", &[("T", 4)]),
+        None,
+        0,
+    );
+    let announce = |topic: &str, broker: &str| {
+        let body = format!(
+            r#"{{"queueDatas":[{{"brokerName":"{broker}","perm":6,"readQueueNums":8,"topicSysFlag":0,"writeQueueNums":8}}]}}"#
+        );
+        let mut cmd =
+            RemotingCommand::request(rq::REGISTER_TOPIC_IN_NAMESRV).with_body(body.into_bytes());
+        cmd.set_ext("topic", topic);
+        cmd
+    };
+    let cmd = announce("New", "b");
+    let n = BrokerNotice::parse(&cmd).unwrap();
+    n.apply(&mut reg, 1);
+    assert_eq!(n.response(&cmd, &reg).code, rs::SUCCESS);
+    let route = reg.route("New").expect("routed at once");
+    assert_eq!(shape(&route).0, vec![(s("b"), 8)]);
+    // A group that never registered: ignored as a whole (Java's rule), still SUCCESS.
+    let cmd = announce("Other", "stranger");
+    let n = BrokerNotice::parse(&cmd).unwrap();
+    n.apply(&mut reg, 2);
+    assert_eq!(n.response(&cmd, &reg).code, rs::SUCCESS);
+    assert!(reg.route("Other").is_none());
+    // No topic: refused.
+    let mut bad = RemotingCommand::request(rq::REGISTER_TOPIC_IN_NAMESRV);
+    bad.body = b"{}".to_vec().into();
+    assert_eq!(
+        BrokerNotice::parse(&bad).unwrap_err().code,
+        rs::SYSTEM_ERROR
+    );
+}
+
+#[test]
+fn member_group_lists_the_groups_addresses() {
+    let mut reg = Registry::default();
+    reg.register(
+        &registration("b", 0, "10.0.0.1:10911", &[("T", 4)]),
+        None,
+        0,
+    );
+    reg.register(&registration("b", 1, "10.0.0.2:10911", &[]), None, 0);
+    let ask = |name: &str| {
+        let mut cmd = RemotingCommand::request(rq::GET_BROKER_MEMBER_GROUP);
+        cmd.set_ext("clusterName", "C");
+        cmd.set_ext("brokerName", name);
+        cmd
+    };
+    let body = |r: RemotingCommand| -> serde_json::Value {
+        assert_eq!(r.code, rs::SUCCESS);
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let s = Settings::default();
+    let v = body(answer(None, &reg, &s, &ask("b")));
+    let g = &v["brokerMemberGroup"];
+    assert_eq!(
+        (g["cluster"].as_str(), g["brokerName"].as_str()),
+        (Some("C"), Some("b"))
+    );
+    assert_eq!(g["brokerAddrs"]["0"], "10.0.0.1:10911");
+    assert_eq!(g["brokerAddrs"]["1"], "10.0.0.2:10911");
+    let v = body(answer(None, &reg, &s, &ask("nobody")));
+    assert_eq!(v["brokerMemberGroup"]["brokerAddrs"], serde_json::json!({}));
+    // The in-process broker answers for its own group.
+    let table = topics(&[("T", 4)]);
+    let v = body(answer(Some(&me(&table)), &reg, &s, &ask("local")));
+    assert_eq!(
+        v["brokerMemberGroup"]["brokerAddrs"]["0"],
+        "127.0.0.1:10911"
+    );
+}

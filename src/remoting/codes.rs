@@ -53,6 +53,10 @@ pub mod request {
     pub const GET_BROKER_CONSUME_STATS: i32 = 317;
     pub const GET_ALL_PRODUCER_INFO: i32 = 328;
     pub const GET_BROKER_HA_STATUS: i32 = 907;
+    pub const QUERY_DATA_VERSION: i32 = 322;
+    pub const REGISTER_TOPIC_IN_NAMESRV: i32 = 217;
+    pub const BROKER_HEARTBEAT: i32 = 904;
+    pub const GET_BROKER_MEMBER_GROUP: i32 = 901;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
@@ -122,6 +126,10 @@ pub mod request {
         GET_BROKER_CONSUME_STATS,
         GET_ALL_PRODUCER_INFO,
         GET_BROKER_HA_STATUS,
+        QUERY_DATA_VERSION,
+        REGISTER_TOPIC_IN_NAMESRV,
+        BROKER_HEARTBEAT,
+        GET_BROKER_MEMBER_GROUP,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
         UPDATE_NAMESRV_CONFIG,

@@ -2,7 +2,9 @@
 //!
 //! Reads (routes, cluster info, topic list) are answered on the accepting shard from its registry
 //! replica merged with this process's own broker, by the pure [`crate::nameserver`] module.
-//! REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV and WIPE/ADD_WRITE_PERM_OF_BROKER are parsed once on the accepting shard and applied to every
+//! REGISTER_BROKER, UNREGISTER_BROKER, DELETE_TOPIC_IN_NAMESRV, WIPE/ADD_WRITE_PERM_OF_BROKER and
+//! other brokers' notices (QUERY_DATA_VERSION, BROKER_HEARTBEAT, REGISTER_TOPIC_IN_NAMESRV) are
+//! parsed once on the accepting shard and applied to every
 //! shard's replica before the answer (like heartbeats to the client registry). KV and settings
 //! writes (PUT_KV_CONFIG, DELETE_KV_CONFIG, UPDATE_NAMESRV_CONFIG) go to shard 0, which persists
 //! the KV table (`kv_config_path`) and then applies them on every shard; a closed connection
@@ -115,6 +117,21 @@ impl Broker {
             _ => Registered::default(),
         };
         nameserver::registered_response(&cmd, &answer, &self.namesrv_settings.borrow())
+    }
+
+    /// QUERY_DATA_VERSION, BROKER_HEARTBEAT, REGISTER_TOPIC_IN_NAMESRV: applied to every shard's
+    /// replica, then answered from this shard's ([`nameserver::BrokerNotice`]).
+    pub(crate) async fn broker_notice(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        if !self.cfg.namesrv_role {
+            return role_off(&cmd);
+        }
+        let notice = match nameserver::BrokerNotice::parse(&cmd) {
+            Ok(n) => Arc::new(n),
+            Err(resp) => return resp,
+        };
+        self.control_all(Control::BrokerNotice(notice.clone()))
+            .await;
+        notice.response(&cmd, &self.registry.borrow())
     }
 
     pub(crate) async fn unregister_broker(

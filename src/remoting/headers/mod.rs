@@ -114,7 +114,7 @@ pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
 pub use retry::ConsumerSendMsgBackHeader;
 pub use route::{
-    body_crc32, wants_standard_json, GetRouteInfoHeader, RegisterBrokerHeader,
+    body_crc32, wants_standard_json, BrokerNoticeHeader, GetRouteInfoHeader, RegisterBrokerHeader,
     RegisterBrokerResponseHeader, UnregisterBrokerHeader, STANDARD_JSON_VERSION,
 };
 pub use send::{send_dialect, SendDialect, SendMessageHeader, SendResultHeader};

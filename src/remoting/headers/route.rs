@@ -122,6 +122,29 @@ pub struct UnregisterBrokerHeader {
     pub broker_id: i64,
 }
 
+/// QUERY_DATA_VERSION (322, body: the broker's DataVersion) and BROKER_HEARTBEAT (904): the
+/// broker's identity. Java's headers carry more (brokerId, epoch, offsets); the NameServer reads
+/// these two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNoticeHeader {
+    pub cluster_name: String,
+    pub broker_addr: String,
+}
+
+impl BrokerNoticeHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<BrokerNoticeHeader, HeaderError> {
+        Ok(BrokerNoticeHeader {
+            cluster_name: ext_str(cmd, "clusterName")?.to_string(),
+            broker_addr: ext_str(cmd, "brokerAddr")?.to_string(),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("clusterName", &self.cluster_name);
+        cmd.set_ext("brokerAddr", &self.broker_addr);
+    }
+}
+
 impl UnregisterBrokerHeader {
     pub fn parse(cmd: &RemotingCommand) -> Result<UnregisterBrokerHeader, HeaderError> {
         Ok(UnregisterBrokerHeader {
