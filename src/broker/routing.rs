@@ -30,6 +30,7 @@
 //! | consume stats (one group's, every group's), consumers of a topic, runtime info, statistics items, replication status, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer and producer connections, all producers, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
+//! | CONSUME_MESSAGE_DIRECTLY | `Here(.., Local)` | reads the message on the shard whose log holds it (`Owned::ViewMessageById`), then asks the client as above |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -118,6 +119,7 @@ pub enum Here {
     HaStatus,
     CloneGroupOffset,
     BrokerNotice,
+    ConsumeMessageDirectly,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -354,6 +356,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_CONSUMER_RUNNING_INFO,
         Route::Here(Here::ConsumerRunningInfo, Reach::Local),
+    ),
+    entry(
+        rq::CONSUME_MESSAGE_DIRECTLY,
+        Route::Here(Here::ConsumeMessageDirectly, Reach::Local),
     ),
     entry(
         rq::QUERY_MESSAGE,
@@ -700,6 +706,7 @@ impl Broker {
             Here::UpdateBrokerConfig => self.update_broker_config(cmd).await,
             Here::TopicConfig => self.topic_config(&cmd),
             Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
+            Here::ConsumeMessageDirectly => self.consume_message_directly(cmd, ctx).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

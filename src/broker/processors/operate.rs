@@ -16,6 +16,7 @@
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
 //! | GET_CONSUMER_RUNNING_INFO (307) | relayed to the client (`consumerGroup`, `clientId`), its answer returned | the shard holding the client's connection |
+//! | CONSUME_MESSAGE_DIRECTLY (309) | the message of an offset id, relayed to one client to consume now, its result returned | the shard whose log holds it, then the client's |
 //! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
@@ -27,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::broker::control::{QueueStat, ShardHa, ShardStat};
+use crate::broker::routing::OwnedRequest;
 use crate::broker::state::topics::{is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX};
 use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
@@ -44,7 +46,7 @@ use crate::remoting::body::{
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{
     BrokerConsumeStatsHeader, ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader,
-    QueryConsumeQueueHeader, TopicHeader, ViewBrokerStatsDataHeader,
+    QueryConsumeQueueHeader, TopicHeader, ViewBrokerStatsDataHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -580,16 +582,80 @@ impl Broker {
                 "the custom fields <consumerGroup> and <clientId> are required",
             );
         };
+        let mut ask = RemotingCommand::request(cmd.code);
+        for (k, v) in &cmd.ext_fields {
+            ask.set_ext(k, v);
+        }
+        self.relay_to_consumer(&cmd, group, client, ask).await
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY (mqadmin `queryMsgById -g -d`, the dashboard's "resend to
+    /// consumer"): the message named by its offset id, read on the shard whose log holds it, goes
+    /// to one live consumer, which consumes it at once and answers how (as the Java broker: the
+    /// request's fields plus `brokerName`, `topicSysFlag` and `groupSysFlag`, the stored record
+    /// as the body).
+    pub(crate) async fn consume_message_directly(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: crate::net::RequestCtx,
+    ) -> RemotingCommand {
+        let (Some(group), Some(client), Some(msg_id)) = (
+            cmd.ext("consumerGroup"),
+            cmd.ext("clientId"),
+            cmd.ext("msgId"),
+        ) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                "the custom fields <consumerGroup>, <clientId> and <msgId> are required",
+            );
+        };
+        let Some((_, offset)) = crate::message::decode_offset_msg_id(msg_id) else {
+            return cmd.error_response(rs::SYSTEM_ERROR, format!("bad message id {msg_id}"));
+        };
+        let shard = crate::storage::PhysicalOffset(offset).shard();
+        if usize::from(shard) >= self.router.shard_count() {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("can not find message by the offset, {offset}"),
+            );
+        }
+        let view = OwnedRequest::ViewMessageById(ViewMessageByIdHeader {
+            offset: offset as i64,
+        });
+        let record = match self.forward(ShardId(shard), view, cmd.clone(), ctx).await {
+            Some(r) if r.code == rs::SUCCESS => r.body,
+            Some(r) => return r,
+            None => return cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
+        };
+        let mut ask = RemotingCommand::request(cmd.code);
+        for (k, v) in &cmd.ext_fields {
+            ask.set_ext(k, v);
+        }
+        ask.set_ext("brokerName", &self.cfg.broker_name);
+        if let Some(t) = cmd.ext("topic").and_then(|t| self.topic(t)) {
+            ask.set_ext("topicSysFlag", t.topic_sys_flag);
+        }
+        if let Some(g) = self.groups.borrow().get(group) {
+            ask.set_ext("groupSysFlag", g.group_sys_flag);
+        }
+        let ask = ask.with_body(record);
+        self.relay_to_consumer(&cmd, group, client, ask).await
+    }
+
+    /// Sends `ask` to a live consumer of `group` and answers `cmd` with what it said.
+    async fn relay_to_consumer(
+        self: &Rc<Self>,
+        cmd: &RemotingCommand,
+        group: &str,
+        client: &str,
+        ask: RemotingCommand,
+    ) -> RemotingCommand {
         let Some(conn) = self.clients.borrow().consumer_conn(group, client) else {
             return cmd.error_response(
                 rs::SYSTEM_ERROR,
                 format!("The Consumer <{client}> not online"),
             );
         };
-        let mut ask = RemotingCommand::request(cmd.code);
-        for (k, v) in &cmd.ext_fields {
-            ask.set_ext(k, v);
-        }
         let timeout = std::time::Duration::from_millis(CLIENT_CALL_TIMEOUT_MS);
         let answer = if conn.shard == self.shard {
             Ok(self.call_client_here(conn.id, ask, timeout).await)

@@ -334,6 +334,16 @@ public class MqadminCheck {
         }
         check("queryMsgById", null, false, a("queryMsgById", "-n", ns, "-t", topic, "-i", offsetId),
             "key-3", "MqaG_" + run, "CONSUMED");
+        // Pushed to the live consumer to consume at once (CONSUME_MESSAGE_DIRECTLY, relayed by the broker).
+        int before = consumed.get();
+        check("queryMsgById -g -d (consume directly)", null, false,
+            a("queryMsgById", "-n", ns, "-t", topic, "-i", uniq, "-g", group, "-d", c.buildMQClientId()),
+            "consumeResult=CR_SUCCESS");
+        if (consumed.get() != before + 1) {
+            failed++;
+            failures.add("consume directly");
+            System.out.println("FAIL consume directly: the listener saw " + (consumed.get() - before) + " messages, not 1");
+        }
         check("queryMsgByKey", "sql", false, a("queryMsgByKey", "-n", ns, "-t", topic, "-k", "key-3"), uniq);
         check("queryMsgByUniqueKey", "sql", false,
             a("queryMsgByUniqueKey", "-n", ns, "-t", topic, "-i", uniq), "key-3");
