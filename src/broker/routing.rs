@@ -30,6 +30,7 @@
 //! | consume stats (one group's, every group's), consumers of a topic, runtime info, statistics items, replication status, config update | `Here(.., AllShards)` | every shard's part, merged |
 //! | consumer and producer connections, all producers, broker config, system topics, one topic's config | `Here(.., Local)` | accepting shard |
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
+//! | INVOKE_BROKER_TO_GET_CONSUMER_STATUS | `Here(.., Local)` | asks each live consumer of the group (GET_CONSUMER_STATUS_FROM_CLIENT) as above, merges |
 //! | CONSUME_MESSAGE_DIRECTLY | `Here(.., Local)` | reads the message on the shard whose log holds it (`Owned::ViewMessageById`), then asks the client as above |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
@@ -120,6 +121,7 @@ pub enum Here {
     CloneGroupOffset,
     BrokerNotice,
     ConsumeMessageDirectly,
+    ConsumerStatus,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -391,6 +393,11 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(rq::CHECK_TRANSACTION_STATE, Route::NotSupported),
     entry(rq::NOTIFY_CONSUMER_IDS_CHANGED, Route::NotSupported),
     entry(rq::RESET_CONSUMER_CLIENT_OFFSET, Route::NotSupported),
+    entry(rq::GET_CONSUMER_STATUS_FROM_CLIENT, Route::NotSupported),
+    entry(
+        rq::INVOKE_BROKER_TO_GET_CONSUMER_STATUS,
+        Route::Here(Here::ConsumerStatus, Reach::Local),
+    ),
     entry(
         rq::REGISTER_BROKER,
         Route::Here(Here::RegisterBroker, Reach::AllShards),
@@ -707,6 +714,7 @@ impl Broker {
             Here::TopicConfig => self.topic_config(&cmd),
             Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
             Here::ConsumeMessageDirectly => self.consume_message_directly(cmd, ctx).await,
+            Here::ConsumerStatus => self.consumer_status(cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

@@ -72,6 +72,9 @@ pub mod request {
     /// Broker to client (oneway): rewind or forward a group's queues (§20).
     pub const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
     pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
+    /// Broker to client: the client's offsets of one topic (§20).
+    pub const GET_CONSUMER_STATUS_FROM_CLIENT: i32 = 221;
+    pub const INVOKE_BROKER_TO_GET_CONSUMER_STATUS: i32 = 223;
 
     /// Every request code above, so a dispatcher can check it has an answer for each.
     pub const ALL: &[i32] = &[
@@ -145,6 +148,8 @@ pub mod request {
         DELETE_SUBSCRIPTIONGROUP,
         RESET_CONSUMER_CLIENT_OFFSET,
         INVOKE_BROKER_TO_RESET_OFFSET,
+        GET_CONSUMER_STATUS_FROM_CLIENT,
+        INVOKE_BROKER_TO_GET_CONSUMER_STATUS,
     ];
 }
 

@@ -16,6 +16,7 @@
 //! | QUERY_TOPIC_CONSUME_BY_WHO (300) | groups with offsets for, or live subscriptions to, a topic | every shard |
 //! | QUERY_CONSUME_TIME_SPAN (303) | per queue: first/last store time, the group's consumed time | queue owners |
 //! | GET_CONSUMER_RUNNING_INFO (307) | relayed to the client (`consumerGroup`, `clientId`), its answer returned | the shard holding the client's connection |
+//! | INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223) | each live consumer's own offsets of a topic (GET_CONSUMER_STATUS_FROM_CLIENT 221), by client id | the shards holding the clients' connections |
 //! | CONSUME_MESSAGE_DIRECTLY (309) | the message of an offset id, relayed to one client to consume now, its result returned | the shard whose log holds it, then the client's |
 //! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
@@ -37,13 +38,13 @@ use crate::config::runtime_key_names;
 use crate::metrics::stats::{ItemStats, StatsName};
 use crate::remoting::body::{
     parse_properties, write_properties, BrokerStatsData, BrokerStatsItem, Connection,
-    ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection, DataVersion,
-    ExpressionType, GroupList, HaRuntimeInfo, KvTable, MessageQueue, OffsetWrapper,
+    ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection, ConsumerStatusBody,
+    DataVersion, ExpressionType, GroupList, HaRuntimeInfo, KvTable, MessageQueue, OffsetWrapper,
     ProducerConnection, ProducerInfo, ProducerTableInfo, QueryConsumeQueueBody,
     QueryConsumeTimeSpanBody, QueueTimeSpan, SubscriptionData, TopicList, TopicOffset,
     TopicStatsTable,
 };
-use crate::remoting::codes::response as rs;
+use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
     BrokerConsumeStatsHeader, ConsumeStatsHeader, ConsumerGroupHeader, ProducerGroupHeader,
     QueryConsumeQueueHeader, TopicHeader, ViewBrokerStatsDataHeader, ViewMessageByIdHeader,
@@ -642,6 +643,50 @@ impl Broker {
         self.relay_to_consumer(&cmd, group, client, ask).await
     }
 
+    /// INVOKE_BROKER_TO_GET_CONSUMER_STATUS (mqadmin getConsumerStatus): each live consumer of the
+    /// group (or only `clientAddr`, a client id, when given) is asked for its own offsets of the
+    /// topic (GET_CONSUMER_STATUS_FROM_CLIENT); the answer lists them by client id. As the Java
+    /// broker: no consumer online is an error, a client that fails to answer is left out.
+    pub(crate) async fn consumer_status(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
+        let (Some(topic), Some(group)) = (cmd.ext("topic"), cmd.ext("group")) else {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                "the custom fields <topic> and <group> are required",
+            );
+        };
+        let only = cmd.ext("clientAddr").filter(|c| !c.is_empty());
+        let clients = self.clients.borrow().consumer_ids(group);
+        if clients.is_empty() {
+            return cmd.error_response(
+                rs::SYSTEM_ERROR,
+                format!("No Any Consumer online in the consumer group: [{group}]"),
+            );
+        }
+        let mut body = ConsumerStatusBody::default();
+        for client in clients
+            .iter()
+            .filter(|c| only.is_none_or(|o| o == c.as_str()))
+        {
+            let mut ask = RemotingCommand::request(rq::GET_CONSUMER_STATUS_FROM_CLIENT);
+            ask.set_ext("topic", topic);
+            ask.set_ext("group", group);
+            match self.ask_consumer(group, client, ask).await {
+                Ok(a) if a.code == rs::SUCCESS => match ConsumerStatusBody::parse(&a.body) {
+                    Ok(s) => {
+                        body.consumer_table
+                            .insert(client.clone(), s.message_queue_table);
+                    }
+                    Err(e) => tracing::warn!(%client, error = %e, "unreadable consumer status"),
+                },
+                Ok(a) => {
+                    tracing::warn!(%client, code = a.code, remark = ?a.remark, "consumer status refused")
+                }
+                Err(why) => tracing::warn!(%client, %why, "consumer status not answered"),
+            }
+        }
+        cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
     /// Sends `ask` to a live consumer of `group` and answers `cmd` with what it said.
     async fn relay_to_consumer(
         self: &Rc<Self>,
@@ -650,15 +695,31 @@ impl Broker {
         client: &str,
         ask: RemotingCommand,
     ) -> RemotingCommand {
+        match self.ask_consumer(group, client, ask).await {
+            Ok(a) => {
+                let mut resp = cmd.response(a.code);
+                resp.remark = a.remark;
+                resp.ext_fields = a.ext_fields;
+                resp.with_body(a.body)
+            }
+            Err(why) => cmd.error_response(rs::SYSTEM_ERROR, why),
+        }
+    }
+
+    /// Sends `ask` to a live consumer of `group`, through the shard holding its connection, and
+    /// returns its answer; the error is a remark for the operator.
+    async fn ask_consumer(
+        self: &Rc<Self>,
+        group: &str,
+        client: &str,
+        ask: RemotingCommand,
+    ) -> Result<RemotingCommand, String> {
         let Some(conn) = self.clients.borrow().consumer_conn(group, client) else {
-            return cmd.error_response(
-                rs::SYSTEM_ERROR,
-                format!("The Consumer <{client}> not online"),
-            );
+            return Err(format!("The Consumer <{client}> not online"));
         };
         let timeout = std::time::Duration::from_millis(CLIENT_CALL_TIMEOUT_MS);
         let answer = if conn.shard == self.shard {
-            Ok(self.call_client_here(conn.id, ask, timeout).await)
+            self.call_client_here(conn.id, ask, timeout).await
         } else {
             let op = Control::AskClient {
                 conn: conn.id,
@@ -666,23 +727,11 @@ impl Broker {
                 timeout_ms: CLIENT_CALL_TIMEOUT_MS,
             };
             match self.control(conn.shard, op).await {
-                ControlReply::ClientAnswer(a) => Ok(a),
-                _ => Err(()),
+                ControlReply::ClientAnswer(a) => a,
+                _ => return Err("the broker is shutting down".into()),
             }
         };
-        match answer {
-            Ok(Ok(a)) => {
-                let mut resp = cmd.response(a.code);
-                resp.remark = a.remark;
-                resp.ext_fields = a.ext_fields;
-                resp.with_body(a.body)
-            }
-            Ok(Err(why)) => cmd.error_response(
-                rs::SYSTEM_ERROR,
-                format!("invoke consumer <{client}> failed: {why}"),
-            ),
-            Err(()) => cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
-        }
+        answer.map_err(|why| format!("invoke consumer <{client}> failed: {why}"))
     }
 
     pub(crate) async fn topic_consume_by_who(

@@ -81,10 +81,10 @@ pub use register::{
 pub use route::{perm, BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
     fastjson_to_json, parse_properties, write_properties, BrokerStatsData, BrokerStatsItem,
-    Connection, ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection, GroupList,
-    HaClientInfo, HaConnectionInfo, HaRuntimeInfo, KvTable, OffsetWrapper, ProducerConnection,
-    ProducerInfo, ProducerTableInfo, QueryConsumeQueueBody, QueryConsumeTimeSpanBody,
-    QueueTimeSpan, TopicOffset, TopicStatsTable,
+    Connection, ConsumeQueueData, ConsumeStats, ConsumeStatsList, ConsumerConnection,
+    ConsumerStatusBody, GroupList, HaClientInfo, HaConnectionInfo, HaRuntimeInfo, KvTable,
+    OffsetWrapper, ProducerConnection, ProducerInfo, ProducerTableInfo, QueryConsumeQueueBody,
+    QueryConsumeTimeSpanBody, QueueTimeSpan, TopicOffset, TopicStatsTable,
 };
 
 #[cfg(test)]

@@ -256,6 +256,62 @@ impl ConsumeStats {
     }
 }
 
+/// GET_CONSUMER_STATUS_FROM_CLIENT (221, a client's answer: its offsets per queue of one topic) and
+/// INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223, the broker's: each client's, by client id); Java's
+/// `GetConsumerStatusBody`, one shape for both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsumerStatusBody {
+    pub message_queue_table: BTreeMap<MessageQueue, i64>,
+    pub consumer_table: BTreeMap<String, BTreeMap<MessageQueue, i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsumerStatusWire {
+    #[serde(default)]
+    message_queue_table: Option<BTreeMap<String, i64>>,
+    #[serde(default)]
+    consumer_table: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+}
+
+impl ConsumerStatusBody {
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"consumerTable\":{");
+        for (i, (client, table)) in self.consumer_table.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&to_json(client));
+            s.push(':');
+            // write_mq_map writes `"name":{...}`: keep only the map.
+            let mut m = String::new();
+            write_mq_map(&mut m, "", table);
+            s.push_str(&m[3..]);
+        }
+        s.push_str("},");
+        write_mq_map(&mut s, "messageQueueTable", &self.message_queue_table);
+        s.push('}');
+        s
+    }
+
+    pub fn parse(body: &[u8]) -> Result<ConsumerStatusBody, BodyError> {
+        let w: ConsumerStatusWire = parse_fastjson("consumer status", body)?;
+        let err = |source| BodyError::Json {
+            body: "consumer status",
+            source,
+        };
+        Ok(ConsumerStatusBody {
+            message_queue_table: mq_keys(w.message_queue_table.unwrap_or_default()).map_err(err)?,
+            consumer_table: w
+                .consumer_table
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(c, t)| Ok((c, mq_keys(t).map_err(err)?)))
+                .collect::<Result<_, BodyError>>()?,
+        })
+    }
+}
+
 /// One client connection of GET_CONSUMER_CONNECTION_LIST.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -637,6 +693,29 @@ mod tests {
             broker_name: "b".into(),
             queue_id: q,
         }
+    }
+
+    #[test]
+    fn consumer_status_reads_a_java_clients_answer_and_writes_javas_form() {
+        // What a Java client answers GET_CONSUMER_STATUS_FROM_CLIENT with (fastjson object keys).
+        let client = br#"{"consumerTable":{},"messageQueueTable":{{"brokerName":"b","queueId":1,"topic":"T"}:7,{"brokerName":"b","queueId":0,"topic":"T"}:5}}"#;
+        let c = ConsumerStatusBody::parse(client).unwrap();
+        assert_eq!(
+            c.message_queue_table,
+            [(mq("T", 0), 5), (mq("T", 1), 7)].into_iter().collect()
+        );
+        let all = ConsumerStatusBody {
+            consumer_table: [("10.0.0.1@x".to_string(), c.message_queue_table)]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let text = all.to_json();
+        assert_eq!(
+            text,
+            r#"{"consumerTable":{"10.0.0.1@x":{{"brokerName":"b","queueId":0,"topic":"T"}:5,{"brokerName":"b","queueId":1,"topic":"T"}:7}},"messageQueueTable":{}}"#
+        );
+        assert_eq!(ConsumerStatusBody::parse(text.as_bytes()).unwrap(), all);
     }
 
     #[test]

@@ -339,6 +339,31 @@ public class MqadminCheck {
         check("queryMsgById -g -d (consume directly)", null, false,
             a("queryMsgById", "-n", ns, "-t", topic, "-i", uniq, "-g", group, "-d", c.buildMQClientId()),
             "consumeResult=CR_SUCCESS");
+        // Each live consumer's own offsets of the topic (INVOKE_BROKER_TO_GET_CONSUMER_STATUS: the broker asks it).
+        // mqadmin 5.x does not list its getConsumerStatus command; the admin API it wraps is what tools call.
+        org.apache.rocketmq.tools.admin.DefaultMQAdminExt statusAdmin = new org.apache.rocketmq.tools.admin.DefaultMQAdminExt();
+        statusAdmin.setNamesrvAddr(ns);
+        statusAdmin.setInstanceName("mqa-status-" + run);
+        try {
+            statusAdmin.start();
+            java.util.Map<String, java.util.Map<org.apache.rocketmq.common.message.MessageQueue, Long>> status =
+                statusAdmin.getConsumeStatus(topic, group, "");
+            java.util.Map<org.apache.rocketmq.common.message.MessageQueue, Long> mine = status.get(c.buildMQClientId());
+            if (mine != null && !mine.isEmpty() && mine.keySet().stream().allMatch(mq -> mq.getTopic().equals(topic))) {
+                passed++;
+                System.out.println("PASS getConsumerStatus API (INVOKE_BROKER_TO_GET_CONSUMER_STATUS)");
+            } else {
+                failed++;
+                failures.add("getConsumerStatus API");
+                System.out.println("FAIL getConsumerStatus API (INVOKE_BROKER_TO_GET_CONSUMER_STATUS): " + status);
+            }
+        } catch (Exception e) {
+            failed++;
+            failures.add("getConsumerStatus API");
+            System.out.println("FAIL getConsumerStatus API (INVOKE_BROKER_TO_GET_CONSUMER_STATUS): " + e);
+        } finally {
+            statusAdmin.shutdown();
+        }
         if (consumed.get() != before + 1) {
             failed++;
             failures.add("consume directly");
