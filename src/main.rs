@@ -271,6 +271,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .entry(name.clone())
             .or_insert_with(|| TopicConfig::new(&name, 1, perm::READ_WRITE));
     }
+    {
+        // Like the Java broker: the cluster's reply topic, one queue, for request-reply.
+        use bolide::broker::state::topics::{perm, TopicConfig};
+        let name = bolide::broker::processors::reply::reply_topic(&cfg.cluster_name);
+        topics
+            .topics
+            .entry(name.clone())
+            .or_insert_with(|| TopicConfig::new(&name, 1, perm::READ_WRITE));
+    }
     raise_fd_limit();
 
     let mut ports = vec![cfg.broker_port];

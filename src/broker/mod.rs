@@ -295,6 +295,29 @@ impl Broker {
         })
     }
 
+    /// Sends a request to a client on any shard's connection (through that shard) and waits for its
+    /// answer; the error says why there is none.
+    pub(crate) async fn call_client(
+        self: &Rc<Self>,
+        conn: ConnId,
+        ask: RemotingCommand,
+        timeout_ms: u64,
+    ) -> Result<RemotingCommand, String> {
+        if conn.shard == self.shard {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            return self.call_client_here(conn.id, ask, timeout).await;
+        }
+        let op = Control::AskClient {
+            conn: conn.id,
+            cmd: ask,
+            timeout_ms,
+        };
+        match self.control(conn.shard, op).await {
+            ControlReply::ClientAnswer(a) => a,
+            _ => Err("the broker is shutting down".into()),
+        }
+    }
+
     /// The topic's config from this shard's replica.
     pub fn topic(&self, name: &str) -> Option<TopicConfig> {
         self.topics.borrow().get(name).cloned()

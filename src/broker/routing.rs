@@ -32,6 +32,7 @@
 //! | GET_CONSUMER_RUNNING_INFO | `Here(.., Local)` | asks the client through the shard holding its connection |
 //! | INVOKE_BROKER_TO_GET_CONSUMER_STATUS | `Here(.., Local)` | asks each live consumer of the group (GET_CONSUMER_STATUS_FROM_CLIENT) as above, merges |
 //! | CONSUME_MESSAGE_DIRECTLY | `Here(.., Local)` | reads the message on the shard whose log holds it (`Owned::ViewMessageById`), then asks the client as above |
+//! | SEND_REPLY_MESSAGE(_V2) | `Here(.., Local)` | checks as a send, pushes the reply to the requesting client through the shard holding its connection, then stores it as a send on the queue's owner |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -122,6 +123,7 @@ pub enum Here {
     BrokerNotice,
     ConsumeMessageDirectly,
     ConsumerStatus,
+    ReplyMessage,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -398,6 +400,15 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::INVOKE_BROKER_TO_GET_CONSUMER_STATUS,
         Route::Here(Here::ConsumerStatus, Reach::Local),
     ),
+    entry(
+        rq::SEND_REPLY_MESSAGE,
+        Route::Here(Here::ReplyMessage, Reach::Local),
+    ),
+    entry(
+        rq::SEND_REPLY_MESSAGE_V2,
+        Route::Here(Here::ReplyMessage, Reach::Local),
+    ),
+    entry(rq::PUSH_REPLY_MESSAGE_TO_CLIENT, Route::NotSupported),
     entry(
         rq::REGISTER_BROKER,
         Route::Here(Here::RegisterBroker, Reach::AllShards),
@@ -715,6 +726,7 @@ impl Broker {
             Here::ConsumerRunningInfo => self.consumer_running_info(cmd).await,
             Here::ConsumeMessageDirectly => self.consume_message_directly(cmd, ctx).await,
             Here::ConsumerStatus => self.consumer_status(cmd).await,
+            Here::ReplyMessage => self.reply_message(cmd, ctx).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

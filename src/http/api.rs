@@ -261,6 +261,7 @@ fn is_system_topic(name: &str) -> bool {
         || name.starts_with("RMQ_SYS_")
         || name == "SCHEDULE_TOPIC_XXXX"
         || name.starts_with("RMQ_SYS_TRANS")
+        || name.ends_with("_REPLY_TOPIC")
 }
 
 fn groups(snaps: &[Arc<ShardSnapshot>]) -> Value {

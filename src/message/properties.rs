@@ -38,6 +38,10 @@ pub mod keys {
     pub const SCHEDULE_SOURCE_OFFSET: &str = "SCHEDULE_SOURCE_OFFSET";
     pub const MSG_REGION: &str = "MSG_REGION";
     pub const TRACE_ON: &str = "TRACE_ON";
+    /// Request-reply: the requesting client's id, the pairing id, and when the broker pushed the reply.
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    pub const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
 }
 
 use crate::pairs::Pairs;

@@ -74,6 +74,11 @@ pub mod request {
     pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
     /// Broker to client: the client's offsets of one topic (§20).
     pub const GET_CONSUMER_STATUS_FROM_CLIENT: i32 = 221;
+    /// A reply to a request-reply message (V1 header names), and with V2 letters.
+    pub const SEND_REPLY_MESSAGE: i32 = 324;
+    pub const SEND_REPLY_MESSAGE_V2: i32 = 325;
+    /// Broker to client: a reply, pushed to the client that sent the request.
+    pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
     pub const INVOKE_BROKER_TO_GET_CONSUMER_STATUS: i32 = 223;
 
     /// Every request code above, so a dispatcher can check it has an answer for each.
@@ -150,6 +155,9 @@ pub mod request {
         INVOKE_BROKER_TO_RESET_OFFSET,
         GET_CONSUMER_STATUS_FROM_CLIENT,
         INVOKE_BROKER_TO_GET_CONSUMER_STATUS,
+        SEND_REPLY_MESSAGE,
+        SEND_REPLY_MESSAGE_V2,
+        PUSH_REPLY_MESSAGE_TO_CLIENT,
     ];
 }
 

@@ -21,6 +21,7 @@
 //! | [`groups`] | 200, 201, 207 | accepting shard (200, 207 through shard 0) |
 //! | [`reset`] | 222 (pushes 220 to consumers) | accepting shard, each queue reset by its owner |
 //! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
+//! | [`reply`] | 324, 325 (pushes 326 to the requester) | accepting shard, the requester's connection's shard, then the queue owner |
 //! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 307, 351 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: query by key (12).
@@ -34,6 +35,7 @@ pub mod offsets;
 pub mod operate;
 pub mod pull;
 pub mod query;
+pub mod reply;
 pub mod reset;
 pub mod retry;
 pub mod send;

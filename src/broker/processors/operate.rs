@@ -65,6 +65,7 @@ pub(crate) fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool 
         || is_send_forbidden(topic)
         || topic.starts_with(SYSTEM_TOPIC_PREFIX)
         || topic.starts_with("RMQ_SYS_")
+        || topic.strip_suffix("_REPLY_TOPIC") == Some(cluster)
 }
 
 fn topic_not_exist(cmd: &RemotingCommand, topic: &str) -> RemotingCommand {
@@ -717,21 +718,9 @@ impl Broker {
         let Some(conn) = self.clients.borrow().consumer_conn(group, client) else {
             return Err(format!("The Consumer <{client}> not online"));
         };
-        let timeout = std::time::Duration::from_millis(CLIENT_CALL_TIMEOUT_MS);
-        let answer = if conn.shard == self.shard {
-            self.call_client_here(conn.id, ask, timeout).await
-        } else {
-            let op = Control::AskClient {
-                conn: conn.id,
-                cmd: ask,
-                timeout_ms: CLIENT_CALL_TIMEOUT_MS,
-            };
-            match self.control(conn.shard, op).await {
-                ControlReply::ClientAnswer(a) => a,
-                _ => return Err("the broker is shutting down".into()),
-            }
-        };
-        answer.map_err(|why| format!("invoke consumer <{client}> failed: {why}"))
+        self.call_client(conn, ask, CLIENT_CALL_TIMEOUT_MS)
+            .await
+            .map_err(|why| format!("invoke consumer <{client}> failed: {why}"))
     }
 
     pub(crate) async fn topic_consume_by_who(
@@ -969,6 +958,8 @@ mod tests {
             ("SCHEDULE_TOPIC_XXXX", true),
             ("RMQ_SYS_TRACE_TOPIC", true),
             ("rmq_sys_wheel_timer", true),
+            ("DefaultCluster_REPLY_TOPIC", true),
+            ("OtherCluster_REPLY_TOPIC", false),
             ("TopicTest", false),
             ("%RETRY%g", false),
             ("%DLQ%g", false),

@@ -111,19 +111,31 @@ impl Broker {
         cmd: RemotingCommand,
         ctx: RequestCtx,
     ) -> Option<RemotingCommand> {
+        match self.place_send(&mut h, &cmd).await {
+            Ok(to) => self.forward(to, OwnedRequest::Send(h), cmd, ctx).await,
+            Err(refused) => Some(refused),
+        }
+    }
+
+    /// The checks a send passes on the accepting shard (dead-letter redirect, topic name,
+    /// auto-creation, permission, queue id) and the shard that owns its queue; a queue the broker
+    /// picks is written into `h`. The error is the answer to the sender.
+    pub(crate) async fn place_send(
+        self: &Rc<Self>,
+        h: &mut SendMessageHeader,
+        cmd: &RemotingCommand,
+    ) -> Result<ShardId, RemotingCommand> {
         // A send to `%RETRY%<group>` past its retries is a dead letter (processors/retry.rs).
         // Rare branches are boxed: see `process_send`.
         if h.topic.starts_with(RETRY_PREFIX) {
-            if let Err(r) = Box::pin(self.redirect_retry_send(&mut h, &cmd)).await {
-                return Some(r);
-            }
+            Box::pin(self.redirect_retry_send(h, cmd)).await?;
         }
         let topic = h.topic.as_str();
         if let Err(e) = validate_topic_name(topic) {
-            return Some(cmd.error_response(rs::INVALID_PARAMETER, e.to_string()));
+            return Err(cmd.error_response(rs::INVALID_PARAMETER, e.to_string()));
         }
         if is_send_forbidden(topic) {
-            return Some(cmd.error_response(
+            return Err(cmd.error_response(
                 rs::NO_PERMISSION,
                 format!("Sending message to topic[{topic}] is forbidden."),
             ));
@@ -134,19 +146,19 @@ impl Broker {
                 let queues = h.default_topic_queue_nums.clamp(1, 1024);
                 match Box::pin(self.auto_create(topic, &h.default_topic, queues)).await {
                     Ok(c) => TopicView::from(&c),
-                    Err(e) => return Some(cmd.error_response(rs::TOPIC_NOT_EXIST, e)),
+                    Err(e) => return Err(cmd.error_response(rs::TOPIC_NOT_EXIST, e)),
                 }
             }
         };
         if !cfg.writable() {
-            return Some(cmd.error_response(
+            return Err(cmd.error_response(
                 rs::NO_PERMISSION,
                 format!("the topic[{topic}] sending message is forbidden"),
             ));
         }
         let requested = h.queue_id;
         if requested >= 0 && requested as u32 >= cfg.queue_count() {
-            return Some(cmd.error_response(
+            return Err(cmd.error_response(
                 rs::INVALID_PARAMETER,
                 format!(
                     "request queueId[{requested}] is illegal, {topic} has {} queues",
@@ -159,9 +171,8 @@ impl Broker {
         } else {
             requested as u32
         };
-        let to = owner(topic, qid, self.router.shard_count());
         h.queue_id = qid as i32;
-        self.forward(to, OwnedRequest::Send(h), cmd, ctx).await
+        Ok(owner(topic, qid, self.router.shard_count()))
     }
 
     /// Creates a topic on first send: `%RETRY%` topics with the group's retryQueueNums, `%DLQ%`

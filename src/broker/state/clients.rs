@@ -368,6 +368,16 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// The connection a client last heartbeated on as a producer, in any group (where a reply to
+    /// its request goes, as RocketMQ's `ProducerManager.findChannel`).
+    pub fn producer_conn(&self, client_id: &str) -> Option<ConnId> {
+        self.producers
+            .values()
+            .filter_map(|members| members.get(client_id))
+            .max_by_key(|m| m.last_seen_ms)
+            .map(|m| m.conn)
+    }
+
     /// The connection of one member of a consumer group.
     pub fn consumer_conn(&self, group: &str, client_id: &str) -> Option<ConnId> {
         Some(self.consumers.get(group)?.members.get(client_id)?.conn)

@@ -103,21 +103,22 @@ pub enum SendDialect {
     V2,
 }
 
-/// The one rule for a send header's dialect. Code 10 means V1 names, 310 and 320 mean V2 letters;
+/// The one rule for a send header's dialect. Codes 10 and 324 mean V1 names, 310, 320 and 325 mean
+/// V2 letters;
 /// because clients are not uniform (§14.15), a request falls back to the other dialect when its own
 /// topic key is absent and the other's is present. With neither, the code's own dialect is kept, so
 /// the "missing field" error names the key the client should have sent.
 ///
 /// | code | `topic` (V1) | `b` (V2) | dialect |
 /// |---|---|---|---|
-/// | SEND_MESSAGE (10) | present | any | V1 |
-/// | SEND_MESSAGE (10) | absent | present | V2 |
-/// | SEND_MESSAGE (10) | absent | absent | V1 |
-/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | any | present | V2 |
-/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | present | absent | V1 |
-/// | SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) | absent | absent | V2 |
+/// | SEND_MESSAGE (10), SEND_REPLY_MESSAGE (324) | present | any | V1 |
+/// | SEND_MESSAGE (10), SEND_REPLY_MESSAGE (324) | absent | present | V2 |
+/// | SEND_MESSAGE (10), SEND_REPLY_MESSAGE (324) | absent | absent | V1 |
+/// | 310, 320, SEND_REPLY_MESSAGE_V2 (325) | any | present | V2 |
+/// | 310, 320, SEND_REPLY_MESSAGE_V2 (325) | present | absent | V1 |
+/// | 310, 320, SEND_REPLY_MESSAGE_V2 (325) | absent | absent | V2 |
 pub fn send_dialect(code: i32, has_v1_topic: bool, has_v2_topic: bool) -> SendDialect {
-    let own_is_v1 = code == request::SEND_MESSAGE;
+    let own_is_v1 = matches!(code, request::SEND_MESSAGE | request::SEND_REPLY_MESSAGE);
     let (own_present, other_present) = if own_is_v1 {
         (has_v1_topic, has_v2_topic)
     } else {

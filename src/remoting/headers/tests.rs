@@ -192,6 +192,12 @@ fn send_dialect_rule_row_by_row() {
         (request::SEND_BATCH_MESSAGE, true, true, V2),
         (request::SEND_BATCH_MESSAGE, true, false, V1),
         (request::SEND_BATCH_MESSAGE, false, false, V2),
+        (request::SEND_REPLY_MESSAGE, true, true, V1),
+        (request::SEND_REPLY_MESSAGE, false, true, V2),
+        (request::SEND_REPLY_MESSAGE, false, false, V1),
+        (request::SEND_REPLY_MESSAGE_V2, true, true, V2),
+        (request::SEND_REPLY_MESSAGE_V2, true, false, V1),
+        (request::SEND_REPLY_MESSAGE_V2, false, false, V2),
     ];
     for (code, v1, v2, want) in rows {
         assert_eq!(
