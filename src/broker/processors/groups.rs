@@ -112,13 +112,7 @@ impl Broker {
                 .into_iter()
                 .collect(),
         };
-        let subscribed: Vec<String> = self
-            .clients
-            .borrow()
-            .subscriptions(&h.src_group)
-            .into_iter()
-            .map(|s| s.topic)
-            .collect();
+        let subscribed = self.clients.borrow().subscribed_topics(&h.src_group);
         let topics: Vec<String> = asked
             .into_iter()
             .filter(|t| {

@@ -68,6 +68,15 @@ pub(crate) fn is_system_topic(topic: &str, cluster: &str, broker: &str) -> bool 
         || topic.strip_suffix("_REPLY_TOPIC") == Some(cluster)
 }
 
+/// The same request, fields and all, from the broker to a client (307 and 309 are relayed so).
+fn passed_on(cmd: &RemotingCommand) -> RemotingCommand {
+    let mut ask = RemotingCommand::request(cmd.code);
+    for (k, v) in &cmd.ext_fields {
+        ask.set_ext(k, v);
+    }
+    ask
+}
+
 fn topic_not_exist(cmd: &RemotingCommand, topic: &str) -> RemotingCommand {
     cmd.error_response(rs::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist"))
 }
@@ -255,13 +264,7 @@ impl Broker {
         topic: Option<String>,
         order_only: bool,
     ) -> Vec<ConsumeStats> {
-        let subscribed: BTreeSet<String> = self
-            .clients
-            .borrow()
-            .subscriptions(group)
-            .into_iter()
-            .map(|s| s.topic)
-            .collect();
+        let subscribed = self.clients.borrow().subscribed_topics(group);
         let topics: BTreeSet<String> = match topic {
             Some(t) => BTreeSet::from([t]),
             None => {
@@ -584,10 +587,7 @@ impl Broker {
                 "the custom fields <consumerGroup> and <clientId> are required",
             );
         };
-        let mut ask = RemotingCommand::request(cmd.code);
-        for (k, v) in &cmd.ext_fields {
-            ask.set_ext(k, v);
-        }
+        let ask = passed_on(&cmd);
         self.relay_to_consumer(&cmd, group, client, ask).await
     }
 
@@ -629,10 +629,7 @@ impl Broker {
             Some(r) => return r,
             None => return cmd.error_response(rs::SYSTEM_ERROR, "the broker is shutting down"),
         };
-        let mut ask = RemotingCommand::request(cmd.code);
-        for (k, v) in &cmd.ext_fields {
-            ask.set_ext(k, v);
-        }
+        let mut ask = passed_on(&cmd);
         ask.set_ext("brokerName", &self.cfg.broker_name);
         if let Some(t) = cmd.ext("topic").and_then(|t| self.topic(t)) {
             ask.set_ext("topicSysFlag", t.topic_sys_flag);

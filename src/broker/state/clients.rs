@@ -418,6 +418,14 @@ impl ClientRegistry {
         self.meta.get(client_id)
     }
 
+    /// The topics the group's live members subscribe to.
+    pub fn subscribed_topics(&self, group: &str) -> BTreeSet<String> {
+        self.consumers
+            .get(group)
+            .map(|g| g.subscriptions.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The group's subscriptions, by topic.
     pub fn subscriptions(&self, group: &str) -> Vec<Subscription> {
         let mut v: Vec<Subscription> = self
