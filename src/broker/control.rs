@@ -105,6 +105,8 @@ pub enum Control {
     HaStatus,
     /// Replace the runtime-changeable settings.
     SetRuntime(RuntimeConfig),
+    /// Run retention now, with this shard's latest consumed floors ([`ControlReply::Committed`]).
+    RunRetention,
     /// Send a request to a client on a connection this shard holds and wait for its answer.
     AskClient {
         conn: u64,
@@ -406,6 +408,16 @@ impl Broker {
                     log_end: end,
                     writes_refused_at: self.store.writes_refused_at(),
                 })
+            }
+            Control::RunRetention => {
+                self.push_consumed_floors();
+                match self.store.run_retention().await {
+                    Ok(segments) => {
+                        tracing::info!(shard = %self.shard, segments, "retention run on request");
+                        ControlReply::Committed(Ok(()))
+                    }
+                    Err(e) => ControlReply::Committed(Err(e.to_string())),
+                }
             }
             Control::AskClient {
                 conn,

@@ -63,7 +63,11 @@ fn is_namesrv_port(cfg: &BrokerConfig, port: u16) -> bool {
 pub async fn run_shard(s: ShardStartup) {
     let shard = s.router.me();
     let store_cfg = s.cfg.store_config(shard.0);
-    let (store, report) = match MessageStore::open(store_cfg).await {
+    let opts = crate::storage::StoreOptions {
+        retention_interval_ms: s.cfg.retention_interval_ms,
+        ..crate::storage::StoreOptions::default()
+    };
+    let (store, report) = match MessageStore::open_with(store_cfg, opts).await {
         Ok(x) => x,
         Err(e) => {
             let _ = s

@@ -33,6 +33,7 @@
 //! | INVOKE_BROKER_TO_GET_CONSUMER_STATUS | `Here(.., Local)` | asks each live consumer of the group (GET_CONSUMER_STATUS_FROM_CLIENT) as above, merges |
 //! | CONSUME_MESSAGE_DIRECTLY | `Here(.., Local)` | reads the message on the shard whose log holds it (`Owned::ViewMessageById`), then asks the client as above |
 //! | SEND_REPLY_MESSAGE(_V2) | `Here(.., Local)` | checks as a send, pushes the reply to the requesting client through the shard holding its connection, then stores it as a send on the queue's owner |
+//! | CLEAN_EXPIRED_CONSUMEQUEUE, DELETE_EXPIRED_COMMITLOG | `Here(.., AllShards)` | every shard runs retention now (`Control::RunRetention`) |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -124,6 +125,7 @@ pub enum Here {
     ConsumeMessageDirectly,
     ConsumerStatus,
     ReplyMessage,
+    RunRetention,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -409,6 +411,14 @@ pub const ROUTES: &[RouteEntry] = &[
         Route::Here(Here::ReplyMessage, Reach::Local),
     ),
     entry(rq::PUSH_REPLY_MESSAGE_TO_CLIENT, Route::NotSupported),
+    entry(
+        rq::CLEAN_EXPIRED_CONSUMEQUEUE,
+        Route::Here(Here::RunRetention, Reach::AllShards),
+    ),
+    entry(
+        rq::DELETE_EXPIRED_COMMITLOG,
+        Route::Here(Here::RunRetention, Reach::AllShards),
+    ),
     entry(
         rq::REGISTER_BROKER,
         Route::Here(Here::RegisterBroker, Reach::AllShards),
@@ -727,6 +737,7 @@ impl Broker {
             Here::ConsumeMessageDirectly => self.consume_message_directly(cmd, ctx).await,
             Here::ConsumerStatus => self.consumer_status(cmd).await,
             Here::ReplyMessage => self.reply_message(cmd, ctx).await,
+            Here::RunRetention => self.run_retention_now(cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

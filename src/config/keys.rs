@@ -78,6 +78,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &["fileReservedTime"],
     },
     Key {
+        name: "retention_interval_ms",
+        rocketmq: &["cleanResourceInterval"],
+    },
+    Key {
         name: "disk_usage_max_percent",
         rocketmq: &["diskMaxUsedSpaceRatio"],
     },

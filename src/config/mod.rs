@@ -72,6 +72,9 @@ pub struct BrokerConfig {
     /// process crash (unwritten bytes live in the process, not in the page cache).
     pub write_behind_bytes_max: Option<u64>,
     pub retention_hours: u64,
+    /// How often retention runs (RocketMQ's `cleanResourceInterval`); DELETE_EXPIRED_COMMITLOG and
+    /// CLEAN_EXPIRED_CONSUMEQUEUE run it at once.
+    pub retention_interval_ms: u64,
     pub disk_usage_max_percent: u8,
     /// Disk usage (percent) from which sends are refused (SERVICE_NOT_AVAILABLE, the Java full-disk
     /// remark) until space comes back.
@@ -319,6 +322,7 @@ impl Default for BrokerConfig {
             cache_bytes_max: 256 << 20,
             write_behind_bytes_max: None,
             retention_hours: 72,
+            retention_interval_ms: 10_000,
             disk_usage_max_percent: 90,
             disk_refuse_writes_percent: 95,
             clean_file_forcibly: false,
@@ -442,6 +446,7 @@ impl BrokerConfig {
                 }
             }
             "retention_hours" => self.retention_hours = parse_num(key, v)?,
+            "retention_interval_ms" => self.retention_interval_ms = parse_num(key, v)?,
             "disk_usage_max_percent" => self.disk_usage_max_percent = parse_num(key, v)?,
             "disk_refuse_writes_percent" => self.disk_refuse_writes_percent = parse_num(key, v)?,
             "clean_file_forcibly" => self.clean_file_forcibly = parse_bool(key, v)?,
@@ -624,6 +629,12 @@ impl BrokerConfig {
             ));
         }
         self.validate_cluster()?;
+        if self.retention_interval_ms < 100 {
+            return bad(format!(
+                "retention_interval_ms must be at least 100, not {}",
+                self.retention_interval_ms
+            ));
+        }
         if self.vip_channel {
             if self.broker_port < 3 {
                 return bad("broker_port must be at least 3 when vip_channel is on".into());

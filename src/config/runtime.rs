@@ -124,6 +124,7 @@ impl BrokerConfig {
                         Some(b) => b.to_string(),
                     },
                     "retention_hours" => self.retention_hours.to_string(),
+                    "retention_interval_ms" => self.retention_interval_ms.to_string(),
                     "disk_usage_max_percent" => self.disk_usage_max_percent.to_string(),
                     "disk_refuse_writes_percent" => self.disk_refuse_writes_percent.to_string(),
                     "clean_file_forcibly" => self.clean_file_forcibly.to_string(),

@@ -185,6 +185,17 @@ fn validation_catches_collisions_and_limits() {
 }
 
 #[test]
+fn retention_interval_takes_the_rocketmq_name_and_a_floor() {
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.retention_interval_ms, 10_000);
+    assert!(c.set("cleanResourceInterval", "3600000").unwrap());
+    assert_eq!(c.retention_interval_ms, 3_600_000);
+    assert!(c.validate().is_ok());
+    c.retention_interval_ms = 99;
+    assert!(c.validate().is_err(), "a busy loop");
+}
+
+#[test]
 fn edge_limits_are_keys_and_are_checked() {
     let mut c = BrokerConfig::default();
     assert!(c.set("writeBufferHighWaterMark", "65536").unwrap());

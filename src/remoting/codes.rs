@@ -74,6 +74,9 @@ pub mod request {
     pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
     /// Broker to client: the client's offsets of one topic (§20).
     pub const GET_CONSUMER_STATUS_FROM_CLIENT: i32 = 221;
+    /// Operator: run retention now (mqadmin cleanExpiredCQ, deleteExpiredCommitLog).
+    pub const CLEAN_EXPIRED_CONSUMEQUEUE: i32 = 306;
+    pub const DELETE_EXPIRED_COMMITLOG: i32 = 329;
     /// A reply to a request-reply message (V1 header names), and with V2 letters.
     pub const SEND_REPLY_MESSAGE: i32 = 324;
     pub const SEND_REPLY_MESSAGE_V2: i32 = 325;
@@ -158,6 +161,8 @@ pub mod request {
         SEND_REPLY_MESSAGE,
         SEND_REPLY_MESSAGE_V2,
         PUSH_REPLY_MESSAGE_TO_CLIENT,
+        CLEAN_EXPIRED_CONSUMEQUEUE,
+        DELETE_EXPIRED_COMMITLOG,
     ];
 }
 

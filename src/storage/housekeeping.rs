@@ -234,6 +234,7 @@ pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), Stora
 pub(super) async fn run_retention(sh: &StoreState) -> Result<usize, StorageError> {
     let retention_ms =
         i64::try_from(sh.cfg.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    let _one_at_a_time = sh.retention_lock.acquire_permit(1).await;
     let mut deleted = 0;
     // Only segments below a checkpoint go (recovery then never finds its checkpoint below the log).
     checkpoint(sh, false).await?;

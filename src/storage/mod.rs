@@ -153,6 +153,7 @@ impl MessageStore {
             unwritten_bytes_max,
             write_copy_bytes: Cell::new(0),
             checkpoint_lock: glommio::sync::Semaphore::new(1),
+            retention_lock: glommio::sync::Semaphore::new(1),
             log: RefCell::new(rec.log),
             queues: RefCell::new(rec.queues),
             deletions: RefCell::new(deleted),

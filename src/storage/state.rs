@@ -34,6 +34,8 @@ pub(crate) struct StoreState {
     /// One checkpoint at a time: the background one and an explicit `checkpoint()` share the
     /// derived files' pending entries and `checkpoint.tmp`, so a second must wait for the first.
     pub(super) checkpoint_lock: glommio::sync::Semaphore,
+    /// One retention run at a time (the housekeeper's and one asked for by an operator).
+    pub(super) retention_lock: glommio::sync::Semaphore,
     pub(super) queues: RefCell<ConsumeQueues>,
     /// Queues emptied by deleting their topic ([`super::deletions`]).
     pub(super) deletions: RefCell<super::deletions::DeletedQueues>,

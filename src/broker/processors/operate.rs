@@ -21,6 +21,7 @@
 //! | GET_BROKER_RUNTIME_INFO (28) | counters, rates, commit-log extent, disk use | every shard |
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
+//! | CLEAN_EXPIRED_CONSUMEQUEUE (306), DELETE_EXPIRED_COMMITLOG (329) | retention run now, answered when done | every shard |
 //!
 //! Not kept, so not reported: thread-pool queues (the broker has none: reported as 0), the
 //! page-cache lock (none: 0).
@@ -145,6 +146,29 @@ impl Broker {
                 rs::TOPIC_NOT_EXIST,
                 format!("No topic in this broker. topic: {}", h.topic),
             ),
+        }
+    }
+
+    /// CLEAN_EXPIRED_CONSUMEQUEUE and DELETE_EXPIRED_COMMITLOG (mqadmin cleanExpiredCQ and
+    /// deleteExpiredCommitLog): every shard runs retention now rather than at its next round
+    /// (`retention_interval_ms`), by the same rules (`storage::housekeeping`). A queue's
+    /// consume-queue files wholly below its new minimum go with the segments, so one run serves
+    /// both. Unlike the Java broker, which only marks the next rounds, the answer comes when every
+    /// shard has run.
+    pub(crate) async fn run_retention_now(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let failed: Vec<String> = self
+            .control_all_pick(Control::RunRetention, |r| match r {
+                ControlReply::Committed(Err(e)) => Some(e),
+                _ => None,
+            })
+            .await;
+        if failed.is_empty() {
+            cmd.response(rs::SUCCESS)
+        } else {
+            cmd.error_response(rs::SYSTEM_ERROR, failed.join("; "))
         }
     }
 

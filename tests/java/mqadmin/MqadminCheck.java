@@ -312,6 +312,12 @@ public class MqadminCheck {
         check("getBrokerConfig -c", null, false, a("getBrokerConfig", "-n", ns, "-c", cluster), "brokerClusterName");
         check("updateBrokerConfig", null, false,
             a("updateBrokerConfig", "-n", ns, "-b", broker, "-k", "maxMessageSize", "-v", "4194304"), "success");
+        // Retention now (Bolide: every shard runs it before answering; Java: marks its next rounds).
+        check("deleteExpiredCommitLog -b", null, false,
+            a("deleteExpiredCommitLog", "-n", ns, "-b", broker), "success");
+        check("deleteExpiredCommitLog -c", null, false,
+            a("deleteExpiredCommitLog", "-n", ns, "-c", cluster), "success");
+        check("cleanExpiredCQ -b", null, false, a("cleanExpiredCQ", "-n", ns, "-b", broker), "success");
         check("consumerProgress -g", null, false, a("consumerProgress", "-n", ns, "-g", group), topic, "Diff Total");
         check("consumerProgress", null, false, a("consumerProgress", "-n", ns), group);
         check("consumerConnection", null, false, a("consumerConnection", "-n", ns, "-g", group),
