@@ -5,6 +5,7 @@
 #   scripts/test-go.sh (tests/go, official Go client);
 #   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker);
 #   scripts/test-mqadmin.sh (the Java mqadmin vs Bolide and the reference, bolide admin vs the reference).
+#   scripts/test-spring.sh (a Spring Boot application, rocketmq-spring-boot-starter, vs Bolide and the reference).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -177,6 +178,21 @@ if [ "$release_ok" = 1 ]; then
     fi
 else
     note_failure "mqadmin not run (release build failed)"
+fi
+if [ "$release_ok" = 1 ]; then
+    echo "==> spring (tests/spring: a Spring Boot application with rocketmq-spring-boot-starter against Bolide and the Java broker)"
+    rm -f "$OUT/spring-counts"
+    OUT="$OUT" scripts/test-spring.sh
+    rc=$?
+    if read -r p f s < "$OUT/spring-counts" 2>/dev/null; then
+        passed=$((passed + p)); skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && { failed=$((failed + f)); failures+=("spring: $f failed"); }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && note_failure "spring: exit $rc"
+    else
+        note_failure "spring: exit $rc without counts"
+    fi
+else
+    note_failure "spring not run (release build failed)"
 fi
 
 echo
