@@ -107,6 +107,8 @@ pub enum Control {
     SetRuntime(RuntimeConfig),
     /// Run retention now, with this shard's latest consumed floors ([`ControlReply::Committed`]).
     RunRetention,
+    /// Empty this shard's queues of topics that have no config ([`ControlReply::Committed`]).
+    CleanUnusedTopics,
     /// Send a request to a client on a connection this shard holds and wait for its answer.
     AskClient {
         conn: u64,
@@ -419,6 +421,7 @@ impl Broker {
                     Err(e) => ControlReply::Committed(Err(e.to_string())),
                 }
             }
+            Control::CleanUnusedTopics => ControlReply::Committed(self.clean_unused_here().await),
             Control::AskClient {
                 conn,
                 cmd,

@@ -34,6 +34,7 @@
 //! | CONSUME_MESSAGE_DIRECTLY | `Here(.., Local)` | reads the message on the shard whose log holds it (`Owned::ViewMessageById`), then asks the client as above |
 //! | SEND_REPLY_MESSAGE(_V2) | `Here(.., Local)` | checks as a send, pushes the reply to the requesting client through the shard holding its connection, then stores it as a send on the queue's owner |
 //! | CLEAN_EXPIRED_CONSUMEQUEUE, DELETE_EXPIRED_COMMITLOG | `Here(.., AllShards)` | every shard runs retention now (`Control::RunRetention`) |
+//! | CLEAN_UNUSED_TOPIC | `Here(.., AllShards)` | every shard empties its queues of topics with no config (`Control::CleanUnusedTopics`) |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -126,6 +127,7 @@ pub enum Here {
     ConsumerStatus,
     ReplyMessage,
     RunRetention,
+    CleanUnusedTopic,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -418,6 +420,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::DELETE_EXPIRED_COMMITLOG,
         Route::Here(Here::RunRetention, Reach::AllShards),
+    ),
+    entry(
+        rq::CLEAN_UNUSED_TOPIC,
+        Route::Here(Here::CleanUnusedTopic, Reach::AllShards),
     ),
     entry(
         rq::REGISTER_BROKER,
@@ -738,6 +744,7 @@ impl Broker {
             Here::ConsumerStatus => self.consumer_status(cmd).await,
             Here::ReplyMessage => self.reply_message(cmd, ctx).await,
             Here::RunRetention => self.run_retention_now(cmd).await,
+            Here::CleanUnusedTopic => self.clean_unused_topics(cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

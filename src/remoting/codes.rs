@@ -77,6 +77,8 @@ pub mod request {
     /// Operator: run retention now (mqadmin cleanExpiredCQ, deleteExpiredCommitLog).
     pub const CLEAN_EXPIRED_CONSUMEQUEUE: i32 = 306;
     pub const DELETE_EXPIRED_COMMITLOG: i32 = 329;
+    /// Operator: drop the stored messages of topics that have no config (mqadmin cleanUnusedTopic).
+    pub const CLEAN_UNUSED_TOPIC: i32 = 316;
     /// A reply to a request-reply message (V1 header names), and with V2 letters.
     pub const SEND_REPLY_MESSAGE: i32 = 324;
     pub const SEND_REPLY_MESSAGE_V2: i32 = 325;
@@ -163,6 +165,7 @@ pub mod request {
         PUSH_REPLY_MESSAGE_TO_CLIENT,
         CLEAN_EXPIRED_CONSUMEQUEUE,
         DELETE_EXPIRED_COMMITLOG,
+        CLEAN_UNUSED_TOPIC,
     ];
 }
 

@@ -22,6 +22,7 @@
 //! | GET_TOPIC_CONFIG (351) | one topic's config (mqadmin 5 reads it before topic and consume stats) | local replica |
 //! | GET_BROKER_CONFIG (26), UPDATE_BROKER_CONFIG (25) | settings; the runtime-changeable ones (`config::RuntimeConfig`) | local / every shard |
 //! | CLEAN_EXPIRED_CONSUMEQUEUE (306), DELETE_EXPIRED_COMMITLOG (329) | retention run now, answered when done | every shard |
+//! | CLEAN_UNUSED_TOPIC (316) | stored messages of topics with no config dropped ([`unused_topic`]) | every shard |
 //!
 //! Not kept, so not reported: thread-pool queues (the broker has none: reported as 0), the
 //! page-cache lock (none: 0).
@@ -31,7 +32,9 @@ use std::rc::Rc;
 
 use crate::broker::control::{QueueStat, ShardHa, ShardStat};
 use crate::broker::routing::OwnedRequest;
-use crate::broker::state::topics::{is_send_forbidden, DEFAULT_TOPIC, SYSTEM_TOPIC_PREFIX};
+use crate::broker::state::topics::{
+    is_send_forbidden, DEFAULT_TOPIC, DLQ_PREFIX, RETRY_PREFIX, SYSTEM_TOPIC_PREFIX,
+};
 use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
@@ -76,6 +79,23 @@ fn passed_on(cmd: &RemotingCommand) -> RemotingCommand {
         ask.set_ext(k, v);
     }
     ask
+}
+
+/// Whether CLEAN_UNUSED_TOPIC drops a stored topic's messages. As the Java broker, a topic with a
+/// config and a system topic stay; Bolide also keeps retry and dead-letter queues whatever their
+/// configs say (an operator may still want a dead letter):
+///
+/// | has a config | system topic (`is_system_topic`) | `%RETRY%` / `%DLQ%` | dropped |
+/// |---|---|---|---|
+/// | yes | - | - | no |
+/// | no | yes | - | no |
+/// | no | no | yes | no |
+/// | no | no | no | yes |
+pub(crate) fn unused_topic(topic: &str, has_config: bool, cluster: &str, broker: &str) -> bool {
+    !has_config
+        && !is_system_topic(topic, cluster, broker)
+        && !topic.starts_with(RETRY_PREFIX)
+        && !topic.starts_with(DLQ_PREFIX)
 }
 
 fn topic_not_exist(cmd: &RemotingCommand, topic: &str) -> RemotingCommand {
@@ -170,6 +190,50 @@ impl Broker {
         } else {
             cmd.error_response(rs::SYSTEM_ERROR, failed.join("; "))
         }
+    }
+
+    /// CLEAN_UNUSED_TOPIC (mqadmin cleanUnusedTopic): every shard empties its queues of the topics
+    /// [`unused_topic`] names (as a topic deletion empties them: durably, kept through kill -9). A
+    /// slave does nothing: its master's deletions reach it by replication.
+    pub(crate) async fn clean_unused_topics(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let failed: Vec<String> = self
+            .control_all_pick(Control::CleanUnusedTopics, |r| match r {
+                ControlReply::Committed(Err(e)) => Some(e),
+                _ => None,
+            })
+            .await;
+        if failed.is_empty() {
+            cmd.response(rs::SUCCESS)
+        } else {
+            cmd.error_response(rs::SYSTEM_ERROR, failed.join("; "))
+        }
+    }
+
+    /// This shard's part of [`Broker::clean_unused_topics`].
+    pub(crate) async fn clean_unused_here(&self) -> Result<(), String> {
+        if !self.accepts_writes() {
+            return Ok(());
+        }
+        let (c, b) = (&self.cfg.cluster_name, &self.cfg.broker_name);
+        let unused: BTreeSet<String> = self
+            .store
+            .queues()
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| unused_topic(t, self.topic(t).is_some(), c, b))
+            .collect();
+        for topic in unused {
+            let queues = self
+                .store
+                .delete_topic(&topic)
+                .await
+                .map_err(|e| format!("{topic}: {e}"))?;
+            tracing::info!(shard = %self.shard, %topic, queues, "messages of a topic with no config dropped (cleanUnusedTopic)");
+        }
+        Ok(())
     }
 
     pub(crate) async fn delete_topic(self: &Rc<Self>, cmd: RemotingCommand) -> RemotingCommand {
@@ -969,6 +1033,30 @@ fn disk_used_ratio(dir: &std::path::Path) -> std::io::Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unused_topic_row_by_row() {
+        // (topic, has a config, dropped): the table of `unused_topic`.
+        let rows = [
+            ("Orders", true, false),
+            ("SCHEDULE_TOPIC_XXXX", false, false),
+            ("RMQ_SYS_TRANS_HALF_TOPIC", false, false),
+            ("rmq_sys_wheel_timer", false, false),
+            ("DefaultCluster_REPLY_TOPIC", false, false),
+            ("TBW102", false, false),
+            ("%RETRY%g", false, false),
+            ("%DLQ%g", false, false),
+            ("Orders", false, true),
+            ("OtherCluster_REPLY_TOPIC", false, true),
+        ];
+        for (t, has_config, want) in rows {
+            assert_eq!(
+                unused_topic(t, has_config, "DefaultCluster", "broker-a"),
+                want,
+                "{t} {has_config}"
+            );
+        }
+    }
 
     #[test]
     fn system_topics_are_the_brokers_own() {

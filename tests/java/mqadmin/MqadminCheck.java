@@ -318,6 +318,9 @@ public class MqadminCheck {
         check("deleteExpiredCommitLog -c", null, false,
             a("deleteExpiredCommitLog", "-n", ns, "-c", cluster), "success");
         check("cleanExpiredCQ -b", null, false, a("cleanExpiredCQ", "-n", ns, "-b", broker), "success");
+        // Every topic here has a config: nothing to drop, and the topic is still there afterwards.
+        check("cleanUnusedTopic -b", null, false, a("cleanUnusedTopic", "-n", ns, "-b", broker), "success");
+        check("topicRoute after cleanUnusedTopic", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerName");
         check("consumerProgress -g", null, false, a("consumerProgress", "-n", ns, "-g", group), topic, "Diff Total");
         check("consumerProgress", null, false, a("consumerProgress", "-n", ns), group);
         check("consumerConnection", null, false, a("consumerConnection", "-n", ns, "-g", group),
