@@ -179,17 +179,7 @@ impl Broker {
         self: &Rc<Self>,
         cmd: RemotingCommand,
     ) -> RemotingCommand {
-        let failed: Vec<String> = self
-            .control_all_pick(Control::RunRetention, |r| match r {
-                ControlReply::Committed(Err(e)) => Some(e),
-                _ => None,
-            })
-            .await;
-        if failed.is_empty() {
-            cmd.response(rs::SUCCESS)
-        } else {
-            cmd.error_response(rs::SYSTEM_ERROR, failed.join("; "))
-        }
+        self.on_every_shard(cmd, Control::RunRetention).await
     }
 
     /// CLEAN_UNUSED_TOPIC (mqadmin cleanUnusedTopic): every shard empties its queues of the topics
@@ -199,8 +189,14 @@ impl Broker {
         self: &Rc<Self>,
         cmd: RemotingCommand,
     ) -> RemotingCommand {
+        self.on_every_shard(cmd, Control::CleanUnusedTopics).await
+    }
+
+    /// Runs `op` on every shard and answers `cmd`: SUCCESS, or SYSTEM_ERROR with each shard's
+    /// failure ([`ControlReply::Committed`]).
+    async fn on_every_shard(self: &Rc<Self>, cmd: RemotingCommand, op: Control) -> RemotingCommand {
         let failed: Vec<String> = self
-            .control_all_pick(Control::CleanUnusedTopics, |r| match r {
+            .control_all_pick(op, |r| match r {
                 ControlReply::Committed(Err(e)) => Some(e),
                 _ => None,
             })
