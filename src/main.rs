@@ -247,7 +247,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if cfg.disable_thp {
         disable_thp();
     }
-    bolide::storage::datadir::prepare(&cfg.data_dir, shards)?;
+    // Held until `serve` returns: no second broker may open this directory meanwhile.
+    let _data_dir_lock = bolide::storage::datadir::prepare(&cfg.data_dir, shards)?;
     let topics_path = cfg.data_dir.join("topics.json");
     let mut topics = TopicTable::load(&topics_path)
         .with_context(|| format!("cannot read {}", topics_path.display()))?

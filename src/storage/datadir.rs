@@ -6,6 +6,7 @@
 //! | it exists or can be created             | —                                                        |
 //! | it is not on tmpfs/ramfs                | nothing there survives a reboot, so SYNC_FLUSH would promise a durability it cannot give (recent kernels accept O_DIRECT on tmpfs, so the probe below does not catch it) |
 //! | an O_DIRECT write of one block succeeds | the commit log is O_DIRECT only (overlayfs, old tmpfs refuse it) |
+//! | no other process holds `lock`           | two brokers on one directory would write over each other's segments and tables; the lock (an exclusive `flock`, with the holder's pid in the file) is held for the process's life and dies with it, even after kill -9 |
 //! | `bolide.json` records the shard count   | queue placement depends on it: another count would hand queues to shards that do not hold them; written on first start |
 //!
 //! Plain blocking `std::fs` calls: this runs on the main thread before the executors start.
@@ -15,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// The file that records what the data directory was created with.
 pub const LAYOUT_FILE: &str = "bolide.json";
+
+/// The file a running broker holds locked ([`lock`]).
+pub const LOCK_FILE: &str = "lock";
 
 /// Why the data directory cannot be used. The messages are what the operator reads.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,11 @@ pub enum DataDirError {
         path.display()
     )]
     ShardCountChanged { path: PathBuf, recorded: usize },
+    #[error(
+        "data directory {} is in use by another Bolide process{holder}; stop it first (two brokers on one directory would corrupt it)",
+        path.display()
+    )]
+    InUse { path: PathBuf, holder: String },
     #[error("cannot {op} {}", path.display())]
     Io {
         op: &'static str,
@@ -59,10 +68,59 @@ pub enum DataDirError {
     },
 }
 
-/// Every check of the module table, in order: the directory, then its recorded shard count.
-pub fn prepare(dir: &Path, shards: usize) -> Result<(), DataDirError> {
+/// Every check of the module table, in order: the directory, the lock, then its recorded shard
+/// count. The returned lock must live as long as the broker.
+pub fn prepare(dir: &Path, shards: usize) -> Result<DirLock, DataDirError> {
     check_filesystem(dir)?;
-    check_shard_count(dir, shards)
+    let held = lock(dir)?;
+    check_shard_count(dir, shards)?;
+    Ok(held)
+}
+
+/// The data directory's lock, held while this value lives (and released by the kernel when the
+/// process ends, however it ends).
+#[derive(Debug)]
+pub struct DirLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the directory's lock: an exclusive, non-blocking `flock` on [`LOCK_FILE`], which then holds
+/// this process's pid (for the error another process gets).
+pub fn lock(dir: &Path) -> Result<DirLock, DataDirError> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let io = |op, source| DataDirError::Io {
+        op,
+        path: path.clone(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io("open", e))?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(io("lock", err));
+        }
+        let mut text = String::new();
+        let _ = f.read_to_string(&mut text);
+        let holder = match text.trim().parse::<u32>() {
+            Ok(pid) => format!(" (pid {pid})"),
+            Err(_) => String::new(),
+        };
+        return Err(DataDirError::InUse {
+            path: dir.to_path_buf(),
+            holder,
+        });
+    }
+    f.set_len(0).map_err(|e| io("write", e))?;
+    f.rewind().map_err(|e| io("write", e))?;
+    writeln!(f, "{}", std::process::id()).map_err(|e| io("write", e))?;
+    Ok(DirLock(f))
 }
 
 /// Creates the data directory, refuses memory-backed filesystems and proves O_DIRECT writes work there.
@@ -253,6 +311,30 @@ mod tests {
             "{}",
             chain(&e)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_holder_of_the_lock_is_refused_with_the_first_ones_pid() {
+        let dir = std::env::temp_dir().join(format!("bolide-datadir-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = lock(&dir).unwrap();
+        // flock locks belong to the open file, so a second open in this process is refused too.
+        let e = lock(&dir).unwrap_err();
+        assert!(matches!(e, DataDirError::InUse { .. }));
+        let text = chain(&e);
+        assert!(
+            text.contains(&format!(
+                "in use by another Bolide process (pid {})",
+                std::process::id()
+            )),
+            "{text}"
+        );
+        // Released with its holder: the next start takes it.
+        drop(first);
+        let again = lock(&dir).unwrap();
+        drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
