@@ -10,7 +10,7 @@
 //! | 3 | peer matches the account's `whiteRemoteAddress` | allowed |
 //! | 4 | signature differs, with and without `_UNIQUE_KEY_QUERY` | denied: signature |
 //! | 5 | a send to the trace topic `RMQ_SYS_TRACE_TOPIC` | allowed |
-//! | 6 | an admin code, account not `admin` | denied: admin |
+//! | 6 | an admin code ([`ADMIN_CODES`]: 4.x's, and the ACL admin codes that change accounts), account not `admin` | denied: admin |
 //! | 7 | any needed resource whose permission (listed, else the default) does not grant it | denied: resource |
 //! | - | otherwise | allowed |
 //!
@@ -31,8 +31,12 @@ pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
 const RETRY_PREFIX: &str = "%RETRY%";
 
 /// Codes only an admin account may call: UPDATE_AND_CREATE_TOPIC 17, UPDATE_BROKER_CONFIG 25,
-/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP 200, DELETE_SUBSCRIPTIONGROUP 207, DELETE_TOPIC_IN_BROKER 215.
-pub const ADMIN_CODES: &[i32] = &[17, 25, 200, 207, 215];
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP 200, DELETE_SUBSCRIPTIONGROUP 207, DELETE_TOPIC_IN_BROKER 215,
+/// as RocketMQ 4.x; and, stricter than 4.x, which lets any signed account through, the codes that
+/// change the accounts themselves: UPDATE_AND_CREATE_ACL_CONFIG 50, DELETE_ACL_CONFIG 51,
+/// UPDATE_GLOBAL_WHITE_ADDRS_CONFIG 53 (otherwise any account could make itself admin). Reading the
+/// versions (GET_BROKER_CLUSTER_ACL_INFO 52) needs a signature only.
+pub const ADMIN_CODES: &[i32] = &[17, 25, 50, 51, 53, 200, 207, 215];
 
 /// Why a request was refused. `Display` is the remark the client sees (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -497,6 +501,46 @@ accounts:
                 b"",
                 LOCAL,
                 Err("Need admin permission for request code=17"),
+            ),
+            (
+                "account change, not admin",
+                50,
+                producer(vec![("accessKey", "producer1"), ("admin", "true")]),
+                b"",
+                LOCAL,
+                Err("Need admin permission for request code=50"),
+            ),
+            (
+                "account delete, not admin",
+                51,
+                producer(vec![("accessKey", "adminAK")]),
+                b"",
+                LOCAL,
+                Err("Need admin permission for request code=51"),
+            ),
+            (
+                "global white list, not admin",
+                53,
+                producer(vec![("globalWhiteAddrs", "*")]),
+                b"",
+                LOCAL,
+                Err("Need admin permission for request code=53"),
+            ),
+            (
+                "ACL versions, signature only",
+                52,
+                producer(vec![]),
+                b"",
+                LOCAL,
+                Ok(()),
+            ),
+            (
+                "account change, admin",
+                50,
+                signed("adminAK", "adminSK1", vec![("accessKey", "someone")], b""),
+                b"",
+                LOCAL,
+                Ok(()),
             ),
             (
                 "admin code, admin",

@@ -35,6 +35,7 @@
 //! | SEND_REPLY_MESSAGE(_V2) | `Here(.., Local)` | checks as a send, pushes the reply to the requesting client through the shard holding its connection, then stores it as a send on the queue's owner |
 //! | CLEAN_EXPIRED_CONSUMEQUEUE, DELETE_EXPIRED_COMMITLOG | `Here(.., AllShards)` | every shard runs retention now (`Control::RunRetention`) |
 //! | CLEAN_UNUSED_TOPIC | `Here(.., AllShards)` | every shard empties its queues of topics with no config (`Control::CleanUnusedTopics`) |
+//! | UPDATE_AND_CREATE_ACL_CONFIG, DELETE_ACL_CONFIG, GET_BROKER_CLUSTER_ACL_INFO, UPDATE_GLOBAL_WHITE_ADDRS_CONFIG | `Here(.., Local)` | accepting shard: the accounts are one table shared by every shard (`acl::Acl`) |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -128,6 +129,7 @@ pub enum Here {
     ReplyMessage,
     RunRetention,
     CleanUnusedTopic,
+    AclAdmin,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -424,6 +426,22 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::CLEAN_UNUSED_TOPIC,
         Route::Here(Here::CleanUnusedTopic, Reach::AllShards),
+    ),
+    entry(
+        rq::UPDATE_AND_CREATE_ACL_CONFIG,
+        Route::Here(Here::AclAdmin, Reach::Local),
+    ),
+    entry(
+        rq::DELETE_ACL_CONFIG,
+        Route::Here(Here::AclAdmin, Reach::Local),
+    ),
+    entry(
+        rq::GET_BROKER_CLUSTER_ACL_INFO,
+        Route::Here(Here::AclAdmin, Reach::Local),
+    ),
+    entry(
+        rq::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
+        Route::Here(Here::AclAdmin, Reach::Local),
     ),
     entry(
         rq::REGISTER_BROKER,
@@ -745,6 +763,7 @@ impl Broker {
             Here::ReplyMessage => self.reply_message(cmd, ctx).await,
             Here::RunRetention => self.run_retention_now(cmd).await,
             Here::CleanUnusedTopic => self.clean_unused_topics(cmd).await,
+            Here::AclAdmin => self.acl_admin(&cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,

@@ -85,6 +85,13 @@ pub mod request {
     /// Broker to client: a reply, pushed to the client that sent the request.
     pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
     pub const INVOKE_BROKER_TO_GET_CONSUMER_STATUS: i32 = 223;
+    /// Operator (RocketMQ 4.x ACL 1.0): create or update an account of the accounts file, delete
+    /// one, read the file's version, replace the global white list (mqadmin 4.x `updateAclConfig`,
+    /// `deleteAclConfig`, `clusterAclConfigVersion`, `updateGlobalWhiteAddr`).
+    pub const UPDATE_AND_CREATE_ACL_CONFIG: i32 = 50;
+    pub const DELETE_ACL_CONFIG: i32 = 51;
+    pub const GET_BROKER_CLUSTER_ACL_INFO: i32 = 52;
+    pub const UPDATE_GLOBAL_WHITE_ADDRS_CONFIG: i32 = 53;
 
     /// Every request code above, so a dispatcher can check it has an answer for each.
     pub const ALL: &[i32] = &[
@@ -166,6 +173,10 @@ pub mod request {
         CLEAN_EXPIRED_CONSUMEQUEUE,
         DELETE_EXPIRED_COMMITLOG,
         CLEAN_UNUSED_TOPIC,
+        UPDATE_AND_CREATE_ACL_CONFIG,
+        DELETE_ACL_CONFIG,
+        GET_BROKER_CLUSTER_ACL_INFO,
+        UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
     ];
 }
 

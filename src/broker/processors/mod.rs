@@ -22,10 +22,12 @@
 //! | [`reset`] | 222 (pushes 220 to consumers) | accepting shard, each queue reset by its owner |
 //! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
 //! | [`reply`] | 324, 325 (pushes 326 to the requester) | accepting shard, the requester's connection's shard, then the queue owner |
+//! | [`acl_admin`] | 50, 51, 52, 53 | accepting shard (the accounts are shared by every shard) |
 //! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 307, 351 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: query by key (12).
 
+pub mod acl_admin;
 pub mod admin;
 pub mod client;
 pub mod groups;
