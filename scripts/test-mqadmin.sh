@@ -11,6 +11,7 @@
 # 2. Starts Bolide, runs tests/java/mqadmin/MqadminCheck.java against it (all mqadmin commands in one JVM:
 #    one check per command, PASS/FAIL/SKIP lines), stops it; the same against the reference; then runs
 #    `bolide admin` commands against the reference, on the topic and group the check left there.
+#    Then mqadmin 4.9.8's ACL 1.0 commands (which 5.x's dropped) against a Bolide with aclEnable (Bolide only).
 # 3. Logs under $OUT/mqadmin-*.log; prints 'mqadmin: N passed, N failed, N skipped' and writes "p f s" to
 #    $OUT/mqadmin-counts. Exit 0 only when nothing failed. Checks of commands whose broker side another
 #    branch brings are SKIPPED (with the branch named) while the broker answers REQUEST_CODE_NOT_SUPPORTED.
@@ -92,6 +93,79 @@ for _ in $(seq 1 300); do port_open "$B_BROKER" && port_open "$B_NS" && break; s
 port_open "$B_BROKER" || give_up "Bolide did not start, see $OUT/mqadmin-bolide-broker.log"
 run_check "127.0.0.1:$B_NS" "127.0.0.1:$B_BROKER" DefaultCluster bolide
 cleanup
+
+# --- mqadmin 4.9's ACL 1.0 commands against Bolide with aclEnable ------------------------------------------
+# 5.x's mqadmin dropped them (ACL 2.0 replaced ACL 1.0), so they run from rocketmq-tools 4.9.8
+# (tests/java/tools-4.9). The reference is 5.x and does not serve them: Bolide only. Each tool run signs
+# with the account in its home's conf/tools.yml, as RocketMQ's mqadmin does.
+acl_checks() {
+    local lib="$ROOT/tests/java/tools-4.9/target/lib" acl="$WORK/acl"
+    local stamp; stamp="$(cksum < tests/java/tools-4.9/pom.xml)"
+    if ! { [ -f "$lib/.complete" ] && [ "$(cat "$lib/.complete")" = "$stamp" ]; }; then
+        rm -rf "$lib"
+        if ! mvn -B -q -f tests/java/tools-4.9/pom.xml dependency:copy-dependencies >"$OUT/mqadmin-acl-fetch.log" 2>&1; then
+            echo "FAIL mqadmin 4.9 ACL: could not fetch rocketmq-tools 4.9.8, see $OUT/mqadmin-acl-fetch.log"
+            failed=$((failed + 1)); return
+        fi
+        echo "$stamp" > "$lib/.complete"
+    fi
+    rm -rf "$acl"; mkdir -p "$acl"
+    printf 'accounts:\n  - accessKey: mqaAdmin01\n    secretKey: mqaAdminSK01\n    admin: true\n  - accessKey: mqaPlain01\n    secretKey: mqaPlainSK01\n    defaultTopicPerm: PUB\n' >"$acl/plain_acl.yml"
+    local who
+    for who in "mqaAdmin01 mqaAdminSK01" "mqaPlain01 mqaPlainSK01" "mqaUser01 mqaUserSK01"; do
+        set -- $who
+        mkdir -p "$acl/$1/conf"
+        printf 'accessKey: %s\nsecretKey: %s\n' "$1" "$2" >"$acl/$1/conf/tools.yml"
+        echo '<configuration><root level="OFF"/></configuration>' >"$acl/$1/conf/logback_tools.xml"
+    done
+    cmd=("$BOLIDE_BIN" serve --data-dir "$acl/data" --namesrv-port "$B_NS" --broker-port "$B_BROKER"
+        --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards 2 --segment-size $((64 << 20))
+        --set aclEnable=true --set "aclFile=$acl/plain_acl.yml")
+    command -v setpriv >/dev/null && cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}")
+    "${cmd[@]}" >"$OUT/mqadmin-acl-broker.log" 2>&1 &
+    BOLIDE_PID=$!
+    for _ in $(seq 1 300); do port_open "$B_BROKER" && port_open "$B_NS" && break; sleep 0.2; done
+    port_open "$B_BROKER" || { echo "FAIL mqadmin 4.9 ACL: Bolide with ACL did not start, see $OUT/mqadmin-acl-broker.log"; failed=$((failed + 1)); return; }
+    local log="$OUT/mqadmin-acl.log"; : >"$log"
+    local B="127.0.0.1:$B_BROKER"
+    tool() { # AS ARGS...: mqadmin 4.9.8 signed as account AS; prints its output
+        local home="$acl/$1"; shift
+        (cd "$acl" && timeout -k 5 120 java -Xmx256m -Drocketmq.home.dir="$home" -Duser.home="$home" \
+            -cp "$lib/*" org.apache.rocketmq.tools.command.MQAdminStartup "$@" -n "127.0.0.1:$B_NS" 2>&1) \
+            | tee -a "$log"
+    }
+    check() { # NAME OK-IF-TRUE DETAIL
+        if [ "$2" = 1 ]; then echo "PASS mqadmin 4.9 $1"; passed=$((passed + 1));
+        else echo "FAIL mqadmin 4.9 $1: $3"; failed=$((failed + 1)); fi
+    }
+    has() { [[ "$1" == *"$2"* ]] && echo 1 || echo 0; }
+    local out file
+    tool mqaAdmin01 updateTopic -b "$B" -t MqaAclT >/dev/null
+    tool mqaAdmin01 updateTopic -b "$B" -t MqaAclDenied >/dev/null
+
+    out="$(tool mqaAdmin01 updateAclConfig -b "$B" -a mqaUser01 -s mqaUserSK01 -i PUB -t 'MqaAclDenied=DENY')"
+    file="$(cat "$acl/plain_acl.yml")"
+    check "updateAclConfig (new account)" "$(( $(has "$out" "config to $B success") && $(has "$file" "MqaAclDenied=DENY") ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaUser01 sendMessage -t MqaAclT -p acl-admin)"
+    check "sendMessage as the new account" "$(has "$out" SEND_OK)" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaUser01 sendMessage -t MqaAclDenied -p acl-admin)"
+    check "sendMessage to the account's DENY topic refused" "$(( ! $(has "$out" SEND_OK) && $(has "$out" "No permission for topic:MqaAclDenied") ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaAdmin01 clusterAclConfigVersion -c DefaultCluster)"
+    check "clusterAclConfigVersion" "$(( $(has "$out" "$acl/plain_acl.yml") && $(has "$out" "version success") ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaPlain01 updateAclConfig -b "$B" -a mqaPlain01 -s mqaPlainSK01 -m true)"
+    file="$(cat "$acl/plain_acl.yml")"
+    check "updateAclConfig by a non-admin account refused" "$(( $(has "$out" "Need admin permission for request code=50") && ! $(has "$file" "counter: 2") ))" "$(echo "$out" | grep -m1 DESC)"
+    out="$(tool mqaAdmin01 updateGlobalWhiteAddr -b "$B" -g '10.10.10.*,192.168.0.1')"
+    file="$(cat "$acl/plain_acl.yml")"
+    check "updateGlobalWhiteAddr" "$(( $(has "$out" "addresses to $B success") && $(has "$file" "10.10.10.*") ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaAdmin01 deleteAclConfig -c DefaultCluster -a mqaUser01)"
+    file="$(cat "$acl/plain_acl.yml")"
+    check "deleteAclConfig" "$(( $(has "$out" "account from $B success") && ! $(has "$file" mqaUser01) ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    out="$(tool mqaUser01 sendMessage -t MqaAclT -p acl-admin)"
+    check "sendMessage as the deleted account refused" "$(( ! $(has "$out" SEND_OK) && $(has "$out" "No acl config for mqaUser01") ))" "$(echo "$out" | tail -3 | tr '\n' '|')"
+    cleanup
+}
+acl_checks
 
 # --- the reference ----------------------------------------------------------------------------------------
 if [ "${MQADMIN_SKIP_REF:-0}" = 1 ]; then finish; exit $?; fi
