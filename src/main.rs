@@ -1,6 +1,6 @@
 //! `bolide`: the broker binary. Thin: parse the command line, layer the config, check the data
 //! directory and the ports (so a bad setting is a one-line error and a non-zero exit before anything
-//! starts), start the shards, and turn SIGTERM/SIGINT into an orderly shutdown.
+//! starts), start the shards, and turn SIGTERM/SIGINT/SIGHUP into an orderly shutdown.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -426,6 +426,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        // A closed terminal: stop in order, as the JVM does for RocketMQ (the default action
+        // would drop the write-behind with the process).
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
     if let Some(sig) = signals.forever().next() {
@@ -507,6 +510,9 @@ fn namesrv(args: NamesrvArgs) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        // A closed terminal: stop in order, as the JVM does for RocketMQ (the default action
+        // would drop the write-behind with the process).
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
     if let Some(sig) = signals.forever().next() {
@@ -545,6 +551,9 @@ fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        // A closed terminal: stop in order, as the JVM does for RocketMQ (the default action
+        // would drop the write-behind with the process).
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
     std::thread::spawn(move || {

@@ -1,7 +1,7 @@
 //! A disk that takes no I/O for a while (#12): nothing is refused and nothing is lost.
 //!
-//! The `bolide` binary runs as a child process (2 shards, loopback ports 24420/24431 and
-//! 24422/24433, one pair per test, data under the target directory) inside a cgroup. The block
+//! The `bolide` binary runs as a child process (2 shards, loopback ports 24420/24431,
+//! 24422/24434 and 24424/24437, one pair per test (each broker also takes its port - 2), data under the target directory) inside a cgroup. The block
 //! layer throttles that cgroup's reads and writes on the data directory's disk to 1 per second
 //! while the test says so (cgroup v1 `blkio.throttle.*_iops_device` or v2 `io.max`). The disk itself is untouched; bios held by the throttle are released when it is
 //! lifted. Needs root and such a cgroup, and a data directory on a block device; says why and
@@ -10,7 +10,7 @@
 //! | flush | while the disk is stopped | afterwards |
 //! |---|---|---|
 //! | SYNC_FLUSH, `flush_timeout_ms` 300 | sends are answered SEND_OK or FLUSH_DISK_TIMEOUT (stored, not yet durable), some of them the latter; none refused | sends are SEND_OK again; after kill -9 every answered message is there |
-//! | ASYNC_FLUSH | every send is SEND_OK (the write-behind takes it) | after a graceful stop every message is there |
+//! | ASYNC_FLUSH | every send is SEND_OK (the write-behind takes it) | after an orderly stop (SIGTERM, and SIGHUP) asked while writes are held, every message is there |
 //!
 //! No latency is asserted: the machines are shared.
 
@@ -26,7 +26,8 @@ use broker_process::{addr, on_glommio, sets, strings, test_dir, topic_conn, Brok
 
 /// (NameServer, broker) ports of each test: the tests of a file run at once.
 const SYNC_PORTS: (u16, u16) = (24420, 24431);
-const ASYNC_PORTS: (u16, u16) = (24422, 24433);
+const ASYNC_PORTS: (u16, u16) = (24422, 24434);
+const HUP_PORTS: (u16, u16) = (24424, 24437);
 const QUEUES: i32 = 4;
 
 /// The cgroup the broker runs in, and its throttle.
@@ -282,33 +283,45 @@ fn sync_flush_answers_flush_disk_timeout_while_the_disk_is_stopped_and_loses_not
 
 #[test]
 fn async_flush_takes_every_send_while_the_disk_is_stopped_and_loses_nothing() {
+    async_flush_then_stop("disk-stall-async", ASYNC_PORTS, libc::SIGTERM);
+}
+
+/// SIGHUP (a terminal closed on a broker started from it) stops the broker as SIGTERM does, as the
+/// JVM's shutdown hooks stop RocketMQ's: without that, the write-behind died with the process.
+#[test]
+fn sighup_is_an_orderly_stop_too() {
+    async_flush_then_stop("disk-stall-hup", HUP_PORTS, libc::SIGHUP);
+}
+
+fn async_flush_then_stop(name: &str, ports: (u16, u16), stop: i32) {
     const TOPIC: &str = "DiskStallAsync";
-    let Some((dir, throttle)) = prepare("disk-stall-async") else {
+    let Some((dir, throttle)) = prepare(name) else {
         return;
     };
-    let mut broker = start(&dir, ASYNC_PORTS, &throttle, &["flushDiskType=ASYNC_FLUSH"]);
+    let mut broker = start(&dir, ports, &throttle, &["flushDiskType=ASYNC_FLUSH"]);
     let knobs = throttle.knobs.clone();
     let during = on_glommio(move || async move {
-        let conn = connect(ASYNC_PORTS, TOPIC).await;
+        let conn = connect(ports, TOPIC).await;
         knobs.stop_disk();
         // 400 sends over 2 s.
-        let during = send(&conn, TOPIC, 0, 400, Duration::from_millis(5)).await;
-        knobs.start_disk();
-        during
+        send(&conn, TOPIC, 0, 400, Duration::from_millis(5)).await
     });
     assert!(
         during.iter().all(|a| a == &Ok(SendStatus::Ok)),
         "ASYNC_FLUSH sends while the disk was stopped: {during:?}"
     );
-    // A graceful stop writes what is behind; then everything is read back from the disk.
-    broker.signal(libc::SIGTERM);
+    // An orderly stop asked while the writes are still held, then the disk comes back: the stop
+    // writes what is behind; then everything is read back from the disk.
+    broker.signal(stop);
+    std::thread::sleep(Duration::from_millis(200));
+    throttle.knobs.start_disk();
     broker.wait_exit();
     broker.restart();
     assert_stored(
         &broker,
         TOPIC,
         during.len() as i64,
-        "every message answered SEND_OK is there after a graceful stop",
+        "every message answered SEND_OK is there after an orderly stop",
     );
     drop(broker);
     drop(throttle);
