@@ -60,22 +60,7 @@ t_start=$(date +%s)
 extra_failures=0
 finish() { # prints and writes the counts from all reports, plus extra_failures
     local p f s k
-    read -r p f s k < <(python3 - "$OUT" <<'PYEOF'
-import glob, sys, xml.etree.ElementTree as ET
-p = f = s = k = 0
-for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {c.tag for c in case}
-        if kinds & {"failure", "error"}:
-            f += 1
-        elif "skipped" in kinds:
-            s += 1
-        else:
-            p += 1
-            k += bool(kinds & {"flakyFailure", "flakyError"})
-print(p, f, s, k)
-PYEOF
-)
+    read -r p f s k < <(python3 "$ROOT/scripts/surefire.py" counts "$OUT" java)
     f=$((${f:-0} + extra_failures))
     echo "${p:-0} $f ${s:-0}" > "$OUT/java-counts"
     echo "java: ${p:-0} passed, $f failed, ${s:-0} skipped ($(( $(date +%s) - t_start )) s)"
@@ -380,30 +365,5 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ] && [ "${JAVA_SKIP_MIXED:-0}" != 1 ]; then
     cleanup
 fi
 
-python3 - "$OUT" <<'PYEOF'
-import glob, os, sys, xml.etree.ElementTree as ET
-rows = {}
-for path in glob.glob(sys.argv[1] + "/java-*/TEST-*.xml"):
-    run = os.path.basename(os.path.dirname(path))[len("java-"):]
-    for c in ET.parse(path).getroot().iter("testcase"):
-        kinds = {x.tag for x in c}
-        flaky = kinds & {"flakyFailure", "flakyError"}
-        r = "FAIL" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds else "ok*" if flaky else "ok"
-        rows.setdefault(c.get("classname", "").split(".")[-1] + "." + c.get("name", ""), {})[run] = (r, float(c.get("time", 0)))
-runs = sorted({r for v in rows.values() for r in v})
-print("==> java results per scenario (" + ", ".join(runs) + "; ok* = passed on its rerun):")
-for name in sorted(rows):
-    print("    %-62s %s" % (name, "  ".join("%4s %5.1fs" % rows[name].get(r, ("-", 0)) for r in runs)))
-# Each failure's reason, so that a CI log that keeps only the tail still says why.
-for path in sorted(glob.glob(sys.argv[1] + "/java-*/TEST-*.xml")):
-    run = os.path.basename(os.path.dirname(path))[len("java-"):]
-    for c in ET.parse(path).getroot().iter("testcase"):
-        for x in c:
-            if x.tag in ("failure", "error"):
-                msg = " ".join((x.get("message") or x.text or "").split())[:400]
-                print("    FAIL %s %s.%s: %s" % (run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
-            elif x.tag in ("flakyFailure", "flakyError"):
-                msg = " ".join((x.get("message") or x.text or "").split())[:400]
-                print("    FLAKY (passed on rerun) %s %s.%s: %s" % (run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
-PYEOF
+python3 "$ROOT/scripts/surefire.py" table "$OUT" java
 finish

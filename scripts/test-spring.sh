@@ -63,22 +63,7 @@ extra_skipped=0
 finish() { # prints and writes the counts from all reports, plus extra_failures / extra_skipped
     local p=0 f=0 s=0 k=0
     if command -v python3 >/dev/null; then
-        read -r p f s k < <(python3 - "$OUT" <<'PYEOF'
-import glob, sys, xml.etree.ElementTree as ET
-p = f = s = k = 0
-for path in glob.glob(sys.argv[1] + "/spring-*/TEST-*.xml"):
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {c.tag for c in case}
-        if kinds & {"failure", "error"}:
-            f += 1
-        elif "skipped" in kinds:
-            s += 1
-        else:
-            p += 1
-            k += bool(kinds & {"flakyFailure", "flakyError"})
-print(p, f, s, k)
-PYEOF
-) || { echo "test-spring: could not read the Surefire reports under $OUT"; extra_failures=$((extra_failures + 1)); }
+        read -r p f s k < <(python3 "$ROOT/scripts/surefire.py" counts "$OUT" spring) || { echo "test-spring: could not read the Surefire reports under $OUT"; extra_failures=$((extra_failures + 1)); }
     fi
     p=${p:-0}; f=${f:-0}; s=${s:-0}; k=${k:-0}
     f=$((f + extra_failures)); s=$((s + extra_skipped))
@@ -227,28 +212,5 @@ if [ "$ref" = 1 ]; then
     cleanup
 fi
 
-python3 - "$OUT" <<'PYEOF'
-import glob, os, sys, xml.etree.ElementTree as ET
-rows = {}
-for path in glob.glob(sys.argv[1] + "/spring-*/TEST-*.xml"):
-    run = os.path.basename(os.path.dirname(path))[len("spring-"):]
-    for c in ET.parse(path).getroot().iter("testcase"):
-        kinds = {x.tag for x in c}
-        flaky = kinds & {"flakyFailure", "flakyError"}
-        r = "FAIL" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds else "ok*" if flaky else "ok"
-        rows.setdefault(c.get("classname", "").split(".")[-1] + "." + c.get("name", ""), {})[run] = (r, float(c.get("time", 0)))
-runs = sorted({r for v in rows.values() for r in v})
-print("==> spring results per scenario (" + ", ".join(runs) + "; ok* = passed on its rerun):")
-for name in sorted(rows):
-    print("    %-78s %s" % (name, "  ".join("%4s %5.1fs" % rows[name].get(r, ("-", 0)) for r in runs)))
-# Each failure's reason, so that a CI log that keeps only the tail still says why.
-for path in sorted(glob.glob(sys.argv[1] + "/spring-*/TEST-*.xml")):
-    run = os.path.basename(os.path.dirname(path))[len("spring-"):]
-    for c in ET.parse(path).getroot().iter("testcase"):
-        for x in c:
-            if x.tag in ("failure", "error", "flakyFailure", "flakyError"):
-                msg = " ".join((x.get("message") or x.text or "").split())[:400]
-                what = "FAIL" if x.tag in ("failure", "error") else "FLAKY (passed on rerun)"
-                print("    %s %s %s.%s: %s" % (what, run, c.get("classname", "").split(".")[-1], c.get("name", ""), msg))
-PYEOF
+python3 "$ROOT/scripts/surefire.py" table "$OUT" spring
 finish
