@@ -1,6 +1,6 @@
 //! RocketMQ 4.x's ACL admin codes against a real broker (ports 24540/24551, 2 shards): accounts
 //! created, changed and deleted over the wire (50, 51), the global white list (53) and the file's
-//! version (52). Each change is in force on every shard when it is answered, only an admin account
+//! version (52), through raw requests and through `bolide admin`. Each change is in force on every shard when it is answered, only an admin account
 //! may make it, a change the accounts parser refuses writes nothing, the file survives a restart,
 //! no secret reaches the log, and a broker without ACL says so.
 
@@ -113,6 +113,24 @@ fn topic_header(topic: &str) -> CreateTopicHeader {
         topic_sys_flag: 0,
         order: false,
     }
+}
+
+/// `bolide admin ARGS` against the test's NameServer, signed as the admin account when `signed`:
+/// (succeeded, stdout and stderr).
+fn admin_cli(args: &[&str], signed: bool) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bolide"));
+    c.args(["admin", "-n", &format!("127.0.0.1:{NAMESRV_PORT}")])
+        .args(args)
+        .env_remove("ROCKETMQ_ACCESS_KEY")
+        .env_remove("ROCKETMQ_SECRET_KEY");
+    if signed {
+        c.env("ROCKETMQ_ACCESS_KEY", "adminAK01")
+            .env("ROCKETMQ_SECRET_KEY", "adminSK01");
+    }
+    let out = c.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }
 
 /// The (counter, timestamp) in a 52 answer's `version`.
@@ -305,8 +323,78 @@ fn accounts_change_over_the_wire_and_stay_changed() {
         );
         assert!(all_send(&conns(Some(("plainAK01", "plainSK01"))).await, "AclAdminT").await);
     });
+
+    // `bolide admin` has the same commands, with mqadmin's names and short flags.
+    let (ok, text) = admin_cli(
+        &[
+            "updateAclConfig",
+            "-b",
+            &addr(),
+            "-a",
+            "cliUser01",
+            "-s",
+            "cliSecret01",
+            "-i",
+            "PUB",
+        ],
+        true,
+    );
+    assert!(
+        ok && text.contains("update ACL account cliUser01: success at"),
+        "{text}"
+    );
+    on_glommio(|| async {
+        assert!(
+            all_send(
+                &conns(Some(("cliUser01", "cliSecret01"))).await,
+                "AclAdminT"
+            )
+            .await
+        );
+    });
+    let (ok, text) = admin_cli(
+        &["clusterAclConfigVersion", "-c", "DefaultCluster", "--json"],
+        true,
+    );
+    assert!(ok, "{text}");
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows[0]["counter"], 7, "{text}");
+    assert_eq!(rows[0]["brokerAddr"], addr(), "{text}");
+    let (ok, text) = admin_cli(
+        &["updateGlobalWhiteAddr", "-b", &addr(), "-g", "10.1.1.1"],
+        true,
+    );
+    assert!(ok, "{text}");
+    assert!(std::fs::read_to_string(&acl_file)
+        .unwrap()
+        .contains("10.1.1.1"));
+    let (ok, text) = admin_cli(
+        &["deleteAclConfig", "-c", "DefaultCluster", "-a", "cliUser01"],
+        true,
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = admin_cli(&["deleteAclConfig", "-b", &addr(), "-a", "cliUser01"], true);
+    assert!(
+        !ok && text.contains("no account has the accessKey"),
+        "{text}"
+    );
+    let (ok, text) = admin_cli(
+        &["deleteAclConfig", "-b", &addr(), "-a", "plainAK01"],
+        false,
+    );
+    assert!(!ok && text.contains("No accessKey"), "{text}");
+    assert!(!std::fs::read_to_string(&acl_file)
+        .unwrap()
+        .contains("cliUser01"));
+
     let log = broker.log_text();
-    for secret in ["adminSK01", "newSecret01", "newSecret02", "laterSecret01"] {
+    for secret in [
+        "adminSK01",
+        "newSecret01",
+        "newSecret02",
+        "laterSecret01",
+        "cliSecret01",
+    ] {
         assert!(!log.contains(secret), "secret {secret} in the broker log");
     }
     assert!(log.contains("ACL account changed by request"), "{log}");

@@ -238,6 +238,63 @@ pub enum AdminCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// ACL 1.0: create or change an account of the broker's `plain_acl.yml` (admin account needed).
+    /// Fields not given stay as they are, except `admin`, which is set (false unless `-m true`).
+    #[command(name = "updateAclConfig")]
+    UpdateAclConfig {
+        /// The account's access key (mqadmin's `-a`; the long name is not `--accessKey`, which
+        /// names the account `bolide admin` signs with).
+        #[arg(short = 'a', long = "account")]
+        account: String,
+        /// The account's secret; required for a new account (visible in the process list).
+        #[arg(short = 's', long = "accountSecret")]
+        account_secret: Option<String>,
+        /// Address pattern the account may connect from (e.g. `192.168.0.*`).
+        #[arg(short = 'w', long = "whiteRemoteAddress")]
+        white_remote_address: Option<String>,
+        /// DENY, PUB, SUB or PUB|SUB.
+        #[arg(short = 'i', long = "defaultTopicPerm")]
+        default_topic_perm: Option<String>,
+        #[arg(short = 'u', long = "defaultGroupPerm")]
+        default_group_perm: Option<String>,
+        /// `topicA=PUB,topicB=SUB|PUB` (replaces the account's list).
+        #[arg(short = 't', long = "topicPerms")]
+        topic_perms: Option<String>,
+        /// `groupA=SUB,groupB=DENY` (replaces the account's list).
+        #[arg(short = 'g', long = "groupPerms")]
+        group_perms: Option<String>,
+        #[arg(short = 'm', long = "admin", default_value = "false")]
+        admin: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// ACL 1.0: delete an account (admin account needed).
+    #[command(name = "deleteAclConfig")]
+    DeleteAclConfig {
+        /// The account's access key (mqadmin's `-a`).
+        #[arg(short = 'a', long = "account")]
+        account: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// ACL 1.0: replace the addresses that need no signature (empty: none; admin account needed).
+    #[command(name = "updateGlobalWhiteAddr")]
+    UpdateGlobalWhiteAddr {
+        /// `10.10.103.*,192.168.0.1`.
+        #[arg(short = 'g', long = "globalWhiteRemoteAddresses")]
+        addresses: String,
+        /// The broker's accounts file (default: the one it runs with).
+        #[arg(short = 'p', long = "aclFileFullPath")]
+        file: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// ACL 1.0: each broker's accounts file and its version.
+    #[command(name = "clusterAclConfigVersion")]
+    ClusterAclConfigVersion {
+        #[command(flatten)]
+        target: Target,
+    },
     /// A group's dead-letter messages (topic `%DLQ%<group>`).
     #[command(name = "dlqList")]
     DlqList {

@@ -523,6 +523,133 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             )
             .await
         }
+        C::UpdateAclConfig {
+            account,
+            account_secret,
+            white_remote_address,
+            default_topic_perm,
+            default_group_perm,
+            topic_perms,
+            group_perms,
+            admin,
+            target,
+        } => {
+            let admin = admin.trim().eq_ignore_ascii_case("true");
+            let optional = [
+                ("secretKey", &account_secret),
+                ("whiteRemoteAddress", &white_remote_address),
+                ("defaultTopicPerm", &default_topic_perm),
+                ("defaultGroupPerm", &default_group_perm),
+                ("topicPerms", &topic_perms),
+                ("groupPerms", &group_perms),
+            ];
+            on_targets(
+                a,
+                &target,
+                &format!("update ACL account {account}"),
+                || {
+                    let mut cmd = RemotingCommand::request(rq::UPDATE_AND_CREATE_ACL_CONFIG)
+                        .with_ext("accessKey", &account)
+                        .with_ext("admin", admin);
+                    for (k, v) in &optional {
+                        if let Some(v) = v {
+                            cmd.set_ext(k, v);
+                        }
+                    }
+                    cmd
+                },
+                json!({"accessKey": account, "admin": admin}),
+            )
+            .await
+        }
+        C::DeleteAclConfig { account, target } => {
+            on_targets(
+                a,
+                &target,
+                &format!("delete ACL account {account}"),
+                || RemotingCommand::request(rq::DELETE_ACL_CONFIG).with_ext("accessKey", &account),
+                json!({"accessKey": account}),
+            )
+            .await
+        }
+        C::UpdateGlobalWhiteAddr {
+            addresses,
+            file,
+            target,
+        } => {
+            on_targets(
+                a,
+                &target,
+                "update the ACL global white list",
+                || {
+                    RemotingCommand::request(rq::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG)
+                        .with_ext("globalWhiteAddrs", &addresses)
+                        .with_ext("aclFileFullPath", file.as_deref().unwrap_or(""))
+                },
+                json!({"globalWhiteAddrs": addresses}),
+            )
+            .await
+        }
+        C::ClusterAclConfigVersion { target } => {
+            let what = "read the ACL version";
+            let (mut rows, mut all) = (Vec::new(), Vec::new());
+            for addr in a.targets(&target).await? {
+                let r = a
+                    .ok(
+                        &addr,
+                        what,
+                        RemotingCommand::request(rq::GET_BROKER_CLUSTER_ACL_INFO),
+                    )
+                    .await?;
+                let files: Value = r
+                    .ext("allAclFileVersion")
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .ok_or_else(|| AdminError::Malformed {
+                        addr: addr.clone(),
+                        what: what.to_string(),
+                        reason: "no allAclFileVersion in the answer".to_string(),
+                    })?;
+                for (file, v) in files.as_object().into_iter().flatten() {
+                    let counter = v["counter"].as_i64().unwrap_or(0);
+                    let stamp = v["timestamp"].as_i64().unwrap_or(0);
+                    rows.push(vec![
+                        r.ext("clusterName").unwrap_or_default().to_string(),
+                        r.ext("brokerName").unwrap_or_default().to_string(),
+                        addr.clone(),
+                        file.clone(),
+                        counter.to_string(),
+                        if stamp > 0 {
+                            fmt_time(stamp)
+                        } else {
+                            "-".to_string()
+                        },
+                    ]);
+                    all.push(json!({
+                        "clusterName": r.ext("clusterName"),
+                        "brokerName": r.ext("brokerName"),
+                        "brokerAddr": addr,
+                        "aclFilePath": file,
+                        "counter": counter,
+                        "timestamp": stamp,
+                    }));
+                }
+            }
+            let text = render(
+                &[
+                    "#Cluster",
+                    "#Broker",
+                    "#Addr",
+                    "#AclFilePath",
+                    "#Version",
+                    "#LastUpdate",
+                ],
+                &rows,
+            );
+            Ok(Report {
+                json: Value::Array(all),
+                text,
+            })
+        }
         C::DlqList { group, max } => {
             let msgs = dlq_messages(a, &group, max).await?;
             let rows: Vec<Vec<String>> = msgs
