@@ -446,6 +446,15 @@ fn every_admin_command_against_bolide() {
         (MESSAGES + 3).to_string()
     );
     assert!(table(&["brokerStatus", "-c", "DefaultCluster"]).contains("putTps"));
+    // The oldest stored message's time (mqadmin clusterList's hours of messages kept).
+    let earliest: i64 = j[broker_addr()]["earliestMessageTimeStamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no earliestMessageTimeStamp in {j}"));
+    assert!(
+        earliest > 0 && earliest <= bolide::clock::now_ms(),
+        "earliestMessageTimeStamp {earliest}"
+    );
     let j = json(&["getBrokerConfig", "-b", &broker_addr()]);
     assert_eq!(j[broker_addr()]["brokerName"], "broker-a");
     assert_eq!(j[broker_addr()]["maxMessageSize"], (4 << 20).to_string());

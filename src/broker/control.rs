@@ -183,6 +183,8 @@ pub struct ShardStat {
     pub log_bytes: u64,
     pub log_min: u64,
     pub log_end: u64,
+    /// Store time of the oldest message still in this shard's commit log, if it has any.
+    pub earliest_store_ms: Option<i64>,
     /// Disk usage (percent) at which this shard refuses writes now, if it does.
     pub writes_refused_at: Option<u8>,
 }
@@ -401,7 +403,21 @@ impl Broker {
             }
             Control::ShardStats => {
                 let (min, end) = (self.store.min_physical_offset().0, self.store.log_end().0);
+                let earliest_store_ms = match min < end {
+                    true => self
+                        .store
+                        .read_record(self.store.min_physical_offset())
+                        .await
+                        .ok()
+                        .and_then(|r| {
+                            crate::message::decode_record(&r, false)
+                                .ok()
+                                .map(|v| v.store_timestamp_ms)
+                        }),
+                    false => None,
+                };
                 ControlReply::ShardStats(ShardStat {
+                    earliest_store_ms,
                     tps: self.tps.get(),
                     in_now: self.metrics.messages_in.get(),
                     out_now: self.metrics.messages_out.get(),

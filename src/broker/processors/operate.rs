@@ -937,6 +937,11 @@ impl Broker {
         if let Ok(r) = disk {
             put("commitLogDiskRatio", format!("{r:.4}"));
         }
+        // The oldest message the broker still holds: mqadmin clusterList's `#Hour` (hours of
+        // messages kept) is now minus this.
+        if let Some(t) = shards.iter().filter_map(|s| s.earliest_store_ms).min() {
+            put("earliestMessageTimeStamp", t.to_string());
+        }
         put(
             "writesRefused",
             shards
