@@ -190,7 +190,9 @@ func freePorts() (int, int, error) {
 	return 0, 0, fmt.Errorf("no free ports in %d-%d", lo, hi)
 }
 
-func startBolide() (*bolide, error) {
+// startBolide starts `bolide serve` on free ports and a fresh data dir, with extra flags appended
+// (e.g. `--set aclEnable=true`).
+func startBolide(extra ...string) (*bolide, error) {
 	bin := bolideBinary()
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("broker binary %s: %v (build it with `cargo build --release` or set BOLIDE_BIN)", bin, err)
@@ -230,6 +232,7 @@ func startBolide() (*bolide, error) {
 		"--flush", "sync", "--shards", "2",
 		"--segment-size", strconv.Itoa(segmentSize),
 	}
+	args = append(args, extra...)
 	logFile, err := os.Create(b.logPath)
 	if err != nil {
 		return nil, err
