@@ -34,7 +34,8 @@ pub use decide::{decide, Denial};
 pub struct Acl {
     path: PathBuf,
     current: RwLock<Arc<AclConfig>>,
-    /// Held by [`Acl::edit`], so two changes never read the same file and write over each other.
+    /// Held by [`Acl::edit`] and [`Acl::reload`], so two changes never read the same file and write
+    /// over each other, and a reload never puts older accounts in force after an edit.
     edit_lock: Mutex<()>,
 }
 
@@ -108,8 +109,11 @@ impl Acl {
             .clone()
     }
 
-    /// Re-reads the file; on error keeps the accounts in force and returns the error.
+    /// Re-reads the file; on error keeps the accounts in force and returns the error. Holds the
+    /// edit lock, so a reload that read the file before an edit replaced it cannot put the older
+    /// accounts back in force after the edit's.
     pub fn reload(&self) -> Result<usize, String> {
+        let _held = self.edit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let cfg = read(&self.path)?;
         let n = cfg.accounts.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);

@@ -9,7 +9,8 @@
 //! what was asked and what is wrong (an unknown topic or group is named as such, not a raw code).
 //!
 //! Which broker a command talks to: `-b ADDR` that one; `-c CLUSTER` every master of that cluster
-//! (from the NameServer's cluster info); topic- and group-scoped commands the brokers of the topic's
+//! (from the NameServer's cluster info; the ACL commands slaves too, as mqadmin 4.x: each broker
+//! keeps its own accounts file); topic- and group-scoped commands the brokers of the topic's
 //! route (a group's route is its `%RETRY%<group>` topic, as in mqadmin).
 
 mod ops;

@@ -131,18 +131,18 @@ impl Admin {
         &self,
         cluster: Option<&str>,
     ) -> Result<Vec<(String, String, String)>, AdminError> {
+        self.brokers(cluster, false).await
+    }
+
+    /// (cluster, broker name, address) of every master of `cluster` (all clusters when `None`),
+    /// and of every slave too with `slaves`.
+    async fn brokers(
+        &self,
+        cluster: Option<&str>,
+        slaves: bool,
+    ) -> Result<Vec<(String, String, String)>, AdminError> {
         let info = self.cluster_info().await?;
-        let mut out = Vec::new();
-        for (c, names) in &info.cluster_addr_table {
-            if cluster.is_some_and(|want| want != c) {
-                continue;
-            }
-            for n in names {
-                if let Some(addr) = info.broker_addr_table.get(n).and_then(|b| b.master_addr()) {
-                    out.push((c.clone(), n.clone(), addr.to_string()));
-                }
-            }
-        }
+        let out = brokers_of(&info, cluster, slaves);
         if let Some(want) = cluster {
             if !info.cluster_addr_table.contains_key(want) {
                 let known: Vec<&str> = info.cluster_addr_table.keys().map(String::as_str).collect();
@@ -153,6 +153,21 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+
+    /// The broker addresses a command that each broker applies to its own files goes to (the ACL
+    /// commands): as [`Admin::targets`], slaves included, as mqadmin 4.x sends them.
+    async fn targets_with_slaves(&self, t: &Target) -> Result<Vec<String>, AdminError> {
+        if let Some(b) = &t.broker {
+            return Ok(vec![b.clone()]);
+        }
+        let all = self.brokers(t.cluster.as_deref(), true).await?;
+        if all.is_empty() {
+            return Err(AdminError::NotFound(
+                "the NameServer knows no broker".to_string(),
+            ));
+        }
+        Ok(all.into_iter().map(|(_, _, a)| a).collect())
     }
 
     /// The broker addresses a `-b`/`-c` command goes to (every master when neither is given).
@@ -543,9 +558,9 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
                 ("topicPerms", &topic_perms),
                 ("groupPerms", &group_perms),
             ];
-            on_targets(
+            on_addrs(
                 a,
-                &target,
+                a.targets_with_slaves(&target).await?,
                 &format!("update ACL account {account}"),
                 || {
                     let mut cmd = RemotingCommand::request(rq::UPDATE_AND_CREATE_ACL_CONFIG)
@@ -563,9 +578,9 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             .await
         }
         C::DeleteAclConfig { account, target } => {
-            on_targets(
+            on_addrs(
                 a,
-                &target,
+                a.targets_with_slaves(&target).await?,
                 &format!("delete ACL account {account}"),
                 || RemotingCommand::request(rq::DELETE_ACL_CONFIG).with_ext("accessKey", &account),
                 json!({"accessKey": account}),
@@ -577,9 +592,9 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             file,
             target,
         } => {
-            on_targets(
+            on_addrs(
                 a,
-                &target,
+                a.targets_with_slaves(&target).await?,
                 "update the ACL global white list",
                 || {
                     RemotingCommand::request(rq::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG)
@@ -593,7 +608,7 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
         C::ClusterAclConfigVersion { target } => {
             let what = "read the ACL version";
             let (mut rows, mut all) = (Vec::new(), Vec::new());
-            for addr in a.targets(&target).await? {
+            for addr in a.targets_with_slaves(&target).await? {
                 let r = a
                     .ok(
                         &addr,
@@ -714,8 +729,45 @@ async fn on_targets(
     cmd: impl Fn() -> RemotingCommand,
     j: Value,
 ) -> Result<Report, AdminError> {
+    on_addrs(a, a.targets(target).await?, what, cmd, j).await
+}
+
+/// (cluster, broker name, address) in `info` of every master of `cluster` (all clusters when
+/// `None`), and of every slave too with `slaves`.
+fn brokers_of(
+    info: &ClusterInfo,
+    cluster: Option<&str>,
+    slaves: bool,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (c, names) in &info.cluster_addr_table {
+        if cluster.is_some_and(|want| want != c) {
+            continue;
+        }
+        for n in names {
+            let Some(b) = info.broker_addr_table.get(n) else {
+                continue;
+            };
+            for (id, addr) in &b.broker_addrs {
+                if *id == 0 || slaves {
+                    out.push((c.clone(), n.clone(), addr.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sends `cmd()` to each of `addrs`, wanting SUCCESS from every one.
+async fn on_addrs(
+    a: &Admin,
+    addrs: Vec<String>,
+    what: &str,
+    cmd: impl Fn() -> RemotingCommand,
+    j: Value,
+) -> Result<Report, AdminError> {
     let mut done = Vec::new();
-    for addr in a.targets(target).await? {
+    for addr in addrs {
         a.ok(&addr, what, cmd()).await?;
         done.push(addr);
     }

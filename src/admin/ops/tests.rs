@@ -50,3 +50,36 @@ fn trace_rows_pick_the_messages_records() {
     assert_eq!(rows[0][0], "Pub");
     assert_eq!(rows[0][2], "pg");
 }
+
+#[test]
+fn cluster_brokers_are_masters_or_with_slaves_everyone() {
+    use crate::remoting::body::BrokerData;
+    let b = |c: &str, n: &str, addrs: &[(i64, &str)]| BrokerData {
+        cluster: c.into(),
+        broker_name: n.into(),
+        broker_addrs: addrs.iter().map(|(i, a)| (*i, a.to_string())).collect(),
+    };
+    let info = ClusterInfo {
+        broker_addr_table: [
+            ("a".to_string(), b("C1", "a", &[(0, "m1:1"), (1, "s1:1")])),
+            ("b".to_string(), b("C1", "b", &[(1, "s2:1")])),
+            ("c".to_string(), b("C2", "c", &[(0, "m3:1")])),
+        ]
+        .into(),
+        cluster_addr_table: [
+            ("C1".to_string(), vec!["a".to_string(), "b".to_string()]),
+            ("C2".to_string(), vec!["c".to_string()]),
+        ]
+        .into(),
+    };
+    let addrs = |cluster, slaves| -> Vec<String> {
+        brokers_of(&info, cluster, slaves)
+            .into_iter()
+            .map(|(_, _, a)| a)
+            .collect()
+    };
+    assert_eq!(addrs(Some("C1"), false), ["m1:1"]);
+    assert_eq!(addrs(Some("C1"), true), ["m1:1", "s1:1", "s2:1"]);
+    assert_eq!(addrs(None, false), ["m1:1", "m3:1"]);
+    assert_eq!(addrs(Some("C3"), true), Vec::<String>::new());
+}
