@@ -167,7 +167,7 @@ pub struct AclConfig {
 }
 
 /// A YAML scalar as text (a secret written `12345678` is a number to YAML, text to RocketMQ).
-fn scalar(v: &Value) -> Option<String> {
+pub(super) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -91,15 +91,10 @@ fn accounts(root: &mut Value) -> Result<&mut Vec<Value>, String> {
 }
 
 fn is_account(v: &Value, access_key: &str) -> bool {
-    v.get("accessKey").and_then(scalar_text).as_deref() == Some(access_key)
-}
-
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    v.get("accessKey")
+        .and_then(super::accounts::scalar)
+        .as_deref()
+        == Some(access_key)
 }
 
 /// Creates or updates one account (the table in the module comment). Returns true when created.
