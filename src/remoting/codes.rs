@@ -92,6 +92,15 @@ pub mod request {
     pub const DELETE_ACL_CONFIG: i32 = 51;
     pub const GET_BROKER_CLUSTER_ACL_INFO: i32 = 52;
     pub const UPDATE_GLOBAL_WHITE_ADDRS_CONFIG: i32 = 53;
+    /// RocketMQ 5 POP consumption: pop messages of a queue (or of every queue, queue id -1),
+    /// ack one, change how long one stays invisible.
+    pub const POP_MESSAGE: i32 = 200050;
+    pub const ACK_MESSAGE: i32 = 200051;
+    pub const CHANGE_MESSAGE_INVISIBLETIME: i32 = 200053;
+    /// Broker-side load balancing (a 5.x push consumer with `clientRebalance = false`): the queues
+    /// a client should consume, and how (PULL or POP); the mode of a (topic, group).
+    pub const QUERY_ASSIGNMENT: i32 = 400;
+    pub const SET_MESSAGE_REQUEST_MODE: i32 = 401;
 
     /// Every request code above, so a dispatcher can check it has an answer for each.
     pub const ALL: &[i32] = &[
@@ -177,6 +186,11 @@ pub mod request {
         DELETE_ACL_CONFIG,
         GET_BROKER_CLUSTER_ACL_INFO,
         UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
+        POP_MESSAGE,
+        ACK_MESSAGE,
+        CHANGE_MESSAGE_INVISIBLETIME,
+        QUERY_ASSIGNMENT,
+        SET_MESSAGE_REQUEST_MODE,
     ];
 }
 
@@ -205,6 +219,12 @@ pub mod response {
     pub const INVALID_PARAMETER: i32 = 29;
     /// GET_CONSUMER_CONNECTION_LIST for a group with no live member.
     pub const CONSUMER_NOT_ONLINE: i32 = 206;
+    /// ACK_MESSAGE or CHANGE_MESSAGE_INVISIBLETIME naming an offset outside its queue.
+    pub const NO_MESSAGE: i32 = 208;
+    /// POP_MESSAGE: the broker holds too many polling pops.
+    pub const POLLING_FULL: i32 = 209;
+    /// POP_MESSAGE: nothing to pop within the poll time.
+    pub const POLLING_TIMEOUT: i32 = 210;
     /// END_TRANSACTION after the message's CHECK_IMMUNITY_TIME_IN_SECONDS (the broker waits for its check).
     pub const ILLEGAL_OPERATION: i32 = 604;
 }

@@ -56,6 +56,7 @@ fn to_json<T: Serialize>(v: &T) -> String {
 }
 
 mod admin;
+mod assignment;
 mod client;
 mod groups;
 mod lenient;
@@ -65,6 +66,10 @@ mod route;
 mod stats;
 
 pub use admin::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList};
+pub use assignment::{
+    MessageQueueAssignment, MessageRequestMode, MessageRequestModeTable,
+    QueryAssignmentRequestBody, QueryAssignmentResponseBody, SetMessageRequestModeBody,
+};
 pub use client::{
     split_tags, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody, ExpressionType,
     HeartbeatData, MessageModel, ProducerData, SubscriptionData, SUB_ALL,

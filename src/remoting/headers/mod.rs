@@ -90,6 +90,7 @@ mod client;
 mod groups;
 mod kv;
 mod offsets;
+mod pop;
 mod pull;
 mod query;
 mod retry;
@@ -109,6 +110,10 @@ pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,
     GetMinOffsetHeader, QueryConsumeQueueHeader, QueryConsumerOffsetHeader, QueueHeader,
     SearchOffsetHeader, UpdateConsumerOffsetHeader,
+};
+pub use pop::{
+    AckMessageHeader, ChangeInvisibleTimeResultHeader, PopMessageHeader, PopReceipt,
+    PopResultHeader,
 };
 pub use pull::{PullMessageHeader, PullResultHeader};
 pub use query::{QueryMessageHeader, ViewMessageByIdHeader};
