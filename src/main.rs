@@ -320,6 +320,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let request_modes = Arc::new(
+        bolide::broker::request_modes::RequestModes::load(&cfg.data_dir)
+            .map_err(|e| anyhow::anyhow!("request modes: {e}"))?,
+    );
     let http_listener = if cfg.http_port != 0 {
         Some(bolide::http::bind(cfg.http_listen_ip, cfg.http_port)?)
     } else {
@@ -351,6 +355,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ready: ready_tx.clone(),
             drained: drained_tx.clone(),
             acl: acl.clone(),
+            request_modes: request_modes.clone(),
             metrics: metrics_hub.clone(),
             ha_listen_fd: ha_fds[k],
             spread: spread.clone(),

@@ -34,9 +34,10 @@ const RETRY_PREFIX: &str = "%RETRY%";
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP 200, DELETE_SUBSCRIPTIONGROUP 207, DELETE_TOPIC_IN_BROKER 215,
 /// as RocketMQ 4.x; and, stricter than 4.x, which lets any signed account through, the codes that
 /// change the accounts themselves: UPDATE_AND_CREATE_ACL_CONFIG 50, DELETE_ACL_CONFIG 51,
-/// UPDATE_GLOBAL_WHITE_ADDRS_CONFIG 53 (otherwise any account could make itself admin). Reading the
-/// versions (GET_BROKER_CLUSTER_ACL_INFO 52) needs a signature only.
-pub const ADMIN_CODES: &[i32] = &[17, 25, 50, 51, 53, 200, 207, 215];
+/// UPDATE_GLOBAL_WHITE_ADDRS_CONFIG 53 (otherwise any account could make itself admin), and
+/// SET_MESSAGE_REQUEST_MODE 401 (otherwise any account could switch another team's group to POP).
+/// Reading the versions (GET_BROKER_CLUSTER_ACL_INFO 52) needs a signature only.
+pub const ADMIN_CODES: &[i32] = &[17, 25, 50, 51, 53, 200, 207, 215, 401];
 
 /// Why a request was refused. `Display` is the remark the client sees (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,7 @@ fn ext<'a>(fields: &'a ExtFields, names: &[&str]) -> Option<&'a str> {
 /// |---|---|
 /// | SEND_MESSAGE 10, SEND_MESSAGE_V2 310, SEND_BATCH_MESSAGE 320 | PUB on `topic`/`b`; to `%RETRY%..`: also SUB on `producerGroup`/`a` |
 /// | PULL_MESSAGE 11, LITE_PULL_MESSAGE 361 | SUB on `topic` and on `consumerGroup` |
+/// | POP_MESSAGE 200050, ACK_MESSAGE 200051, CHANGE_MESSAGE_INVISIBLETIME 200053 | SUB on `topic` and on `consumerGroup` (RocketMQ 5's rule) |
 /// | QUERY_MESSAGE 12 | SUB on `topic` |
 /// | UPDATE_CONSUMER_OFFSET 15 | SUB on `topic` and on `consumerGroup` |
 /// | HEART_BEAT 34 | SUB on each consumer group, and on each subscribed topic but retry topics |
@@ -115,7 +117,7 @@ pub fn needs(code: i32, fields: &ExtFields, body: &[u8]) -> Result<Vec<(Resource
             }
             v
         }
-        11 | 361 | 15 => vec![
+        11 | 361 | 15 | 200050 | 200051 | 200053 => vec![
             (topic(&["topic"])?, Perm::SUB),
             (group(&["consumerGroup"])?, Perm::SUB),
         ],
@@ -463,6 +465,30 @@ accounts:
                 Err("topic:orders"),
             ),
             (
+                "pop like pull: topic not SUB",
+                200050,
+                producer(vec![("topic", "orders"), ("consumerGroup", "g")]),
+                b"",
+                LOCAL,
+                Err("topic:orders"),
+            ),
+            (
+                "ack like pull: denied group",
+                200051,
+                producer(vec![("topic", "audit"), ("consumerGroup", "banned")]),
+                b"",
+                LOCAL,
+                Err("group:banned"),
+            ),
+            (
+                "change invisible time like pull",
+                200053,
+                producer(vec![("topic", "audit"), ("consumerGroup", "g")]),
+                b"",
+                LOCAL,
+                Ok(()),
+            ),
+            (
                 "heartbeat, topic not SUB",
                 34,
                 signed("producerAK", "producerSK", vec![], hb),
@@ -509,6 +535,14 @@ accounts:
                 b"",
                 LOCAL,
                 Err("Need admin permission for request code=50"),
+            ),
+            (
+                "request mode, not admin",
+                401,
+                producer(vec![]),
+                b"",
+                LOCAL,
+                Err("Need admin permission for request code=401"),
             ),
             (
                 "account delete, not admin",

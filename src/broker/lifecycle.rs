@@ -44,6 +44,8 @@ pub struct ShardStartup {
     pub drained: flume::Sender<ShardId>,
     /// The ACL accounts when `aclEnable` is on.
     pub acl: Option<Arc<crate::acl::Acl>>,
+    /// The request modes of (topic, group) (`broker::request_modes`), shared by every shard.
+    pub request_modes: Arc<super::request_modes::RequestModes>,
     /// Where the shard publishes its figures for the HTTP thread.
     pub metrics: Arc<crate::metrics::MetricsHub>,
     /// A master's replication listener for this shard (`haListenPort + k`); `None` on a slave.
@@ -136,6 +138,9 @@ pub async fn run_shard(s: ShardStartup) {
         hops: super::hops::Hops::new(s.router.shard_count()),
         acl: s.acl.clone(),
         acl_denied: Cell::new((0, 0)),
+        request_modes: s.request_modes.clone(),
+        pops: RefCell::new(Default::default()),
+        pop_turn: Cell::new(0),
         transactions: RefCell::new(Default::default()),
         runtime: Cell::new(crate::config::RuntimeConfig::from_config(&s.cfg)),
         boot_ms: crate::clock::now_ms(),

@@ -38,6 +38,7 @@ pub mod hops;
 mod lifecycle;
 pub mod processors;
 pub mod replication;
+pub mod request_modes;
 pub mod routing;
 pub mod services;
 pub mod state;
@@ -115,6 +116,12 @@ pub struct Broker {
     pub acl: Option<Arc<crate::acl::Acl>>,
     /// ACL refusals on this shard, and when one was last logged (ms): at most one line a second.
     pub acl_denied: std::cell::Cell<(u64, i64)>,
+    /// The request modes of (topic, group), shared by every shard ([`request_modes`]).
+    pub request_modes: Arc<request_modes::RequestModes>,
+    /// What POP consumers have in flight on this shard's queues.
+    pub pops: RefCell<state::pop::PopTable>,
+    /// Where the next pop starts among shards and queues (fairness between queues).
+    pub pop_turn: std::cell::Cell<usize>,
     /// Pending transactional half messages stored by this shard.
     pub transactions: RefCell<state::transactions::TransactionTable>,
     /// The settings UPDATE_BROKER_CONFIG may change (every shard holds the same copy).

@@ -36,6 +36,9 @@
 //! | CLEAN_EXPIRED_CONSUMEQUEUE, DELETE_EXPIRED_COMMITLOG | `Here(.., AllShards)` | every shard runs retention now (`Control::RunRetention`) |
 //! | CLEAN_UNUSED_TOPIC | `Here(.., AllShards)` | every shard empties its queues of topics with no config (`Control::CleanUnusedTopics`) |
 //! | UPDATE_AND_CREATE_ACL_CONFIG, DELETE_ACL_CONFIG, GET_BROKER_CLUSTER_ACL_INFO, UPDATE_GLOBAL_WHITE_ADDRS_CONFIG | `Here(.., Local)` | accepting shard: the accounts are one table shared by every shard (`acl::Acl`) |
+//! | POP_MESSAGE | `Here(.., QueueOwners)` | accepting shard, in rounds: each owner of the topic's queues pops its part (`Owned::PopShard`, internal); between rounds every owner watches its queues (`Owned::PopWatch`, internal) |
+//! | ACK_MESSAGE, CHANGE_MESSAGE_INVISIBLETIME | `Owner(..)` | owner of (topic, queue) |
+//! | QUERY_ASSIGNMENT, SET_MESSAGE_REQUEST_MODE | `Here(.., Local)` | accepting shard (the request modes are one table shared by every shard) |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
 //!
@@ -45,15 +48,16 @@
 
 use std::rc::Rc;
 
+use super::processors::pop::{PopShardRequest, PopWatchRequest};
 use super::status::header_error;
 use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
 use crate::remoting::codes::{request as rq, response as rs};
 use crate::remoting::headers::{
-    ConsumerSendMsgBackHeader, EndTransactionHeader, HeaderError, PullMessageHeader,
-    QueryConsumeQueueHeader, QueryConsumerOffsetHeader, QueryMessageHeader, QueueHeader,
-    ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader, UpdateConsumerOffsetHeader,
-    ViewMessageByIdHeader,
+    AckMessageHeader, ConsumerSendMsgBackHeader, EndTransactionHeader, HeaderError,
+    PullMessageHeader, QueryConsumeQueueHeader, QueryConsumerOffsetHeader, QueryMessageHeader,
+    QueueHeader, ResetOffsetHeader, SearchOffsetHeader, SendMessageHeader,
+    UpdateConsumerOffsetHeader, ViewMessageByIdHeader,
 };
 use crate::remoting::RemotingCommand;
 use crate::shard::placement::owner;
@@ -81,6 +85,13 @@ pub enum Owned {
     ResetQueueOffset,
     EndTransaction,
     QueryConsumeQueue,
+    /// One owner's part of a pop round (no ROUTES row: the accepting shard of `Here::Pop` sends
+    /// it to each owner of the topic's queues).
+    PopShard,
+    /// An owner's watch between pop rounds (no ROUTES row either).
+    PopWatch,
+    AckMessage,
+    ChangeInvisibleTime,
 }
 
 /// Requests run by the accepting shard.
@@ -130,6 +141,9 @@ pub enum Here {
     RunRetention,
     CleanUnusedTopic,
     AclAdmin,
+    Pop,
+    QueryAssignment,
+    SetMessageRequestMode,
 }
 
 /// Which shards a [`Here`] processor reaches.
@@ -447,6 +461,20 @@ pub const ROUTES: &[RouteEntry] = &[
         rq::REGISTER_BROKER,
         Route::Here(Here::RegisterBroker, Reach::AllShards),
     ),
+    entry(rq::POP_MESSAGE, Route::Here(Here::Pop, Reach::QueueOwners)),
+    entry(rq::ACK_MESSAGE, Route::Owner(Owned::AckMessage)),
+    entry(
+        rq::CHANGE_MESSAGE_INVISIBLETIME,
+        Route::Owner(Owned::ChangeInvisibleTime),
+    ),
+    entry(
+        rq::QUERY_ASSIGNMENT,
+        Route::Here(Here::QueryAssignment, Reach::Local),
+    ),
+    entry(
+        rq::SET_MESSAGE_REQUEST_MODE,
+        Route::Here(Here::SetMessageRequestMode, Reach::Local),
+    ),
     entry(
         rq::UNREGISTER_BROKER,
         Route::Here(Here::UnregisterBroker, Reach::AllShards),
@@ -475,6 +503,10 @@ pub enum OwnedRequest {
     ResetQueueOffset(ResetOffsetHeader),
     EndTransaction(EndTransactionHeader),
     QueryConsumeQueue(QueryConsumeQueueHeader),
+    PopShard(PopShardRequest),
+    PopWatch(PopWatchRequest),
+    AckMessage(AckMessageHeader),
+    ChangeInvisibleTime(AckMessageHeader),
 }
 
 impl OwnedRequest {
@@ -513,6 +545,17 @@ impl OwnedRequest {
             Owned::QueryConsumeQueue => {
                 OwnedRequest::QueryConsumeQueue(QueryConsumeQueueHeader::parse(cmd)?)
             }
+            Owned::AckMessage => OwnedRequest::AckMessage(AckMessageHeader::parse(cmd)?),
+            Owned::ChangeInvisibleTime => {
+                OwnedRequest::ChangeInvisibleTime(AckMessageHeader::parse_change(cmd)?)
+            }
+            // Built by the accepting shard of a pop, never parsed from a client's header.
+            Owned::PopShard | Owned::PopWatch => {
+                return Err(HeaderError::Invalid {
+                    field: "code",
+                    value: cmd.code.to_string(),
+                })
+            }
         })
     }
 
@@ -533,6 +576,10 @@ impl OwnedRequest {
             OwnedRequest::ResetQueueOffset(_) => Owned::ResetQueueOffset,
             OwnedRequest::EndTransaction(_) => Owned::EndTransaction,
             OwnedRequest::QueryConsumeQueue(_) => Owned::QueryConsumeQueue,
+            OwnedRequest::PopShard(_) => Owned::PopShard,
+            OwnedRequest::PopWatch(_) => Owned::PopWatch,
+            OwnedRequest::AckMessage(_) => Owned::AckMessage,
+            OwnedRequest::ChangeInvisibleTime(_) => Owned::ChangeInvisibleTime,
         }
     }
 
@@ -545,7 +592,12 @@ impl OwnedRequest {
             | OwnedRequest::ViewMessageById(_)
             | OwnedRequest::QueryMessageShard(_)
             | OwnedRequest::SendMsgBack(_)
-            | OwnedRequest::EndTransaction(_) => None,
+            | OwnedRequest::EndTransaction(_)
+            | OwnedRequest::PopShard(_)
+            | OwnedRequest::PopWatch(_) => None,
+            OwnedRequest::AckMessage(h) | OwnedRequest::ChangeInvisibleTime(h) => {
+                Some((&h.topic, h.queue_id))
+            }
             OwnedRequest::ResetQueueOffset(h) => Some((&h.topic, h.queue_id.unwrap_or(-1))),
             OwnedRequest::Pull(h) => Some((&h.topic, h.queue_id)),
             OwnedRequest::QueryConsumerOffset(h) => Some((&h.topic, h.queue_id)),
@@ -764,6 +816,9 @@ impl Broker {
             Here::RunRetention => self.run_retention_now(cmd).await,
             Here::CleanUnusedTopic => self.clean_unused_topics(cmd).await,
             Here::AclAdmin => self.acl_admin(&cmd).await,
+            Here::Pop => self.pop(cmd, ctx).await,
+            Here::QueryAssignment => self.query_assignment(&cmd).await,
+            Here::SetMessageRequestMode => self.set_message_request_mode(&cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
             Here::UnregisterBroker => self.unregister_broker(cmd).await,
             Here::DeleteTopicInNamesrv => self.delete_topic_in_namesrv(cmd).await,
@@ -814,6 +869,11 @@ impl Broker {
                 }
                 OwnedRequest::EndTransaction(h) => Box::pin(self.end_transaction(h, &cmd)).await,
                 OwnedRequest::QueryConsumeQueue(h) => self.query_consume_queue(h, &cmd),
+                OwnedRequest::PopShard(r) => Box::pin(self.pop_here(r, &cmd)).await,
+                OwnedRequest::PopWatch(r) => Box::pin(self.pop_watch(r, &cmd)).await,
+                OwnedRequest::AckMessage(h) | OwnedRequest::ChangeInvisibleTime(h) => {
+                    self.pop_settle(h, &cmd)
+                }
             };
             if oneway {
                 None
@@ -882,6 +942,8 @@ mod tests {
             ("commitOrRollback", "8"),
             ("index", "0"),
             ("count", "10"),
+            ("extraInfo", "9 5 1000 0 0 b 1 9"),
+            ("invisibleTime", "1000"),
         ] {
             c.set_ext(k, v);
         }

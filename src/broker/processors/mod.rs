@@ -23,18 +23,22 @@
 //! | [`transaction`] | 37 (and half messages of 10/310) | shard whose log holds the half (`commitLogOffset >> 48`) |
 //! | [`reply`] | 324, 325 (pushes 326 to the requester) | accepting shard, the requester's connection's shard, then the queue owner |
 //! | [`acl_admin`] | 50, 51, 52, 53 | accepting shard (the accounts are shared by every shard) |
+//! | [`pop`] | 200050, 200051, 200053 | accepting shard in rounds over the queue owners (200050); queue owner (200051, 200053) |
+//! | [`assignment`] | 400, 401 | accepting shard (the request modes are shared by every shard) |
 //! | [`operate`] | 25, 26, 28, 202, 203, 208, 215, 300, 303, 304, 305, 307, 351 | accepting shard (asks owners / every shard) |
 //!
 //! Next here: query by key (12).
 
 pub mod acl_admin;
 pub mod admin;
+pub mod assignment;
 pub mod client;
 pub mod groups;
 pub mod locks;
 pub mod namesrv;
 pub mod offsets;
 pub mod operate;
+pub mod pop;
 pub mod pull;
 pub mod query;
 pub mod reply;

@@ -36,7 +36,7 @@ fn role_off(cmd: &RemotingCommand) -> RemotingCommand {
 
 impl Broker {
     /// This process's broker as the NameServer role sees it, over `topics` (the shard's table).
-    fn local_broker<'a>(
+    pub(crate) fn local_broker<'a>(
         &'a self,
         topics: &'a std::collections::BTreeMap<String, crate::remoting::body::TopicConfig>,
     ) -> LocalBroker<'a> {

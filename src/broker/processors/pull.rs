@@ -117,7 +117,11 @@ pub(crate) fn suggest_broker(
 impl Broker {
     /// The group's config refuses this pull (Java's order of checks): `consumeEnable = false`, or
     /// a broadcasting group with `consumeBroadcastEnable = false`. Both NO_PERMISSION.
-    fn group_refuses_pull(&self, group: &str, cmd: &RemotingCommand) -> Option<RemotingCommand> {
+    pub(crate) fn group_refuses_pull(
+        &self,
+        group: &str,
+        cmd: &RemotingCommand,
+    ) -> Option<RemotingCommand> {
         let groups = self.groups.borrow();
         let cfg = groups.get(group)?;
         if !cfg.consume_enable {
@@ -479,7 +483,7 @@ impl Broker {
     }
 
     /// Each entry's record (None when unreadable), one storage read per run of adjacent records.
-    async fn read_entry_records(&self, entries: &[QueueEntry]) -> Vec<Option<Bytes>> {
+    pub(crate) async fn read_entry_records(&self, entries: &[QueueEntry]) -> Vec<Option<Bytes>> {
         let mut out = Vec::with_capacity(entries.len());
         let mut i = 0;
         while i < entries.len() {

@@ -9,6 +9,7 @@
 //! | [`offsets`] | each shard holds the offsets of the queues it owns |
 //! | [`locks`] | each shard holds the locks of the queues it owns |
 //! | [`long_polls`] | each shard parks the pulls of the queues it owns |
+//! | [`pop`] | each shard holds the POP state of the queues it owns |
 //! | [`transactions`] | each shard holds the half messages it stored (those of the queues it owns) |
 
 pub mod clients;
@@ -16,5 +17,6 @@ pub mod groups;
 pub mod locks;
 pub mod long_polls;
 pub mod offsets;
+pub mod pop;
 pub mod topics;
 pub mod transactions;
