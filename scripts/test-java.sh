@@ -23,7 +23,8 @@
 #    JAVA_MIXED_TEST (default SendTest,PushConsumerTest,LitePullTest,TagTest): a Bolide broker registered
 #    with the Java NameServer (run "javans+bolide"), then a Java broker registered with `bolide namesrv`
 #    (run "bolidens+reference"), then a second Java broker there that re-registers only when asked
-#    (tests/java/mqadmin/NamesrvNoticeCheck.java). Skipped with JAVA_SKIP_REF=1 or JAVA_SKIP_MIXED=1.
+#    (tests/java/mqadmin/NamesrvNoticeCheck.java). Skipped with JAVA_SKIP_REF=1, JAVA_SKIP_MIXED=1 or
+#    JAVA_SKIP_BOLIDE=1.
 # 4. Surefire XML goes to $OUT/java-<bolide|reference>-<client version>/, Maven's output to
 #    $OUT/java-<broker>-<version>.log, client logs under the work dir. Prints
 #    'java: N passed, N failed, N skipped' and writes "p f s" to $OUT/java-counts. Exit status 0 only when
@@ -36,7 +37,8 @@
 #      JAVA_WORK_DIR (data dirs; a real filesystem, default ${CARGO_TARGET_DIR:-target}/java-interop),
 #      JAVA_PORT_BASE (default 24100; uses base..base+89), JAVA_RUN_TIMEOUT (s per suite run, default 600),
 #      JAVA_TEST (a Surefire -Dtest filter, e.g. 'SendTest'), JAVA_KEEP=1 (keep work dirs),
-#      JAVA_SKIP_REF=1 (Bolide only).
+#      JAVA_SKIP_REF=1 (Bolide only), JAVA_SKIP_BOLIDE=1 (the reference only: no Bolide binary needed, e.g.
+#      to check a new scenario against the Java broker before Bolide serves it).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,7 +77,8 @@ command -v mvn >/dev/null || give_up "mvn not found: install Maven (Debian: apt-
 command -v python3 >/dev/null || give_up "python3 not found (reads the Surefire reports)"
 jv="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
 [ "${jv%%.*}" -ge 11 ] 2>/dev/null || give_up "Java $jv is too old: the suite needs 11+"
-[ -x "$BOLIDE_BIN" ] || give_up "no Bolide binary at $BOLIDE_BIN (cargo build --release, or set BOLIDE_BIN)"
+[ "${JAVA_SKIP_BOLIDE:-0}" = 1 ] || [ -x "$BOLIDE_BIN" ] || give_up "no Bolide binary at $BOLIDE_BIN (cargo build --release, or set BOLIDE_BIN)"
+[ "${JAVA_SKIP_BOLIDE:-0}" = 1 ] && [ "${JAVA_SKIP_REF:-0}" = 1 ] && give_up "JAVA_SKIP_BOLIDE=1 and JAVA_SKIP_REF=1: nothing to run"
 fstype="$(stat -f -c %T "$WORK")"
 case "$fstype" in tmpfs|ramfs|overlayfs|overlay) give_up "$WORK is on $fstype (no O_DIRECT): set JAVA_WORK_DIR to ext4/xfs" ;; esac
 
@@ -249,8 +252,9 @@ stop_repl_ref() {
 NOAUTO_DELAY_LEVELS="1s 2s 3s"
 NS=$BASE; BR=$((BASE + 4)); NS2=$((BASE + 10)); BR2=$((BASE + 14)); BR3=$((BASE + 18))
 NSA=$((BASE + 6)); BRA=$((BASE + 9)) # the ACL broker (its VIP port is BRA - 2)
-echo "==> java: Bolide ($BOLIDE_BIN)"
-if start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false --set "messageDelayLevel=$NOAUTO_DELAY_LEVELS" \
+if [ "${JAVA_SKIP_BOLIDE:-0}" = 1 ]; then
+    echo "==> java: Bolide skipped (JAVA_SKIP_BOLIDE=1)"
+elif echo "==> java: Bolide ($BOLIDE_BIN)" && start_bolide bolide "$NS" "$BR" && start_bolide bolide-noauto "$NS2" "$BR2" --set autoCreateTopicEnable=false --set "messageDelayLevel=$NOAUTO_DELAY_LEVELS" \
     && start_bolide bolide-acl "$NSA" "$BRA" --set aclEnable=true --set "aclFile=$ROOT/tests/java/acl/plain_acl.yml"; then
     second_pid=""
     for v in $CLIENTS; do
@@ -315,7 +319,7 @@ if [ "${JAVA_SKIP_REF:-0}" != 1 ]; then
 fi
 
 # --- mixed clusters --------------------------------------------------------------------------------------
-if [ "${JAVA_SKIP_REF:-0}" != 1 ] && [ "${JAVA_SKIP_MIXED:-0}" != 1 ]; then
+if [ "${JAVA_SKIP_REF:-0}" != 1 ] && [ "${JAVA_SKIP_MIXED:-0}" != 1 ] && [ "${JAVA_SKIP_BOLIDE:-0}" != 1 ]; then
     MV="${JAVA_MIXED_CLIENT:-5.5.0}"
     MTEST="${JAVA_MIXED_TEST:-SendTest,PushConsumerTest,LitePullTest,TagTest}"
     MNS=$((BASE + 50)); MBR=$((BASE + 54)); MNS2=$((BASE + 51)); MBR2=$((BASE + 57))

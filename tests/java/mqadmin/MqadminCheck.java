@@ -388,6 +388,15 @@ public class MqadminCheck {
             a("updateSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
         check("deleteSubGroup", "retry", false,
             a("deleteSubGroup", "-n", ns, "-c", cluster, "-g", group2), "success");
+        // POP consumption (RocketMQ 5): (topic, group) in POP mode, every consumer popping every queue
+        // (SET_MESSAGE_REQUEST_MODE, 401); a group of its own, so the live consumer's group stays as it is.
+        String popGroup = "MqaPop_" + run;
+        check("updateSubGroup for setConsumeMode", null, false,
+            a("updateSubGroup", "-n", ns, "-c", cluster, "-g", popGroup), "success");
+        check("setConsumeMode", null, false,
+            a("setConsumeMode", "-n", ns, "-b", broker, "-t", topic, "-g", popGroup, "-m", "POP", "-q", "0"),
+            "set consume mode to " + broker + " success",
+            "topic[" + topic + "] group[" + popGroup + "] consume mode[POP] popShareQueueNum[0]");
         // Cloning the group's offsets to a new group: mqadmin 5.x reads the source's consume stats and writes each
         // offset with UPDATE_CONSUMER_OFFSET (the Java 5 broker wants the group's config first; consumerProgress
         // wants its retry topic).
