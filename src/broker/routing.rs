@@ -503,7 +503,8 @@ pub enum OwnedRequest {
     ResetQueueOffset(ResetOffsetHeader),
     EndTransaction(EndTransactionHeader),
     QueryConsumeQueue(QueryConsumeQueueHeader),
-    PopShard(PopShardRequest),
+    /// Boxed: the largest variant otherwise, and every hop copies the enum.
+    PopShard(Box<PopShardRequest>),
     PopWatch(PopWatchRequest),
     AckMessage(AckMessageHeader),
     ChangeInvisibleTime(AckMessageHeader),
@@ -869,7 +870,7 @@ impl Broker {
                 }
                 OwnedRequest::EndTransaction(h) => Box::pin(self.end_transaction(h, &cmd)).await,
                 OwnedRequest::QueryConsumeQueue(h) => self.query_consume_queue(h, &cmd),
-                OwnedRequest::PopShard(r) => Box::pin(self.pop_here(r, &cmd)).await,
+                OwnedRequest::PopShard(r) => Box::pin(self.pop_here(*r, &cmd)).await,
                 OwnedRequest::PopWatch(r) => Box::pin(self.pop_watch(r, &cmd)).await,
                 OwnedRequest::AckMessage(h) | OwnedRequest::ChangeInvisibleTime(h) => {
                     self.pop_settle(h, &cmd)

@@ -189,7 +189,7 @@ impl Broker {
                 if found >= max {
                     break;
                 }
-                let req = OwnedRequest::PopShard(PopShardRequest {
+                let req = OwnedRequest::PopShard(Box::new(PopShardRequest {
                     group: h.consumer_group.clone(),
                     topic: h.topic.clone(),
                     queues: rotated(&qs, turn),
@@ -200,7 +200,7 @@ impl Broker {
                     order: h.order,
                     exp_type: h.exp_type.clone(),
                     exp: h.exp.clone(),
-                });
+                }));
                 let Some(part) = self.forward(shard, req, cmd.clone(), ctx).await else {
                     continue;
                 };
