@@ -269,7 +269,8 @@ fn raw_codes() -> (QueryConsumeTimeSpanBody, Vec<String>, Vec<String>) {
 
 #[test]
 fn every_admin_command_against_bolide() {
-    let _broker = start_broker();
+    let broker = start_broker();
+    let data_dir = broker.data_dir.clone();
     // Topics first, as an operator would.
     let out = table(&[
         "updateTopic",
@@ -598,6 +599,41 @@ fn every_admin_command_against_bolide() {
             "AdminCliSub2"
         );
     }
+
+    // setConsumeMode: the mode is set on the broker (SET_MESSAGE_REQUEST_MODE 401) and refused for a
+    // retry topic; `tests/pop.rs` shows what the broker does with it.
+    let j = json(&[
+        "setConsumeMode",
+        "-t",
+        TOPIC,
+        "-g",
+        "AdminCliPop",
+        "-c",
+        "DefaultCluster",
+        "-m",
+        "POP",
+        "-q",
+        "1",
+    ]);
+    assert_eq!(j["mode"], "POP", "{j}");
+    assert_eq!(j["popShareQueueNum"], 1, "{j}");
+    let modes = std::fs::read_to_string(data_dir.join("messageRequestMode.json")).unwrap();
+    assert!(
+        modes.contains(r#""consumerGroup":"AdminCliPop","mode":"POP","popShareQueueNum":1"#),
+        "{modes}"
+    );
+    let e = fails(&[
+        "setConsumeMode",
+        "-t",
+        "%RETRY%AdminCliPop",
+        "-g",
+        "AdminCliPop",
+        "-b",
+        &broker_addr(),
+        "-m",
+        "POP",
+    ]);
+    assert!(e.contains("retry topic is not allowed"), "{e}");
 
     // queryMsgTraceById (trace records are messages keyed by the traced id; needs QUERY_MESSAGE)
     if served_elsewhere(&["queryMsgByKey", "-t", TOPIC, "-k", "key-1"], "sql").is_some() {

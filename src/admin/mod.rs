@@ -122,6 +122,23 @@ pub enum AdminCommand {
         #[arg(short = 'r', long = "retryMaxTimes", default_value_t = 16)]
         retry_max_times: i32,
     },
+    /// How a group reads a topic when its consumers let the broker assign queues (5.x
+    /// `clientRebalance = false`): PULL, or POP with `-q` following consumers' queues shared.
+    #[command(name = "setConsumeMode")]
+    SetConsumeMode {
+        #[arg(short = 't', long = "topicName")]
+        topic: String,
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        #[command(flatten)]
+        target: Target,
+        /// PULL or POP.
+        #[arg(short = 'm', long = "mode", value_parser = ["PULL", "POP"])]
+        mode: String,
+        /// POP: how many following consumers' queues each one also pops (0: every queue).
+        #[arg(short = 'q', long = "popShareQueueNum", default_value_t = 0)]
+        pop_share_queue_num: i32,
+    },
     /// Delete a subscription group.
     #[command(name = "deleteSubGroup")]
     DeleteSubGroup {

@@ -406,6 +406,31 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             )
             .await
         }
+        C::SetConsumeMode {
+            topic,
+            group,
+            target,
+            mode,
+            pop_share_queue_num,
+        } => {
+            let body = json!({
+                "topic": topic,
+                "consumerGroup": group,
+                "mode": mode,
+                "popShareQueueNum": pop_share_queue_num,
+            });
+            on_targets(
+                a,
+                &target,
+                &format!("set consume mode of {group} on {topic} to {mode}"),
+                || {
+                    RemotingCommand::request(rq::SET_MESSAGE_REQUEST_MODE)
+                        .with_body(body.to_string())
+                },
+                body.clone(),
+            )
+            .await
+        }
         C::DeleteSubGroup {
             group,
             target,
