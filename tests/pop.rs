@@ -349,6 +349,23 @@ fn pops_ack_and_redeliver_across_shards_and_a_crash() {
     assert_eq!(o2.msgs.len(), 1);
     assert_eq!(o2.msgs[0].offset, o1.msgs[0].offset + 1);
 
+    // Large messages: an answer holds at most 4 MiB of records (a pull's bound), the rest comes next.
+    create_topic(&mut c, "PopBig");
+    let big = "x".repeat(1 << 20);
+    for _ in 0..6 {
+        send(&mut c, "PopBig", 0, "A", &big);
+    }
+    let mut got = 0;
+    for _ in 0..2 {
+        let mut cmd = RemotingCommand::request(request::POP_MESSAGE);
+        pop_cmd("Big", "PopBig", -1, 30_000, 0).write_to(&mut cmd);
+        let r = c.call(cmd);
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        assert!(r.body.len() <= 4 << 20, "{} bytes in one pop", r.body.len());
+        got += r.body.len() / (1 << 20);
+    }
+    assert_eq!(got, 6, "two pops take the six 1 MiB messages");
+
     // Bad pops are refused with Java's codes.
     let mut too_many = pop_cmd("G", topic, -1, 30_000, 0);
     too_many.max_msg_nums = 33;

@@ -29,6 +29,9 @@
 //! | SQL92 with property filters off / an expression that does not compile | SYSTEM_ERROR / SUBSCRIPTION_PARSE_FAILED | - |
 //! | on a slave | SERVICE_NOT_AVAILABLE | - |
 //!
+//! An answer holds at most `maxMsgNums` (at most 32) messages and at most 4 MiB of records (a pull's
+//! bound), or one larger message alone, so its frame stays far below 16 MiB.
+//!
 //! Every answer carries `popTime`, `invisibleTime`, `reviveQid` (always 0: nothing is revived from
 //! a queue of ours) and `restNum`. `startOffsetInfo` and `msgOffsetInfo` are not sent: the Java
 //! client then builds each message's receipt from the message itself (its queue offset as the
@@ -45,6 +48,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::broker::processors::client::SQL92_DISABLED;
+use crate::broker::processors::pull::PULL_BODY_MAX_BYTES;
 use crate::broker::routing::OwnedRequest;
 use crate::broker::state::clients::{SqlFilter, Subscription};
 use crate::broker::state::pop::{PopTable, QueueBounds, Settle, Settled, INFLIGHT_MAX};
@@ -73,6 +77,10 @@ pub struct PopShardRequest {
     /// The topic's queues this shard owns that the pop names.
     pub queues: Vec<u32>,
     pub max: u32,
+    /// Most record bytes this part may add to the answer; one record larger than this is still
+    /// taken when `first` (nothing in the answer yet), so a large message is never stuck.
+    pub max_bytes: usize,
+    pub first: bool,
     pub invisible_ms: i64,
     /// The round's pop time (what the answer's receipts carry).
     pub pop_time_ms: i64,
@@ -186,7 +194,7 @@ impl Broker {
             let (mut found, mut rest) = (0u32, 0i64);
             let mut body = BytesMut::new();
             for (shard, qs) in rotated(&shards, turn) {
-                if found >= max {
+                if found >= max || body.len() >= PULL_BODY_MAX_BYTES {
                     break;
                 }
                 let req = OwnedRequest::PopShard(Box::new(PopShardRequest {
@@ -194,6 +202,8 @@ impl Broker {
                     topic: h.topic.clone(),
                     queues: rotated(&qs, turn),
                     max: max - found,
+                    max_bytes: PULL_BODY_MAX_BYTES - body.len(),
+                    first: body.is_empty(),
                     invisible_ms: h.invisible_time_ms,
                     pop_time_ms,
                     init_at_max: h.init_mode == 1,
@@ -386,6 +396,12 @@ impl Broker {
         let now = now_ms();
         let mut left = r.max as usize;
         let mut rest = 0i64;
+        // The answer's frame stays bounded like a pull's: at most `max_bytes` of records, or one
+        // record of any size when it is the first of the whole answer.
+        let mut bytes = 0usize;
+        let fits = |bytes: usize, size: u32| {
+            bytes + size as usize <= r.max_bytes || (r.first && bytes == 0)
+        };
         // (queue, entry, reconsume count), marked in flight before any read.
         let mut picked: Vec<(u32, QueueEntry, u32)> = Vec::new();
         for &qid in &r.queues {
@@ -401,6 +417,10 @@ impl Broker {
                         let e = self.store.queue_entries(&r.topic, qid, QueueOffset(off), 1);
                         match e.first() {
                             Some(e) if e.queue_offset.0 == off => {
+                                if !fits(bytes, e.size_bytes) {
+                                    break;
+                                }
+                                bytes += e.size_bytes as usize;
                                 let times = q.deliver(off, now, r.invisible_ms, r.pop_time_ms);
                                 picked.push((qid, *e, times));
                                 left -= 1;
@@ -427,6 +447,10 @@ impl Broker {
                                 q.skip_to(off + 1);
                                 continue;
                             }
+                            if !fits(bytes, e.size_bytes) {
+                                break;
+                            }
+                            bytes += e.size_bytes as usize;
                             let times = q.deliver(off, now, r.invisible_ms, r.pop_time_ms);
                             picked.push((qid, e, times));
                             left -= 1;
