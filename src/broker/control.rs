@@ -298,6 +298,8 @@ impl Broker {
             }
             Control::DropGroupOffsets(group) => {
                 self.offsets.borrow_mut().remove_group(&group);
+                // Its pop states go with its offsets: nothing would ever read them again.
+                self.pops.borrow_mut().remove_where(Some(&group), None);
                 ControlReply::Done
             }
             Control::CloneOffsets { src, dest, topics } => {
@@ -362,6 +364,7 @@ impl Broker {
             Control::ApplyDeleteTopic(name) => {
                 self.topics.borrow_mut().remove(&name);
                 self.offsets.borrow_mut().remove_topic(&name);
+                self.pops.borrow_mut().remove_where(None, Some(&name));
                 // Its messages go too, as the Java broker deletes the topic's consume queues: a
                 // topic created again under the name starts empty.
                 match self.store.delete_topic(&name).await {

@@ -217,8 +217,8 @@ impl PopTable {
             .get_mut(&(group.to_string(), topic.to_string(), qid))
     }
 
-    /// Records that the committed offset `c` was written to the offset table; `true` if it moved
-    /// (the caller writes it).
+    /// Records the queue's committed offset as written to the offset table: `Some(offset)` when it
+    /// moved since the last write (the caller writes it), `None` when the table already holds it.
     pub fn mark_written(q: &mut PopQueue) -> Option<i64> {
         let c = q.committed() as i64;
         if c == q.written {
@@ -228,7 +228,8 @@ impl PopTable {
         Some(c)
     }
 
-    /// Drops the states of a group (deleted) or of a topic (deleted).
+    /// Drops the states of a deleted group or of a deleted topic (called with the offsets' removal,
+    /// so that a deleted group's in-flight messages do not stay in memory).
     pub fn remove_where(&mut self, group: Option<&str>, topic: Option<&str>) {
         self.queues.retain(|(g, t, _), _| {
             !(group.is_some_and(|x| x == g) || topic.is_some_and(|x| x == t))
