@@ -411,6 +411,7 @@ fn create_topic(broker: &str, topic: &str, queues: i32) -> Result<(), String> {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        attributes: None,
     }
     .write_to(&mut cmd);
     let mut out = BytesMut::new();

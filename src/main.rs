@@ -281,6 +281,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .entry(name.clone())
             .or_insert_with(|| TopicConfig::new(&name, 1, perm::READ_WRITE));
     }
+    {
+        // Like the Java broker (`TopicConfigManager.init`, clusterTopicEnable and brokerTopicEnable
+        // on by default): a topic named after the cluster (16 queues) and one after the broker (1),
+        // readable, writable and usable as a creation template. Their routes are how RocketMQ's
+        // proxy finds the cluster's brokers (where it creates its own topics) and a broker's
+        // address by its name (acks and changes of invisible time).
+        use bolide::broker::state::topics::{perm, TopicConfig};
+        for (name, queues) in [(&cfg.cluster_name, 16), (&cfg.broker_name, 1)] {
+            topics.topics.entry(name.clone()).or_insert_with(|| {
+                TopicConfig::new(name, queues, perm::READ_WRITE | perm::INHERIT)
+            });
+        }
+    }
     raise_fd_limit();
 
     let mut ports = vec![cfg.broker_port];

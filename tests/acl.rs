@@ -103,6 +103,7 @@ fn topic_header(topic: &str) -> CreateTopicHeader {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        attributes: None,
     }
 }
 

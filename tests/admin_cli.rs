@@ -297,6 +297,30 @@ fn every_admin_command_against_bolide() {
     ]);
     assert_eq!(j["brokers"][0], broker_addr());
     assert!(fails(&["updateTopic", "-t", "X"]).contains("needs -b"));
+    // RocketMQ 5 attributes go in the header, and a refusal is the broker's reason.
+    let typed = [
+        "updateTopic",
+        "-t",
+        "AdminCliFifo",
+        "-b",
+        &broker_addr(),
+        "-a",
+    ];
+    let j = json(&[&typed[..], &["+message.type=FIFO"]].concat());
+    assert_eq!(j["brokers"][0], broker_addr());
+    let compact = [
+        "updateTopic",
+        "-t",
+        "AdminCliCompact",
+        "-b",
+        &broker_addr(),
+        "-a",
+    ];
+    let refused = fails(&[&compact[..], &["+cleanup.policy=COMPACTION"]].concat());
+    assert!(
+        refused.contains("Bolide does not compact topics"),
+        "{refused}"
+    );
     let scene = scene();
 
     // clusterList

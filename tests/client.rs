@@ -191,6 +191,7 @@ fn every_typed_request_against_a_real_broker() {
                 topic_filter_type: "SINGLE_TAG".into(),
                 topic_sys_flag: 0,
                 order: false,
+                attributes: None,
             })
             .await
             .unwrap_err();

@@ -100,6 +100,7 @@ async fn create_topic(broker_port: u16, topic: &str, queues: i32) {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        attributes: None,
     };
     conn.create_topic(&h).await.unwrap();
 }

@@ -38,6 +38,7 @@ fn create_topic(c: &mut Raw, topic: &str) {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        attributes: None,
     }
     .write_to(&mut cmd);
     let r = c.call(cmd);

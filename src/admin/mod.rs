@@ -77,6 +77,10 @@ pub enum AdminCommand {
         perm: i32,
         #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
         order: bool,
+        /// RocketMQ 5 attributes: `+message.type=FIFO` adds or changes, `-message.type` removes
+        /// (comma separated; keys: message.type, queue.type, cleanup.policy).
+        #[arg(short = 'a', long = "attributes")]
+        attributes: Option<String>,
     },
     /// Delete a topic from every master of a cluster and from the NameServer.
     #[command(name = "deleteTopic")]

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use super::services::tps::TpsSample;
 use super::state::clients::{ClientMeta, Heartbeat};
 use super::state::groups::SubscriptionGroupConfig;
+use super::state::topic_attributes;
 use super::state::topics::{perm, TopicConfig, TopicView};
 use super::Broker;
 use crate::clock::now_ms;
@@ -20,6 +21,12 @@ use crate::shard::ShardId;
 pub enum Control {
     /// To shard 0: create or replace a topic, persist, replicate to every shard.
     UpsertTopic(TopicConfig),
+    /// Shard 0: an admin's UPDATE_AND_CREATE_TOPIC; `attributes` is the header's modification
+    /// (`+k=v,-k`), applied to the topic's current attributes (those in `cfg` are ignored).
+    UpdateTopic {
+        cfg: TopicConfig,
+        attributes: String,
+    },
     /// To shard 0: create `topic` if missing, from `template` (send auto-creation) or as given.
     EnsureTopic {
         topic: TopicConfig,
@@ -234,6 +241,10 @@ impl Broker {
             Control::UpsertTopic(cfg) => {
                 debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
                 self.commit_topic(cfg).await
+            }
+            Control::UpdateTopic { cfg, attributes } => {
+                debug_assert_eq!(self.shard, ShardId(0), "topics change on shard 0 only");
+                self.commit_topic_altered(cfg, attributes).await
             }
             Control::EnsureTopic { topic, template } => {
                 if let Some(existing) = self.topic(&topic.topic_name) {
@@ -514,6 +525,27 @@ impl Broker {
     /// at a time ([`Broker::meta_commit`]): an owner that misses the topic waits on it.
     async fn commit_topic(self: &Rc<Self>, cfg: TopicConfig) -> ControlReply {
         let _permit = self.meta_commit.acquire_permit(1).await;
+        self.commit_topic_held(cfg).await
+    }
+
+    /// Shard 0: an admin's create or update, its attribute modification applied to the topic's
+    /// current attributes under the commit permit (two updates never both start from the same
+    /// attributes). A modification the rules refuse changes nothing.
+    async fn commit_topic_altered(
+        self: &Rc<Self>,
+        mut cfg: TopicConfig,
+        modification: String,
+    ) -> ControlReply {
+        let _permit = self.meta_commit.acquire_permit(1).await;
+        let current = self.topic(&cfg.topic_name).map(|c| c.attributes);
+        match topic_attributes::alter(current.as_ref(), &modification) {
+            Ok(a) => cfg.attributes = a,
+            Err(e) => return ControlReply::Topic(Err(e)),
+        }
+        self.commit_topic_held(cfg).await
+    }
+
+    async fn commit_topic_held(self: &Rc<Self>, cfg: TopicConfig) -> ControlReply {
         let table = {
             let mut t = self.topics.borrow_mut();
             t.upsert(cfg.clone());

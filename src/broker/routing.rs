@@ -15,6 +15,7 @@
 //! | CONSUMER_SEND_MSG_BACK | `Owner(SendMsgBack)` | shard whose log holds the offset; the copy then goes to its queue's owner as a send |
 //! | UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP | `Here(.., ShardZero)` | shard 0 (authoritative group table) |
 //! | GET_ALL_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard |
+//! | GET_SUBSCRIPTIONGROUP_CONFIG | `Here(.., Local)` | accepting shard (a missing group is created on shard 0) |
 //! | CLONE_GROUP_OFFSET | `Here(.., AllShards)` | every shard copies the offsets of the queues it owns |
 //! | INVOKE_BROKER_TO_RESET_OFFSET | `Here(.., QueueOwners)` | each queue's owner resets it (`Owned::ResetQueueOffset`, internal), then consumers are told |
 //! | END_TRANSACTION | `Owner(EndTransaction)` | shard whose log holds the half message (`commitLogOffset >> 48`) |
@@ -109,6 +110,7 @@ pub enum Here {
     QueryMessage,
     UpdateSubscriptionGroup,
     AllSubscriptionGroups,
+    SubscriptionGroup,
     DeleteSubscriptionGroup,
     ResetOffset,
     DeleteTopic,
@@ -397,6 +399,10 @@ pub const ROUTES: &[RouteEntry] = &[
     entry(
         rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
         Route::Here(Here::AllSubscriptionGroups, Reach::Local),
+    ),
+    entry(
+        rq::GET_SUBSCRIPTIONGROUP_CONFIG,
+        Route::Here(Here::SubscriptionGroup, Reach::Local),
     ),
     entry(
         rq::DELETE_SUBSCRIPTIONGROUP,
@@ -796,6 +802,7 @@ impl Broker {
             Here::QueryMessage => self.query_message(cmd, ctx).await,
             Here::UpdateSubscriptionGroup => self.update_subscription_group(cmd).await,
             Here::AllSubscriptionGroups => self.all_subscription_groups(&cmd),
+            Here::SubscriptionGroup => self.subscription_group(cmd).await,
             Here::DeleteSubscriptionGroup => self.delete_subscription_group(cmd).await,
             Here::CloneGroupOffset => self.clone_group_offset(cmd).await,
             Here::ResetOffset => self.reset_offset(cmd, ctx).await,

@@ -126,6 +126,7 @@ async fn lookup_or_create_on(
                 topic_filter_type: "SINGLE_TAG".to_string(),
                 topic_sys_flag: 0,
                 order: false,
+                attributes: None,
             })
             .await;
         broker.close();

@@ -60,6 +60,7 @@ pub mod request {
     pub const GET_BROKER_MEMBER_GROUP: i32 = 901;
     pub const SEND_MESSAGE_V2: i32 = 310;
     pub const GET_TOPIC_CONFIG: i32 = 351;
+    pub const GET_SUBSCRIPTIONGROUP_CONFIG: i32 = 352;
     pub const UPDATE_NAMESRV_CONFIG: i32 = 318;
     pub const GET_NAMESRV_CONFIG: i32 = 319;
     pub const ADD_WRITE_PERM_OF_BROKER: i32 = 327;
@@ -163,6 +164,7 @@ pub mod request {
         GET_BROKER_MEMBER_GROUP,
         SEND_MESSAGE_V2,
         GET_TOPIC_CONFIG,
+        GET_SUBSCRIPTIONGROUP_CONFIG,
         UPDATE_NAMESRV_CONFIG,
         GET_NAMESRV_CONFIG,
         ADD_WRITE_PERM_OF_BROKER,

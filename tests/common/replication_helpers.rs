@@ -42,6 +42,7 @@ pub async fn create_topic(conn: &Conn, topic: &str) {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        attributes: None,
     };
     conn.create_topic(&h).await.unwrap();
 }

@@ -369,7 +369,21 @@ async fn dispatch(a: &Admin, command: AdminCommand) -> Result<Report, AdminError
             write_queues,
             perm,
             order,
-        } => update_topic(a, &topic, &target, read_queues, write_queues, perm, order).await,
+            attributes,
+        } => {
+            let h = CreateTopicHeader {
+                topic,
+                default_topic: DEFAULT_TOPIC.to_string(),
+                read_queue_nums: read_queues,
+                write_queue_nums: write_queues,
+                perm,
+                topic_filter_type: "SINGLE_TAG".to_string(),
+                topic_sys_flag: 0,
+                order,
+                attributes,
+            };
+            update_topic(a, &target, h).await
+        }
         C::DeleteTopic { topic, cluster } => delete_topic(a, &topic, cluster.as_deref()).await,
         C::TopicList { cluster } => topic_list(a, cluster).await,
         C::TopicRoute { topic } => topic_route(a, &topic).await,

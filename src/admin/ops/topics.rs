@@ -4,28 +4,18 @@ use super::*;
 
 pub(super) async fn update_topic(
     a: &Admin,
-    topic: &str,
     target: &Target,
-    read: i32,
-    write: i32,
-    perm: i32,
-    order: bool,
+    h: CreateTopicHeader,
 ) -> Result<Report, AdminError> {
     if target.broker.is_none() && target.cluster.is_none() {
         return Err(AdminError::Usage(
             "updateTopic needs -b BROKER_ADDR or -c CLUSTER".into(),
         ));
     }
-    let h = CreateTopicHeader {
-        topic: topic.to_string(),
-        default_topic: DEFAULT_TOPIC.to_string(),
-        read_queue_nums: read,
-        write_queue_nums: write,
-        perm,
-        topic_filter_type: "SINGLE_TAG".to_string(),
-        topic_sys_flag: 0,
-        order,
-    };
+    let topic = &h.topic;
+    let shown = json!({"topic": topic, "readQueueNums": h.read_queue_nums,
+        "writeQueueNums": h.write_queue_nums, "perm": h.perm, "order": h.order,
+        "attributes": h.attributes});
     on_targets(
         a,
         target,
@@ -35,7 +25,7 @@ pub(super) async fn update_topic(
             h.write_to(&mut cmd);
             cmd
         },
-        json!({"topic": topic, "readQueueNums": read, "writeQueueNums": write, "perm": perm, "order": order}),
+        shown,
     )
     .await
 }

@@ -1,9 +1,11 @@
 //! Topic administration, on the accepting shard: UPDATE_AND_CREATE_TOPIC (17) is applied by shard 0
-//! (authoritative table, persisted, replicated to every shard before the answer);
+//! (authoritative table, persisted, replicated to every shard before the answer; its RocketMQ 5
+//! attribute modification applied there, `state::topic_attributes`);
 //! GET_ALL_TOPIC_CONFIG (21) reads this shard's replica.
 
 use std::rc::Rc;
 
+use crate::broker::state::topic_attributes;
 use crate::broker::state::topics::{validate_topic_name, TopicConfig, DEFAULT_TOPIC};
 use crate::broker::status::header_error;
 use crate::broker::{Broker, Control, ControlReply};
@@ -37,6 +39,13 @@ impl Broker {
             return cmd
                 .error_response(rs::SYSTEM_ERROR, "queue numbers must be between 1 and 1024");
         }
+        let attributes = h.attributes.unwrap_or_default();
+        if topic_attributes::asks_mixed(&attributes) {
+            return cmd.error_response(
+                rs::INVALID_PARAMETER,
+                "MIXED message type is not supported.",
+            );
+        }
         let cfg = TopicConfig {
             topic_name: h.topic,
             read_queue_nums: read,
@@ -45,8 +54,12 @@ impl Broker {
             topic_filter_type: h.topic_filter_type,
             topic_sys_flag: h.topic_sys_flag,
             order: h.order,
+            attributes: Default::default(),
         };
-        match self.control(ShardId(0), Control::UpsertTopic(cfg)).await {
+        match self
+            .control(ShardId(0), Control::UpdateTopic { cfg, attributes })
+            .await
+        {
             ControlReply::Topic(Err(e)) => cmd.error_response(rs::SYSTEM_ERROR, e),
             _ => cmd.response(rs::SUCCESS),
         }

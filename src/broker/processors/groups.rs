@@ -1,7 +1,7 @@
 //! Subscription-group administration, on the accepting shard: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
 //! (200) and DELETE_SUBSCRIPTIONGROUP (207) are applied by shard 0 (authoritative table, persisted,
-//! replicated to every shard before the answer); GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) reads this
-//! shard's replica. A deletion with `cleanOffset`/`removeOffset` also drops the group's committed
+//! replicated to every shard before the answer); GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) and
+//! GET_SUBSCRIPTIONGROUP_CONFIG (352) read this shard's replica (352 creates a missing group, as Java). A deletion with `cleanOffset`/`removeOffset` also drops the group's committed
 //! offsets on every shard. CLONE_GROUP_OFFSET (314, mqadmin cloneGroupOffset) copies one group's
 //! committed offsets to another on every shard, each for the queues it owns.
 //!
@@ -29,7 +29,9 @@ use crate::broker::{Broker, Control, ControlReply};
 use crate::clock::now_ms;
 use crate::remoting::body::{DataVersion, SubscriptionGroupWrapper};
 use crate::remoting::codes::response as rs;
-use crate::remoting::headers::{CloneGroupOffsetHeader, DeleteSubscriptionGroupHeader};
+use crate::remoting::headers::{
+    CloneGroupOffsetHeader, DeleteSubscriptionGroupHeader, GroupHeader,
+};
 use crate::remoting::RemotingCommand;
 use crate::shard::ShardId;
 
@@ -46,12 +48,7 @@ impl Broker {
             Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
         };
         let name = &cfg.group_name;
-        if name.is_empty()
-            || name.len() > GROUP_NAME_MAX_BYTES
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
-        {
+        if !valid_group_name(name) {
             return cmd.error_response(
                 rs::SYSTEM_ERROR,
                 format!("the group name [{name}] is illegal, allowing only ^[%|a-zA-Z0-9_-]+$"),
@@ -74,6 +71,25 @@ impl Broker {
             subscription_group_table: t.groups.clone(),
         };
         cmd.response(rs::SUCCESS).with_body(body.to_json())
+    }
+
+    /// GET_SUBSCRIPTIONGROUP_CONFIG (352; the admin API's `examineSubscriptionGroupConfig`, and what
+    /// RocketMQ's proxy asks before serving a consumer group): the group's config. As the Java
+    /// broker's `findSubscriptionGroupConfig`, a group with a valid name and no config is created
+    /// (groups are auto-created, as on a heartbeat); an invalid name is SUBSCRIPTION_GROUP_NOT_EXIST.
+    pub(crate) async fn subscription_group(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> RemotingCommand {
+        let h = match GroupHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => return header_error(&cmd, &e),
+        };
+        if !valid_group_name(&h.group) {
+            return cmd.error_response(rs::SUBSCRIPTION_GROUP_NOT_EXIST, "No group in this broker");
+        }
+        let cfg = self.ensure_group(&h.group).await;
+        cmd.response(rs::SUCCESS).with_body(cfg.to_json())
     }
 
     pub(crate) async fn delete_subscription_group(
@@ -151,6 +167,15 @@ impl Broker {
             _ => self.group(group),
         }
     }
+}
+
+/// RocketMQ 5's rule for group names (`TopicValidator.validateGroup`: the topic rule).
+fn valid_group_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= GROUP_NAME_MAX_BYTES
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }
 
 /// Whether CLONE_GROUP_OFFSET copies a topic: the module comment's table, row by row.

@@ -3,7 +3,7 @@
 //!
 //! | table | replicated how |
 //! |---|---|
-//! | [`topics`] | shard 0 authoritative, replica on every shard |
+//! | [`topics`] | shard 0 authoritative, replica on every shard ([`topic_attributes`]: the rules for their RocketMQ 5 attributes) |
 //! | [`groups`] | shard 0 authoritative, replica on every shard |
 //! | [`clients`] | replica on every shard (heartbeats fan out) |
 //! | [`offsets`] | each shard holds the offsets of the queues it owns |
@@ -18,5 +18,6 @@ pub mod locks;
 pub mod long_polls;
 pub mod offsets;
 pub mod pop;
+pub mod topic_attributes;
 pub mod topics;
 pub mod transactions;

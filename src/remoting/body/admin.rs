@@ -12,6 +12,10 @@ use super::{parse_json, to_json, BodyError};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicConfig {
+    /// RocketMQ 5 attributes (`message.type`, ...; `broker::state::topic_attributes`); absent in
+    /// RocketMQ 4 bodies and older `topics.json` files.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub attributes: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub order: bool,
     #[serde(deserialize_with = "lenient_i32")]
@@ -43,6 +47,7 @@ impl TopicConfig {
             topic_filter_type: single_tag(),
             topic_sys_flag: 0,
             order: false,
+            attributes: BTreeMap::new(),
         }
     }
 }

@@ -70,11 +70,11 @@ pub(super) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::E
     d.deserialize_any(V)
 }
 
-/// A list that may be absent or null.
-pub(super) fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+/// A list or map that may be null (absent too, with `#[serde(default)]`).
+pub(super) fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
     d: D,
-) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A string that may be null.

@@ -122,6 +122,11 @@ fn parse_topic_text(text: &str) -> Option<TopicConfig> {
     let write = f.next()?.parse().ok()?;
     let perm = f.next()?.parse().ok()?;
     let filter = f.next()?;
+    // Java writes `{}` or the attributes' JSON (keys and values hold no space); unreadable: none.
+    let attributes = f
+        .next()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
     Some(TopicConfig {
         topic_name: name.to_string(),
         read_queue_nums: read,
@@ -130,6 +135,7 @@ fn parse_topic_text(text: &str) -> Option<TopicConfig> {
         topic_filter_type: filter.to_string(),
         topic_sys_flag: 0,
         order: false,
+        attributes,
     })
 }
 
@@ -201,16 +207,23 @@ mod tests {
     fn compressed_form() {
         let body = compressed(
             r#"{"counter":7,"stateVersion":0,"timestamp":5}"#,
-            &["A 8 8 6 SINGLE_TAG {}", "B 2 4 4 MULTI_TAG"],
+            &[
+                "A 8 8 6 SINGLE_TAG {}",
+                "B 2 4 4 MULTI_TAG",
+                r#"C 1 1 6 SINGLE_TAG {"message.type":"FIFO"}"#,
+            ],
             "[]",
         );
         let b = RegisterBrokerBody::parse(&body, true, 500).unwrap();
         let w = &b.topic_config_serialize_wrapper;
         assert_eq!(w.data_version.counter, 7);
-        assert_eq!(w.topic_config_table.len(), 2);
+        assert_eq!(w.topic_config_table.len(), 3);
         let t = &w.topic_config_table["B"];
         assert_eq!((t.read_queue_nums, t.write_queue_nums, t.perm), (2, 4, 4));
         assert_eq!(t.topic_filter_type, "MULTI_TAG");
+        assert!(t.attributes.is_empty());
+        let c = &w.topic_config_table["C"].attributes;
+        assert_eq!(c.get("message.type").map(String::as_str), Some("FIFO"));
     }
 
     #[test]

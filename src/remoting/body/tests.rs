@@ -246,6 +246,7 @@ fn small_bodies() {
                 topic_name: "T1".into(),
                 topic_sys_flag: 0,
                 write_queue_nums: 4,
+                attributes: [("message.type".to_string(), "FIFO".to_string())].into(),
             },
         )]
         .into_iter()
@@ -253,7 +254,7 @@ fn small_bodies() {
     };
     assert_eq!(
         w.to_json(),
-        r#"{"dataVersion":{"counter":1,"timestamp":2},"topicConfigTable":{"T1":{"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"T1","topicSysFlag":0,"writeQueueNums":4}}}"#
+        r#"{"dataVersion":{"counter":1,"timestamp":2},"topicConfigTable":{"T1":{"attributes":{"message.type":"FIFO"},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"T1","topicSysFlag":0,"writeQueueNums":4}}}"#
     );
     assert_eq!(
         TopicConfigSerializeWrapper::parse(w.to_json().as_bytes()).unwrap(),

@@ -20,6 +20,8 @@ pub struct CreateTopicHeader {
     pub topic_filter_type: String,
     pub topic_sys_flag: i32,
     pub order: bool,
+    /// RocketMQ 5's attribute modification, `+k=v,-k` (`broker::state::topic_attributes`).
+    pub attributes: Option<String>,
 }
 
 impl CreateTopicHeader {
@@ -38,6 +40,7 @@ impl CreateTopicHeader {
                 .to_string(),
             topic_sys_flag: opt_i32(cmd, "topicSysFlag")?.unwrap_or(0),
             order: ext_bool(cmd, "order"),
+            attributes: opt_str(cmd, "attributes").map(str::to_string),
         })
     }
 
@@ -50,5 +53,8 @@ impl CreateTopicHeader {
         cmd.set_ext("topicFilterType", &self.topic_filter_type);
         cmd.set_ext("topicSysFlag", self.topic_sys_flag);
         cmd.set_ext("order", self.order);
+        if let Some(a) = &self.attributes {
+            cmd.set_ext("attributes", a);
+        }
     }
 }

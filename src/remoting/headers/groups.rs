@@ -1,10 +1,29 @@
 //! Consumer-group administration and offset reset (§20): DELETE_SUBSCRIPTIONGROUP (207),
 //! INVOKE_BROKER_TO_RESET_OFFSET (222) and the broker-to-client RESET_CONSUMER_CLIENT_OFFSET (220).
-//! UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) and GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) carry no
+//! GET_SUBSCRIPTIONGROUP_CONFIG (352) names a group. UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) and
+//! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) carry no
 //! header (200's config is the body, `body::SubscriptionGroupConfig`).
 
 use super::{ext_bool, ext_i64, ext_str, opt_i32, opt_i64, HeaderError};
 use crate::remoting::RemotingCommand;
+
+/// GET_SUBSCRIPTIONGROUP_CONFIG (352): the group asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupHeader {
+    pub group: String,
+}
+
+impl GroupHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<GroupHeader, HeaderError> {
+        Ok(GroupHeader {
+            group: ext_str(cmd, "group")?.to_string(),
+        })
+    }
+
+    pub fn write_to(&self, cmd: &mut RemotingCommand) {
+        cmd.set_ext("group", &self.group);
+    }
+}
 
 /// DELETE_SUBSCRIPTIONGROUP (207): J4 names the offset flag `removeOffset`, J5 `cleanOffset`.
 #[derive(Debug, Clone, PartialEq, Eq)]

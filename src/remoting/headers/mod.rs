@@ -104,7 +104,9 @@ pub use broker_admin::{
     TopicHeader, ViewBrokerStatsDataHeader,
 };
 pub use client::{ConsumerGroupHeader, ProducerGroupHeader, UnregisterClientHeader};
-pub use groups::{CloneGroupOffsetHeader, DeleteSubscriptionGroupHeader, ResetOffsetHeader};
+pub use groups::{
+    CloneGroupOffsetHeader, DeleteSubscriptionGroupHeader, GroupHeader, ResetOffsetHeader,
+};
 pub use kv::KvConfigHeader;
 pub use offsets::{
     parse_offset, write_offset, BoundaryType, GetEarliestMsgStoreTimeHeader, GetMaxOffsetHeader,

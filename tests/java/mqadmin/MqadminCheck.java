@@ -187,6 +187,32 @@ public class MqadminCheck {
         return b.toString();
     }
 
+    /** The topic's message.type as the admin API reads it (GET_TOPIC_CONFIG), as RocketMQ's proxy does. */
+    static void checkMessageType(String ns, String broker, String topic, String want, String run) {
+        String name = "GET_TOPIC_CONFIG message.type " + want;
+        org.apache.rocketmq.tools.admin.DefaultMQAdminExt admin = new org.apache.rocketmq.tools.admin.DefaultMQAdminExt();
+        admin.setNamesrvAddr(ns);
+        admin.setInstanceName("mqa-type-" + run + "-" + want);
+        try {
+            admin.start();
+            String got = admin.examineTopicConfig(broker, topic).getTopicMessageType().getValue();
+            if (got.equals(want)) {
+                passed++;
+                System.out.println("PASS " + name);
+            } else {
+                failed++;
+                failures.add(name);
+                System.out.println("FAIL " + name + ": got " + got);
+            }
+        } catch (Exception e) {
+            failed++;
+            failures.add(name);
+            System.out.println("FAIL " + name + ": " + e);
+        } finally {
+            admin.shutdown();
+        }
+    }
+
     static String[] a(String... s) {
         return s;
     }
@@ -210,6 +236,18 @@ public class MqadminCheck {
         check("updateTopic -b", null, false,
             a("updateTopic", "-n", ns, "-b", broker, "-t", topic2, "-r", "2", "-w", "2"), "success");
         check("topicList", null, false, a("topicList", "-n", ns), topic, topic2);
+        // RocketMQ 5 topic attributes: RocketMQ's proxy reads message.type with GET_TOPIC_CONFIG (351) and refuses
+        // a FIFO, delayed or transactional message sent to a topic of another type.
+        String typed = "MqaFifo_" + run;
+        check("updateTopic -a +message.type=FIFO", null, false,
+            a("updateTopic", "-n", ns, "-b", broker, "-t", typed, "-r", "2", "-w", "2", "-a", "+message.type=FIFO"), "success");
+        checkMessageType(ns, broker, typed, "FIFO", run);
+        check("updateTopic -a +message.type=DELAY", null, false,
+            a("updateTopic", "-n", ns, "-b", broker, "-t", typed, "-r", "2", "-w", "2", "-a", "+message.type=DELAY"), "success");
+        checkMessageType(ns, broker, typed, "DELAY", run);
+        check("updateTopic -a of an unchangeable attribute", null, true,
+            a("updateTopic", "-n", ns, "-b", broker, "-t", typed, "-r", "2", "-w", "2", "-a", "+queue.type=SimpleCQ"));
+        checkMessageType(ns, broker, typed, "DELAY", run);
         String routeOut = check("topicRoute", null, false, a("topicRoute", "-n", ns, "-t", topic), "brokerDatas", broker);
         java.util.regex.Matcher nameIn = java.util.regex.Pattern.compile("\"brokerName\":\"([^\"]+)\"").matcher(routeOut);
         String brokerName = nameIn.find() ? nameIn.group(1) : "broker-a";
