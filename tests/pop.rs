@@ -349,6 +349,25 @@ fn pops_ack_and_redeliver_across_shards_and_a_crash() {
     let o2 = pop(&mut c, &oh);
     assert_eq!(o2.msgs.len(), 1);
     assert_eq!(o2.msgs[0].offset, o1.msgs[0].offset + 1);
+    // An orderly pop parked on the blocked queue goes on when the ack unblocks it (not when its
+    // poll time runs out): the ack wakes it, as Java's orderly ack notifies its polls.
+    let mut parked = Raw::connect(24581);
+    let mut ph = oh.clone();
+    ph.poll_time_ms = 20_000;
+    ph.born_time_ms = bolide::clock::now_ms();
+    let mut cmd = RemotingCommand::request(request::POP_MESSAGE);
+    ph.write_to(&mut cmd);
+    let opaque = parked.write(cmd);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        settle(&mut c, "O", topic, &o2.msgs[0], None).code,
+        response::SUCCESS
+    );
+    let woke = parked
+        .response_to(opaque, Duration::from_secs(15))
+        .expect("the parked orderly pop answered before its poll time ran out");
+    assert_eq!(woke.code, response::SUCCESS, "{:?}", woke.remark);
+    assert!(!woke.body.is_empty(), "the next message of the queue");
 
     // Large messages: an answer holds at most 4 MiB of records (a pull's bound), the rest comes next.
     create_topic(&mut c, "PopBig");

@@ -101,6 +101,24 @@ pub struct PopWatchRequest {
     pub hold_ms: u64,
 }
 
+/// Whether an ack or a change of invisible time wakes the pops parked on its queue (parked pulls
+/// of the queue wake too, re-read, and park again):
+///
+/// | settled | queue was at `INFLIGHT_MAX` | invisible left | wake | why |
+/// |---|---|---|---|---|
+/// | nothing | - | - | no | nothing changed |
+/// | acked | yes | - | yes | the queue may hand out new messages again |
+/// | acked | no | 0 | yes | an orderly pop, blocked while anything was invisible, may go on |
+/// | acked | no | > 0 | no | an orderly pop stays blocked; others were not blocked |
+/// | changed | - | - | yes | a parked pop's wait was set by the old visible time |
+fn wakes_pops(settled: Settled, was_full: bool, invisible_left: usize) -> bool {
+    match settled {
+        Settled::Nothing => false,
+        Settled::Acked => was_full || invisible_left == 0,
+        Settled::Changed { .. } => true,
+    }
+}
+
 fn is_sql(exp_type: Option<&str>) -> bool {
     exp_type.is_some_and(|t| t.eq_ignore_ascii_case("SQL92"))
 }
@@ -602,14 +620,20 @@ impl Broker {
             None => Settle::Ack,
             Some(ms) => Settle::ChangeInvisible(ms),
         };
-        let settled = self
+        let (settled, wake) = self
             .pops
             .borrow_mut()
             .get_mut(&h.consumer_group, &h.topic, qid)
-            .map_or(Settled::Nothing, |q| {
-                q.settle(h.offset as u64, receipt_pop_time, what, now)
+            .map_or((Settled::Nothing, false), |q| {
+                let full = q.inflight.len() >= INFLIGHT_MAX;
+                let settled = q.settle(h.offset as u64, receipt_pop_time, what, now);
+                (settled, wakes_pops(settled, full, q.invisible(now)))
             });
         self.pop_commit(&h.consumer_group, &h.topic, qid);
+        if wake {
+            // A pop parked on the queue may go on now (as Java's orderly ack notifies its polls).
+            self.long_polls.borrow_mut().wake(&h.topic, qid);
+        }
         let mut resp = cmd.response(rs::SUCCESS);
         if let Some(ms) = h.invisible_time_ms {
             let pop_time_ms = match settled {
@@ -642,6 +666,21 @@ mod tests {
         assert_eq!(&out[at..at + 4], &[0, 0, 0, 3]);
         assert_eq!(out[0], 9);
         assert_eq!(out.len(), 100);
+    }
+
+    #[test]
+    fn wakes_follow_the_table() {
+        let changed = Settled::Changed { pop_time_ms: 1 };
+        let rows = [
+            ((Settled::Nothing, true, 0), false),
+            ((Settled::Acked, true, 3), true),
+            ((Settled::Acked, false, 0), true),
+            ((Settled::Acked, false, 2), false),
+            ((changed, false, 2), true),
+        ];
+        for ((s, full, left), want) in rows {
+            assert_eq!(wakes_pops(s, full, left), want, "{s:?} {full} {left}");
+        }
     }
 
     #[test]
