@@ -6,6 +6,8 @@
 #   scripts/test-java.sh (official Java client vs Bolide and the Apache RocketMQ broker);
 #   scripts/test-mqadmin.sh (the Java mqadmin vs Bolide and the reference, bolide admin vs the reference).
 #   scripts/test-spring.sh (a Spring Boot application, rocketmq-spring-boot-starter, vs Bolide and the reference).
+#   scripts/test-grpc-proxy.sh (the RocketMQ 5 gRPC client through Apache's rocketmq-proxy, vs Bolide and the
+#   reference).
 # Every step runs even when an earlier one failed (one run shows everything that is wrong), except the
 # interop tests, which need the release binary. Exits non-zero if anything failed, and ends with the plain
 # line 'summary: N passed, N failed, N skipped' (Rust tests + interop tests; a failed step counts as one
@@ -193,6 +195,21 @@ if [ "$release_ok" = 1 ]; then
     fi
 else
     note_failure "spring not run (release build failed)"
+fi
+if [ "$release_ok" = 1 ]; then
+    echo "==> grpc-proxy (tests/grpc-proxy: the RocketMQ 5 gRPC client through rocketmq-proxy against Bolide and the Java broker)"
+    rm -f "$OUT/grpc-proxy-counts"
+    OUT="$OUT" scripts/test-grpc-proxy.sh
+    rc=$?
+    if read -r p f s < "$OUT/grpc-proxy-counts" 2>/dev/null; then
+        passed=$((passed + p)); skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && { failed=$((failed + f)); failures+=("grpc-proxy: $f failed"); }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && note_failure "grpc-proxy: exit $rc"
+    else
+        note_failure "grpc-proxy: exit $rc without counts"
+    fi
+else
+    note_failure "grpc-proxy not run (release build failed)"
 fi
 
 echo
