@@ -121,6 +121,8 @@ fi
 echo "==> spring: ready ($(( $(date +%s) - t0 )) s)"
 
 # --- processes -----------------------------------------------------------------------------------------
+# port_open, stop_pid, start_bolide
+. "$ROOT/scripts/interop-lib.sh"
 BOLIDE_PID=""
 REF_DIR=""
 save_logs() {
@@ -129,14 +131,7 @@ save_logs() {
     return 0
 }
 cleanup() {
-    if [ -n "$BOLIDE_PID" ]; then
-        if kill "$BOLIDE_PID" 2>/dev/null; then
-            for _ in $(seq 1 50); do kill -0 "$BOLIDE_PID" 2>/dev/null || break; sleep 0.1; done
-            kill -9 "$BOLIDE_PID" 2>/dev/null || true
-        fi
-        wait "$BOLIDE_PID" 2>/dev/null || true
-        BOLIDE_PID=""
-    fi
+    if [ -n "$BOLIDE_PID" ]; then stop_pid "$BOLIDE_PID" 5; BOLIDE_PID=""; fi
     if [ -n "$REF_DIR" ]; then
         REF_STOP_TIMEOUT=5 scripts/rocketmq-ref.sh stop "$REF_DIR" >/dev/null 2>&1 || true
         REF_DIR=""
@@ -146,24 +141,6 @@ cleanup() {
 trap 'cleanup; [ "${SPRING_KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_bolide() { # sets BOLIDE_PID; returns 1 (log tail printed) if it is not up within 30 s
-    local dir="$WORK/bolide" s
-    rm -rf "$dir"; mkdir -p "$dir"
-    local cmd=("$BOLIDE_BIN" serve --data-dir "$dir/data" --namesrv-port "$B_NS" --broker-port "$B_BR"
-        --listen-ip 127.0.0.1 --broker-ip 127.0.0.1 --shards 2 --segment-size $((64 << 20)))
-    for s in "${TX_SETTINGS[@]}"; do cmd+=(--set "$s"); done
-    command -v setpriv >/dev/null && cmd=(setpriv --pdeathsig KILL -- "${cmd[@]}")
-    NO_COLOR=1 "${cmd[@]}" >"$dir/bolide.log" 2>&1 </dev/null &
-    BOLIDE_PID=$!
-    local deadline=$(( $(date +%s) + 30 ))
-    until grep -q "bolide ready" "$dir/bolide.log" && port_open "$B_NS" && port_open "$B_BR"; do
-        kill -0 "$BOLIDE_PID" 2>/dev/null || { tail -20 "$dir/bolide.log"; return 1; }
-        [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$dir/bolide.log"; return 1; }
-        sleep 0.1
-    done
-}
 
 run_suite() { # BROKER_KIND NAMESRV
     local kind="$1" ns="$2" rc=0

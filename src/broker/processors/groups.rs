@@ -1,8 +1,9 @@
 //! Subscription-group administration, on the accepting shard: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
 //! (200) and DELETE_SUBSCRIPTIONGROUP (207) are applied by shard 0 (authoritative table, persisted,
 //! replicated to every shard before the answer); GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) and
-//! GET_SUBSCRIPTIONGROUP_CONFIG (352) read this shard's replica (352 creates a missing group, as Java). A deletion with `cleanOffset`/`removeOffset` also drops the group's committed
-//! offsets on every shard. CLONE_GROUP_OFFSET (314, mqadmin cloneGroupOffset) copies one group's
+//! GET_SUBSCRIPTIONGROUP_CONFIG (352) read this shard's replica (352 creates a missing group, as
+//! Java). A deletion with `cleanOffset`/`removeOffset` also drops the group's committed offsets on
+//! every shard. CLONE_GROUP_OFFSET (314, mqadmin cloneGroupOffset) copies one group's
 //! committed offsets to another on every shard, each for the queues it owns.
 //!
 //! Which topics a clone copies, per topic asked (`-t`, or every topic the source group has offsets
@@ -73,8 +74,8 @@ impl Broker {
         cmd.response(rs::SUCCESS).with_body(body.to_json())
     }
 
-    /// GET_SUBSCRIPTIONGROUP_CONFIG (352; the admin API's `examineSubscriptionGroupConfig`, and what
-    /// RocketMQ's proxy asks before serving a consumer group): the group's config. As the Java
+    /// GET_SUBSCRIPTIONGROUP_CONFIG (352; RocketMQ's proxy asks it before serving a consumer group,
+    /// `ClusterSubscriptionGroupConfigCacheLoader`): the group's config. As the Java
     /// broker's `findSubscriptionGroupConfig`, a group with a valid name and no config is created
     /// (groups are auto-created, as on a heartbeat); an invalid name is SUBSCRIPTION_GROUP_NOT_EXIST.
     pub(crate) async fn subscription_group(
