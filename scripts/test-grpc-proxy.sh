@@ -37,7 +37,7 @@
 #      ${CARGO_TARGET_DIR:-target}/grpc-proxy-interop), GRPC_RUN_TIMEOUT (s per suite run, default 300),
 #      GRPC_TEST (a Surefire -Dtest filter: a class, e.g. FifoTest, or Class#method), GRPC_SKIP_REF=1,
 #      GRPC_SKIP_BOLIDE=1, GRPC_RERUN (reruns of a failed scenario, default 1), GRPC_KEEP=1 (keep the work
-#      dir), PROXY_HEAP (default 512m).
+#      dir), PROXY_HEAP (default 512m), GRPC_BATCH_ACK (the proxy's enableBatchAck, default true).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -247,6 +247,8 @@ start_proxy() { # KIND NAMESRV CLUSTER GRPC_PORT REMOTING_PORT: sets PROXY_PID, 
     # transactionHeartbeatPeriodSecond: the proxy tells the brokers about its transactional producer groups
     # this often (default 20 s); until it has, a broker has nobody to send a check-back to.
     # minInvisibleTimeMillsForRecv (default 10 s): the scenarios receive with shorter invisible durations.
+    # enableBatchAck (default false): acks reach the brokers as BATCH_ACK_MESSAGE (200151) instead of
+    # one ACK_MESSAGE each; the single ack is what the Java suite's PopConsumeTest sends.
     cat >"$PROXY_DIR/rmq-proxy.json" <<JSON
 {
   "rocketMQClusterName": "$cluster",
@@ -255,7 +257,8 @@ start_proxy() { # KIND NAMESRV CLUSTER GRPC_PORT REMOTING_PORT: sets PROXY_PID, 
   "grpcServerPort": $gport,
   "remotingListenPort": $rport,
   "transactionHeartbeatPeriodSecond": 2,
-  "minInvisibleTimeMillsForRecv": 1000
+  "minInvisibleTimeMillsForRecv": 1000,
+  "enableBatchAck": ${GRPC_BATCH_ACK:-true}
 }
 JSON
     local cmd=(java -Xms256m "-Xmx${PROXY_HEAP:-512m}" -XX:+UseG1GC -Duser.home="$PROXY_DIR/home"

@@ -5,7 +5,8 @@
 //! of both shards; what is in flight is not popped twice; stale and out-of-range acks; the
 //! committed offset stays at the lowest unacked message, so a kill -9 redelivers instead of losing;
 //! long polling wakes on a send to a queue of the other shard; tag filters; orderly pops; the
-//! request modes survive a restart. Ports 24580-24589.
+//! request modes survive a restart; BATCH_ACK_MESSAGE (200151) settles each queue on its owner.
+//! Ports 24580-24591.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -452,4 +453,99 @@ fn request_modes_are_checked_and_kept() {
         query(&mut c, "NoSuchTopic"),
         r#"{"messageQueueAssignments":null}"#
     );
+}
+
+/// A BATCH_ACK_MESSAGE body as fastjson writes it (RocketMQ's proxy with `enableBatchAck`): one
+/// ack per (queue, checkpoint offset, pop time), the offsets as a Base64 Java `BitSet`.
+fn batch_ack_body(group: &str, acks: &[(&str, i32, i64, i64, &str)]) -> Vec<u8> {
+    let acks: Vec<String> = acks
+        .iter()
+        .map(|(topic, q, start, pop_time, bits)| {
+            format!(
+                r#"{{"b":"{bits}","c":"{group}","it":2000,"pt":{pop_time},"q":{q},"r":"0","rq":0,"so":{start},"t":"{topic}"}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"acks":[{}],"brokerName":"broker-a"}}"#, acks.join(",")).into_bytes()
+}
+
+fn batch_ack(c: &mut Raw, body: Vec<u8>) -> RemotingCommand {
+    c.call(RemotingCommand::request(request::BATCH_ACK_MESSAGE).with_body(body))
+}
+
+#[test]
+fn batch_acks_settle_each_queue_on_its_owner() {
+    let dir = test_dir("pop-batch-ack");
+    let log = dir.with_extension("log");
+    let mut broker =
+        BrokerProcess::start_answering(&dir, &log, 24590, 24591, &strings(&["--shards", "2"]));
+    let mut c = Raw::connect(24591);
+    let topic = "PopBatch";
+    create_topic(&mut c, topic);
+    for i in 0..3 * QUEUES {
+        send(&mut c, topic, i % QUEUES, "A", &format!("b{i}"));
+    }
+    let first = pop(&mut c, &pop_cmd("G", topic, -1, 2_000, 0));
+    assert_eq!(first.msgs.len(), 24, "{:?}", first.msgs);
+    let pop_time: i64 = first.ext["popTime"].parse().unwrap();
+
+    // Offsets 0 and 2 of every queue (bits 0 and 2: 0x05, "BQ=="), in one request over both
+    // shards; an unknown topic, a queue the topic does not have and bits past the queue's end
+    // ack nothing and refuse nothing, as on the Java broker.
+    let mut acks: Vec<(&str, i32, i64, i64, &str)> = (0..QUEUES)
+        .map(|q| (topic, q, 0, pop_time, "BQ=="))
+        .collect();
+    acks.push(("NoSuchTopic", 0, 0, pop_time, "AQ=="));
+    acks.push((topic, 99, 0, pop_time, "AQ=="));
+    acks.push((topic, 0, 3, pop_time, "/w=="));
+    let r = batch_ack(&mut c, batch_ack_body("G", &acks));
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    for q in 0..QUEUES {
+        assert_eq!(committed(&mut c, "G", topic, q), 1, "queue {q}");
+    }
+
+    // Only offset 1 of each queue comes back; acked with a stale pop time it stays in flight,
+    // with the current one it is gone and every queue's committed offset is past it.
+    std::thread::sleep(Duration::from_millis(2_300));
+    let again = pop(&mut c, &pop_cmd("G", topic, -1, 2_000, 0));
+    assert_eq!(again.msgs.len(), QUEUES as usize, "{:?}", again.msgs);
+    assert!(again.msgs.iter().all(|m| m.offset == 1 && m.reconsume == 1));
+    let second_time: i64 = again.ext["popTime"].parse().unwrap();
+    let stale: Vec<_> = (0..QUEUES)
+        .map(|q| (topic, q, 1, pop_time, "AQ=="))
+        .collect();
+    assert_eq!(
+        batch_ack(&mut c, batch_ack_body("G", &stale)).code,
+        response::SUCCESS
+    );
+    assert_eq!(
+        committed(&mut c, "G", topic, 0),
+        1,
+        "a stale receipt acks nothing"
+    );
+    let current: Vec<_> = (0..QUEUES)
+        .map(|q| (topic, q, 1, second_time, "AQ=="))
+        .collect();
+    assert_eq!(
+        batch_ack(&mut c, batch_ack_body("G", &current)).code,
+        response::SUCCESS
+    );
+    for q in 0..QUEUES {
+        assert_eq!(committed(&mut c, "G", topic, q), 3, "queue {q}");
+    }
+
+    // Bad bodies get a clear refusal and change nothing; the connection keeps serving.
+    let empty = batch_ack(&mut c, br#"{"acks":[],"brokerName":"broker-a"}"#.to_vec());
+    assert_eq!(empty.code, response::NO_MESSAGE);
+    let garbage = batch_ack(&mut c, b"{\"acks\":[{\"b\":".to_vec());
+    assert_eq!(garbage.code, response::SYSTEM_ERROR);
+    assert!(garbage.remark.unwrap_or_default().contains("batch ack"));
+    let bad_retry = br#"{"acks":[{"b":"AQ==","c":"G","q":0,"r":"7","so":0,"t":"PopBatch"}]}"#;
+    let r = batch_ack(&mut c, bad_retry.to_vec());
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap_or_default().contains("retry flag"));
+    send(&mut c, topic, 0, "A", "after");
+    let last = pop(&mut c, &pop_cmd("G", topic, 0, 2_000, 0));
+    assert_eq!(bodies(&last.msgs), BTreeSet::from(["after".to_string()]));
+    broker.kill_9();
 }

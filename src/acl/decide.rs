@@ -23,7 +23,7 @@ use std::net::IpAddr;
 
 use super::accounts::{Account, AclConfig, Perm};
 use super::sign;
-use crate::remoting::body::HeartbeatData;
+use crate::remoting::body::{BatchAckMessageRequestBody, HeartbeatData};
 use crate::remoting::ExtFields;
 
 /// The trace topic: trace data is accepted from any signed account (step 5).
@@ -90,6 +90,7 @@ fn ext<'a>(fields: &'a ExtFields, names: &[&str]) -> Option<&'a str> {
 /// | SEND_MESSAGE 10, SEND_MESSAGE_V2 310, SEND_BATCH_MESSAGE 320 | PUB on `topic`/`b`; to `%RETRY%..`: also SUB on `producerGroup`/`a` |
 /// | PULL_MESSAGE 11, LITE_PULL_MESSAGE 361 | SUB on `topic` and on `consumerGroup` |
 /// | POP_MESSAGE 200050, ACK_MESSAGE 200051, CHANGE_MESSAGE_INVISIBLETIME 200053 | SUB on `topic` and on `consumerGroup` (RocketMQ 5's rule) |
+/// | BATCH_ACK_MESSAGE 200151 | SUB on each ack's topic and group (body) |
 /// | QUERY_MESSAGE 12 | SUB on `topic` |
 /// | UPDATE_CONSUMER_OFFSET 15 | SUB on `topic` and on `consumerGroup` |
 /// | HEART_BEAT 34 | SUB on each consumer group, and on each subscribed topic but retry topics |
@@ -139,6 +140,16 @@ pub fn needs(code: i32, fields: &ExtFields, body: &[u8]) -> Result<Vec<(Resource
             Some(g) if !g.is_empty() => vec![(Resource::Group(g.to_string()), Perm::SUB)],
             _ => vec![],
         },
+        200151 => {
+            let b = BatchAckMessageRequestBody::parse(body)
+                .map_err(|e| format!("batch ack body: {e}"))?;
+            let mut v = Vec::new();
+            for a in &b.acks {
+                v.push((Resource::Topic(a.topic.clone()), Perm::SUB));
+                v.push((Resource::Group(a.consumer_group.clone()), Perm::SUB));
+            }
+            v
+        }
         36 => vec![(group(&["group"])?, Perm::SUB)],
         38 => vec![(group(&["consumerGroup"])?, Perm::SUB)],
         _ => vec![],
@@ -296,6 +307,8 @@ accounts:
             b"body",
         );
         tampered[0].1 = "audit".into();
+        let batch_ack = br#"{"acks":[{"b":"AQ==","c":"g","q":0,"t":"audit"},{"b":"AQ==","c":"g","q":0,"t":"orders"}]}"#;
+        let batch_ack_audit = br#"{"acks":[{"b":"AQ==","c":"g","q":0,"t":"audit"}]}"#;
         type Row<'a> = (
             &'a str,
             i32,
@@ -485,6 +498,22 @@ accounts:
                 200053,
                 producer(vec![("topic", "audit"), ("consumerGroup", "g")]),
                 b"",
+                LOCAL,
+                Ok(()),
+            ),
+            (
+                "batch ack: every ack's topic needs SUB",
+                200151,
+                signed("producerAK", "producerSK", vec![], batch_ack),
+                batch_ack,
+                LOCAL,
+                Err("topic:orders"),
+            ),
+            (
+                "batch ack: topics and groups with SUB",
+                200151,
+                signed("producerAK", "producerSK", vec![], batch_ack_audit),
+                batch_ack_audit,
                 LOCAL,
                 Ok(()),
             ),

@@ -39,6 +39,7 @@
 //! | UPDATE_AND_CREATE_ACL_CONFIG, DELETE_ACL_CONFIG, GET_BROKER_CLUSTER_ACL_INFO, UPDATE_GLOBAL_WHITE_ADDRS_CONFIG | `Here(.., Local)` | accepting shard: the accounts are one table shared by every shard (`acl::Acl`) |
 //! | POP_MESSAGE | `Here(.., QueueOwners)` | accepting shard, in rounds: each owner of the topic's queues pops its part (`Owned::PopShard`, internal); between rounds every owner watches its queues (`Owned::PopWatch`, internal) |
 //! | ACK_MESSAGE, CHANGE_MESSAGE_INVISIBLETIME | `Owner(..)` | owner of (topic, queue) |
+//! | BATCH_ACK_MESSAGE | `Here(.., QueueOwners)` | accepting shard sends each queue's acks to its owner (`Owned::AckBatch`, internal) |
 //! | QUERY_ASSIGNMENT, SET_MESSAGE_REQUEST_MODE | `Here(.., Local)` | accepting shard (the request modes are one table shared by every shard) |
 //! | broker-to-client codes | `NotSupported` | REQUEST_CODE_NOT_SUPPORTED |
 //! | unknown codes | none | REQUEST_CODE_NOT_SUPPORTED |
@@ -49,7 +50,7 @@
 
 use std::rc::Rc;
 
-use super::processors::pop::{PopShardRequest, PopWatchRequest};
+use super::processors::pop::{AckBatchRequest, PopShardRequest, PopWatchRequest};
 use super::status::header_error;
 use super::{Broker, Control, ShardMsg};
 use crate::net::{ConnId, Handler, LocalFuture, Outbox, RequestCtx};
@@ -93,6 +94,9 @@ pub enum Owned {
     PopWatch,
     AckMessage,
     ChangeInvisibleTime,
+    /// One queue's acks of a BATCH_ACK_MESSAGE (no ROUTES row: the accepting shard of
+    /// `Here::BatchAck` sends it to each queue's owner).
+    AckBatch,
 }
 
 /// Requests run by the accepting shard.
@@ -144,6 +148,7 @@ pub enum Here {
     CleanUnusedTopic,
     AclAdmin,
     Pop,
+    BatchAck,
     QueryAssignment,
     SetMessageRequestMode,
 }
@@ -474,6 +479,10 @@ pub const ROUTES: &[RouteEntry] = &[
         Route::Owner(Owned::ChangeInvisibleTime),
     ),
     entry(
+        rq::BATCH_ACK_MESSAGE,
+        Route::Here(Here::BatchAck, Reach::QueueOwners),
+    ),
+    entry(
         rq::QUERY_ASSIGNMENT,
         Route::Here(Here::QueryAssignment, Reach::Local),
     ),
@@ -514,6 +523,7 @@ pub enum OwnedRequest {
     PopWatch(PopWatchRequest),
     AckMessage(AckMessageHeader),
     ChangeInvisibleTime(AckMessageHeader),
+    AckBatch(Box<AckBatchRequest>),
 }
 
 impl OwnedRequest {
@@ -556,8 +566,9 @@ impl OwnedRequest {
             Owned::ChangeInvisibleTime => {
                 OwnedRequest::ChangeInvisibleTime(AckMessageHeader::parse_change(cmd)?)
             }
-            // Built by the accepting shard of a pop, never parsed from a client's header.
-            Owned::PopShard | Owned::PopWatch => {
+            // Built by the accepting shard of a pop or a batch ack, never parsed from a client's
+            // header.
+            Owned::PopShard | Owned::PopWatch | Owned::AckBatch => {
                 return Err(HeaderError::Invalid {
                     field: "code",
                     value: cmd.code.to_string(),
@@ -587,6 +598,7 @@ impl OwnedRequest {
             OwnedRequest::PopWatch(_) => Owned::PopWatch,
             OwnedRequest::AckMessage(_) => Owned::AckMessage,
             OwnedRequest::ChangeInvisibleTime(_) => Owned::ChangeInvisibleTime,
+            OwnedRequest::AckBatch(_) => Owned::AckBatch,
         }
     }
 
@@ -601,7 +613,8 @@ impl OwnedRequest {
             | OwnedRequest::SendMsgBack(_)
             | OwnedRequest::EndTransaction(_)
             | OwnedRequest::PopShard(_)
-            | OwnedRequest::PopWatch(_) => None,
+            | OwnedRequest::PopWatch(_)
+            | OwnedRequest::AckBatch(_) => None,
             OwnedRequest::AckMessage(h) | OwnedRequest::ChangeInvisibleTime(h) => {
                 Some((&h.topic, h.queue_id))
             }
@@ -825,6 +838,7 @@ impl Broker {
             Here::CleanUnusedTopic => self.clean_unused_topics(cmd).await,
             Here::AclAdmin => self.acl_admin(&cmd).await,
             Here::Pop => self.pop(cmd, ctx).await,
+            Here::BatchAck => self.batch_ack(cmd, ctx).await,
             Here::QueryAssignment => self.query_assignment(&cmd).await,
             Here::SetMessageRequestMode => self.set_message_request_mode(&cmd).await,
             Here::RegisterBroker => self.register_broker(cmd, ctx).await,
@@ -882,6 +896,7 @@ impl Broker {
                 OwnedRequest::AckMessage(h) | OwnedRequest::ChangeInvisibleTime(h) => {
                     self.pop_settle(h, &cmd)
                 }
+                OwnedRequest::AckBatch(r) => self.pop_settle_batch(*r, &cmd),
             };
             if oneway {
                 None

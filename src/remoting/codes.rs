@@ -98,6 +98,8 @@ pub mod request {
     pub const POP_MESSAGE: i32 = 200050;
     pub const ACK_MESSAGE: i32 = 200051;
     pub const CHANGE_MESSAGE_INVISIBLETIME: i32 = 200053;
+    /// The acks of many popped messages in one request (RocketMQ's proxy with `enableBatchAck`).
+    pub const BATCH_ACK_MESSAGE: i32 = 200151;
     /// Broker-side load balancing (a 5.x push consumer with `clientRebalance = false`): the queues
     /// a client should consume, and how (PULL or POP); the mode of a (topic, group).
     pub const QUERY_ASSIGNMENT: i32 = 400;
@@ -191,6 +193,7 @@ pub mod request {
         POP_MESSAGE,
         ACK_MESSAGE,
         CHANGE_MESSAGE_INVISIBLETIME,
+        BATCH_ACK_MESSAGE,
         QUERY_ASSIGNMENT,
         SET_MESSAGE_REQUEST_MODE,
     ];

@@ -1,5 +1,5 @@
-//! POP consumption (RocketMQ 5): POP_MESSAGE (200050), ACK_MESSAGE (200051) and
-//! CHANGE_MESSAGE_INVISIBLETIME (200053). What is in flight and why it is kept this way:
+//! POP consumption (RocketMQ 5): POP_MESSAGE (200050), ACK_MESSAGE (200051),
+//! CHANGE_MESSAGE_INVISIBLETIME (200053) and BATCH_ACK_MESSAGE (200151). What is in flight and why it is kept this way:
 //! [`crate::broker::state::pop`].
 //!
 //! A pop names one queue or, with queue id -1 (what a 5.x push consumer in POP mode sends), every
@@ -39,6 +39,10 @@
 //!
 //! Ack and change of invisible time go to the queue's owner; the decision is the table in
 //! `state::pop`. An offset outside the queue (`< min` or `> max`, Java's test) is NO_MESSAGE.
+//! A batch ack (RocketMQ's proxy with `enableBatchAck`) names several queues, each with a bit set
+//! of offsets: the accepting shard sends each queue's part to its owner (`Owned::AckBatch`), which
+//! settles every offset as an ack would; what the broker does not have is skipped, and the answer
+//! is SUCCESS, as Java's.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -57,6 +61,7 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::config::LONG_POLL_MAX_MS;
 use crate::net::RequestCtx;
+use crate::remoting::body::{set_bits, BatchAckMessageRequestBody};
 use crate::remoting::codes::response as rs;
 use crate::remoting::headers::{
     AckMessageHeader, ChangeInvisibleTimeResultHeader, PopMessageHeader, PopResultHeader,
@@ -99,6 +104,21 @@ pub struct PopWatchRequest {
     pub init_at_max: bool,
     pub order: bool,
     pub hold_ms: u64,
+}
+
+/// One queue's acks of a BATCH_ACK_MESSAGE, sent by the accepting shard to the queue's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckBatchRequest {
+    pub group: String,
+    /// The topic the messages were popped from (a retry flag already applied).
+    pub topic: String,
+    pub queue_id: i32,
+    /// The queue offset bit 0 of `bits` stands for.
+    pub start_offset: i64,
+    /// The pop time the receipts carry.
+    pub pop_time_ms: i64,
+    /// Java `BitSet` bytes: bit `i` acks offset `start_offset + i`.
+    pub bits: Vec<u8>,
 }
 
 /// Whether an ack or a change of invisible time wakes the pops parked on its queue (parked pulls
@@ -580,6 +600,127 @@ impl Broker {
         cmd.response(rs::SUCCESS)
     }
 
+    /// Accepting shard: BATCH_ACK_MESSAGE. Each ack goes to its queue's owner
+    /// ([`Broker::pop_settle_batch`]), one hop per queue named. As on the Java broker, the answer
+    /// is SUCCESS whatever the owners found (a topic, queue or offset the broker does not have
+    /// acks nothing), and NO_MESSAGE for a body without acks. A body that does not parse, or an
+    /// ack whose retry flag is none of Java's, is refused before anything is acked.
+    pub(crate) async fn batch_ack(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+        ctx: RequestCtx,
+    ) -> RemotingCommand {
+        let body = match BatchAckMessageRequestBody::parse(&cmd.body) {
+            Ok(b) => b,
+            Err(e) => return cmd.error_response(rs::SYSTEM_ERROR, e.to_string()),
+        };
+        if body.acks.is_empty() {
+            return cmd.error_response(rs::NO_MESSAGE, "the batch holds no ack");
+        }
+        let mut steps = Vec::with_capacity(body.acks.len());
+        for a in body.acks {
+            let Some(topic) = a.real_topic() else {
+                return cmd.error_response(
+                    rs::SYSTEM_ERROR,
+                    format!(
+                        "the ack of {}@{} has retry flag {:?}: none of 0, 1, 2",
+                        a.topic, a.queue_id, a.retry
+                    ),
+                );
+            };
+            if a.queue_id >= 0 {
+                steps.push(AckBatchRequest {
+                    group: a.consumer_group,
+                    topic,
+                    queue_id: a.queue_id,
+                    start_offset: a.start_offset,
+                    pop_time_ms: a.pop_time_ms,
+                    bits: a.bit_set,
+                });
+            }
+        }
+        for r in steps {
+            let to = owner(&r.topic, r.queue_id as u32, self.router.shard_count());
+            let req = OwnedRequest::AckBatch(Box::new(r));
+            let _ = self.forward(to, req, cmd.clone(), ctx).await;
+        }
+        cmd.response(rs::SUCCESS)
+    }
+
+    /// Owner: one queue's acks of a BATCH_ACK_MESSAGE, each offset settled as by an ACK_MESSAGE
+    /// carrying the batch's pop time. A topic or queue this broker does not have, and offsets
+    /// outside the queue, ack nothing (Java skips them the same way).
+    pub(crate) fn pop_settle_batch(
+        &self,
+        r: AckBatchRequest,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let done = cmd.response(rs::SUCCESS);
+        let Some(cfg) = self.topic_view(&r.topic) else {
+            return done;
+        };
+        if r.queue_id < 0 || r.queue_id as u32 >= cfg.queue_count() || r.start_offset < 0 {
+            return done;
+        }
+        let qid = r.queue_id as u32;
+        let (min, max) = (
+            self.store.min_offset(&r.topic, qid).0,
+            self.store.max_offset(&r.topic, qid).0,
+        );
+        let start = r.start_offset as u64;
+        if start > max {
+            return done;
+        }
+        let offsets: Vec<u64> = set_bits(&r.bits, max - start + 1)
+            .map(|i| start + i)
+            .filter(|o| *o >= min)
+            .collect();
+        self.settle_queue(
+            &r.group,
+            &r.topic,
+            qid,
+            &offsets,
+            r.pop_time_ms,
+            Settle::Ack,
+        );
+        done
+    }
+
+    /// Settles `offsets` of one queue for one group (the table in `state::pop`), writes the
+    /// committed offset when it moved, and wakes the pops parked on the queue when [`wakes_pops`]
+    /// says so. Returns what settling the last offset that changed anything did.
+    fn settle_queue(
+        &self,
+        group: &str,
+        topic: &str,
+        qid: u32,
+        offsets: &[u64],
+        receipt_pop_time: i64,
+        what: Settle,
+    ) -> Settled {
+        let now = now_ms();
+        let (settled, wake) = self.pops.borrow_mut().get_mut(group, topic, qid).map_or(
+            (Settled::Nothing, false),
+            |q| {
+                let full = q.inflight.len() >= INFLIGHT_MAX;
+                let mut settled = Settled::Nothing;
+                for o in offsets {
+                    match q.settle(*o, receipt_pop_time, what, now) {
+                        Settled::Nothing => {}
+                        s => settled = s,
+                    }
+                }
+                (settled, wakes_pops(settled, full, q.invisible(now)))
+            },
+        );
+        self.pop_commit(group, topic, qid);
+        if wake {
+            // A pop parked on the queue may go on now (as Java's orderly ack notifies its polls).
+            self.long_polls.borrow_mut().wake(topic, qid);
+        }
+        settled
+    }
+
     /// Owner: ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME (the table in `state::pop`).
     pub(crate) fn pop_settle(&self, h: AckMessageHeader, cmd: &RemotingCommand) -> RemotingCommand {
         let Some(cfg) = self.topic_view(&h.topic) else {
@@ -615,30 +756,24 @@ impl Broker {
                 ),
             );
         }
-        let now = now_ms();
         let what = match h.invisible_time_ms {
             None => Settle::Ack,
             Some(ms) => Settle::ChangeInvisible(ms),
         };
-        let (settled, wake) = self
-            .pops
-            .borrow_mut()
-            .get_mut(&h.consumer_group, &h.topic, qid)
-            .map_or((Settled::Nothing, false), |q| {
-                let full = q.inflight.len() >= INFLIGHT_MAX;
-                let settled = q.settle(h.offset as u64, receipt_pop_time, what, now);
-                (settled, wakes_pops(settled, full, q.invisible(now)))
-            });
-        self.pop_commit(&h.consumer_group, &h.topic, qid);
-        if wake {
-            // A pop parked on the queue may go on now (as Java's orderly ack notifies its polls).
-            self.long_polls.borrow_mut().wake(&h.topic, qid);
-        }
+        let offsets = [h.offset as u64];
+        let settled = self.settle_queue(
+            &h.consumer_group,
+            &h.topic,
+            qid,
+            &offsets,
+            receipt_pop_time,
+            what,
+        );
         let mut resp = cmd.response(rs::SUCCESS);
         if let Some(ms) = h.invisible_time_ms {
             let pop_time_ms = match settled {
                 Settled::Changed { pop_time_ms } => pop_time_ms,
-                _ => now,
+                _ => now_ms(),
             };
             ChangeInvisibleTimeResultHeader {
                 pop_time_ms,

@@ -61,6 +61,7 @@ mod client;
 mod groups;
 mod lenient;
 mod locks;
+mod pop;
 mod register;
 mod route;
 mod stats;
@@ -80,6 +81,7 @@ pub use groups::{
 pub use locks::{
     LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
 };
+pub use pop::{set_bits, BatchAck, BatchAckMessageRequestBody};
 pub use register::{
     RegisterBrokerBody, REGISTER_BODY_INFLATED_MAX_BYTES, REGISTER_BODY_VERSION_MIN,
 };
