@@ -130,20 +130,30 @@ pub fn schedule_decision(f: &ScheduleFacts<'_>) -> Result<Schedule, TimerIllegal
 }
 
 /// Applies a decision to the properties: a parked message remembers where it goes (REAL_TOPIC,
-/// REAL_QID; TIMER_OUT_MS for timers); a delay-level message drops the timer properties (Java).
+/// REAL_QID; TIMER_OUT_MS for timers); a delay-level message drops the timer properties, and its
+/// DELAY names the level it waits in (a level past the last is the last, as Java rewrites it).
 pub fn mark_parked(
     props: &mut Properties,
     decision: Schedule,
     real_topic: &str,
     real_queue_id: u32,
 ) {
-    let Schedule::Park { topic, due_ms, .. } = decision else {
+    let Schedule::Park {
+        topic,
+        queue_id,
+        due_ms,
+    } = decision
+    else {
         return;
     };
     if topic == SCHEDULE_TOPIC {
         props.remove(keys::TIMER_DELIVER_MS);
         props.remove(keys::TIMER_DELAY_SEC);
         props.remove(keys::TIMER_DELAY_MS);
+        let level = (queue_id + 1).to_string();
+        if props.get(keys::DELAY) != Some(level.as_str()) {
+            props.set(keys::DELAY, &level);
+        }
     } else {
         props.set(keys::TIMER_OUT_MS, &due_ms.to_string());
     }
@@ -427,7 +437,12 @@ mod tests {
         assert_eq!(p.get(keys::REAL_TOPIC), Some("T"));
         assert_eq!(p.get(keys::REAL_QID), Some("3"));
         assert_eq!(p.get(keys::TIMER_DELAY_MS), None);
-        assert_eq!(p.get(keys::DELAY), Some("2"), "removed on re-put");
+        assert_eq!(p.get(keys::DELAY), Some("2"), "kept, also on the re-put");
+        // A level past the last waits in the last, and says so (Java's `setDelayTimeLevel`).
+        let mut p = Properties::parse("");
+        p.set(keys::DELAY, "99");
+        mark_parked(&mut p, park(SCHEDULE_TOPIC, 17, 5).unwrap(), "T", 0);
+        assert_eq!(p.get(keys::DELAY), Some("18"));
         let mut p = Properties::parse("");
         mark_parked(&mut p, park(TIMER_TOPIC, 0, 77).unwrap(), "T", 0);
         assert_eq!(p.get(keys::TIMER_OUT_MS), Some("77"));

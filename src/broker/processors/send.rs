@@ -88,6 +88,10 @@ pub(crate) struct PutMessage<'a> {
     pub reconsume_times: i32,
     pub prepared_tx_offset: i64,
     pub body: &'a [u8],
+    /// The scheduler's re-put of a due message: the schedule step is skipped, so the message
+    /// keeps its DELAY as Java's re-put keeps it (its `messageTimeUp` clears the property after
+    /// writing the stored properties) and is not parked again.
+    pub due: bool,
 }
 
 /// An encoded put: the record to append and where the schedule step sent it.
@@ -247,6 +251,7 @@ impl Broker {
             reconsume_times: h.reconsume_times,
             prepared_tx_offset: 0,
             body,
+            due: false,
         };
         self.encode_put(&put, props)
     }
@@ -272,9 +277,12 @@ impl Broker {
         // records take their region from the message, and the 5.x client drops those without one.
         props.set(keys::MSG_REGION, "DefaultRegion");
         props.set(keys::TRACE_ON, "true");
-        let schedule = self
-            .schedule_step(m.topic, m.queue_id, m.sys_flag, props)
-            .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?;
+        let schedule = if m.due {
+            Schedule::Now
+        } else {
+            self.schedule_step(m.topic, m.queue_id, m.sys_flag, props)
+                .map_err(|e| (rs::MESSAGE_ILLEGAL, e.to_string()))?
+        };
         let properties = props.to_wire();
         if properties.len() > PROPERTIES_MAX_BYTES {
             return Err((

@@ -745,7 +745,6 @@ async fn repute(b: Rc<Broker>, phys: PhysicalOffset) -> Outcome {
         tracing::warn!(shard = %b.shard, offset = phys.0, "parked record names no REAL_TOPIC/REAL_QID; dropped");
         return Outcome::Dropped;
     };
-    props.remove(keys::DELAY);
     props.set(keys::SCHEDULE_SOURCE_OFFSET, &phys.0.to_string());
     let put = PutMessage {
         topic: &topic,
@@ -758,6 +757,7 @@ async fn repute(b: Rc<Broker>, phys: PhysicalOffset) -> Outcome {
         reconsume_times: v.reconsume_times,
         prepared_tx_offset: v.prepared_tx_offset,
         body: v.body,
+        due: true,
     };
     match b.put_message(&put, &mut props).await {
         Ok((r, _)) => Outcome::Delivered(r.physical_offset.0),
