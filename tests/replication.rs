@@ -5,7 +5,8 @@
 //! down catches up when it comes back; a slave refuses sends and finds its master through the
 //! NameServer; a topic deleted on the master is deleted on its slave, config and messages, also on a
 //! slave that copies the log only after the deletion; a group and its offsets reach the slave and
-//! go with their deletion on the master; GET_BROKER_HA_STATUS shows both ends' links.
+//! go with their deletion on the master; request modes (PULL/POP) reach the slave;
+//! GET_BROKER_HA_STATUS shows both ends' links.
 //!
 //! Waits have generous deadlines and assert on content, not speed.
 
@@ -207,6 +208,48 @@ async fn lists_group(conn: &Conn, group: &str) -> bool {
     String::from_utf8_lossy(&r.body).contains(&format!("\"{group}\""))
 }
 
+/// The modes QUERY_ASSIGNMENT hands a group of ReplA on `conn`'s broker, one per queue.
+async fn assigned_modes(conn: &Conn, group: &str) -> Vec<String> {
+    let body = format!(
+        r#"{{"clientId":"127.0.0.1@repl","consumerGroup":"{group}","messageModel":"BROADCASTING","strategyName":"AVG","topic":"ReplA"}}"#
+    );
+    let cmd = RemotingCommand::request(request::QUERY_ASSIGNMENT).with_body(body.into_bytes());
+    let r = conn.call(cmd).await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    text.match_indices(r#""mode":""#)
+        .map(|(at, m)| {
+            let rest = &text[at + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// A request mode set on the master (mqadmin setConsumeMode) is handed out by its slave too, so a
+/// promoted slave keeps POP consumers popping (Java's slave syncs `messageRequestMode`).
+async fn request_modes_reach_the_slave(mc: &Conn, sc: &Conn) {
+    let body =
+        br#"{"consumerGroup":"repl-pop-cg","mode":"POP","popShareQueueNum":0,"topic":"ReplA"}"#;
+    let cmd = RemotingCommand::request(request::SET_MESSAGE_REQUEST_MODE).with_body(body.to_vec());
+    let r = mc.call(cmd).await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert!(assigned_modes(mc, "repl-pop-cg")
+        .await
+        .iter()
+        .all(|m| m == "POP"));
+    eventually("the request mode never reached the slave", || async {
+        let modes = assigned_modes(sc, "repl-pop-cg").await;
+        !modes.is_empty() && modes.iter().all(|m| m == "POP")
+    })
+    .await;
+    // Another group of the topic keeps the default.
+    let other = assigned_modes(sc, "repl-pull-cg").await;
+    assert!(
+        !other.is_empty() && other.iter().all(|m| m == "PULL"),
+        "{other:?}"
+    );
+}
+
 /// Polls `cond` until it holds, or fails with `what` after the deadline.
 async fn eventually<F: std::future::Future<Output = bool>>(
     what: &str,
@@ -330,6 +373,7 @@ fn sync_master_slave_holds_every_acknowledged_message_and_the_offsets() {
             glommio::timer::sleep(Duration::from_millis(200)).await;
         }
         groups_and_their_deletions_reach_the_slave(&mc, &sc).await;
+        request_modes_reach_the_slave(&mc, &sc).await;
 
         // The topic config reached the slave: its max offset answers for every queue.
         for q in 0..QUEUES {

@@ -6,8 +6,9 @@
 //! Why shared rather than replicated through shard 0 like topics: it is read only by
 //! QUERY_ASSIGNMENT (each consumer asks once per rebalance, every 20 s) and written by an operator,
 //! never on a send or pull path, so a mutex costs nothing that matters and keeps it to one file
-//! write. Like the ACL accounts, it is the exception to "shards share nothing"; a slave does not
-//! replicate it (a promoted slave answers PULL until it is set again).
+//! write. Like the ACL accounts, it is the exception to "shards share nothing". A master sends the
+//! table to its slaves (`broker::services::ha_meta`, as Java's slave syncs `messageRequestMode`),
+//! which adopt each mode that differs, so a promoted slave hands out the same modes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -54,16 +55,41 @@ impl RequestModes {
 
     /// Sets a mode and writes the file (blocking: call it off the shard's thread).
     pub fn set(&self, mode: SetMessageRequestModeBody) -> std::io::Result<()> {
+        self.adopt(vec![mode]).map(|_| ())
+    }
+
+    /// The whole table as Java writes it (what a master sends its slaves).
+    pub fn to_json(&self) -> String {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_json()
+    }
+
+    /// Sets each mode that differs from the table's and writes the file once if any did
+    /// (blocking: call it off the shard's thread); returns how many changed. Modes the table
+    /// has and `modes` lacks are kept (a slave's own, as its groups are).
+    pub fn adopt(&self, modes: Vec<SetMessageRequestModeBody>) -> std::io::Result<usize> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let json = {
+        let (changed, json) = {
             let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-            t.message_request_mode_map
-                .entry(mode.topic.clone())
-                .or_default()
-                .insert(mode.consumer_group.clone(), mode);
-            t.to_json()
+            let mut changed = 0;
+            for mode in modes {
+                let by_group = t
+                    .message_request_mode_map
+                    .entry(mode.topic.clone())
+                    .or_default();
+                if by_group.get(&mode.consumer_group) != Some(&mode) {
+                    by_group.insert(mode.consumer_group.clone(), mode);
+                    changed += 1;
+                }
+            }
+            (changed, t.to_json())
         };
-        crate::storage::datadir::write_atomically(&self.path, json.as_bytes())
+        if changed > 0 {
+            crate::storage::datadir::write_atomically(&self.path, json.as_bytes())?;
+        }
+        Ok(changed)
     }
 }
 
@@ -88,8 +114,30 @@ mod tests {
         m.set(pop.clone()).unwrap();
         assert_eq!(m.get("T", "G"), Some(pop.clone()));
         let again = RequestModes::load(&dir).unwrap();
-        assert_eq!(again.get("T", "G"), Some(pop));
+        assert_eq!(again.get("T", "G"), Some(pop.clone()));
         assert_eq!(again.get("T", "H"), None);
+
+        // What a slave adopts from its master's table: what differs; its own stay.
+        let table = MessageRequestModeTable::parse(m.to_json().as_bytes()).unwrap();
+        let theirs: Vec<_> = table
+            .message_request_mode_map
+            .into_values()
+            .flat_map(|g| g.into_values())
+            .collect();
+        assert_eq!(again.adopt(theirs.clone()).unwrap(), 0);
+        let own = SetMessageRequestModeBody {
+            consumer_group: "Own".into(),
+            ..pop.clone()
+        };
+        again.set(own.clone()).unwrap();
+        let pull = SetMessageRequestModeBody {
+            mode: MessageRequestMode::Pull,
+            ..pop
+        };
+        assert_eq!(again.adopt(vec![pull.clone()]).unwrap(), 1);
+        let reloaded = RequestModes::load(&dir).unwrap();
+        assert_eq!(reloaded.get("T", "G"), Some(pull));
+        assert_eq!(reloaded.get("T", "Own"), Some(own));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -44,6 +44,8 @@ pub mod what {
     pub const OFFSETS: u8 = 3;
     /// The shard's store's deletion marks (`storage::deletions`): `[[topic, queue, mark], ...]`.
     pub const DELETED: u8 = 4;
+    /// The request modes (PULL or POP) of (topic, group): Java's `messageRequestMode.json`.
+    pub const MODES: u8 = 5;
 }
 
 /// Why a link is closed (CLOSE's reason).

@@ -4,9 +4,10 @@
 //! says how to read them, PULL or POP, from the mode an operator set for (topic, group)
 //! (mqadmin `setConsumeMode`; the table is [`crate::broker::request_modes`]).
 //!
-//! The queues are the topic's readable queues over every broker of its route: the embedded
-//! NameServer's registry when the NameServer role is on, else the route asked of `namesrvAddr`,
-//! else this broker's own queues.
+//! The queues are the topic's readable queues over every broker of its route: the route asked of
+//! `namesrvAddr` when the broker registers with NameServers (they know the whole cluster; an
+//! embedded NameServer beside them may know only this broker, e.g. a slave's), else the embedded
+//! NameServer's registry when the NameServer role is on, else this broker's own queues.
 //!
 //! | message model | mode | queues | answer |
 //! |---|---|---|---|
@@ -149,11 +150,6 @@ fn readable_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue> {
 impl Broker {
     /// The topic's route (see the module comment for where it comes from).
     async fn assignment_route(&self, topic: &str) -> Option<TopicRouteData> {
-        if self.cfg.namesrv_role {
-            let topics = self.topics.borrow();
-            let me = self.local_broker(&topics.topics);
-            return crate::nameserver::route(Some(&me), &self.registry.borrow(), topic);
-        }
         for addr in &self.cfg.namesrv_addr {
             let Ok(conn) = crate::client::Conn::connect(addr, ROUTE_TIMEOUT).await else {
                 continue;
@@ -166,6 +162,9 @@ impl Broker {
         }
         let topics = self.topics.borrow();
         let me = self.local_broker(&topics.topics);
+        if self.cfg.namesrv_role {
+            return crate::nameserver::route(Some(&me), &self.registry.borrow(), topic);
+        }
         crate::nameserver::route(Some(&me), &crate::nameserver::Registry::default(), topic)
     }
 

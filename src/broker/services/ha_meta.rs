@@ -1,5 +1,5 @@
 //! Replication of metadata to a slave: what a master's link sends as METADATA frames and how a slave
-//! applies them ([`crate::replication`]: `what` TOPICS, GROUPS, OFFSETS, DELETED).
+//! applies them ([`crate::replication`]: `what` TOPICS, GROUPS, OFFSETS, DELETED, MODES).
 //!
 //! | what | sent on | JSON | the slave |
 //! |---|---|---|---|
@@ -7,6 +7,7 @@
 //! | GROUPS | shard 0's link | `{name: SubscriptionGroupConfig}` | upserts each group that differs, the same way |
 //! | OFFSETS | every shard's link | `[[group, topic, queue, offset], ...]` this shard's committed offsets | commits each on the same shard (same placement: same owner), persisted by `offset_persist` |
 //! | DELETED | every shard's link | `[[topic, queue, mark], ...]` this shard's store's deletion marks | the same shard's store adopts them (`MessageStore::adopt_deletions`) |
+//! | MODES | shard 0's link | Java's `messageRequestMode.json` (the table is the process's) | adopts each mode that differs (persisted); keeps its own. An older slave warns of an unknown kind and goes on |
 //!
 //! A table is sent when its JSON differs from the last one sent on the link (checked at most once a
 //! second), so a new link starts with a full copy. The topic table is also checked before every DATA
@@ -42,6 +43,7 @@ use crate::broker::processors::operate::is_system_topic;
 use crate::broker::state::groups::SubscriptionGroupConfig;
 use crate::broker::state::topics::TopicConfig;
 use crate::broker::{Broker, Control};
+use crate::remoting::body::MessageRequestModeTable;
 use crate::replication::{what, Frame};
 use crate::shard::ShardId;
 
@@ -75,6 +77,7 @@ impl Sent {
         if b.shard == ShardId(0) {
             let groups = serde_json::to_vec(&b.groups.borrow().groups).unwrap_or_default();
             tables.push((what::GROUPS, groups));
+            tables.push((what::MODES, b.request_modes.to_json().into_bytes()));
         }
         let mut last = self.last.borrow_mut();
         let mut out = Vec::new();
@@ -185,6 +188,22 @@ pub async fn apply(b: &Rc<Broker>, w: u8, json: &[u8]) -> Result<(), String> {
                 if b.groups.borrow().groups.get(&name) != Some(&cfg) {
                     b.control(ShardId(0), Control::UpsertGroup(cfg)).await;
                 }
+            }
+        }
+        what::MODES => {
+            let table = MessageRequestModeTable::parse(json).map_err(|e| format!("modes: {e}"))?;
+            let modes: Vec<_> = table
+                .message_request_mode_map
+                .into_values()
+                .flat_map(|by_group| by_group.into_values())
+                .collect();
+            let to = b.request_modes.clone();
+            let changed = glommio::executor()
+                .spawn_blocking(move || to.adopt(modes))
+                .await
+                .map_err(|e| format!("modes: cannot persist: {e}"))?;
+            if changed > 0 {
+                tracing::info!(changed, "request modes adopted from the master");
             }
         }
         other => return Err(format!("unknown metadata kind {other}")),
