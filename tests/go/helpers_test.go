@@ -151,6 +151,18 @@ func startConsumer(t *testing.T, group, topic, expr string, opts ...consumer.Opt
 func startPushConsumer(t *testing.T, group, topic, expr string,
 	f func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error), opts ...consumer.Option) rocketmq.PushConsumer {
 	t.Helper()
+	sel := consumer.MessageSelector{}
+	if expr != "" {
+		sel = consumer.MessageSelector{Type: consumer.TAG, Expression: expr}
+	}
+	return startSelectorConsumer(t, group, topic, sel, f, opts...)
+}
+
+// startSelectorConsumer starts a push consumer (clustering, first offset, unless opts say otherwise)
+// subscribed to topic with any selector (TAG or SQL92).
+func startSelectorConsumer(t *testing.T, group, topic string, sel consumer.MessageSelector,
+	f func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error), opts ...consumer.Option) rocketmq.PushConsumer {
+	t.Helper()
 	all := append([]consumer.Option{
 		consumer.WithNameServer([]string{namesrvAddr}),
 		consumer.WithGroupName(group),
@@ -160,10 +172,6 @@ func startPushConsumer(t *testing.T, group, topic, expr string,
 	c, err := rocketmq.NewPushConsumer(all...)
 	if err != nil {
 		t.Fatalf("new push consumer: %v", err)
-	}
-	sel := consumer.MessageSelector{}
-	if expr != "" {
-		sel = consumer.MessageSelector{Type: consumer.TAG, Expression: expr}
 	}
 	if err := c.Subscribe(topic, sel, f); err != nil {
 		t.Fatalf("subscribe %s: %v", topic, err)
@@ -194,3 +202,58 @@ func checkOffsetMsgID(t *testing.T, id string) int64 {
 
 // The Go client writes the prefix of its UNIQ_KEY in upper and the counter part in lower case.
 var uniqKeyRe = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+
+// delayOf is how long delay level l (1-based) waits under brokerSettings' messageDelayLevel; levels past
+// the last one are the last one (both brokers cap them).
+func delayOf(t *testing.T, l int) time.Duration {
+	t.Helper()
+	levels := strings.Fields(delayLevelsConf)
+	if l > len(levels) {
+		l = len(levels)
+	}
+	d, err := time.ParseDuration(levels[l-1])
+	if err != nil {
+		t.Fatalf("delay level %d %q: %v", l, levels[l-1], err)
+	}
+	return d
+}
+
+// arrival is a message a consumer received and when; arrivals records them in arrival order.
+type arrival struct {
+	at  time.Time
+	msg *primitive.MessageExt
+	// The message's ReconsumeTimes when it arrived: the client raises it in place on a message it hands
+	// the listener again (orderly consumers).
+	times int32
+}
+
+type arrivals struct {
+	mu   sync.Mutex
+	list []arrival
+}
+
+func (a *arrivals) add(msgs ...*primitive.MessageExt) {
+	now := time.Now()
+	a.mu.Lock()
+	for _, m := range msgs {
+		a.list = append(a.list, arrival{now, m, m.ReconsumeTimes})
+	}
+	a.mu.Unlock()
+}
+
+func (a *arrivals) all() []arrival {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]arrival(nil), a.list...)
+}
+
+// of returns the arrivals of one msgId, in order.
+func (a *arrivals) of(id string) []arrival {
+	var out []arrival
+	for _, x := range a.all() {
+		if x.msg.MsgId == id {
+			out = append(out, x)
+		}
+	}
+	return out
+}

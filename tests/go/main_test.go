@@ -38,6 +38,18 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 )
 
+// Broker settings the suite needs, given to the Bolide it starts (`--set K=V`) and, with the same keys, to
+// the reference broker scripts/test-go.sh starts (keep the two in step): short delay levels, so that
+// delayed messages (level 1 = 1 s, level 2 = 3 s) and retries (levels 3 and up, 1 s each) take seconds,
+// and a transaction check-back one second after the half message, then every second.
+var brokerSettings = []string{
+	"messageDelayLevel=" + delayLevelsConf,
+	"transactionTimeOut=1000",
+	"transactionCheckInterval=1000",
+}
+
+const delayLevelsConf = "1s 3s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s"
+
 const (
 	readyLine    = "bolide ready"
 	startTimeout = 30 * time.Second
@@ -190,8 +202,8 @@ func freePorts() (int, int, error) {
 	return 0, 0, fmt.Errorf("no free ports in %d-%d", lo, hi)
 }
 
-// startBolide starts `bolide serve` on free ports and a fresh data dir, with extra flags appended
-// (e.g. `--set aclEnable=true`).
+// startBolide starts `bolide serve` on free ports and a fresh data dir with brokerSettings, and extra
+// flags appended (e.g. `--set aclEnable=true`).
 func startBolide(extra ...string) (*bolide, error) {
 	bin := bolideBinary()
 	if _, err := os.Stat(bin); err != nil {
@@ -231,6 +243,9 @@ func startBolide(extra ...string) (*bolide, error) {
 		"--listen-ip", "127.0.0.1", "--broker-ip", "127.0.0.1",
 		"--flush", "sync", "--shards", "2",
 		"--segment-size", strconv.Itoa(segmentSize),
+	}
+	for _, kv := range brokerSettings {
+		args = append(args, "--set", kv)
 	}
 	args = append(args, extra...)
 	logFile, err := os.Create(b.logPath)

@@ -204,10 +204,17 @@ class RetryTest {
         String table = new String(r.getBody(), StandardCharsets.UTF_8);
         assertTrue(table.contains("\"offsetTable\"") && table.contains(":3"),
             "the answer's offset table (each queue back to offset 3): " + table);
+        // A copy under the list's lock: the consumer's threads add while the test reads (a stream
+        // over the synchronized list itself throws ConcurrentModificationException).
+        java.util.function.Supplier<List<String>> seen = () -> {
+            synchronized (got) {
+                return new ArrayList<>(got);
+            }
+        };
         Env.awaitTrue(() -> "the 6 newer messages consumed again (got " + got + ")", 60_000,
-            () -> got.stream().filter(s -> s.startsWith("new-")).distinct().count() == 6);
+            () -> seen.get().stream().filter(s -> s.startsWith("new-")).distinct().count() == 6);
         Env.quiet(2000);
-        assertTrue(got.stream().noneMatch(s -> s.startsWith("old-")),
+        assertTrue(seen.get().stream().noneMatch(s -> s.startsWith("old-")),
             "messages stored before the reset time are not consumed again: " + got);
     }
 }
