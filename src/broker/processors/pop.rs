@@ -1,6 +1,6 @@
 //! POP consumption (RocketMQ 5): POP_MESSAGE (200050), ACK_MESSAGE (200051),
-//! CHANGE_MESSAGE_INVISIBLETIME (200053) and BATCH_ACK_MESSAGE (200151). What is in flight and why it is kept this way:
-//! [`crate::broker::state::pop`].
+//! CHANGE_MESSAGE_INVISIBLETIME (200053) and BATCH_ACK_MESSAGE (200151). What is in flight and why
+//! it is kept this way: [`crate::broker::state::pop`].
 //!
 //! A pop names one queue or, with queue id -1 (what a 5.x push consumer in POP mode sends), every
 //! queue of the topic on this broker, and those are owned by several shards. So the accepting shard

@@ -3,8 +3,8 @@
 //!
 //! Each [`BatchAck`] names one queue, the queue offset of the pop's checkpoint (`so`) and a bit set
 //! of the offsets acked, relative to it: bit `i` acks offset `so + i`. Keys are fastjson's short
-//! names (`c`, `t`, `r`, `so`, `q`, `rq`, `pt`, `it`, `b`); the long names are accepted too, as Java
-//! accepts both. The bit set is Java's `BitSet.toByteArray()` (little-endian: bit `i` is bit
+//! names (`c`, `t`, `r`, `so`, `q`, `rq`, `pt`, `it`, `b`); the long names are accepted too, as
+//! Java accepts both. The bit set is Java's `BitSet.toByteArray()` (little-endian: bit `i` is bit
 //! `i % 8` of byte `i / 8`), written by fastjson as a Base64 string; a JSON array of byte values is
 //! accepted as well.
 
