@@ -295,6 +295,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     raise_fd_limit();
+    {
+        let limit = bolide::config::fd_limit();
+        let files = cfg.shard_cq_open_files_max() * shards;
+        tracing::info!(
+            fd_limit = limit,
+            connections_max = cfg.connections_max,
+            cq_open_files_max = files,
+            "descriptor budget"
+        );
+        if limit < (cfg.connections_max + files + 1024) as u64 {
+            tracing::warn!(
+                fd_limit = limit,
+                needed = cfg.connections_max + files + 1024,
+                "the descriptor limit is below connections_max + cq_open_files_max + 1024: \
+                 raise `ulimit -n` (LimitNOFILE) or lower connections_max"
+            );
+        }
+    }
 
     let mut ports = vec![cfg.broker_port];
     if cfg.namesrv_role {

@@ -67,6 +67,7 @@ pub async fn run_shard(s: ShardStartup) {
     let store_cfg = s.cfg.store_config(shard.0);
     let opts = crate::storage::StoreOptions {
         retention_interval_ms: s.cfg.retention_interval_ms,
+        cq_open_files_max: s.cfg.shard_cq_open_files_max(),
         ..crate::storage::StoreOptions::default()
     };
     let (store, report) = match MessageStore::open_with(store_cfg, opts).await {

@@ -74,6 +74,10 @@ pub const KEYS: &[Key] = &[
         rocketmq: &[],
     },
     Key {
+        name: "cq_open_files_max",
+        rocketmq: &[],
+    },
+    Key {
         name: "retention_hours",
         rocketmq: &["fileReservedTime"],
     },

@@ -71,6 +71,11 @@ pub struct BrokerConfig {
     /// 64 MiB per shard. More rides out a longer disk stall in ASYNC_FLUSH, and loses more in a
     /// process crash (unwritten bytes live in the process, not in the page cache).
     pub write_behind_bytes_max: Option<u64>,
+    /// Consume-queue files the shards keep open, over all shards (split like `cache_bytes_max`).
+    /// `None` ("auto"): half of what the descriptor limit leaves after `connections_max` and 1,024
+    /// for everything else, at least 128 per shard and at most 65,536 ([`cq_open_files_auto`]).
+    /// More means fewer reopens when many queues are written or read.
+    pub cq_open_files_max: Option<usize>,
     pub retention_hours: u64,
     /// How often retention runs (RocketMQ's `cleanResourceInterval`); DELETE_EXPIRED_COMMITLOG and
     /// CLEAN_EXPIRED_CONSUMEQUEUE run it at once.
@@ -321,6 +326,7 @@ impl Default for BrokerConfig {
             segment_size_bytes: 1 << 30,
             cache_bytes_max: 256 << 20,
             write_behind_bytes_max: None,
+            cq_open_files_max: None,
             retention_hours: 72,
             retention_interval_ms: 10_000,
             disk_usage_max_percent: 90,
@@ -441,6 +447,12 @@ impl BrokerConfig {
             "cache_bytes_max" => self.cache_bytes_max = parse_num(key, v)?,
             "write_behind_bytes_max" => {
                 self.write_behind_bytes_max = match v.trim().to_ascii_lowercase().as_str() {
+                    "auto" => None,
+                    _ => Some(parse_num(key, v)?),
+                }
+            }
+            "cq_open_files_max" => {
+                self.cq_open_files_max = match v.trim().to_ascii_lowercase().as_str() {
                     "auto" => None,
                     _ => Some(parse_num(key, v)?),
                 }
@@ -851,6 +863,15 @@ impl BrokerConfig {
         self.connections_max.div_ceil(self.shard_count().max(1))
     }
 
+    /// Consume-queue files one shard keeps open: `cq_open_files_max` (or its automatic value for
+    /// the process's descriptor limit) split over the shards, at least 1.
+    pub fn shard_cq_open_files_max(&self) -> usize {
+        let total = self.cq_open_files_max.unwrap_or_else(|| {
+            cq_open_files_auto(fd_limit(), self.connections_max, self.shard_count())
+        });
+        (total / self.shard_count().max(1)).max(1)
+    }
+
     /// The storage settings of one shard.
     pub fn store_config(&self, shard_id: u16) -> crate::storage::StoreConfig {
         let mut c = crate::storage::StoreConfig::new(
@@ -872,6 +893,28 @@ impl BrokerConfig {
         c.delete_unconsumed_when_full = self.clean_file_forcibly;
         c.record_size_max_bytes = self.message_size_max_bytes + 64 * 1024;
         c
+    }
+}
+
+/// The automatic `cq_open_files_max` for a descriptor limit: half of what is left after the
+/// connections and 1,024 descriptors for the rest (segments, index files, sockets of the NameServer
+/// role and replication), at least 128 per shard and at most 65,536.
+pub fn cq_open_files_auto(fd_limit: u64, connections_max: usize, shards: usize) -> usize {
+    let spare = fd_limit.saturating_sub(connections_max as u64 + 1024) / 2;
+    (spare.min(65_536) as usize).max(128 * shards.max(1))
+}
+
+/// The process's soft limit on open descriptors (after `main` raised it to the hard limit).
+pub fn fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid pointer to a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
     }
 }
 

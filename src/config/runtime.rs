@@ -123,6 +123,10 @@ impl BrokerConfig {
                         None => "auto".to_string(),
                         Some(b) => b.to_string(),
                     },
+                    "cq_open_files_max" => match self.cq_open_files_max {
+                        None => "auto".to_string(),
+                        Some(n) => n.to_string(),
+                    },
                     "retention_hours" => self.retention_hours.to_string(),
                     "retention_interval_ms" => self.retention_interval_ms.to_string(),
                     "disk_usage_max_percent" => self.disk_usage_max_percent.to_string(),

@@ -287,3 +287,33 @@ fn write_behind_is_auto_or_bytes_split_over_the_shards() {
     assert_eq!(c.store_config(0).write_behind_bytes_max, None);
     assert!(c.set("write_behind_bytes_max", "lots").is_err());
 }
+
+#[test]
+fn open_consume_queue_files_are_auto_or_a_number_split_over_the_shards() {
+    // (descriptor limit, connections_max, shards) -> the automatic total.
+    let rows: &[((u64, usize, usize), usize)] = &[
+        ((1 << 20, 4096, 2), 65_536), // a generous limit: capped
+        ((20_000, 4096, 2), 7_440),   // (20000 - 4096 - 1024) / 2
+        ((65_536, 4096, 4), 30_208),  // (65536 - 4096 - 1024) / 2
+        ((1_024, 64, 2), 256),        // nothing left: 128 per shard
+        ((1_024, 4096, 8), 1_024),    // connections over the limit: 128 per shard
+    ];
+    for &((limit, conns, shards), want) in rows {
+        assert_eq!(
+            super::cq_open_files_auto(limit, conns, shards),
+            want,
+            "limit {limit}, {conns} connections, {shards} shards"
+        );
+    }
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.cq_open_files_max, None);
+    c.shards = 2;
+    assert!(c.set("cq_open_files_max", "1000").unwrap());
+    assert_eq!(c.shard_cq_open_files_max(), 500);
+    assert!(c.set("cq_open_files_max", "1").unwrap());
+    assert_eq!(c.shard_cq_open_files_max(), 1, "at least one per shard");
+    assert!(c.set("cq_open_files_max", "auto").unwrap());
+    assert_eq!(c.cq_open_files_max, None);
+    assert!(c.shard_cq_open_files_max() >= 128);
+    assert!(c.set("cq_open_files_max", "many").is_err());
+}

@@ -73,6 +73,11 @@ pub struct StoreMemoryFigures {
     pub pending_entries_max: u64,
     /// Appends that found the cap reached and waited for an early checkpoint (since start).
     pub pending_waits: u64,
+    /// Consume-queue files open now, and the shard's bound on them (`cq_open_files_max`).
+    pub cq_open_files: u64,
+    pub cq_open_files_max: u64,
+    /// Consume-queue files opened since start (reopens after the bound closed them included).
+    pub cq_files_opened: u64,
 }
 
 /// Everything one shard publishes. Plain `Send` data, copied out of the shard.

@@ -429,6 +429,24 @@ fn render_shards(w: &mut Writer, snaps: &[Arc<ShardSnapshot>], process: &Process
             "Appends that found the pending-entries cap reached and waited for an early checkpoint.",
             |s| s.store.memory.pending_waits as f64,
         ),
+        (
+            "bolide_storage_cq_open_files",
+            "gauge",
+            "Consume-queue files open now (least recently used closed past cq_open_files_max).",
+            |s| s.store.memory.cq_open_files as f64,
+        ),
+        (
+            "bolide_storage_cq_open_files_max",
+            "gauge",
+            "The shard's bound on open consume-queue files (cq_open_files_max split over the shards).",
+            |s| s.store.memory.cq_open_files_max as f64,
+        ),
+        (
+            "bolide_storage_cq_files_opened_total",
+            "counter",
+            "Consume-queue files opened since start, reopens after the bound closed them included.",
+            |s| s.store.memory.cq_files_opened as f64,
+        ),
     ];
     for (name, kind, help, get) in simple {
         let samples = snaps.iter().map(|s| {
@@ -653,6 +671,9 @@ mod tests {
                     pending_index_entries: 50,
                     pending_entries_max: 1 << 19,
                     pending_waits: 7,
+                    cq_open_files: 60,
+                    cq_open_files_max: 3_720,
+                    cq_files_opened: 80,
                 },
                 ..Default::default()
             },
@@ -690,6 +711,9 @@ mod tests {
             r#"bolide_storage_unwritten_chunk_bytes{shard="1"} 3000"#,
             r#"bolide_storage_pending_cq_entries{shard="1"} 41"#,
             r#"bolide_storage_pending_index_entries{shard="0"} 50"#,
+            r#"bolide_storage_cq_open_files{shard="1"} 60"#,
+            r#"bolide_storage_cq_open_files_max{shard="0"} 3720"#,
+            r#"bolide_storage_cq_files_opened_total{shard="0"} 80"#,
             r#"bolide_storage_pending_entries_max{shard="0"} 524288"#,
             r#"bolide_storage_pending_waits_total{shard="1"} 7"#,
         ] {

@@ -117,7 +117,8 @@ pub fn parse_cq_file_name(name: &str) -> Option<(String, u32, u64)> {
     Some((String::from_utf8(topic).ok()?, qid, first.parse().ok()?))
 }
 
-/// One (topic, queue): offsets, the unwritten tail, and open file handles (at most two).
+/// One (topic, queue): offsets and the unwritten tail. Its open files are in the shard's
+/// [`OpenFiles`], not here, so that thousands of queues do not hold thousands of descriptors.
 #[derive(Default)]
 pub struct ConsumeQueue {
     /// Cache key of this queue (unique per store).
@@ -129,10 +130,6 @@ pub struct ConsumeQueue {
     pending: VecDeque<Entry>,
     /// Lowest file start that may still exist on disk.
     first_file: u64,
-    /// The file checkpoints write to, by its first offset.
-    tail_file: Option<(u64, Rc<dyn IoFile>)>,
-    /// The file last read from.
-    read_file: Option<(u64, Rc<dyn IoFile>)>,
 }
 
 impl ConsumeQueue {
@@ -307,7 +304,50 @@ impl BlockCache {
     }
 }
 
-/// What the consume queues hold in memory (for the memory bound and its test).
+/// The shard's open consume-queue files, keyed by (queue id, first offset of the file): at most
+/// `max`, the least recently used closed first.
+///
+/// Why a bound: each queue used to keep its tail file (and the file it was last read from) open, so
+/// descriptors grew with the queues. A broker with 3,000 topics of 8 queues reached a 20,000
+/// descriptor limit: every checkpoint failed ("Too many open files"), the pending entries reached
+/// their cap and every send to the shard waited or failed, for good. Java's broker keeps a channel
+/// per mapped file open too and asks operators for `ulimit -n 655350`; here the count is bounded
+/// whatever the queues. A file closed here is opened again when next needed (one `open` call); a
+/// checkpoint holds the files of the batch it writes, so a batch larger than `max` still writes
+/// and syncs each file through the descriptor it wrote with.
+struct OpenFiles {
+    lru: lru::LruCache<(u32, u64), Rc<dyn IoFile>>,
+    /// Files opened since the store opened (reopens after eviction included).
+    opened: u64,
+}
+
+impl OpenFiles {
+    fn new(max: usize) -> OpenFiles {
+        OpenFiles {
+            lru: lru::LruCache::new(std::num::NonZeroUsize::new(max.max(1)).expect("max >= 1")),
+            opened: 0,
+        }
+    }
+
+    /// The open file, or opens it (and may close the least recently used one).
+    fn get_or_open(
+        &mut self,
+        io: &dyn StorageIo,
+        key: (u32, u64),
+        path: &Path,
+        mode: OpenMode,
+    ) -> std::io::Result<Rc<dyn IoFile>> {
+        if let Some(f) = self.lru.get(&key) {
+            return Ok(f.clone());
+        }
+        let f = io.open_now(path, mode)?;
+        self.opened += 1;
+        self.lru.put(key, f.clone());
+        Ok(f)
+    }
+}
+
+/// What the consume queues hold in memory (for the memory bound and its test), and their open files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CqMemory {
     pub queues: usize,
@@ -315,11 +355,18 @@ pub struct CqMemory {
     pub pending_entries: usize,
     pub cache_bytes: usize,
     pub cache_bytes_max: usize,
+    /// Consume-queue files open now (at most `open_files_max`).
+    pub open_files: usize,
+    pub open_files_max: usize,
+    /// Files opened since the store opened (reopens after eviction included).
+    pub files_opened: u64,
 }
 
 /// One file write of a checkpoint: entries `[from, to)` of a queue, all in the file at `file_first`.
 pub struct CqWrite {
     pub key: (String, u32),
+    /// The queue's cache key (its open files are kept under it).
+    id: u32,
     pub from: QueueOffset,
     pub to: QueueOffset,
     pub file_first: u64,
@@ -336,17 +383,20 @@ pub struct ConsumeQueues {
     file_entries: u64,
     queues: HashMap<(String, u32), ConsumeQueue, BuildHasherDefault<FxHasher>>,
     cache: BlockCache,
+    files: OpenFiles,
     next_id: u32,
 }
 
 impl ConsumeQueues {
     /// Queues whose files live in `store_dir/consumequeue`, `file_entries` entries a file (a multiple
-    /// of [`CQ_BLOCK_ENTRIES`]), reading through a cache of at most `cache_bytes_max`.
+    /// of [`CQ_BLOCK_ENTRIES`]), reading through a cache of at most `cache_bytes_max`, with at most
+    /// `open_files_max` files open (besides those a checkpoint batch holds).
     pub fn new(
         store_dir: &Path,
         io: Rc<dyn StorageIo>,
         file_entries: u64,
         cache_bytes_max: usize,
+        open_files_max: usize,
     ) -> ConsumeQueues {
         assert!(
             file_entries > 0 && file_entries.is_multiple_of(CQ_BLOCK_ENTRIES),
@@ -361,6 +411,7 @@ impl ConsumeQueues {
                 bytes_max: cache_bytes_max,
                 ..Default::default()
             },
+            files: OpenFiles::new(open_files_max),
             next_id: 0,
         }
     }
@@ -416,6 +467,9 @@ impl ConsumeQueues {
             pending_entries: self.queues.values().map(|q| q.pending.len()).sum(),
             cache_bytes: self.cache.bytes,
             cache_bytes_max: self.cache.bytes_max,
+            open_files: self.files.lru.len(),
+            open_files_max: self.files.lru.cap().get(),
+            files_opened: self.files.opened,
         }
     }
 
@@ -428,7 +482,7 @@ impl ConsumeQueues {
     fn entry(&mut self, topic: &str, queue_id: u32, o: QueueOffset) -> Option<Entry> {
         let e = self.file_entries;
         let path_of = |first| self.dir.join(cq_file_name(topic, queue_id, first));
-        let q = self.queues.get_mut(&(topic, queue_id) as &dyn QueueKey)?;
+        let q = self.queues.get(&(topic, queue_id) as &dyn QueueKey)?;
         if o >= q.written {
             return q.pending.get((o - q.written) as usize).copied();
         }
@@ -441,20 +495,17 @@ impl ConsumeQueues {
             Some(d) => d,
             None => {
                 let first = block_start / e * e;
-                let file = match &q.read_file {
-                    Some((f, h)) if *f == first => h.clone(),
-                    _ => {
-                        let path = path_of(first);
-                        match self.io.open_now(&path, OpenMode::Existing) {
-                            Ok(h) => {
-                                q.read_file = Some((first, h.clone()));
-                                h
-                            }
-                            Err(err) => {
-                                tracing::error!(path = %path.display(), error = %err, "consume-queue file cannot be opened");
-                                return None;
-                            }
-                        }
+                let path = path_of(first);
+                let file = match self.files.get_or_open(
+                    &*self.io,
+                    (q.id, first),
+                    &path,
+                    OpenMode::Existing,
+                ) {
+                    Ok(h) => h,
+                    Err(err) => {
+                        tracing::error!(path = %path.display(), error = %err, "consume-queue file cannot be opened");
+                        return None;
                     }
                 };
                 let pos = (block_start - first) * CQ_ENTRY_BYTES as u64;
@@ -570,12 +621,9 @@ impl ConsumeQueues {
         let keep_from = q.min.min(q.written).get() / e * e;
         let files: Vec<u64> = (q.first_file..keep_from).step_by(e as usize).collect();
         q.first_file = q.first_file.max(keep_from);
-        let first_file = q.first_file;
-        if q.read_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
-            q.read_file = None;
-        }
-        if q.tail_file.as_ref().is_some_and(|(f, _)| *f < first_file) {
-            q.tail_file = None;
+        // Closed before they are deleted: an open descriptor would keep the space in use.
+        for f in &files {
+            self.files.lru.pop(&(q.id, *f));
         }
         files
             .into_iter()
@@ -608,22 +656,30 @@ impl ConsumeQueues {
                 }
                 writes.push(CqWrite {
                     key: (t.clone(), *qid),
+                    id: q.id,
                     from: o,
                     to,
                     file_first: first,
                     path: self.file_path(t, *qid, first),
                     pos: (o.get() - first) * CQ_ENTRY_BYTES as u64,
                     data,
-                    file: q
-                        .tail_file
-                        .as_ref()
-                        .filter(|(f, _)| *f == first)
-                        .map(|(_, h)| h.clone()),
+                    file: self.files.lru.peek(&(q.id, first)).cloned(),
                 });
                 o = to;
             }
         }
         (writes, table)
+    }
+
+    /// The file a checkpoint writes `w` to: open already, or opened (created if new) now.
+    pub fn open_for_write(&mut self, w: &CqWrite) -> std::io::Result<Rc<dyn IoFile>> {
+        match &w.file {
+            Some(f) => Ok(f.clone()),
+            None => {
+                self.files
+                    .get_or_open(&*self.io, (w.id, w.file_first), &w.path, OpenMode::Create)
+            }
+        }
     }
 
     /// A checkpoint wrote entries `[from, to)` of a queue (durably) through `file`: they leave memory.
@@ -632,9 +688,7 @@ impl ConsumeQueues {
         let Some(q) = self.queues.get_mut(&w.key) else {
             return;
         };
-        if q.tail_file.as_ref().is_none_or(|(f, _)| *f != w.file_first) {
-            q.tail_file = Some((w.file_first, file));
-        }
+        self.files.lru.put((q.id, w.file_first), file);
         if q.written != w.from {
             return;
         }
@@ -686,17 +740,64 @@ mod tests {
     }
 
     fn queues(sim: &SimIo, cache: usize) -> ConsumeQueues {
-        ConsumeQueues::new(Path::new("/s"), Rc::new(sim.clone()), 512, cache)
+        ConsumeQueues::new(Path::new("/s"), Rc::new(sim.clone()), 512, cache, 4)
     }
 
     /// Runs a checkpoint's consume-queue writes at `c` synchronously-enough for tests.
     fn write_all(qs: &mut ConsumeQueues, c: PhysicalOffset) {
         let (writes, _) = qs.checkpoint_writes(c);
         for w in writes {
-            let f = qs.io.open_now(&w.path, OpenMode::Create).unwrap();
+            let f = qs.open_for_write(&w).unwrap();
             futures_lite::future::block_on(f.write_at(&w.data, w.pos)).unwrap();
             qs.written(&w, f);
         }
+    }
+
+    #[test]
+    fn open_files_stay_within_their_bound_and_reads_survive_eviction() {
+        let sim = SimIo::new(3);
+        // 4 open files at most (`queues`), 10 queues of 2 files each.
+        let mut qs = queues(&sim, 0);
+        for t in 0..10u64 {
+            for i in 0..600u64 {
+                qs.get_mut_or_create(&format!("T{t}"), 0).push(
+                    q(i),
+                    p(t * 10_000 + i * 10),
+                    10,
+                    i as i64,
+                );
+            }
+        }
+        write_all(&mut qs, p(1 << 40));
+        let m = qs.memory();
+        assert_eq!(m.pending_entries, 0);
+        assert_eq!((m.open_files, m.open_files_max), (4, 4));
+        // No cache (0 bytes): every read goes to a file, most of them closed by now.
+        for round in 0..2 {
+            for t in 0..10u64 {
+                for o in [0u64, 511, 512, 599] {
+                    let topic = format!("T{t}");
+                    assert_eq!(
+                        qs.entry_at(&topic, 0, q(o)),
+                        Some((p(t * 10_000 + o * 10), 10)),
+                        "round {round}, {topic} offset {o}"
+                    );
+                    assert!(qs.memory().open_files <= 4);
+                }
+            }
+        }
+        let opened = qs.memory().files_opened;
+        assert!(opened >= 20, "closed files were opened again: {opened}");
+        // The same file read again while open: no new open.
+        qs.entry_at("T9", 0, q(599));
+        qs.entry_at("T9", 0, q(598));
+        assert_eq!(qs.memory().files_opened, opened);
+        // Files that retention deletes are closed first (an open descriptor keeps the space).
+        let open_before = qs.memory().open_files;
+        let gone = qs.raise_min("T9", 0, q(599));
+        assert_eq!(gone.len(), 1, "the first file of T9 goes");
+        assert_eq!(qs.memory().open_files, open_before - 1);
+        assert_eq!(qs.entry_at("T9", 0, q(599)), Some((p(95_990), 10)));
     }
 
     #[test]

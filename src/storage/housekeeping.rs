@@ -153,6 +153,10 @@ async fn write_pieces(f: &Rc<dyn super::io::IoFile>, data: &[u8], at: u64) -> st
     Ok(())
 }
 
+/// Consume-queue files a checkpoint writes and syncs together (each batch's entries leave memory
+/// before the next batch opens its files).
+const CQ_WRITE_BATCH_FILES: usize = 256;
+
 /// Writes the consume-queue and index entries below the durable offset, then the checkpoint.
 pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), StorageError> {
     let _one_at_a_time = sh.checkpoint_lock.acquire_permit(1).await;
@@ -174,21 +178,26 @@ pub(super) async fn checkpoint(sh: &StoreState, clean: bool) -> Result<(), Stora
             .open_now(path, OpenMode::Create)
             .map_err(|e| err("create", path, e)),
     };
-    // Consume queues: write every file, then sync each, then the entries leave memory.
-    let mut cq_done = Vec::with_capacity(cq_writes.len());
-    for w in &cq_writes {
-        let f = open(&w.file, &w.path)?;
-        write_pieces(&f, &w.data, w.pos)
-            .await
-            .map_err(|e| err("write consume queue", &w.path, e))?;
-        cq_done.push(f);
-    }
-    for (w, f) in cq_writes.iter().zip(&cq_done) {
-        f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
-    }
-    {
+    // Consume queues, a batch of files at a time: write each, then sync each, then the entries
+    // leave memory. The batch bounds the descriptors held beyond the queues' open-file bound.
+    for batch in cq_writes.chunks(CQ_WRITE_BATCH_FILES) {
+        let mut done = Vec::with_capacity(batch.len());
+        for w in batch {
+            let f = sh
+                .queues
+                .borrow_mut()
+                .open_for_write(w)
+                .map_err(|e| err("create", &w.path, e))?;
+            write_pieces(&f, &w.data, w.pos)
+                .await
+                .map_err(|e| err("write consume queue", &w.path, e))?;
+            done.push(f);
+        }
+        for (w, f) in batch.iter().zip(&done) {
+            f.sync().await.map_err(|e| err("fdatasync", &w.path, e))?;
+        }
         let mut qs = sh.queues.borrow_mut();
-        for (w, f) in cq_writes.iter().zip(cq_done) {
+        for (w, f) in batch.iter().zip(done) {
             qs.written(w, f);
         }
     }

@@ -439,15 +439,19 @@ impl MessageStore {
         let log = sh.log.borrow();
         let segments = log.segments.len() as u64;
         let mem = log.memory();
+        let cq = sh.queues.borrow().memory();
         let memory = crate::metrics::StoreMemoryFigures {
             budget_bytes: mem.budget_bytes as u64,
             cache_bytes: mem.cache_bytes as u64,
             spare_bytes: mem.spare_bytes as u64,
             unwritten_chunk_bytes: mem.chunk_bytes as u64,
-            pending_cq_entries: sh.queues.borrow().memory().pending_entries as u64,
+            pending_cq_entries: cq.pending_entries as u64,
             pending_index_entries: sh.index.borrow().memory().pending_entries as u64,
             pending_entries_max: sh.opts.pending_entries_max as u64,
             pending_waits: sh.stats.pending_waits.get(),
+            cq_open_files: cq.open_files as u64,
+            cq_open_files_max: cq.open_files_max as u64,
+            cq_files_opened: cq.files_opened,
         };
         crate::metrics::StoreFigures {
             cache_hits: sh.stats.cache_hits.get(),

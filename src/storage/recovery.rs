@@ -458,6 +458,7 @@ pub(super) async fn recover(
         io.clone(),
         opts.cq_file_entries,
         opts.cq_cache_bytes_max,
+        opts.cq_open_files_max,
     );
     let mut index = KeyIndex::new(&cfg.dir, io.clone(), opts.index_shape);
     for d in [

@@ -153,6 +153,9 @@ pub struct StoreOptions {
     pub cq_file_entries: u64,
     /// Bytes of recently read consume-queue blocks kept in memory (all queues of the shard).
     pub cq_cache_bytes_max: usize,
+    /// Consume-queue files the shard keeps open (least recently used closed first); a checkpoint
+    /// holds up to 256 more while it writes them.
+    pub cq_open_files_max: usize,
     /// Slots and entries of a key-index file (the open file's slot table is in memory).
     pub index_shape: super::index::IndexShape,
     /// Consume-queue and key-index entries not yet checkpointed (in memory, not yet in their files)
@@ -172,6 +175,7 @@ impl Default for StoreOptions {
             unwritten_bytes_max: 64 << 20,
             cq_file_entries: 1 << 20,
             cq_cache_bytes_max: 8 << 20,
+            cq_open_files_max: 1024,
             index_shape: super::index::IndexShape::default(),
             pending_entries_max: 1 << 19,
         }
